@@ -1,0 +1,1 @@
+"""NATS wiring: subjects, codecs, telemetry propagation, the embedded server."""

@@ -1,0 +1,197 @@
+"""Configuration: one TOML file, every key overridable by `SETPOINT_<SECTION>__<KEY>`.
+
+The file is `--config PATH`, else `$SETPOINT_CONFIG`, else `./setpoint.toml`; with none of
+them, the built-in demo configuration (simulated venue, account `demo`, the grid strategy).
+Secrets are references (`env:NAME` or `file:PATH`), resolved only by the process that needs
+them (the gateway) and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from setpoint.core.numeric import Dec
+
+DEFAULT_PATH = "setpoint.toml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NatsConfig(Section):
+    url: str = "nats://127.0.0.1:4222"
+    embedded: bool = True
+    data_dir: str = ".setpoint"
+
+
+class EventLogConfig(Section):
+    backend: Literal["jetstream", "eventstoredb", "memory"] = "jetstream"
+    url: str | None = None
+    stream: str = "SETPOINT"
+    duplicate_window_s: int = 120
+
+
+class SecretUnavailable(Exception):
+    """A secret reference could not be resolved. The message never holds the secret."""
+
+
+def resolve_secret(ref: str) -> SecretStr:
+    """Resolve `env:NAME` or `file:PATH` into a SecretStr."""
+    scheme, _, name = ref.partition(":")
+    if scheme == "env":
+        value = os.environ.get(name)
+        if value is None:
+            raise SecretUnavailable(f"environment variable {name} is not set")
+        return SecretStr(value)
+    if scheme == "file":
+        try:
+            return SecretStr(Path(name).expanduser().read_text().strip())
+        except OSError as exc:
+            raise SecretUnavailable(f"cannot read secret file {name}: {exc.strerror}") from None
+    raise SecretUnavailable("a secret must be given as env:NAME or file:PATH")
+
+
+class AccountConfig(Section):
+    exchange: str = "binance"
+    base_url: str | None = None
+    api_key: str = "env:SETPOINT_DEMO_KEY"
+    secret: str = "env:SETPOINT_DEMO_SECRET"
+    zombie_policy: Literal["cancel", "adopt", "ignore"] = "ignore"
+    zombie_scope: Literal["keys", "account"] = "keys"
+    reconcile_interval_s: float = 30
+    ioc_band_bps: int = 50
+    max_orders_per_target: int = 10_000
+    # risk limits (SEMANTICS.md §3); None = no limit
+    max_order_notional: Dec | None = None
+    max_open_orders_per_key: int | None = None
+    price_band_bps: int | None = None
+    # in-flight and ghost resolution (SEMANTICS.md §4)
+    in_flight_timeout_s: float = 5
+    not_found_retries: int = 3
+    not_found_min_age_s: float = 10
+    rate_limit_per_s: float = 20
+
+    @field_validator("api_key", "secret")
+    @classmethod
+    def _is_reference(cls, value: str) -> str:
+        if not value.startswith(("env:", "file:")):
+            raise ValueError("must be a reference, env:NAME or file:PATH, never the secret")
+        return value
+
+
+class SimConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = 8765
+    api_key: str = "demo-key"
+    api_secret: str = "demo-secret"
+    balances: dict[str, Dec] = Field(
+        default_factory=lambda: {
+            "USDT": Decimal("100000"),
+            "BTC": Decimal("10"),
+            "ETH": Decimal("100"),
+        }
+    )
+    futures_balances: dict[str, Dec] = Field(default_factory=lambda: {"USDT": Decimal("100000")})
+    prices: dict[str, Dec] = Field(
+        default_factory=lambda: {
+            "BTC/USDT": Decimal("60000"),
+            "ETH/USDT": Decimal("3000"),
+            "BTC/USDT:USDT": Decimal("60000"),
+        }
+    )
+    random_walk_seed: int | None = None
+
+
+class TelemetryConfig(Section):
+    exporter: Literal["console", "otlp", "none"] = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318"
+    service_namespace: str = "setpoint"
+
+
+class StrategyConfig(Section):
+    kind: Literal["grid", "carry"] = "grid"
+    account: str = "demo"
+    symbol: str = "BTC/USDT"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one Setpoint deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SETPOINT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+    )
+
+    nats: NatsConfig = NatsConfig()
+    eventlog: EventLogConfig = EventLogConfig()
+    accounts: dict[str, AccountConfig] = Field(default_factory=dict)
+    sim: SimConfig = SimConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
+    demo: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _CONFIG_PATH.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+_CONFIG_PATH: dict[str, Path | None] = {}
+
+
+def demo_settings_data() -> dict[str, Any]:
+    """The built-in demo: the simulator, account `demo`, a grid on BTC/USDT."""
+    return {
+        "demo": True,
+        "accounts": {"demo": {"exchange": "binance", "base_url": "http://127.0.0.1:8765"}},
+        "strategies": {"grid-1": {"kind": "grid", "account": "demo", "symbol": "BTC/USDT"}},
+    }
+
+
+def config_path(explicit: str | None = None) -> Path | None:
+    """The config file in force, or None when the built-in demo applies."""
+    candidate = explicit or os.environ.get("SETPOINT_CONFIG")
+    if candidate:
+        path = Path(candidate)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {candidate} does not exist")
+        return path
+    default = Path(DEFAULT_PATH)
+    return default if default.is_file() else None
+
+
+def load_settings(explicit: str | None = None) -> Settings:
+    """Load the configuration in force (see module docstring)."""
+    path = config_path(explicit)
+    _CONFIG_PATH["path"] = path
+    try:
+        if path is None:
+            return Settings(**demo_settings_data())
+        return Settings()
+    finally:
+        _CONFIG_PATH.pop("path", None)

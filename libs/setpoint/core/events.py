@@ -1,0 +1,504 @@
+"""The event catalog: every fact Setpoint records, as frozen pydantic models.
+
+Each event is an envelope (CONTRACTS.md, "Events") whose `data` has a type of its own.
+`parse_event` turns wire bytes into the right class or raises `EventParseError`;
+`Event.to_json()` is the wire form. Every price, quantity and fee is a `Dec`.
+
+docs/events.md says who writes each event, when, and what it means;
+proto/setpoint/v1/events.proto describes the same catalog (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias, Union
+
+from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
+
+from setpoint.core.model import (
+    Frozen,
+    Key,
+    MarketInfo,
+    Name,
+    OrderType,
+    Producer,
+    Side,
+    TargetState,
+    TimeInForce,
+)
+from setpoint.core.numeric import ZERO, Dec, NonNegativeDec, PositiveDec
+
+SCHEMA_VERSION: Literal[1] = 1
+
+EventId = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
+_NAMESPACE = uuid.UUID("6f1f6c2e-3b1d-4a53-9a57-5e7470696e74")
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def stable_event_id(*parts: str) -> str:
+    """A deterministic event id (UUIDv5) for facts that may be observed more than once,
+    e.g. a fill seen on the websocket and again over REST."""
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class OrderStatus(StrEnum):
+    """Venue order status, in Binance's words."""
+
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
+class Liquidity(StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class FillSource(StrEnum):
+    WS = "ws"
+    REST = "rest"
+    INFERRED = "inferred"
+
+
+class ObservationSource(StrEnum):
+    WS = "ws"
+    REST = "rest"
+    QUERY = "query"
+
+
+class Origin(StrEnum):
+    OURS = "ours"
+    FOREIGN = "foreign"
+
+
+class ActionKind(StrEnum):
+    PLACE = "place"
+    CANCEL = "cancel"
+    AMEND = "amend"
+
+
+class AccountMode(StrEnum):
+    NORMAL = "normal"
+    LIQUIDATE_ONLY = "liquidate_only"
+
+
+class ReconcileTrigger(StrEnum):
+    STARTUP = "startup"
+    RECONNECT = "reconnect"
+    PERIODIC = "periodic"
+    MANUAL = "manual"
+
+
+class Wallet(StrEnum):
+    SPOT = "spot"
+    FUTURES = "futures"
+
+
+# --------------------------------------------------------------------------- values
+
+
+class Action(Frozen):
+    """One venue action of a plan. `amend` cancels `replaces` and places `client_order_id`
+    (a venue edit where the venue supports it)."""
+
+    kind: ActionKind
+    intent_id: str | None = None
+    client_order_id: str
+    order_id: str | None = None
+    replaces: str | None = None
+    attempt: int | None = None
+    side: Side | None = None
+    type: OrderType | None = None
+    price: PositiveDec | None = None
+    quantity: PositiveDec | None = None
+    time_in_force: TimeInForce | None = None
+    post_only: bool = False
+    reduce_only: bool = False
+    position_order: bool = False
+    reason: str = ""
+
+
+class ReconciliationItem(Frozen):
+    """One finding of a reconciliation (SEMANTICS.md §4) and what was decided for it."""
+
+    category: Literal["matched", "ghost", "zombie", "in_flight"]
+    client_order_id: str | None = None
+    order_id: str | None = None
+    resolution: str
+    detail: str = ""
+
+
+class ReconciliationReport(Frozen):
+    matched: int = 0
+    items: tuple[ReconciliationItem, ...] = ()
+
+
+class RiskReason(Frozen):
+    intent_id: str | None = None
+    rule: str
+    detail: str
+
+
+class AssetBalance(Frozen):
+    asset: str
+    free: NonNegativeDec
+    locked: NonNegativeDec = ZERO
+
+
+# --------------------------------------------------------------------------- data
+
+
+class TargetPublishedData(Frozen):
+    target: TargetState
+
+
+class TargetRejectedData(Frozen):
+    generation: int | None = None
+    strategy: str | None = None
+    error: str
+
+
+class MarketsLoadedData(Frozen):
+    exchange: str
+    markets: tuple[MarketInfo, ...]
+
+
+class DiffComputedData(Frozen):
+    generation: int | None
+    target_event_id: str | None
+    actions: tuple[Action, ...] = ()
+    report: ReconciliationReport | None = None
+    risk: tuple[RiskReason, ...] = ()
+    converged: bool = False
+
+
+class OrderSubmittedData(Frozen):
+    client_order_id: str
+    intent_id: str | None
+    attempt: int
+    side: Side
+    type: OrderType
+    price: PositiveDec | None = None
+    quantity: PositiveDec
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    reduce_only: bool = False
+    position_order: bool = False
+    replaces: str | None = None
+
+
+class OrderPlacedData(Frozen):
+    client_order_id: str
+    order_id: str
+    status: OrderStatus = OrderStatus.NEW
+    filled: NonNegativeDec = ZERO
+    venue_time: AwareDatetime | None = None
+
+
+class OrderRejectedData(Frozen):
+    client_order_id: str
+    reason: str
+    code: str | None = None
+    terminal: bool = True
+    """True when the venue refused the order as invalid: the intent is consumed."""
+
+
+class CancelSubmittedData(Frozen):
+    client_order_id: str
+    order_id: str | None = None
+    intent_id: str | None = None
+    reason: str = ""
+
+
+class OrderCancelledData(Frozen):
+    client_order_id: str | None
+    order_id: str | None = None
+    filled: NonNegativeDec = ZERO
+    reason: Literal["requested", "venue", "expired", "lost", "not_found"] = "requested"
+
+
+class OrderObservedData(Frozen):
+    client_order_id: str | None
+    order_id: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce | None = None
+    price: PositiveDec | None = None
+    quantity: PositiveDec
+    filled: NonNegativeDec = ZERO
+    status: OrderStatus
+    source: ObservationSource
+    origin: Origin = Origin.OURS
+    adopted: bool = False
+    venue_time: AwareDatetime | None = None
+
+
+class OrderNotFoundData(Frozen):
+    client_order_id: str
+    consecutive: Annotated[int, Field(ge=1)]
+
+
+class FillObservedData(Frozen):
+    venue: str
+    trade_id: str
+    order_id: str
+    client_order_id: str | None
+    side: Side
+    price: PositiveDec
+    quantity: PositiveDec
+    fee: Dec
+    fee_currency: str
+    liquidity: Liquidity
+    source: FillSource
+    traded_at: AwareDatetime | None = None
+
+
+class PositionObservedData(Frozen):
+    quantity: Dec
+    entry_price: NonNegativeDec | None = None
+    source: ObservationSource = ObservationSource.REST
+
+
+class BalanceObservedData(Frozen):
+    wallet: Wallet = Wallet.SPOT
+    balances: tuple[AssetBalance, ...]
+
+
+class ReconciliationCompletedData(Frozen):
+    trigger: ReconcileTrigger
+    ok: bool
+    matched: int = 0
+    ghosts: int = 0
+    zombies: int = 0
+    in_flight: int = 0
+    inferred_fills: int = 0
+    error: str | None = None
+
+
+class RiskRejectedData(Frozen):
+    intent_id: str | None = None
+    client_order_id: str | None = None
+    rule: str
+    detail: str
+
+
+class AccountModeChangedData(Frozen):
+    mode: AccountMode
+    reason: str = ""
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+class EventBase(Frozen):
+    """The envelope every event shares."""
+
+    event_type: ClassVar[str] = ""
+
+    event_id: EventId = Field(default_factory=new_event_id)
+    schema_version: Literal[1] = SCHEMA_VERSION
+    account: Name
+    symbol: str | None
+    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    correlation_id: EventId
+    causation_id: EventId | None = None
+    producer: Producer
+    traceparent: str | None = None
+
+    @property
+    def key(self) -> Key:
+        return Key(self.account, self.symbol)
+
+    @classmethod
+    def create(
+        cls,
+        key: Key,
+        producer: Producer,
+        data: Any,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        event_id: str | None = None,
+        occurred_at: datetime | None = None,
+        traceparent: str | None = None,
+    ) -> Self:
+        """A new event; with no `correlation_id` the event starts its own chain."""
+        eid = event_id or new_event_id()
+        return cls(
+            event_id=eid,
+            account=key.account,
+            symbol=key.symbol,
+            occurred_at=occurred_at or utcnow(),
+            correlation_id=correlation_id or eid,
+            causation_id=causation_id,
+            producer=producer,
+            traceparent=traceparent,
+            data=data,  # type: ignore[call-arg]  # every subclass declares `data`
+        )
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+
+
+class TargetPublished(EventBase):
+    type: Literal["TargetPublished"] = "TargetPublished"
+    data: TargetPublishedData
+
+
+class TargetRejected(EventBase):
+    type: Literal["TargetRejected"] = "TargetRejected"
+    data: TargetRejectedData
+
+
+class MarketsLoaded(EventBase):
+    type: Literal["MarketsLoaded"] = "MarketsLoaded"
+    data: MarketsLoadedData
+
+
+class DiffComputed(EventBase):
+    type: Literal["DiffComputed"] = "DiffComputed"
+    data: DiffComputedData
+
+
+class OrderSubmitted(EventBase):
+    type: Literal["OrderSubmitted"] = "OrderSubmitted"
+    data: OrderSubmittedData
+
+
+class OrderPlaced(EventBase):
+    type: Literal["OrderPlaced"] = "OrderPlaced"
+    data: OrderPlacedData
+
+
+class OrderRejected(EventBase):
+    type: Literal["OrderRejected"] = "OrderRejected"
+    data: OrderRejectedData
+
+
+class CancelSubmitted(EventBase):
+    type: Literal["CancelSubmitted"] = "CancelSubmitted"
+    data: CancelSubmittedData
+
+
+class OrderCancelled(EventBase):
+    type: Literal["OrderCancelled"] = "OrderCancelled"
+    data: OrderCancelledData
+
+
+class OrderObserved(EventBase):
+    type: Literal["OrderObserved"] = "OrderObserved"
+    data: OrderObservedData
+
+
+class OrderNotFound(EventBase):
+    type: Literal["OrderNotFound"] = "OrderNotFound"
+    data: OrderNotFoundData
+
+
+class FillObserved(EventBase):
+    type: Literal["FillObserved"] = "FillObserved"
+    data: FillObservedData
+
+
+class PositionObserved(EventBase):
+    type: Literal["PositionObserved"] = "PositionObserved"
+    data: PositionObservedData
+
+
+class BalanceObserved(EventBase):
+    type: Literal["BalanceObserved"] = "BalanceObserved"
+    data: BalanceObservedData
+
+
+class ReconciliationCompleted(EventBase):
+    type: Literal["ReconciliationCompleted"] = "ReconciliationCompleted"
+    data: ReconciliationCompletedData
+
+
+class RiskRejected(EventBase):
+    type: Literal["RiskRejected"] = "RiskRejected"
+    data: RiskRejectedData
+
+
+class AccountModeChanged(EventBase):
+    type: Literal["AccountModeChanged"] = "AccountModeChanged"
+    data: AccountModeChangedData
+
+
+Event: TypeAlias = Union[  # noqa: UP007  (a discriminated union needs the Union form here)
+    TargetPublished,
+    TargetRejected,
+    MarketsLoaded,
+    DiffComputed,
+    OrderSubmitted,
+    OrderPlaced,
+    OrderRejected,
+    CancelSubmitted,
+    OrderCancelled,
+    OrderObserved,
+    OrderNotFound,
+    FillObserved,
+    PositionObserved,
+    BalanceObserved,
+    ReconciliationCompleted,
+    RiskRejected,
+    AccountModeChanged,
+]
+
+EVENT_TYPES: dict[str, type[EventBase]] = {
+    cls.model_fields["type"].default: cls
+    for cls in Event.__args__  # type: ignore[attr-defined]
+}
+
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])
+
+
+class EventParseError(ValueError):
+    """Wire bytes that are not a valid event of this catalog. `reason` says why, briefly."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Validate wire bytes into an event. Raises `EventParseError` (never anything else)."""
+    try:
+        return _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise EventParseError(f"{where}: {first['msg']}" if where else first["msg"]) from None
+    except (ValueError, UnicodeDecodeError) as exc:  # pragma: no cover - defensive
+        raise EventParseError(str(exc)) from None
+
+
+def event_from_dict(value: dict[str, Any]) -> Event:
+    """Validate a python dict (already decoded JSON) into an event."""
+    try:
+        return _ADAPTER.validate_python(value, strict=False)
+    except ValidationError as exc:
+        raise EventParseError(str(exc.errors(include_url=False)[0]["msg"])) from None

@@ -1,0 +1,72 @@
+"""Decimal helpers. No binary float ever touches a price, quantity or fee.
+
+`Dec` is the field type for every price, quantity and fee in the catalog: it accepts a
+`Decimal` or a decimal string and rejects `float` (and `int`, `bool`) with a clear error,
+and rejects NaN and infinities.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, PlainSerializer
+
+ZERO = Decimal(0)
+
+
+class NotADecimal(ValueError):
+    """A value that must be a decimal string (or a Decimal) was something else."""
+
+
+def strict_decimal(value: Any) -> Decimal:
+    """Parse `value` as a finite Decimal; floats, ints and bools are refused."""
+    if isinstance(value, (bool, float)):
+        raise NotADecimal(f"{value!r} is a binary float; send a decimal string")
+    if isinstance(value, int):
+        raise NotADecimal(f"{value!r} is a JSON number; send a decimal string")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise NotADecimal(f"{value!r} is not a decimal number") from None
+    else:
+        raise NotADecimal(f"{type(value).__name__} is not a decimal string")
+    if not result.is_finite():
+        raise NotADecimal(f"{value!r} is not a finite number")
+    return result
+
+
+def _serialize(value: Decimal) -> str:
+    return format(value, "f")
+
+
+Dec = Annotated[
+    Decimal,
+    BeforeValidator(strict_decimal),
+    PlainSerializer(_serialize, return_type=str, when_used="json"),
+]
+"""A finite Decimal; JSON form is a plain decimal string ("64000.00")."""
+
+PositiveDec = Annotated[Dec, Field(gt=0)]
+NonNegativeDec = Annotated[Dec, Field(ge=0)]
+
+Rounding = Literal["down", "up", "nearest"]
+_MODES = {"down": ROUND_DOWN, "up": ROUND_UP, "nearest": ROUND_HALF_EVEN}
+
+
+def round_to(value: Decimal, increment: Decimal, mode: Rounding = "down") -> Decimal:
+    """Round `value` to a whole multiple of `increment` (tick or step), keeping its exponent."""
+    if increment <= 0:
+        return value
+    units = (value / increment).to_integral_value(rounding=_MODES[mode])
+    return (units * increment).quantize(increment)
+
+
+def is_multiple(value: Decimal, increment: Decimal) -> bool:
+    """True when `value` is a whole multiple of `increment` (always true for increment 0)."""
+    if increment <= 0:
+        return True
+    return (value % increment) == 0

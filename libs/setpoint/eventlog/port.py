@@ -1,0 +1,113 @@
+"""The EventLog port: an append-only log of events, ordered by a global position.
+
+Errors::
+
+    EventLogError
+    ├── ConcurrencyConflict   the (key, producer) stream moved on since `expected`
+    ├── LogUnavailable        the backend cannot be reached (transient)
+    └── LogMisconfigured      the backend exists but its layout conflicts with ours
+
+Contract (every adapter; tests/contract/test_eventlog.py checks each one):
+
+* Positions are integers from 1, strictly increasing in log order, never reused.
+* `append(key, producer, events, expected)` appends `events` (all of one key) for one
+  producer. `expected` is the position of the last event this producer appended for this
+  key as the caller knows it (`NO_EVENTS` = 0 for none yet), or `ANY` to skip the check.
+  If the producer's stream for the key has moved on, nothing is appended and
+  `ConcurrencyConflict` is raised. Appends are idempotent by `event_id`: appending events
+  that are already in the log (a retry, even after the backend's duplicate window)
+  succeeds without writing them again and returns their positions.
+  Returns the position of every event, in order.
+* `read(key)` returns every event of the key (all producers) in log order.
+* `last_position(key, producer)` is the `expected` to pass for the next append.
+* `read_all(from_position)` yields every event at or after the position, in log order,
+  then stops at the end of the log as it was when the read began.
+* `subscribe(from_position)` yields like `read_all` and then stays live: each event once,
+  in order, with no gap and no repeat at the switch from catch-up to live.
+* An entry that does not parse (invalid JSON, unknown type or schema_version) never stops
+  a read: it is skipped, logged with its position and recorded in `quarantine`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from setpoint.core.events import Event
+from setpoint.core.model import Key, Producer
+
+ANY: Final = -1
+"""`expected` value that skips the concurrency check."""
+NO_EVENTS: Final = 0
+"""`expected` value for a producer that has not appended for the key yet."""
+
+
+class EventLogError(Exception):
+    """Base of every error an EventLog raises."""
+
+
+class ConcurrencyConflict(EventLogError):
+    def __init__(self, key: Key, producer: Producer, expected: int, actual: int) -> None:
+        super().__init__(
+            f"{producer.value} stream of {key} is at {actual}, not at the expected {expected}"
+        )
+        self.key, self.producer, self.expected, self.actual = key, producer, expected, actual
+
+
+class LogUnavailable(EventLogError):
+    """The backend did not answer; the append may or may not have happened."""
+
+
+class LogMisconfigured(EventLogError):
+    """The backend's existing layout conflicts with what Setpoint needs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An event as stored, with its global position."""
+
+    position: int
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A log entry that could not be parsed; kept so that nothing is dropped silently."""
+
+    position: int
+    subject: str
+    reason: str
+    raw: bytes
+
+
+class EventLog(abc.ABC):
+    """See the module docstring for the contract."""
+
+    def __init__(self) -> None:
+        self.quarantine: list[Quarantined] = []
+
+    @abc.abstractmethod
+    async def append(
+        self, key: Key, producer: Producer, events: Sequence[Event], expected: int
+    ) -> list[int]: ...
+
+    @abc.abstractmethod
+    async def read(self, key: Key) -> list[Recorded]: ...
+
+    @abc.abstractmethod
+    async def last_position(self, key: Key, producer: Producer) -> int: ...
+
+    @abc.abstractmethod
+    def read_all(self, from_position: int = 1) -> AsyncIterator[Recorded]: ...
+
+    @abc.abstractmethod
+    def subscribe(self, from_position: int = 1) -> AsyncIterator[Recorded]: ...
+
+    @abc.abstractmethod
+    async def head(self) -> int:
+        """Position of the last entry in the log (0 when empty)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Idempotent."""

@@ -1,0 +1,1 @@
+"""Operator and auditor commands behind the `setpoint` CLI (one module per command)."""

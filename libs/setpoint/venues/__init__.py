@@ -1,0 +1,1 @@
+"""The ccxt side: exchange factory, error classification, simulator conformance."""

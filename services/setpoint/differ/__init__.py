@@ -1,0 +1,1 @@
+"""The differ service."""

