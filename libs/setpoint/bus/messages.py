@@ -1,0 +1,43 @@
+"""Messages on NATS that are not log events: per-key status and service health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from setpoint.core.model import Frozen
+from setpoint.core.numeric import Dec
+
+
+class Condition(StrEnum):
+    CONVERGED = "converged"
+    DRIFTING = "drifting"
+    DEGRADED = "degraded"
+
+
+class KeyStatus(Frozen):
+    """What the differ knows of one key; published on `setpoint.status.<acct>.<token>` on
+    every change and returned (all keys) in reply to a request on `setpoint.status.request`
+    as `{"keys": [KeyStatus, ...]}`. `reasons` are CamelCase (e.g. `OrdersInFlight`,
+    `TargetExpired`, `VenueUnreachable`)."""
+
+    account: str
+    symbol: str
+    generation: int | None = None
+    condition: Condition
+    reasons: tuple[str, ...] = ()
+    open_orders_target: int = 0
+    open_orders_venue: int = 0
+    position_target: Dec | None = None
+    position_actual: Dec | None = None
+    last_reconciliation: datetime | None = None
+    updated_at: datetime
+
+
+class Health(Frozen):
+    """Reply on `setpoint.health.<service>` once the service is ready."""
+
+    service: str
+    ready: bool
+    version: str
+    started_at: datetime
