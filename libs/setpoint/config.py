@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -82,6 +83,9 @@ class AccountConfig(Section):
     not_found_retries: int = 3
     not_found_min_age_s: float = 10
     rate_limit_per_s: float = 20
+    # the gateway's venue calls (ccxt timeout) and market-data polling
+    venue_timeout_s: float = 10
+    ticker_interval_s: float = 1
 
     @field_validator("api_key", "secret")
     @classmethod
@@ -158,10 +162,14 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        defaults = _DEFAULTS.get("data")
+        if defaults is not None:  # the built-in demo: lowest priority, so env still overrides
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=defaults))
         return tuple(sources)
 
 
 _CONFIG_PATH: dict[str, Path | None] = {}
+_DEFAULTS: dict[str, dict[str, Any]] = {}
 
 
 def demo_settings_data() -> dict[str, Any]:
@@ -189,9 +197,10 @@ def load_settings(explicit: str | None = None) -> Settings:
     """Load the configuration in force (see module docstring)."""
     path = config_path(explicit)
     _CONFIG_PATH["path"] = path
+    if path is None:
+        _DEFAULTS["data"] = demo_settings_data()
     try:
-        if path is None:
-            return Settings(**demo_settings_data())
         return Settings()
     finally:
         _CONFIG_PATH.pop("path", None)
+        _DEFAULTS.pop("data", None)

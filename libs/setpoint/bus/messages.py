@@ -41,3 +41,19 @@ class Health(Frozen):
     ready: bool
     version: str
     started_at: datetime
+
+
+class Ticker(Frozen):
+    """Market data for one key, published by the gateway on
+    `setpoint.md.<account>.<symbol-token>.ticker` (JSON, every number a decimal string).
+
+    `funding_rate` is the current funding rate of a perpetual (per funding interval,
+    e.g. "0.0001" = 1 bp), null for spot. Any field the venue does not give is null."""
+
+    account: str
+    symbol: str
+    last: Dec | None = None
+    bid: Dec | None = None
+    ask: Dec | None = None
+    funding_rate: Dec | None = None
+    at: datetime

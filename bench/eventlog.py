@@ -1,0 +1,233 @@
+"""`python -m bench eventlog`: the JetStream EventLog's append latency and replay speed.
+
+Starts its own nats-server (the bundled binary, a temporary store, a free port) unless
+`--url` names one, and prints one JSON object:
+
+* `append_sequential`: single-event appends with the per-producer expected-sequence
+  check, one at a time (p50/p99 latency in ms, appends/s);
+* `append_pipelined`: single-event appends kept `--window` in flight (events/s); these
+  fill the log for the replay figures;
+* `replay`: `read_all` + parse of the whole log (events/s);
+* `replay_projections`: the same, folded into the intent and actual projections
+  (`setpoint.core.projections`), or a note when that module is not there yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import nats
+
+from setpoint.bus.embedded import EmbeddedNats, free_port
+from setpoint.core.events import (
+    Event,
+    FillObserved,
+    FillObservedData,
+    FillSource,
+    Liquidity,
+    ObservationSource,
+    OrderObserved,
+    OrderObservedData,
+    OrderPlaced,
+    OrderPlacedData,
+    OrderStatus,
+    OrderSubmitted,
+    OrderSubmittedData,
+)
+from setpoint.core.ids import client_order_id
+from setpoint.core.model import Key, OrderType, Producer, Side
+from setpoint.eventlog.jetstream import JetStreamEventLog
+from setpoint.eventlog.port import ANY, EventLog
+
+KEYS = (
+    Key("demo", "BTC/USDT"),
+    Key("demo", "ETH/USDT"),
+    Key("demo", "BTC/USDT:USDT"),
+    Key("carry", "BTC/USDT"),
+)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class _Ids:
+    """Reproducible UUIDs and timestamps."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.tick = 0
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def now(self) -> datetime:
+        self.tick += 1
+        return T0 + timedelta(milliseconds=self.tick)
+
+
+def order_cycle(ids: _Ids, key: Key, n: int) -> list[Event]:
+    """One order's life: submitted, placed, partly filled, filled (6 events)."""
+    corr = ids.uuid()
+    side = Side.BUY if n % 2 == 0 else Side.SELL
+    price = Decimal("60000.00") + Decimal(n % 500) / 100
+    qty = Decimal("0.010")
+    coid = client_order_id(key.account, key.symbol or "_", f"b{n:06d}", 1)
+    oid = str(1_000_000 + n)
+    common: dict[str, Any] = {"correlation_id": corr}
+    submitted = OrderSubmitted.create(
+        key, Producer.EXECUTOR, OrderSubmittedData(
+            client_order_id=coid, intent_id=f"b{n:06d}", attempt=1, side=side,
+            type=OrderType.LIMIT, price=price, quantity=qty),
+        event_id=ids.uuid(), occurred_at=ids.now(), **common)
+    placed = OrderPlaced.create(
+        key, Producer.GATEWAY, OrderPlacedData(client_order_id=coid, order_id=oid),
+        event_id=ids.uuid(), occurred_at=ids.now(), causation_id=submitted.event_id, **common)
+    out: list[Event] = [submitted, placed]
+    for part, status in ((Decimal("0.004"), OrderStatus.PARTIALLY_FILLED),
+                         (Decimal("0.006"), OrderStatus.FILLED)):
+        fill = FillObserved.create(
+            key, Producer.GATEWAY, FillObservedData(
+                venue="binance", trade_id=ids.uuid()[:12], order_id=oid, client_order_id=coid,
+                side=side, price=price, quantity=part, fee=(price * part * Decimal("0.0002")),
+                fee_currency="USDT", liquidity=Liquidity.MAKER, source=FillSource.WS),
+            event_id=ids.uuid(), occurred_at=ids.now(), causation_id=placed.event_id, **common)
+        filled = qty if status is OrderStatus.FILLED else part
+        observed = OrderObserved.create(
+            key, Producer.GATEWAY, OrderObservedData(
+                client_order_id=coid, order_id=oid, side=side, type=OrderType.LIMIT,
+                price=price, quantity=qty, filled=filled, status=status,
+                source=ObservationSource.WS),
+            event_id=ids.uuid(), occurred_at=ids.now(), causation_id=placed.event_id, **common)
+        out += [fill, observed]
+    return out
+
+
+def generate(count: int, seed: int = 7) -> Iterator[Event]:
+    """`count` realistic events over a few keys (OrderSubmitted/Placed/Fill/Observed)."""
+    ids = _Ids(seed)
+    made, n = 0, 0
+    while made < count:
+        for event in order_cycle(ids, KEYS[n % len(KEYS)], n):
+            if made == count:
+                return
+            made += 1
+            yield event
+        n += 1
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 4)
+
+
+async def sequential_appends(log: EventLog, events: list[Event]) -> dict[str, Any]:
+    """Single-event appends, one at a time, each with its producer's expected position."""
+    last: dict[tuple[Key, Producer], int] = {}
+    latencies = []
+    started = time.perf_counter()
+    for event in events:
+        slot = (event.key, event.producer)
+        begin = time.perf_counter()
+        (position,) = await log.append(event.key, event.producer, [event], last.get(slot, 0))
+        latencies.append(time.perf_counter() - begin)
+        last[slot] = position
+    elapsed = time.perf_counter() - started
+    cuts = statistics.quantiles(latencies, n=100)
+    return {"count": len(events), "p50_ms": _ms(cuts[49]), "p99_ms": _ms(cuts[98]),
+            "per_s": round(len(events) / elapsed)}
+
+
+async def pipelined_appends(log: EventLog, events: list[Event], window: int) -> dict[str, Any]:
+    """Single-event appends (expected = ANY) with up to `window` in flight."""
+    gate = asyncio.Semaphore(window)
+
+    async def one(event: Event) -> None:
+        async with gate:
+            await log.append(event.key, event.producer, [event], ANY)
+
+    started = time.perf_counter()
+    tasks = []
+    for event in events:
+        await gate.acquire()
+        gate.release()
+        tasks.append(asyncio.create_task(one(event)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    return {"count": len(events), "window": window, "per_s": round(len(events) / elapsed)}
+
+
+async def replay(log: EventLog, fold: Callable[[int, Event], None] | None) -> dict[str, Any]:
+    """read_all from 1, parse, and (optionally) fold every event."""
+    count = 0
+    started = time.perf_counter()
+    async for rec in log.read_all(1):
+        if fold is not None:
+            fold(rec.position, rec.event)
+        count += 1
+    elapsed = time.perf_counter() - started
+    return {"count": count, "seconds": round(elapsed, 3), "per_s": round(count / elapsed)}
+
+
+def projection_fold() -> tuple[Callable[[int, Event], None] | None, str]:
+    """A fold into both projections, or None and why it is unavailable."""
+    try:
+        from setpoint.core import projections as p  # noqa: PLC0415 - written by another helper
+    except ImportError as exc:
+        return None, f"setpoint.core.projections not importable yet: {exc}"
+    needed = ("IntentState", "ActualState", "apply_intent", "apply_actual")
+    missing = [name for name in needed if not hasattr(p, name)]
+    if missing:
+        return None, f"setpoint.core.projections lacks {', '.join(missing)}"
+    state = {"intent": p.IntentState.empty(), "actual": p.ActualState.empty()}
+
+    def fold(position: int, event: Event) -> None:
+        state["intent"] = p.apply_intent(state["intent"], position, event)
+        state["actual"] = p.apply_actual(state["actual"], position, event)
+
+    return fold, ""
+
+
+async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    nc = await nats.connect(url, name="bench-eventlog")
+    log = await JetStreamEventLog.open(nc, stream=f"BENCH_{uuid.uuid4().hex[:8].upper()}")
+    try:
+        events = list(generate(args.events + args.sequential, args.seed))
+        result: dict[str, Any] = {"server": str(nc.connected_server_version)}
+        result["append_sequential"] = await sequential_appends(log, events[: args.sequential])
+        result["append_pipelined"] = await pipelined_appends(
+            log, events[args.sequential :], args.window
+        )
+        result["replay"] = await replay(log, None)
+        fold, why = projection_fold()
+        result["replay_projections"] = await replay(log, fold) if fold else {"skipped": why}
+        result["quarantined"] = len(log.quarantine)
+        return result
+    finally:
+        await nc.drain()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench eventlog", description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000, help="events in the log")
+    parser.add_argument("--sequential", type=int, default=3_000, help="sequential appends")
+    parser.add_argument("--window", type=int, default=512, help="pipelined appends in flight")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--url", help="use this nats-server instead of starting one")
+    args = parser.parse_args(argv)
+    if args.url:
+        result = asyncio.run(run(args.url, args))
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-eventlog-") as store:
+            url = f"nats://127.0.0.1:{free_port()}"
+            with EmbeddedNats(url, store):
+                result = asyncio.run(run(url, args))
+    print(json.dumps(result, indent=2))
+    return 0

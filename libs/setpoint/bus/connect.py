@@ -1,0 +1,155 @@
+"""Connect to NATS as the configuration says, starting the bundled server if allowed.
+
+`connect_nats(settings, name=...)` returns a connected `nats.NATS` client:
+
+* something answers at `nats.url` → connect to it;
+* nothing answers, `nats.embedded` is true and the url is a local address → start the
+  bundled nats-server (JetStream, store under `<nats.data_dir>/nats`, log in
+  `<nats.data_dir>/nats-server.log`), connect, and stop that server when this client is
+  closed (`await nc.close()` or `drain()`); `embedded_server(nc)` returns it;
+* otherwise → `NatsUnavailable`, saying what to do.
+
+Any server found is checked: older than `MIN_SERVER_VERSION` → `NatsServerTooOld`
+(the event log's per-producer concurrency check needs the
+`Nats-Expected-Last-Subject-Sequence-Subject` header, which nats-server 2.11 introduced).
+`nats_connection` is the same as an async context manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any, Final
+
+import nats
+from nats.aio.client import Client as NATS
+
+from setpoint.bus.embedded import EmbeddedNats, answers, host_port
+from setpoint.config import Settings
+
+log = logging.getLogger(__name__)
+
+MIN_SERVER_VERSION: Final = (2, 11, 0)
+LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
+
+_EMBEDDED: dict[int, EmbeddedNats] = {}
+
+
+class NatsUnavailable(RuntimeError):
+    """Nothing answers at the configured url and no server may be started here."""
+
+
+class NatsServerTooOld(RuntimeError):
+    """The server found is older than Setpoint needs."""
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """`"2.11.3"`, `"v2.12.0-beta.1"`, `"<nats server v2.15.1>"` → (major, minor, patch);
+    ValueError when the text holds no version."""
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a nats-server version")
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def check_server_version(version: str, url: str) -> None:
+    """Raise NatsServerTooOld unless `version` is at least MIN_SERVER_VERSION."""
+    if parse_version(version) >= MIN_SERVER_VERSION:
+        return
+    needed = ".".join(str(part) for part in MIN_SERVER_VERSION[:2])
+    raise NatsServerTooOld(
+        f"nats-server {version} at {url} is too old: Setpoint needs {needed} or newer "
+        "(its event log checks each producer's appends with the "
+        "Nats-Expected-Last-Subject-Sequence-Subject header). Upgrade that server, or stop "
+        "it and let Setpoint start its bundled one (nats.embedded = true)."
+    )
+
+
+def embedded_server(nc: NATS) -> EmbeddedNats | None:
+    """The bundled server `connect_nats` started for this client, if it started one."""
+    return _EMBEDDED.get(id(nc))
+
+
+async def connect_nats(settings: Settings, *, name: str, **options: Any) -> NATS:
+    """A client connected as the module docstring says. `options` go to `nats.connect`."""
+    url = settings.nats.url
+    server = None
+    if not await asyncio.to_thread(answers, url):
+        server = await _start_embedded(settings)
+    try:
+        nc = await _connect(url, name, server, options)
+    except BaseException:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+        raise
+    try:
+        check_server_version(str(nc.connected_server_version), url)
+    except NatsServerTooOld:
+        await nc.close()
+        raise
+    return nc
+
+
+async def _connect(url: str, name: str, server: EmbeddedNats | None, options: Any) -> NATS:
+    holder: list[NATS] = []
+
+    async def on_closed() -> None:
+        if holder:
+            _EMBEDDED.pop(id(holder[0]), None)
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+
+    try:
+        nc = await nats.connect(url, name=name, closed_cb=on_closed, **options)
+    except Exception as exc:
+        raise NatsUnavailable(f"cannot connect to NATS at {url}: {exc!r}") from exc
+    holder.append(nc)
+    if server is not None:
+        _EMBEDDED[id(nc)] = server
+    return nc
+
+
+async def _start_embedded(settings: Settings) -> EmbeddedNats | None:
+    """Start the bundled server; None when another process won the race to start one."""
+    url = settings.nats.url
+    host, _ = host_port(url)
+    if not settings.nats.embedded or host not in LOCAL_HOSTS:
+        why = "nats.embedded is false" if not settings.nats.embedded else "it is not local"
+        raise NatsUnavailable(
+            f"nothing answers at {url} and {why}, so no server is started here: start a "
+            "nats-server 2.11+ with JetStream (`nats-server -js`) or set nats.embedded = true"
+        )
+    data_dir = Path(settings.nats.data_dir)
+    server = EmbeddedNats(url, data_dir / "nats", log_file=data_dir / "nats-server.log")
+    try:
+        await asyncio.to_thread(_start, server, data_dir)
+    except RuntimeError:
+        if await asyncio.to_thread(answers, url):
+            return None
+        raise
+    log.info("started the bundled nats-server at %s (store %s)", url, server.store_dir)
+    return server
+
+
+def _start(server: EmbeddedNats, data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server.start()
+
+
+@asynccontextmanager
+async def nats_connection(settings: Settings, *, name: str, **options: Any) -> AsyncIterator[NATS]:
+    """`connect_nats` as a context: on exit the client is drained (stopping any server it
+    started)."""
+    nc = await connect_nats(settings, name=name, **options)
+    try:
+        yield nc
+    finally:
+        with suppress(Exception):
+            await nc.drain()
+        if not nc.is_closed:
+            await nc.close()

@@ -1,0 +1,138 @@
+"""The effective target: what the differ converges to, after what a target may add
+(SEMANTICS.md §3) and the account mode.
+
+`effective_target(target, actual, account_state, now)` keeps the accepted target's orders
+except:
+
+* ``oco``: in an oco group where some order has a fill, the orders without a fill drop out
+  at once (the filled one keeps working for its rest);
+* ``expired``: at or after `expires_at`, no orders at all; the position target is kept;
+* ``liquidate_only`` (account mode): only orders that reduce the position stay (sells when
+  long, buys when short, none when flat), and the position target is clamped between the
+  current position and zero (it may shrink the position, never grow or flip it).
+
+Each exclusion is reported as a `RiskReason` (rule ``oco`` / ``expired`` /
+``liquidate_only``). Risk limits on single actions (notional, open orders, price band) are
+applied to the plan's actions by `risk.screen`, called from `diff`, because they judge
+what would be sent, not what is already working.
+
+The result shares the accepted target's order map, so it costs O(oco orders) in the normal
+mode (O(orders) in liquidate-only mode) and the differ can diff incrementally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from setpoint.core.events import AccountMode, RiskReason
+from setpoint.core.model import Key, Side, TargetOrder
+from setpoint.core.projections import AcceptedTarget, AccountActual, KeyActual
+
+__all__ = ["EffectiveTarget", "effective_target"]
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveTarget:
+    """The target to converge to for one key.
+
+    `order(intent_id)` is the target order to keep working, or None when the intent is not
+    listed, is excluded, or orders are not held at all (`hold_orders` False)."""
+
+    key: Key
+    accepted: AcceptedTarget | None
+    excluded: frozenset[str] = frozenset()
+    hold_orders: bool = True
+    position: Decimal | None = None
+    reasons: tuple[RiskReason, ...] = ()
+
+    @property
+    def generation(self) -> int | None:
+        return None if self.accepted is None else self.accepted.generation
+
+    @property
+    def target_event_id(self) -> str | None:
+        return None if self.accepted is None else self.accepted.event_id
+
+    def order(self, intent_id: str) -> TargetOrder | None:
+        if self.accepted is None or not self.hold_orders or intent_id in self.excluded:
+            return None
+        return self.accepted.orders.get(intent_id)
+
+    def orders(self) -> Iterator[TargetOrder]:
+        if self.accepted is None or not self.hold_orders:
+            return iter(())
+        excluded = self.excluded
+        return (o for i, o in self.accepted.orders.items() if i not in excluded)
+
+
+def effective_target(
+    target: AcceptedTarget | None,
+    actual: KeyActual,
+    account_state: AccountActual,
+    now: datetime,
+    key: Key | None = None,
+) -> EffectiveTarget:
+    """The effective target of a key (module docstring). `key` is needed only when
+    `target` is None (no target yet: no orders, no position target)."""
+    if target is None:
+        if key is None:
+            raise ValueError("effective_target needs a key when there is no target")
+        return EffectiveTarget(key, None)
+    state = target.target
+    expires = state.expires_at
+    if expires is not None and now >= expires:
+        reason = RiskReason(rule="expired", detail=f"target expired at {expires.isoformat()}")
+        return EffectiveTarget(
+            state.key, target, hold_orders=False, position=state.position, reasons=(reason,)
+        )
+    excluded, reasons = _oco_excluded(target, actual)
+    position = state.position
+    if account_state.mode is AccountMode.LIQUIDATE_ONLY:
+        more, more_reasons = _liquidate_only(target, actual.position, excluded)
+        excluded, reasons = excluded | more, reasons + more_reasons
+        position = _clamp(position, actual.position)
+    return EffectiveTarget(state.key, target, excluded, True, position, reasons)
+
+
+def _oco_excluded(
+    target: AcceptedTarget, actual: KeyActual
+) -> tuple[frozenset[str], tuple[RiskReason, ...]]:
+    """Unfilled siblings of every oco group in which some order has a fill."""
+    if not target.oco:
+        return frozenset(), ()
+    out: list[str] = []
+    reasons: list[RiskReason] = []
+    for group, members in target.oco.items():
+        filled = [i for i in members if actual.progress(i).filled > 0]
+        if not filled:
+            continue
+        for intent_id in members:
+            if intent_id not in filled:
+                out.append(intent_id)
+                detail = f"oco group {group}: {filled[0]} has a fill"
+                reasons.append(RiskReason(intent_id=intent_id, rule="oco", detail=detail))
+    return frozenset(out), tuple(reasons)
+
+
+def _liquidate_only(
+    target: AcceptedTarget, position: Decimal, already: frozenset[str]
+) -> tuple[frozenset[str], tuple[RiskReason, ...]]:
+    """Orders that would not reduce `position` (every order when flat)."""
+    reducing = Side.SELL if position > 0 else Side.BUY if position < 0 else None
+    out = [
+        i for i, o in target.orders.items() if i not in already and o.side is not reducing
+    ]
+    detail = f"account is liquidate-only; position {position}"
+    reasons = tuple(RiskReason(intent_id=i, rule="liquidate_only", detail=detail) for i in out)
+    return frozenset(out), reasons
+
+
+def _clamp(target: Decimal | None, position: Decimal) -> Decimal | None:
+    """A position target that may move `position` toward zero, never away or across."""
+    if target is None:
+        return None
+    low, high = (min(position, Decimal(0)), max(position, Decimal(0)))
+    return min(max(target, low), high)

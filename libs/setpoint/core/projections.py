@@ -1,0 +1,897 @@
+"""The intent store and the actual store: pure folds of the event log (SEMANTICS.md §5).
+
+Both stores span every key and record the log position they have folded up to
+(`state.position`). `apply_intent` / `apply_actual` take `(state, position, event)` and
+return the next state; an event at a position at or below `state.position` changes nothing,
+so resuming a fold from a checkpoint is idempotent. `rebuild(records)` folds both from
+scratch: the same records always give equal states (`==`).
+
+Every value is immutable: records are NamedTuples, collections are `immutables.Map`s (HAMT),
+so one event costs O(log n) and an old state stays valid after a newer one is made.
+
+What each event does
+====================
+
+=======================  =====  ==============================================================
+event                    store  effect
+=======================  =====  ==============================================================
+TargetPublished          I      becomes the key's accepted target when its generation is above
+                                the last accepted one (else ignored); intents = its orders,
+                                oco groups indexed, changed intent ids journaled
+TargetRejected           -      nothing (the target in force is unchanged)
+DiffComputed             I      last plan summary of the key (generation, converged)
+MarketsLoaded            A      the account's markets, replaced as a whole
+OrderSubmitted           A      new order, in flight (status None, pending "submit"); the
+                                intent's attempt = max(attempt, this one); `replaces`: the old
+                                order is marked pending "cancel". A duplicate coid: nothing.
+OrderPlaced              A      venue acknowledged: order id, status, reported filled; pending
+                                "submit" cleared
+OrderRejected            A      closed; terminal → REJECTED (intent consumed), else CANCELED
+                                (placed again under the next attempt)
+CancelSubmitted          A      order pending "cancel" (no second action until answered)
+OrderCancelled           A      closed: CANCELED (EXPIRED for reason "expired"), reported
+                                filled kept; pending cleared; fills are never rolled back
+OrderObserved            A      venue state of a known order (status, filled, price, qty;
+                                not-found count reset; open → pending "submit" cleared); an
+                                unknown order is recorded (ours, or foreign adopted/not)
+OrderNotFound            A      the order's consecutive not-found count (first time noted)
+FillObserved             A      once per (venue, trade id) per key: order filled += quantity,
+                                capped at the order quantity; position += signed applied
+                                quantity for our and adopted orders (ours by client id when
+                                the order is unknown)
+PositionObserved         A      position := reported quantity (derivatives); later fills add
+BalanceObserved          A      the account wallet's assets, merged by asset
+ReconciliationCompleted  A      last reconciliation of the key (or account, symbol None)
+AccountModeChanged       A      account mode (normal | liquidate_only)
+RiskRejected             -      nothing (a decision, not a change of state)
+=======================  =====  ==============================================================
+
+Consumed (SEMANTICS §1): an intent is consumed once one of its orders is completely filled,
+an IOC/FOK/market attempt is closed (whatever it filled), or the venue rejected an attempt
+as invalid. Cancelled or expired GTC orders do not consume their intent.
+
+Position (SEMANTICS §2): the last `PositionObserved` (zero if none) plus the signed fills
+folded since; for a spot key that is simply the net of its fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, NamedTuple, Protocol
+
+from immutables import Map
+
+from setpoint.core.events import (
+    AccountMode,
+    AccountModeChanged,
+    AssetBalance,
+    BalanceObserved,
+    CancelSubmitted,
+    DiffComputed,
+    Event,
+    FillObserved,
+    MarketsLoaded,
+    OrderCancelled,
+    OrderNotFound,
+    OrderObserved,
+    OrderPlaced,
+    OrderRejected,
+    OrderStatus,
+    OrderSubmitted,
+    Origin,
+    PositionObserved,
+    ReconciliationCompleted,
+    ReconciliationCompletedData,
+    TargetPublished,
+    Wallet,
+)
+from setpoint.core.model import (
+    Key,
+    MarketInfo,
+    OrderType,
+    Side,
+    TargetOrder,
+    TargetState,
+    TimeInForce,
+)
+from setpoint.core.numeric import ZERO
+
+__all__ = [
+    "JOURNAL_SIZE",
+    "AcceptedTarget",
+    "AccountActual",
+    "ActualState",
+    "DiffSummary",
+    "IntentProgress",
+    "IntentState",
+    "Journal",
+    "KeyActual",
+    "OrderRecord",
+    "Recorded",
+    "apply_actual",
+    "apply_intent",
+    "orphan_name",
+    "rebuild",
+]
+
+JOURNAL_SIZE = 4096
+"""How many recent intent changes a key's journal remembers (see `Journal.since`)."""
+
+_EMPTY: Map[Any, Any] = Map()
+_SUBMIT, _CANCEL = "submit", "cancel"
+_CONSUMING_TIF = (TimeInForce.IOC, TimeInForce.FOK)
+_OPEN = frozenset({None, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+_OURS = Origin.OURS
+
+
+# --------------------------------------------------------------------------- journal
+
+
+class _Node:
+    __slots__ = ("name", "prev", "seq")
+
+    def __init__(self, seq: int, name: str, prev: _Node | None) -> None:
+        self.seq, self.name, self.prev = seq, name, prev
+
+
+class Journal:
+    """A bounded, persistent record of which names (intent ids) changed, by sequence number.
+
+    `seq` grows by one per change; `touch` is O(1) and leaves `self` unchanged (treat a
+    Journal as immutable). `since(s)` returns the names changed after `s`, or None when the
+    changes after `s` are no longer all remembered (at least the last `JOURNAL_SIZE` are):
+    the caller then recomputes everything. Two journals are equal when they hold the same
+    sequence of names.
+    """
+
+    __slots__ = ("head", "older", "seq")
+
+    def __init__(self, seq: int = 0, head: _Node | None = None, older: _Node | None = None):
+        self.seq, self.head, self.older = seq, head, older
+
+    def touch(self, name: str) -> Journal:
+        seq = self.seq + 1
+        if seq % JOURNAL_SIZE == 1:
+            return Journal(seq, _Node(seq, name, None), self.head)
+        return Journal(seq, _Node(seq, name, self.head), self.older)
+
+    def touch_all(self, names: Iterable[str]) -> Journal:
+        journal = self
+        for name in names:
+            journal = journal.touch(name)
+        return journal
+
+    def _walk(self) -> Iterator[_Node]:
+        node = self.head
+        while node is not None:
+            yield node
+            node = node.prev
+        node = self.older
+        while node is not None:
+            yield node
+            node = node.prev
+
+    def since(self, seq: int) -> frozenset[str] | None:
+        if seq > self.seq:
+            return None
+        names: set[str] = set()
+        lowest = self.seq + 1
+        for node in self._walk():
+            if node.seq <= seq:
+                return frozenset(names)
+            names.add(node.name)
+            lowest = node.seq
+        return frozenset(names) if seq >= lowest - 1 else None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Journal):
+            return NotImplemented
+        if self.seq != other.seq:
+            return False
+        mine = [(n.seq, n.name) for n in self._walk()]
+        return mine == [(n.seq, n.name) for n in other._walk()]
+
+    def __hash__(self) -> int:
+        return hash(self.seq)
+
+    def __repr__(self) -> str:
+        return f"Journal(seq={self.seq})"
+
+
+def orphan_name(ref: str) -> str:
+    """Journal name of an order that serves no intent (adopted, or ours but unknown)."""
+    return "\x00" + ref
+
+
+# --------------------------------------------------------------------------- intent store
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedTarget:
+    """The target in force for a key, with what the differ needs to act on it."""
+
+    target: TargetState
+    event_id: str
+    generation: int
+    position: int
+    """Log position of the TargetPublished."""
+    published_at: datetime
+    orders: Map[str, TargetOrder]
+    """Intent id → target order."""
+    oco: Map[str, tuple[str, ...]]
+    """OCO group → intent ids of the group, in target order."""
+    journal: Journal
+    """Intent ids changed, added or removed, across every accepted target of the key."""
+
+
+class DiffSummary(NamedTuple):
+    position: int
+    generation: int | None
+    converged: bool
+    occurred_at: datetime
+
+
+class IntentState(NamedTuple):
+    """What the strategies asked for: the accepted target per key."""
+
+    position: int
+    targets: Map[Key, AcceptedTarget]
+    diffs: Map[Key, DiffSummary]
+
+    @classmethod
+    def empty(cls) -> IntentState:
+        return cls(0, _EMPTY, _EMPTY)
+
+    def target(self, key: Key) -> AcceptedTarget | None:
+        """The latest accepted target of the key (None before the first)."""
+        return self.targets.get(key)
+
+    def generation(self, key: Key) -> int:
+        """Generation of the accepted target (0 when none): a new one must be above it."""
+        accepted = self.targets.get(key)
+        return 0 if accepted is None else accepted.generation
+
+    def intents(self, key: Key) -> Map[str, TargetOrder]:
+        accepted = self.targets.get(key)
+        return _EMPTY if accepted is None else accepted.orders
+
+    def intent(self, key: Key, intent_id: str) -> TargetOrder | None:
+        return self.intents(key).get(intent_id)
+
+    def oco_group(self, key: Key, group: str) -> tuple[TargetOrder, ...]:
+        accepted = self.targets.get(key)
+        if accepted is None:
+            return ()
+        return tuple(accepted.orders[i] for i in accepted.oco.get(group, ()))
+
+    def keys(self) -> Iterator[Key]:
+        return iter(self.targets.keys())
+
+
+def _accept(state: IntentState, position: int, event: TargetPublished) -> IntentState:
+    target = event.data.target
+    key = target.key
+    previous = state.targets.get(key)
+    if previous is not None and target.generation <= previous.generation:
+        return state._replace(position=position)
+    orders = Map((o.id, o) for o in target.orders)
+    old = _EMPTY if previous is None else previous.orders
+    changed = [i for i, o in orders.items() if old.get(i) != o]
+    changed += [i for i in old if i not in orders]
+    journal = Journal() if previous is None else previous.journal
+    groups: dict[str, list[str]] = {}
+    for order in target.orders:
+        if order.oco_group is not None:
+            groups.setdefault(order.oco_group, []).append(order.id)
+    accepted = AcceptedTarget(
+        target=target,
+        event_id=event.event_id,
+        generation=target.generation,
+        position=position,
+        published_at=event.occurred_at,
+        orders=orders,
+        oco=Map((g, tuple(ids)) for g, ids in groups.items()),
+        journal=journal.touch_all(sorted(changed)),
+    )
+    return IntentState(position, state.targets.set(key, accepted), state.diffs)
+
+
+def _diff_done(state: IntentState, position: int, event: DiffComputed) -> IntentState:
+    summary = DiffSummary(position, event.data.generation, event.data.converged, event.occurred_at)
+    return IntentState(position, state.targets, state.diffs.set(event.key, summary))
+
+
+def apply_intent(state: IntentState, position: int, event: Event) -> IntentState:
+    """Fold one event into the intent store (see the module table)."""
+    if position <= state.position:
+        return state
+    if isinstance(event, TargetPublished):
+        return _accept(state, position, event)
+    if isinstance(event, DiffComputed):
+        return _diff_done(state, position, event)
+    return state._replace(position=position)
+
+
+# --------------------------------------------------------------------------- orders
+
+
+class OrderRecord(NamedTuple):
+    """One order as the actual store knows it. `status` None = in flight (no answer yet).
+
+    `filled` is the sum of fills folded for it (never above `quantity`); `reported` the
+    highest filled quantity the venue stated; `done` = the larger of the two.
+    """
+
+    ref: str
+    """Store key: the client order id for our ids (`sp-…`), else `~account/symbol/order id`."""
+    key: Key
+    client_order_id: str | None
+    order_id: str | None
+    intent_id: str | None
+    attempt: int
+    side: Side
+    type: OrderType
+    price: Decimal | None
+    quantity: Decimal
+    time_in_force: TimeInForce | None
+    post_only: bool
+    reduce_only: bool
+    position_order: bool
+    status: OrderStatus | None
+    filled: Decimal
+    reported: Decimal
+    pending: str | None
+    """"submit" (OrderSubmitted, no answer) or "cancel" (CancelSubmitted, no answer)."""
+    submitted_at: datetime | None
+    origin: Origin
+    adopted: bool
+    not_found: int
+    not_found_since: datetime | None
+    correlation_id: str | None
+
+    @property
+    def done(self) -> Decimal:
+        return self.filled if self.filled >= self.reported else self.reported
+
+    @property
+    def remaining(self) -> Decimal:
+        rest = self.quantity - self.done
+        return rest if rest > 0 else ZERO
+
+    @property
+    def is_open(self) -> bool:
+        """Working at the venue or in flight."""
+        return self.status in _OPEN
+
+    @property
+    def counts(self) -> bool:
+        """Ours or adopted: part of the actual state and of exposure."""
+        return self.origin is _OURS or self.adopted
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in _OPEN and (self.origin is _OURS or self.adopted)
+
+    @property
+    def consumes_intent(self) -> bool:
+        """True when this attempt consumes its intent (module docstring)."""
+        status = self.status
+        if status in _OPEN:
+            return self.filled >= self.quantity or self.reported >= self.quantity
+        if status is OrderStatus.FILLED or self.done >= self.quantity:
+            return True
+        if status is OrderStatus.REJECTED:
+            return True
+        return self.type is OrderType.MARKET or self.time_in_force in _CONSUMING_TIF
+
+
+class IntentProgress(NamedTuple):
+    """What the actual store knows of one intent across all its attempts."""
+
+    attempt: int = 0
+    """Highest attempt submitted (the next placement uses attempt + 1)."""
+    filled: Decimal = ZERO
+    """Filled over every attempt (sum of each order's `done`)."""
+    consumed: bool = False
+    live: tuple[str, ...] = ()
+    """Refs of its live orders (oldest first)."""
+    position_order: bool = False
+    last_client_order_id: str | None = None
+
+
+_NO_PROGRESS = IntentProgress()
+
+
+class KeyActual(NamedTuple):
+    """The actual state of one key."""
+
+    position: Decimal = ZERO
+    position_observed: bool = False
+    orders: Map[str, OrderRecord] = _EMPTY
+    """Every order of the key (open and closed), by ref."""
+    live: Map[str, None] = _EMPTY
+    """Refs of open or in-flight orders, ours or adopted."""
+    venue_ids: Map[str, str] = _EMPTY
+    """Venue order id → ref."""
+    intents: Map[str, IntentProgress] = _EMPTY
+    pending: Map[str, str] = _EMPTY
+    """Orders with an action in flight, by ref: "submit" or "cancel"."""
+    position_open: Decimal = ZERO
+    """Signed remaining quantity of live position orders (in flight included)."""
+    fills: Map[tuple[str, str], None] = _EMPTY
+    """(venue, trade id) of every fill folded for the key."""
+    journal: Journal = Journal()
+    """Names (intent ids, `orphan_name(ref)`) whose actual state changed."""
+
+    def progress(self, intent_id: str) -> IntentProgress:
+        return self.intents.get(intent_id, _NO_PROGRESS)
+
+    def order(self, client_order_id: str) -> OrderRecord | None:
+        """Our order by client order id."""
+        return self.orders.get(client_order_id)
+
+    def order_by_venue_id(self, order_id: str) -> OrderRecord | None:
+        ref = self.venue_ids.get(order_id)
+        return None if ref is None else self.orders.get(ref)
+
+    def live_orders(self) -> Iterator[OrderRecord]:
+        orders = self.orders
+        return (orders[r] for r in self.live)
+
+    def intent_orders(self, intent_id: str) -> tuple[OrderRecord, ...]:
+        """Live orders of the intent, oldest attempt first."""
+        orders = self.orders
+        return tuple(orders[r] for r in self.intents.get(intent_id, _NO_PROGRESS).live)
+
+    def has_fill(self, venue: str, trade_id: str) -> bool:
+        return (venue, trade_id) in self.fills
+
+
+EMPTY_KEY = KeyActual()
+
+
+class AccountActual(NamedTuple):
+    mode: AccountMode = AccountMode.NORMAL
+    balances: Map[tuple[Wallet, str], AssetBalance] = _EMPTY
+    markets: Map[str, MarketInfo] = _EMPTY
+    exchange: str | None = None
+
+
+_NO_ACCOUNT = AccountActual()
+
+
+class ReconcileSummary(NamedTuple):
+    position: int
+    occurred_at: datetime
+    data: ReconciliationCompletedData
+
+
+class ActualState(NamedTuple):
+    """What is at the venue, as far as the log knows, for every key and account."""
+
+    position: int
+    keys: Map[Key, KeyActual]
+    accounts: Map[str, AccountActual]
+    reconciliations: Map[Key, ReconcileSummary]
+
+    @classmethod
+    def empty(cls) -> ActualState:
+        return cls(0, _EMPTY, _EMPTY, _EMPTY)
+
+    def key(self, key: Key) -> KeyActual:
+        return self.keys.get(key, EMPTY_KEY)
+
+    def order(self, key: Key, client_order_id: str) -> OrderRecord | None:
+        """Our order by client order id (foreign orders: `order_by_venue_id`)."""
+        return self.key(key).orders.get(client_order_id)
+
+    def order_by_venue_id(self, key: Key, order_id: str) -> OrderRecord | None:
+        return self.key(key).order_by_venue_id(order_id)
+
+    def live_orders(self, key: Key) -> list[OrderRecord]:
+        return list(self.key(key).live_orders())
+
+    def progress(self, key: Key, intent_id: str) -> IntentProgress:
+        return self.key(key).progress(intent_id)
+
+    def consumed(self, key: Key, intent_id: str) -> bool:
+        return self.key(key).progress(intent_id).consumed
+
+    def last_attempt(self, key: Key, intent_id: str) -> int:
+        return self.key(key).progress(intent_id).attempt
+
+    def position_of(self, key: Key) -> Decimal:
+        return self.key(key).position
+
+    def in_flight(self, now: datetime, older_than_s: float) -> list[OrderRecord]:
+        """Orders submitted with no venue answer, at or before `now - older_than_s`."""
+        cutoff = now - timedelta(seconds=older_than_s)
+        out = []
+        for ka in self.keys.values():
+            for ref, what in ka.pending.items():
+                order = ka.orders[ref]
+                at = order.submitted_at
+                if what == _SUBMIT and order.status is None and at is not None and at <= cutoff:
+                    out.append(order)
+        return out
+
+    def account(self, account: str) -> AccountActual:
+        return self.accounts.get(account, _NO_ACCOUNT)
+
+    def mode(self, account: str) -> AccountMode:
+        return self.account(account).mode
+
+    def balances(self, account: str) -> Map[tuple[Wallet, str], AssetBalance]:
+        return self.account(account).balances
+
+    def markets(self, account: str) -> Map[str, MarketInfo]:
+        return self.account(account).markets
+
+    def market(self, key: Key) -> MarketInfo | None:
+        return None if key.symbol is None else self.markets(key.account).get(key.symbol)
+
+    def fills_seen(self, key: Key) -> Map[tuple[str, str], None]:
+        return self.key(key).fills
+
+    def last_reconciliation(self, key: Key) -> ReconcileSummary | None:
+        return self.reconciliations.get(key)
+
+
+# --------------------------------------------------------------------------- actual folds
+
+
+def _signed_open(order: OrderRecord | None) -> Decimal:
+    if order is None or not order.is_live:
+        return ZERO
+    rest = order.remaining
+    return rest if order.side is Side.BUY else -rest
+
+
+def _progress(
+    ka: KeyActual, old: OrderRecord | None, new: OrderRecord, was_live: bool, now_live: bool
+) -> Map[str, IntentProgress]:
+    iid = new.intent_id
+    if iid is None:
+        return ka.intents
+    p = ka.intents.get(iid, _NO_PROGRESS)
+    live = p.live
+    if now_live and not was_live:
+        live = (*live, new.ref)
+    elif was_live and not now_live:
+        live = tuple(r for r in live if r != new.ref)
+    done = p.filled
+    if old is None or new.filled != old.filled or new.reported != old.reported:
+        done += new.done - (ZERO if old is None else old.done)
+    attempt = p.attempt
+    last = p.last_client_order_id
+    if new.attempt >= attempt:
+        attempt, last = new.attempt, new.client_order_id
+    consumed = p.consumed or new.consumes_intent
+    progress = IntentProgress(
+        attempt, done, consumed, live, p.position_order or new.position_order, last
+    )
+    return ka.intents.set(iid, progress)
+
+
+def _commit(
+    state: ActualState,
+    position: int,
+    old: OrderRecord | None,
+    new: OrderRecord,
+    applied: Decimal = ZERO,
+    fill_id: tuple[str, str] | None = None,
+) -> ActualState:
+    """Store `new` (replacing `old`) and update every index of its key."""
+    ka = state.keys.get(new.key, EMPTY_KEY)
+    ref = new.ref
+    live, pending = ka.live, ka.pending
+    was_live, now_live = old is not None and old.is_live, new.is_live
+    if now_live and not was_live:
+        live = live.set(ref, None)
+    elif was_live and not now_live:
+        live = live.delete(ref)
+    want = new.pending if now_live else None
+    if (old.pending if was_live and old is not None else None) != want:
+        pending = pending.delete(ref) if want is None else pending.set(ref, want)
+    pos = ka.position
+    if applied and new.counts:
+        pos = pos + applied if new.side is Side.BUY else pos - applied
+    pos_open = ka.position_open
+    if new.position_order:
+        pos_open = pos_open + _signed_open(new) - _signed_open(old)
+    venue_ids = ka.venue_ids
+    if new.order_id is not None and (old is None or old.order_id != new.order_id):
+        venue_ids = venue_ids.set(new.order_id, ref)
+    name = new.intent_id if new.intent_id is not None else orphan_name(ref)
+    new_ka = KeyActual(
+        pos,
+        ka.position_observed,
+        ka.orders.set(ref, new),
+        live,
+        venue_ids,
+        _progress(ka, old, new, was_live, now_live),
+        pending,
+        pos_open,
+        ka.fills if fill_id is None else ka.fills.set(fill_id, None),
+        ka.journal.touch(name),
+    )
+    keys = state.keys.set(new.key, new_ka)
+    return ActualState(position, keys, state.accounts, state.reconciliations)
+
+
+def _find(
+    ka: KeyActual, coid: str | None, order_id: str | None
+) -> OrderRecord | None:
+    if coid is not None:
+        found = ka.orders.get(coid)
+        if found is not None:
+            return found
+    if order_id is not None:
+        ref = ka.venue_ids.get(order_id)
+        if ref is not None:
+            return ka.orders.get(ref)
+    return None
+
+
+def _lookup(
+    state: ActualState, key: Key, coid: str | None, order_id: str | None
+) -> OrderRecord | None:
+    return _find(state.keys.get(key, EMPTY_KEY), coid, order_id)
+
+
+def _skip(state: ActualState, position: int, event: Any) -> ActualState:
+    return state._replace(position=position)
+
+
+def _submitted(state: ActualState, position: int, event: OrderSubmitted) -> ActualState:
+    d = event.data
+    if d.client_order_id in state.key(event.key).orders:
+        return state._replace(position=position)
+    order = OrderRecord(
+        d.client_order_id, event.key, d.client_order_id, None, d.intent_id, d.attempt,
+        d.side, d.type, d.price, d.quantity, d.time_in_force, d.post_only, d.reduce_only,
+        d.position_order, None, ZERO, ZERO, _SUBMIT, event.occurred_at, Origin.OURS,
+        False, 0, None, event.correlation_id,
+    )  # fmt: skip
+    if d.replaces is not None:
+        old = state.key(event.key).orders.get(d.replaces)
+        if old is not None and old.is_live:
+            state = _commit(state, position, old, old._replace(pending=_CANCEL))
+    return _commit(state, position, None, order)
+
+
+def _clear_submit(order: OrderRecord) -> str | None:
+    return None if order.pending == _SUBMIT else order.pending
+
+
+def _placed(state: ActualState, position: int, event: OrderPlaced) -> ActualState:
+    d = event.data
+    old = _lookup(state, event.key, d.client_order_id, d.order_id)
+    if old is None or (old.status is not None and not old.status.is_open):
+        return state._replace(position=position)
+    status = d.status
+    reported = min(max(old.reported, d.filled), old.quantity)
+    new = old._replace(
+        order_id=d.order_id,
+        status=status,
+        reported=reported,
+        pending=_clear_submit(old) if status.is_open else None,
+    )
+    return _commit(state, position, old, new)
+
+
+def _rejected(state: ActualState, position: int, event: OrderRejected) -> ActualState:
+    d = event.data
+    old = _lookup(state, event.key, d.client_order_id, None)
+    if old is None or (old.status is not None and not old.status.is_open):
+        return state._replace(position=position)
+    status = OrderStatus.REJECTED if d.terminal else OrderStatus.CANCELED
+    return _commit(state, position, old, old._replace(status=status, pending=None))
+
+
+def _cancel_submitted(state: ActualState, position: int, event: CancelSubmitted) -> ActualState:
+    d = event.data
+    old = _lookup(state, event.key, d.client_order_id, d.order_id)
+    if old is None or not old.is_open or old.pending == _CANCEL:
+        return state._replace(position=position)
+    return _commit(state, position, old, old._replace(pending=_CANCEL))
+
+
+def _cancelled(state: ActualState, position: int, event: OrderCancelled) -> ActualState:
+    d = event.data
+    old = _lookup(state, event.key, d.client_order_id, d.order_id)
+    if old is None or not old.is_open:
+        return state._replace(position=position)
+    status = OrderStatus.EXPIRED if d.reason == "expired" else OrderStatus.CANCELED
+    reported = min(max(old.reported, d.filled), old.quantity)
+    new = old._replace(
+        status=status, reported=reported, pending=None, order_id=old.order_id or d.order_id
+    )
+    return _commit(state, position, old, new)
+
+
+def _observed_new(event: OrderObserved) -> OrderRecord:
+    d = event.data
+    coid = d.client_order_id
+    ours = d.origin is Origin.OURS and coid is not None and coid.startswith("sp-")
+    ref = coid if ours and coid is not None else f"~{event.account}/{event.symbol}/{d.order_id}"
+    return OrderRecord(
+        ref, event.key, coid, d.order_id, None, 0, d.side, d.type, d.price, d.quantity,
+        d.time_in_force, False, False, False, d.status, ZERO, min(d.filled, d.quantity),
+        None, None, d.origin, d.adopted, 0, None, event.correlation_id,
+    )  # fmt: skip
+
+
+def _observed(state: ActualState, position: int, event: OrderObserved) -> ActualState:
+    d = event.data
+    old = _lookup(state, event.key, d.client_order_id, d.order_id)
+    if old is None:
+        return _commit(state, position, None, _observed_new(event))
+    if old.status is not None and not old.status.is_open:
+        return state._replace(position=position)
+    open_ = d.status.is_open
+    new = old._replace(
+        order_id=d.order_id,
+        status=d.status,
+        price=d.price if d.price is not None else old.price,
+        quantity=d.quantity,
+        reported=min(max(old.reported, d.filled), d.quantity),
+        pending=_clear_submit(old) if open_ else None,
+        adopted=old.adopted or d.adopted,
+        not_found=0,
+        not_found_since=None,
+    )
+    return _commit(state, position, old, new)
+
+
+def _not_found(state: ActualState, position: int, event: OrderNotFound) -> ActualState:
+    d = event.data
+    old = _lookup(state, event.key, d.client_order_id, None)
+    if old is None or not old.is_open:
+        return state._replace(position=position)
+    since = old.not_found_since if d.consecutive > 1 and old.not_found_since else None
+    new = old._replace(not_found=d.consecutive, not_found_since=since or event.occurred_at)
+    return _commit(state, position, old, new)
+
+
+def _fill(state: ActualState, position: int, event: FillObserved) -> ActualState:
+    d = event.data
+    key = event.key
+    ka = state.keys.get(key, EMPTY_KEY)
+    fid = (d.venue, d.trade_id)
+    if fid in ka.fills:
+        return state._replace(position=position)
+    old = _find(ka, d.client_order_id, d.order_id)
+    if old is None:
+        return _orphan_fill(state, position, event, ka, fid)
+    room = old.quantity - old.filled
+    applied = d.quantity if d.quantity <= room else (room if room > 0 else ZERO)
+    filled = old.filled + applied
+    status = old.status
+    if filled >= old.quantity:
+        status = OrderStatus.FILLED
+    pending = old.pending if status is None or status.is_open else None
+    new = old._replace(filled=filled, status=status, pending=pending)
+    return _commit(state, position, old, new, applied, fid)
+
+
+def _orphan_fill(
+    state: ActualState, position: int, event: FillObserved, ka: KeyActual, fid: tuple[str, str]
+) -> ActualState:
+    """A fill of an order the store does not know: counted when the client id is ours."""
+    d = event.data
+    pos = ka.position
+    if d.client_order_id is not None and d.client_order_id.startswith("sp-"):
+        pos = pos + d.quantity if d.side is Side.BUY else pos - d.quantity
+    new_ka = ka._replace(position=pos, fills=ka.fills.set(fid, None))
+    return state._replace(position=position, keys=state.keys.set(event.key, new_ka))
+
+
+def _position(state: ActualState, position: int, event: PositionObserved) -> ActualState:
+    ka = state.keys.get(event.key, EMPTY_KEY)
+    new_ka = ka._replace(position=event.data.quantity, position_observed=True)
+    return state._replace(position=position, keys=state.keys.set(event.key, new_ka))
+
+
+def _with_account(
+    state: ActualState, position: int, account: str, **changes: Any
+) -> ActualState:
+    acc = state.accounts.get(account, _NO_ACCOUNT)._replace(**changes)
+    return state._replace(position=position, accounts=state.accounts.set(account, acc))
+
+
+def _balances(state: ActualState, position: int, event: BalanceObserved) -> ActualState:
+    wallet = event.data.wallet
+    with state.balances(event.account).mutate() as balances:
+        for b in event.data.balances:
+            balances[(wallet, b.asset)] = b
+        merged = balances.finish()
+    return _with_account(state, position, event.account, balances=merged)
+
+
+def _markets(state: ActualState, position: int, event: MarketsLoaded) -> ActualState:
+    markets = Map((m.symbol, m) for m in event.data.markets)
+    return _with_account(
+        state, position, event.account, markets=markets, exchange=event.data.exchange
+    )
+
+
+def _mode(state: ActualState, position: int, event: AccountModeChanged) -> ActualState:
+    return _with_account(state, position, event.account, mode=event.data.mode)
+
+
+def _reconciled(
+    state: ActualState, position: int, event: ReconciliationCompleted
+) -> ActualState:
+    summary = ReconcileSummary(position, event.occurred_at, event.data)
+    recs = state.reconciliations.set(event.key, summary)
+    return state._replace(position=position, reconciliations=recs)
+
+
+_ACTUAL: dict[str, Callable[[ActualState, int, Any], ActualState]] = {
+    "OrderSubmitted": _submitted,
+    "OrderPlaced": _placed,
+    "OrderRejected": _rejected,
+    "CancelSubmitted": _cancel_submitted,
+    "OrderCancelled": _cancelled,
+    "OrderObserved": _observed,
+    "OrderNotFound": _not_found,
+    "FillObserved": _fill,
+    "PositionObserved": _position,
+    "BalanceObserved": _balances,
+    "MarketsLoaded": _markets,
+    "AccountModeChanged": _mode,
+    "ReconciliationCompleted": _reconciled,
+}
+
+
+def apply_actual(state: ActualState, position: int, event: Event) -> ActualState:
+    """Fold one event into the actual store (see the module table)."""
+    if position <= state.position:
+        return state
+    return _ACTUAL.get(event.type, _skip)(state, position, event)
+
+
+# --------------------------------------------------------------------------- rebuild
+
+
+class Recorded(Protocol):
+    """What `rebuild` needs of a log record (`eventlog.port.Recorded` is one)."""
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def event(self) -> Event: ...
+
+
+_INTENT_TYPES = frozenset({"TargetPublished", "DiffComputed"})
+
+
+def rebuild(
+    records: Iterable[Recorded],
+    intent: IntentState | None = None,
+    actual: ActualState | None = None,
+) -> tuple[IntentState, ActualState]:
+    """Fold `records` (in log order) into both stores, from empty or from the given
+    checkpoint states; records at or below a state's position are skipped for it."""
+    i = IntentState.empty() if intent is None else intent
+    a = ActualState.empty() if actual is None else actual
+    handlers, intent_types = _ACTUAL, _INTENT_TYPES
+    last = max(i.position, a.position)
+    for rec in records:
+        position, event = rec.position, rec.event
+        if position > i.position and event.type in intent_types:
+            i = apply_intent(i, position, event)
+        if position > a.position:
+            a = handlers.get(event.type, _skip)(a, position, event)
+        if position > last:
+            last = position
+    if last > i.position:
+        i = i._replace(position=last)
+    if last > a.position:
+        a = a._replace(position=last)
+    return i, a

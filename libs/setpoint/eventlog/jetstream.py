@@ -1,0 +1,406 @@
+"""The EventLog on NATS JetStream (CONTRACTS.md, "Event log layout").
+
+Layout: one stream (`SETPOINT`) over `setpoint.evt.>`, file storage, deletes and purges
+denied, limits retention with no limit, a duplicate window. An event goes to
+`setpoint.evt.<account>.<symbol-token>.<producer>.<EventType>` with `Nats-Msg-Id` =
+event_id, `Nats-Expected-Stream` = the stream, and (unless `expected` is ANY)
+`Nats-Expected-Last-Subject-Sequence` = expected with
+`Nats-Expected-Last-Subject-Sequence-Subject` = the producer's filter for the key, so each
+producer's appends for a key are checked against its own last sequence. In a batch the
+first event expects `expected` and each next one the sequence of the one before it; a
+batch is therefore not atomic, but a retry of a partly written batch completes it.
+The event's `traceparent` is also sent as a `traceparent` header.
+
+Idempotency: the server checks the expected sequence before its duplicate window, so every
+retry of an append with an expected position fails with "wrong last sequence"; the adapter
+then reads the producer's events for the key after `expected` and compares event ids:
+all ours → success with their positions; a prefix of ours → the rest is appended; anything
+else → ConcurrencyConflict. With `expected = ANY`, idempotency rests on the server's
+duplicate window alone (`eventlog.duplicate_window_s`): a retry later than that writes
+the events again.
+
+Reads use ordered push consumers with a callback (no fetch loop): `read_all` stops at the
+stream's last sequence as of its start; `subscribe` never stops. Entries that do not parse
+are quarantined (`Quarantined(stream sequence, subject, reason, raw)`) and skipped.
+
+`subject_root` (default `setpoint.evt`) and `stream` exist so that tests and side-by-side
+deployments can use a log of their own on one server; production keeps the defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Final
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError, NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api
+from nats.js.errors import APIError, NotFoundError
+
+from setpoint.bus import subjects
+from setpoint.bus.connect import check_server_version
+from setpoint.core.events import Event, EventParseError, parse_event
+from setpoint.core.model import Key, Producer
+from setpoint.eventlog.memory import QuarantineMixin, check_batch
+from setpoint.eventlog.port import (
+    ANY,
+    ConcurrencyConflict,
+    EventLog,
+    EventLogError,
+    LogMisconfigured,
+    LogUnavailable,
+    Recorded,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOT: Final = "setpoint.evt"
+WRONG_LAST_SEQUENCE: Final = 10071
+STREAM_NOT_FOUND: Final = 10059
+STREAM_NAME_IN_USE: Final = 10058
+QUEUE_SIZE: Final = 4096
+"""Messages buffered between the consumer callback and the reader (backpressure beyond)."""
+
+
+class _WrongLastSequence(Exception):
+    def __init__(self, actual: int) -> None:
+        super().__init__(actual)
+        self.actual = actual
+
+
+def desired_config(name: str, root: str, duplicate_window_s: float) -> api.StreamConfig:
+    """The stream Setpoint needs (module docstring)."""
+    return api.StreamConfig(
+        name=name,
+        subjects=[f"{root}.>"],
+        retention=api.RetentionPolicy.LIMITS,
+        storage=api.StorageType.FILE,
+        deny_delete=True,
+        deny_purge=True,
+        duplicate_window=duplicate_window_s,
+        allow_direct=True,
+    )
+
+
+def config_differences(found: api.StreamConfig, wanted: api.StreamConfig) -> list[str]:
+    """What in an existing stream conflicts with the layout (empty when it fits)."""
+    checks: list[tuple[str, Any, Any]] = [
+        ("subjects", sorted(found.subjects or []), sorted(wanted.subjects or [])),
+        ("storage", _text(found.storage), _text(wanted.storage)),
+        ("retention", _text(found.retention), _text(wanted.retention)),
+        ("deny_delete", bool(found.deny_delete), True),
+        ("deny_purge", bool(found.deny_purge), True),
+        ("max_age", found.max_age or 0, 0),
+        ("max_msgs", found.max_msgs or -1, -1),
+        ("max_bytes", found.max_bytes or -1, -1),
+        ("max_msgs_per_subject", found.max_msgs_per_subject or -1, -1),
+    ]
+    return [f"{name} is {have!r}, needs {need!r}" for name, have, need in checks if have != need]
+
+
+def _text(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _seq_pending(reply: str) -> tuple[int, int]:
+    """Stream sequence and pending count from a `$JS.ACK...` reply subject (v1 or v2)."""
+    tokens = reply.split(".")
+    if len(tokens) == 9:
+        return int(tokens[5]), int(tokens[8])
+    return int(tokens[7]), int(tokens[10])
+
+
+class JetStreamEventLog(QuarantineMixin, EventLog):
+    """The port contract on one JetStream stream. Create with `await open(nc, ...)`."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        *,
+        stream: str = subjects.STREAM,
+        duplicate_window_s: float = 120,
+        subject_root: str = DEFAULT_ROOT,
+        owns_connection: bool = False,
+        timeout: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self._quarantined_positions = set()
+        self._nc = nc
+        self._js = nc.jetstream(timeout=timeout)
+        self._stream = stream
+        self._root = subject_root
+        self._window = duplicate_window_s
+        self._owns = owns_connection
+        self._timeout = timeout
+        self._direct = True
+
+    @classmethod
+    async def open(cls, nc: NATS, **options: Any) -> JetStreamEventLog:
+        """Check the server version, create or verify the stream, return the log.
+
+        Raises LogMisconfigured when an existing stream conflicts with the layout (it is
+        never changed) and NatsServerTooOld for a server before 2.11."""
+        where = nc.connected_url.geturl() if nc.connected_url else "the connected server"
+        check_server_version(str(nc.connected_server_version), where)
+        self = cls(nc, **options)
+        await self.ensure_stream()
+        return self
+
+    @property
+    def stream(self) -> str:
+        return self._stream
+
+    # ------------------------------------------------------------------ stream
+
+    async def ensure_stream(self) -> None:
+        """Create the stream, or check that the existing one fits; idempotent."""
+        wanted = desired_config(self._stream, self._root, self._window)
+        try:
+            info = await self._js.stream_info(self._stream)
+        except NotFoundError:
+            info = await self._create(wanted)
+        differences = config_differences(info.config, wanted)
+        if differences:
+            raise LogMisconfigured(
+                f"stream {self._stream} exists with a layout Setpoint cannot use: "
+                + "; ".join(differences)
+                + ". It is left unchanged: fix it by hand or point eventlog.stream elsewhere."
+            )
+        if info.config.duplicate_window != self._window:
+            log.warning(
+                "stream %s keeps its duplicate window of %ss (configured: %ss)",
+                self._stream, info.config.duplicate_window, self._window,
+            )
+        self._direct = bool(info.config.allow_direct)
+
+    async def _create(self, wanted: api.StreamConfig) -> api.StreamInfo:
+        try:
+            return await self._js.add_stream(wanted)
+        except APIError as exc:
+            if exc.err_code == STREAM_NAME_IN_USE:  # created meanwhile, with another config
+                return await self._js.stream_info(self._stream)
+            raise LogMisconfigured(
+                f"cannot create stream {self._stream} over {self._root}.>: {exc.description}"
+            ) from exc
+
+    # ------------------------------------------------------------------ subjects
+
+    def _rooted(self, subject: str) -> str:
+        if self._root == DEFAULT_ROOT:
+            return subject
+        return self._root + subject[len(DEFAULT_ROOT) :]
+
+    def _subject(self, event: Event) -> str:
+        return self._rooted(subjects.event_subject(event.key, event.producer, event.type))
+
+    # ------------------------------------------------------------------ append
+
+    async def append(
+        self, key: Key, producer: Producer, events: Sequence[Event], expected: int
+    ) -> list[int]:
+        check_batch(key, producer, events)
+        if not events:
+            return []
+        if expected == ANY:
+            return list(await asyncio.gather(*(self._publish(e, None) for e in events)))
+        return await self._append_checked(key, producer, list(events), expected, expected)
+
+    async def _append_checked(
+        self, key: Key, producer: Producer, events: list[Event], expected: int, original: int
+    ) -> list[int]:
+        positions: list[int] = []
+        last = expected
+        for index, event in enumerate(events):
+            try:
+                last = await self._publish(event, last)
+            except _WrongLastSequence as exc:
+                rest = await self._resolve(key, producer, events[index:], last, original, exc)
+                return positions + rest
+            positions.append(last)
+        return positions
+
+    async def _resolve(
+        self,
+        key: Key,
+        producer: Producer,
+        events: list[Event],
+        after: int,
+        original: int,
+        exc: _WrongLastSequence,
+    ) -> list[int]:
+        """After "wrong last sequence": our own earlier write (a retry) or a real conflict."""
+        found = await self._producer_ids_after(key, producer, after, len(events))
+        matched = 0
+        while matched < len(found) and found[matched][1] == events[matched].event_id:
+            matched += 1
+        positions = [seq for seq, _ in found[:matched]]
+        if matched == len(events):
+            return positions
+        if matched == 0 or matched < len(found):
+            raise ConcurrencyConflict(key, producer, original, exc.actual)
+        rest = events[matched:]
+        return positions + await self._append_checked(key, producer, rest, positions[-1], original)
+
+    async def _producer_ids_after(
+        self, key: Key, producer: Producer, after: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(sequence, Nats-Msg-Id) of the producer's first `limit` entries for the key
+        after position `after`."""
+        flt = self._rooted(subjects.producer_filter(key, producer))
+        stop = await self._last_seq(flt)
+        out: list[tuple[int, str]] = []
+        if stop <= after:
+            return out
+        async for seq, msg in self._messages(flt, after + 1, stop):
+            out.append((seq, (msg.headers or {}).get("Nats-Msg-Id", "")))
+            if len(out) >= limit:
+                break
+        return out
+
+    def _headers(self, event: Event, expected: int | None) -> dict[str, str]:
+        headers = {"Nats-Msg-Id": event.event_id, "Nats-Expected-Stream": self._stream}
+        if expected is not None:
+            headers["Nats-Expected-Last-Subject-Sequence"] = str(expected)
+            headers["Nats-Expected-Last-Subject-Sequence-Subject"] = self._rooted(
+                subjects.producer_filter(event.key, event.producer)
+            )
+        if event.traceparent:
+            headers["traceparent"] = event.traceparent
+        return headers
+
+    async def _publish(self, event: Event, expected: int | None) -> int:
+        """Publish one event and return its stream sequence (the original one for a
+        duplicate). Raises _WrongLastSequence, LogUnavailable or EventLogError."""
+        subject = self._subject(event)
+        try:
+            reply = await self._nc.request(
+                subject, event.to_json(), timeout=self._timeout, headers=self._headers(event, expected)
+            )
+        except NoRespondersError as exc:
+            raise LogUnavailable(f"no stream accepts {subject} (is {self._stream} there?)") from exc
+        except (NatsTimeout, ConnectionClosedError, asyncio.TimeoutError) as exc:
+            raise LogUnavailable(f"no answer for {event.event_id}: it may have been written") from exc
+        ack = orjson.loads(reply.data)
+        error = ack.get("error")
+        if error is None:
+            return int(ack["seq"])
+        if error.get("err_code") == WRONG_LAST_SEQUENCE:
+            raise _WrongLastSequence(_trailing_int(error.get("description", "")))
+        raise EventLogError(f"append of {event.event_id} to {subject} refused: {error}")
+
+    # ------------------------------------------------------------------ reads
+
+    async def last_position(self, key: Key, producer: Producer) -> int:
+        flt = self._rooted(subjects.producer_filter(key, producer))
+        if not self._direct:
+            return await self._last_seq(flt)
+        try:
+            reply = await self._nc.request(
+                f"$JS.API.DIRECT.GET.{self._stream}",
+                orjson.dumps({"last_by_subj": flt}),
+                timeout=self._timeout,
+            )
+        except (NatsTimeout, NoRespondersError, ConnectionClosedError) as exc:
+            raise LogUnavailable(f"no answer reading the last entry of {flt}") from exc
+        headers = reply.headers or {}
+        if "Nats-Sequence" in headers:
+            return int(headers["Nats-Sequence"])
+        if headers.get("Status") == "404":
+            return 0
+        raise EventLogError(f"unexpected direct-get answer for {flt}: {headers}")
+
+    async def _last_seq(self, filter_subject: str) -> int:
+        """Stream sequence of the last message matching the filter; 0 when there is none."""
+        try:
+            msg = await self._js.get_last_msg(self._stream, filter_subject, direct=False)
+        except NotFoundError:
+            return 0
+        except APIError as exc:
+            if exc.code == 404:
+                return 0
+            raise EventLogError(f"cannot read the last entry of {filter_subject}: {exc}") from exc
+        except (NatsTimeout, ConnectionClosedError) as exc:
+            raise LogUnavailable(f"no answer reading {filter_subject}") from exc
+        return int(msg.seq or 0)
+
+    async def head(self) -> int:
+        try:
+            info = await self._js.stream_info(self._stream)
+        except (NatsTimeout, ConnectionClosedError) as exc:
+            raise LogUnavailable(f"no answer for stream info of {self._stream}") from exc
+        return int(info.state.last_seq)
+
+    async def read(self, key: Key) -> list[Recorded]:
+        flt = self._rooted(subjects.key_filter(key))
+        stop = await self._last_seq(flt)
+        if stop == 0:
+            return []
+        return [rec async for rec in self._records(flt, 1, stop)]
+
+    async def read_all(self, from_position: int = 1) -> AsyncIterator[Recorded]:
+        stop = await self.head()
+        start = max(from_position, 1)
+        if stop < start:
+            return
+        async for rec in self._records(f"{self._root}.>", start, stop):
+            yield rec
+
+    async def subscribe(self, from_position: int = 1) -> AsyncIterator[Recorded]:
+        async for rec in self._records(f"{self._root}.>", max(from_position, 1), None):
+            yield rec
+
+    async def _records(
+        self, filter_subject: str, start: int, stop: int | None
+    ) -> AsyncIterator[Recorded]:
+        """Parsed events of the filter from `start`; bad entries go to the quarantine."""
+        async for seq, msg in self._messages(filter_subject, start, stop):
+            try:
+                yield Recorded(seq, parse_event(msg.data))
+            except EventParseError as exc:
+                self._quarantine(seq, msg.subject, exc.reason, msg.data)
+
+    async def _messages(
+        self, filter_subject: str, start: int, stop: int | None
+    ) -> AsyncIterator[tuple[int, Msg]]:
+        """(sequence, message) from `start` through `stop` (None: forever), each once, in
+        order: an ordered push consumer feeding a bounded queue through its callback."""
+        queue: asyncio.Queue[Msg] = asyncio.Queue(QUEUE_SIZE)
+        sub = await self._js.subscribe(
+            filter_subject,
+            cb=queue.put,
+            stream=self._stream,
+            ordered_consumer=True,
+            config=api.ConsumerConfig(
+                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=start,
+                inactive_threshold=5.0,
+            ),
+        )
+        last = start - 1
+        try:
+            while True:
+                msg = await queue.get()
+                seq, pending = _seq_pending(msg.reply)
+                if seq <= last:
+                    continue
+                last = seq
+                yield seq, msg
+                if stop is not None and (seq >= stop or pending == 0):
+                    return
+        finally:
+            await sub.unsubscribe()
+
+    async def close(self) -> None:
+        if self._owns and not self._nc.is_closed:
+            await self._nc.drain()
+
+
+def _trailing_int(text: str) -> int:
+    """`"wrong last sequence: 42"` → 42 (0 when the text ends without a number)."""
+    digits = text.rsplit(":", 1)[-1].strip()
+    return int(digits) if digits.isdigit() else 0

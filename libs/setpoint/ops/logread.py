@@ -1,0 +1,66 @@
+"""Reading the log for the operator commands: open it from the configuration, stream it
+with a progress bar on stderr, and print JSON the same way everywhere."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from setpoint.config import load_settings
+from setpoint.eventlog.port import EventLog, Recorded
+from setpoint.ops.progress import LogProgress
+
+
+@asynccontextmanager
+async def opened_log(config: str | None) -> AsyncIterator[EventLog]:
+    """The event log of the configuration in force, closed on exit."""
+    from setpoint.eventlog.factory import open_event_log
+
+    log = await open_event_log(load_settings(config))
+    try:
+        yield log
+    finally:
+        await log.close()
+
+
+async def stream(
+    log: EventLog, label: str, *, progress: bool | None = None
+) -> AsyncIterator[Recorded]:
+    """Every record of `log` from position 1 through the head as of the start (the fast
+    path, `read_all`), with a progress bar on stderr (`progress` None: when a terminal)."""
+    total = await log.head()
+    with LogProgress(label, total, enabled=progress) as bar:
+        async for record in log.read_all():
+            bar.at(record.position)
+            yield record
+
+
+def parse_time(text: str) -> datetime:
+    """RFC 3339 / ISO 8601 (`Z` allowed); a time without a zone is taken as UTC."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def print_json(body: Any) -> None:
+    """One JSON document on stdout (decimals as strings, times in RFC 3339)."""
+    sys.stdout.write(orjson.dumps(body, default=_default, option=orjson.OPT_INDENT_2).decode())
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def _default(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def dec(value: Any) -> str | None:
+    """A Decimal as its plain string (JSON form); None stays None."""
+    return None if value is None else format(value, "f")

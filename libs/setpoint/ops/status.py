@@ -1,0 +1,169 @@
+"""`setpoint status [--json] [--timeout S]`: the live per-key view of the running system.
+
+Asks the running services over NATS (the configured `nats.url`; this command never starts
+a server):
+
+* `setpoint.status.request` - the differ answers `{"keys": [KeyStatus, ...]}`;
+* `setpoint.health.<service>` for each of `SERVICES` - `Health` once the service is ready.
+
+Exit status: 0 when every service answered ready and the differ gave the key status;
+1 when some answered but not all (or one is not ready); 3 when nothing answered (no
+server at the url, or no Setpoint service on it), with a message saying so.
+
+`--json` prints `{"nats": url, "services": [{"service", "answered", "ready", "version",
+"started_at"}], "keys": [KeyStatus...] | null}` (`keys` null when the differ did not
+answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from setpoint.bus.messages import Health, KeyStatus
+from setpoint.bus.subjects import STATUS_REQUEST, health_subject
+from setpoint.config import load_settings
+from setpoint.ops.logread import print_json
+
+SERVICES = ("differ", "executor", "gateway", "strategy")
+NOTHING_ANSWERED = 3
+
+
+class NoConnection(Exception):
+    """No NATS server at the url."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--timeout", type=float, default=1.0, help="seconds to wait per answer")
+
+
+def main(config: str | None, args: argparse.Namespace) -> int:
+    url = load_settings(config).nats.url
+    try:
+        body = asyncio.run(collect(url, args.timeout))
+    except NoConnection as exc:
+        Console(stderr=True).print(f"setpoint status: {exc}")
+        return NOTHING_ANSWERED
+    code = exit_code(body)
+    if args.json:
+        print_json(body)
+    else:
+        render(body)
+    if code == NOTHING_ANSWERED:
+        Console(stderr=True).print(
+            f"setpoint status: no Setpoint service answered on {url} "
+            "(is `setpoint up` or `setpoint run ...` running against this server?)"
+        )
+    return code
+
+
+async def collect(url: str, timeout: float = 1.0) -> dict[str, Any]:
+    """Ask every service at once; unanswered ones are reported as such."""
+    import nats
+    from nats.errors import NoServersError
+
+    try:
+        nc = await nats.connect(
+            url, connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=0,
+            name="setpoint-status",
+        )  # fmt: skip
+    except (NoServersError, OSError, asyncio.TimeoutError) as exc:
+        raise NoConnection(f"cannot connect to NATS at {url} ({type(exc).__name__})") from None
+    try:
+        keys, *healths = await asyncio.gather(
+            _request(nc, STATUS_REQUEST, timeout),
+            *(_request(nc, health_subject(s), timeout) for s in SERVICES),
+        )
+    finally:
+        await nc.close()
+    return {
+        "nats": url,
+        "services": [_health(s, raw) for s, raw in zip(SERVICES, healths, strict=True)],
+        "keys": _keys(keys),
+    }
+
+
+async def _request(nc: Any, subject: str, timeout: float) -> bytes | None:
+    """The answer's bytes, or None when nobody answered in time."""
+    from nats.errors import NoRespondersError
+    from nats.errors import TimeoutError as NatsTimeout
+
+    try:
+        reply = await nc.request(subject, b"", timeout=timeout)
+    except (NoRespondersError, NatsTimeout, asyncio.TimeoutError):
+        return None
+    data: bytes = reply.data
+    return data
+
+
+def _health(service: str, raw: bytes | None) -> dict[str, Any]:
+    silent = {"service": service, "answered": False, "ready": False, "version": None,
+              "started_at": None}  # fmt: skip
+    if raw is None:
+        return silent
+    try:
+        health = Health.model_validate_json(raw, strict=False)
+    except ValidationError:
+        return silent | {"answered": True, "error": "unreadable health answer"}
+    return {"service": service, "answered": True} | health.model_dump(
+        mode="json", exclude={"service"}
+    )
+
+
+def _keys(raw: bytes | None) -> list[dict[str, Any]] | None:
+    if raw is None:
+        return None
+    try:
+        keys = orjson.loads(raw)["keys"]
+        statuses = [KeyStatus.model_validate(k, strict=False) for k in keys]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValidationError):
+        return None
+    return [s.model_dump(mode="json") for s in statuses]
+
+
+def exit_code(body: dict[str, Any]) -> int:
+    """0 all answered and ready; 1 some did; 3 none did (module docstring)."""
+    answered = [s for s in body["services"] if s["answered"]]
+    if not answered and body["keys"] is None:
+        return NOTHING_ANSWERED
+    if body["keys"] is None or any(not s["ready"] for s in body["services"]):
+        return 1
+    return 0
+
+
+def render(body: dict[str, Any], console: Console | None = None) -> None:
+    """Services, then one line per key."""
+    out = console or Console()
+    services = Table("service", "ready", "version", "started at", title=f"NATS {body['nats']}")
+    for s in body["services"]:
+        ready = "[green]ready[/green]" if s["ready"] else (
+            "[yellow]not ready[/yellow]" if s["answered"] else "[red]no answer[/red]")
+        services.add_row(s["service"], ready, s["version"] or "-", s["started_at"] or "-")
+    out.print(services)
+    if body["keys"] is None:
+        out.print("[red]the differ did not answer: no per-key status[/red]")
+        return
+    out.print(_keys_table(body["keys"]))
+
+
+def _keys_table(keys: list[dict[str, Any]]) -> Table:
+    table = Table(
+        "account", "symbol", "gen", "condition", "reasons", "orders target/venue",
+        "position target/actual", "last reconciliation", title="keys",
+    )  # fmt: skip
+    for k in keys:
+        table.add_row(
+            k["account"], k["symbol"], str(k["generation"] or "-"), k["condition"],
+            ", ".join(k["reasons"]) or "-",
+            f"{k['open_orders_target']}/{k['open_orders_venue']}",
+            f"{k['position_target'] or '-'}/{k['position_actual'] or '-'}",
+            k["last_reconciliation"] or "-",
+        )  # fmt: skip
+    return table

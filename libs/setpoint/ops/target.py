@@ -1,0 +1,99 @@
+"""`setpoint target set --account A --symbol S --file target.json`: publish a target by hand.
+
+The file holds the JSON body of CONTRACTS.md "Publishing a target" (`-` reads stdin).
+`account` and `symbol` default to the options when the file leaves them out; when it
+names others, the differ rejects the target (the subject decides). The differ's reply is
+printed as JSON; exit status 0 when accepted, 1 when rejected, 2 when nobody answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from setpoint.bus import subjects, telemetry
+from setpoint.config import Settings, load_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    set_ = sub.add_parser("set", help="publish a target and print the differ's reply")
+    set_.add_argument("--account", required=True)
+    set_.add_argument("--symbol", required=True, help="unified symbol, e.g. BTC/USDT")
+    set_.add_argument("--file", required=True, help="JSON target body, or - for stdin")
+    set_.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+
+
+def main(config: str | None, args: argparse.Namespace) -> int:
+    settings = load_settings(config)
+    try:
+        body = _body(args.file, args.account, args.symbol)
+    except (OSError, ValueError) as exc:
+        print(f"setpoint target set: {exc}", file=sys.stderr)
+        return 2
+    reply = asyncio.run(publish(settings, args.account, args.symbol, body, args.timeout))
+    if reply is None:
+        print(
+            "setpoint target set: no differ answered (is `setpoint up` running?)", file=sys.stderr
+        )
+        return 2
+    print(json.dumps(reply))
+    return 0 if reply.get("accepted") is True else 1
+
+
+def _body(path: str, account: str, symbol: str) -> bytes:
+    """The file's JSON object with `account` and `symbol` filled in when absent."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    value.setdefault("account", account)
+    value.setdefault("symbol", symbol)
+    return json.dumps(value).encode()
+
+
+async def publish(
+    settings: Settings, account: str, symbol: str, body: bytes, wait_s: float
+) -> dict[str, Any] | None:
+    """Request the target on its subject; the reply as a dict, None if nobody answered.
+
+    Connects to the configured NATS without starting a server: a target needs a differ."""
+    import nats
+    from nats.errors import NoRespondersError, NoServersError
+    from nats.errors import TimeoutError as NatsTimeout
+
+    try:
+        nc = await nats.connect(
+            settings.nats.url,
+            name="setpoint-target",
+            max_reconnect_attempts=0,
+            connect_timeout=2,
+            allow_reconnect=False,
+        )
+    except (NoServersError, OSError):
+        return None
+    try:
+        tracer = telemetry.tracer("setpoint.ops")
+        with tracer.start_as_current_span("target.set"):
+            reply = await nc.request(
+                subjects.target_subject(account, symbol),
+                body,
+                timeout=wait_s,
+                headers=telemetry.inject(),
+            )
+    except (NoRespondersError, NatsTimeout):
+        return None
+    finally:
+        await nc.close()
+    try:
+        answer = json.loads(reply.data)
+    except ValueError:
+        return {"accepted": False, "error": f"unreadable reply: {reply.data[:200]!r}"}
+    return answer if isinstance(answer, dict) else {"accepted": False, "error": str(answer)}

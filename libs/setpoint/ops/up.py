@@ -1,0 +1,383 @@
+"""`setpoint up`: the whole system on this machine, one status view, Ctrl-C stops it all.
+
+1. NATS: if nothing answers at `nats.url` (and it is local, `nats.embedded` true), the
+   bundled nats-server with JetStream, store `<data_dir>/nats`.
+2. The venue simulator (`setpoint run sim --port P`) for every account whose `base_url` is
+   a local address where nothing answers yet.
+3. The four services (`setpoint run gateway|executor|differ|strategy`), each its own
+   process; `up` waits for each to answer `setpoint.health.<service>` before the next.
+   With the built-in demo configuration, SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET default
+   to the simulator's demo-key / demo-secret in the children's environment.
+4. The status view (rich, on a terminal; plain lines with `--no-status` or when stdout is
+   not a terminal) until SIGINT or SIGTERM; then every child is stopped (SIGTERM, SIGKILL
+   after `--grace` seconds), services first, NATS last. A child that crashes is reported
+   and restarted with backoff; one that never starts is reported and given up.
+
+Logs: `<data_dir>/logs/<child>.log`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
+
+from setpoint.bus.embedded import answers, host_port, server_binary
+from setpoint.bus.messages import Health, KeyStatus
+from setpoint.bus.subjects import STATUS_REQUEST, health_subject
+from setpoint.config import Settings, config_path, load_settings
+from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
+
+SERVICES = ("gateway", "executor", "differ", "strategy")
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
+DEMO_ENV = {"SETPOINT_DEMO_KEY": "demo-key", "SETPOINT_DEMO_SECRET": "demo-secret"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-status", action="store_true", help="plain log lines, no live view")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        help="seconds a child gets to stop before it is killed (default 10)",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for each service's health answer (default 60)",
+    )
+
+
+def main(config: str | None, args: argparse.Namespace) -> int:
+    settings = load_settings(config)
+    path = config_path(config)
+    plan = make_plan(settings, path, dict(os.environ))
+    console = Console(live=sys.stdout.isatty() and not args.no_status)
+    return asyncio.run(Up(settings, plan, console, args.grace, args.ready_timeout).run())
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `up` will start, in order. `nats` is None when a server already answers."""
+
+    data_dir: Path
+    nats: ChildSpec | None
+    sims: tuple[ChildSpec, ...]
+    services: tuple[ChildSpec, ...]
+    sim_urls: dict[str, str] = field(default_factory=dict)
+
+
+def make_plan(settings: Settings, path: Path | None, environ: dict[str, str]) -> Plan:
+    """The children for this configuration (pure but for checking which ports answer)."""
+    data_dir = Path(settings.nats.data_dir).resolve()
+    logs = data_dir / "logs"
+    env = dict(environ)
+    if path is None:
+        for name, value in DEMO_ENV.items():
+            env.setdefault(name, value)
+    else:
+        env["SETPOINT_CONFIG"] = str(path.resolve())
+    setpoint = (sys.executable, "-m", "setpoint")
+    sims = {
+        f"sim-{port}" if port != settings.sim.port else "sim": (port, url)
+        for port, url in _local_venues(settings)
+    }
+    return Plan(
+        data_dir=data_dir,
+        nats=_nats_spec(settings, data_dir, logs),
+        sims=tuple(
+            ChildSpec(
+                name, (*setpoint, "run", "sim", "--port", str(port)), logs / f"{name}.log", env
+            )
+            for name, (port, _) in sims.items()
+        ),
+        services=tuple(
+            ChildSpec(svc, (*setpoint, "run", svc), logs / f"{svc}.log", env) for svc in SERVICES
+        ),
+        sim_urls={name: url for name, (_, url) in sims.items()},
+    )
+
+
+def _nats_spec(settings: Settings, data_dir: Path, logs: Path) -> ChildSpec | None:
+    url = settings.nats.url
+    if answers(url):
+        return None
+    host, port = host_port(url)
+    if not settings.nats.embedded or host not in LOCAL_HOSTS:
+        raise SystemExit(
+            f"setpoint up: nothing answers at {url} and no server may be "
+            "started here (nats.embedded is false or the url is not local)"
+        )
+    store = data_dir / "nats"
+    argv = (server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(store))
+    return ChildSpec("nats", argv, logs / "nats-server.log")
+
+
+def _local_venues(settings: Settings) -> list[tuple[int, str]]:
+    """(port, base_url) of each distinct local venue address where nothing answers."""
+    found: dict[int, str] = {}
+    for account in settings.accounts.values():
+        if not account.base_url:
+            continue
+        parsed = urlparse(account.base_url)
+        if parsed.hostname in LOCAL_HOSTS and parsed.port and parsed.port not in found:
+            found[parsed.port] = account.base_url
+    return [(p, u) for p, u in found.items() if not answers(f"tcp://127.0.0.1:{p}", 0.3)]
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Up:
+    """The running `setpoint up`: supervisor, readiness checks, status view, shutdown."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        plan: Plan,
+        console: Console,
+        grace_s: float,
+        ready_timeout_s: float,
+    ) -> None:
+        self.settings, self.plan, self.console = settings, plan, console
+        self.grace_s, self.ready_timeout_s = grace_s, ready_timeout_s
+        self.supervisor = Supervisor()
+        self.stop = asyncio.Event()
+        self.nc: NATS | None = None
+        self.probes = {spec.name: _port_probe(url) for spec, url in self._port_children()}
+
+    def _port_children(self) -> list[tuple[ChildSpec, str]]:
+        found = [(spec, self.plan.sim_urls[spec.name]) for spec in self.plan.sims]
+        if self.plan.nats is not None:
+            found.append((self.plan.nats, self.settings.nats.url))
+        return found
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal)
+        try:
+            await self._start_all()
+            if not self.stop.is_set():
+                self.console.line("all started; Ctrl-C stops everything")
+                await self._watch()
+        finally:
+            await self._shutdown()
+        return 0
+
+    def _on_signal(self) -> None:
+        if self.stop.is_set():  # a second Ctrl-C: no more grace
+            self.grace_s = 0
+        self.stop.set()
+
+    async def _start_all(self) -> None:
+        if self.plan.nats is not None:
+            await self._start_and_wait(self.plan.nats)
+        else:
+            self.console.line(f"nats: using the server at {self.settings.nats.url}")
+        if self.stop.is_set():
+            return
+        self.nc = await nats.connect(
+            self.settings.nats.url,
+            name="setpoint-up",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+        )
+        for spec in (*self.plan.sims, *self.plan.services):
+            if self.stop.is_set():
+                return
+            await self._start_and_wait(spec)
+
+    async def _start_and_wait(self, spec: ChildSpec) -> None:
+        """Start a child; wait until it is ready, given up, timed out, or we are stopped."""
+        child = self.supervisor.add(spec)
+        self.console.line(f"{spec.name}: started (pid {child.pid}), log {spec.log_file}")
+        deadline = asyncio.get_running_loop().time() + self.ready_timeout_s
+        while not self.stop.is_set():
+            self.poll()
+            if child.state is ChildState.FAILED:
+                return
+            if child.state is ChildState.STARTING and await self._is_ready(spec.name):
+                self._ready(spec.name)
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                self.console.line(
+                    f"{spec.name}: not ready after {self.ready_timeout_s:g}s; "
+                    "going on without waiting for it"
+                )
+                return
+            await self._sleep(0.2)
+
+    async def _is_ready(self, name: str) -> bool:
+        probe = self.probes.get(name)
+        if probe is not None:
+            return await asyncio.to_thread(probe)
+        return await service_ready(self.nc, name)
+
+    def _ready(self, name: str) -> None:
+        self.supervisor.mark_ready(name)
+        self.console.line(f"{name}: ready")
+
+    def poll(self) -> None:
+        for note in self.supervisor.poll():
+            self.console.line(note)
+
+    async def _sleep(self, seconds: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+
+    async def _watch(self) -> None:
+        """Until stopped: restarts, readiness of restarted children, the status view."""
+        while not self.stop.is_set():
+            self.poll()
+            for child in list(self.supervisor.children.values()):
+                if child.state is ChildState.STARTING and await self._is_ready(child.name):
+                    self._ready(child.name)
+            keys = await request_status(self.nc)
+            self.console.show(self.supervisor, keys)
+            await self._sleep(1.0)
+
+    async def _shutdown(self) -> None:
+        self.console.close()
+        self.console.line("stopping...")
+        started = [s.name for s in (*self.plan.sims, *self.plan.services)]
+        names = [n for n in reversed(started) if n in self.supervisor.children]
+        await asyncio.to_thread(self.supervisor.stop, names, self.grace_s)
+        if self.nc is not None and not self.nc.is_closed:
+            with suppress(Exception):
+                await self.nc.close()
+        if "nats" in self.supervisor.children:
+            await asyncio.to_thread(self.supervisor.stop, ["nats"], self.grace_s)
+        for child in self.supervisor.children.values():
+            pids = ", ".join(map(str, child.pids))
+            self.console.line(f"{child.name}: stopped (pids {pids})")
+        self.console.line("stopped")
+
+
+def _port_probe(url: str) -> Callable[[], bool]:
+    return lambda: answers(url, 0.3)
+
+
+async def service_ready(nc: NATS | None, service: str) -> bool:
+    """True when the service answers its health subject with `ready: true`."""
+    if nc is None or not nc.is_connected:
+        return False
+    try:
+        reply = await nc.request(health_subject(service), b"", timeout=0.5)
+        return bool(Health.model_validate_json(reply.data).ready)
+    except (NatsError, ValueError):
+        return False
+
+
+async def request_status(nc: NATS | None) -> list[KeyStatus] | None:
+    """Every key's status from the differ; None when it does not answer."""
+    if nc is None or not nc.is_connected:
+        return None
+    try:
+        reply = await nc.request(STATUS_REQUEST, b"", timeout=0.8)
+        body = json.loads(reply.data)
+        return [KeyStatus.model_validate(k, strict=False) for k in body.get("keys", [])]
+    except (NatsError, ValueError, AttributeError):
+        return None
+
+
+# --------------------------------------------------------------------------- the view
+
+
+def key_row(status: KeyStatus) -> tuple[str, ...]:
+    """One key as table cells: key, generation, condition, orders, position, last recon."""
+    condition = status.condition.value
+    if status.reasons:
+        condition += f" ({', '.join(status.reasons)})"
+    last = status.last_reconciliation.strftime("%H:%M:%S") if status.last_reconciliation else "-"
+    return (
+        f"{status.account} {status.symbol}",
+        str(status.generation) if status.generation is not None else "-",
+        condition,
+        f"{status.open_orders_target} / {status.open_orders_venue}",
+        f"{_dec(status.position_target)} / {_dec(status.position_actual)}",
+        last,
+    )
+
+
+def _dec(value: Decimal | None) -> str:
+    return "-" if value is None else format(value, "f")
+
+
+KEY_COLUMNS = (
+    "key",
+    "gen",
+    "condition",
+    "orders target/venue",
+    "position target/actual",
+    "last recon",
+)
+
+
+class Console:
+    """Lines and the status view: a rich Live table on a terminal, else plain lines
+    (a key's line is printed again only when it changes)."""
+
+    def __init__(self, live: bool) -> None:
+        self.live_mode = live
+        self.live: Any = None
+        self.printed: dict[str, str] = {}
+
+    def line(self, text: str) -> None:
+        if self.live is not None:
+            self.live.console.print(text, markup=False, highlight=False)
+        else:
+            print(f"setpoint up: {text}", flush=True)
+
+    def show(self, supervisor: Supervisor, keys: list[KeyStatus] | None) -> None:
+        if self.live_mode:
+            self._show_live(supervisor, keys)
+            return
+        for status in keys or []:
+            row = " | ".join(key_row(status))
+            name = f"{status.account}/{status.symbol}"
+            if self.printed.get(name) != row:
+                self.printed[name] = row
+                self.line(f"status {row}")
+
+    def _show_live(self, supervisor: Supervisor, keys: list[KeyStatus] | None) -> None:
+        from rich.console import Group
+        from rich.live import Live
+        from rich.table import Table
+
+        children = Table("process", "pid", "state", "restarts", title="setpoint up")
+        for child in supervisor.children.values():
+            children.add_row(
+                child.name, str(child.pid or "-"), child.state.value, str(child.restarts)
+            )
+        status = Table(*KEY_COLUMNS, title="keys")
+        for key in keys or []:
+            status.add_row(*key_row(key))
+        if keys is None:
+            status.caption = "no answer from the differ on setpoint.status.request"
+        view = Group(children, status)
+        if self.live is None:
+            self.live = Live(view, refresh_per_second=2, transient=False)
+            self.live.start()
+        else:
+            self.live.update(view)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None

@@ -1,0 +1,251 @@
+"""Target intake: the pure validation of one published target (CONTRACTS.md, "Publishing a
+target").
+
+`validate_target` turns the raw bytes of a request on `setpoint.target.<account>.<token>`
+into a `TargetState`, or into a `Rejection` whose `error` reads `"<field path>: <why>"`
+(`orders[0].price: 64000.005 is not a multiple of the tick 0.01`). It does no I/O: the
+caller passes what it knows (the configured accounts, the account's markets from the last
+`MarketsLoaded`, the last accepted generation of the key) and decides what to append.
+
+Checks, in order: the subject's account is configured; the body is a JSON object that
+matches the schema (every price and quantity a decimal string, never a JSON number;
+required fields present; no unknown fields); its account and symbol match the subject;
+the markets are loaded and know the symbol; the generation is above the last accepted
+one; at most `max_orders_per_target` orders; intent ids unique; each order is
+well-formed for its type and sits on the market's tick, step, minimum quantity and
+minimum notional. The first failed check is the error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from setpoint.config import AccountConfig
+from setpoint.core.model import (
+    MarketInfo,
+    OrderType,
+    TargetOrder,
+    TargetState,
+    TimeInForce,
+    symbol_token,
+)
+from setpoint.core.numeric import is_multiple
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A refused target. `generation` and `strategy` are whatever could be read from the
+    body (for the `TargetRejected` event), None when unreadable."""
+
+    error: str
+    generation: int | None = None
+    strategy: str | None = None
+
+
+class _Invalid(Exception):
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.message = f"{path}: {why}"
+
+
+def validate_target(
+    raw: bytes,
+    subject_account: str,
+    subject_token: str,
+    accounts: Mapping[str, AccountConfig],
+    markets: Mapping[str, MarketInfo] | None,
+    last_generation: int | None,
+) -> TargetState | Rejection:
+    """Validate one target body published on `setpoint.target.<subject_account>.<token>`.
+
+    `markets` are the subject account's markets by unified symbol (None: no
+    `MarketsLoaded` yet); `last_generation` is the key's last accepted generation (None:
+    none yet). Returns the target (expires_at normalised to UTC) or a `Rejection`.
+    """
+    body: Any = None
+    try:
+        account = accounts.get(subject_account)
+        if account is None:
+            raise _Invalid("account", f"unknown account {subject_account!r}")
+        body = _load_json(raw)
+        target = _parse_model(raw)
+        _check_subject(target, subject_account, subject_token)
+        market = _market(target, markets)
+        _check_generation(target.generation, last_generation)
+        _check_orders(target, market, account.max_orders_per_target)
+        _check_position(target, market)
+        return target
+    except _Invalid as exc:
+        return _rejection(exc.message, body)
+
+
+def _rejection(error: str, body: Any) -> Rejection:
+    generation: int | None = None
+    strategy: str | None = None
+    if isinstance(body, dict):
+        value = body.get("generation")
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            generation = value
+        name = body.get("strategy")
+        if isinstance(name, str) and 0 < len(name) <= 64:
+            strategy = name
+    return Rejection(error, generation, strategy)
+
+
+def _load_json(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Invalid("body", f"invalid JSON ({_first_line(exc)})") from None
+    if not isinstance(body, dict):
+        raise _Invalid("body", f"must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _parse_model(raw: bytes) -> TargetState:
+    """Schema check in pydantic's strict JSON mode: decimals must be strings (the `Dec`
+    validator refuses JSON numbers), flags JSON booleans, generation a JSON integer."""
+    try:
+        target = TargetState.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _Invalid(*_describe(exc.errors(include_url=False)[0])) from None
+    if target.expires_at is not None:
+        if target.expires_at.tzinfo is None:
+            raise _Invalid("expires_at", "needs a UTC offset (RFC 3339, e.g. ...T12:00:00Z)")
+        target = target.model_copy(update={"expires_at": target.expires_at.astimezone(UTC)})
+    return target
+
+
+def _describe(error: ErrorDetails) -> tuple[str, str]:
+    """A pydantic error as (field path, why) in the contract's words."""
+    path = _path(error["loc"])
+    kind, msg = error["type"], error["msg"]
+    given = error.get("input")
+    if kind == "missing":
+        return path, "is required"
+    if kind == "extra_forbidden":
+        return path, "is not a known field"
+    if kind in ("greater_than", "greater_than_equal"):
+        return path, f"{_show(given)} must be {msg.removeprefix('Input should be ')}"
+    if kind == "value_error":
+        return path, msg.removeprefix("Value error, ")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return path, f"{given!r} is not an integer"
+    if kind == "bool_type":
+        return path, f"{given!r} is not true or false"
+    if kind == "enum":
+        return path, f"{_show(given)} is not one of {msg.removeprefix('Input should be ')}"
+    return path, msg[0].lower() + msg[1:] if msg else kind
+
+
+def _show(value: Any) -> str:
+    return str(value) if isinstance(value, (str, Decimal)) else repr(value)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _check_subject(target: TargetState, subject_account: str, subject_token: str) -> None:
+    if target.account != subject_account:
+        raise _Invalid(
+            "account",
+            f"{target.account!r} does not match the subject's account {subject_account!r}",
+        )
+    if symbol_token(target.symbol) != subject_token:
+        raise _Invalid(
+            "symbol",
+            f"{target.symbol!r} does not match the subject's symbol token "
+            f"{subject_token!r} (expected {symbol_token(target.symbol)!r})",
+        )
+
+
+def _market(target: TargetState, markets: Mapping[str, MarketInfo] | None) -> MarketInfo:
+    if markets is None:
+        raise _Invalid(
+            "symbol",
+            f"markets of account {target.account!r} are not loaded yet "
+            "(no MarketsLoaded from its gateway); retry once the gateway is up",
+        )
+    market = markets.get(target.symbol)
+    if market is None:
+        raise _Invalid("symbol", f"unknown symbol {target.symbol!r} on account {target.account!r}")
+    return market
+
+
+def _check_generation(generation: int, last: int | None) -> None:
+    if last is not None and generation <= last:
+        raise _Invalid(
+            "generation", f"{generation} is stale: not above the last accepted generation {last}"
+        )
+
+
+def _check_orders(target: TargetState, market: MarketInfo, limit: int) -> None:
+    if len(target.orders) > limit:
+        raise _Invalid(
+            "orders", f"{len(target.orders)} orders, more than max_orders_per_target {limit}"
+        )
+    seen: dict[str, int] = {}
+    for index, order in enumerate(target.orders):
+        where = f"orders[{index}]"
+        if order.id in seen:
+            raise _Invalid(
+                f"{where}.id", f"duplicate intent id {order.id!r} (also orders[{seen[order.id]}])"
+            )
+        seen[order.id] = index
+        _check_order(where, order, market)
+
+
+def _check_order(where: str, order: TargetOrder, market: MarketInfo) -> None:
+    _check_type(where, order)
+    qty = order.quantity
+    if not is_multiple(qty, market.step):
+        raise _Invalid(f"{where}.quantity", f"{qty} is not a multiple of the step {market.step}")
+    if qty < market.min_quantity:
+        raise _Invalid(
+            f"{where}.quantity", f"{qty} is below the minimum quantity {market.min_quantity}"
+        )
+    if order.price is None:
+        return  # a market order: its notional is checked against the price when placed
+    if not is_multiple(order.price, market.tick):
+        raise _Invalid(
+            f"{where}.price", f"{order.price} is not a multiple of the tick {market.tick}"
+        )
+    notional = order.price * qty * market.contract_size
+    if notional < market.min_notional:
+        raise _Invalid(
+            where,
+            f"notional {notional} (price x quantity) is below the minimum notional "
+            f"{market.min_notional}",
+        )
+
+
+def _check_type(where: str, order: TargetOrder) -> None:
+    if order.type is OrderType.LIMIT and order.price is None:
+        raise _Invalid(f"{where}.price", "a limit order needs a price")
+    if order.type is OrderType.MARKET and order.price is not None:
+        raise _Invalid(f"{where}.price", "a market order has no price")
+    if order.post_only and (
+        order.type is OrderType.MARKET or order.time_in_force is not TimeInForce.GTC
+    ):
+        raise _Invalid(f"{where}.post_only", "a post-only order must be a GTC limit order")
+
+
+def _check_position(target: TargetState, market: MarketInfo) -> None:
+    if target.position is not None and not is_multiple(target.position, market.step):
+        raise _Invalid("position", f"{target.position} is not a multiple of the step {market.step}")

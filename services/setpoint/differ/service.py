@@ -1,0 +1,452 @@
+"""The differ service: target intake, the kill switch and the reconciliation loop.
+
+Wiring (one `DifferService` per process; any number of processes may share one log):
+
+* **start**: fold the whole log into a `DifferView`, then follow it live from the next
+  position; only then answer requests and reconcile. Ready = health answers and one
+  `differ ready` line is logged.
+* **intake** (`setpoint.target.*.*`, queue group `setpoint-differ`, raw nats-py: the hot
+  path): `intake.validate_target`, then `TargetPublished` / `TargetRejected` under
+  (key, intake) with optimistic concurrency; an unknown account is answered and counted,
+  never logged. A lost race re-reads the key and validates again.
+* **kill** (`setpoint.control.<account>.kill`, FastStream): appends `AccountModeChanged`
+  under (account, None) with producer intake.
+* **loop**: every record of the live log that concerns a key enqueues it (`view.TRIGGERS`);
+  a periodic tick enqueues every key with a target, and a target's `expires_at` enqueues
+  its key. Workers take keys from a `WorkQueue` (one key never twice at once) and
+  `decide.decide` for each; a decision that differs from the last one of the key is
+  appended as `DiffComputed` under (key, differ) with optimistic concurrency. On
+  `ConcurrencyConflict` the worker waits until its view holds the winner's event and
+  decides again, so two differs never both act on one decision. After an append the worker
+  waits until the view holds its own event before the key may run again.
+* **status**: a `KeyStatus` per key on `setpoint.status.<account>.<token>` when it changes;
+  all of them in answer to `setpoint.status.request`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from importlib.metadata import version
+from typing import Any
+
+from faststream.nats import NatsBroker, NatsMessage
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from setpoint.bus import subjects, telemetry
+from setpoint.bus.messages import Health, KeyStatus
+from setpoint.config import Settings
+from setpoint.core.events import (
+    AccountMode,
+    AccountModeChanged,
+    AccountModeChangedData,
+    DiffComputed,
+    Event,
+    TargetPublished,
+    TargetPublishedData,
+    TargetRejected,
+    TargetRejectedData,
+    utcnow,
+)
+from setpoint.core.model import Key, Producer, TargetState, symbol_token
+from setpoint.differ import decide
+from setpoint.differ.intake import Rejection, validate_target
+from setpoint.differ.status import key_status, same_status
+from setpoint.differ.view import DifferView, symbol_for_token
+from setpoint.differ.workqueue import QueueShutDown, WorkQueue, backoff_delay
+from setpoint.eventlog.port import (
+    ConcurrencyConflict,
+    EventLog,
+    EventLogError,
+    LogUnavailable,
+    Recorded,
+)
+
+log = logging.getLogger("setpoint.differ")
+
+QUEUE_GROUP = "setpoint-differ"
+APPEND_TRIES = 5
+CATCH_UP_TIMEOUT_S = 5.0
+
+
+def _version() -> str:
+    try:
+        return version("setpoint")
+    except Exception:  # pragma: no cover - only outside an install
+        return "0+unknown"
+
+
+class DifferService:
+    """See the module docstring. `start()` returns once the service is ready."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        event_log: EventLog,
+        nc: NATS | None,
+        *,
+        workers: int = 4,
+        tick_s: float = 5.0,
+        clock: Callable[[], datetime] = utcnow,
+        name: str = "differ",
+    ) -> None:
+        self.settings, self.log, self.nc = settings, event_log, nc
+        self.view = DifferView()
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.counters: dict[str, int] = {"accepted": 0, "rejected": 0, "unknown_account": 0}
+        self.started_at = clock()
+        self.ready = asyncio.Event()
+        self._workers, self._tick_s, self._clock, self._name = workers, tick_s, clock, name
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subs: list[Subscription] = []
+        self._broker: NatsBroker | None = None
+        self._intake: dict[Key, tuple[int, int]] = {}
+        self._causes: dict[Key, str] = {}
+        self._problems: dict[Key, str] = {}
+        self._status: dict[Key, KeyStatus] = {}
+        self._metrics = telemetry.metrics()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Rebuild from the log, follow it live, serve requests, reconcile every key.
+
+        With `nc` None (unit tests) nothing is served on NATS; call `intake` and `kill`
+        directly."""
+        head = await self.log.head()
+        async for record in self.log.read_all(1):
+            if record.position > head:
+                break
+            self.view.apply(record)
+        self._spawn(self._follow(max(self.view.position, head) + 1))
+        for _ in range(self._workers):
+            self._spawn(self._work())
+        self._spawn(self._tick())
+        if self.nc is not None:
+            await self._serve(self.nc)
+        for key in self.view.targeted_keys():
+            self.queue.add(key)
+            self._schedule_expiry(key)
+        self.ready.set()
+        log.info(
+            "%s ready (log position %d, %d keys)",
+            self._name,
+            self.view.position,
+            len(self.view.targeted_keys()),
+        )
+
+    async def _serve(self, nc: NATS) -> None:
+        sub = await nc.subscribe(subjects.TARGET_ALL, queue=QUEUE_GROUP, cb=self._on_target)
+        self._subs.append(sub)
+        await self._start_broker()
+
+    async def stop(self) -> None:
+        """Stop answering and reconciling. Idempotent; the log and NATS stay open."""
+        self.queue.shut_down()
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs.clear()
+        if self._broker is not None:
+            await self._broker.stop()
+            self._broker = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(coro))
+
+    async def _start_broker(self) -> None:
+        """Control, status and health handlers (FastStream, off the hot path)."""
+        broker = NatsBroker(self.settings.nats.url, logger=None, name=f"setpoint-{self._name}")
+
+        @broker.subscriber(subjects.control_subject("*", "kill"), queue=QUEUE_GROUP)
+        async def on_kill(msg: NatsMessage) -> bytes:
+            account = msg.raw_message.subject.split(".")[2]
+            return json.dumps(await self.kill(account, msg.body)).encode()
+
+        @broker.subscriber(subjects.STATUS_REQUEST, queue=QUEUE_GROUP)
+        async def on_status(msg: NatsMessage) -> bytes:
+            keys = [s.model_dump(mode="json") for s in self.statuses()]
+            return json.dumps({"keys": keys}).encode()
+
+        @broker.subscriber(subjects.health_subject("differ"))
+        async def on_health(msg: NatsMessage) -> bytes:
+            return self.health().model_dump_json().encode()
+
+        await broker.start()
+        self._broker = broker
+
+    def health(self) -> Health:
+        return Health(
+            service="differ",
+            ready=self.ready.is_set(),
+            version=_version(),
+            started_at=self.started_at,
+        )
+
+    # ------------------------------------------------------------------ the live log
+
+    async def _follow(self, start: int) -> None:
+        """Apply the live log; after a broken subscription, resume where the view is."""
+        failures = 0
+        while True:
+            try:
+                async for record in self.log.subscribe(start):
+                    self._on_record(record)
+                    failures = 0
+            except EventLogError as exc:
+                failures += 1
+                log.warning("log subscription lost (%s); resuming", exc)
+                await asyncio.sleep(backoff_delay(failures, 0.05, 5.0))
+            start = self.view.position + 1
+
+    def _on_record(self, record: Recorded) -> None:
+        for key in self.view.apply(record):
+            self._causes[key] = record.event.event_id
+            self.queue.add(key)
+        if isinstance(record.event, TargetPublished):
+            self._schedule_expiry(record.event.key)
+
+    def _schedule_expiry(self, key: Key) -> None:
+        """A target's `expires_at` is a moment to decide again (its orders drop out)."""
+        accepted = self.view.target(key)
+        expires = None if accepted is None else accepted.target.expires_at
+        if expires is not None:
+            delay = (expires - self._clock()).total_seconds()
+            if delay > 0:
+                self.queue.add_after(key, delay + 0.001)
+
+    async def _tick(self) -> None:
+        """Level-triggered safety net: every key is decided again each `tick_s`."""
+        while True:
+            await asyncio.sleep(self._tick_s)
+            for key in self.view.targeted_keys():
+                self.queue.add(key)
+
+    # ------------------------------------------------------------------ intake
+
+    async def _on_target(self, msg: Msg) -> None:
+        parts = msg.subject.split(".")
+        reply = await self.intake(parts[2], parts[3], msg.data)
+        if msg.reply:
+            await msg.respond(json.dumps(reply).encode())
+
+    async def intake(self, account: str, token: str, raw: bytes) -> dict[str, Any]:
+        """Handle one target body; returns the reply (CONTRACTS.md)."""
+        if account not in self.settings.accounts:
+            self._count("unknown_account", account)
+            return {"accepted": False, "error": f"account: unknown account {account!r}"}
+        key = Key(account, self._symbol(account, token, raw))
+        for _ in range(APPEND_TRIES):
+            expected, generation = self._intake_state(key)
+            result = validate_target(
+                raw, account, token, self.settings.accounts, self.view.markets(account),
+                generation or None,
+            )  # fmt: skip
+            try:
+                position = await self._append_one(key, _intake_event(key, result), expected)
+            except ConcurrencyConflict:
+                await self._refresh_intake(key)
+                continue
+            except EventLogError as exc:
+                return {"accepted": False, "error": f"log: {exc}; the target was not recorded"}
+            return self._intake_done(key, position, generation, result)
+        return {"accepted": False, "error": "log: too many concurrent appends; retry"}
+
+    async def _append_one(self, key: Key, event: Event, expected: int) -> int:
+        """Append one intake event; a "maybe written" answer is retried with the same
+        event id (appends are idempotent), so the outcome is known before replying."""
+        for attempt in range(APPEND_TRIES):
+            try:
+                return (await self.log.append(key, event.producer, [event], expected))[-1]
+            except LogUnavailable:
+                if attempt == APPEND_TRIES - 1:
+                    raise
+                await asyncio.sleep(backoff_delay(attempt, 0.05, 1.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _intake_done(
+        self, key: Key, position: int, generation: int, result: TargetState | Rejection
+    ) -> dict[str, Any]:
+        if isinstance(result, Rejection):
+            self._intake[key] = (position, generation)
+            self._count("rejected", key.account)
+            return {"accepted": False, "error": result.error}
+        self._intake[key] = (position, result.generation)
+        self._count("accepted", key.account)
+        return {"accepted": True, "generation": result.generation}
+
+    def _intake_state(self, key: Key) -> tuple[int, int]:
+        """(expected intake position, last accepted generation) as far as known here."""
+        position, generation = self._intake.get(key, (0, 0))
+        return (
+            max(position, self.view.expected(key, Producer.INTAKE)),
+            max(generation, self.view.intent.generation(key)),
+        )
+
+    async def _refresh_intake(self, key: Key) -> None:
+        """After a lost race: the key's intake position and generation from the log."""
+        records = await self.log.read(key)
+        generation = max(
+            (
+                r.event.data.target.generation
+                for r in records
+                if isinstance(r.event, TargetPublished)
+            ),
+            default=0,
+        )
+        position = await self.log.last_position(key, Producer.INTAKE)
+        self._intake[key] = (position, generation)
+
+    def _symbol(self, account: str, token: str, raw: bytes) -> str:
+        """The unified symbol events for this subject are filed under: the body's symbol
+        when its token is the subject's, else the account's market with that token, else
+        the token itself."""
+        with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError):
+            symbol = json.loads(raw).get("symbol")
+            if isinstance(symbol, str) and 0 < len(symbol) <= 64 and symbol_token(symbol) == token:
+                return symbol
+        known = symbol_for_token(self.view, account, token)
+        return token if known is None else known
+
+    def _count(self, outcome: str, account: str) -> None:
+        self.counters[outcome] += 1
+        self._metrics.targets.add(1, {"account": account, "outcome": outcome})
+
+    # ------------------------------------------------------------------ kill switch
+
+    async def kill(self, account: str, raw: bytes) -> dict[str, Any]:
+        """`{"mode": "liquidate_only"|"normal", "reason"}` → AccountModeChanged appended."""
+        if account not in self.settings.accounts:
+            return {"ok": False, "error": f"account: unknown account {account!r}"}
+        try:
+            body = json.loads(raw or b"{}")
+            data = AccountModeChangedData(
+                mode=AccountMode(body.get("mode", "liquidate_only")),
+                reason=str(body.get("reason", "")),
+            )
+        except (ValueError, AttributeError) as exc:
+            return {"ok": False, "error": f"body: {exc}"}
+        key = Key(account, None)
+        event = AccountModeChanged.create(key, Producer.INTAKE, data)
+        for _ in range(APPEND_TRIES):
+            expected = await self.log.last_position(key, Producer.INTAKE)
+            try:
+                await self._append_one(key, event, expected)
+            except ConcurrencyConflict:
+                continue
+            except EventLogError as exc:
+                return {"ok": False, "error": f"log: {exc}"}
+            log.warning("account %s is now %s (%s)", account, data.mode.value, data.reason)
+            return {"ok": True, "account": account, "mode": data.mode.value,
+                    "event_id": event.event_id}  # fmt: skip
+        return {"ok": False, "error": "log: too many concurrent appends; retry"}
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _work(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except QueueShutDown:
+                return
+            try:
+                await self._reconcile(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("deciding %s failed; retrying with backoff", key)
+                self._problems[key] = "DecisionFailed"
+                self._publish_status(key)
+                self.queue.retry(key)
+            else:
+                self.queue.forget(key)
+            finally:
+                self.queue.done(key)
+
+    async def _reconcile(self, key: Key) -> None:
+        """Decide for `key`; append the decision when it differs from the last one."""
+        accepted = self.view.target(key)
+        if accepted is None:
+            return
+        account = self.settings.accounts.get(key.account)
+        if account is None:
+            return
+        facts = self.view.facts(key)
+        outcome = decide.decide(self.view.intent, self.view.actual, key, account, self._clock())
+        self._problems.pop(key, None)
+        if outcome.problem is not None:
+            self._problems[key] = outcome.problem
+        if decide.should_append(outcome.data, facts.decision):
+            await self._append_decision(key, outcome.data, accepted.event_id)
+        self._publish_status(key)
+
+    async def _append_decision(self, key: Key, data: Any, target_event_id: str) -> None:
+        event = DiffComputed.create(
+            key,
+            Producer.DIFFER,
+            data,
+            correlation_id=target_event_id,
+            causation_id=self._causes.get(key, target_event_id),
+        )
+        expected = self.view.expected(key, Producer.DIFFER)
+        try:
+            positions = await self.log.append(key, Producer.DIFFER, [event], expected)
+        except ConcurrencyConflict as exc:
+            # another differ decided first: hold its decision in the view, decide again
+            await asyncio.wait_for(self.view.wait_for(exc.actual), CATCH_UP_TIMEOUT_S)
+            self.queue.add(key)
+            return
+        await asyncio.wait_for(self.view.wait_for(positions[-1]), CATCH_UP_TIMEOUT_S)
+
+    # ------------------------------------------------------------------ status
+
+    def status(self, key: Key) -> KeyStatus:
+        last = self.view.actual.last_reconciliation(key)
+        return key_status(
+            key,
+            self.view.target(key),
+            self.view.facts(key).decision,
+            self.view.actual.key(key),
+            mode=self.view.mode(key.account),
+            problem=self._problems.get(key),
+            last_reconciliation=None if last is None else last.occurred_at,
+            now=self._clock(),
+        )
+
+    def statuses(self) -> list[KeyStatus]:
+        return [self.status(key) for key in sorted(self.view.targeted_keys(), key=str)]
+
+    def _publish_status(self, key: Key) -> None:
+        current = self.status(key)
+        if same_status(self._status.get(key), current):
+            return
+        self._status[key] = current
+        subject = subjects.status_subject(key.account, key.symbol or "_")
+        if self.nc is not None:
+            payload = current.model_dump_json().encode()
+            task = asyncio.ensure_future(self.nc.publish(subject, payload))
+            task.add_done_callback(_ignore_result)
+
+
+def _ignore_result(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("status publish failed: %s", task.exception())
+
+
+def _intake_event(key: Key, result: TargetState | Rejection) -> Event:
+    if isinstance(result, Rejection):
+        data = TargetRejectedData(
+            generation=result.generation, strategy=result.strategy, error=result.error
+        )
+        return TargetRejected.create(key, Producer.INTAKE, data)
+    return TargetPublished.create(key, Producer.INTAKE, TargetPublishedData(target=result))

@@ -1,0 +1,89 @@
+"""Per-key status (bus.messages.KeyStatus) from what the differ knows (pure).
+
+Condition, first that applies:
+
+* `degraded`: the key cannot be decided or acted on as asked. Reasons: `DecisionFailed`
+  (the last attempt to decide or record raised; retried with backoff), `MarketsNotLoaded`,
+  `UnknownSymbol`, `RiskRejected` (the last plan left actions out for a risk limit).
+* `converged`: the last decision needed no action and no order of the key has an action
+  in flight.
+* `drifting`: anything else. Reasons: `ActionsPlanned` (the last decision has actions),
+  `OrdersInFlight` (orders submitted or cancels sent, no venue answer yet), `NotDecided`
+  (no decision yet), `NotConverged` (no action possible, target not reached).
+
+`TargetExpired` and `LiquidateOnly` are added to any condition as notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import cast
+
+from setpoint.bus.messages import Condition, KeyStatus
+from setpoint.core.events import AccountMode, DiffComputedData
+from setpoint.core.model import Key
+from setpoint.core.projections import AcceptedTarget, KeyActual, OrderRecord
+
+
+def key_status(
+    key: Key,
+    accepted: AcceptedTarget | None,
+    decision: DiffComputedData | None,
+    actual: KeyActual,
+    *,
+    mode: AccountMode,
+    problem: str | None,
+    last_reconciliation: datetime | None,
+    now: datetime,
+) -> KeyStatus:
+    """The status of `key`. `problem` is a CamelCase reason that makes it degraded."""
+    condition, reasons = _condition(decision, actual, problem)
+    target = None if accepted is None else accepted.target
+    if target is not None and target.expires_at is not None and target.expires_at <= now:
+        reasons.append("TargetExpired")
+    if mode is AccountMode.LIQUIDATE_ONLY:
+        reasons.append("LiquidateOnly")
+    return KeyStatus(
+        account=key.account,
+        symbol=key.symbol or "",
+        generation=None if accepted is None else accepted.generation,
+        condition=condition,
+        reasons=tuple(reasons),
+        open_orders_target=0 if target is None else len(target.orders),
+        open_orders_venue=_acknowledged(actual),
+        position_target=None if target is None else target.position,
+        position_actual=actual.position,
+        last_reconciliation=last_reconciliation,
+        updated_at=now,
+    )
+
+
+def _condition(
+    decision: DiffComputedData | None, actual: KeyActual, problem: str | None
+) -> tuple[Condition, list[str]]:
+    if problem is not None:
+        return Condition.DEGRADED, [problem]
+    if decision is not None and decision.risk:
+        return Condition.DEGRADED, ["RiskRejected"]
+    reasons = []
+    if decision is None:
+        reasons.append("NotDecided")
+    elif decision.actions:
+        reasons.append("ActionsPlanned")
+    if len(actual.pending):
+        reasons.append("OrdersInFlight")
+    if not reasons and decision is not None and decision.converged:
+        return Condition.CONVERGED, []
+    return Condition.DRIFTING, reasons or ["NotConverged"]
+
+
+def _acknowledged(actual: KeyActual) -> int:
+    """Open orders the venue has acknowledged (in-flight submissions not counted)."""
+    orders = cast("Iterable[OrderRecord]", actual.live.values())
+    return len([o for o in orders if o.status is not None])
+
+
+def same_status(a: KeyStatus | None, b: KeyStatus) -> bool:
+    """True when nothing but `updated_at` differs (no need to publish again)."""
+    return a is not None and a.model_copy(update={"updated_at": b.updated_at}) == b

@@ -1,0 +1,156 @@
+"""The differ's view of the log: a fold of every event, kept live by the service.
+
+`DifferView.apply(record)` must be called with every record of the log in order (the
+rebuild from position 1, then the live subscription); it returns the keys the record makes
+worth reconciling again. The view holds:
+
+* the core's intent and actual projections (`setpoint.core.projections`), which also
+  hold the accepted target per key and each account's markets and mode;
+* per key: the last decision (`DiffComputed`) and, per producer, the position of its last
+  event for the key (the `expected` of that producer's next append);
+* `position`: the last position applied; `wait_for(position)` resolves once the view has
+  reached it (the differ decides only on a prefix of the log that includes its own
+  decisions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from setpoint.core import projections
+from setpoint.core.events import AccountMode, DiffComputed, DiffComputedData, Event
+from setpoint.core.model import Key, MarketInfo, Producer, symbol_token
+from setpoint.eventlog.port import Recorded
+
+TRIGGERS = frozenset(
+    {
+        "TargetPublished",
+        "OrderSubmitted",
+        "OrderPlaced",
+        "OrderRejected",
+        "CancelSubmitted",
+        "OrderCancelled",
+        "OrderObserved",
+        "OrderNotFound",
+        "FillObserved",
+        "PositionObserved",
+        "ReconciliationCompleted",
+    }
+)
+"""Event types about one key that may change what the differ decides for it."""
+
+ACCOUNT_TRIGGERS = frozenset({"MarketsLoaded", "AccountModeChanged"})
+"""Account-wide event types after which every key of the account is decided again."""
+
+
+@dataclass(slots=True)
+class KeyFacts:
+    """What the differ keeps of one key besides the core projections."""
+
+    decision: DiffComputedData | None = None
+    decision_event_id: str | None = None
+    positions: dict[Producer, int] = field(default_factory=dict)
+
+
+class DifferView:
+    """See the module docstring. Not thread-safe; one event loop."""
+
+    def __init__(self) -> None:
+        self.intent = projections.IntentState.empty()
+        self.actual = projections.ActualState.empty()
+        self.position = 0
+        self.keys: dict[Key, KeyFacts] = {}
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def facts(self, key: Key) -> KeyFacts:
+        found = self.keys.get(key)
+        if found is None:
+            found = self.keys[key] = KeyFacts()
+        return found
+
+    def apply(self, record: Recorded) -> list[Key]:
+        """Fold one record (the next in log order); returns the keys to enqueue."""
+        event = record.event
+        self.intent = projections.apply_intent(self.intent, record.position, event)
+        self.actual = projections.apply_actual(self.actual, record.position, event)
+        self.position = max(self.position, record.position)
+        triggered = self._apply_own(record.position, event)
+        self._wake()
+        return triggered
+
+    def _apply_own(self, position: int, event: Event) -> list[Key]:
+        if event.symbol is None:
+            return self._apply_account(position, event)
+        facts = self.facts(event.key)
+        facts.positions[event.producer] = max(facts.positions.get(event.producer, 0), position)
+        if isinstance(event, DiffComputed):
+            facts.decision = event.data
+            facts.decision_event_id = event.event_id
+        return [event.key] if event.type in TRIGGERS else []
+
+    def _apply_account(self, position: int, event: Event) -> list[Key]:
+        facts = self.facts(event.key)
+        facts.positions[event.producer] = max(facts.positions.get(event.producer, 0), position)
+        if event.type not in ACCOUNT_TRIGGERS:
+            return []
+        return self.account_keys(event.account)
+
+    def account_keys(self, account: str) -> list[Key]:
+        """Every key of the account that has an accepted target."""
+        return [k for k in self.intent.targets if k.account == account]
+
+    def targeted_keys(self) -> list[Key]:
+        return list(self.intent.targets)
+
+    def target(self, key: Key) -> projections.AcceptedTarget | None:
+        return self.intent.target(key)
+
+    def expected(self, key: Key, producer: Producer) -> int:
+        """The `expected` for the producer's next append for the key, as far as seen."""
+        found = self.keys.get(key)
+        return found.positions.get(producer, 0) if found else 0
+
+    def mode(self, account: str) -> AccountMode:
+        return self.actual.mode(account)
+
+    def market(self, key: Key) -> MarketInfo | None:
+        return self.actual.market(key)
+
+    def markets(self, account: str) -> Mapping[str, MarketInfo] | None:
+        """The account's markets by symbol; None until its first MarketsLoaded."""
+        found = self.actual.markets(account)
+        return found if len(found) else None
+
+    async def wait_for(self, position: int) -> None:
+        """Return once the view has applied `position` (at once if it already has)."""
+        if self.position >= position:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((position, future))
+        await future
+
+    def _wake(self) -> None:
+        if not self._waiters:
+            return
+        keep: list[tuple[int, asyncio.Future[None]]] = []
+        for position, future in self._waiters:
+            if position <= self.position:
+                if not future.done():
+                    future.set_result(None)
+            elif not future.cancelled():
+                keep.append((position, future))
+        self._waiters = keep
+
+
+def symbol_for_token(view: DifferView, account: str, token: str) -> str | None:
+    """The unified symbol of the account's market whose subject token is `token`."""
+    for symbol in view.markets(account) or ():
+        if symbol_token(symbol) == token:
+            return symbol
+    return None
+
+
+def unique(keys: Iterable[Key]) -> list[Key]:
+    return list(dict.fromkeys(keys))

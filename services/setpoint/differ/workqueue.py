@@ -1,0 +1,129 @@
+"""A per-key work queue in the manner of Kubernetes client-go's workqueue.
+
+Contract:
+
+* `add(key)` marks the key dirty. A key that is already waiting is not queued twice
+  (bursts collapse into one run); a key being processed is queued again only when its
+  worker calls `done(key)`, so one key is never processed by two workers at once.
+* `get()` waits for the next key, in first-added order, and marks it processing; every
+  `get` must be followed by `done(key)`.
+* `add_after(key, delay)` adds the key once `delay` seconds have passed (timers, retries).
+* `retry(key)` adds the key after an exponential backoff that grows per key with each
+  consecutive failure (`base * 2**failures`, capped at `cap`); `forget(key)` resets it
+  after a success.
+* `settled()` returns once no key is waiting or being processed (keys due later by
+  `add_after` / `retry` do not count).
+* `shut_down()` wakes every waiting `get()`, which then raises `QueueShutDown`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+
+class QueueShutDown(Exception):
+    """The queue was shut down; no more keys will come."""
+
+
+def backoff_delay(failures: int, base: float, cap: float) -> float:
+    """Delay before retry number `failures + 1`: `base * 2**failures`, at most `cap`."""
+    if failures >= 64:
+        return cap
+    return float(min(cap, base * (2**failures)))
+
+
+class WorkQueue(Generic[K]):
+    """See the module docstring."""
+
+    def __init__(self, base_delay: float = 0.005, max_delay: float = 30.0) -> None:
+        self._queue: deque[K] = deque()
+        self._dirty: set[K] = set()
+        self._processing: set[K] = set()
+        self._failures: dict[K, int] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._shut_down = False
+        self.base_delay, self.max_delay = base_delay, max_delay
+
+    def __len__(self) -> int:
+        """Keys waiting to be processed (not counting those in progress)."""
+        return len(self._queue)
+
+    def add(self, key: K) -> None:
+        if self._shut_down or key in self._dirty:
+            return
+        self._dirty.add(key)
+        self._idle.clear()
+        if key not in self._processing:
+            self._queue.append(key)
+            self._ready.set()
+
+    async def get(self) -> K:
+        while not self._queue:
+            if self._shut_down:
+                raise QueueShutDown
+            self._ready.clear()
+            await self._ready.wait()
+        key = self._queue.popleft()
+        self._dirty.discard(key)
+        self._processing.add(key)
+        return key
+
+    def done(self, key: K) -> None:
+        """The worker finished `key`; if it was added meanwhile, it is queued now."""
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._queue.append(key)
+            self._ready.set()
+        elif not self._dirty and not self._processing:
+            self._idle.set()
+
+    async def settled(self) -> None:
+        """Return once nothing is waiting or in progress."""
+        await self._idle.wait()
+
+    def add_after(self, key: K, delay: float) -> None:
+        if self._shut_down:
+            return
+        if delay <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle | None = None
+
+        def fire() -> None:
+            if handle is not None:
+                self._timers.discard(handle)
+            self.add(key)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+    def retry(self, key: K) -> float:
+        """Add `key` again after its backoff; returns the delay chosen."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay = backoff_delay(failures, self.base_delay, self.max_delay)
+        self.add_after(key, delay)
+        return delay
+
+    def failures(self, key: K) -> int:
+        return self._failures.get(key, 0)
+
+    def forget(self, key: K) -> None:
+        self._failures.pop(key, None)
+
+    def shut_down(self) -> None:
+        self._shut_down = True
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        self._ready.set()
+        self._idle.set()

@@ -1,0 +1,108 @@
+"""The order in which the actions of one plan are carried out (pure).
+
+A `DiffComputed` plan is a set of actions for one key. The executor runs it in stages:
+all actions of a stage go out concurrently, a stage starts when the previous one has
+been answered. `stages` decides:
+
+* an `amend` becomes a cancel of the order it replaces plus a place of the new client
+  order id (the venue-edit path is not used: Binance spot has none that keeps the id);
+* cancels run before places when a cancel frees the asset a place needs and the free
+  balance (when known) does not already cover every place; otherwise one stage, so that
+  a plain re-quote costs one round trip;
+* within a stage the order of the plan is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from setpoint.core.events import Action, ActionKind
+from setpoint.core.model import MarketInfo, Side
+from setpoint.core.numeric import ZERO
+
+Stage = tuple[Action, ...]
+
+
+def expand(actions: Sequence[Action]) -> tuple[list[Action], list[Action]]:
+    """Split a plan into (cancels, places); each amend contributes one of each."""
+    cancels: list[Action] = []
+    places: list[Action] = []
+    for action in actions:
+        if action.kind is ActionKind.CANCEL:
+            cancels.append(action)
+        elif action.kind is ActionKind.PLACE:
+            places.append(action)
+        else:
+            if action.replaces is not None:
+                cancels.append(_cancel_of_amend(action))
+            places.append(action.model_copy(update={"kind": ActionKind.PLACE}))
+    return cancels, places
+
+
+def _cancel_of_amend(action: Action) -> Action:
+    assert action.replaces is not None
+    return Action(
+        kind=ActionKind.CANCEL,
+        intent_id=action.intent_id,
+        client_order_id=action.replaces,
+        order_id=action.order_id,
+        reason=f"amend to {action.client_order_id}",
+    )
+
+
+def needs(action: Action, market: MarketInfo) -> tuple[str, Decimal] | None:
+    """The asset and amount an order locks while it rests (None when unknown)."""
+    if action.side is None or action.quantity is None:
+        return None
+    if action.side is Side.SELL and not market.is_derivative:
+        return market.base, action.quantity
+    if action.price is None:
+        return None
+    return market.quote, action.price * action.quantity * market.contract_size
+
+
+def _demand(places: Sequence[Action], market: MarketInfo) -> dict[str, Decimal] | None:
+    total: dict[str, Decimal] = {}
+    for place in places:
+        need = needs(place, market)
+        if need is None:
+            return None
+        total[need[0]] = total.get(need[0], ZERO) + need[1]
+    return total
+
+
+def _covered(demand: Mapping[str, Decimal] | None, free: Mapping[str, Decimal] | None) -> bool:
+    if demand is None or free is None:
+        return False
+    return all(free.get(asset, ZERO) >= amount for asset, amount in demand.items())
+
+
+def _frees_demanded(
+    cancels: Sequence[Action], demand: Mapping[str, Decimal] | None, market: MarketInfo
+) -> bool:
+    if demand is None:
+        return True
+    for cancel in cancels:
+        freed = needs(cancel, market)
+        if freed is None or freed[0] in demand:
+            return True
+    return False
+
+
+def stages(
+    actions: Sequence[Action],
+    market: MarketInfo | None,
+    free: Mapping[str, Decimal] | None = None,
+) -> tuple[Stage, ...]:
+    """The stages of a plan (see the module docstring). Never drops or adds an action
+    other than splitting amends; an empty plan has no stage."""
+    cancels, places = expand(actions)
+    if not cancels or not places:
+        return tuple(s for s in (tuple(cancels), tuple(places)) if s)
+    if market is None:
+        return (tuple(cancels), tuple(places))
+    demand = _demand(places, market)
+    if _covered(demand, free) or not _frees_demanded(cancels, demand, market):
+        return (tuple(cancels) + tuple(places),)
+    return (tuple(cancels), tuple(places))

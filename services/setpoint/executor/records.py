@@ -1,0 +1,164 @@
+"""The events the executor appends, built from actions and gateway replies (pure).
+
+Every event of one action's chain carries the plan's `correlation_id` (the target that
+started it); the write-ahead event is caused by the `DiffComputed`, the outcome by the
+write-ahead event.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from setpoint.core.events import (
+    Action,
+    CancelSubmitted,
+    CancelSubmittedData,
+    DiffComputed,
+    Event,
+    OrderCancelled,
+    OrderCancelledData,
+    OrderPlaced,
+    OrderPlacedData,
+    OrderRejected,
+    OrderRejectedData,
+    OrderStatus,
+    OrderSubmitted,
+    OrderSubmittedData,
+    RiskRejected,
+    RiskRejectedData,
+)
+from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
+from setpoint.core.numeric import ZERO
+from setpoint.venues.commands import CancelCommand, PlaceCommand, VenueOrder
+
+EXECUTOR = Producer.EXECUTOR
+
+
+class Cause(NamedTuple):
+    """What an outcome event inherits: the key, the chain and the event that caused it."""
+
+    key: Key
+    correlation_id: str
+    causation_id: str | None
+    traceparent: str | None
+
+    @classmethod
+    def of(cls, event: Event) -> Cause:
+        return cls(event.key, event.correlation_id, event.event_id, event.traceparent)
+
+
+def submitted(key: Key, action: Action, diff: DiffComputed, tp: str | None) -> OrderSubmitted:
+    """The write-ahead record of a place (amends arrive here split, see `plan.expand`)."""
+    data = OrderSubmittedData(
+        client_order_id=action.client_order_id,
+        intent_id=action.intent_id,
+        attempt=action.attempt or 1,
+        side=action.side or Side.BUY,
+        type=action.type or OrderType.LIMIT,
+        price=action.price,
+        quantity=action.quantity,
+        time_in_force=action.time_in_force or TimeInForce.GTC,
+        post_only=action.post_only,
+        reduce_only=action.reduce_only,
+        position_order=action.position_order,
+        replaces=action.replaces,
+    )
+    return OrderSubmitted.create(
+        key, EXECUTOR, data, correlation_id=diff.correlation_id,
+        causation_id=diff.event_id, traceparent=tp,
+    )  # fmt: skip
+
+
+def cancel_submitted(
+    key: Key, action: Action, order_id: str | None, diff: DiffComputed, tp: str | None
+) -> CancelSubmitted:
+    data = CancelSubmittedData(
+        client_order_id=action.client_order_id,
+        order_id=order_id,
+        intent_id=action.intent_id,
+        reason=action.reason,
+    )
+    return CancelSubmitted.create(
+        key, EXECUTOR, data, correlation_id=diff.correlation_id,
+        causation_id=diff.event_id, traceparent=tp,
+    )  # fmt: skip
+
+
+def risk_rejected(
+    key: Key, action: Action, rule: str, detail: str, diff: DiffComputed
+) -> RiskRejected:
+    data = RiskRejectedData(
+        intent_id=action.intent_id,
+        client_order_id=action.client_order_id,
+        rule=rule,
+        detail=detail,
+    )
+    return RiskRejected.create(
+        key, EXECUTOR, data, correlation_id=diff.correlation_id, causation_id=diff.event_id
+    )
+
+
+def place_command(key: Key, action: Action) -> PlaceCommand:
+    assert key.symbol is not None and action.quantity is not None
+    return PlaceCommand(
+        symbol=key.symbol,
+        client_order_id=action.client_order_id,
+        side=action.side or Side.BUY,
+        type=action.type or OrderType.LIMIT,
+        price=action.price,
+        quantity=action.quantity,
+        time_in_force=action.time_in_force or TimeInForce.GTC,
+        post_only=action.post_only,
+        reduce_only=action.reduce_only,
+    )
+
+
+def cancel_command(key: Key, client_order_id: str, order_id: str | None) -> CancelCommand:
+    assert key.symbol is not None
+    return CancelCommand(symbol=key.symbol, order_id=order_id, client_order_id=client_order_id)
+
+
+def placed(cause: Cause, order: VenueOrder) -> OrderPlaced:
+    data = OrderPlacedData(
+        client_order_id=order.client_order_id or "",
+        order_id=order.order_id,
+        status=order.status,
+        filled=order.filled,
+        venue_time=order.venue_time,
+    )
+    return OrderPlaced.create(
+        cause.key, EXECUTOR, data, correlation_id=cause.correlation_id,
+        causation_id=cause.causation_id, traceparent=cause.traceparent,
+    )  # fmt: skip
+
+
+def rejected(
+    cause: Cause, client_order_id: str, reason: str, code: str | None, terminal: bool
+) -> OrderRejected:
+    data = OrderRejectedData(
+        client_order_id=client_order_id, reason=reason, code=code, terminal=terminal
+    )
+    return OrderRejected.create(
+        cause.key, EXECUTOR, data, correlation_id=cause.correlation_id,
+        causation_id=cause.causation_id, traceparent=cause.traceparent,
+    )  # fmt: skip
+
+
+_CANCEL_REASON = {OrderStatus.EXPIRED: "expired", OrderStatus.CANCELED: "requested"}
+
+
+def cancelled(
+    cause: Cause, client_order_id: str, order: VenueOrder | None, not_found: bool = False
+) -> OrderCancelled:
+    """The order is closed without a complete fill (`order` None: the venue has none)."""
+    reason = "not_found" if not_found or order is None else _CANCEL_REASON.get(order.status)
+    data = OrderCancelledData(
+        client_order_id=client_order_id,
+        order_id=None if order is None else order.order_id,
+        filled=ZERO if order is None else order.filled,
+        reason=reason or "requested",  # type: ignore[arg-type]
+    )
+    return OrderCancelled.create(
+        cause.key, EXECUTOR, data, correlation_id=cause.correlation_id,
+        causation_id=cause.causation_id, traceparent=cause.traceparent,
+    )  # fmt: skip

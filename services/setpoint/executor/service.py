@@ -1,0 +1,292 @@
+"""The executor: carries out `DiffComputed` plans through the gateway, write-ahead.
+
+Contract:
+
+* The projections are folded from the log (`rebuild`, then a live subscription); the
+  newest plan of each key is what runs. A plan superseded by a newer one stops between
+  stages. On start the newest plan of every key runs again: everything it already did is
+  skipped (`decide`), so a restart never acts twice.
+* For each action: `OrderSubmitted` / `CancelSubmitted` is appended **before** the
+  gateway is called; then `OrderPlaced` / `OrderRejected` / `OrderCancelled`. An answer
+  that means "maybe happened" leads to queries by client order id; when those do not
+  settle it, the order stays in flight and the gateway's reconciliation resolves it
+  (SEMANTICS.md §4). Never a blind retry.
+* Appends are checked per (key, executor): a second executor that lost the race gets a
+  conflict, waits until it has folded the winner's events and decides again (it then
+  skips what the winner did).
+* Per account, venue commands go through a token bucket (`rate_limit_per_s`); a
+  rate-limit answer from the venue empties it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from decimal import Decimal
+
+from nats.aio.client import Client as NATS
+
+from setpoint.bus import telemetry
+from setpoint.config import Settings
+from setpoint.core.events import Action, ActionKind, DiffComputed, Event, Wallet, new_event_id
+from setpoint.core.model import Key, Producer
+from setpoint.core.projections import ActualState, apply_actual
+from setpoint.eventlog import ConcurrencyConflict, EventLog
+from setpoint.executor import records
+from setpoint.executor.decide import Seen, Verdict, decide
+from setpoint.executor.gateway_client import GatewayClient, GatewayUnavailable
+from setpoint.executor.keyqueue import KeyQueue
+from setpoint.executor.plan import stages
+from setpoint.executor.ratelimit import RateLimiter
+from setpoint.venues.commands import CommandReply, QueryCommand, VenueOrder
+from setpoint.venues.errors import Outcome
+
+log = logging.getLogger(__name__)
+_tracer = telemetry.tracer("setpoint.executor")
+QUERY_ATTEMPTS = 3
+RATE_LIMIT_RETRIES = 3
+
+
+class Executor:
+    """See the module docstring. `start()` rebuilds and runs; `stop()` ends cleanly."""
+
+    def __init__(self, settings: Settings, nc: NATS, event_log: EventLog) -> None:
+        self.settings, self.nc, self.log = settings, nc, event_log
+        self.actual = ActualState.empty()
+        self.plans: dict[Key, DiffComputed] = {}
+        self.done: dict[Key, str] = {}
+        self.submitted: set[str] = set()
+        self.expected: dict[Key, int] = {}
+        self.locks: dict[Key, asyncio.Lock] = {}
+        self.limiters = {
+            name: RateLimiter(acc.rate_limit_per_s) for name, acc in settings.accounts.items()
+        }
+        timeout = max((a.venue_timeout_s for a in settings.accounts.values()), default=10)
+        self.gateway = GatewayClient(nc, timeout * 2 + 1)
+        self.queue: KeyQueue[Key] = KeyQueue(self._run_key)
+        self.folded = asyncio.Condition()
+        self.last_prices: dict[Key, Decimal] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Fold the log, resolve our unanswered submissions, start following the log."""
+        async for record in self.log.read_all(1):
+            self._fold(record.position, record.event)
+        self._tasks.append(asyncio.create_task(self._follow(self.actual.position + 1)))
+        await self._resolve_unanswered()
+        for key in list(self.plans):
+            self.queue.mark(key)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.queue.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _fold(self, position: int, event: Event) -> None:
+        self.actual = apply_actual(self.actual, position, event)
+        if isinstance(event, DiffComputed) and event.symbol is not None:
+            if event.account in self.settings.accounts:
+                self.plans[event.key] = event
+
+    async def _follow(self, start: int) -> None:
+        async for record in self.log.subscribe(start):
+            self._fold(record.position, record.event)
+            async with self.folded:
+                self.folded.notify_all()
+            if isinstance(record.event, DiffComputed) and record.event.key in self.plans:
+                self.queue.mark(record.event.key)
+
+    async def _caught_up(self, position: int) -> None:
+        async with self.folded:
+            await self.folded.wait_for(lambda: self.actual.position >= position)
+
+    # ------------------------------------------------------------------ plans
+
+    async def _run_key(self, key: Key) -> None:
+        plan = self.plans.get(key)
+        if plan is None or self.done.get(key) == plan.event_id:
+            return
+        with telemetry.continue_trace(_tracer, "execute", plan.traceparent):
+            await self._execute(key, plan)
+        self.done[key] = plan.event_id
+
+    def _superseded(self, key: Key, plan: DiffComputed) -> bool:
+        return self.plans[key].event_id != plan.event_id
+
+    def _free(self, account: str) -> dict[str, Decimal]:
+        balances = self.actual.balances(account)
+        return {asset: b.free for (wallet, asset), b in balances.items() if wallet is Wallet.SPOT}
+
+    async def _execute(self, key: Key, plan: DiffComputed) -> None:
+        if not plan.data.actions:
+            return
+        market = self.actual.market(key)
+        for stage in stages(plan.data.actions, market, self._free(key.account)):
+            if self._superseded(key, plan):
+                return
+            chosen = await self._write_ahead(key, stage, plan)
+            await asyncio.gather(*(self._carry_out(key, a, e) for a, e in chosen))
+
+    def _decide_stage(
+        self, key: Key, stage: Sequence[Action], plan: DiffComputed
+    ) -> tuple[list[Event], list[tuple[Action, Event]]]:
+        account = self.settings.accounts[key.account]
+        seen = Seen(frozenset(self.submitted))
+        ahead: list[Event] = []
+        chosen: list[tuple[Action, Event]] = []
+        tp = telemetry.current_traceparent()
+        for action in stage:
+            decision = decide(action, key, self.actual, account, seen, self.last_prices.get(key))
+            if decision.verdict is Verdict.REFUSE:
+                ahead.append(records.risk_rejected(key, action, decision.rule, decision.detail, plan))
+            elif decision.verdict is Verdict.EXECUTE:
+                event = self._write_ahead_event(key, action, plan, tp)
+                ahead.append(event)
+                chosen.append((action, event))
+        return ahead, chosen
+
+    def _write_ahead_event(
+        self, key: Key, action: Action, plan: DiffComputed, tp: str | None
+    ) -> Event:
+        if action.kind is ActionKind.CANCEL:
+            return records.cancel_submitted(key, action, self._order_id(key, action), plan, tp)
+        return records.submitted(key, action, plan, tp)
+
+    def _order_id(self, key: Key, action: Action) -> str | None:
+        record = self.actual.order(action.client_order_id)
+        return action.order_id or (record.order_id if record is not None else None)
+
+    async def _write_ahead(
+        self, key: Key, stage: Sequence[Action], plan: DiffComputed
+    ) -> list[tuple[Action, Event]]:
+        """Append the stage's write-ahead events; on a conflict, catch up and decide again."""
+        for _ in range(5):
+            ahead, chosen = self._decide_stage(key, stage, plan)
+            if not ahead:
+                return []
+            try:
+                await self._append(key, ahead, retry_conflict=False)
+            except ConcurrencyConflict as conflict:
+                log.info("another executor acted on %s; re-deciding", key)
+                await self._caught_up(conflict.actual)
+                continue
+            self.submitted.update(a.client_order_id for a, _ in chosen)
+            return chosen
+        return []
+
+    async def _append(self, key: Key, events: list[Event], retry_conflict: bool = True) -> None:
+        """Append with the (key, executor) concurrency check."""
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if key not in self.expected:
+                self.expected[key] = await self.log.last_position(key, Producer.EXECUTOR)
+            try:
+                positions = await self.log.append(key, Producer.EXECUTOR, events, self.expected[key])
+            except ConcurrencyConflict:
+                self.expected[key] = await self.log.last_position(key, Producer.EXECUTOR)
+                if not retry_conflict:
+                    raise
+                positions = await self.log.append(key, Producer.EXECUTOR, events, self.expected[key])
+            self.expected[key] = positions[-1]
+
+    # ------------------------------------------------------------------ actions
+
+    async def _carry_out(self, key: Key, action: Action, ahead: Event) -> None:
+        try:
+            if action.kind is ActionKind.CANCEL:
+                outcome = await self._cancel(key, action, ahead)
+            else:
+                outcome = await self._place(key, action, ahead)
+        except GatewayUnavailable as exc:
+            outcome = self._unsent(action, ahead, str(exc))
+        if outcome is not None:
+            await self._append(key, [outcome])
+
+    def _unsent(self, action: Action, ahead: Event, reason: str) -> Event | None:
+        if action.kind is ActionKind.CANCEL:
+            return None
+        return records.rejected(records.Cause.of(ahead), action.client_order_id, reason, None, terminal=False)
+
+    async def _send(self, key: Key, command: object) -> CommandReply:
+        limiter = self.limiters[key.account]
+        reply = CommandReply(ok=False)
+        for _ in range(RATE_LIMIT_RETRIES):
+            await limiter.acquire()
+            reply = await self.gateway.send(key.account, command)  # type: ignore[arg-type]
+            if reply.outcome is not Outcome.RATE_LIMITED:
+                return reply
+            limiter.penalize(1.0)
+        return reply
+
+    async def _place(self, key: Key, action: Action, ahead: Event) -> Event | None:
+        reply = await self._send(key, records.place_command(key, action))
+        coid = action.client_order_id
+        if reply.ok and reply.order is not None:
+            return records.placed(records.Cause.of(ahead), reply.order)
+        if reply.outcome in (Outcome.REJECTED, Outcome.FATAL, Outcome.RATE_LIMITED):
+            return records.rejected(records.Cause.of(ahead), coid, reply.reason, reply.code, reply.terminal)
+        found = await self._query(key, coid)
+        return None if found is None else records.placed(records.Cause.of(ahead), found)
+
+    async def _query(self, key: Key, coid: str) -> VenueOrder | None:
+        """The venue's order for `coid`, asking up to QUERY_ATTEMPTS times; None when
+        that did not settle it (the order then stays in flight for reconciliation)."""
+        assert key.symbol is not None
+        command = QueryCommand(symbol=key.symbol, client_order_id=coid)
+        for attempt in range(QUERY_ATTEMPTS):
+            reply = await self._send(key, command)
+            if reply.ok and reply.order is not None:
+                return reply.order
+            await asyncio.sleep(0.2 * (attempt + 1))
+        return None
+
+    async def _cancel(self, key: Key, action: Action, ahead: Event) -> Event | None:
+        coid = action.client_order_id
+        command = records.cancel_command(key, coid, self._order_id(key, action))
+        reply = await self._send(key, command)
+        if reply.ok and reply.order is not None:
+            return self._closed(ahead, coid, reply.order)
+        if reply.outcome in (Outcome.REJECTED, Outcome.FATAL, Outcome.RATE_LIMITED):
+            return None
+        found = await self._query(key, coid)
+        if found is None:
+            probe = await self._send(key, QueryCommand(symbol=key.symbol or "", client_order_id=coid))
+            if probe.outcome is Outcome.NOT_FOUND:
+                return records.cancelled(records.Cause.of(ahead), coid, None, not_found=True)
+            return None
+        return self._closed(ahead, coid, found)
+
+    def _closed(self, ahead: Event, coid: str, order: VenueOrder) -> Event | None:
+        """OrderCancelled when the venue's order ended without a complete fill."""
+        if order.status.is_open or order.filled >= order.quantity:
+            return None
+        return records.cancelled(records.Cause.of(ahead), coid, order)
+
+    # ------------------------------------------------------------------ restart
+
+    async def _resolve_unanswered(self) -> None:
+        """Query every submission of ours that has no answer in the log (a crash between
+        the write-ahead and the answer) and record what the venue holds."""
+        for key_actual in self.actual.keys.values():
+            for ref, pending in key_actual.pending.items():
+                order = key_actual.live.get(ref)
+                if pending != "submit" or order is None or order.status is not None:
+                    continue
+                if order.key.account not in self.settings.accounts or order.client_order_id is None:
+                    continue
+                try:
+                    found = await self._query(order.key, order.client_order_id)
+                except GatewayUnavailable:
+                    return
+                if found is not None:
+                    await self._append(order.key, [self._adopted(order.key, found)])
+
+    def _adopted(self, key: Key, found: VenueOrder) -> Event:
+        record = self.actual.order(found.client_order_id or "")
+        correlation = record.correlation_id if record is not None else None
+        cause = records.Cause(key, correlation or new_event_id(), None, None)
+        return records.placed(cause, found)

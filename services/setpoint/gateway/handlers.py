@@ -1,0 +1,119 @@
+"""The gateway's command handlers: NATS request → venue call → `CommandReply`.
+
+Contract (see `venues.commands`): a place always carries the command's client order id;
+a "duplicate" answer or a transient failure of a place is followed by one query by client
+order id, so that the reply says what the venue holds whenever it can. Each request is
+handled in its own task: a slow venue call never holds up the next command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+
+from setpoint.bus import subjects, telemetry
+from setpoint.gateway.venue import Venue, VenueError
+from setpoint.venues.commands import (
+    CancelCommand,
+    Command,
+    CommandReply,
+    FillsCommand,
+    PlaceCommand,
+    QueryCommand,
+    parse_command,
+)
+from setpoint.venues.errors import Outcome, VenueFailure
+
+log = logging.getLogger(__name__)
+_tracer = telemetry.tracer("setpoint.gateway")
+
+
+class CommandHandlers:
+    """Answers `setpoint.gw.<account>.<command>` for one account."""
+
+    def __init__(self, nc: NATS, account: str, venue: Venue) -> None:
+        self.nc, self.account, self.venue = nc, account, venue
+        self._subscription: Subscription | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        subject = subjects.gateway_subject(self.account, "*")
+        self._subscription = await self.nc.subscribe(subject, cb=self._on_message)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _on_message(self, msg: Msg) -> None:
+        task = asyncio.create_task(self._handle(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, msg: Msg) -> None:
+        command_name = msg.subject.rsplit(".", 1)[-1]
+        context = telemetry.extract(msg.headers)
+        with _tracer.start_as_current_span(f"gateway.{command_name}", context=context):
+            try:
+                command = parse_command(command_name, msg.data)
+            except (ValidationError, KeyError) as exc:
+                failure = VenueFailure(Outcome.FATAL, None, f"bad command: {exc}"[:300])
+                await _reply(msg, CommandReply.failure(failure))
+                return
+            await _reply(msg, await self.execute(command))
+
+    async def execute(self, command: Command) -> CommandReply:
+        """Carry out one command against the venue; never raises a venue error."""
+        try:
+            if isinstance(command, PlaceCommand):
+                return await self._place(command)
+            if isinstance(command, CancelCommand):
+                return _ok(order=await self.venue.cancel(command))
+            if isinstance(command, QueryCommand):
+                return await self._query(command.symbol, command.client_order_id)
+            return await self._fills(command)
+        except VenueError as exc:
+            return CommandReply.failure(exc.failure)
+
+    async def _place(self, command: PlaceCommand) -> CommandReply:
+        try:
+            return _ok(order=await self.venue.place(command))
+        except VenueError as exc:
+            if not exc.outcome.maybe_happened:
+                raise
+            log.info("place %s: %s; querying", command.client_order_id, exc.outcome.value)
+            first = exc.failure
+        try:
+            order = await self.venue.query(command.symbol, command.client_order_id)
+        except VenueError:
+            return CommandReply.failure(first)
+        if order is None:
+            return CommandReply.failure(first)
+        return _ok(order=order, duplicate=first.outcome is Outcome.DUPLICATE)
+
+    async def _query(self, symbol: str, client_order_id: str) -> CommandReply:
+        order = await self.venue.query(symbol, client_order_id)
+        if order is None:
+            failure = VenueFailure(Outcome.NOT_FOUND, None, "no such order at the venue")
+            return CommandReply.failure(failure)
+        return _ok(order=order)
+
+    async def _fills(self, command: FillsCommand) -> CommandReply:
+        fills = await self.venue.fills(command.symbol, command.since)
+        return _ok(fills=tuple(fills))
+
+
+def _ok(**fields: object) -> CommandReply:
+    return CommandReply(ok=True, answered_at=datetime.now(UTC), **fields)  # type: ignore[arg-type]
+
+
+async def _reply(msg: Msg, reply: CommandReply) -> None:
+    if msg.reply:
+        await msg.respond(reply.model_dump_json().encode())

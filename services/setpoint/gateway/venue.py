@@ -1,0 +1,141 @@
+"""One account's venue through ccxt: REST for commands and snapshots.
+
+Every call either returns Setpoint values or raises `VenueError` with a classified
+`VenueFailure` (see `venues.errors`) whose text is free of credentials. A failed read is
+an error, never an empty answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from setpoint.core.events import AssetBalance
+from setpoint.core.model import MarketInfo, OrderType
+from setpoint.core.numeric import ZERO
+from setpoint.gateway.convert import dec, to_fill, to_market, to_order
+from setpoint.venues.commands import CancelCommand, PlaceCommand, VenueFill, VenueOrder
+from setpoint.venues.errors import Outcome, VenueFailure, classify
+
+T = TypeVar("T")
+
+
+class VenueError(Exception):
+    """A venue call failed; `failure` says what it means."""
+
+    def __init__(self, failure: VenueFailure) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.failure.outcome
+
+
+@dataclass(frozen=True, slots=True)
+class PositionFact:
+    symbol: str
+    quantity: Decimal
+    entry_price: Decimal | None
+
+
+def _text(value: Decimal) -> str:
+    return format(value, "f")
+
+
+class Venue:
+    """REST access to one account (`rest` is a ccxt async_support exchange)."""
+
+    def __init__(self, rest: Any, redactions: tuple[str, ...]) -> None:
+        self.rest = rest
+        self.redactions = redactions
+        self.markets: dict[str, MarketInfo] = {}
+
+    async def call(self, pending: Awaitable[T]) -> T:
+        """Await a ccxt call; any exception becomes a classified `VenueError`."""
+        try:
+            return await pending
+        except Exception as exc:
+            raise VenueError(classify(exc, self.redactions)) from None
+
+    async def load_markets(self) -> tuple[MarketInfo, ...]:
+        raw = await self.call(self.rest.load_markets(True))
+        wanted = (m for m in raw.values() if m.get("type") in ("spot", "swap", "future"))
+        markets = tuple(to_market(m) for m in wanted if m.get("active") is not False)
+        self.markets = {m.symbol: m for m in markets}
+        return markets
+
+    def _is_derivative(self, symbol: str) -> bool:
+        market = self.markets.get(symbol)
+        return market is not None and market.is_derivative
+
+    async def place(self, cmd: PlaceCommand) -> VenueOrder:
+        """Place with our client order id (never a venue-invented one)."""
+        params: dict[str, Any] = {"newClientOrderId": cmd.client_order_id}
+        if cmd.type is OrderType.LIMIT:
+            params["timeInForce"] = cmd.time_in_force.value
+        if cmd.post_only:
+            params["postOnly"] = True
+            params.pop("timeInForce", None)
+        if cmd.reduce_only and self._is_derivative(cmd.symbol):
+            params["reduceOnly"] = True
+        price = _text(cmd.price) if cmd.price is not None else None
+        raw = await self.call(
+            self.rest.create_order(
+                cmd.symbol, cmd.type.value, cmd.side.value, _text(cmd.quantity), price, params
+            )
+        )
+        return to_order(raw)
+
+    async def cancel(self, cmd: CancelCommand) -> VenueOrder:
+        params = {} if cmd.order_id else {"origClientOrderId": cmd.client_order_id}
+        raw = await self.call(self.rest.cancel_order(cmd.order_id or "", cmd.symbol, params))
+        return to_order(raw)
+
+    async def query(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        """The order with this client id, or None when the venue says it does not exist."""
+        params = {"origClientOrderId": client_order_id}
+        try:
+            raw = await self.call(self.rest.fetch_order("", symbol, params))
+        except VenueError as exc:
+            if exc.outcome is Outcome.NOT_FOUND:
+                return None
+            raise
+        return to_order(raw)
+
+    async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        raw = await self.call(self.rest.fetch_open_orders(symbol))
+        return [to_order(o) for o in raw]
+
+    async def fills(self, symbol: str, since: datetime | None) -> list[VenueFill]:
+        since_ms = None if since is None else int(since.timestamp() * 1000)
+        raw = await self.call(self.rest.fetch_my_trades(symbol, since_ms, 1000))
+        return [to_fill(t) for t in raw]
+
+    async def balances(self) -> tuple[AssetBalance, ...]:
+        raw = await self.call(self.rest.fetch_balance())
+        free, used = raw.get("free") or {}, raw.get("used") or {}
+        out = []
+        for asset, amount in free.items():
+            f, u = dec(amount) or ZERO, dec(used.get(asset)) or ZERO
+            out.append(AssetBalance(asset=asset, free=max(f, ZERO), locked=max(u, ZERO)))
+        return tuple(out)
+
+    async def positions(self, symbols: Sequence[str]) -> list[PositionFact]:
+        if not symbols:
+            return []
+        raw = await self.call(self.rest.fetch_positions(list(symbols)))
+        return [_position(p) for p in raw if p.get("symbol") in symbols]
+
+
+def _position(raw: dict[str, Any]) -> PositionFact:
+    info = raw.get("info") or {}
+    amount = dec(info.get("positionAmt"))
+    if amount is None:
+        contracts = dec(raw.get("contracts")) or ZERO
+        amount = -contracts if raw.get("side") == "short" else contracts
+    entry = dec(info.get("entryPrice")) or dec(raw.get("entryPrice"))
+    return PositionFact(str(raw["symbol"]), amount, entry)

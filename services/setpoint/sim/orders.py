@@ -1,0 +1,174 @@
+"""Values of the matching engine: order requests, orders, trades, executions, rejections.
+
+All frozen. An `Order` is replaced, never mutated, on every change; the engine keeps the
+latest version. Statuses are Binance's words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import StrEnum
+
+from setpoint.core.model import Side
+from setpoint.core.numeric import ZERO
+
+
+class Status(StrEnum):
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"
+
+
+OPEN_STATUSES = frozenset({Status.NEW, Status.PARTIALLY_FILLED})
+
+
+class OrderKind(StrEnum):
+    LIMIT = "LIMIT"
+    MARKET = "MARKET"
+    LIMIT_MAKER = "LIMIT_MAKER"
+
+
+class Tif(StrEnum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    GTX = "GTX"  # futures post-only
+
+
+class Reason(StrEnum):
+    """Why the engine refused a command; the REST facade maps these to Binance codes."""
+
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    BAD_PARAMETER = "bad_parameter"
+    FILTER = "filter"
+    DUPLICATE = "duplicate"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    INSUFFICIENT_MARGIN = "insufficient_margin"
+    WOULD_TAKE = "would_take"
+    REDUCE_ONLY = "reduce_only"
+    UNKNOWN_ORDER = "unknown_order"  # cancel of an order that is not open
+    NO_SUCH_ORDER = "no_such_order"  # query of an order that never existed
+
+
+class Rejected(Exception):
+    """A command the engine refused. Nothing changed."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else str(reason))
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A new order as the venue receives it. Exactly one of quantity / quote_quantity."""
+
+    symbol: str
+    side: Side
+    kind: OrderKind
+    quantity: Decimal | None
+    price: Decimal | None = None
+    tif: Tif = Tif.GTC
+    client_order_id: str | None = None
+    reduce_only: bool = False
+    quote_quantity: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: Side
+    kind: OrderKind
+    tif: Tif
+    price: Decimal | None
+    quantity: Decimal
+    filled: Decimal
+    cum_quote: Decimal
+    status: Status
+    created_us: int
+    updated_us: int
+    reduce_only: bool = False
+    locked: Decimal = ZERO  # spot: amount still locked for this order
+    lock_asset: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.quantity - self.filled
+
+    @property
+    def average(self) -> Decimal:
+        return self.cum_quote / self.filled if self.filled else ZERO
+
+    @property
+    def post_only(self) -> bool:
+        return self.kind is OrderKind.LIMIT_MAKER or self.tif is Tif.GTX
+
+    def with_fill(self, price: Decimal, quantity: Decimal, now_us: int) -> Order:
+        filled = self.filled + quantity
+        status = Status.FILLED if filled == self.quantity else Status.PARTIALLY_FILLED
+        return replace(
+            self, filled=filled, cum_quote=self.cum_quote + price * quantity,
+            status=status, updated_us=now_us,
+        )
+
+    def closed(self, status: Status, now_us: int) -> Order:
+        return replace(self, status=status, updated_us=now_us, locked=ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    trade_id: int
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    fee_asset: str
+    maker: bool
+    time_us: int
+    realized_pnl: Decimal = ZERO
+
+    @property
+    def quote_quantity(self) -> Decimal:
+        return self.price * self.quantity
+
+
+class ExecType(StrEnum):
+    NEW = "NEW"
+    TRADE = "TRADE"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One change of one order, as a user-data stream reports it."""
+
+    order: Order
+    exec_type: ExecType
+    trade: Trade | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WalletTouched:
+    """A wallet changed: `perp` False = spot wallet, True = margin wallet (+ `symbol`)."""
+
+    perp: bool
+    assets: tuple[str, ...]
+    symbol: str | None = None
+    time_us: int = 0
+
+
+Event = Execution | WalletTouched

@@ -1,0 +1,294 @@
+"""The differ service against a real nats-server and a JetStream log.
+
+Target in → TargetPublished + DiffComputed out; bad targets rejected with nothing else
+changed; the kill switch; health and status; two differs never both act; a restart
+rebuilds from the log and does not decide again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from setpoint.bus import subjects
+from setpoint.core.events import (
+    AccountMode,
+    AccountModeChanged,
+    ActionKind,
+    DiffComputed,
+    TargetPublished,
+    TargetRejected,
+)
+from setpoint.core.model import Key, Producer
+from setpoint.eventlog.jetstream import JetStreamEventLog
+from setpoint.ops.kill import send_kill
+
+from differ_env import Env
+
+pytestmark = pytest.mark.nats
+
+
+def target(env: Env, generation: int, symbol: str = "BTC/USDT", **changes: Any) -> bytes:
+    body: dict[str, Any] = {
+        "account": env.account,
+        "symbol": symbol,
+        "generation": generation,
+        "strategy": "grid-1",
+        "position": None,
+        "expires_at": None,
+        "orders": [
+            {"id": "b1", "side": "buy", "type": "limit", "price": "60000.00", "quantity": "0.010"},
+            {"id": "s1", "side": "sell", "type": "limit", "price": "61000.00", "quantity": "0.010"},
+        ],
+    }
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+async def of_type(log: JetStreamEventLog, key: Key, kind: type) -> list[Any]:
+    return [r.event for r in await log.read(key) if isinstance(r.event, kind)]
+
+
+async def publish(
+    env: Env, generation: int, symbol: str = "BTC/USDT", **changes: Any
+) -> dict[str, Any]:
+    subject = subjects.target_subject(env.account, symbol)
+    return await env.request(subject, target(env, generation, symbol, **changes))
+
+
+async def test_a_target_in_gives_target_published_and_diff_computed(env: Env) -> None:
+    log = await env.open_log()
+    await env.load_markets(log)
+    await env.start_differ()
+    key = env.key()
+
+    assert await publish(env, 7) == {"accepted": True, "generation": 7}
+
+    async def decided() -> bool:
+        return len(await of_type(log, key, DiffComputed)) == 1
+
+    await env.eventually(decided, "a DiffComputed for generation 7")
+    [published] = await of_type(log, key, TargetPublished)
+    [diff] = await of_type(log, key, DiffComputed)
+    assert published.producer is Producer.INTAKE
+    assert published.data.target.generation == 7
+    assert diff.producer is Producer.DIFFER
+    assert diff.correlation_id == published.event_id
+    assert diff.causation_id == published.event_id
+    assert diff.data.generation == 7
+    assert diff.data.target_event_id == published.event_id
+    assert {(a.kind, a.intent_id) for a in diff.data.actions} == {
+        (ActionKind.PLACE, "b1"),
+        (ActionKind.PLACE, "s1"),
+    }
+    assert not diff.data.converged
+
+
+async def test_a_plain_publish_without_reply_is_handled(env: Env) -> None:
+    log = await env.open_log()
+    await env.load_markets(log)
+    service = await env.start_differ()
+    client = env.clients[0]
+    await client.publish(subjects.target_subject(env.account, "BTC/USDT"), target(env, 3))
+
+    async def published() -> bool:
+        return service.view.intent.generation(env.key()) == 3
+
+    await env.eventually(published, "the published target accepted")
+    assert service.counters["accepted"] == 1
+
+
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("DOGE/USDT", {}, "symbol: unknown symbol 'DOGE/USDT'"),
+    ("BTC/USDT", {"position": 0.5}, "position: 0.5 is a binary float"),
+    ("BTC/USDT", {"position": "-x"}, "position: '-x' is not a decimal number"),
+    (
+        "BTC/USDT",
+        {"orders": [{"id": "b", "side": "buy", "price": "60000.005", "quantity": "0.01"}]},
+        "orders[0].price: 60000.005 is not a multiple of the tick 0.01",
+    ),
+    (
+        "BTC/USDT",
+        {"orders": [{"id": "b", "side": "buy", "price": "-1", "quantity": "0.01"}]},
+        "orders[0].price: -1 must be greater than 0",
+    ),
+    (
+        "BTC/USDT",
+        {"orders": [{"id": "b", "side": "buy", "price": "60000", "quantity": "0.000001"}]},
+        "orders[0].quantity: 0.000001 is not a multiple of the step 0.00001",
+    ),
+    (
+        "BTC/USDT",
+        {"orders": [{"id": "b", "side": "buy", "price": "100", "quantity": "0.001"}]},
+        "orders[0]: notional 0.100 (price x quantity) is below the minimum notional 5",
+    ),
+    (
+        "BTC/USDT",
+        {"orders": [{"id": "b", "side": "buy", "price": "60000", "quantity": "0.01"}] * 2},
+        "orders[1].id: duplicate intent id 'b'",
+    ),
+    (
+        "BTC/USDT",
+        {
+            "orders": [
+                {"id": f"b{i}", "side": "buy", "price": "60000", "quantity": "0.01"}
+                for i in range(6)
+            ]
+        },
+        "orders: 6 orders, more than max_orders_per_target 5",
+    ),
+    ("BTC/USDT", {"generation": 7}, "generation: 7 is stale"),
+    ("BTC/USDT", {"generation": 3}, "generation: 3 is stale"),
+    ("BTC/USDT", {"symbol": "ETH/USDT"}, "symbol: 'ETH/USDT' does not match the subject's symbol"),
+    ("BTC/USDT", {"strategy": None}, "strategy: "),
+]
+
+
+async def test_bad_targets_are_rejected_and_change_nothing_else(env: Env) -> None:
+    log = await env.open_log()
+    await env.load_markets(log)
+    service = await env.start_differ()
+    key = env.key()
+    assert (await publish(env, 7))["accepted"]
+    await env.eventually(lambda: _has(log, key, DiffComputed), "the first decision", within=10)
+    intent_before, head_before = service.view.intent.target(key), await log.head()
+
+    for symbol, given, error in BAD:
+        changes = dict(given)
+        reply = await publish(env, changes.pop("generation", 8), symbol, **changes)
+        assert reply["accepted"] is False
+        assert reply["error"].startswith(error), (reply, error)
+    subject = subjects.target_subject(env.account, "BTC/USDT")
+    for raw, error in [(b"{nope", "body: invalid JSON"), (b'{"account": 1}', "account: ")]:
+        reply = await env.request(subject, raw)
+        assert reply["accepted"] is False
+        assert reply["error"].startswith(error)
+
+    rejected = await of_type(log, key, TargetRejected) + await of_type(
+        log, env.key("DOGE/USDT"), TargetRejected
+    )
+    assert len(rejected) == len(BAD) + 2
+    assert all(e.producer is Producer.INTAKE and e.correlation_id == e.event_id for e in rejected)
+    assert len(await of_type(log, key, TargetPublished)) == 1
+    assert len(await of_type(log, key, DiffComputed)) == 1
+    assert await log.head() == head_before + len(BAD) + 2, "only the rejections were appended"
+    await service.view.wait_for(await log.head())
+    assert service.view.intent.target(key) == intent_before, "projections unchanged"
+
+
+async def test_an_unknown_account_is_answered_counted_and_not_logged(env: Env) -> None:
+    log = await env.open_log()
+    service = await env.start_differ()
+    head = await log.head()
+    reply = await env.request(subjects.target_subject("stranger", "BTC/USDT"), b"{}")
+    assert reply == {"accepted": False, "error": "account: unknown account 'stranger'"}
+    assert service.counters["unknown_account"] == 1
+    assert await log.head() == head
+
+
+async def test_without_markets_a_target_is_rejected_clearly(env: Env) -> None:
+    log = await env.open_log()
+    await env.start_differ()
+    reply = await publish(env, 1)
+    assert reply["accepted"] is False
+    assert "not loaded yet" in reply["error"]
+    assert len(await of_type(log, env.key(), TargetRejected)) == 1
+
+
+async def test_kill_switch_appends_account_mode_changed(env: Env) -> None:
+    log = await env.open_log()
+    await env.start_differ()
+    killed = await send_kill(env.url, env.account, False, "test", 10)
+    assert killed["ok"] is True and killed["mode"] == "liquidate_only"
+    resumed = await send_kill(env.url, env.account, True, "", 10)
+    assert resumed["mode"] == "normal"
+    modes = await of_type(log, Key(env.account, None), AccountModeChanged)
+    assert [e.data.mode for e in modes] == [AccountMode.LIQUIDATE_ONLY, AccountMode.NORMAL]
+    assert all(e.producer is Producer.INTAKE for e in modes)
+    refused = await send_kill(env.url, "stranger", False, "", 10)
+    assert refused["ok"] is False
+
+
+async def test_health_and_status_answer_once_ready(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = await env.open_log()
+    await env.load_markets(log)
+    caplog.set_level("INFO", logger="setpoint.differ")
+    await env.start_differ()
+    assert any("ready" in r.getMessage() for r in caplog.records)
+    health = await env.request(subjects.health_subject("differ"), b"")
+    assert health["service"] == "differ" and health["ready"] is True
+    assert set(health) == {"service", "ready", "version", "started_at"}
+    await publish(env, 1)
+    await env.eventually(lambda: _has(log, env.key(), DiffComputed), "a decision")
+    status = await env.request(subjects.STATUS_REQUEST, b"")
+    [mine] = [s for s in status["keys"] if s["account"] == env.account]
+    assert mine["symbol"] == "BTC/USDT" and mine["generation"] == 1
+    assert mine["condition"] == "drifting"
+    assert "ActionsPlanned" in mine["reasons"]
+
+
+async def test_two_differs_never_both_act(env: Env) -> None:
+    log = await env.open_log()
+    await env.load_markets(log)
+    first = await env.start_differ("differ-a")
+    second = await env.start_differ("differ-b")
+    keys = [env.key("BTC/USDT"), env.key("ETH/USDT")]
+    for generation in range(1, 6):
+        for key in keys:
+            orders = [
+                {
+                    "id": f"b{generation}",
+                    "side": "buy",
+                    "type": "limit",
+                    "price": "2000.00",
+                    "quantity": "0.0100",
+                },
+            ]
+            assert (await publish(env, generation, key.symbol or "", orders=orders))["accepted"]
+
+    async def all_decided() -> bool:
+        for key in keys:
+            diffs = await of_type(log, key, DiffComputed)
+            if not diffs or diffs[-1].data.generation != 5:
+                return False
+        return True
+
+    await env.eventually(all_decided, "both keys decided for generation 5")
+    head = await log.head()
+    await first.view.wait_for(head)
+    await second.view.wait_for(head)
+    await first.queue.settled()
+    await second.queue.settled()
+    for key in keys:
+        diffs = await of_type(log, key, DiffComputed)
+        plans = [(d.data.generation, d.data.actions) for d in diffs]
+        assert len(plans) == len(set(plans)), f"a decision was recorded twice: {plans}"
+        coids = [a.client_order_id for d in diffs for a in d.data.actions]
+        assert all(later != earlier for later, earlier in zip(plans[1:], plans[:-1], strict=False))
+        assert len(coids) >= 1
+
+
+async def test_a_restart_rebuilds_and_does_not_decide_again(env: Env) -> None:
+    log = await env.open_log()
+    await env.load_markets(log)
+    first = await env.start_differ()
+    await publish(env, 4)
+    await env.eventually(lambda: _has(log, env.key(), DiffComputed), "a decision")
+    await first.queue.settled()
+    await first.stop()
+    head = await log.head()
+
+    again = await env.start_differ("differ-restarted")
+    assert again.view.position == head
+    assert again.view.intent.generation(env.key()) == 4
+    await again.queue.settled()
+    assert await log.head() == head, "nothing was decided again"
+    assert (await publish(env, 4))["error"].startswith("generation: 4 is stale")
+
+
+async def _has(log: JetStreamEventLog, key: Key, kind: type) -> bool:
+    return bool(await of_type(log, key, kind))

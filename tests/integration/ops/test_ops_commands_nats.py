@@ -1,0 +1,146 @@
+"""The auditor commands against a real nats-server: a log written with the JetStream adapter,
+then `setpoint --config ... <command>` run as a subprocess, as an operator would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import nats
+import pyarrow.parquet as pq
+import pytest
+
+from setpoint.bus.embedded import EmbeddedNats, free_port
+from setpoint.core.events import Event
+from setpoint.core.model import Key, Side, TargetOrder
+from setpoint.eventlog.jetstream import JetStreamEventLog
+from setpoint.ops.synthetic import ChainBuilder, place_action, synthetic_log, write
+
+pytestmark = pytest.mark.nats
+
+SPOT = Key("alpha", "BTC/USDT")
+D = Decimal
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """A nats-server of this test alone, so each test has a log of its own."""
+    url = f"nats://127.0.0.1:{free_port()}"
+    nats_server = EmbeddedNats(url, tmp_path / "store")
+    nats_server.start()
+    try:
+        yield url
+    finally:
+        nats_server.stop()
+
+
+@pytest.fixture
+def config(server: str, tmp_path: Path) -> Path:
+    path = tmp_path / "setpoint.toml"
+    path.write_text(f'[nats]\nurl = "{server}"\nembedded = false\n\n[eventlog]\n'
+                    'backend = "jetstream"\n')  # fmt: skip
+    return path
+
+
+@pytest.fixture
+async def log(server: str) -> AsyncIterator[JetStreamEventLog]:
+    nc = await nats.connect(server)
+    event_log = await JetStreamEventLog.open(nc, owns_connection=True)
+    try:
+        yield event_log
+    finally:
+        await event_log.close()
+
+
+async def setpoint(config: Path, *args: str) -> tuple[int, str, str]:
+    """Run `setpoint --config CONFIG ARGS...`; (exit status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "setpoint", "--config", str(config), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def _with_duplicate_fill(events: list[Event]) -> tuple[list[Event], int]:
+    """The log with one fill recorded a second time; the 1-based position of the copy."""
+    index = next(i for i, e in enumerate(events) if e.type == "FillObserved")
+    copy = events[index].model_copy(update={"event_id": "00000000-0000-4000-8000-00000000d0b1"})
+    return [*events[: index + 1], copy, *events[index + 1 :]], index + 2
+
+
+async def test_audit_passes_a_clean_log(config: Path, log: JetStreamEventLog) -> None:
+    events = synthetic_log(600, seed=11)
+    await write(log, events)
+    code, out, _ = await setpoint(config, "audit", "--json")
+    body = json.loads(out)
+    assert code == 0, body["violations"]
+    assert body["clean"] is True and body["events"] == len(events)
+    assert body["counts"]["fills"] == sum(e.type == "FillObserved" for e in events)
+
+
+async def test_audit_names_each_violation_and_its_position(
+    config: Path, log: JetStreamEventLog
+) -> None:
+    events, duplicate = _with_duplicate_fill(synthetic_log(300, seed=12))
+    await write(log, events)
+    nc = await nats.connect(log_url(config))
+    await nc.jetstream().publish("setpoint.evt.alpha.BTC-USDT.gateway.FillObserved", b"{oops")
+    await nc.close()
+    code, out, _ = await setpoint(config, "audit", "--json")
+    body = json.loads(out)
+    assert code == 1 and body["clean"] is False
+    found = [(v["invariant"], v["position"]) for v in body["violations"]]
+    assert found == [("fill_unique", duplicate), ("no_quarantine", len(events) + 1)]
+    code, text, _ = await setpoint(config, "audit")
+    assert code == 1 and "fill_unique" in text and "NOT clean" in text
+
+
+async def test_replay_json_as_of_a_position(config: Path, log: JetStreamEventLog) -> None:
+    b = ChainBuilder()
+    wanted = TargetOrder(id="b1", side=Side.BUY, price=D("60000"), quantity=D("0.010"))
+    target = b.target(SPOT, (wanted,), position=D("0.5"))
+    diff = b.diff(target, (place_action(SPOT, wanted),))
+    _, placed = b.placed(b.submit(diff, diff.data.actions[0]))
+    b.fill(placed, D("0.004"))
+    await write(log, b.events)
+    code, out, err = await setpoint(config, "replay", "--json")
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["position"] == 5
+    [key] = body["keys"]
+    assert (key["generation"], key["position"], key["target_position"]) == (1, "0.004", "0.5")
+    assert key["open_orders"][0]["filled"] == "0.004"
+    code, out, _ = await setpoint(config, "replay", "--json", "--until", "3")
+    early = json.loads(out)
+    assert early["position"] == 3 and early["keys"][0]["position"] == "0"
+
+
+async def test_explain_and_export(config: Path, log: JetStreamEventLog, tmp_path: Path) -> None:
+    events = synthetic_log(400, seed=13)
+    await write(log, events)
+    coid = next(e.data.client_order_id for e in events if e.type == "FillObserved")
+    code, out, _ = await setpoint(config, "explain", coid, "--json")
+    body = json.loads(out)
+    assert code == 0 and body["found"] and body["target"] is not None
+    assert [e["type"] for e in body["chain"]][:4] == [
+        "TargetPublished", "DiffComputed", "OrderSubmitted", "OrderPlaced"]  # fmt: skip
+    assert "FillObserved" in [e["type"] for e in body["chain"]]
+    code, _, _ = await setpoint(config, "explain", "sp-nothing-here-1")
+    assert code == 1
+    target = tmp_path / "log.parquet"
+    code, _, err = await setpoint(config, "export", "--format", "parquet", "-o", str(target))
+    assert code == 0, err
+    assert pq.read_table(target).num_rows == len(events)
+    code, out, _ = await setpoint(config, "export", "--format", "jsonl")
+    assert code == 0 and len(out.splitlines()) == len(events)
+
+
+def log_url(config: Path) -> str:
+    line = next(x for x in config.read_text().splitlines() if x.startswith("url"))
+    return line.split('"')[1]

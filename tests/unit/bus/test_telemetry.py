@@ -1,0 +1,140 @@
+"""W3C trace context crosses "processes" through NATS headers and event envelopes.
+
+Each simulated process has its own TracerProvider and in-memory exporter; the only thing
+they share is the headers dict (or the event's `traceparent`), as over the wire.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Tracer
+
+from setpoint.bus import telemetry
+from setpoint.config import Settings
+from setpoint.core.events import TargetPublished, TargetPublishedData, parse_event
+from setpoint.core.model import Key, Producer, TargetState
+
+
+def _process(name: str) -> tuple[Tracer, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider.get_tracer(name), exporter
+
+
+def _only(exporter: InMemorySpanExporter) -> ReadableSpan:
+    (span,) = exporter.get_finished_spans()
+    return span
+
+
+def test_headers_carry_one_trace_across_processes() -> None:
+    strategy, strategy_spans = _process("strategy")
+    differ, differ_spans = _process("differ")
+    with strategy.start_as_current_span("publish-target"):
+        headers = telemetry.inject({"Nats-Msg-Id": "x"})
+    assert headers["traceparent"].startswith("00-")
+    assert headers["Nats-Msg-Id"] == "x"
+
+    with differ.start_as_current_span("intake", context=telemetry.extract(headers)):
+        pass
+
+    sent, received = _only(strategy_spans), _only(differ_spans)
+    assert sent.context is not None
+    assert received.context is not None
+    assert received.context.trace_id == sent.context.trace_id
+    assert received.parent is not None
+    assert received.parent.span_id == sent.context.span_id
+    assert received.parent.is_remote
+
+
+def test_event_traceparent_continues_the_trace() -> None:
+    differ, differ_spans = _process("differ")
+    executor, executor_spans = _process("executor")
+    key = Key("demo", "BTC/USDT")
+    target = TargetState(account="demo", symbol="BTC/USDT", generation=1, strategy="t")
+    with differ.start_as_current_span("intake"):
+        event = TargetPublished.create(
+            key,
+            Producer.INTAKE,
+            TargetPublishedData(target=target),
+            traceparent=telemetry.current_traceparent(),
+        )
+    wire = event.to_json()  # what the log stores and replays
+
+    replayed = parse_event(wire)
+    with telemetry.continue_trace(executor, "execute", replayed.traceparent):
+        pass
+
+    intake, execute = _only(differ_spans), _only(executor_spans)
+    assert intake.context is not None
+    assert execute.context is not None
+    assert execute.context.trace_id == intake.context.trace_id
+    assert execute.parent is not None
+    assert execute.parent.span_id == intake.context.span_id
+
+
+def test_no_active_span_means_no_traceparent() -> None:
+    assert telemetry.current_traceparent() is None
+    assert "traceparent" not in telemetry.inject()
+
+
+def test_missing_or_junk_headers_start_a_new_trace() -> None:
+    tracer, spans = _process("gateway")
+    for headers in (None, {}, {"traceparent": "not-a-traceparent"}):
+        with tracer.start_as_current_span("x", context=telemetry.extract(headers)):
+            pass
+    assert all(span.parent is None for span in spans.get_finished_spans())
+    assert len(spans.get_finished_spans()) == 3
+
+
+def test_header_names_are_case_insensitive() -> None:
+    sender, sent_spans = _process("a")
+    receiver, received_spans = _process("b")
+    with sender.start_as_current_span("send"):
+        headers = {k.upper(): v for k, v in telemetry.inject().items()}
+    with receiver.start_as_current_span("recv", context=telemetry.extract(headers)):
+        pass
+    received = _only(received_spans)
+    assert received.parent is not None
+    assert received.parent.span_id == _only(sent_spans).context.span_id  # type: ignore[union-attr]
+
+
+def test_metrics_instruments_record() -> None:
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
+    m = telemetry.metrics(meter)
+    m.reconcile_duration.record(0.25, {"account": "demo", "symbol": "BTC/USDT"})
+    m.drift.set(3, {"account": "demo", "symbol": "BTC/USDT"})
+    m.actions.add(2, {"account": "demo", "kind": "place"})
+    m.venue_errors.add(1, {"account": "demo", "error_class": "RequestTimeout"})
+    m.targets.add(1, {"account": "demo", "outcome": "accepted"})
+    data = reader.get_metrics_data()
+    assert data is not None
+    names = {
+        metric.name
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    assert names == {
+        "setpoint.reconcile.duration",
+        "setpoint.key.drift",
+        "setpoint.actions",
+        "setpoint.venue.errors",
+        "setpoint.targets",
+    }
+
+
+def test_setup_none_installs_nothing() -> None:
+    settings = Settings(telemetry={"exporter": "none"})  # type: ignore[arg-type]
+    try:
+        handle = telemetry.setup_telemetry(settings, "test")
+        assert handle.exporter == "none"
+        handle.shutdown()
+        assert telemetry.setup_telemetry(settings, "again") is handle
+    finally:
+        telemetry._INSTALLED.clear()

@@ -1,0 +1,198 @@
+"""The differ service on the in-memory log (no NATS): intake, kill, the decision loop, two
+instances racing on one log, restart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from setpoint.config import Settings
+from setpoint.core.events import (
+    AccountMode,
+    AccountModeChanged,
+    DiffComputed,
+    MarketsLoaded,
+    MarketsLoadedData,
+    TargetPublished,
+    TargetRejected,
+)
+from setpoint.core.model import Key, MarketInfo, MarketKind, Producer
+from setpoint.differ.service import DifferService
+from setpoint.eventlog.memory import InMemoryEventLog
+from setpoint.eventlog.port import ANY
+
+KEY = Key("demo", "BTC/USDT")
+BTC = MarketInfo(
+    symbol="BTC/USDT",
+    venue_symbol="BTCUSDT",
+    kind=MarketKind.SPOT,
+    base="BTC",
+    quote="USDT",
+    tick=Decimal("0.01"),
+    step=Decimal("0.00001"),
+    min_notional=Decimal("5"),
+)
+SETTINGS = Settings(accounts={"demo": {}})
+
+
+def body(generation: int, *intents: str) -> bytes:
+    orders = [
+        {"id": i, "side": "buy", "type": "limit", "price": "60000.00", "quantity": "0.001"}
+        for i in intents
+    ]
+    return json.dumps(
+        {
+            "account": "demo",
+            "symbol": "BTC/USDT",
+            "generation": generation,
+            "strategy": "t",
+            "orders": orders,
+        }  # fmt: skip
+    ).encode()
+
+
+@pytest.fixture
+async def log() -> InMemoryEventLog:
+    memory = InMemoryEventLog()
+    event = MarketsLoaded.create(
+        Key("demo", None), Producer.GATEWAY, MarketsLoadedData(exchange="binance", markets=(BTC,))
+    )
+    await memory.append(event.key, Producer.GATEWAY, [event], ANY)
+    return memory
+
+
+class Services:
+    def __init__(self, log: InMemoryEventLog) -> None:
+        self.log = log
+        self.running: list[DifferService] = []
+
+    async def start(self, name: str = "differ") -> DifferService:
+        service = DifferService(SETTINGS, self.log, None, tick_s=3600, name=name)
+        self.running.append(service)
+        await service.start()
+        return service
+
+
+@pytest.fixture
+async def services(log: InMemoryEventLog) -> AsyncIterator[Services]:
+    made = Services(log)
+    yield made
+    for service in made.running:
+        await service.stop()
+
+
+async def events(log: InMemoryEventLog, kind: type, key: Key = KEY) -> list[Any]:
+    return [r.event for r in await log.read(key) if isinstance(r.event, kind)]
+
+
+async def settle(*running: DifferService) -> None:
+    """Until every service has applied the whole log and has nothing left to decide."""
+    log = running[0].log
+    for _ in range(20):
+        head = await log.head()
+        for service in running:
+            await service.view.wait_for(head)
+            await service.queue.settled()
+        if await log.head() == head:
+            return
+    raise AssertionError("the services never settled")
+
+
+async def test_an_accepted_target_is_decided_once(services: Services) -> None:
+    differ = await services.start()
+    assert await differ.intake("demo", "BTC-USDT", body(1, "b1")) == {
+        "accepted": True,
+        "generation": 1,
+    }
+    await settle(differ)
+    [published] = await events(services.log, TargetPublished)
+    [diff] = await events(services.log, DiffComputed)
+    assert diff.correlation_id == published.event_id == diff.data.target_event_id
+    assert [a.intent_id for a in diff.data.actions] == ["b1"]
+    differ.queue.add(KEY)
+    await settle(differ)
+    assert len(await events(services.log, DiffComputed)) == 1, "same plan, not recorded again"
+
+
+async def test_a_rejected_target_is_logged_and_changes_nothing(services: Services) -> None:
+    differ = await services.start()
+    await differ.intake("demo", "BTC-USDT", body(2, "b1"))
+    await settle(differ)
+    before = (differ.view.intent, await services.log.head())
+    reply = await differ.intake("demo", "BTC-USDT", body(2, "b9"))
+    assert reply == {
+        "accepted": False,
+        "error": "generation: 2 is stale: not above the last accepted generation 2",
+    }
+    await settle(differ)
+    [rejected] = await events(services.log, TargetRejected)
+    assert rejected.data.generation == 2 and rejected.data.strategy == "t"
+    assert await services.log.head() == before[1] + 1
+    assert differ.view.intent.targets == before[0].targets
+    assert len(await events(services.log, DiffComputed)) == 1
+
+
+async def test_an_unknown_account_is_not_logged(services: Services) -> None:
+    differ = await services.start()
+    head = await services.log.head()
+    reply = await differ.intake("ghost", "BTC-USDT", b"junk")
+    assert reply["accepted"] is False
+    assert differ.counters["unknown_account"] == 1
+    assert await services.log.head() == head
+
+
+async def test_a_lost_intake_race_reads_the_log_and_validates_again(services: Services) -> None:
+    first = await services.start("a")
+    second = await services.start("b")
+    assert (await first.intake("demo", "BTC-USDT", body(1, "b1")))["accepted"]
+    # `second` has not seen generation 1 yet: its append conflicts, it re-reads the key
+    reply = await second.intake("demo", "BTC-USDT", body(1, "b1"))
+    assert reply["error"].startswith("generation: 1 is stale")
+    assert (await second.intake("demo", "BTC-USDT", body(2, "b2")))["accepted"]
+    await settle(first, second)
+    assert [e.data.target.generation for e in await events(services.log, TargetPublished)] == [1, 2]
+
+
+async def test_two_differs_on_one_log_record_each_decision_once(services: Services) -> None:
+    first = await services.start("a")
+    second = await services.start("b")
+    for generation in range(1, 6):
+        intents = [f"b{g}" for g in range(1, generation + 1)]
+        await first.intake("demo", "BTC-USDT", body(generation, *intents))
+        await settle(first, second)
+    diffs = await events(services.log, DiffComputed)
+    plans = [(d.data.generation, d.data.actions) for d in diffs]
+    assert len(plans) == len(set(plans)) == 5, plans
+    assert [d.data.generation for d in diffs] == [1, 2, 3, 4, 5]
+
+
+async def test_a_restart_rebuilds_from_the_log_and_does_not_decide_again(
+    services: Services,
+) -> None:
+    first = await services.start()
+    await first.intake("demo", "BTC-USDT", body(1, "b1", "b2"))
+    await settle(first)
+    await first.stop()
+    head = await services.log.head()
+    again = await services.start("restarted")
+    await settle(again)
+    assert await services.log.head() == head
+    assert again.view.facts(KEY).decision == first.view.facts(KEY).decision
+
+
+async def test_kill_and_resume(services: Services) -> None:
+    differ = await services.start()
+    reply = await differ.kill("demo", b'{"mode": "liquidate_only", "reason": "drill"}')
+    assert reply["ok"] and reply["mode"] == "liquidate_only"
+    assert (await differ.kill("demo", b'{"mode": "normal"}'))["mode"] == "normal"
+    assert (await differ.kill("demo", b'{"mode": "panic"}'))["ok"] is False
+    assert (await differ.kill("ghost", b"{}"))["ok"] is False
+    modes = await events(services.log, AccountModeChanged, Key("demo", None))
+    assert [m.data.mode for m in modes] == [AccountMode.LIQUIDATE_ONLY, AccountMode.NORMAL]
+    assert all(m.producer is Producer.INTAKE for m in modes)
+    await settle(differ)
+    assert differ.view.mode("demo") is AccountMode.NORMAL

@@ -1,0 +1,78 @@
+"""The differ's view: which records enqueue which keys, producer positions, wait_for."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from setpoint.core.events import (
+    AccountMode,
+    AccountModeChanged,
+    AccountModeChangedData,
+    BalanceObserved,
+    BalanceObservedData,
+    MarketsLoaded,
+    MarketsLoadedData,
+    TargetPublished,
+    TargetPublishedData,
+    TargetRejected,
+    TargetRejectedData,
+)
+from setpoint.core.model import Key, MarketInfo, MarketKind, Producer, TargetState
+from setpoint.differ.view import DifferView, symbol_for_token
+from setpoint.eventlog.port import Recorded
+
+KEY = Key("demo", "BTC/USDT:USDT")
+ACCOUNT = Key("demo", None)
+PERP = MarketInfo(
+    symbol="BTC/USDT:USDT",
+    venue_symbol="BTCUSDT",
+    kind=MarketKind.SWAP,
+    base="BTC",
+    quote="USDT",
+    tick=Decimal("0.1"),
+    step=Decimal("0.001"),
+)
+
+
+def published(generation: int) -> TargetPublished:
+    target = TargetState(
+        account="demo", symbol=KEY.symbol or "", generation=generation, strategy="s"
+    )
+    return TargetPublished.create(KEY, Producer.INTAKE, TargetPublishedData(target=target))
+
+
+def test_records_enqueue_the_keys_they_concern() -> None:
+    view = DifferView()
+    markets = MarketsLoaded.create(
+        ACCOUNT, Producer.GATEWAY, MarketsLoadedData(exchange="binance", markets=(PERP,))
+    )
+    assert view.apply(Recorded(1, markets)) == [], "no key has a target yet"
+    assert view.markets("demo") is not None
+    assert symbol_for_token(view, "demo", "BTC-USDT-USDT") == "BTC/USDT:USDT"
+    assert view.apply(Recorded(2, published(1))) == [KEY]
+    rejected = TargetRejected.create(KEY, Producer.INTAKE, TargetRejectedData(error="x: y"))
+    assert view.apply(Recorded(3, rejected)) == []
+    kill = AccountModeChanged.create(
+        ACCOUNT, Producer.INTAKE, AccountModeChangedData(mode=AccountMode.LIQUIDATE_ONLY)
+    )
+    assert view.apply(Recorded(4, kill)) == [KEY], "an account-wide change concerns every key"
+    assert view.mode("demo") is AccountMode.LIQUIDATE_ONLY
+    balances = BalanceObserved.create(ACCOUNT, Producer.GATEWAY, BalanceObservedData(balances=()))
+    assert view.apply(Recorded(5, balances)) == []
+    assert view.expected(KEY, Producer.INTAKE) == 3
+    assert view.expected(ACCOUNT, Producer.INTAKE) == 4
+    assert view.expected(KEY, Producer.DIFFER) == 0
+    assert view.position == 5
+
+
+async def test_wait_for_resolves_once_the_position_is_applied() -> None:
+    view = DifferView()
+    waiter = asyncio.ensure_future(view.wait_for(2))
+    view.apply(Recorded(1, published(1)))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    view.apply(Recorded(2, published(2)))
+    await asyncio.wait_for(waiter, 5)
+    await view.wait_for(1)
+    assert view.intent.generation(KEY) == 2
