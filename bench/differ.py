@@ -63,12 +63,15 @@ def markets(count: int) -> tuple[MarketInfo, ...]:
     )
 
 
-def target(symbol: str, generation: int) -> bytes:
-    price = f"{1000 + generation % 500}.00"
-    order = {"id": f"b{generation}", "side": "buy", "type": "limit", "price": price,
-             "quantity": "0.0100"}  # fmt: skip
+def target(symbol: str, generation: int, orders: int = 1) -> bytes:
+    """A target whose orders all have new intent ids (so each needs a new decision)."""
+    listed = [
+        {"id": f"g{generation}-{i}", "side": "buy", "type": "limit",
+         "price": f"{1000 + (generation + i) % 500}.00", "quantity": "0.0100"}
+        for i in range(orders)
+    ]  # fmt: skip
     body = {"account": ACCOUNT, "symbol": symbol, "generation": generation,
-            "strategy": "bench", "orders": [order]}  # fmt: skip
+            "strategy": "bench", "orders": listed}  # fmt: skip
     return json.dumps(body).encode()
 
 
@@ -119,12 +122,16 @@ async def measure(nc: NATS, args: argparse.Namespace) -> dict[str, Any]:
         seen = probe.expect(symbol_token(symbol), generation)
         sent = time.perf_counter()
         reply = await nc.request(
-            subjects.target_subject(ACCOUNT, symbol), target(symbol, generation), timeout=10
+            subjects.target_subject(ACCOUNT, symbol),
+            target(symbol, generation, args.orders),
+            timeout=10,
         )
         answered = time.perf_counter() - sent
         if not orjson.loads(reply.data).get("accepted"):
             raise RuntimeError(f"target refused: {reply.data!r}")
         took = await asyncio.wait_for(seen, 10)
+        if args.interval_ms:
+            await asyncio.sleep(args.interval_ms / 1000)
         if n >= args.warmup:
             intake.append(answered)
             decision.append(took)
@@ -176,7 +183,8 @@ async def run(url: str, workdir: Path, args: argparse.Namespace) -> dict[str, An
         await nc.close()
         await stop_differ(differ)
     mode = "in-process" if args.in_process else "separate process"
-    return {"benchmark": "differ", "count": args.count, "keys": args.keys, "differ": mode,
+    return {"benchmark": "differ", "count": args.count, "keys": args.keys,
+            "orders_per_target": args.orders, "differ": mode,
             "goal": "decision p50 <= 1 ms", **figures,
             "goal_met": figures["decision"]["p50_ms"] <= 1.0}  # fmt: skip
 
@@ -184,10 +192,8 @@ async def run(url: str, workdir: Path, args: argparse.Namespace) -> dict[str, An
 async def start_differ(url: str, config: Path, in_process: bool) -> Any:
     if not in_process:
         env = {**os.environ, "SETPOINT_CONFIG": str(config)}
-        return subprocess.Popen(
-            [sys.executable, "-m", "setpoint", "run", "differ", "--log-level", "WARNING"],
-            env=env,
-        )
+        command = [sys.executable, "-m", "setpoint", "run", "differ", "--log-level", "WARNING"]
+        return await asyncio.to_thread(subprocess.Popen, command, env=env)
     from setpoint.differ.service import DifferService
 
     settings = Settings(nats={"url": url, "embedded": False}, accounts={ACCOUNT: {}})
@@ -218,6 +224,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--keys", type=int, default=10)
+    parser.add_argument("--orders", type=int, default=1, help="orders per target")
+    parser.add_argument(
+        "--interval-ms", type=float, default=0, help="pause between targets (0: back to back)"
+    )
     parser.add_argument("--url", help="use this nats-server (2.11+, JetStream) instead")
     parser.add_argument("--in-process", action="store_true", help="run the differ in this process")
     args = parser.parse_args(argv)

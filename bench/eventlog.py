@@ -146,20 +146,15 @@ async def sequential_appends(log: EventLog, events: list[Event]) -> dict[str, An
 
 
 async def pipelined_appends(log: EventLog, events: list[Event], window: int) -> dict[str, Any]:
-    """Single-event appends (expected = ANY) with up to `window` in flight."""
-    gate = asyncio.Semaphore(window)
+    """Single-event appends (expected = ANY) by `window` concurrent writers."""
+    queue = iter(events)
 
-    async def one(event: Event) -> None:
-        async with gate:
+    async def writer() -> None:
+        for event in queue:
             await log.append(event.key, event.producer, [event], ANY)
 
     started = time.perf_counter()
-    tasks = []
-    for event in events:
-        await gate.acquire()
-        gate.release()
-        tasks.append(asyncio.create_task(one(event)))
-    await asyncio.gather(*tasks)
+    await asyncio.gather(*(writer() for _ in range(window)))
     elapsed = time.perf_counter() - started
     return {"count": len(events), "window": window, "per_s": round(len(events) / elapsed)}
 
@@ -179,7 +174,7 @@ async def replay(log: EventLog, fold: Callable[[int, Event], None] | None) -> di
 def projection_fold() -> tuple[Callable[[int, Event], None] | None, str]:
     """A fold into both projections, or None and why it is unavailable."""
     try:
-        from setpoint.core import projections as p  # noqa: PLC0415 - written by another helper
+        from setpoint.core import projections as p
     except ImportError as exc:
         return None, f"setpoint.core.projections not importable yet: {exc}"
     needed = ("IntentState", "ActualState", "apply_intent", "apply_actual")

@@ -95,6 +95,23 @@ class AccountConfig(Section):
         return value
 
 
+class SimMarketConfig(Section):
+    """One simulated market: `BTC/USDT` is spot, `BTC/USDT:USDT` a USD-M perpetual."""
+
+    symbol: str = Field(pattern=r"^[A-Z0-9]+/[A-Z0-9]+(:[A-Z0-9]+)?$")
+    tick: Dec = Decimal("0.01")
+    step: Dec
+    min_notional: Dec = Decimal("5")
+
+
+def _default_sim_markets() -> list[SimMarketConfig]:
+    return [
+        SimMarketConfig(symbol="BTC/USDT", step=Decimal("0.00001")),
+        SimMarketConfig(symbol="ETH/USDT", step=Decimal("0.0001")),
+        SimMarketConfig(symbol="BTC/USDT:USDT", step=Decimal("0.00001")),
+    ]
+
+
 class SimConfig(Section):
     host: str = "127.0.0.1"
     port: int = 8765
@@ -116,6 +133,7 @@ class SimConfig(Section):
         }
     )
     random_walk_seed: int | None = None
+    markets: list[SimMarketConfig] = Field(default_factory=_default_sim_markets)
 
 
 class TelemetryConfig(Section):

@@ -15,7 +15,8 @@ Invariants (the `invariant` field of a `Violation`):
   answers an `OrderSubmitted` of the same client order id and correlation.
 * `fill_unique` - no fill recorded twice: (account, symbol, venue, trade id) is unique.
 * `one_live_order_per_intent` - an intent never has two live orders at once (an amend
-  that names the order it replaces is not a second one).
+  that names the order it replaces is not a second one), and a live order's client order
+  id is never submitted again.
 * `fill_within_quantity` - the fills of an order never add up to more than its quantity.
 * `position_matches_fills` - where the venue reports positions (`PositionObserved`, i.e.
   derivatives), the reported position moves by exactly the net of the recorded fills; a
@@ -381,21 +382,38 @@ class AuditChecker:
     def _on_submitted(self, position: int, event: OrderSubmitted) -> None:
         s = self._s
         data = event.data
+        coid = data.client_order_id
+        if coid in s.open or coid in s.closed:
+            self._resubmitted(position, coid)
+            return
         s.counts.orders += 1
         if data.attempt == 1:
             s.counts.intents += 1
         self._check_trace(position, event)
-        coid = data.client_order_id
-        if coid in s.open or coid in s.closed:
-            return  # the same attempt written twice: one order, already counted
         intent = None if data.intent_id is None else (event.account, event.symbol, data.intent_id)
         order = _Order(
-            coid, event.key, intent, data.quantity, event.correlation_id, position,
+            coid,
+            event.key,
+            intent,
+            data.quantity,
+            event.correlation_id,
+            position,
             event.occurred_at,
         )
         s.open[coid] = order
         if intent is not None:
             self._claim_intent(position, order, data.replaces)
+
+    def _resubmitted(self, position: int, coid: str) -> None:
+        """The same attempt submitted again: one order, counted once. While the first is
+        live, that is placing its intent twice at once (the venue should refuse the
+        duplicate client id, but the system should not have tried)."""
+        if coid in self._s.open:
+            self._violate(
+                ONE_LIVE_ORDER,
+                position,
+                f"{coid} submitted again while it is live",
+            )
 
     def _check_trace(self, position: int, event: OrderSubmitted) -> None:
         s = self._s
@@ -404,7 +422,8 @@ class AuditChecker:
         diff = s.diffs.get(cause) if cause is not None else None
         if diff is None or diff.key != event.key or coid not in diff.pending:
             self._violate(
-                ORDER_TRACED, position,
+                ORDER_TRACED,
+                position,
                 f"{coid}: its cause {cause} is not a recent DiffComputed of {event.key} "
                 "that plans it",
             )
@@ -417,7 +436,8 @@ class AuditChecker:
             self._violate(ORDER_TRACED, position, f"{coid}: {diff.broken}")
         elif event.correlation_id != diff.correlation_id:
             self._violate(
-                ORDER_TRACED, position,
+                ORDER_TRACED,
+                position,
                 f"{coid}: correlation {event.correlation_id} differs from its diff's "
                 f"{diff.correlation_id}",
             )
@@ -428,7 +448,8 @@ class AuditChecker:
         other = live.get(order.intent)
         if other is not None and other != replaces and other in self._s.open:
             self._violate(
-                ONE_LIVE_ORDER, position,
+                ONE_LIVE_ORDER,
+                position,
                 f"intent {order.intent[2]} of {order.key}: {order.client_order_id} submitted "
                 f"while {other} is live",
             )
@@ -447,13 +468,15 @@ class AuditChecker:
         order = self._find(event.account, data.client_order_id, None)
         if order is None or not order.submitted:
             self._violate(
-                ORDER_TRACED, position,
+                ORDER_TRACED,
+                position,
                 f"OrderPlaced for {data.client_order_id}, which was never submitted",
             )
             return
         if event.correlation_id != order.correlation_id:
             self._violate(
-                ORDER_TRACED, position,
+                ORDER_TRACED,
+                position,
                 f"OrderPlaced for {data.client_order_id}: correlation {event.correlation_id} "
                 f"differs from its submission's {order.correlation_id}",
             )
@@ -476,10 +499,17 @@ class AuditChecker:
                 return
             coid = data.client_order_id or f"venue:{data.order_id}"
             order = _Order(
-                coid, event.key, None, data.quantity, event.correlation_id, position,
-                event.occurred_at, submitted=False,
+                coid,
+                event.key,
+                None,
+                data.quantity,
+                event.correlation_id,
+                position,
+                event.occurred_at,
+                submitted=False,
             )
             self._s.open[coid] = order
+        order.quantity = data.quantity  # the venue's word (e.g. after a venue-side edit)
         self._answer(order, event.account, data.order_id)
         if not data.status.is_open:
             self._close(order)
@@ -512,7 +542,8 @@ class AuditChecker:
         account = event.account
         if not s.fills.add(fill_hash(account, event.symbol, data.venue, data.trade_id)):
             self._violate(
-                FILL_UNIQUE, position,
+                FILL_UNIQUE,
+                position,
                 f"trade {data.trade_id} on {data.venue} ({event.key}) recorded again",
             )
             return
@@ -529,7 +560,8 @@ class AuditChecker:
         if order.filled > order.quantity and not order.overfilled:
             order.overfilled = True
             self._violate(
-                FILL_WITHIN_QUANTITY, position,
+                FILL_WITHIN_QUANTITY,
+                position,
                 f"{order.client_order_id}: fills add up to {order.filled}, above its "
                 f"quantity {order.quantity}",
             )
@@ -552,7 +584,8 @@ class AuditChecker:
             track.drift_since = event.occurred_at
         elif event.occurred_at - track.drift_since >= self.limits.position_settle:
             self._violate(
-                POSITION_MATCHES_FILLS, position,
+                POSITION_MATCHES_FILLS,
+                position,
                 f"{key}: venue reports {observed}, recorded fills give "
                 f"{observed - drift} (difference {drift}, "
                 f"unexplained since {track.drift_since.isoformat()})",
@@ -573,6 +606,9 @@ def _remember(index: dict[Key, dict[str, None]], key: Key, item: str, limit: int
 
 def _in_flight(order: _Order) -> InFlight:
     return InFlight(
-        order.client_order_id, order.key.account, order.key.symbol, order.position,
+        order.client_order_id,
+        order.key.account,
+        order.key.symbol,
+        order.position,
         order.submitted_at,
     )

@@ -122,9 +122,7 @@ def _liquidate_only(
 ) -> tuple[frozenset[str], tuple[RiskReason, ...]]:
     """Orders that would not reduce `position` (every order when flat)."""
     reducing = Side.SELL if position > 0 else Side.BUY if position < 0 else None
-    out = [
-        i for i, o in target.orders.items() if i not in already and o.side is not reducing
-    ]
+    out = [i for i, o in target.orders.items() if i not in already and o.side is not reducing]
     detail = f"account is liquidate-only; position {position}"
     reasons = tuple(RiskReason(intent_id=i, rule="liquidate_only", detail=detail) for i in out)
     return frozenset(out), reasons

@@ -152,6 +152,8 @@ class ReconciliationItem(Frozen):
 class ReconciliationReport(Frozen):
     matched: int = 0
     items: tuple[ReconciliationItem, ...] = ()
+    errors: tuple[str, ...] = ()
+    """Venue queries that failed (nothing was concluded from them) and other problems."""
 
 
 class RiskReason(Frozen):

@@ -56,6 +56,7 @@ folded since; for a spot key that is simply the net of its fills.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -130,33 +131,29 @@ _OURS = Origin.OURS
 # --------------------------------------------------------------------------- journal
 
 
-class _Node:
-    __slots__ = ("name", "prev", "seq")
-
-    def __init__(self, seq: int, name: str, prev: _Node | None) -> None:
-        self.seq, self.name, self.prev = seq, name, prev
+_Node = tuple[int, str, Any]
+"""(seq, name, previous node of the same segment or None)."""
 
 
-class Journal:
+class Journal(NamedTuple):
     """A bounded, persistent record of which names (intent ids) changed, by sequence number.
 
-    `seq` grows by one per change; `touch` is O(1) and leaves `self` unchanged (treat a
-    Journal as immutable). `since(s)` returns the names changed after `s`, or None when the
-    changes after `s` are no longer all remembered (at least the last `JOURNAL_SIZE` are):
-    the caller then recomputes everything. Two journals are equal when they hold the same
-    sequence of names.
+    `seq` grows by one per change; `touch` is O(1) and returns a new journal. `since(s)`
+    returns the names changed after `s`, or None when the changes after `s` are no longer
+    all remembered (at least the last `JOURNAL_SIZE` are): the caller then recomputes
+    everything. Two journals are equal when they hold the same sequence of names.
     """
 
-    __slots__ = ("head", "older", "seq")
-
-    def __init__(self, seq: int = 0, head: _Node | None = None, older: _Node | None = None):
-        self.seq, self.head, self.older = seq, head, older
+    seq: int = 0
+    head: _Node | None = None
+    older: _Node | None = None
+    """Head of the previous segment (segments of `JOURNAL_SIZE` changes; two are kept)."""
 
     def touch(self, name: str) -> Journal:
         seq = self.seq + 1
         if seq % JOURNAL_SIZE == 1:
-            return Journal(seq, _Node(seq, name, None), self.head)
-        return Journal(seq, _Node(seq, name, self.head), self.older)
+            return Journal(seq, (seq, name, None), self.head)
+        return Journal(seq, (seq, name, self.head), self.older)
 
     def touch_all(self, names: Iterable[str]) -> Journal:
         journal = self
@@ -168,11 +165,11 @@ class Journal:
         node = self.head
         while node is not None:
             yield node
-            node = node.prev
+            node = node[2]
         node = self.older
         while node is not None:
             yield node
-            node = node.prev
+            node = node[2]
 
     def since(self, seq: int) -> frozenset[str] | None:
         if seq > self.seq:
@@ -180,19 +177,21 @@ class Journal:
         names: set[str] = set()
         lowest = self.seq + 1
         for node in self._walk():
-            if node.seq <= seq:
+            if node[0] <= seq:
                 return frozenset(names)
-            names.add(node.name)
-            lowest = node.seq
+            names.add(node[1])
+            lowest = node[0]
         return frozenset(names) if seq >= lowest - 1 else None
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: object) -> bool:  # iterative: the nodes nest thousands deep
         if not isinstance(other, Journal):
             return NotImplemented
         if self.seq != other.seq:
             return False
-        mine = [(n.seq, n.name) for n in self._walk()]
-        return mine == [(n.seq, n.name) for n in other._walk()]
+        return [n[:2] for n in self._walk()] == [n[:2] for n in other._walk()]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
 
     def __hash__(self) -> int:
         return hash(self.seq)
@@ -276,7 +275,7 @@ def _accept(state: IntentState, position: int, event: TargetPublished) -> Intent
     key = target.key
     previous = state.targets.get(key)
     if previous is not None and target.generation <= previous.generation:
-        return state._replace(position=position)
+        return IntentState(position, state.targets, state.diffs)
     orders = Map((o.id, o) for o in target.orders)
     old = _EMPTY if previous is None else previous.orders
     changed = [i for i, o in orders.items() if old.get(i) != o]
@@ -312,7 +311,7 @@ def apply_intent(state: IntentState, position: int, event: Event) -> IntentState
         return _accept(state, position, event)
     if isinstance(event, DiffComputed):
         return _diff_done(state, position, event)
-    return state._replace(position=position)
+    return IntentState(position, state.targets, state.diffs)
 
 
 # --------------------------------------------------------------------------- orders
@@ -563,17 +562,36 @@ def _progress(
     elif was_live and not now_live:
         live = tuple(r for r in live if r != new.ref)
     done = p.filled
-    if old is None or new.filled != old.filled or new.reported != old.reported:
-        done += new.done - (ZERO if old is None else old.done)
-    attempt = p.attempt
-    last = p.last_client_order_id
-    if new.attempt >= attempt:
+    if old is None:
+        done += new.done
+    elif new.filled != old.filled or new.reported != old.reported:
+        done += new.done - old.done
+    consumed = p.consumed
+    if not consumed and (old is None or new.status is not old.status or done != p.filled):
+        consumed = new.consumes_intent
+    attempt, last = p.attempt, p.last_client_order_id
+    if new.attempt > attempt or (new.attempt == attempt and old is None):
         attempt, last = new.attempt, new.client_order_id
-    consumed = p.consumed or new.consumes_intent
+    elif live is p.live and consumed is p.consumed and done == p.filled:
+        return ka.intents  # nothing the intent cares about changed
     progress = IntentProgress(
         attempt, done, consumed, live, p.position_order or new.position_order, last
     )
     return ka.intents.set(iid, progress)
+
+
+def _evolve(
+    o: OrderRecord,
+    order_id: str | None,
+    status: OrderStatus | None,
+    filled: Decimal,
+    reported: Decimal,
+    pending: str | None,
+) -> OrderRecord:
+    """`o` with its venue-state fields replaced: a fast `_replace` for the hot folds."""
+    return OrderRecord._make(
+        (*o[:3], order_id, *o[4:14], status, filled, reported, pending, *o[18:])
+    )
 
 
 def _commit(
@@ -622,9 +640,7 @@ def _commit(
     return ActualState(position, keys, state.accounts, state.reconciliations)
 
 
-def _find(
-    ka: KeyActual, coid: str | None, order_id: str | None
-) -> OrderRecord | None:
+def _find(ka: KeyActual, coid: str | None, order_id: str | None) -> OrderRecord | None:
     if coid is not None:
         found = ka.orders.get(coid)
         if found is not None:
@@ -643,13 +659,13 @@ def _lookup(
 
 
 def _skip(state: ActualState, position: int, event: Any) -> ActualState:
-    return state._replace(position=position)
+    return ActualState(position, state.keys, state.accounts, state.reconciliations)
 
 
 def _submitted(state: ActualState, position: int, event: OrderSubmitted) -> ActualState:
     d = event.data
     if d.client_order_id in state.key(event.key).orders:
-        return state._replace(position=position)
+        return _skip(state, position, None)
     order = OrderRecord(
         d.client_order_id, event.key, d.client_order_id, None, d.intent_id, d.attempt,
         d.side, d.type, d.price, d.quantity, d.time_in_force, d.post_only, d.reduce_only,
@@ -671,15 +687,11 @@ def _placed(state: ActualState, position: int, event: OrderPlaced) -> ActualStat
     d = event.data
     old = _lookup(state, event.key, d.client_order_id, d.order_id)
     if old is None or (old.status is not None and not old.status.is_open):
-        return state._replace(position=position)
+        return _skip(state, position, None)
     status = d.status
     reported = min(max(old.reported, d.filled), old.quantity)
-    new = old._replace(
-        order_id=d.order_id,
-        status=status,
-        reported=reported,
-        pending=_clear_submit(old) if status.is_open else None,
-    )
+    pending = _clear_submit(old) if status.is_open else None
+    new = _evolve(old, d.order_id, status, old.filled, reported, pending)
     return _commit(state, position, old, new)
 
 
@@ -687,7 +699,7 @@ def _rejected(state: ActualState, position: int, event: OrderRejected) -> Actual
     d = event.data
     old = _lookup(state, event.key, d.client_order_id, None)
     if old is None or (old.status is not None and not old.status.is_open):
-        return state._replace(position=position)
+        return _skip(state, position, None)
     status = OrderStatus.REJECTED if d.terminal else OrderStatus.CANCELED
     return _commit(state, position, old, old._replace(status=status, pending=None))
 
@@ -696,7 +708,7 @@ def _cancel_submitted(state: ActualState, position: int, event: CancelSubmitted)
     d = event.data
     old = _lookup(state, event.key, d.client_order_id, d.order_id)
     if old is None or not old.is_open or old.pending == _CANCEL:
-        return state._replace(position=position)
+        return _skip(state, position, None)
     return _commit(state, position, old, old._replace(pending=_CANCEL))
 
 
@@ -704,12 +716,10 @@ def _cancelled(state: ActualState, position: int, event: OrderCancelled) -> Actu
     d = event.data
     old = _lookup(state, event.key, d.client_order_id, d.order_id)
     if old is None or not old.is_open:
-        return state._replace(position=position)
+        return _skip(state, position, None)
     status = OrderStatus.EXPIRED if d.reason == "expired" else OrderStatus.CANCELED
     reported = min(max(old.reported, d.filled), old.quantity)
-    new = old._replace(
-        status=status, reported=reported, pending=None, order_id=old.order_id or d.order_id
-    )
+    new = _evolve(old, old.order_id or d.order_id, status, old.filled, reported, None)
     return _commit(state, position, old, new)
 
 
@@ -731,7 +741,7 @@ def _observed(state: ActualState, position: int, event: OrderObserved) -> Actual
     if old is None:
         return _commit(state, position, None, _observed_new(event))
     if old.status is not None and not old.status.is_open:
-        return state._replace(position=position)
+        return _skip(state, position, None)
     open_ = d.status.is_open
     new = old._replace(
         order_id=d.order_id,
@@ -751,7 +761,7 @@ def _not_found(state: ActualState, position: int, event: OrderNotFound) -> Actua
     d = event.data
     old = _lookup(state, event.key, d.client_order_id, None)
     if old is None or not old.is_open:
-        return state._replace(position=position)
+        return _skip(state, position, None)
     since = old.not_found_since if d.consecutive > 1 and old.not_found_since else None
     new = old._replace(not_found=d.consecutive, not_found_since=since or event.occurred_at)
     return _commit(state, position, old, new)
@@ -763,7 +773,7 @@ def _fill(state: ActualState, position: int, event: FillObserved) -> ActualState
     ka = state.keys.get(key, EMPTY_KEY)
     fid = (d.venue, d.trade_id)
     if fid in ka.fills:
-        return state._replace(position=position)
+        return _skip(state, position, None)
     old = _find(ka, d.client_order_id, d.order_id)
     if old is None:
         return _orphan_fill(state, position, event, ka, fid)
@@ -774,7 +784,7 @@ def _fill(state: ActualState, position: int, event: FillObserved) -> ActualState
     if filled >= old.quantity:
         status = OrderStatus.FILLED
     pending = old.pending if status is None or status.is_open else None
-    new = old._replace(filled=filled, status=status, pending=pending)
+    new = _evolve(old, old.order_id, status, filled, old.reported, pending)
     return _commit(state, position, old, new, applied, fid)
 
 
@@ -796,9 +806,7 @@ def _position(state: ActualState, position: int, event: PositionObserved) -> Act
     return state._replace(position=position, keys=state.keys.set(event.key, new_ka))
 
 
-def _with_account(
-    state: ActualState, position: int, account: str, **changes: Any
-) -> ActualState:
+def _with_account(state: ActualState, position: int, account: str, **changes: Any) -> ActualState:
     acc = state.accounts.get(account, _NO_ACCOUNT)._replace(**changes)
     return state._replace(position=position, accounts=state.accounts.set(account, acc))
 
@@ -823,9 +831,7 @@ def _mode(state: ActualState, position: int, event: AccountModeChanged) -> Actua
     return _with_account(state, position, event.account, mode=event.data.mode)
 
 
-def _reconciled(
-    state: ActualState, position: int, event: ReconciliationCompleted
-) -> ActualState:
+def _reconciled(state: ActualState, position: int, event: ReconciliationCompleted) -> ActualState:
     summary = ReconcileSummary(position, event.occurred_at, event.data)
     recs = state.reconciliations.set(event.key, summary)
     return state._replace(position=position, reconciliations=recs)
@@ -877,19 +883,29 @@ def rebuild(
     actual: ActualState | None = None,
 ) -> tuple[IntentState, ActualState]:
     """Fold `records` (in log order) into both stores, from empty or from the given
-    checkpoint states; records at or below a state's position are skipped for it."""
+    checkpoint states; records at or below a state's position are skipped for it.
+
+    The cyclic garbage collector is paused while folding (and while `records` yields): the
+    fold allocates only acyclic immutable values, and a collection pass over a large state
+    would cost more than the fold itself."""
     i = IntentState.empty() if intent is None else intent
     a = ActualState.empty() if actual is None else actual
     handlers, intent_types = _ACTUAL, _INTENT_TYPES
     last = max(i.position, a.position)
-    for rec in records:
-        position, event = rec.position, rec.event
-        if position > i.position and event.type in intent_types:
-            i = apply_intent(i, position, event)
-        if position > a.position:
-            a = handlers.get(event.type, _skip)(a, position, event)
-        if position > last:
-            last = position
+    collecting = gc.isenabled()
+    gc.disable()  # the fold makes only acyclic values: reference counting frees them
+    try:
+        for rec in records:
+            position, event = rec.position, rec.event
+            if position > i.position and event.type in intent_types:
+                i = apply_intent(i, position, event)
+            if position > a.position:
+                a = handlers.get(event.type, _skip)(a, position, event)
+            if position > last:
+                last = position
+    finally:
+        if collecting:
+            gc.enable()
     if last > i.position:
         i = i._replace(position=last)
     if last > a.position:

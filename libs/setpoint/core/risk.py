@@ -3,11 +3,11 @@
 `screen(actions, ...)` keeps the actions that pass and returns a `RiskReason` for each one
 dropped (the differ service records them as `RiskRejected`). Cancels always pass. Rules:
 
-* ``max_order_notional``: price × quantity × contract size of a place/amend (a market order
+* ``max_order_notional``: price * quantity * contract size of a place/amend (a market order
   is valued at the last price; unknown last price → the rule cannot pass it);
 * ``price_band``: a limit price more than `price_band_bps` away from the last price
   (unknown last price → the rule cannot pass it);
-* ``max_open_orders``: live orders − cancels − amends' old orders + places + amends' new
+* ``max_open_orders``: live orders - cancels - amends' old orders + places + amends' new
   orders must stay within `max_open_orders_per_key`; places beyond it are dropped in plan
   order (amends replace one order by one and never add).
 
@@ -39,9 +39,7 @@ class RiskLimits:
 
     @classmethod
     def from_config(cls, config: AccountConfig) -> RiskLimits:
-        return cls(
-            config.max_order_notional, config.max_open_orders_per_key, config.price_band_bps
-        )
+        return cls(config.max_order_notional, config.max_open_orders_per_key, config.price_band_bps)
 
     @property
     def none(self) -> bool:

@@ -155,6 +155,14 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
     def stream(self) -> str:
         return self._stream
 
+    @property
+    def subject_root(self) -> str:
+        return self._root
+
+    @property
+    def connection(self) -> NATS:
+        return self._nc
+
     # ------------------------------------------------------------------ stream
 
     async def ensure_stream(self) -> None:
@@ -206,7 +214,9 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         check_batch(key, producer, events)
         if not events:
             return []
-        if expected == ANY:
+        if expected == ANY and len(events) == 1:
+            return [await self._publish(events[0], None)]
+        if expected == ANY:  # no chain to keep: all in flight at once, acked in order
             return list(await asyncio.gather(*(self._publish(e, None) for e in events)))
         return await self._append_checked(key, producer, list(events), expected, expected)
 
@@ -283,7 +293,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
             )
         except NoRespondersError as exc:
             raise LogUnavailable(f"no stream accepts {subject} (is {self._stream} there?)") from exc
-        except (NatsTimeout, ConnectionClosedError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, NatsTimeout, ConnectionClosedError) as exc:
             raise LogUnavailable(f"no answer for {event.event_id}: it may have been written") from exc
         ack = orjson.loads(reply.data)
         error = ack.get("error")

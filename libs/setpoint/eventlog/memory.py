@@ -74,17 +74,30 @@ class InMemoryEventLog(QuarantineMixin, EventLog):
     async def append(
         self, key: Key, producer: Producer, events: Sequence[Event], expected: int
     ) -> list[int]:
+        """See the port. A retry whose leading events are already stored is completed: the
+        rest is checked against the position of the last stored one (as on JetStream)."""
         check_batch(key, producer, events)
-        known = [self._positions.get(event.event_id) for event in events]
-        if all(position is not None for position in known):
-            return [position for position in known if position is not None]
+        done = self._leading_known(events)
+        if len(done) == len(events):
+            return done
+        if done and expected != ANY:
+            expected = done[-1]
         actual = self._last.get((key, producer), 0)
         if expected != ANY and expected != actual:
             raise ConcurrencyConflict(key, producer, expected, actual)
-        return [
-            position if position is not None else self._store(key, producer, event)
-            for position, event in zip(known, events, strict=True)
-        ]
+        rest = events[len(done) :]
+        stored = [self._positions.get(e.event_id) or self._store(key, producer, e) for e in rest]
+        return done + stored
+
+    def _leading_known(self, events: Sequence[Event]) -> list[int]:
+        """Positions of the longest run of leading events that are already stored."""
+        out = []
+        for event in events:
+            position = self._positions.get(event.event_id)
+            if position is None:
+                break
+            out.append(position)
+        return out
 
     def _store(self, key: Key, producer: Producer, event: Event) -> int:
         self._entries.append(_Entry(event_subject(key, producer, event.type), event))

@@ -59,30 +59,70 @@ def _channels() -> list[tuple[str, str, type[BaseModel], str]]:
     from setpoint.venues import commands as gw
 
     out: list[tuple[str, str, type[BaseModel], str]] = [
-        ("target", subjects.target_subject("*", "*"), TargetState,
-         f"Publish a target for {_KEY}; request/reply, answered with TargetReply."),
+        (
+            "target",
+            subjects.target_subject("*", "*"),
+            TargetState,
+            f"Publish a target for {_KEY}; request/reply, answered with TargetReply.",
+        ),
         ("target.reply", "_INBOX.>", TargetReply, "The reply to a target request."),
-        ("status.key", "setpoint.status.*.*", KeyStatus,
-         f"Per-key status published by the differ on every change, for {_KEY}."),
-        ("status.request", subjects.STATUS_REQUEST, StatusReply,
-         "Request (empty body): the differ answers with every key's status."),
-        ("health", subjects.health_subject("*"), Health,
-         "Request (empty body) to setpoint.health.<service> (differ, executor, gateway, "
-         "strategy): answered once the service is ready."),
-        ("marketdata.ticker", subjects.ticker_subject("*", "*"), Ticker,
-         f"Ticker of {_KEY}, published by the gateway."),
-        ("control.kill", subjects.control_subject("*", "kill"), ControlRequest,
-         "Operator command to an account's differ (setpoint kill): request/reply."),
+        (
+            "status.key",
+            "setpoint.status.*.*",
+            KeyStatus,
+            f"Per-key status published by the differ on every change, for {_KEY}.",
+        ),
+        (
+            "status.request",
+            subjects.STATUS_REQUEST,
+            StatusReply,
+            "Request (empty body): the differ answers with every key's status.",
+        ),
+        (
+            "health",
+            subjects.health_subject("*"),
+            Health,
+            "Request (empty body) to setpoint.health.<service> (differ, executor, gateway, "
+            "strategy): answered once the service is ready.",
+        ),
+        (
+            "marketdata.ticker",
+            subjects.ticker_subject("*", "*"),
+            Ticker,
+            f"Ticker of {_KEY}, published by the gateway.",
+        ),
+        (
+            "control.kill",
+            subjects.control_subject("*", "kill"),
+            ControlRequest,
+            "Operator command to an account's differ (setpoint kill): request/reply.",
+        ),
         ("gateway.reply", "_INBOX.>", gw.CommandReply, "The gateway's answer to a command."),
-    ]  # fmt: skip
-    for name, model in (("place", gw.PlaceCommand), ("cancel", gw.CancelCommand),
-                        ("query", gw.QueryCommand), ("fills", gw.FillsCommand)):  # fmt: skip
-        out.append((f"gateway.{name}", subjects.gateway_subject("*", name), model,
-                    f"Executor -> gateway request for one account: {name}."))  # fmt: skip
-    for event_type, model in sorted(EVENT_TYPES.items()):
-        out.append((f"event.{event_type}", f"{subjects.EVENTS_ALL[:-1]}*.*.*.{event_type}",
-                    model, f"Event log (stream {subjects.STREAM}): "
-                    f"setpoint.evt.<account>.<symbol-token>.<producer>.{event_type}."))  # fmt: skip
+    ]
+    for name, model in (
+        ("place", gw.PlaceCommand),
+        ("cancel", gw.CancelCommand),
+        ("query", gw.QueryCommand),
+        ("fills", gw.FillsCommand),
+    ):
+        out.append(
+            (
+                f"gateway.{name}",
+                subjects.gateway_subject("*", name),
+                model,
+                f"Executor -> gateway request for one account: {name}.",
+            )
+        )
+    for event_type, event_model in sorted(EVENT_TYPES.items()):
+        out.append(
+            (
+                f"event.{event_type}",
+                f"{subjects.EVENTS_ALL[:-1]}*.*.*.{event_type}",
+                event_model,
+                f"Event log (stream {subjects.STREAM}): "
+                f"setpoint.evt.<account>.<symbol-token>.<producer>.{event_type}.",
+            )
+        )
     return out
 
 
@@ -101,8 +141,8 @@ def build_spec() -> dict[str, Any]:
         description="Every NATS subject Setpoint uses and its payload (CONTRACTS.md).",
         schema_version="3.0.0",
     )
-    document: dict[str, Any] = spec.to_specification().to_jsonable()
-    return _decimals_as_strings(document)
+    document: dict[str, Any] = _decimals_as_strings(spec.to_specification().to_jsonable())
+    return document
 
 
 _NUMBER, _STRING = {"type": "number"}, {"type": "string"}

@@ -13,7 +13,6 @@ Exit status: 0 when clean, 1 when any invariant is broken.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from contextlib import aclosing
 from datetime import timedelta
 
@@ -22,19 +21,25 @@ from rich.table import Table
 
 from setpoint.core.audit import AuditChecker, AuditLimits, AuditReport
 from setpoint.eventlog.port import EventLog
-from setpoint.ops.logread import opened_log, print_json, stream
+from setpoint.ops.logread import opened_log, print_json, run_on_log, stream
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (CONTRACTS.md)")
     parser.add_argument(
-        "--stale-after", type=float, default=600, metavar="SECONDS",
+        "--stale-after",
+        type=float,
+        default=600,
+        metavar="SECONDS",
         help="log time after which an unanswered submission is a violation (default 600)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--position-settle", type=float, default=120, metavar="SECONDS",
+        "--position-settle",
+        type=float,
+        default=120,
+        metavar="SECONDS",
         help="log time a position difference may last before it is a violation (default 120)",
-    )  # fmt: skip
+    )
 
 
 def main(config: str | None, args: argparse.Namespace) -> int:
@@ -42,7 +47,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
         stale_after=timedelta(seconds=args.stale_after),
         position_settle=timedelta(seconds=args.position_settle),
     )
-    report = asyncio.run(_run(config, limits))
+    report = run_on_log("audit", _run(config, limits))
     if args.json:
         print_json(report.to_json())
     else:

@@ -6,14 +6,13 @@ every fill, each with its log position, time, producer, event ids and trace id (
 `traceparent` of the envelope, so the same chain can be found in the tracing backend).
 
 One pass over the log (`read_all`); what is kept while reading is the events of this order
-and the targets seen (to find the one the order's correlation id names). Exit status 0
+and the targets of its account (to find the one the order's correlation id names). Exit status 0
 when the order is in the log, 1 when it is not.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,14 +21,24 @@ from typing import Any
 from rich.console import Console
 from rich.tree import Tree
 
+from setpoint.core.ids import account_prefix
 from setpoint.core.numeric import ZERO
 from setpoint.eventlog.port import EventLog, Recorded
-from setpoint.ops.logread import dec, opened_log, print_json, stream
+from setpoint.ops.logread import dec, opened_log, print_json, run_on_log, stream
 
 _ORDER_TYPES = frozenset(
-    {"OrderSubmitted", "OrderPlaced", "OrderRejected", "CancelSubmitted", "OrderCancelled",
-     "OrderObserved", "OrderNotFound", "FillObserved", "RiskRejected"}
-)  # fmt: skip
+    {
+        "OrderSubmitted",
+        "OrderPlaced",
+        "OrderRejected",
+        "CancelSubmitted",
+        "OrderCancelled",
+        "OrderObserved",
+        "OrderNotFound",
+        "FillObserved",
+        "RiskRejected",
+    }
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(config: str | None, args: argparse.Namespace) -> int:
-    body = asyncio.run(_run(config, args.client_order_id))
+    body = run_on_log("explain", _run(config, args.client_order_id))
     if args.json:
         print_json(body)
     else:
@@ -62,10 +71,11 @@ class _Search:
     venue_ids: set[tuple[str, str | None, str]] = field(default_factory=set)
 
     def feed(self, record: Recorded) -> None:
-        event = record.event
+        event: Any = record.event
         kind = event.type
         if kind == "TargetPublished":
-            self.targets[event.event_id] = record
+            if self.coid.startswith(account_prefix(event.account)):
+                self.targets[event.event_id] = record  # only the order's account
         elif kind == "DiffComputed":
             if any(self.coid in (a.client_order_id, a.replaces) for a in event.data.actions):
                 self.diffs.append(record)
@@ -94,13 +104,17 @@ async def explain(log: EventLog, coid: str, *, progress: bool | None = None) -> 
 
 
 def _chain(search: _Search) -> dict[str, Any]:
-    own = [r for r in search.events if r.event.type != "OrderSubmitted"
-           or r.event.data.client_order_id == search.coid]  # fmt: skip
+    own = [
+        r
+        for r in search.events
+        if r.event.type != "OrderSubmitted" or _data(r).client_order_id == search.coid
+    ]
     submitted = next((r for r in own if r.event.type == "OrderSubmitted"), None)
     target = _target_of(search, submitted)
-    chain = sorted([*([target] if target else []), *search.diffs, *search.events],
-                   key=lambda r: r.position)  # fmt: skip
-    fills = [r.event.data for r in search.events if r.event.type == "FillObserved"]
+    chain = sorted(
+        [*([target] if target else []), *search.diffs, *search.events], key=lambda r: r.position
+    )
+    fills = _unique_fills(search.events)
     filled = sum((f.quantity for f in fills), ZERO)
     first = submitted or (own[0] if own else None)
     return {
@@ -108,13 +122,26 @@ def _chain(search: _Search) -> dict[str, Any]:
         "found": bool(own),
         "account": None if first is None else first.event.account,
         "symbol": None if first is None else first.event.symbol,
-        "intent_id": None if submitted is None else submitted.event.data.intent_id,
-        "attempt": None if submitted is None else submitted.event.data.attempt,
+        "intent_id": None if submitted is None else _data(submitted).intent_id,
+        "attempt": None if submitted is None else _data(submitted).attempt,
         "target": None if target is None else _target_json(target),
         "filled": dec(filled),
         "average_price": _average(fills, filled),
         "chain": [_entry(r, search.coid) for r in chain],
     }
+
+
+def _unique_fills(events: list[Recorded]) -> list[Any]:
+    """The order's fills, each (venue, trade id) once: a duplicate does not add up."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for record in events:
+        if record.event.type == "FillObserved":
+            data = _data(record)
+            if (data.venue, data.trade_id) not in seen:
+                seen.add((data.venue, data.trade_id))
+                out.append(data)
+    return out
 
 
 def _target_of(search: _Search, submitted: Recorded | None) -> Recorded | None:
@@ -123,9 +150,10 @@ def _target_of(search: _Search, submitted: Recorded | None) -> Recorded | None:
         return None
     found = search.targets.get(submitted.event.correlation_id)
     if found is None:
-        cause = next((d for d in search.diffs if d.event.event_id ==
-                      submitted.event.causation_id), None)  # fmt: skip
-        target_id = None if cause is None else cause.event.data.target_event_id
+        cause = next(
+            (d for d in search.diffs if d.event.event_id == submitted.event.causation_id), None
+        )
+        target_id = None if cause is None else _data(cause).target_event_id
         found = None if target_id is None else search.targets.get(target_id)
     return found
 
@@ -138,7 +166,7 @@ def _average(fills: list[Any], filled: Decimal) -> str | None:
 
 
 def _target_json(record: Recorded) -> dict[str, Any]:
-    target = record.event.data.target
+    target = _data(record).target
     return {
         "event_id": record.event.event_id,
         "position": record.position,
@@ -146,6 +174,11 @@ def _target_json(record: Recorded) -> dict[str, Any]:
         "strategy": target.strategy,
         "occurred_at": record.event.occurred_at.isoformat(),
     }
+
+
+def _data(record: Recorded) -> Any:
+    """The event's data, typed loosely: callers have checked the event type."""
+    return record.event.data
 
 
 def trace_id(traceparent: str | None) -> str | None:
@@ -181,13 +214,16 @@ def summarize(event: Any, coid: str) -> str:
     kind = event.type
     if kind == "TargetPublished":
         t = data.target
-        return f"generation {t.generation} by {t.strategy}: {len(t.orders)} orders, " \
-            f"position {_text(t.position)}"  # fmt: skip
+        return (
+            f"generation {t.generation} by {t.strategy}: {len(t.orders)} orders, "
+            f"position {_text(t.position)}"
+        )
     if kind == "DiffComputed":
         mine = [a for a in data.actions if coid in (a.client_order_id, a.replaces)]
         said = ", ".join(f"{a.kind.value} {a.client_order_id}" for a in mine)
         return f"generation {_text(data.generation)}: {len(data.actions)} actions; {said}"
-    return _ORDER_SUMMARY.get(kind, lambda d: "")(data)
+    line: str = _ORDER_SUMMARY.get(kind, lambda d: "")(data)
+    return line
 
 
 def _submitted(d: Any) -> str:
@@ -197,19 +233,21 @@ def _submitted(d: Any) -> str:
 
 
 def _fill(d: Any) -> str:
-    return (f"trade {d.trade_id}: {d.side.value} {d.quantity} @ {d.price}, fee {d.fee} "
-            f"{d.fee_currency} ({d.liquidity.value}, {d.source.value})")  # fmt: skip
+    return (
+        f"trade {d.trade_id}: {d.side.value} {d.quantity} @ {d.price}, fee {d.fee} "
+        f"{d.fee_currency} ({d.liquidity.value}, {d.source.value})"
+    )
 
 
 _ORDER_SUMMARY: dict[str, Any] = {
     "OrderSubmitted": _submitted,
     "OrderPlaced": lambda d: f"venue order {d.order_id}: {d.status.value}, filled {d.filled}",
-    "OrderRejected": lambda d: f"rejected ({'terminal' if d.terminal else 'retry'}): "
-    f"{d.reason}",
+    "OrderRejected": lambda d: f"rejected ({'terminal' if d.terminal else 'retry'}): {d.reason}",
     "CancelSubmitted": lambda d: f"cancel sent: {d.reason or 'no reason given'}",
     "OrderCancelled": lambda d: f"cancelled ({d.reason}), filled {d.filled}",
-    "OrderObserved": lambda d: f"{d.status.value}, filled {d.filled} of {d.quantity} "
-    f"({d.source.value})",
+    "OrderObserved": lambda d: (
+        f"{d.status.value}, filled {d.filled} of {d.quantity} ({d.source.value})"
+    ),
     "OrderNotFound": lambda d: f"not found at the venue ({d.consecutive} in a row)",
     "FillObserved": _fill,
     "RiskRejected": lambda d: f"risk rule {d.rule}: {d.detail}",
@@ -229,9 +267,11 @@ def render(body: dict[str, Any], console: Console | None = None) -> None:
     if not body["found"]:
         out.print(f"{body['client_order_id']}: no such order in the log")
         return
-    head = f"[bold]{body['client_order_id']}[/bold] {body['account']} {body['symbol']} " \
-        f"intent {body['intent_id']} attempt {body['attempt']}: filled {body['filled']}" \
-        f" avg {_text(body['average_price'])}"  # fmt: skip
+    head = (
+        f"[bold]{body['client_order_id']}[/bold] {body['account']} {body['symbol']} "
+        f"intent {body['intent_id']} attempt {body['attempt']}: filled {body['filled']}"
+        f" avg {_text(body['average_price'])}"
+    )
     tree = Tree(head)
     for entry in body["chain"]:
         trace = entry["trace_id"] or "-"

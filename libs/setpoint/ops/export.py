@@ -15,7 +15,6 @@ audit` reports them); the command says how many on stderr.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from contextlib import aclosing
@@ -25,7 +24,7 @@ from typing import IO, Any
 import orjson
 
 from setpoint.eventlog.port import EventLog, Recorded
-from setpoint.ops.logread import opened_log, stream
+from setpoint.ops.logread import opened_log, run_on_log, stream
 
 BATCH = 50_000
 
@@ -39,23 +38,26 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.output:
         print("setpoint export: parquet needs --output PATH", file=sys.stderr)
         return 2
-    written, skipped = asyncio.run(_run(config, args.format, args.output))
+    if args.format == "jsonl" and args.output:
+        with open(args.output, "wb") as out:
+            written, skipped = run_on_log("export", _run(config, args.format, None, out))
+    else:
+        written, skipped = run_on_log("export", _run(config, args.format, args.output, None))
     where = args.output or "stdout"
     note = f", {skipped} unreadable entries left out" if skipped else ""
     print(f"exported {written} events to {where}{note}", file=sys.stderr)
     return 0
 
 
-async def _run(config: str | None, fmt: str, output: str | None) -> tuple[int, int]:
+async def _run(
+    config: str | None, fmt: str, parquet: str | None, out: IO[bytes] | None
+) -> tuple[int, int]:
     async with opened_log(config) as log:
         if fmt == "parquet":
-            assert output is not None
-            written = await export_parquet(log, Path(output))
-        elif output is None:
-            written = await export_jsonl(log, sys.stdout.buffer)
+            assert parquet is not None
+            written = await export_parquet(log, Path(parquet))
         else:
-            with open(output, "wb") as out:
-                written = await export_jsonl(log, out)
+            written = await export_jsonl(log, out or sys.stdout.buffer)
         return written, len(log.quarantine)
 
 
@@ -82,20 +84,22 @@ async def export_jsonl(log: EventLog, out: IO[bytes], *, progress: bool | None =
 def parquet_schema() -> Any:
     import pyarrow as pa
 
-    return pa.schema([
-        ("position", pa.int64()),
-        ("event_id", pa.string()),
-        ("type", pa.string()),
-        ("schema_version", pa.int32()),
-        ("account", pa.string()),
-        ("symbol", pa.string()),
-        ("occurred_at", pa.timestamp("us", tz="UTC")),
-        ("correlation_id", pa.string()),
-        ("causation_id", pa.string()),
-        ("producer", pa.string()),
-        ("traceparent", pa.string()),
-        ("data", pa.string()),
-    ])  # fmt: skip
+    return pa.schema(
+        [
+            ("position", pa.int64()),
+            ("event_id", pa.string()),
+            ("type", pa.string()),
+            ("schema_version", pa.int32()),
+            ("account", pa.string()),
+            ("symbol", pa.string()),
+            ("occurred_at", pa.timestamp("us", tz="UTC")),
+            ("correlation_id", pa.string()),
+            ("causation_id", pa.string()),
+            ("producer", pa.string()),
+            ("traceparent", pa.string()),
+            ("data", pa.string()),
+        ]
+    )
 
 
 _COLUMNS: tuple[tuple[str, Callable[[Recorded], Any]], ...] = (

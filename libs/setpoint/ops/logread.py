@@ -3,17 +3,35 @@ with a progress bar on stderr, and print JSON the same way everywhere."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from setpoint.config import load_settings
-from setpoint.eventlog.port import EventLog, Recorded
+from setpoint.eventlog.port import EventLog, EventLogError, Recorded
 from setpoint.ops.progress import LogProgress
+
+CANNOT_READ = 2
+"""Exit status of a log command that could not open or read the log."""
+
+T = TypeVar("T")
+
+
+def run_on_log(command: str, work: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(work)`; a log that cannot be opened or read ends the command with one
+    line on stderr and exit status CANNOT_READ, not a traceback."""
+    from setpoint.bus.connect import NatsServerTooOld, NatsUnavailable
+
+    try:
+        return asyncio.run(work)
+    except (NatsUnavailable, NatsServerTooOld, EventLogError, OSError) as exc:
+        print(f"setpoint {command}: cannot read the event log: {exc}", file=sys.stderr)
+        raise SystemExit(CANNOT_READ) from None
 
 
 @asynccontextmanager
@@ -30,7 +48,7 @@ async def opened_log(config: str | None) -> AsyncIterator[EventLog]:
 
 async def stream(
     log: EventLog, label: str, *, progress: bool | None = None
-) -> AsyncIterator[Recorded]:
+) -> AsyncGenerator[Recorded, None]:
     """Every record of `log` from position 1 through the head as of the start (the fast
     path, `read_all`), with a progress bar on stderr (`progress` None: when a terminal)."""
     total = await log.head()

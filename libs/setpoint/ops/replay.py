@@ -15,7 +15,7 @@ folded and shown: keys are independent, so the selected keys come out as in a fu
 from __future__ import annotations
 
 import argparse
-import asyncio
+import sys
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +35,7 @@ from setpoint.core.projections import (
     apply_intent,
 )
 from setpoint.eventlog.port import EventLog
-from setpoint.ops.logread import dec, opened_log, parse_time, print_json, stream
+from setpoint.ops.logread import dec, opened_log, parse_time, print_json, run_on_log, stream
 
 _INTENT_TYPES = frozenset({"TargetPublished", "DiffComputed"})
 
@@ -77,9 +77,12 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     try:
         until = Until.parse(args.until)
     except ValueError:
-        Console(stderr=True).print(f"--until {args.until!r}: not a position nor a time")
+        print(
+            f"setpoint replay: --until {args.until!r} is neither a position nor a time",
+            file=sys.stderr,
+        )
         return 2
-    replayed = asyncio.run(_run(config, until, args.account, args.symbol))
+    replayed = run_on_log("replay", _run(config, until, args.account, args.symbol))
     body = snapshot(replayed, args.account, args.symbol)
     if args.json:
         print_json(body)
@@ -88,8 +91,9 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(config: str | None, until: Until, account: str | None, symbol: str | None
-               ) -> Replayed:  # fmt: skip
+async def _run(
+    config: str | None, until: Until, account: str | None, symbol: str | None
+) -> Replayed:
     async with opened_log(config) as log:
         return await replay(log, until, account=account, symbol=symbol)
 
@@ -130,11 +134,12 @@ async def replay(
 # --------------------------------------------------------------------------- JSON
 
 
-def snapshot(replayed: Replayed, account: str | None = None, symbol: str | None = None
-             ) -> dict[str, Any]:  # fmt: skip
+def snapshot(
+    replayed: Replayed, account: str | None = None, symbol: str | None = None
+) -> dict[str, Any]:
     """The JSON of `setpoint replay --json`."""
     intent, actual = replayed.intent, replayed.actual
-    keys = {k for k in intent.keys()} | {k for k in actual.keys.keys() if k.symbol is not None}
+    keys = set(intent.keys()) | {k for k in actual.keys if k.symbol is not None}
     chosen = sorted(
         (k for k in keys if account in (None, k.account) and symbol in (None, k.symbol)),
         key=lambda k: (k.account, k.symbol or ""),
@@ -193,15 +198,26 @@ def render(body: dict[str, Any], console: Console | None = None) -> None:
     """The snapshot as tables: one line per key, then each key's open orders."""
     out = console or Console()
     table = Table(title=f"Projections as of log position {body['position']}")
-    for column in ("account", "symbol", "generation", "position", "target", "intents",
-                   "open orders"):  # fmt: skip
+    for column in (
+        "account",
+        "symbol",
+        "generation",
+        "position",
+        "target",
+        "intents",
+        "open orders",
+    ):
         table.add_column(column, justify="right" if column != "symbol" else "left")
     for key in body["keys"]:
         table.add_row(
-            key["account"], key["symbol"], _text(key["generation"]), key["position"],
-            _text(key["target_position"]), str(len(key["intents"])),
+            key["account"],
+            key["symbol"],
+            _text(key["generation"]),
+            key["position"],
+            _text(key["target_position"]),
+            str(len(key["intents"])),
             str(len(key["open_orders"])),
-        )  # fmt: skip
+        )
     out.print(table)
     for key in body["keys"]:
         if key["open_orders"]:

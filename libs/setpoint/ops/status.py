@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
 import orjson
@@ -49,7 +50,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     try:
         body = asyncio.run(collect(url, args.timeout))
     except NoConnection as exc:
-        Console(stderr=True).print(f"setpoint status: {exc}")
+        print(f"setpoint status: {exc}", file=sys.stderr)
         return NOTHING_ANSWERED
     code = exit_code(body)
     if args.json:
@@ -57,29 +58,33 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     else:
         render(body)
     if code == NOTHING_ANSWERED:
-        Console(stderr=True).print(
+        print(
             f"setpoint status: no Setpoint service answered on {url} "
-            "(is `setpoint up` or `setpoint run ...` running against this server?)"
+            "(is `setpoint up` or `setpoint run ...` running against this server?)",
+            file=sys.stderr,
         )
     return code
 
 
-async def collect(url: str, timeout: float = 1.0) -> dict[str, Any]:
+async def collect(url: str, wait_s: float = 1.0) -> dict[str, Any]:
     """Ask every service at once; unanswered ones are reported as such."""
     import nats
-    from nats.errors import NoServersError
 
+    from setpoint.bus.embedded import answers
+
+    if not answers(url, wait_s):
+        raise NoConnection(f"cannot connect to NATS at {url}: nothing listens there")
     try:
-        nc = await nats.connect(
-            url, connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=0,
-            name="setpoint-status",
-        )  # fmt: skip
-    except (NoServersError, OSError, asyncio.TimeoutError) as exc:
+        nc = await asyncio.wait_for(
+            nats.connect(url, allow_reconnect=False, error_cb=_quiet, name="setpoint-status"),
+            wait_s + 1,
+        )
+    except (TimeoutError, Exception) as exc:
         raise NoConnection(f"cannot connect to NATS at {url} ({type(exc).__name__})") from None
     try:
         keys, *healths = await asyncio.gather(
-            _request(nc, STATUS_REQUEST, timeout),
-            *(_request(nc, health_subject(s), timeout) for s in SERVICES),
+            _request(nc, STATUS_REQUEST, wait_s),
+            *(_request(nc, health_subject(s), wait_s) for s in SERVICES),
         )
     finally:
         await nc.close()
@@ -90,22 +95,32 @@ async def collect(url: str, timeout: float = 1.0) -> dict[str, Any]:
     }
 
 
-async def _request(nc: Any, subject: str, timeout: float) -> bytes | None:
+async def _quiet(exc: Exception) -> None:
+    """nats-py prints every connection error with a traceback by default; we report one
+    line instead (NoConnection)."""
+
+
+async def _request(nc: Any, subject: str, wait_s: float) -> bytes | None:
     """The answer's bytes, or None when nobody answered in time."""
     from nats.errors import NoRespondersError
     from nats.errors import TimeoutError as NatsTimeout
 
     try:
-        reply = await nc.request(subject, b"", timeout=timeout)
-    except (NoRespondersError, NatsTimeout, asyncio.TimeoutError):
+        reply = await nc.request(subject, b"", timeout=wait_s)
+    except (TimeoutError, NoRespondersError, NatsTimeout):
         return None
     data: bytes = reply.data
     return data
 
 
 def _health(service: str, raw: bytes | None) -> dict[str, Any]:
-    silent = {"service": service, "answered": False, "ready": False, "version": None,
-              "started_at": None}  # fmt: skip
+    silent = {
+        "service": service,
+        "answered": False,
+        "ready": False,
+        "version": None,
+        "started_at": None,
+    }
     if raw is None:
         return silent
     try:
@@ -143,8 +158,11 @@ def render(body: dict[str, Any], console: Console | None = None) -> None:
     out = console or Console()
     services = Table("service", "ready", "version", "started at", title=f"NATS {body['nats']}")
     for s in body["services"]:
-        ready = "[green]ready[/green]" if s["ready"] else (
-            "[yellow]not ready[/yellow]" if s["answered"] else "[red]no answer[/red]")
+        ready = (
+            "[green]ready[/green]"
+            if s["ready"]
+            else ("[yellow]not ready[/yellow]" if s["answered"] else "[red]no answer[/red]")
+        )
         services.add_row(s["service"], ready, s["version"] or "-", s["started_at"] or "-")
     out.print(services)
     if body["keys"] is None:
@@ -155,15 +173,25 @@ def render(body: dict[str, Any], console: Console | None = None) -> None:
 
 def _keys_table(keys: list[dict[str, Any]]) -> Table:
     table = Table(
-        "account", "symbol", "gen", "condition", "reasons", "orders target/venue",
-        "position target/actual", "last reconciliation", title="keys",
-    )  # fmt: skip
+        "account",
+        "symbol",
+        "gen",
+        "condition",
+        "reasons",
+        "orders target/venue",
+        "position target/actual",
+        "last reconciliation",
+        title="keys",
+    )
     for k in keys:
         table.add_row(
-            k["account"], k["symbol"], str(k["generation"] or "-"), k["condition"],
+            k["account"],
+            k["symbol"],
+            str(k["generation"] or "-"),
+            k["condition"],
             ", ".join(k["reasons"]) or "-",
             f"{k['open_orders_target']}/{k['open_orders_venue']}",
             f"{k['position_target'] or '-'}/{k['position_actual'] or '-'}",
             k["last_reconciliation"] or "-",
-        )  # fmt: skip
+        )
     return table

@@ -163,6 +163,7 @@ class Supervisor:
             _signal_group(child, signal.SIGKILL)  # stragglers, and anything they left behind
             if child.process is not None:
                 child.process.wait()
+                _wait_group_gone(child.process.pid)
             child.state = ChildState.STOPPED
 
 
@@ -171,6 +172,25 @@ def _signal_group(child: Child, sig: signal.Signals) -> None:
         return
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(child.process.pid, sig)
+
+
+def _wait_group_gone(pgid: int, timeout_s: float = 5.0) -> None:
+    """Wait until no live process (zombies aside) is left in the group (Linux /proc)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _group_members(pgid):
+        time.sleep(0.02)
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
 
 
 def tail(path: Path, lines: int = 8) -> list[str]:

@@ -33,14 +33,13 @@ from setpoint.core.events import (
     OrderCancelledData,
     OrderPlaced,
     OrderPlacedData,
-    OrderStatus,
     OrderSubmitted,
     OrderSubmittedData,
     PositionObserved,
     PositionObservedData,
+    ReconcileTrigger,
     ReconciliationCompleted,
     ReconciliationCompletedData,
-    ReconcileTrigger,
     TargetPublished,
     TargetPublishedData,
 )
@@ -83,8 +82,9 @@ class ChainBuilder:
     _trade_ids: int = 0
     _generation: dict[Key, int] = field(default_factory=dict)
 
-    def _envelope(self, key: Key, producer: Producer, correlation: str | None,
-                  causation: str | None) -> dict[str, object]:
+    def _envelope(
+        self, key: Key, producer: Producer, correlation: str | None, causation: str | None
+    ) -> dict[str, object]:
         self._ids += 1
         self._now += self.step
         eid = str(uuid.UUID(int=(self.seed << 64) | self._ids, version=4))
@@ -96,7 +96,7 @@ class ChainBuilder:
             "correlation_id": correlation or eid,
             "causation_id": causation,
             "producer": producer,
-            "traceparent": f"00-{eid.replace('-', '')}-{eid[:16].replace('-', '0')}-01",
+            "traceparent": _traceparent(correlation or eid, eid),
         }
 
     def _add(self, event: Event) -> Event:
@@ -107,13 +107,18 @@ class ChainBuilder:
         """Let `delta` of log time pass before the next event."""
         self._now += delta
 
-    def target(self, key: Key, orders: tuple[TargetOrder, ...],
-               position: Decimal | None = None) -> TargetPublished:
+    def target(
+        self, key: Key, orders: tuple[TargetOrder, ...], position: Decimal | None = None
+    ) -> TargetPublished:
         generation = self._generation.get(key, 0) + 1
         self._generation[key] = generation
         state = TargetState(
-            account=key.account, symbol=key.symbol or "", generation=generation,
-            strategy="grid-1", position=position, orders=orders,
+            account=key.account,
+            symbol=key.symbol or "",
+            generation=generation,
+            strategy="grid-1",
+            position=position,
+            orders=orders,
         )
         env = self._envelope(key, Producer.INTAKE, None, None)
         event = TargetPublished(**env, data=TargetPublishedData(target=state))  # type: ignore[arg-type]
@@ -132,11 +137,17 @@ class ChainBuilder:
         return event
 
     def submit(self, diff: DiffComputed, action: Action) -> OrderSubmitted:
-        assert action.side is not None and action.quantity is not None
+        assert action.side is not None
+        assert action.quantity is not None
         data = OrderSubmittedData(
-            client_order_id=action.client_order_id, intent_id=action.intent_id,
-            attempt=action.attempt or 1, side=action.side, type=OrderType.LIMIT,
-            price=action.price, quantity=action.quantity, replaces=action.replaces,
+            client_order_id=action.client_order_id,
+            intent_id=action.intent_id,
+            attempt=action.attempt or 1,
+            side=action.side,
+            type=OrderType.LIMIT,
+            price=action.price,
+            quantity=action.quantity,
+            replaces=action.replaces,
         )
         env = self._envelope(diff.key, Producer.EXECUTOR, diff.correlation_id, diff.event_id)
         event = OrderSubmitted(**env, data=data)  # type: ignore[arg-type]
@@ -153,10 +164,18 @@ class ChainBuilder:
         event = OrderPlaced(**env, data=data)  # type: ignore[arg-type]
         self._add(event)
         sub = submitted.data
-        assert sub.intent_id is not None and sub.price is not None
+        assert sub.intent_id is not None
+        assert sub.price is not None
         order = Placed(
-            submitted.key, sub.client_order_id, order_id, sub.intent_id, sub.side, sub.price,
-            sub.quantity, submitted.correlation_id, submitted.event_id,
+            submitted.key,
+            sub.client_order_id,
+            order_id,
+            sub.intent_id,
+            sub.side,
+            sub.price,
+            sub.quantity,
+            submitted.correlation_id,
+            submitted.event_id,
         )
         return event, order
 
@@ -165,15 +184,19 @@ class ChainBuilder:
             self._trade_ids += 1
             trade_id = str(5_000_000 + self._trade_ids)
         data = FillObservedData(
-            venue=self.venue, trade_id=trade_id, order_id=order.order_id,
-            client_order_id=order.client_order_id, side=order.side, price=order.price,
-            quantity=quantity, fee=(order.price * quantity * Decimal("0.0002")).quantize(
-                Decimal("0.00000001")), fee_currency="USDT", liquidity=Liquidity.MAKER,
+            venue=self.venue,
+            trade_id=trade_id,
+            order_id=order.order_id,
+            client_order_id=order.client_order_id,
+            side=order.side,
+            price=order.price,
+            quantity=quantity,
+            fee=(order.price * quantity * Decimal("0.0002")).quantize(Decimal("0.00000001")),
+            fee_currency="USDT",
+            liquidity=Liquidity.MAKER,
             source=FillSource.WS,
         )
-        env = self._envelope(
-            order.key, Producer.GATEWAY, order.correlation_id, order.submitted_id
-        )
+        env = self._envelope(order.key, Producer.GATEWAY, order.correlation_id, order.submitted_id)
         order.filled += quantity
         event = FillObserved(**env, data=data)  # type: ignore[arg-type]
         self._add(event)
@@ -181,8 +204,10 @@ class ChainBuilder:
 
     def cancel(self, diff: DiffComputed, order: Placed) -> tuple[CancelSubmitted, OrderCancelled]:
         data = CancelSubmittedData(
-            client_order_id=order.client_order_id, order_id=order.order_id,
-            intent_id=order.intent_id, reason="intent no longer listed",
+            client_order_id=order.client_order_id,
+            order_id=order.order_id,
+            intent_id=order.intent_id,
+            reason="intent no longer listed",
         )
         env = self._envelope(order.key, Producer.EXECUTOR, order.correlation_id, diff.event_id)
         submitted = CancelSubmitted(**env, data=data)  # type: ignore[arg-type]
@@ -211,23 +236,35 @@ class ChainBuilder:
         return event
 
 
-def place_action(key: Key, order: TargetOrder, attempt: int = 1,
-                 replaces: str | None = None) -> Action:
+def _traceparent(chain: str, event_id: str) -> str:
+    """One trace per chain (its correlation id), one span per event, as the services do."""
+    return f"00-{chain.replace('-', '')}-{event_id.replace('-', '')[-16:]}-01"
+
+
+def place_action(
+    key: Key, order: TargetOrder, attempt: int = 1, replaces: str | None = None
+) -> Action:
     """The place (or, with `replaces`, amend) action the differ plans for `order`."""
     assert key.symbol is not None
     return Action(
         kind=ActionKind.AMEND if replaces else ActionKind.PLACE,
         intent_id=order.id,
         client_order_id=client_order_id(key.account, key.symbol, order.id, attempt),
-        replaces=replaces, attempt=attempt, side=order.side, type=order.type,
-        price=order.price, quantity=order.quantity,
+        replaces=replaces,
+        attempt=attempt,
+        side=order.side,
+        type=order.type,
+        price=order.price,
+        quantity=order.quantity,
     )
 
 
 def cancel_action(order: Placed) -> Action:
     return Action(
-        kind=ActionKind.CANCEL, intent_id=order.intent_id,
-        client_order_id=order.client_order_id, order_id=order.order_id,
+        kind=ActionKind.CANCEL,
+        intent_id=order.intent_id,
+        client_order_id=order.client_order_id,
+        order_id=order.order_id,
     )
 
 
@@ -240,7 +277,11 @@ KEYS = (
     Key("beta", "BTC/USDT"),
     Key("beta", "BTC/USDT:USDT"),
 )
-_MID = {"BTC/USDT": Decimal("60000"), "ETH/USDT": Decimal("3000"), "BTC/USDT:USDT": Decimal("60000")}
+_MID = {
+    "BTC/USDT": Decimal("60000"),
+    "ETH/USDT": Decimal("3000"),
+    "BTC/USDT:USDT": Decimal("60000"),
+}
 
 
 @dataclass
@@ -318,8 +359,9 @@ async def write(log: EventLog, events: Iterable[Event], batch: int = 1) -> int:
     last = 0
     run: list[Event] = []
     for event in events:
-        if run and (len(run) >= batch or run[0].key != event.key
-                    or run[0].producer is not event.producer):
+        if run and (
+            len(run) >= batch or run[0].key != event.key or run[0].producer is not event.producer
+        ):
             last = (await log.append(run[0].key, run[0].producer, run, ANY))[-1]
             run = []
         run.append(event)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from setpoint.bus import subjects, telemetry
+from setpoint.bus.embedded import answers
 from setpoint.config import Settings, load_settings
 
 
@@ -69,15 +70,24 @@ async def publish(
     from nats.errors import NoRespondersError, NoServersError
     from nats.errors import TimeoutError as NatsTimeout
 
+    if not await asyncio.to_thread(answers, settings.nats.url):
+        return None
+
+    async def quiet(_: Exception) -> None:
+        return None
+
     try:
-        nc = await nats.connect(
-            settings.nats.url,
-            name="setpoint-target",
-            max_reconnect_attempts=0,
-            connect_timeout=2,
-            allow_reconnect=False,
+        nc = await asyncio.wait_for(
+            nats.connect(
+                settings.nats.url,
+                name="setpoint-target",
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                error_cb=quiet,
+            ),
+            5,
         )
-    except (NoServersError, OSError):
+    except (TimeoutError, NoServersError, OSError):
         return None
     try:
         tracer = telemetry.tracer("setpoint.ops")

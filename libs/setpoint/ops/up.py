@@ -168,11 +168,13 @@ class Up:
         return found
 
     async def run(self) -> int:
+        """Start, watch until SIGINT/SIGTERM, stop. 0, or 1 when NATS could not be had."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal)
         try:
-            await self._start_all()
+            if not await self._start_all():
+                return 1
             if not self.stop.is_set():
                 self.console.line("all started; Ctrl-C stops everything")
                 await self._watch()
@@ -185,13 +187,18 @@ class Up:
             self.grace_s = 0
         self.stop.set()
 
-    async def _start_all(self) -> None:
+    async def _start_all(self) -> bool:
+        """Start every child in order; False when NATS is not there to build on."""
         if self.plan.nats is not None:
             await self._start_and_wait(self.plan.nats)
+            nats_state = self.supervisor.children["nats"].state
+            if nats_state is not ChildState.READY and not self.stop.is_set():
+                self.console.line(f"nats: did not start; see {self.plan.nats.log_file}")
+                return False
         else:
             self.console.line(f"nats: using the server at {self.settings.nats.url}")
         if self.stop.is_set():
-            return
+            return True
         self.nc = await nats.connect(
             self.settings.nats.url,
             name="setpoint-up",
@@ -200,8 +207,9 @@ class Up:
         )
         for spec in (*self.plan.sims, *self.plan.services):
             if self.stop.is_set():
-                return
+                break
             await self._start_and_wait(spec)
+        return True
 
     async def _start_and_wait(self, spec: ChildSpec) -> None:
         """Start a child; wait until it is ready, given up, timed out, or we are stopped."""

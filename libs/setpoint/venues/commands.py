@@ -130,10 +130,10 @@ class CommandReply(Frozen):
 
 def parse_command(command: str, raw: bytes) -> Command:
     """Validate a request body for `command`; raises pydantic's ValidationError."""
-    model: type[Command] = {
+    models: dict[str, type[Command]] = {
         PLACE: PlaceCommand,
         CANCEL: CancelCommand,
         QUERY: QueryCommand,
         FILLS: FillsCommand,
-    }[command]
-    return model.model_validate_json(raw)
+    }
+    return models[command].model_validate_json(raw)

@@ -74,14 +74,17 @@ def ws_urls(base_url: str) -> dict[str, Any]:
     }
 
 
-def point_at(exchange: Any, base_url: str, default_type: str = "spot") -> Any:
-    """Configure `exchange` (ccxt binance, async or pro) for `base_url`; returns it."""
+def point_at(exchange: Any, base_url: str, default_type: str | None = None) -> Any:
+    """Configure `exchange` (ccxt binance, async or pro) for `base_url`; returns it.
+
+    `default_type` (ccxt's `options['defaultType']`, e.g. "spot" or "swap") is left as the
+    caller set it unless given. Idempotent; call it before `load_markets`."""
     api = dict(exchange.urls.get("api", {}))
     api.update(rest_urls(base_url))
-    if isinstance(exchange, ccxt_pro.Exchange) or "ws" in api:
-        api["ws"] = ws_urls(base_url)
+    api["ws"] = ws_urls(base_url)  # used by ccxt.pro, ignored by async_support
     exchange.urls["api"] = api
-    exchange.options["defaultType"] = default_type
+    if default_type is not None:
+        exchange.options["defaultType"] = default_type
     exchange.options["fetchMarkets"] = {"types": ["spot", "linear"]}
     exchange.options["fetchCurrencies"] = False
     exchange.options["fetchMargins"] = False
@@ -114,12 +117,22 @@ def _exceptions_by_path(self: Any, url: str | None, exact_or_broad: str) -> dict
     return result
 
 
-def make_binance(base_url: str, api_key: str, secret: str, *, pro: bool = False,
-                 timeout_ms: int = 10_000, default_type: str = "spot",
-                 extra: dict[str, Any] | None = None) -> Any:
+def make_binance(
+    base_url: str,
+    api_key: str,
+    secret: str,
+    *,
+    pro: bool = False,
+    timeout_ms: int = 10_000,
+    default_type: str = "spot",
+    extra: dict[str, Any] | None = None,
+) -> Any:
     """A new ccxt binance (async, or pro when `pro`) pointed at `base_url`."""
     config: dict[str, Any] = {
-        "apiKey": api_key, "secret": secret, "enableRateLimit": False, "timeout": timeout_ms,
+        "apiKey": api_key,
+        "secret": secret,
+        "enableRateLimit": False,
+        "timeout": timeout_ms,
     }
     config.update(extra or {})
     exchange = ccxt_pro.binance(config) if pro else ccxt_async.binance(config)

@@ -7,11 +7,15 @@ cancel, position orders, with in-flight expectations and risk limits). The resul
 properly (e.g. `MarketsNotLoaded`).
 
 `should_append` says whether that decision is new. A plan is level-triggered: each
-`DiffComputed` holds every action the key needs now, and the executor skips client order
-ids it has already submitted. So a decision is recorded when
+`DiffComputed` holds every action the key needs now, and the executor carries out the
+latest one, skipping client order ids it has already submitted. An action of the last
+decision is *outstanding* until the executor has acted on its client order id
+(`OrderSubmitted` / `CancelSubmitted` seen after that decision). A decision is recorded when
 
-* it has actions and they differ from the last decision's actions (the same actions again
-  mean the last decision is still being carried out), or
+* it has an action that is not outstanding (new work: a new intent, a new attempt, a
+  changed price or quantity, or a cancel the executor already tried and that is needed
+  again); a plan that only repeats outstanding actions is the last decision being
+  carried out, and recording it again would add one event per executed action; or
 * it has no action and the generation, the converged flag or the risk reasons changed
   (so that "nothing to do for generation 8" and "converged" are on record once, and an
   idle key never writes).
@@ -19,27 +23,45 @@ ids it has already submitted. So a decision is recorded when
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from setpoint.config import AccountConfig
-from setpoint.core.events import DiffComputedData
+from setpoint.core.diff import Plan, diff
+from setpoint.core.effective import effective_target
+from setpoint.core.events import DiffComputedData, RiskReason
 from setpoint.core.model import Key
 from setpoint.core.projections import ActualState, IntentState
+from setpoint.core.risk import RiskLimits
+
+EXCLUSION_RULES = frozenset({"oco", "expired", "liquidate_only"})
+"""Rules of the effective target: orders left out by design, not refused by a limit."""
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
+    """One decision: the `DiffComputed` data, the actions a risk limit refused (each to be
+    recorded as `RiskRejected`), the kernel's plan (pass it back as `previous` for an
+    incremental diff) and a CamelCase problem, if any."""
+
     data: DiffComputedData
+    refused: tuple[RiskReason, ...] = ()
+    plan: Plan | None = None
     problem: str | None = None
 
 
-def should_append(new: DiffComputedData, last: DiffComputedData | None) -> bool:
-    """True when `new` must be recorded (module docstring)."""
+def should_append(
+    new: DiffComputedData, last: DiffComputedData | None, acted: AbstractSet[str] = frozenset()
+) -> bool:
+    """True when `new` must be recorded (module docstring). `acted`: client order ids the
+    executor has acted on since `last` was recorded."""
     if last is None:
         return True
     if new.actions:
-        return new.actions != last.actions
+        outstanding = {a for a in last.actions if a.client_order_id not in acted}
+        return not outstanding.issuperset(new.actions)
     return (new.generation, new.converged, new.risk) != (last.generation, last.converged, last.risk)
 
 
@@ -49,6 +71,32 @@ def decide(
     key: Key,
     account: AccountConfig,
     now: datetime,
+    *,
+    last_price: Decimal | None = None,
+    previous: Plan | None = None,
 ) -> Outcome:
-    """The decision for `key` now. The key must have an accepted target."""
-    raise NotImplementedError
+    """The decision for `key` now. A key whose market is unknown gets no action."""
+    accepted = intent.target(key)
+    market = actual.market(key)
+    if market is None:
+        problem = "UnknownSymbol" if len(actual.markets(key.account)) else "MarketsNotLoaded"
+        data = DiffComputedData(
+            generation=None if accepted is None else accepted.generation,
+            target_event_id=None if accepted is None else accepted.event_id,
+        )
+        return Outcome(data, problem=problem)
+    key_actual = actual.key(key)
+    effective = effective_target(accepted, key_actual, actual.account(key.account), now, key)
+    plan = diff(
+        effective,
+        key_actual,
+        market,
+        last_price=last_price,
+        ioc_band_bps=account.ioc_band_bps,
+        limits=RiskLimits.from_config(account),
+        previous=previous,
+    )
+    data = plan.data()
+    if effective.reasons:
+        data = data.model_copy(update={"risk": effective.reasons + plan.risk})
+    return Outcome(data, refused=plan.risk, plan=plan)

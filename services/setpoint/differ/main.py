@@ -48,7 +48,7 @@ async def run(settings: Settings, *, workers: int = 4, tick_s: float = 5.0) -> N
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     nc = await connect_nats(settings, name="setpoint-differ")
-    event_log = await open_event_log(settings)
+    event_log = await open_event_log(settings, nc=nc)
     service = DifferService(settings, event_log, nc, workers=workers, tick_s=tick_s)
     try:
         await service.start()

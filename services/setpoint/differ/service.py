@@ -31,6 +31,7 @@ import json
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import datetime
+from decimal import Decimal
 from importlib.metadata import version
 from typing import Any
 
@@ -40,14 +41,17 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from setpoint.bus import subjects, telemetry
-from setpoint.bus.messages import Health, KeyStatus
+from setpoint.bus.messages import Health, KeyStatus, Ticker
 from setpoint.config import Settings
+from setpoint.core.diff import Plan
 from setpoint.core.events import (
     AccountMode,
     AccountModeChanged,
     AccountModeChangedData,
     DiffComputed,
     Event,
+    RiskRejected,
+    RiskRejectedData,
     TargetPublished,
     TargetPublishedData,
     TargetRejected,
@@ -99,7 +103,9 @@ class DifferService:
         self.settings, self.log, self.nc = settings, event_log, nc
         self.view = DifferView()
         self.queue: WorkQueue[Key] = WorkQueue()
-        self.counters: dict[str, int] = {"accepted": 0, "rejected": 0, "unknown_account": 0}
+        self.counters: dict[str, int] = {
+            "accepted": 0, "rejected": 0, "unknown_account": 0, "decisions": 0, "lost_races": 0,
+        }  # fmt: skip
         self.started_at = clock()
         self.ready = asyncio.Event()
         self._workers, self._tick_s, self._clock, self._name = workers, tick_s, clock, name
@@ -110,6 +116,8 @@ class DifferService:
         self._causes: dict[Key, str] = {}
         self._problems: dict[Key, str] = {}
         self._status: dict[Key, KeyStatus] = {}
+        self._prices: dict[Key, Decimal] = {}
+        self._plans: dict[Key, Plan] = {}
         self._metrics = telemetry.metrics()
 
     # ------------------------------------------------------------------ lifecycle
@@ -128,12 +136,12 @@ class DifferService:
         for _ in range(self._workers):
             self._spawn(self._work())
         self._spawn(self._tick())
-        if self.nc is not None:
-            await self._serve(self.nc)
         for key in self.view.targeted_keys():
             self.queue.add(key)
             self._schedule_expiry(key)
         self.ready.set()
+        if self.nc is not None:
+            await self._serve(self.nc)
         log.info(
             "%s ready (log position %d, %d keys)",
             self._name,
@@ -144,6 +152,9 @@ class DifferService:
     async def _serve(self, nc: NATS) -> None:
         sub = await nc.subscribe(subjects.TARGET_ALL, queue=QUEUE_GROUP, cb=self._on_target)
         self._subs.append(sub)
+        ticks = await nc.subscribe(subjects.ticker_subject("*", "*"), cb=self._on_ticker)
+        self._subs.append(ticks)
+        await nc.flush()
         await self._start_broker()
 
     async def stop(self) -> None:
@@ -183,6 +194,7 @@ class DifferService:
             return self.health().model_dump_json().encode()
 
         await broker.start()
+        await broker.connection.flush()  # "ready" must mean the server routes to us
         self._broker = broker
 
     def health(self) -> Health:
@@ -210,11 +222,22 @@ class DifferService:
             start = self.view.position + 1
 
     def _on_record(self, record: Recorded) -> None:
-        for key in self.view.apply(record):
-            self._causes[key] = record.event.event_id
+        if record.position > self.view.position:
+            self._enqueue(record.event, self.view.apply(record))
+
+    def _applied_own(self, position: int, event: Event) -> None:
+        """Fold our own append at once when the view is just before it (the fast path
+        from intake to decision); otherwise the live subscription brings it."""
+        keys = self.view.apply_own(position, event)
+        if keys is not None:
+            self._enqueue(event, keys)
+
+    def _enqueue(self, event: Event, keys: list[Key]) -> None:
+        for key in keys:
+            self._causes[key] = event.event_id
             self.queue.add(key)
-        if isinstance(record.event, TargetPublished):
-            self._schedule_expiry(record.event.key)
+        if isinstance(event, TargetPublished):
+            self._schedule_expiry(event.key)
 
     def _schedule_expiry(self, key: Key) -> None:
         """A target's `expires_at` is a moment to decide again (its orders drop out)."""
@@ -243,7 +266,7 @@ class DifferService:
     async def intake(self, account: str, token: str, raw: bytes) -> dict[str, Any]:
         """Handle one target body; returns the reply (CONTRACTS.md)."""
         if account not in self.settings.accounts:
-            self._count("unknown_account", account)
+            self._count("unknown_account", "?")  # never a label per junk account name
             return {"accepted": False, "error": f"account: unknown account {account!r}"}
         key = Key(account, self._symbol(account, token, raw))
         for _ in range(APPEND_TRIES):
@@ -252,13 +275,15 @@ class DifferService:
                 raw, account, token, self.settings.accounts, self.view.markets(account),
                 generation or None,
             )  # fmt: skip
+            event = _intake_event(key, result)
             try:
-                position = await self._append_one(key, _intake_event(key, result), expected)
+                position = await self._append_one(key, event, expected)
             except ConcurrencyConflict:
                 await self._refresh_intake(key)
                 continue
             except EventLogError as exc:
                 return {"accepted": False, "error": f"log: {exc}; the target was not recorded"}
+            self._applied_own(position, event)
             return self._intake_done(key, position, generation, result)
         return {"accepted": False, "error": "log: too many concurrent appends; retry"}
 
@@ -341,11 +366,12 @@ class DifferService:
         for _ in range(APPEND_TRIES):
             expected = await self.log.last_position(key, Producer.INTAKE)
             try:
-                await self._append_one(key, event, expected)
+                position = await self._append_one(key, event, expected)
             except ConcurrencyConflict:
                 continue
             except EventLogError as exc:
                 return {"ok": False, "error": f"log: {exc}"}
+            self._applied_own(position, event)
             log.warning("account %s is now %s (%s)", account, data.mode.value, data.reason)
             return {"ok": True, "account": account, "mode": data.mode.value,
                     "event_id": event.event_id}  # fmt: skip
@@ -376,37 +402,66 @@ class DifferService:
     async def _reconcile(self, key: Key) -> None:
         """Decide for `key`; append the decision when it differs from the last one."""
         accepted = self.view.target(key)
-        if accepted is None:
-            return
         account = self.settings.accounts.get(key.account)
-        if account is None:
+        if accepted is None or account is None:
             return
-        facts = self.view.facts(key)
-        outcome = decide.decide(self.view.intent, self.view.actual, key, account, self._clock())
+        outcome = decide.decide(
+            self.view.intent, self.view.actual, key, account, self._clock(),
+            last_price=self._prices.get(key), previous=self._plans.get(key),
+        )  # fmt: skip
+        if outcome.plan is not None:
+            self._plans[key] = outcome.plan
         self._problems.pop(key, None)
         if outcome.problem is not None:
             self._problems[key] = outcome.problem
-        if decide.should_append(outcome.data, facts.decision):
-            await self._append_decision(key, outcome.data, accepted.event_id)
+        facts = self.view.facts(key)
+        if decide.should_append(outcome.data, facts.decision, facts.acted):
+            await self._append_decision(key, outcome, accepted.event_id)
         self._publish_status(key)
 
-    async def _append_decision(self, key: Key, data: Any, target_event_id: str) -> None:
-        event = DiffComputed.create(
-            key,
-            Producer.DIFFER,
-            data,
-            correlation_id=target_event_id,
-            causation_id=self._causes.get(key, target_event_id),
-        )
+    async def _append_decision(self, key: Key, outcome: decide.Outcome, target_id: str) -> None:
+        """Append `DiffComputed` (+ one `RiskRejected` per refused action) under
+        (key, differ). A lost race waits for the winner's events, then decides again."""
+        diff_event = DiffComputed.create(
+            key, Producer.DIFFER, outcome.data,
+            correlation_id=target_id, causation_id=self._causes.get(key, target_id),
+        )  # fmt: skip
+        events: list[Event] = [diff_event, *_refusals(key, outcome, diff_event, target_id)]
         expected = self.view.expected(key, Producer.DIFFER)
         try:
-            positions = await self.log.append(key, Producer.DIFFER, [event], expected)
+            positions = await self.log.append(key, Producer.DIFFER, events, expected)
         except ConcurrencyConflict as exc:
-            # another differ decided first: hold its decision in the view, decide again
+            self.counters["lost_races"] += 1
             await asyncio.wait_for(self.view.wait_for(exc.actual), CATCH_UP_TIMEOUT_S)
             self.queue.add(key)
             return
+        self.counters["decisions"] += 1
+        for position, event in zip(positions, events, strict=True):
+            self._applied_own(position, event)
         await asyncio.wait_for(self.view.wait_for(positions[-1]), CATCH_UP_TIMEOUT_S)
+
+    # ------------------------------------------------------------------ market data
+
+    async def _on_ticker(self, msg: Msg) -> None:
+        """Remember the last price of a key; a key that is not converged is decided again
+        (position orders and price bands depend on the price)."""
+        try:
+            ticker = Ticker.model_validate_json(msg.data)
+        except ValueError:
+            return
+        price = ticker.last
+        if price is None and ticker.bid is not None and ticker.ask is not None:
+            price = (ticker.bid + ticker.ask) / 2
+        if price is None:
+            return
+        key = Key(ticker.account, ticker.symbol)
+        known = self._prices.get(key)
+        self._prices[key] = price
+        decision = self.view.facts(key).decision if key in self.view.keys else None
+        if self.view.target(key) is not None and (
+            known is None or decision is None or not decision.converged
+        ):
+            self.queue.add(key)
 
     # ------------------------------------------------------------------ status
 
@@ -441,6 +496,21 @@ class DifferService:
 def _ignore_result(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.debug("status publish failed: %s", task.exception())
+
+
+def _refusals(
+    key: Key, outcome: decide.Outcome, diff_event: DiffComputed, target_id: str
+) -> list[Event]:
+    return [
+        RiskRejected.create(
+            key,
+            Producer.DIFFER,
+            RiskRejectedData(intent_id=r.intent_id, rule=r.rule, detail=r.detail),
+            correlation_id=target_id,
+            causation_id=diff_event.event_id,
+        )
+        for r in outcome.refused
+    ]
 
 
 def _intake_event(key: Key, result: TargetState | Rejection) -> Event:

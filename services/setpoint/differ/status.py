@@ -4,7 +4,8 @@ Condition, first that applies:
 
 * `degraded`: the key cannot be decided or acted on as asked. Reasons: `DecisionFailed`
   (the last attempt to decide or record raised; retried with backoff), `MarketsNotLoaded`,
-  `UnknownSymbol`, `RiskRejected` (the last plan left actions out for a risk limit).
+  `UnknownSymbol`, `RiskRejected` (the last plan left actions out for a risk limit; orders
+  left out by OCO, expiry or liquidate-only are not a problem).
 * `converged`: the last decision needed no action and no order of the key has an action
   in flight.
 * `drifting`: anything else. Reasons: `ActionsPlanned` (the last decision has actions),
@@ -23,7 +24,8 @@ from typing import cast
 from setpoint.bus.messages import Condition, KeyStatus
 from setpoint.core.events import AccountMode, DiffComputedData
 from setpoint.core.model import Key
-from setpoint.core.projections import AcceptedTarget, KeyActual, OrderRecord
+from setpoint.core.projections import AcceptedTarget, KeyActual
+from setpoint.differ.decide import EXCLUSION_RULES
 
 
 def key_status(
@@ -64,7 +66,7 @@ def _condition(
 ) -> tuple[Condition, list[str]]:
     if problem is not None:
         return Condition.DEGRADED, [problem]
-    if decision is not None and decision.risk:
+    if decision is not None and any(r.rule not in EXCLUSION_RULES for r in decision.risk):
         return Condition.DEGRADED, ["RiskRejected"]
     reasons = []
     if decision is None:
@@ -80,8 +82,9 @@ def _condition(
 
 def _acknowledged(actual: KeyActual) -> int:
     """Open orders the venue has acknowledged (in-flight submissions not counted)."""
-    orders = cast("Iterable[OrderRecord]", actual.live.values())
-    return len([o for o in orders if o.status is not None])
+    orders = actual.orders
+    refs = cast("Iterable[str]", actual.live.keys())
+    return len([ref for ref in refs if (o := orders.get(ref)) is not None and o.status is not None])
 
 
 def same_status(a: KeyStatus | None, b: KeyStatus) -> bool:

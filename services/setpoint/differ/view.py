@@ -6,11 +6,14 @@ worth reconciling again. The view holds:
 
 * the core's intent and actual projections (`setpoint.core.projections`), which also
   hold the accepted target per key and each account's markets and mode;
-* per key: the last decision (`DiffComputed`) and, per producer, the position of its last
+* per key: the last decision (`DiffComputed`), the client order ids acted on since (see
+  `decide.should_append`) and, per producer, the position of its last
   event for the key (the `expected` of that producer's next append);
 * `position`: the last position applied; `wait_for(position)` resolves once the view has
   reached it (the differ decides only on a prefix of the log that includes its own
-  decisions).
+  decisions). `apply_own` folds an event this process appended as soon as its position is
+  known, if the view is at the position just before it; the subscription's copy is then
+  skipped, so each position is applied once, in order.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from setpoint.core import projections
-from setpoint.core.events import AccountMode, DiffComputed, DiffComputedData, Event
+from setpoint.core.events import (
+    AccountMode,
+    CancelSubmitted,
+    DiffComputed,
+    DiffComputedData,
+    Event,
+    OrderSubmitted,
+)
 from setpoint.core.model import Key, MarketInfo, Producer, symbol_token
 from setpoint.eventlog.port import Recorded
 
@@ -51,6 +61,8 @@ class KeyFacts:
 
     decision: DiffComputedData | None = None
     decision_event_id: str | None = None
+    acted: set[str] = field(default_factory=set)
+    """Client order ids submitted or cancelled since the last decision."""
     positions: dict[Producer, int] = field(default_factory=dict)
 
 
@@ -71,7 +83,10 @@ class DifferView:
         return found
 
     def apply(self, record: Recorded) -> list[Key]:
-        """Fold one record (the next in log order); returns the keys to enqueue."""
+        """Fold one record (the next in log order); returns the keys to enqueue. A record
+        at or below `position` was applied already (see `apply_own`): nothing happens."""
+        if record.position <= self.position:
+            return []
         event = record.event
         self.intent = projections.apply_intent(self.intent, record.position, event)
         self.actual = projections.apply_actual(self.actual, record.position, event)
@@ -79,6 +94,14 @@ class DifferView:
         triggered = self._apply_own(record.position, event)
         self._wake()
         return triggered
+
+    def apply_own(self, position: int, event: Event) -> list[Key] | None:
+        """Apply an event this process has just appended at `position`, before the live
+        subscription brings it, when the view holds everything before it (so the fold
+        stays in log order). Returns None when it cannot (the subscription will)."""
+        if position != self.position + 1:
+            return None
+        return self.apply(Recorded(position, event))
 
     def _apply_own(self, position: int, event: Event) -> list[Key]:
         if event.symbol is None:
@@ -88,6 +111,9 @@ class DifferView:
         if isinstance(event, DiffComputed):
             facts.decision = event.data
             facts.decision_event_id = event.event_id
+            facts.acted = set()
+        elif isinstance(event, OrderSubmitted | CancelSubmitted):
+            facts.acted.add(event.data.client_order_id)
         return [event.key] if event.type in TRIGGERS else []
 
     def _apply_account(self, position: int, event: Event) -> list[Key]:

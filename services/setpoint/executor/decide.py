@@ -19,8 +19,9 @@ from enum import StrEnum
 
 from setpoint.config import AccountConfig
 from setpoint.core.events import AccountMode, Action, ActionKind
-from setpoint.core.model import Key, MarketInfo
+from setpoint.core.model import Key
 from setpoint.core.projections import ActualState
+from setpoint.core.risk import RiskLimits, check_action
 
 
 class Verdict(StrEnum):
@@ -58,13 +59,13 @@ def decide(
 ) -> Decision:
     """The decision for `action` given what the log says (see the module docstring)."""
     if action.kind is ActionKind.CANCEL:
-        record = actual.order(action.client_order_id)
+        record = actual.order(key, action.client_order_id)
         if record is None and action.order_id is not None:
             record = actual.order_by_venue_id(key, action.order_id)
         if record is not None and not record.is_open:
             return Decision(Verdict.SKIP, detail="already closed")
         return EXECUTE
-    if action.client_order_id in seen.submitted or actual.order(action.client_order_id):
+    if action.client_order_id in seen.submitted or actual.order(key, action.client_order_id):
         return Decision(Verdict.SKIP, detail="already submitted")
     return _risk(action, key, actual, account, last_price)
 
@@ -77,18 +78,15 @@ def _risk(
     last_price: Decimal | None,
 ) -> Decision:
     mode = actual.mode(key.account)
-    if mode is AccountMode.LIQUIDATE_ONLY and not reduces_position(
-        action, actual.position_of(key)
-    ):
+    if mode is AccountMode.LIQUIDATE_ONLY and not reduces_position(action, actual.position_of(key)):
         return Decision(Verdict.REFUSE, "liquidate_only", "the account only reduces positions")
-    notional = _notional(action, actual.market(key), last_price)
-    limit = account.max_order_notional
-    if limit is not None and notional is not None and notional > limit:
-        return Decision(Verdict.REFUSE, "max_order_notional", f"{notional} > {limit}")
+    reason = check_action(action, RiskLimits.from_config(account), last_price, actual.market(key))
+    if reason is not None:
+        return Decision(Verdict.REFUSE, reason.rule, reason.detail)
     max_open = account.max_open_orders_per_key
     if max_open is not None and len(actual.live_orders(key)) >= max_open:
-        return Decision(Verdict.REFUSE, "max_open_orders_per_key", f"{max_open} already open")
-    return _band(action, account.price_band_bps, last_price)
+        return Decision(Verdict.REFUSE, "max_open_orders", f"{max_open} already open")
+    return EXECUTE
 
 
 def reduces_position(action: Action, position: Decimal) -> bool:
@@ -97,20 +95,3 @@ def reduces_position(action: Action, position: Decimal) -> bool:
         return False
     opposite = (position > 0) != (action.side.sign > 0)
     return opposite and action.quantity <= abs(position)
-
-
-def _notional(action: Action, market: MarketInfo | None, last: Decimal | None) -> Decimal | None:
-    price = action.price or last
-    if price is None or action.quantity is None:
-        return None
-    size = market.contract_size if market is not None else Decimal(1)
-    return price * action.quantity * size
-
-
-def _band(action: Action, band_bps: int | None, last: Decimal | None) -> Decision:
-    if band_bps is None or last is None or action.price is None:
-        return EXECUTE
-    distance = abs(action.price - last) / last * Decimal(10_000)
-    if distance > band_bps:
-        return Decision(Verdict.REFUSE, "price_band", f"{action.price} is {distance:.1f} bps off")
-    return EXECUTE

@@ -17,12 +17,12 @@ from importlib.metadata import version
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from setpoint.eventlog.factory import open_event_log
 
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.connect import connect_nats
 from setpoint.bus.messages import Health
 from setpoint.config import Settings, load_settings
-from setpoint.eventlog.factory import open_event_log
 from setpoint.executor.service import Executor
 
 log = logging.getLogger("setpoint.executor")
@@ -47,8 +47,9 @@ def main(config: str | None, argv: list[str]) -> int:
 
 async def answer_health(nc: NATS, service: str) -> None:
     """Answer `setpoint.health.<service>` from now on (the caller is ready)."""
-    health = Health(service=service, ready=True, version=version("setpoint"),
-                    started_at=datetime.now(UTC))
+    health = Health(
+        service=service, ready=True, version=version("setpoint"), started_at=datetime.now(UTC)
+    )
     body = health.model_dump_json().encode()
 
     async def on_health(msg: Msg) -> None:

@@ -49,6 +49,7 @@ class Cause(NamedTuple):
 
 def submitted(key: Key, action: Action, diff: DiffComputed, tp: str | None) -> OrderSubmitted:
     """The write-ahead record of a place (amends arrive here split, see `plan.expand`)."""
+    assert action.quantity is not None
     data = OrderSubmittedData(
         client_order_id=action.client_order_id,
         intent_id=action.intent_id,
@@ -99,7 +100,8 @@ def risk_rejected(
 
 
 def place_command(key: Key, action: Action) -> PlaceCommand:
-    assert key.symbol is not None and action.quantity is not None
+    assert key.symbol is not None
+    assert action.quantity is not None
     return PlaceCommand(
         symbol=key.symbol,
         client_order_id=action.client_order_id,

@@ -88,9 +88,12 @@ class Executor:
 
     def _fold(self, position: int, event: Event) -> None:
         self.actual = apply_actual(self.actual, position, event)
-        if isinstance(event, DiffComputed) and event.symbol is not None:
-            if event.account in self.settings.accounts:
-                self.plans[event.key] = event
+        if (
+            isinstance(event, DiffComputed)
+            and event.symbol is not None
+            and event.account in self.settings.accounts
+        ):
+            self.plans[event.key] = event
 
     async def _follow(self, start: int) -> None:
         async for record in self.log.subscribe(start):
@@ -142,7 +145,9 @@ class Executor:
         for action in stage:
             decision = decide(action, key, self.actual, account, seen, self.last_prices.get(key))
             if decision.verdict is Verdict.REFUSE:
-                ahead.append(records.risk_rejected(key, action, decision.rule, decision.detail, plan))
+                ahead.append(
+                    records.risk_rejected(key, action, decision.rule, decision.detail, plan)
+                )
             elif decision.verdict is Verdict.EXECUTE:
                 event = self._write_ahead_event(key, action, plan, tp)
                 ahead.append(event)
@@ -157,7 +162,7 @@ class Executor:
         return records.submitted(key, action, plan, tp)
 
     def _order_id(self, key: Key, action: Action) -> str | None:
-        record = self.actual.order(action.client_order_id)
+        record = self.actual.order(key, action.client_order_id)
         return action.order_id or (record.order_id if record is not None else None)
 
     async def _write_ahead(
@@ -185,12 +190,16 @@ class Executor:
             if key not in self.expected:
                 self.expected[key] = await self.log.last_position(key, Producer.EXECUTOR)
             try:
-                positions = await self.log.append(key, Producer.EXECUTOR, events, self.expected[key])
+                positions = await self.log.append(
+                    key, Producer.EXECUTOR, events, self.expected[key]
+                )
             except ConcurrencyConflict:
                 self.expected[key] = await self.log.last_position(key, Producer.EXECUTOR)
                 if not retry_conflict:
                     raise
-                positions = await self.log.append(key, Producer.EXECUTOR, events, self.expected[key])
+                positions = await self.log.append(
+                    key, Producer.EXECUTOR, events, self.expected[key]
+                )
             self.expected[key] = positions[-1]
 
     # ------------------------------------------------------------------ actions
@@ -209,7 +218,9 @@ class Executor:
     def _unsent(self, action: Action, ahead: Event, reason: str) -> Event | None:
         if action.kind is ActionKind.CANCEL:
             return None
-        return records.rejected(records.Cause.of(ahead), action.client_order_id, reason, None, terminal=False)
+        return records.rejected(
+            records.Cause.of(ahead), action.client_order_id, reason, None, terminal=False
+        )
 
     async def _send(self, key: Key, command: object) -> CommandReply:
         limiter = self.limiters[key.account]
@@ -228,7 +239,9 @@ class Executor:
         if reply.ok and reply.order is not None:
             return records.placed(records.Cause.of(ahead), reply.order)
         if reply.outcome in (Outcome.REJECTED, Outcome.FATAL, Outcome.RATE_LIMITED):
-            return records.rejected(records.Cause.of(ahead), coid, reply.reason, reply.code, reply.terminal)
+            return records.rejected(
+                records.Cause.of(ahead), coid, reply.reason, reply.code, reply.terminal
+            )
         found = await self._query(key, coid)
         return None if found is None else records.placed(records.Cause.of(ahead), found)
 
@@ -254,7 +267,9 @@ class Executor:
             return None
         found = await self._query(key, coid)
         if found is None:
-            probe = await self._send(key, QueryCommand(symbol=key.symbol or "", client_order_id=coid))
+            probe = await self._send(
+                key, QueryCommand(symbol=key.symbol or "", client_order_id=coid)
+            )
             if probe.outcome is Outcome.NOT_FOUND:
                 return records.cancelled(records.Cause.of(ahead), coid, None, not_found=True)
             return None
@@ -273,7 +288,7 @@ class Executor:
         the write-ahead and the answer) and record what the venue holds."""
         for key_actual in self.actual.keys.values():
             for ref, pending in key_actual.pending.items():
-                order = key_actual.live.get(ref)
+                order = key_actual.orders.get(ref)
                 if pending != "submit" or order is None or order.status is not None:
                     continue
                 if order.key.account not in self.settings.accounts or order.client_order_id is None:
@@ -286,7 +301,7 @@ class Executor:
                     await self._append(order.key, [self._adopted(order.key, found)])
 
     def _adopted(self, key: Key, found: VenueOrder) -> Event:
-        record = self.actual.order(found.client_order_id or "")
+        record = self.actual.order(key, found.client_order_id or "")
         correlation = record.correlation_id if record is not None else None
         cause = records.Cause(key, correlation or new_event_id(), None, None)
         return records.placed(cause, found)

@@ -71,6 +71,16 @@ def _tif(value: Any) -> TimeInForce | None:
     return TimeInForce(text) if text in TimeInForce.__members__ else None
 
 
+def _client_order_id(raw: Mapping[str, Any], info: Mapping[str, Any]) -> str | None:
+    """The order's own client id; a cancel's answer carries the cancel request's id in
+    `clientOrderId` and the order's in `origClientOrderId` (REST) or `C` (stream)."""
+    original = _raw(info, "origClientOrderId", "C")
+    if original:
+        return str(original)
+    found = _raw(info, "c", "clientOrderId") or raw.get("clientOrderId")
+    return None if found is None else str(found)
+
+
 def to_order(raw: Mapping[str, Any]) -> VenueOrder:
     """A ccxt order (REST or stream) as a `VenueOrder`."""
     info: Mapping[str, Any] = raw.get("info") or {}
@@ -80,7 +90,7 @@ def to_order(raw: Mapping[str, Any]) -> VenueOrder:
     kind = str(raw.get("type") or "limit").lower()
     return VenueOrder(
         order_id=str(raw.get("id") or _raw(info, "i", "orderId")),
-        client_order_id=raw.get("clientOrderId") or _raw(info, "c", "clientOrderId"),
+        client_order_id=_client_order_id(raw, info),
         symbol=str(raw.get("symbol")),
         side=Side(str(raw.get("side")).lower()),
         type=OrderType.MARKET if kind == "market" else OrderType.LIMIT,

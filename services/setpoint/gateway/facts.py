@@ -3,7 +3,7 @@
 * `fill_event` returns None for a fill the actual projection has already folded
   ((venue, trade id) per key) or that this process appended moments ago (`pending`):
   the log is the memory, across websocket, REST and restarts. Its event id is stable
-  (`stable_event_id("fill", venue, account, symbol, trade id)`), so even a repeat that
+  (`stable_event_id(venue, symbol, trade id)`, as `core.reconcile`), so even a repeat that
   slips past both checks is dropped by the log's idempotent append.
 * `order_event` returns None when the order's state at the venue is what the projection
   already says (no news), and marks foreign orders as such.
@@ -33,11 +33,15 @@ GATEWAY = Producer.GATEWAY
 
 
 def fill_id(venue: str, key: Key, trade_id: str) -> str:
-    return stable_event_id("fill", venue, key.account, key.symbol or "", trade_id)
+    """The same stable id `core.reconcile` gives a fill seen over REST, so a fill seen on
+    both paths is one event."""
+    return stable_event_id(venue, key.symbol or "", trade_id)
 
 
-def find_order(actual: ActualState, key: Key, coid: str | None, order_id: str) -> OrderRecord | None:
-    record = actual.order(coid) if coid else None
+def find_order(
+    actual: ActualState, key: Key, coid: str | None, order_id: str
+) -> OrderRecord | None:
+    record = actual.order(key, coid) if coid else None
     return record or actual.order_by_venue_id(key, order_id)
 
 

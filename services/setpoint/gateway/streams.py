@@ -36,7 +36,9 @@ async def watch(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("%s stream broke: %s", name, redact(f"{type(exc).__name__}: {exc}", redactions))
+            log.warning(
+                "%s stream broke: %s", name, redact(f"{type(exc).__name__}: {exc}", redactions)
+            )
             await on_break()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -117,8 +117,15 @@ class MarginWallet:
     def position(self, symbol: str) -> Position:
         return self.positions.get(symbol, Position())
 
-    def settle(self, asset: str, symbol: str, signed_qty: Decimal, price: Decimal,
-               fee: Decimal, now_us: int) -> Decimal:
+    def settle(
+        self,
+        asset: str,
+        symbol: str,
+        signed_qty: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        now_us: int,
+    ) -> Decimal:
         """Apply one fill: position, realized PnL and fee into the wallet. Returns the PnL."""
         after, realized = self.position(symbol).apply(signed_qty, price)
         self.positions[symbol] = after

@@ -35,7 +35,7 @@ def strip_signature(raw: str) -> tuple[str, str | None]:
     signature: str | None = None
     for part in raw.split("&") if raw else []:
         if part.startswith("signature="):
-            signature = part[len("signature="):]
+            signature = part[len("signature=") :]
         else:
             kept.append(part)
     return "&".join(kept), signature
@@ -92,9 +92,7 @@ def verify_ws_params(params: Mapping[str, object], keys: Mapping[str, str], now_
     signature = params.get("signature")
     if not isinstance(signature, str):
         raise errors.missing("signature")
-    payload = "&".join(
-        f"{name}={params[name]}" for name in sorted(params) if name != "signature"
-    )
+    payload = "&".join(f"{name}={params[name]}" for name in sorted(params) if name != "signature")
     if not hmac.compare_digest(sign(payload, keys[key]), signature.lower()):
         raise errors.BAD_SIGNATURE
     check_time({k: str(v) for k, v in params.items()}, now_ms)

@@ -94,7 +94,8 @@ async def liquidity(request: web.Request) -> web.Response:
             raise BadBody(f"levels[{index}]: [price, quantity]")
         pair = {"price": level[0], "quantity": level[1]}
         p, q = _decimal(pair, "price"), _decimal(pair, "quantity")
-        assert p is not None and q is not None
+        assert p is not None
+        assert q is not None
         levels.append((p, q))
     sim.engine.set_liquidity(symbol, _side(body), levels)
     return web.json_response({"symbol": symbol, "side": _side(body).value, "levels": len(levels)})
@@ -117,17 +118,23 @@ async def foreign_order(request: web.Request) -> web.Response:
     """An order placed outside the system (by hand, another program) on the account."""
     sim = request.app[SIM]
     body = await _body(request)
-    kind = OrderKind.MARKET if str(body.get("type", "limit")).lower() == "market" else (
-        OrderKind.LIMIT)
+    kind = (
+        OrderKind.MARKET
+        if str(body.get("type", "limit")).lower() == "market"
+        else (OrderKind.LIMIT)
+    )
     try:
         tif = Tif(str(body.get("time_in_force", "GTC")).upper())
     except ValueError:
         raise BadBody("time_in_force: GTC, IOC or FOK") from None
     order_request = OrderRequest(
-        symbol=_symbol(sim, body), side=_side(body), kind=kind,
+        symbol=_symbol(sim, body),
+        side=_side(body),
+        kind=kind,
         quantity=_decimal(body, "quantity"),
         price=_decimal(body, "price", required=kind is OrderKind.LIMIT),
-        tif=tif, client_order_id=body.get("client_order_id") or None,
+        tif=tif,
+        client_order_id=body.get("client_order_id") or None,
     )
     try:
         order, events = sim.engine.place(order_request, sim.clock.now_us())
@@ -147,7 +154,8 @@ async def venue_cancel(request: web.Request) -> web.Response:
         raise BadBody("status: CANCELED or EXPIRED")
     try:
         final, events = sim.engine.cancel(
-            order.symbol, order_id=order.order_id, now_us=sim.clock.now_us(), status=status)
+            order.symbol, order_id=order.order_id, now_us=sim.clock.now_us(), status=status
+        )
     except Rejected as rejected:
         raise BadBody(f"order: {rejected.detail}") from None
     await sim.publish(events)

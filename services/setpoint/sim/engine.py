@@ -79,6 +79,7 @@ class Engine:
         prices: Mapping[str, Decimal],
         fees: Fees = Fees(),
         leverage: int = 20,
+        first_ids: tuple[int, int] = (1, 1),
     ) -> None:
         self.markets = MarketIndex(tuple(markets))
         self.fees = fees
@@ -93,8 +94,7 @@ class Engine:
             for m in self.markets.all
         }
         self._resting: set[int] = set()
-        self._next_order = 1
-        self._next_trade = 1
+        self._next_order, self._next_trade = first_ids
         self._events: list[Event] = []
 
     # ----------------------------------------------------------------- commands
@@ -118,8 +118,13 @@ class Engine:
         return final, self._drain()
 
     def cancel(
-        self, symbol: str, *, order_id: int | None = None, client_order_id: str | None = None,
-        now_us: int, status: Status = Status.CANCELED,
+        self,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        now_us: int,
+        status: Status = Status.CANCELED,
     ) -> tuple[Order, list[Event]]:
         """Cancel (or, with status EXPIRED, expire) an open order; Rejected UNKNOWN_ORDER else."""
         try:
@@ -139,7 +144,8 @@ class Engine:
             raise Rejected(Reason.UNKNOWN_ORDER, f"order {order.order_id} is not resting")
         take = current.remaining if quantity is None else quantity
         if take <= 0 or take > current.remaining:
-            raise Rejected(Reason.BAD_PARAMETER, f"quantity {take} outside (0, {current.remaining}]")
+            detail = f"quantity {take} outside (0, {current.remaining}]"
+            raise Rejected(Reason.BAD_PARAMETER, detail)
         self._events = []
         self._fill(current.order_id, current.price, take, maker=True, now_us=now_us)
         return self._drain()
@@ -159,7 +165,9 @@ class Engine:
                     self._fill(order_id, order.price, order.remaining, maker=True, now_us=now_us)
         return self._drain()
 
-    def set_liquidity(self, symbol: str, side: Side, levels: Iterable[tuple[Decimal, Decimal]]) -> None:
+    def set_liquidity(
+        self, symbol: str, side: Side, levels: Iterable[tuple[Decimal, Decimal]]
+    ) -> None:
         """Replace one book side's depth (`side` SELL = asks, which buy orders take)."""
         self.market(symbol)
         clean = [[p, q] for p, q in levels if p > 0 and q > 0]
@@ -173,14 +181,21 @@ class Engine:
 
     # ------------------------------------------------------------------ queries
 
+    @property
+    def next_ids(self) -> tuple[int, int]:
+        """(next order id, next trade id): a new engine that continues them never reuses an
+        id, as a venue never does."""
+        return self._next_order, self._next_trade
+
     def market(self, symbol: str) -> SimMarket:
         market = self.markets.get(symbol)
         if market is None:
             raise Rejected(Reason.UNKNOWN_SYMBOL, symbol)
         return market
 
-    def find(self, symbol: str | None, *, order_id: int | None = None,
-             client_order_id: str | None = None) -> Order:
+    def find(
+        self, symbol: str | None, *, order_id: int | None = None, client_order_id: str | None = None
+    ) -> Order:
         """The order by id, else the newest with that client id; Rejected NO_SUCH_ORDER."""
         order: Order | None = None
         if order_id is not None:
@@ -194,16 +209,24 @@ class Engine:
     def open_orders(self, kind: Kind | None = None, symbol: str | None = None) -> list[Order]:
         result = [self.orders[i] for i in sorted(self._resting)]
         return [
-            o for o in result
+            o
+            for o in result
             if (symbol is None or o.symbol == symbol)
             and (kind is None or self.market(o.symbol).kind is kind)
         ]
 
-    def trades_for(self, symbol: str, start_us: int | None = None, end_us: int | None = None,
-                   from_id: int | None = None, limit: int = 500) -> list[Trade]:
+    def trades_for(
+        self,
+        symbol: str,
+        start_us: int | None = None,
+        end_us: int | None = None,
+        from_id: int | None = None,
+        limit: int = 500,
+    ) -> list[Trade]:
         """The account's trades on `symbol`, oldest first; the newest `limit` without a start."""
         chosen = [
-            t for t in self.trades
+            t
+            for t in self.trades
             if t.symbol == symbol
             and (start_us is None or t.time_us >= start_us)
             and (end_us is None or t.time_us <= end_us)
@@ -242,23 +265,31 @@ class Engine:
 
     def unrealized(self, asset: str) -> Decimal:
         return sum(
-            (pos.unrealized(self.last_price(s)) for s, pos in self.margin.positions.items()
-             if self.market(s).quote == asset),
+            (
+                pos.unrealized(self.last_price(s))
+                for s, pos in self.margin.positions.items()
+                if self.market(s).quote == asset
+            ),
             ZERO,
         )
 
     def position_margin(self, asset: str) -> Decimal:
         return sum(
-            (abs(pos.quantity) * self.last_price(s) / self.margin.leverage_of(s)
-             for s, pos in self.margin.positions.items() if self.market(s).quote == asset),
+            (
+                abs(pos.quantity) * self.last_price(s) / self.margin.leverage_of(s)
+                for s, pos in self.margin.positions.items()
+                if self.market(s).quote == asset
+            ),
             ZERO,
         )
 
     def order_margin(self, asset: str) -> Decimal:
         return sum(
-            (o.remaining * (o.price or ZERO) / self.margin.leverage_of(o.symbol)
-             for o in self.open_orders(Kind.PERP)
-             if self.market(o.symbol).quote == asset and not o.reduce_only),
+            (
+                o.remaining * (o.price or ZERO) / self.margin.leverage_of(o.symbol)
+                for o in self.open_orders(Kind.PERP)
+                if self.market(o.symbol).quote == asset and not o.reduce_only
+            ),
             ZERO,
         )
 
@@ -279,8 +310,9 @@ class Engine:
                 raise Rejected(Reason.FILTER, failure)
         elif request.quote_quantity is not None and request.quote_quantity < market.min_notional:
             raise Rejected(Reason.FILTER, "NOTIONAL")
-        if request.client_order_id and self._open_with_client(market.symbol, request.client_order_id):
-            raise Rejected(Reason.DUPLICATE, request.client_order_id)
+        client_id = request.client_order_id
+        if client_id and self._open_with_client(market.symbol, client_id):
+            raise Rejected(Reason.DUPLICATE, client_id)
         if request.reduce_only:
             self._check_reduce_only(market, request)
 
@@ -295,8 +327,9 @@ class Engine:
         if post_only and plan:
             raise Rejected(Reason.WOULD_TAKE, "the order would immediately match and take")
 
-    def _check_funds(self, market: SimMarket, request: OrderRequest, quantity: Decimal,
-                     plan: list[Match]) -> None:
+    def _check_funds(
+        self, market: SimMarket, request: OrderRequest, quantity: Decimal, plan: list[Match]
+    ) -> None:
         if market.is_perp:
             self._check_margin(market, request, quantity, plan)
             return
@@ -312,8 +345,9 @@ class Engine:
         if not self.spot.can_lock(asset, need):
             raise Rejected(Reason.INSUFFICIENT_BALANCE, f"{asset} free below {need}")
 
-    def _check_margin(self, market: SimMarket, request: OrderRequest, quantity: Decimal,
-                      plan: list[Match]) -> None:
+    def _check_margin(
+        self, market: SimMarket, request: OrderRequest, quantity: Decimal, plan: list[Match]
+    ) -> None:
         if request.reduce_only:
             return
         price = request.price if request.price is not None else self._plan_average(market, plan)
@@ -394,16 +428,25 @@ class Engine:
 
     # ------------------------------------------------------------- ledger
 
-    def _open(self, market: SimMarket, request: OrderRequest, quantity: Decimal,
-              now_us: int) -> Order:
+    def _open(
+        self, market: SimMarket, request: OrderRequest, quantity: Decimal, now_us: int
+    ) -> Order:
         order_id = self._next_order
         self._next_order += 1
         order = Order(
             order_id=order_id,
             client_order_id=request.client_order_id or f"sim-{order_id}",
-            symbol=market.symbol, side=request.side, kind=request.kind, tif=request.tif,
-            price=request.price, quantity=quantity, filled=ZERO, cum_quote=ZERO,
-            status=Status.NEW, created_us=now_us, updated_us=now_us,
+            symbol=market.symbol,
+            side=request.side,
+            kind=request.kind,
+            tif=request.tif,
+            price=request.price,
+            quantity=quantity,
+            filled=ZERO,
+            cum_quote=ZERO,
+            status=Status.NEW,
+            created_us=now_us,
+            updated_us=now_us,
             reduce_only=request.reduce_only,
         )
         order = self._lock_for(market, order)
@@ -424,8 +467,9 @@ class Engine:
         self._events.append(WalletTouched(False, (asset,), None, order.created_us))
         return replace(order, locked=amount, lock_asset=asset)
 
-    def _fill(self, order_id: int, price: Decimal, quantity: Decimal, maker: bool,
-              now_us: int) -> None:
+    def _fill(
+        self, order_id: int, price: Decimal, quantity: Decimal, maker: bool, now_us: int
+    ) -> None:
         order = self.orders[order_id]
         market = self.market(order.symbol)
         fee = price * quantity * (self.fees.maker if maker else self.fees.taker)
@@ -438,9 +482,18 @@ class Engine:
             order = self._settle_spot(market, order, price, quantity, fee)
             touched = WalletTouched(False, (market.base, market.quote), None, now_us)
         trade = Trade(
-            trade_id=self._next_trade, order_id=order_id, client_order_id=order.client_order_id,
-            symbol=order.symbol, side=order.side, price=price, quantity=quantity, fee=fee,
-            fee_asset=market.quote, maker=maker, time_us=now_us, realized_pnl=pnl,
+            trade_id=self._next_trade,
+            order_id=order_id,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            price=price,
+            quantity=quantity,
+            fee=fee,
+            fee_asset=market.quote,
+            maker=maker,
+            time_us=now_us,
+            realized_pnl=pnl,
         )
         self._next_trade += 1
         self.trades.append(trade)
@@ -451,8 +504,9 @@ class Engine:
         if order.status is Status.FILLED:
             self._close(order_id, Status.FILLED, now_us)
 
-    def _settle_spot(self, market: SimMarket, order: Order, price: Decimal, quantity: Decimal,
-                     fee: Decimal) -> Order:
+    def _settle_spot(
+        self, market: SimMarket, order: Order, price: Decimal, quantity: Decimal, fee: Decimal
+    ) -> Order:
         """Move the money of one spot fill; returns the order with its lock reduced."""
         locked = order.locked
         if order.side is Side.BUY:
@@ -481,8 +535,11 @@ class Engine:
         if order.locked > 0:
             self.spot.unlock(order.lock_asset, order.locked)
             self._events.append(WalletTouched(False, (order.lock_asset,), None, now_us))
-        final = order.closed(status, now_us) if status is not Status.FILLED else replace(
-            order, locked=ZERO)
+        final = (
+            order.closed(status, now_us)
+            if status is not Status.FILLED
+            else replace(order, locked=ZERO)
+        )
         self.orders[order_id] = final
         if status in (Status.CANCELED, Status.EXPIRED):
             self._events.append(Execution(final, ExecType(status.value)))
@@ -497,7 +554,9 @@ class Engine:
             ids = self._by_client.get((symbol, client_order_id), [])
         else:
             ids = sorted(
-                i for (_, cid), found in self._by_client.items() if cid == client_order_id
+                i
+                for (_, cid), found in self._by_client.items()
+                if cid == client_order_id
                 for i in found
             )
         return self.orders[ids[-1]] if ids else None

@@ -39,7 +39,12 @@ def missing(name: str) -> ApiError:
 
 
 def bad_value(name: str) -> ApiError:
-    return ApiError(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}(\\.[0-9]{{1,20}})?$'.")
+    return ApiError(
+        400,
+        -1100,
+        f"Illegal characters found in parameter '{name}'; "
+        "legal range is '^[0-9]{1,20}(\\.[0-9]{1,20})?$'.",
+    )
 
 
 API_KEY_FORMAT = ApiError(401, -2014, "API-key format invalid.")
@@ -51,7 +56,8 @@ RATE_LIMIT = ApiError(
     429, -1003, "Too many requests; current limit of IP(127.0.0.1) is 6000 requests per minute."
 )
 STATUS_UNKNOWN = ApiError(
-    503, -1007,
+    503,
+    -1007,
     "Timeout waiting for response from backend server. Send status unknown; "
     "execution status unknown.",
 )
@@ -70,15 +76,22 @@ def from_rejection(rejected: Rejected, perp: bool) -> ApiError:
     if reason is Reason.FILTER:
         return _filter_error(rejected.detail, perp)
     if reason is Reason.DUPLICATE:
-        return ApiError(400, -4116, "ClientOrderId is duplicated.") if perp else ApiError(
-            400, -2010, "Duplicate order sent.")
+        return (
+            ApiError(400, -4116, "ClientOrderId is duplicated.")
+            if perp
+            else ApiError(400, -2010, "Duplicate order sent.")
+        )
     if reason is Reason.WOULD_TAKE:
-        return ApiError(400, -5022, _FUTURES_POST_ONLY) if perp else ApiError(
-            400, -2010, "Order would immediately match and take.")
+        return (
+            ApiError(400, -5022, _FUTURES_POST_ONLY)
+            if perp
+            else ApiError(400, -2010, "Order would immediately match and take.")
+        )
     simple = {
         Reason.UNKNOWN_SYMBOL: UNKNOWN_SYMBOL,
         Reason.INSUFFICIENT_BALANCE: ApiError(
-            400, -2010, "Account has insufficient balance for requested action."),
+            400, -2010, "Account has insufficient balance for requested action."
+        ),
         Reason.INSUFFICIENT_MARGIN: ApiError(400, -2019, "Margin is insufficient."),
         Reason.REDUCE_ONLY: ApiError(400, -2022, "ReduceOnly Order is rejected."),
         Reason.UNKNOWN_ORDER: ApiError(400, -2011, "Unknown order sent."),
@@ -93,6 +106,8 @@ def from_rejection(rejected: Rejected, perp: bool) -> ApiError:
 def _filter_error(name: str, perp: bool) -> ApiError:
     if perp and name == "NOTIONAL":
         return ApiError(
-            400, -4164, "Order's notional must be no smaller than 5 (unless you choose reduce only)."
+            400,
+            -4164,
+            "Order's notional must be no smaller than 5 (unless you choose reduce only).",
         )
     return ApiError(400, -1013, f"Filter failure: {name}")

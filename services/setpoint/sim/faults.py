@@ -47,8 +47,9 @@ class FaultRule:
 
     @property
     def delay_s(self) -> float:
-        return (self.delay_ms if self.delay_ms is not None else DEFAULT_DELAY_MS.get(
-            self.kind, 0)) / 1000
+        return (
+            self.delay_ms if self.delay_ms is not None else DEFAULT_DELAY_MS.get(self.kind, 0)
+        ) / 1000
 
     @property
     def unfiltered(self) -> bool:
@@ -56,7 +57,8 @@ class FaultRule:
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method.upper()) and (
-            self.path is None or self.path == path)
+            self.path is None or self.path == path
+        )
 
 
 def parse_rule(raw: Any, index: int) -> FaultRule:
@@ -67,7 +69,7 @@ def parse_rule(raw: Any, index: int) -> FaultRule:
     if unknown:
         raise BadRule(f"rules[{index}]: unknown fields {sorted(unknown)}")
     try:
-        kind = FaultKind(raw.get("kind"))
+        kind = FaultKind(str(raw.get("kind")))
     except ValueError:
         raise BadRule(f"rules[{index}].kind: one of {[k.value for k in FaultKind]}") from None
     probability = raw.get("probability", 1)
@@ -100,8 +102,9 @@ class Faults:
     def clear(self) -> None:
         self.rules.clear()
 
-    def take(self, method: str, path: str, kinds: frozenset[FaultKind] | None = None
-             ) -> FaultRule | None:
+    def take(
+        self, method: str, path: str, kinds: frozenset[FaultKind] | None = None
+    ) -> FaultRule | None:
         """The rule that fires for this request, its count used up by one; None if none."""
         for rule in self.rules:
             if kinds is not None and rule.kind not in kinds:

@@ -59,24 +59,28 @@ class SimMarket:
         return None
 
 
-def _market(symbol: str, kind: Kind, step: str) -> SimMarket:
-    pair, _, _settle = symbol.partition(":")
+def make_market(
+    symbol: str, step: Decimal, tick: Decimal = Decimal("0.01"), min_notional: Decimal = Decimal(5)
+) -> SimMarket:
+    """A market from its unified symbol: `B/Q` is spot, `B/Q:Q` a USD-M perpetual."""
+    pair, _, settle = symbol.partition(":")
     base, quote = pair.split("/")
     return SimMarket(
         symbol=symbol,
         venue_id=base + quote,
-        kind=kind,
+        kind=Kind.PERP if settle else Kind.SPOT,
         base=base,
         quote=quote,
-        tick=Decimal("0.01"),
-        step=Decimal(step),
+        tick=tick,
+        step=step,
+        min_notional=min_notional,
     )
 
 
 DEFAULT_MARKETS: tuple[SimMarket, ...] = (
-    _market("BTC/USDT", Kind.SPOT, "0.00001"),
-    _market("ETH/USDT", Kind.SPOT, "0.0001"),
-    _market("BTC/USDT:USDT", Kind.PERP, "0.00001"),
+    make_market("BTC/USDT", Decimal("0.00001")),
+    make_market("ETH/USDT", Decimal("0.0001")),
+    make_market("BTC/USDT:USDT", Decimal("0.00001")),
 )
 """CONTRACTS.md defaults: two spot markets and the BTC USD-M perpetual."""
 

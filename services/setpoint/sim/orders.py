@@ -117,8 +117,11 @@ class Order:
         filled = self.filled + quantity
         status = Status.FILLED if filled == self.quantity else Status.PARTIALLY_FILLED
         return replace(
-            self, filled=filled, cum_quote=self.cum_quote + price * quantity,
-            status=status, updated_us=now_us,
+            self,
+            filled=filled,
+            cum_quote=self.cum_quote + price * quantity,
+            status=status,
+            updated_us=now_us,
         )
 
     def closed(self, status: Status, now_us: int) -> Order:

@@ -7,6 +7,7 @@ the key, signature and recvWindow (`auth`); errors are Binance's codes (`errors`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,6 +27,7 @@ from setpoint.sim.orders import (
     Tif,
     Trade,
 )
+from setpoint.sim.snapshot import dec
 from setpoint.sim.state import SIM, Simulator
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -51,8 +53,9 @@ async def signed(request: web.Request) -> Params:
     return params
 
 
-def market_of(sim: Simulator, kind: Kind, params: Params, required: bool = True
-              ) -> SimMarket | None:
+def market_of(
+    sim: Simulator, kind: Kind, params: Params, required: bool = True
+) -> SimMarket | None:
     venue_id = params.get("symbol")
     if not venue_id:
         if required:
@@ -137,9 +140,13 @@ def _per_symbol(render: Callable[[Simulator, SimMarket, int], Any]) -> Handler:
 ticker_24hr = _per_symbol(lambda s, m, now: wire_market.ticker_24hr(s.engine, m, now))
 book_ticker = _per_symbol(lambda s, m, now: wire_market.book_ticker(s.engine, m, now))
 premium_index = _per_symbol(lambda s, m, now: wire_market.premium_index(s.engine, m, now))
-ticker_price = _per_symbol(lambda s, m, now: {
-    "symbol": m.venue_id, "price": wire_market.dec(s.engine.last_price(m.symbol)), "time": now,
-})
+ticker_price = _per_symbol(
+    lambda s, m, now: {
+        "symbol": m.venue_id,
+        "time": now,
+        "price": (dec if m.is_perp else wire.spot_dec)(s.engine.last_price(m.symbol)),
+    }
+)
 
 
 async def depth(request: web.Request) -> web.Response:
@@ -151,6 +158,22 @@ async def depth(request: web.Request) -> web.Response:
 
 
 # ------------------------------------------------------------------ orders
+
+
+CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+
+
+def client_order_id(params: Params) -> str | None:
+    """`newClientOrderId` if sent; Binance's alphabet and 36-character limit apply."""
+    value = params.get("newClientOrderId") or None
+    if value is not None and not CLIENT_ID.match(value):
+        raise ApiError(
+            400,
+            -1100,
+            "Illegal characters found in parameter 'newClientOrderId'; legal range is "
+            "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
+        )
+    return value
 
 
 def parse_order_request(market: SimMarket, params: Params) -> OrderRequest:
@@ -175,7 +198,7 @@ def parse_order_request(market: SimMarket, params: Params) -> OrderRequest:
         quantity=decimal_param(params, "quantity"),
         price=decimal_param(params, "price") if kind is not OrderKind.MARKET else None,
         tif=Tif(tif_raw) if kind is OrderKind.LIMIT else Tif.GTC,
-        client_order_id=params.get("newClientOrderId") or None,
+        client_order_id=client_order_id(params),
         reduce_only=params.get("reduceOnly", "false").lower() == "true",
         quote_quantity=decimal_param(params, "quoteOrderQty"),
     )
@@ -195,7 +218,8 @@ async def new_order(request: web.Request) -> web.Response:
     if market.is_perp:
         return json(wire.futures_order(market, order))
     trades = [
-        e.trade for e in events
+        e.trade
+        for e in events
         if isinstance(e, Execution) and e.trade is not None and e.order.order_id == order.order_id
     ]
     return json(wire.spot_order_ack(market, order, trades))
@@ -232,7 +256,9 @@ async def cancel_order(request: web.Request) -> web.Response:
     order_id, client_id = _order_ref(params)
     try:
         order, events = sim.engine.cancel(
-            market.symbol, order_id=order_id, client_order_id=client_id,
+            market.symbol,
+            order_id=order_id,
+            client_order_id=client_id,
             now_us=sim.clock.now_us(),
         )
     except Rejected as rejected:
@@ -259,7 +285,8 @@ async def all_orders(request: web.Request) -> web.Response:
     market = need_market(sim, kind_of(request), params)
     start = int_param(params, "startTime")
     orders = [
-        o for o in sim.engine.orders.values()
+        o
+        for o in sim.engine.orders.values()
         if o.symbol == market.symbol and (start is None or o.created_us // 1000 >= start)
     ]
     limit = min(int_param(params, "limit") or 500, 1000)
@@ -317,7 +344,8 @@ async def position_risk(request: web.Request) -> web.Response:
     chosen = [market] if market else sim.engine.markets.of_kind(Kind.PERP)
     now = sim.clock.now_ms()
     rows = [
-        wire.position_row(sim.engine, m, now) for m in chosen
+        wire.position_row(sim.engine, m, now)
+        for m in chosen
         if sim.engine.margin.position(m.symbol).quantity != 0
     ]
     return json(rows)
@@ -333,9 +361,14 @@ async def position_risk_v2(request: web.Request) -> web.Response:
     rows = []
     for m in chosen:
         row = wire.position_row(sim.engine, m, now)
-        row.update({"leverage": str(sim.engine.margin.leverage_of(m.symbol)),
-                    "marginType": "cross", "isAutoAddMargin": "false",
-                    "maxNotionalValue": "50000"})
+        row.update(
+            {
+                "leverage": str(sim.engine.margin.leverage_of(m.symbol)),
+                "marginType": "cross",
+                "isAutoAddMargin": "false",
+                "maxNotionalValue": "50000",
+            }
+        )
         rows.append(row)
     return json(rows)
 

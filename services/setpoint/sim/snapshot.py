@@ -1,7 +1,8 @@
 """`GET /_sim/state`: the engine as JSON, exactly in the shape CONTRACTS.md gives.
 
 Ids are strings, `side` lowercase, times integer microseconds, every price, quantity and
-fee a decimal string; `balances` is the spot wallet, `futures_balances` the margin wallet.
+fee a decimal string (a market order's price is "0"); `balances` is the spot wallet,
+`futures_balances` the margin wallet (free = available margin, locked = the rest).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def order_json(order: Order) -> dict[str, Any]:
         "side": order.side.value,
         "type": "market" if order.price is None else "limit",
         "time_in_force": order.tif.value,
-        "price": None if order.price is None else dec(order.price),
+        "price": dec(order.price or Decimal(0)),  # "0" for a market order, as on Binance
         "quantity": dec(order.quantity),
         "filled": dec(order.filled),
         "status": order.status.value,
@@ -59,11 +60,19 @@ def _balance(balance: Balance) -> dict[str, str]:
     return {"free": dec(balance.free), "locked": dec(balance.locked)}
 
 
+def _position(engine: Engine, symbol: str) -> dict[str, str]:
+    position = engine.margin.position(symbol)
+    return {"quantity": dec(position.quantity), "entry_price": dec(position.entry_price)}
+
+
 def engine_state(engine: Engine) -> dict[str, Any]:
-    """The whole engine: orders (all, oldest first), trades, wallets, positions."""
+    """The whole engine: orders (all, oldest first), trades, wallets, and the position of
+    every perpetual (quantity "0" when flat)."""
     futures = {
-        asset: {"free": dec(engine.margin_available(asset)), "locked": dec(
-            amount - engine.margin_available(asset))}
+        asset: {
+            "free": dec(engine.margin_available(asset)),
+            "locked": dec(amount - engine.margin_available(asset)),
+        }
         for asset, amount in sorted(engine.margin.wallet.items())
     }
     return {
@@ -72,8 +81,6 @@ def engine_state(engine: Engine) -> dict[str, Any]:
         "balances": {a: _balance(b) for a, b in engine.spot.snapshot().items()},
         "futures_balances": futures,
         "positions": {
-            symbol: {"quantity": dec(p.quantity), "entry_price": dec(p.entry_price)}
-            for symbol, p in sorted(engine.margin.positions.items())
+            m.symbol: _position(engine, m.symbol) for m in engine.markets.all if m.is_perp
         },
-        "prices": {s: dec(p) for s, p in sorted(engine.prices.items())},
     }

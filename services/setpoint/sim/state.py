@@ -17,12 +17,13 @@ from setpoint.config import SimConfig
 from setpoint.core.numeric import round_to
 from setpoint.sim.engine import Engine
 from setpoint.sim.faults import Faults
-from setpoint.sim.markets import DEFAULT_MARKETS
+from setpoint.sim.markets import make_market
 from setpoint.sim.orders import Event
 from setpoint.sim.streams import StreamHub
 
 RANDOM_WALK_INTERVAL_S = 1.0
 RANDOM_WALK_BPS = 5
+LISTEN_KEY_SWEEP_S = 1.0
 
 
 class Clock:
@@ -49,48 +50,72 @@ class Simulator:
         self.hub = StreamHub()
         self.faults = Faults(seed=config.random_walk_seed or 0)
         self.engine = self._new_engine()
-        self._walk: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._publishing = asyncio.Lock()
 
-    def _new_engine(self) -> Engine:
+    def _new_engine(self, first_ids: tuple[int, int] = (1, 1)) -> Engine:
+        markets = [
+            make_market(m.symbol, m.step, m.tick, m.min_notional) for m in self.config.markets
+        ]
         return Engine(
-            DEFAULT_MARKETS,
+            markets,
             balances=self.config.balances,
             futures_balances=self.config.futures_balances,
             prices=self.config.prices,
+            first_ids=first_ids,
         )
 
     def reset(self) -> None:
-        """Empty book and accounts to the configured start; faults cleared."""
-        self.engine = self._new_engine()
+        """Empty book and accounts to the configured start; faults cleared. Order and trade
+        ids keep counting up (fills are deduplicated by trade id downstream)."""
+        self.engine = self._new_engine(self.engine.next_ids)
         self.faults = Faults(seed=self.config.random_walk_seed or 0)
 
-    async def publish(self, events: list[Event], cancel_ids: dict[int, str] | None = None
-                      ) -> None:
-        await self.hub.publish(events, self.engine, self.clock.now_ms(), cancel_ids)
+    async def publish(self, events: list[Event], cancel_ids: dict[int, str] | None = None) -> None:
+        """Send one command's events to the streams. Call it right after the engine command,
+        with no await in between: the (FIFO) lock then keeps the streams in engine order."""
+        async with self._publishing:
+            await self.hub.publish(events, self.engine, self.clock.now_ms(), cancel_ids)
 
-    def start_random_walk(self) -> None:
-        """With `random_walk_seed` set, move every price by up to +-5 bp each second."""
-        if self.config.random_walk_seed is not None and self._walk is None:
-            self._walk = asyncio.create_task(self._random_walk(self.config.random_walk_seed))
+    def start_background(self) -> None:
+        """The listen-key sweeper and, with `random_walk_seed` set, the random walk (every
+        price moves by up to +-5 bp each second)."""
+        if self._tasks:
+            return
+        self._tasks.append(asyncio.create_task(self._sweep_listen_keys()))
+        if self.config.random_walk_seed is not None:
+            self._tasks.append(asyncio.create_task(self._random_walk(self.config.random_walk_seed)))
 
     async def stop(self) -> None:
-        if self._walk is not None:
-            self._walk.cancel()
-            await asyncio.gather(self._walk, return_exceptions=True)
-            self._walk = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
         await self.hub.close()
+
+    async def _sweep_listen_keys(self) -> None:
+        while True:
+            await asyncio.sleep(LISTEN_KEY_SWEEP_S)
+            await self.hub.expire_due(self.clock.now_ms())
 
     async def _random_walk(self, seed: int) -> None:
         rng = random.Random(seed)
         while True:
             await asyncio.sleep(RANDOM_WALK_INTERVAL_S)
-            for market in self.engine.markets.all:
-                last = self.engine.last_price(market.symbol)
-                step = Decimal(rng.randint(-RANDOM_WALK_BPS, RANDOM_WALK_BPS)) / 10000
-                price = round_to(last * (1 + step), market.tick, "nearest")
-                if price > 0 and price != last:
-                    events = self.engine.move_price(market.symbol, price, self.clock.now_us())
-                    await self.publish(events)
+            await self.publish(walk_step(self.engine, rng, self.clock.now_us()))
+
+
+def walk_step(engine: Engine, rng: random.Random, now_us: int) -> list[Event]:
+    """Move every market's price by a whole number of basis points in [-5, 5], on the tick;
+    returns the events of the fills it caused."""
+    events: list[Event] = []
+    for market in engine.markets.all:
+        last = engine.last_price(market.symbol)
+        step = Decimal(rng.randint(-RANDOM_WALK_BPS, RANDOM_WALK_BPS)) / 10000
+        price = round_to(last * (1 + step), market.tick, "nearest")
+        if price > 0 and price != last:
+            events += engine.move_price(market.symbol, price, now_us)
+    return events
 
 
 SIM = web.AppKey("sim", Simulator)

@@ -1,10 +1,10 @@
 """Helpers for tests and demos: run the simulator in-process, drive its control API.
 
-    async with running_simulator() as server:          # free port on 127.0.0.1
-        control = SimControl(server.base_url)
-        await control.price("BTC/USDT", "59000")
-        state = await control.state()
-        await control.close()
+async with running_simulator() as server:          # free port on 127.0.0.1
+    control = SimControl(server.base_url)
+    await control.price("BTC/USDT", "59000")
+    state = await control.state()
+    await control.close()
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from setpoint.sim.app import SimServer
 
 
 @asynccontextmanager
-async def running_simulator(config: SimConfig | None = None, host: str = "127.0.0.1",
-                            port: int = 0) -> AsyncIterator[SimServer]:
+async def running_simulator(
+    config: SimConfig | None = None, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[SimServer]:
     """A started SimServer (port 0 = a free one), stopped on exit."""
     server = SimServer(config or SimConfig(), host=host, port=port)
     await server.start()
@@ -58,19 +59,42 @@ class SimControl:
         body = {"symbol": symbol, "side": side, "levels": [list(lv) for lv in levels]}
         return await self._call("POST", "/_sim/liquidity", body)
 
-    async def fill(self, *, client_order_id: str | None = None, order_id: str | None = None,
-                   quantity: str | None = None) -> Any:
+    async def fill(
+        self,
+        *,
+        client_order_id: str | None = None,
+        order_id: str | None = None,
+        quantity: str | None = None,
+    ) -> Any:
         body = {"client_order_id": client_order_id, "order_id": order_id, "quantity": quantity}
         return await self._call("POST", "/_sim/fill", {k: v for k, v in body.items() if v})
 
-    async def order(self, symbol: str, side: str, type: str, quantity: str,
-                    price: str | None = None, client_order_id: str | None = None) -> Any:
-        body = {"symbol": symbol, "side": side, "type": type, "quantity": quantity,
-                "price": price, "client_order_id": client_order_id}
+    async def order(
+        self,
+        symbol: str,
+        side: str,
+        type: str,
+        quantity: str,
+        price: str | None = None,
+        client_order_id: str | None = None,
+    ) -> Any:
+        body = {
+            "symbol": symbol,
+            "side": side,
+            "type": type,
+            "quantity": quantity,
+            "price": price,
+            "client_order_id": client_order_id,
+        }
         return await self._call("POST", "/_sim/orders", {k: v for k, v in body.items() if v})
 
-    async def cancel(self, *, client_order_id: str | None = None, order_id: str | None = None,
-                     status: str | None = None) -> Any:
+    async def cancel(
+        self,
+        *,
+        client_order_id: str | None = None,
+        order_id: str | None = None,
+        status: str | None = None,
+    ) -> Any:
         body = {"client_order_id": client_order_id, "order_id": order_id, "status": status}
         return await self._call("POST", "/_sim/cancel", {k: v for k, v in body.items() if v})
 

@@ -160,8 +160,9 @@ def futures_trade(market: SimMarket, trade: Trade) -> dict[str, Any]:
     }
 
 
-def spot_account(engine: Engine, fees_maker: Decimal, fees_taker: Decimal,
-                 now_ms: int) -> dict[str, Any]:
+def spot_account(
+    engine: Engine, fees_maker: Decimal, fees_taker: Decimal, now_ms: int
+) -> dict[str, Any]:
     """GET /api/v3/account."""
     return {
         "makerCommission": int(fees_maker * 10000),
@@ -169,8 +170,10 @@ def spot_account(engine: Engine, fees_maker: Decimal, fees_taker: Decimal,
         "buyerCommission": 0,
         "sellerCommission": 0,
         "commissionRates": {
-            "maker": spot_dec(fees_maker), "taker": spot_dec(fees_taker),
-            "buyer": spot_dec(Decimal(0)), "seller": spot_dec(Decimal(0)),
+            "maker": spot_dec(fees_maker),
+            "taker": spot_dec(fees_taker),
+            "buyer": spot_dec(Decimal(0)),
+            "seller": spot_dec(Decimal(0)),
         },
         "canTrade": True,
         "canWithdraw": True,
@@ -250,19 +253,22 @@ def futures_account(engine: Engine, now_ms: int) -> dict[str, Any]:
     total = {
         name: dec(sum((Decimal(a[field]) for a in assets), Decimal(0)))
         for name, field in (
-            ("totalInitialMargin", "initialMargin"), ("totalMaintMargin", "maintMargin"),
+            ("totalInitialMargin", "initialMargin"),
+            ("totalMaintMargin", "maintMargin"),
             ("totalWalletBalance", "walletBalance"),
             ("totalUnrealizedProfit", "unrealizedProfit"),
             ("totalMarginBalance", "marginBalance"),
             ("totalPositionInitialMargin", "positionInitialMargin"),
             ("totalOpenOrderInitialMargin", "openOrderInitialMargin"),
             ("totalCrossWalletBalance", "crossWalletBalance"),
-            ("totalCrossUnPnl", "crossUnPnl"), ("availableBalance", "availableBalance"),
+            ("totalCrossUnPnl", "crossUnPnl"),
+            ("availableBalance", "availableBalance"),
             ("maxWithdrawAmount", "maxWithdrawAmount"),
         )
     }
     positions = [
-        position_row(engine, m, now_ms) for m in engine.markets.all
+        position_row(engine, m, now_ms)
+        for m in engine.markets.all
         if m.is_perp and engine.margin.position(m.symbol).quantity != 0
     ]
     return {**total, "assets": assets, "positions": positions}
@@ -273,11 +279,17 @@ def futures_balances(engine: Engine, now_ms: int) -> list[dict[str, Any]]:
     rows = []
     for asset in sorted(engine.margin.wallet):
         row = _asset_row(engine, asset, now_ms)
-        rows.append({
-            "accountAlias": "SgsR", "asset": asset, "balance": row["walletBalance"],
-            "crossWalletBalance": row["crossWalletBalance"], "crossUnPnl": row["crossUnPnl"],
-            "availableBalance": row["availableBalance"],
-            "maxWithdrawAmount": row["maxWithdrawAmount"], "marginAvailable": True,
-            "updateTime": row["updateTime"],
-        })
+        rows.append(
+            {
+                "accountAlias": "SgsR",
+                "asset": asset,
+                "balance": row["walletBalance"],
+                "crossWalletBalance": row["crossWalletBalance"],
+                "crossUnPnl": row["crossUnPnl"],
+                "availableBalance": row["availableBalance"],
+                "maxWithdrawAmount": row["maxWithdrawAmount"],
+                "marginAvailable": True,
+                "updateTime": row["updateTime"],
+            }
+        )
     return rows

@@ -30,35 +30,62 @@ def _decimals(increment: Decimal) -> int:
 def _filters(market: SimMarket, fmt: Any) -> list[dict[str, Any]]:
     notional = (
         {"filterType": "MIN_NOTIONAL", "notional": fmt(market.min_notional)}
-        if market.is_perp else
-        {"filterType": "NOTIONAL", "minNotional": fmt(market.min_notional),
-         "applyMinToMarket": True, "maxNotional": fmt(Decimal(9000000)),
-         "applyMaxToMarket": False, "avgPriceMins": 5}
+        if market.is_perp
+        else {
+            "filterType": "NOTIONAL",
+            "minNotional": fmt(market.min_notional),
+            "applyMinToMarket": True,
+            "maxNotional": fmt(Decimal(9000000)),
+            "applyMaxToMarket": False,
+            "avgPriceMins": 5,
+        }
     )
     return [
-        {"filterType": "PRICE_FILTER", "minPrice": fmt(market.tick),
-         "maxPrice": fmt(market.max_price), "tickSize": fmt(market.tick)},
-        {"filterType": "LOT_SIZE", "minQty": fmt(market.min_quantity),
-         "maxQty": fmt(market.max_quantity), "stepSize": fmt(market.step)},
-        {"filterType": "MARKET_LOT_SIZE", "minQty": fmt(market.min_quantity),
-         "maxQty": fmt(market.max_quantity), "stepSize": fmt(market.step)},
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": fmt(market.tick),
+            "maxPrice": fmt(market.max_price),
+            "tickSize": fmt(market.tick),
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": fmt(market.min_quantity),
+            "maxQty": fmt(market.max_quantity),
+            "stepSize": fmt(market.step),
+        },
+        {
+            "filterType": "MARKET_LOT_SIZE",
+            "minQty": fmt(market.min_quantity),
+            "maxQty": fmt(market.max_quantity),
+            "stepSize": fmt(market.step),
+        },
         notional,
     ]
 
 
 def spot_symbol(market: SimMarket) -> dict[str, Any]:
     return {
-        "symbol": market.venue_id, "status": "TRADING",
-        "baseAsset": market.base, "baseAssetPrecision": 8,
-        "quoteAsset": market.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
-        "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
+        "symbol": market.venue_id,
+        "status": "TRADING",
+        "baseAsset": market.base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": market.quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
         "orderTypes": SPOT_ORDER_TYPES,
-        "icebergAllowed": False, "ocoAllowed": False, "otoAllowed": False,
-        "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": False,
-        "cancelReplaceAllowed": False, "isSpotTradingAllowed": True,
+        "icebergAllowed": False,
+        "ocoAllowed": False,
+        "otoAllowed": False,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": False,
+        "cancelReplaceAllowed": False,
+        "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": _filters(market, spot_dec),
-        "permissions": [], "permissionSets": [["SPOT"]],
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
         "defaultSelfTradePreventionMode": "NONE",
         "allowedSelfTradePreventionModes": ["NONE"],
     }
@@ -66,15 +93,27 @@ def spot_symbol(market: SimMarket) -> dict[str, Any]:
 
 def futures_symbol(market: SimMarket) -> dict[str, Any]:
     return {
-        "symbol": market.venue_id, "pair": market.venue_id,
-        "contractType": "PERPETUAL", "deliveryDate": PERPETUAL_DELIVERY_MS,
-        "onboardDate": 1569398400000, "status": "TRADING",
-        "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-        "baseAsset": market.base, "quoteAsset": market.quote, "marginAsset": market.quote,
-        "pricePrecision": _decimals(market.tick), "quantityPrecision": _decimals(market.step),
-        "baseAssetPrecision": 8, "quotePrecision": 8,
-        "underlyingType": "COIN", "underlyingSubType": [], "triggerProtect": "0.0500",
-        "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
+        "symbol": market.venue_id,
+        "pair": market.venue_id,
+        "contractType": "PERPETUAL",
+        "deliveryDate": PERPETUAL_DELIVERY_MS,
+        "onboardDate": 1569398400000,
+        "status": "TRADING",
+        "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000",
+        "baseAsset": market.base,
+        "quoteAsset": market.quote,
+        "marginAsset": market.quote,
+        "pricePrecision": _decimals(market.tick),
+        "quantityPrecision": _decimals(market.step),
+        "baseAssetPrecision": 8,
+        "quotePrecision": 8,
+        "underlyingType": "COIN",
+        "underlyingSubType": [],
+        "triggerProtect": "0.0500",
+        "liquidationFee": "0.012500",
+        "marketTakeBound": "0.05",
+        "maxMoveOrderLimit": 10000,
         "filters": _filters(market, dec),
         "orderTypes": FUTURES_ORDER_TYPES,
         "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
@@ -85,7 +124,9 @@ def exchange_info(engine: Engine, perp: bool, now_ms: int) -> dict[str, Any]:
     """GET /api/v3/exchangeInfo (perp False) or /fapi/v1/exchangeInfo (perp True)."""
     markets = [m for m in engine.markets.all if m.is_perp == perp]
     body: dict[str, Any] = {
-        "timezone": "UTC", "serverTime": now_ms, "rateLimits": RATE_LIMITS,
+        "timezone": "UTC",
+        "serverTime": now_ms,
+        "rateLimits": RATE_LIMITS,
         "exchangeFilters": [],
         "symbols": [futures_symbol(m) if perp else spot_symbol(m) for m in markets],
     }
@@ -105,8 +146,11 @@ def book_ticker(engine: Engine, market: SimMarket, now_ms: int) -> dict[str, Any
     bid = bid or (last, Decimal(0))
     ask = ask or (last, Decimal(0))
     body: dict[str, Any] = {
-        "symbol": market.venue_id, "bidPrice": fmt(bid[0]), "bidQty": fmt(bid[1]),
-        "askPrice": fmt(ask[0]), "askQty": fmt(ask[1]),
+        "symbol": market.venue_id,
+        "bidPrice": fmt(bid[0]),
+        "bidQty": fmt(bid[1]),
+        "askPrice": fmt(ask[0]),
+        "askQty": fmt(ask[1]),
     }
     if market.is_perp:
         body["time"] = now_ms
@@ -122,20 +166,33 @@ def ticker_24hr(engine: Engine, market: SimMarket, now_ms: int) -> dict[str, Any
     quote_volume = sum((t.quote_quantity for t in trades), Decimal(0))
     book = book_ticker(engine, market, now_ms)
     body: dict[str, Any] = {
-        "symbol": market.venue_id, "priceChange": fmt(Decimal(0)),
-        "priceChangePercent": "0.000", "weightedAvgPrice": fmt(last),
-        "lastPrice": fmt(last), "lastQty": fmt(Decimal(0)),
-        "openPrice": fmt(last), "highPrice": fmt(last), "lowPrice": fmt(last),
-        "volume": fmt(volume), "quoteVolume": fmt(quote_volume),
-        "openTime": now_ms - 86_400_000, "closeTime": now_ms,
+        "symbol": market.venue_id,
+        "priceChange": fmt(Decimal(0)),
+        "priceChangePercent": "0.000",
+        "weightedAvgPrice": fmt(last),
+        "lastPrice": fmt(last),
+        "lastQty": fmt(Decimal(0)),
+        "openPrice": fmt(last),
+        "highPrice": fmt(last),
+        "lowPrice": fmt(last),
+        "volume": fmt(volume),
+        "quoteVolume": fmt(quote_volume),
+        "openTime": now_ms - 86_400_000,
+        "closeTime": now_ms,
         "firstId": trades[0].trade_id if trades else -1,
-        "lastId": trades[-1].trade_id if trades else -1, "count": len(trades),
+        "lastId": trades[-1].trade_id if trades else -1,
+        "count": len(trades),
     }
     if not market.is_perp:
-        body.update({
-            "prevClosePrice": fmt(last), "bidPrice": book["bidPrice"], "bidQty": book["bidQty"],
-            "askPrice": book["askPrice"], "askQty": book["askQty"],
-        })
+        body.update(
+            {
+                "prevClosePrice": fmt(last),
+                "bidPrice": book["bidPrice"],
+                "bidQty": book["bidQty"],
+                "askPrice": book["askPrice"],
+                "askQty": book["askQty"],
+            }
+        )
     return body
 
 
@@ -144,9 +201,13 @@ def premium_index(engine: Engine, market: SimMarket, now_ms: int) -> dict[str, A
     last = dec(engine.last_price(market.symbol))
     eight_hours = 8 * 3_600_000
     return {
-        "symbol": market.venue_id, "markPrice": last, "indexPrice": last,
-        "estimatedSettlePrice": last, "lastFundingRate": "0.00010000",
-        "interestRate": "0.00010000", "nextFundingTime": (now_ms // eight_hours + 1) * eight_hours,
+        "symbol": market.venue_id,
+        "markPrice": last,
+        "indexPrice": last,
+        "estimatedSettlePrice": last,
+        "lastFundingRate": "0.00010000",
+        "interestRate": "0.00010000",
+        "nextFundingTime": (now_ms // eight_hours + 1) * eight_hours,
         "time": now_ms,
     }
 
@@ -164,11 +225,28 @@ def depth(engine: Engine, market: SimMarket, limit: int, now_ms: int) -> dict[st
 def leverage_brackets(engine: Engine) -> list[dict[str, Any]]:
     """GET /fapi/v1/leverageBracket: one bracket per perpetual, with our leverage cap."""
     return [
-        {"symbol": m.venue_id, "notionalCoef": 1.0, "brackets": [
-            {"bracket": 1, "initialLeverage": 125, "notionalCap": 50000, "notionalFloor": 0,
-             "maintMarginRatio": 0.004, "cum": 0.0},
-            {"bracket": 2, "initialLeverage": 100, "notionalCap": 600000,
-             "notionalFloor": 50000, "maintMarginRatio": 0.005, "cum": 50.0},
-        ]}
-        for m in engine.markets.all if m.is_perp
+        {
+            "symbol": m.venue_id,
+            "notionalCoef": 1.0,
+            "brackets": [
+                {
+                    "bracket": 1,
+                    "initialLeverage": 125,
+                    "notionalCap": 50000,
+                    "notionalFloor": 0,
+                    "maintMarginRatio": 0.004,
+                    "cum": 0.0,
+                },
+                {
+                    "bracket": 2,
+                    "initialLeverage": 100,
+                    "notionalCap": 600000,
+                    "notionalFloor": 50000,
+                    "maintMarginRatio": 0.005,
+                    "cum": 50.0,
+                },
+            ],
+        }
+        for m in engine.markets.all
+        if m.is_perp
     ]

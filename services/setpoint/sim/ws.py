@@ -31,8 +31,9 @@ async def ws_api(request: web.Request) -> web.WebSocketResponse:
     return socket
 
 
-def _ws_api_answer(sim: Simulator, socket: web.WebSocketResponse, text: str
-                   ) -> dict[str, Any] | None:
+def _ws_api_answer(
+    sim: Simulator, socket: web.WebSocketResponse, text: str
+) -> dict[str, Any] | None:
     try:
         request = json.loads(text)
     except ValueError:
@@ -52,19 +53,22 @@ def _ws_api_answer(sim: Simulator, socket: web.WebSocketResponse, text: str
         return {"id": ident, "status": 200, "result": {}}
     if method == "ping":
         return {"id": ident, "status": 200, "result": {}}
-    return {"id": ident, "status": 400,
-            "error": {"code": -1100, "msg": f"Unknown method '{method}'."}}
+    return {
+        "id": ident,
+        "status": 400,
+        "error": {"code": -1100, "msg": f"Unknown method '{method}'."},
+    }
 
 
 async def user_stream(request: web.Request) -> web.StreamResponse:
-    """USD-M user-data stream for a live listen key; events only flow server -> client."""
+    """User-data stream of a live listen key (USD-M, or legacy spot); server -> client."""
     sim = request.app[SIM]
     key = request.query.get("listenKey") or request.match_info.get("listen_key", "")
     if not sim.hub.valid(key, sim.clock.now_ms()):
         raise ApiError(400, -1125, "This listenKey does not exist.")
     socket = web.WebSocketResponse(autoping=True)
     await socket.prepare(request)
-    sim.hub.perp[socket] = key
+    sim.hub.attach(socket, key)
     try:
         async for _message in socket:
             pass

@@ -16,8 +16,10 @@ grows, so a consumed id is never listed again. Two fills that would meet on the 
 their original side back, rung k stays empty. An order the venue rejected as invalid
 leaves its rung empty (re-listing it would fail the same way).
 
-After a restart the grid resumes from its last published target (rungs and serial are
-read back from the intent ids, anchor and step from the prices).
+Before the first price the grid wants an empty target for its key: that claims the key,
+and the gateway publishes market data for keys that have (or had) a target. After a
+restart the grid resumes from its last published target (rungs and serial are read back
+from the intent ids, anchor and step from the prices).
 """
 
 from __future__ import annotations
@@ -80,8 +82,8 @@ class Grid:
         symbol = view.symbols[0]
         if state.anchor is None:
             started = _resume(view, symbol) or _start(view, symbol)
-            if started is None:
-                return Decision(state)
+            if started is None:  # no price yet: claim the key with an empty target
+                return Decision(state, MappingProxyType({symbol: Desired()}))
             state = started
         state = _replace_filled(state, view.key_state(symbol), view.name)
         return Decision(state, MappingProxyType({symbol: _desired(state, view)}))

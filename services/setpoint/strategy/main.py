@@ -50,7 +50,7 @@ async def serve(
     settings: Settings, strategies: Mapping[str, tuple[StrategyConfig, Strategy[Any]]]
 ) -> None:
     """Run the host until SIGINT or SIGTERM."""
-    handle = telemetry.setup_telemetry(settings, "setpoint-strategy")
+    handle = telemetry.setup_telemetry(settings, "strategy")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

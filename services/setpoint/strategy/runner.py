@@ -10,6 +10,7 @@ must be published: one per key whose desired world differs from the last one pub
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -123,5 +124,5 @@ class Runner:
         if not reply.get("accepted"):
             log.warning("%s: target %s rejected: %s", self.name, target.symbol, error)
         if "generation" in error:
-            clock = int(datetime.now().timestamp() * 1000)
+            clock = int(time.time() * 1000)
             self._seen_generation(target.symbol, max(target.generation, clock))

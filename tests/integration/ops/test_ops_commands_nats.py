@@ -41,8 +41,9 @@ def server(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def config(server: str, tmp_path: Path) -> Path:
     path = tmp_path / "setpoint.toml"
-    path.write_text(f'[nats]\nurl = "{server}"\nembedded = false\n\n[eventlog]\n'
-                    'backend = "jetstream"\n')  # fmt: skip
+    path.write_text(
+        f'[nats]\nurl = "{server}"\nembedded = false\n\n[eventlog]\nbackend = "jetstream"\n'
+    )
     return path
 
 
@@ -59,9 +60,15 @@ async def log(server: str) -> AsyncIterator[JetStreamEventLog]:
 async def setpoint(config: Path, *args: str) -> tuple[int, str, str]:
     """Run `setpoint --config CONFIG ARGS...`; (exit status, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "setpoint", "--config", str(config), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "setpoint",
+        "--config",
+        str(config),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -80,7 +87,8 @@ async def test_audit_passes_a_clean_log(config: Path, log: JetStreamEventLog) ->
     code, out, _ = await setpoint(config, "audit", "--json")
     body = json.loads(out)
     assert code == 0, body["violations"]
-    assert body["clean"] is True and body["events"] == len(events)
+    assert body["clean"] is True
+    assert body["events"] == len(events)
     assert body["counts"]["fills"] == sum(e.type == "FillObserved" for e in events)
 
 
@@ -94,11 +102,14 @@ async def test_audit_names_each_violation_and_its_position(
     await nc.close()
     code, out, _ = await setpoint(config, "audit", "--json")
     body = json.loads(out)
-    assert code == 1 and body["clean"] is False
+    assert code == 1
+    assert body["clean"] is False
     found = [(v["invariant"], v["position"]) for v in body["violations"]]
     assert found == [("fill_unique", duplicate), ("no_quarantine", len(events) + 1)]
     code, text, _ = await setpoint(config, "audit")
-    assert code == 1 and "fill_unique" in text and "NOT clean" in text
+    assert code == 1
+    assert "fill_unique" in text
+    assert "NOT clean" in text
 
 
 async def test_replay_json_as_of_a_position(config: Path, log: JetStreamEventLog) -> None:
@@ -118,7 +129,8 @@ async def test_replay_json_as_of_a_position(config: Path, log: JetStreamEventLog
     assert key["open_orders"][0]["filled"] == "0.004"
     code, out, _ = await setpoint(config, "replay", "--json", "--until", "3")
     early = json.loads(out)
-    assert early["position"] == 3 and early["keys"][0]["position"] == "0"
+    assert early["position"] == 3
+    assert early["keys"][0]["position"] == "0"
 
 
 async def test_explain_and_export(config: Path, log: JetStreamEventLog, tmp_path: Path) -> None:
@@ -127,9 +139,15 @@ async def test_explain_and_export(config: Path, log: JetStreamEventLog, tmp_path
     coid = next(e.data.client_order_id for e in events if e.type == "FillObserved")
     code, out, _ = await setpoint(config, "explain", coid, "--json")
     body = json.loads(out)
-    assert code == 0 and body["found"] and body["target"] is not None
+    assert code == 0
+    assert body["found"]
+    assert body["target"] is not None
     assert [e["type"] for e in body["chain"]][:4] == [
-        "TargetPublished", "DiffComputed", "OrderSubmitted", "OrderPlaced"]  # fmt: skip
+        "TargetPublished",
+        "DiffComputed",
+        "OrderSubmitted",
+        "OrderPlaced",
+    ]
     assert "FillObserved" in [e["type"] for e in body["chain"]]
     code, _, _ = await setpoint(config, "explain", "sp-nothing-here-1")
     assert code == 1
@@ -138,9 +156,21 @@ async def test_explain_and_export(config: Path, log: JetStreamEventLog, tmp_path
     assert code == 0, err
     assert pq.read_table(target).num_rows == len(events)
     code, out, _ = await setpoint(config, "export", "--format", "jsonl")
-    assert code == 0 and len(out.splitlines()) == len(events)
+    assert code == 0
+    assert len(out.splitlines()) == len(events)
 
 
 def log_url(config: Path) -> str:
     line = next(x for x in config.read_text().splitlines() if x.startswith("url"))
     return line.split('"')[1]
+
+
+async def test_a_log_that_cannot_be_reached_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.toml"
+    path.write_text(f'[nats]\nurl = "nats://127.0.0.1:{free_port()}"\nembedded = false\n')
+    for command in (("audit", "--json"), ("replay",), ("explain", "sp-x"), ("export",)):
+        code, out, err = await setpoint(path, *command)
+        assert code == 2
+        assert out == ""
+        assert "cannot read the event log" in err
+        assert "Traceback" not in err

@@ -33,9 +33,18 @@ def _config(tmp_path: Path, url: str) -> Path:
 
 async def _status(config: Path) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "setpoint", "--config", str(config), "status", "--json",
-        "--timeout", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "setpoint",
+        "--config",
+        str(config),
+        "status",
+        "--json",
+        "--timeout",
+        "1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -61,12 +70,18 @@ async def test_status_shows_every_service_and_key(
     responder: Client, nats_url: str, tmp_path: Path
 ) -> None:
     key = KeyStatus(
-        account="demo", symbol="BTC/USDT", generation=7, condition=Condition.DRIFTING,
-        reasons=("OrdersInFlight",), open_orders_target=4, open_orders_venue=3,
-        position_target=Decimal("0.5"), position_actual=Decimal("0.25"), updated_at=NOW,
-    )  # fmt: skip
-    await _answer(responder, STATUS_REQUEST,
-                  b'{"keys":[' + key.model_dump_json().encode() + b"]}")  # fmt: skip
+        account="demo",
+        symbol="BTC/USDT",
+        generation=7,
+        condition=Condition.DRIFTING,
+        reasons=("OrdersInFlight",),
+        open_orders_target=4,
+        open_orders_venue=3,
+        position_target=Decimal("0.5"),
+        position_actual=Decimal("0.25"),
+        updated_at=NOW,
+    )
+    await _answer(responder, STATUS_REQUEST, b'{"keys":[' + key.model_dump_json().encode() + b"]}")
     for service in SERVICES:
         health = Health(service=service, ready=True, version="0.1.0", started_at=NOW)
         await _answer(responder, health_subject(service), health.model_dump_json().encode())
@@ -78,10 +93,14 @@ async def test_status_shows_every_service_and_key(
     assert all(s["answered"] and s["ready"] for s in body["services"])
     [shown] = body["keys"]
     assert (shown["generation"], shown["condition"], shown["position_actual"]) == (
-        7, "drifting", "0.25")
+        7,
+        "drifting",
+        "0.25",
+    )
     await responder.close()
     code, _, err = await _status(_config(tmp_path, nats_url))
-    assert code == NOTHING_ANSWERED and "no Setpoint service answered" in err
+    assert code == NOTHING_ANSWERED
+    assert "no Setpoint service answered" in err
 
 
 async def test_status_with_a_service_missing_is_not_zero(
@@ -100,4 +119,5 @@ async def test_status_with_a_service_missing_is_not_zero(
 
 async def test_status_without_a_server_says_so(tmp_path: Path) -> None:
     code, _, err = await _status(_config(tmp_path, f"nats://127.0.0.1:{free_port()}"))
-    assert code == NOTHING_ANSWERED and "cannot connect to NATS" in err
+    assert code == NOTHING_ANSWERED
+    assert "cannot connect to NATS" in err

@@ -21,7 +21,6 @@ from setpoint.venues.conformance import make_binance
 TIMEOUT_MS = 2000
 
 
-
 @pytest_asyncio.fixture(scope="session")
 async def sim_server() -> AsyncIterator[SimServer]:
     async with running_simulator(SimConfig()) as server:

@@ -131,12 +131,14 @@ async def test_grid_publishes_then_flips_a_filled_rung(nats_url: str, nc: NATS) 
         reply = await nc.request(subjects.health_subject("strategy"), b"", timeout=5)
         assert Health.model_validate_json(reply.data).ready
 
+        claim, _ = await intake.next()  # no price yet: an empty target claims the key
+        assert (claim.generation, claim.orders) == (1, ())
         ticker = Ticker(account=account, symbol=SYMBOL, last=Decimal("60000"), at=datetime.now(UTC))
         await nc.publish(
             subjects.ticker_subject(account, SYMBOL), ticker.model_dump_json().encode()
         )
         first, headers = await intake.next()
-        assert first.generation == 1
+        assert first.generation == 2
         assert [(o.side.value, o.price) for o in first.orders] == [
             ("buy", Decimal("59940.00")),
             ("sell", Decimal("60060.00")),
@@ -145,7 +147,7 @@ async def test_grid_publishes_then_flips_a_filled_rung(nats_url: str, nc: NATS) 
 
         await _fill(eventlog, key, first.orders[0])
         second, _ = await intake.next()
-        assert second.generation == 2
+        assert second.generation == 3
         assert [(o.side.value, o.price) for o in second.orders] == [
             ("sell", Decimal("60000.00")),
             ("sell", Decimal("60060.00")),
@@ -173,14 +175,16 @@ async def test_restart_resumes_generation_and_does_not_republish(nats_url: str, 
         stop = asyncio.Event()
         running = asyncio.create_task(host.run(stop))
         if run == 0:
+            await intake.next()  # the empty claim
             await nc.publish(
                 subjects.ticker_subject(account, SYMBOL), ticker.model_dump_json().encode()
             )
             target, _ = await intake.next()
-            assert target.generation == 1
+            assert target.generation == 2
+            assert target.orders
         else:
             runner = host.runners[0]
-            assert runner.generation[SYMBOL] == 1
+            assert runner.generation[SYMBOL] == 2
             targets = runner.step(datetime.now(UTC))
             assert targets == []  # the resumed grid wants what the log already holds
         stop.set()

@@ -22,8 +22,17 @@ from setpoint.core.audit import (
     AuditReport,
     HashSet64,
 )
-from setpoint.core.events import DiffComputedData, Event, OrderPlacedData
-from setpoint.core.model import Key, Side, TargetOrder
+from setpoint.core.events import (
+    DiffComputedData,
+    Event,
+    ObservationSource,
+    OrderObserved,
+    OrderObservedData,
+    OrderPlacedData,
+    OrderStatus,
+    Origin,
+)
+from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder
 from setpoint.ops.synthetic import ChainBuilder, Placed, place_action, synthetic_log
 
 SPOT = Key("alpha", "BTC/USDT")
@@ -54,7 +63,8 @@ def order(b: ChainBuilder, key: Key = SPOT, intent: str = "b1", qty: str = "0.01
 def test_a_realistic_clean_log_is_clean() -> None:
     report = audit(synthetic_log(3_000, seed=3))
     assert report.clean, report.violations
-    assert report.counts.targets > 0 and report.counts.fills > 0
+    assert report.counts.targets > 0
+    assert report.counts.fills > 0
     assert report.counts.orders == 2 * report.counts.targets
     assert report.events >= 3_000
 
@@ -255,3 +265,39 @@ def test_the_compact_hash_set_is_a_set(values: list[int]) -> None:
 
 def _uuid(n: int) -> str:
     return f"00000000-0000-4000-8000-{n:012d}"
+
+
+def test_an_adopted_order_is_held_to_its_observed_quantity() -> None:
+    b = ChainBuilder()
+    placed = order(b)  # gives the builder a key and ids; the adopted order is another one
+    observed = OrderObservedData(
+        client_order_id=None,
+        order_id="900",
+        side=Side.SELL,
+        type=OrderType.LIMIT,
+        price=D("61000"),
+        quantity=D("0.002"),
+        status=OrderStatus.NEW,
+        source=ObservationSource.REST,
+        origin=Origin.FOREIGN,
+        adopted=True,
+    )
+    b.events.append(OrderObserved.create(SPOT, Producer.GATEWAY, observed))
+    foreign = Placed(SPOT, "", "900", "-", Side.SELL, D("61000"), D("0.002"), _uuid(1), _uuid(2))
+    fill = b.fill(foreign, D("0.003"))
+    b.events[-1] = fill.model_copy(
+        update={"data": fill.data.model_copy(update={"client_order_id": None})}
+    )
+    b.fill(placed, D("0.010"))
+    assert broken(audit(b.events)) == [(FILL_WITHIN_QUANTITY, len(b.events) - 1)]
+
+
+def test_the_same_attempt_submitted_again_while_live_is_caught_and_counted_once() -> None:
+    b = ChainBuilder()
+    placed = order(b)
+    again = b.events[2].model_copy(update={"event_id": _uuid(5)})
+    b.events.append(again)
+    report = audit(b.events)
+    assert broken(report) == [(ONE_LIVE_ORDER, 5)]
+    assert placed.client_order_id in report.violations[0].detail
+    assert report.counts.orders == 1

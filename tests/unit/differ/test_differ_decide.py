@@ -45,6 +45,17 @@ def test_the_same_actions_again_are_not_recorded() -> None:
 def test_different_actions_are_recorded() -> None:
     assert should_append(data(PLACE, CANCEL), data(PLACE))
     assert should_append(data(PLACE.model_copy(update={"attempt": 2})), data(PLACE))
+    assert should_append(data(PLACE.model_copy(update={"quantity": Decimal("0.02")})), data(PLACE))
+
+
+def test_a_plan_shrinking_while_the_executor_works_is_not_recorded() -> None:
+    last = data(CANCEL, PLACE)
+    assert not should_append(data(PLACE), last, {CANCEL.client_order_id})
+    assert not should_append(data(), last, {CANCEL.client_order_id})
+
+
+def test_an_action_needed_again_after_the_executor_tried_it_is_recorded() -> None:
+    assert should_append(data(CANCEL), data(CANCEL), {CANCEL.client_order_id})
 
 
 def test_no_action_is_recorded_only_when_something_changed() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from setpoint.bus.messages import Condition
 from setpoint.config import Settings
 from setpoint.core.events import (
     AccountMode,
@@ -17,10 +19,15 @@ from setpoint.core.events import (
     DiffComputed,
     MarketsLoaded,
     MarketsLoadedData,
+    OrderPlaced,
+    OrderPlacedData,
+    OrderSubmitted,
+    OrderSubmittedData,
+    RiskRejected,
     TargetPublished,
     TargetRejected,
 )
-from setpoint.core.model import Key, MarketInfo, MarketKind, Producer
+from setpoint.core.model import Key, MarketInfo, MarketKind, OrderType, Producer, Side
 from setpoint.differ.service import DifferService
 from setpoint.eventlog.memory import InMemoryEventLog
 from setpoint.eventlog.port import ANY
@@ -51,7 +58,7 @@ def body(generation: int, *intents: str) -> bytes:
             "generation": generation,
             "strategy": "t",
             "orders": orders,
-        }  # fmt: skip
+        }
     ).encode()
 
 
@@ -130,7 +137,8 @@ async def test_a_rejected_target_is_logged_and_changes_nothing(services: Service
     }
     await settle(differ)
     [rejected] = await events(services.log, TargetRejected)
-    assert rejected.data.generation == 2 and rejected.data.strategy == "t"
+    assert rejected.data.generation == 2
+    assert rejected.data.strategy == "t"
     assert await services.log.head() == before[1] + 1
     assert differ.view.intent.targets == before[0].targets
     assert len(await events(services.log, DiffComputed)) == 1
@@ -168,6 +176,8 @@ async def test_two_differs_on_one_log_record_each_decision_once(services: Servic
     plans = [(d.data.generation, d.data.actions) for d in diffs]
     assert len(plans) == len(set(plans)) == 5, plans
     assert [d.data.generation for d in diffs] == [1, 2, 3, 4, 5]
+    assert first.counters["decisions"] + second.counters["decisions"] == 5
+    print("lost races", first.counters["lost_races"], second.counters["lost_races"])
 
 
 async def test_a_restart_rebuilds_from_the_log_and_does_not_decide_again(
@@ -187,7 +197,8 @@ async def test_a_restart_rebuilds_from_the_log_and_does_not_decide_again(
 async def test_kill_and_resume(services: Services) -> None:
     differ = await services.start()
     reply = await differ.kill("demo", b'{"mode": "liquidate_only", "reason": "drill"}')
-    assert reply["ok"] and reply["mode"] == "liquidate_only"
+    assert reply["ok"]
+    assert reply["mode"] == "liquidate_only"
     assert (await differ.kill("demo", b'{"mode": "normal"}'))["mode"] == "normal"
     assert (await differ.kill("demo", b'{"mode": "panic"}'))["ok"] is False
     assert (await differ.kill("ghost", b"{}"))["ok"] is False
@@ -196,3 +207,101 @@ async def test_kill_and_resume(services: Services) -> None:
     assert all(m.producer is Producer.INTAKE for m in modes)
     await settle(differ)
     assert differ.view.mode("demo") is AccountMode.NORMAL
+
+
+async def test_a_risk_limit_refusal_is_recorded_and_degrades_the_key(log: InMemoryEventLog) -> None:
+    settings = Settings(accounts={"demo": {"max_order_notional": "50"}})
+    differ = DifferService(settings, log, None, tick_s=3600)
+    await differ.start()
+    try:
+        await differ.intake("demo", "BTC-USDT", body(1, "b1"))
+        await settle(differ)
+        [diff] = await events(log, DiffComputed)
+        assert diff.data.actions == ()
+        assert [r.rule for r in diff.data.risk] == ["max_order_notional"]
+        [refused] = await events(log, RiskRejected)
+        assert refused.data.intent_id == "b1"
+        assert refused.causation_id == diff.event_id
+        assert refused.correlation_id == diff.correlation_id
+        status = differ.status(KEY)
+        assert status.condition is Condition.DEGRADED
+        assert status.reasons == ("RiskRejected",)
+    finally:
+        await differ.stop()
+
+
+async def test_an_expired_target_holds_no_orders(log: InMemoryEventLog) -> None:
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+    differ = DifferService(SETTINGS, log, None, tick_s=3600, clock=lambda: now[0])
+    await differ.start()
+    try:
+        raw = json.loads(body(1, "b1"))
+        raw["expires_at"] = "2030-01-01T00:00:10Z"
+        await differ.intake("demo", "BTC-USDT", json.dumps(raw).encode())
+        await settle(differ)
+        assert [len(d.data.actions) for d in await events(log, DiffComputed)] == [1]
+        now[0] += timedelta(seconds=11)
+        differ.queue.add(KEY)
+        await settle(differ)
+        last = (await events(log, DiffComputed))[-1]
+        assert last.data.actions == ()
+        assert [r.rule for r in last.data.risk] == ["expired"]
+        assert "TargetExpired" in differ.status(KEY).reasons
+    finally:
+        await differ.stop()
+
+
+async def test_liquidate_only_leaves_out_orders_that_do_not_reduce(services: Services) -> None:
+    differ = await services.start()
+    await differ.kill("demo", b'{"mode": "liquidate_only"}')
+    await differ.intake("demo", "BTC-USDT", body(1, "b1"))
+    await settle(differ)
+    [diff] = await events(services.log, DiffComputed)
+    assert diff.data.actions == ()
+    assert [r.rule for r in diff.data.risk] == ["liquidate_only"]
+    status = differ.status(KEY)
+    assert status.condition is not Condition.DEGRADED
+    assert "LiquidateOnly" in status.reasons
+    await differ.kill("demo", b'{"mode": "normal"}')
+    await settle(differ)
+    assert [a.intent_id for a in (await events(services.log, DiffComputed))[-1].data.actions] == [
+        "b1"
+    ]
+
+
+async def test_executing_a_plan_records_no_new_decision_until_converged(
+    services: Services,
+) -> None:
+    differ = await services.start()
+    await differ.intake("demo", "BTC-USDT", body(1, "b1", "b2"))
+    await settle(differ)
+    [diff] = await events(services.log, DiffComputed)
+    executor = 0
+    for action in diff.data.actions:
+        submitted = OrderSubmitted.create(
+            KEY, Producer.EXECUTOR,
+            OrderSubmittedData(
+                client_order_id=action.client_order_id, intent_id=action.intent_id,
+                attempt=action.attempt or 1, side=action.side or Side.BUY,
+                type=action.type or OrderType.LIMIT, price=action.price,
+                quantity=action.quantity or Decimal(1),
+            ),
+            correlation_id=diff.correlation_id, causation_id=diff.event_id,
+        )  # fmt: skip
+        [executor] = await services.log.append(KEY, Producer.EXECUTOR, [submitted], executor)
+        await settle(differ)
+    assert len(await events(services.log, DiffComputed)) == 1, "a shrinking plan is not news"
+    assert "OrdersInFlight" in differ.status(KEY).reasons
+    for n, action in enumerate(diff.data.actions):
+        placed = OrderPlaced.create(
+            KEY, Producer.EXECUTOR,
+            OrderPlacedData(client_order_id=action.client_order_id, order_id=str(n)),
+            correlation_id=diff.correlation_id,
+        )  # fmt: skip
+        [executor] = await services.log.append(KEY, Producer.EXECUTOR, [placed], executor)
+    await settle(differ)
+    diffs = await events(services.log, DiffComputed)
+    assert [(len(d.data.actions), d.data.converged) for d in diffs] == [(2, False), (0, True)]
+    status = differ.status(KEY)
+    assert status.condition is Condition.CONVERGED
+    assert (status.open_orders_target, status.open_orders_venue) == (2, 2)

@@ -60,10 +60,7 @@ async def test_workers_never_process_one_key_twice_at_once() -> None:
             queue.add(key)
         if round_ % 7 == 0:
             await asyncio.sleep(0)
-    while len(queue):
-        await asyncio.sleep(0)
-    for _ in range(10):
-        await asyncio.sleep(0)
+    await queue.settled()
     queue.shut_down()
     await asyncio.gather(*workers)
     assert overlaps == []

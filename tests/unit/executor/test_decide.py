@@ -40,22 +40,44 @@ class _Rec:
 
 
 def submitted(coid: str = "sp-x-c1", side: Side = Side.BUY, qty: str = "1") -> OrderSubmitted:
-    data = OrderSubmittedData(client_order_id=coid, intent_id="i", attempt=1, side=side,
-                              type=OrderType.LIMIT, price=D("100"), quantity=D(qty))
+    data = OrderSubmittedData(
+        client_order_id=coid,
+        intent_id="i",
+        attempt=1,
+        side=side,
+        type=OrderType.LIMIT,
+        price=D("100"),
+        quantity=D(qty),
+    )
     return OrderSubmitted.create(KEY, Producer.EXECUTOR, data)
 
 
 def fill(side: Side, qty: str) -> FillObserved:
-    data = FillObservedData(venue="binance", trade_id=f"t{side}{qty}", order_id="1",
-                            client_order_id="sp-x-f", side=side, price=D("100"),
-                            quantity=D(qty), fee=D("0"), fee_currency="USDT",
-                            liquidity=Liquidity.TAKER, source=FillSource.REST)
+    data = FillObservedData(
+        venue="binance",
+        trade_id=f"t{side}{qty}",
+        order_id="1",
+        client_order_id="sp-x-f",
+        side=side,
+        price=D("100"),
+        quantity=D(qty),
+        fee=D("0"),
+        fee_currency="USDT",
+        liquidity=Liquidity.TAKER,
+        source=FillSource.REST,
+    )
     return FillObserved.create(KEY, Producer.GATEWAY, data)
 
 
 def place(side: Side = Side.BUY, qty: str = "0.1", price: str = "60000") -> Action:
-    return Action(kind=ActionKind.PLACE, client_order_id="sp-x-c1", intent_id="i", side=side,
-                  price=D(price), quantity=D(qty))
+    return Action(
+        kind=ActionKind.PLACE,
+        client_order_id="sp-x-c1",
+        intent_id="i",
+        side=side,
+        price=D(price),
+        quantity=D(qty),
+    )
 
 
 def liquidate_only() -> AccountModeChanged:
@@ -93,11 +115,14 @@ def test_reduces_position() -> None:
 
 
 def test_risk_limits() -> None:
-    limits = AccountConfig(max_order_notional=D("1000"), max_open_orders_per_key=1,
-                           price_band_bps=100)
+    limits = AccountConfig(
+        max_order_notional=D("1000"), max_open_orders_per_key=1, price_band_bps=100
+    )
     empty = state()
     assert decide(place(qty="1"), KEY, empty, limits).rule == "max_order_notional"
     off = decide(place(qty="0.001", price="70000"), KEY, empty, limits, last_price=D("60000"))
     assert off.rule == "price_band"
-    full = decide(place(qty="0.001"), KEY, state(submitted("sp-x-other")), limits)
-    assert full.rule == "max_open_orders_per_key"
+    full = decide(
+        place(qty="0.001"), KEY, state(submitted("sp-x-other")), limits, last_price=D("60000")
+    )
+    assert full.rule == "max_open_orders"

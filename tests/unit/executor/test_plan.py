@@ -13,19 +13,35 @@ from setpoint.executor.plan import expand, stages
 
 D = Decimal
 BTC = MarketInfo(
-    symbol="BTC/USDT", venue_symbol="BTCUSDT", kind=MarketKind.SPOT, base="BTC", quote="USDT",
-    tick=D("0.01"), step=D("0.00001"),
+    symbol="BTC/USDT",
+    venue_symbol="BTCUSDT",
+    kind=MarketKind.SPOT,
+    base="BTC",
+    quote="USDT",
+    tick=D("0.01"),
+    step=D("0.00001"),
 )
 
 
 def place(coid: str, side: Side = Side.BUY, price: str = "60000", qty: str = "0.1") -> Action:
-    return Action(kind=ActionKind.PLACE, client_order_id=coid, intent_id=coid, side=side,
-                  price=D(price), quantity=D(qty))
+    return Action(
+        kind=ActionKind.PLACE,
+        client_order_id=coid,
+        intent_id=coid,
+        side=side,
+        price=D(price),
+        quantity=D(qty),
+    )
 
 
 def cancel(coid: str, side: Side | None = Side.BUY) -> Action:
-    return Action(kind=ActionKind.CANCEL, client_order_id=coid, side=side,
-                  price=D("59000") if side else None, quantity=D("0.1") if side else None)
+    return Action(
+        kind=ActionKind.CANCEL,
+        client_order_id=coid,
+        side=side,
+        price=D("59000") if side else None,
+        quantity=D("0.1") if side else None,
+    )
 
 
 def test_single_kind_is_one_stage() -> None:
@@ -56,8 +72,16 @@ def test_unknown_balance_or_market_means_cancels_first() -> None:
 
 
 def test_amend_splits_into_cancel_then_place() -> None:
-    amend = Action(kind=ActionKind.AMEND, client_order_id="new", replaces="old", order_id="42",
-                   intent_id="i", side=Side.BUY, price=D("1"), quantity=D("1"))
+    amend = Action(
+        kind=ActionKind.AMEND,
+        client_order_id="new",
+        replaces="old",
+        order_id="42",
+        intent_id="i",
+        side=Side.BUY,
+        price=D("1"),
+        quantity=D("1"),
+    )
     cancels, places = expand([amend])
     assert [(c.kind, c.client_order_id, c.order_id) for c in cancels] == [
         (ActionKind.CANCEL, "old", "42")
@@ -65,13 +89,17 @@ def test_amend_splits_into_cancel_then_place() -> None:
     assert [(p.kind, p.client_order_id) for p in places] == [(ActionKind.PLACE, "new")]
 
 
-@given(st.lists(st.tuples(st.booleans(), st.sampled_from(list(Side))), max_size=12),
-       st.one_of(st.none(), st.integers(0, 10**7)))
+@given(
+    st.lists(st.tuples(st.booleans(), st.sampled_from(list(Side))), max_size=12),
+    st.one_of(st.none(), st.integers(0, 10**7)),
+)
 def test_every_action_runs_once_and_no_place_before_a_needed_cancel(
     spec: list[tuple[bool, Side]], free: int | None
 ) -> None:
-    actions = [place(f"p{i}", s) if is_place else cancel(f"c{i}", s)
-               for i, (is_place, s) in enumerate(spec)]
+    actions = [
+        place(f"p{i}", s) if is_place else cancel(f"c{i}", s)
+        for i, (is_place, s) in enumerate(spec)
+    ]
     result = stages(actions, BTC, None if free is None else {"USDT": D(free), "BTC": D(free)})
     flat = [a for stage in result for a in stage]
     assert sorted(a.client_order_id for a in flat) == sorted(a.client_order_id for a in actions)

@@ -46,32 +46,47 @@ async def test_explain_walks_from_the_target_to_every_fill() -> None:
     log = InMemoryEventLog()
     await write(log, b.events)
     body = await explain(log, coid, progress=False)
-    assert body["found"] and body["intent_id"] == "x1" and body["attempt"] == 1
+    assert body["found"]
+    assert body["intent_id"] == "x1"
+    assert body["attempt"] == 1
     types = [e["type"] for e in body["chain"]]
-    assert types == ["TargetPublished", "DiffComputed", "OrderSubmitted", "OrderPlaced",
-                     "FillObserved", "FillObserved", "DiffComputed", "CancelSubmitted",
-                     "OrderCancelled"]  # fmt: skip
-    assert body["target"]["generation"] >= 1 and body["target"]["strategy"] == "grid-1"
-    assert body["filled"] == "0.005" and body["average_price"] == "61000"
+    assert types == [
+        "TargetPublished",
+        "DiffComputed",
+        "OrderSubmitted",
+        "OrderPlaced",
+        "FillObserved",
+        "FillObserved",
+        "DiffComputed",
+        "CancelSubmitted",
+        "OrderCancelled",
+    ]
+    assert body["target"]["generation"] >= 1
+    assert body["target"]["strategy"] == "grid-1"
+    assert body["filled"] == "0.005"
+    assert body["average_price"] == "61000"
     positions = [e["position"] for e in body["chain"]]
     assert positions == sorted(positions)
     assert all(e["trace_id"] and len(e["trace_id"]) == 32 for e in body["chain"])
     out = io.StringIO()
     explain_cmd.render(body, Console(file=out, width=250))
-    assert "FillObserved" in out.getvalue() and coid in out.getvalue()
+    assert "FillObserved" in out.getvalue()
+    assert coid in out.getvalue()
 
 
 async def test_explain_of_an_unknown_order_says_so() -> None:
     log = InMemoryEventLog()
     await write(log, synthetic_log(50))
     body = await explain(log, "sp-nothere-000000000000-1", progress=False)
-    assert body["found"] is False and body["chain"] == []
+    assert body["found"] is False
+    assert body["chain"] == []
 
 
 def test_trace_ids_come_from_the_traceparent() -> None:
     tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     assert trace_id(tp) == "4bf92f3577b34da6a3ce929d0e0e4736"
-    assert trace_id(None) is None and trace_id("garbage") is None
+    assert trace_id(None) is None
+    assert trace_id("garbage") is None
 
 
 async def test_jsonl_export_round_trips_every_event_with_its_position() -> None:
@@ -82,9 +97,12 @@ async def test_jsonl_export_round_trips_every_event_with_its_position() -> None:
     assert await export_jsonl(log, out, progress=False) == len(events)
     lines = out.getvalue().splitlines()
     first = json.loads(lines[0])
-    assert first["position"] == 1 and first["type"] == events[0].type
-    again = [parse_event(json.dumps({k: v for k, v in json.loads(line).items()
-                                     if k != "position"})) for line in lines]  # fmt: skip
+    assert first["position"] == 1
+    assert first["type"] == events[0].type
+    again = [
+        parse_event(json.dumps({k: v for k, v in json.loads(line).items() if k != "position"}))
+        for line in lines
+    ]
     assert again == events
 
 
@@ -97,9 +115,19 @@ async def test_parquet_export_has_envelope_columns_and_data_as_json(tmp_path: Pa
     table = pq.read_table(path)
     assert table.num_rows == len(events)
     assert table.column_names == [
-        "position", "event_id", "type", "schema_version", "account", "symbol", "occurred_at",
-        "correlation_id", "causation_id", "producer", "traceparent", "data",
-    ]  # fmt: skip
+        "position",
+        "event_id",
+        "type",
+        "schema_version",
+        "account",
+        "symbol",
+        "occurred_at",
+        "correlation_id",
+        "causation_id",
+        "producer",
+        "traceparent",
+        "data",
+    ]
     rows = table.slice(0, 20).to_pylist()
     assert [r["position"] for r in rows] == list(range(1, 21))
     fill = next(r for r in table.to_pylist() if r["type"] == "FillObserved")
@@ -123,9 +151,15 @@ def test_the_committed_asyncapi_document_is_the_generators_output() -> None:
 def test_the_asyncapi_document_covers_every_subject_family() -> None:
     channels = build_spec()["channels"]
     addresses = {c["address"] for c in channels.values()}
-    for needed in ("setpoint.target.*.*", "setpoint.status.request", "setpoint.health.*",
-                   "setpoint.gw.*.place", "setpoint.evt.*.*.*.FillObserved",
-                   "setpoint.md.*.*.ticker", "setpoint.control.*.kill"):  # fmt: skip
+    for needed in (
+        "setpoint.target.*.*",
+        "setpoint.status.request",
+        "setpoint.health.*",
+        "setpoint.gw.*.place",
+        "setpoint.evt.*.*.*.FillObserved",
+        "setpoint.md.*.*.ticker",
+        "setpoint.control.*.kill",
+    ):
         assert needed in addresses
 
 

@@ -40,16 +40,29 @@ async def test_replay_prints_both_projections_in_the_contract_shape() -> None:
     body = snapshot(await replay(log, progress=False))
     assert body["position"] == len(b.events)
     btc, eth = body["keys"]
-    assert set(btc) == {"account", "symbol", "generation", "position", "target_position",
-                        "intents", "open_orders"}
+    assert set(btc) == {
+        "account",
+        "symbol",
+        "generation",
+        "position",
+        "target_position",
+        "intents",
+        "open_orders",
+    }
     assert (btc["symbol"], btc["generation"], btc["position"]) == ("BTC/USDT", 1, "0.004")
     assert btc["target_position"] == "1"
     [order] = btc["open_orders"]
     assert set(order) == {"client_order_id", "order_id", "side", "price", "quantity", "filled"}
     assert (order["side"], order["price"], order["quantity"], order["filled"]) == (
-        "buy", "100.5", "0.010", "0.004")
-    assert btc["intents"][0]["id"] == "b1" and btc["intents"][0]["filled"] == "0.004"
-    assert eth["open_orders"] == [] and eth["intents"][0]["consumed"] is True
+        "buy",
+        "100.5",
+        "0.010",
+        "0.004",
+    )
+    assert btc["intents"][0]["id"] == "b1"
+    assert btc["intents"][0]["filled"] == "0.004"
+    assert eth["open_orders"] == []
+    assert eth["intents"][0]["consumed"] is True
 
 
 async def test_replay_until_a_position_or_a_time_and_for_one_key() -> None:
@@ -62,7 +75,8 @@ async def test_replay_until_a_position_or_a_time_and_for_one_key() -> None:
     assert early["keys"][0]["position"] == "0"
     cut = b.events[4].occurred_at.isoformat()
     by_time = snapshot(await replay(log, Until.parse(cut), progress=False))
-    assert by_time["position"] == 5 and by_time["keys"][0]["position"] == "0.004"
+    assert by_time["position"] == 5
+    assert by_time["keys"][0]["position"] == "0.004"
     only_eth = snapshot(await replay(log, symbol="ETH/USDT", progress=False), symbol="ETH/USDT")
     assert [k["symbol"] for k in only_eth["keys"]] == ["ETH/USDT"]
 
@@ -70,7 +84,8 @@ async def test_replay_until_a_position_or_a_time_and_for_one_key() -> None:
 def test_until_parses_positions_and_times() -> None:
     assert Until.parse("12").position == 12
     when = Until.parse("2026-01-05T09:00:00Z").time
-    assert when is not None and when.utcoffset() is not None
+    assert when is not None
+    assert when.utcoffset() is not None
     assert Until.parse(None) == Until()
 
 
@@ -78,9 +93,9 @@ async def test_the_table_view_renders_every_key() -> None:
     log = InMemoryEventLog()
     await write(log, _two_keys().events)
     out = io.StringIO()
-    replay_cmd.render(snapshot(await replay(log, progress=False)),
-                      Console(file=out, width=200))  # fmt: skip
-    assert "BTC/USDT" in out.getvalue() and "ETH/USDT" in out.getvalue()
+    replay_cmd.render(snapshot(await replay(log, progress=False)), Console(file=out, width=200))
+    assert "BTC/USDT" in out.getvalue()
+    assert "ETH/USDT" in out.getvalue()
 
 
 async def test_audit_of_a_clean_log_is_clean_and_counts() -> None:
@@ -102,7 +117,9 @@ async def test_audit_reports_quarantined_entries_with_their_position() -> None:
     report = await audit_cmd.audit(log, progress=False)
     assert [(v.invariant, v.position) for v in report.violations] == [(NO_QUARANTINE, bad)]
     body = report.to_json()
-    assert body["clean"] is False and body["violations"][0]["position"] == bad
+    assert body["clean"] is False
+    assert body["violations"][0]["position"] == bad
     out = io.StringIO()
     audit_cmd.render(report, Console(file=out, width=200))
-    assert "NOT clean" in out.getvalue() and NO_QUARANTINE in out.getvalue()
+    assert "NOT clean" in out.getvalue()
+    assert NO_QUARANTINE in out.getvalue()

@@ -75,7 +75,8 @@ def test_duplicate_client_id_among_open_orders_only(engine: Engine) -> None:
 
 def test_market_order_takes_only_configured_liquidity(engine: Engine) -> None:
     order, _ = engine.place(market(Side.BUY, "0.01"), 1)
-    assert order.status is Status.EXPIRED and order.filled == 0
+    assert order.status is Status.EXPIRED
+    assert order.filled == 0
     engine.set_liquidity(SPOT, Side.SELL, [(D("60000"), D("0.004")), (D("60001"), D("0.002"))])
     order, _ = engine.place(market(Side.BUY, "0.01"), 2)
     assert order.status is Status.EXPIRED
@@ -87,9 +88,11 @@ def test_market_order_takes_only_configured_liquidity(engine: Engine) -> None:
 def test_ioc_partial_and_fok_all_or_nothing(engine: Engine) -> None:
     engine.set_liquidity(SPOT, Side.SELL, [(D("60000"), D("0.004"))])
     fok, _ = engine.place(limit(Side.BUY, "0.01", "60000", tif=Tif.FOK), 1)
-    assert fok.status is Status.EXPIRED and fok.filled == 0
+    assert fok.status is Status.EXPIRED
+    assert fok.filled == 0
     ioc, _ = engine.place(limit(Side.BUY, "0.01", "60000", tif=Tif.IOC), 2)
-    assert ioc.status is Status.EXPIRED and ioc.filled == D("0.004")
+    assert ioc.status is Status.EXPIRED
+    assert ioc.filled == D("0.004")
     assert engine.spot.balance("USDT").locked == 0
 
 
@@ -113,7 +116,8 @@ def test_limit_maker_rejected_when_it_would_take(engine: Engine) -> None:
         engine.place(request, 1)
     assert caught.value.reason is Reason.WOULD_TAKE
     order, _ = engine.place(
-        OrderRequest(SPOT, Side.BUY, OrderKind.LIMIT_MAKER, D("0.01"), D("59999.99")), 2)
+        OrderRequest(SPOT, Side.BUY, OrderKind.LIMIT_MAKER, D("0.01"), D("59999.99")), 2
+    )
     assert order.status is Status.NEW
 
 
@@ -131,17 +135,18 @@ def test_price_move_fills_crossing_orders_at_their_price_as_maker(engine: Engine
     sell, _ = engine.place(limit(Side.SELL, "0.01", "61000"), 3)
     engine.move_price(SPOT, D("58500"), 4)
     assert engine.orders[buy.order_id].status is Status.FILLED
-    assert engine.orders[far.order_id].is_open and engine.orders[sell.order_id].is_open
+    assert engine.orders[far.order_id].is_open
+    assert engine.orders[sell.order_id].is_open
     trade = engine.trades[-1]
     assert (trade.price, trade.maker, trade.fee) == (D("59000"), True, D("590") * D("0.0002"))
-    assert engine.spot.balance("BTC").free == D("10.01")
+    assert engine.spot.balance("BTC").total == D("10.01")
 
 
 def test_cancel_releases_lock_and_closed_orders_stay_queryable(engine: Engine) -> None:
     order, _ = engine.place(limit(Side.BUY, "0.01", "59000", client_order_id="c1"), 1)
-    final, events = engine.cancel(SPOT, client_order_id="c1", now_us=2)
+    final, _events = engine.cancel(SPOT, client_order_id="c1", now_us=2)
     assert final.status is Status.CANCELED
-    assert engine.spot.balance("USDT") .locked == 0
+    assert engine.spot.balance("USDT").locked == 0
     assert engine.find(SPOT, order_id=order.order_id).status is Status.CANCELED
     with pytest.raises(Rejected) as caught:
         engine.cancel(SPOT, order_id=order.order_id, now_us=3)
@@ -157,7 +162,7 @@ def test_force_fill_partial_then_rest(engine: Engine) -> None:
     assert engine.orders[order.order_id].status is Status.PARTIALLY_FILLED
     engine.force_fill(order, None, 3)
     assert engine.orders[order.order_id].status is Status.FILLED
-    assert engine.spot.balance("BTC") .total == D("9.99")
+    assert engine.spot.balance("BTC").total == D("9.99")
 
 
 def test_perp_position_entry_and_realized_pnl(engine: Engine) -> None:
@@ -189,13 +194,36 @@ def test_state_shape(engine: Engine) -> None:
     engine.move_price(SPOT, D("58000"), 1_000_002)
     state = engine_state(engine)
     order = state["orders"][0]
-    assert set(order) == {"order_id", "client_order_id", "symbol", "side", "type",
-                          "time_in_force", "price", "quantity", "filled", "status",
-                          "created_us", "updated_us"}
+    assert set(order) == {
+        "order_id",
+        "client_order_id",
+        "symbol",
+        "side",
+        "type",
+        "time_in_force",
+        "price",
+        "quantity",
+        "filled",
+        "status",
+        "created_us",
+        "updated_us",
+    }
     assert (order["order_id"], order["side"], order["status"]) == ("1", "buy", "FILLED")
-    assert order["price"] == "59000" and order["created_us"] == 1_000_001
+    assert order["price"] == "59000"
+    assert order["created_us"] == 1_000_001
     trade = state["trades"][0]
-    assert set(trade) == {"trade_id", "order_id", "client_order_id", "symbol", "side", "price",
-                          "quantity", "fee", "fee_asset", "maker", "time_us"}
+    assert set(trade) == {
+        "trade_id",
+        "order_id",
+        "client_order_id",
+        "symbol",
+        "side",
+        "price",
+        "quantity",
+        "fee",
+        "fee_asset",
+        "maker",
+        "time_us",
+    }
     assert state["balances"]["BTC"] == {"free": "10.01", "locked": "0"}
     assert set(state) >= {"orders", "trades", "balances", "positions"}

@@ -50,10 +50,10 @@ def _at(desired: Desired, price: str) -> TargetOrder:
     return order
 
 
-def test_no_price_no_target() -> None:
+def test_no_price_claims_the_key_with_an_empty_target() -> None:
     v = view("grid-1", (SYMBOL,), CONFIG.params)
     decision = GRID.decide(GRID.initial(CONFIG), v)
-    assert decision.targets == {}
+    assert decision.targets == {SYMBOL: Desired()}
     assert decision.state.anchor is None
 
 

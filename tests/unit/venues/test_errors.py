@@ -7,9 +7,9 @@ import sys
 import ccxt.base.errors  # noqa: F401  (`ccxt.base` is shadowed by a list in ccxt/__init__)
 import pytest
 
-cx = sys.modules["ccxt.base.errors"]
-
 from setpoint.venues.errors import Outcome, classify, redact, venue_code
+
+cx = sys.modules["ccxt.base.errors"]
 
 
 @pytest.mark.parametrize(
@@ -24,10 +24,19 @@ from setpoint.venues.errors import Outcome, classify, redact, venue_code
         (OSError("broken pipe"), Outcome.TRANSIENT),
         (cx.RateLimitExceeded("429"), Outcome.RATE_LIMITED),
         (cx.DDoSProtection("418"), Outcome.RATE_LIMITED),
-        (cx.InvalidOrder('binance {"code":-2010,"msg":"Duplicate order sent."}'), Outcome.DUPLICATE),
+        (
+            cx.InvalidOrder('binance {"code":-2010,"msg":"Duplicate order sent."}'),
+            Outcome.DUPLICATE,
+        ),
         (cx.DuplicateOrderId("dup"), Outcome.DUPLICATE),
-        (cx.OrderNotFound('binance {"code":-2013,"msg":"Order does not exist."}'), Outcome.NOT_FOUND),
-        (cx.InvalidOrder('binance {"code":-1013,"msg":"Filter failure: PRICE_FILTER"}'), Outcome.REJECTED),
+        (
+            cx.OrderNotFound('binance {"code":-2013,"msg":"Order does not exist."}'),
+            Outcome.NOT_FOUND,
+        ),
+        (
+            cx.InvalidOrder('binance {"code":-1013,"msg":"Filter failure: PRICE_FILTER"}'),
+            Outcome.REJECTED,
+        ),
         (cx.InsufficientFunds("balance"), Outcome.REJECTED),
         (cx.BadSymbol("no such market"), Outcome.REJECTED),
         (cx.AuthenticationError("bad key"), Outcome.FATAL),
@@ -38,7 +47,8 @@ def test_classify(exc: BaseException, outcome: Outcome) -> None:
 
 
 def test_transient_and_duplicate_mean_maybe_happened() -> None:
-    assert Outcome.TRANSIENT.maybe_happened and Outcome.DUPLICATE.maybe_happened
+    assert Outcome.TRANSIENT.maybe_happened
+    assert Outcome.DUPLICATE.maybe_happened
     assert not any(o.maybe_happened for o in (Outcome.REJECTED, Outcome.NOT_FOUND))
 
 
@@ -59,5 +69,6 @@ def test_reasons_never_carry_secrets() -> None:
     )
     failure = classify(exc, secrets=("s3cr3t", "KEY123"))
     assert "abcdef0123" not in failure.reason
-    assert "s3cr3t" not in failure.reason and "KEY123" not in failure.reason
+    assert "s3cr3t" not in failure.reason
+    assert "KEY123" not in failure.reason
     assert len(redact("x" * 1000)) == 300

@@ -1,0 +1,52 @@
+"""`open_event_log(settings)`: the EventLog the configuration names.
+
+* `memory` → a fresh InMemoryEventLog (tests and tools; nothing persists);
+* `jetstream` → a JetStreamEventLog on `eventlog.stream` with `eventlog.duplicate_window_s`,
+  over `nc` when given (the caller keeps owning it), else over a connection of its own
+  made by `connect_nats` (which may start the bundled server; `close()` ends both);
+* `eventstoredb` → LogMisconfigured: that adapter is not part of this release.
+"""
+
+from __future__ import annotations
+
+from nats.aio.client import Client as NATS
+
+from setpoint.config import Settings
+from setpoint.eventlog.port import EventLog, LogMisconfigured
+
+
+async def open_event_log(
+    settings: Settings, *, nc: NATS | None = None, name: str = "setpoint-eventlog"
+) -> EventLog:
+    """Open the configured backend (module docstring). Raises LogMisconfigured for a
+    backend that cannot be used and the connect errors of `setpoint.bus.connect`."""
+    backend = settings.eventlog.backend
+    if backend == "memory":
+        from setpoint.eventlog.memory import InMemoryEventLog
+
+        return InMemoryEventLog()
+    if backend == "jetstream":
+        return await _open_jetstream(settings, nc, name)
+    raise LogMisconfigured(
+        f"eventlog.backend = {backend!r} is not available in this release: use \"jetstream\" "
+        "(the default; NATS with JetStream) or \"memory\" (tests only)"
+    )
+
+
+async def _open_jetstream(settings: Settings, nc: NATS | None, name: str) -> EventLog:
+    from setpoint.bus.connect import connect_nats
+    from setpoint.eventlog.jetstream import JetStreamEventLog
+
+    owns = nc is None
+    client = nc if nc is not None else await connect_nats(settings, name=name)
+    try:
+        return await JetStreamEventLog.open(
+            client,
+            stream=settings.eventlog.stream,
+            duplicate_window_s=settings.eventlog.duplicate_window_s,
+            owns_connection=owns,
+        )
+    except BaseException:
+        if owns:
+            await client.close()
+        raise

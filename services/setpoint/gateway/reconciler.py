@@ -1,0 +1,232 @@
+"""The gateway's reconciliation run: REST snapshot → `core.reconcile` → facts and cancels.
+
+One run (startup, stream reconnect, periodic):
+
+1. the projection catches up with the log; the venue is read: open orders (one call for
+   the spot account, one per derivative symbol), trades since the last recorded fill less
+   an overlap, positions of derivative symbols, spot balances. Each read is a `Fetched`:
+   a failed read concludes nothing (the core never reads it as "empty");
+2. the projection catches up again, so every order the venue showed has its write-ahead
+   `OrderSubmitted` folded (the executor appends it before placing);
+3. `reconcile` decides; the targeted queries it asks for (ghosts, aged in-flight orders)
+   are made and it decides again on the completed snapshot;
+4. facts are appended per key in order; the venue cancels are sent (a lost attempt's
+   cancel is followed by `OrderCancelled(reason="lost")`, so the differ places the intent
+   again under the next attempt); a `ReconciliationCompleted` closes each key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
+
+from setpoint.core import reconcile as core
+from setpoint.core.events import (
+    Action,
+    AssetBalance,
+    Event,
+    ObservationSource,
+    OrderCancelled,
+    OrderCancelledData,
+    ReconcileTrigger,
+    ReconciliationCompleted,
+    Wallet,
+)
+from setpoint.core.model import Key, Producer
+from setpoint.gateway import facts
+from setpoint.gateway.venue import VenueError
+from setpoint.venues.commands import CancelCommand, VenueFill, VenueOrder
+from setpoint.venues.errors import Outcome
+
+if TYPE_CHECKING:
+    from setpoint.gateway.service import Gateway
+
+log = logging.getLogger(__name__)
+FILL_OVERLAP = timedelta(minutes=10)
+T = TypeVar("T")
+
+
+async def fetched(read: Callable[[], Awaitable[T]]) -> core.Fetched[T]:
+    try:
+        return core.Fetched.of(await read())
+    except VenueError as exc:
+        return core.Fetched.failed(exc.failure.reason)
+
+
+def core_order(order: VenueOrder) -> core.VenueOrder:
+    return core.VenueOrder(
+        order_id=order.order_id, client_order_id=order.client_order_id, side=order.side,
+        type=order.type, price=order.price, quantity=order.quantity, filled=order.filled,
+        status=order.status, time_in_force=order.time_in_force, created_at=order.venue_time,
+    )  # fmt: skip
+
+
+def core_fill(fill: VenueFill) -> core.VenueFill:
+    return core.VenueFill(
+        trade_id=fill.trade_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
+        side=fill.side, price=fill.price, quantity=fill.quantity, fee=fill.fee,
+        fee_currency=fill.fee_currency, liquidity=fill.liquidity, traded_at=fill.traded_at,
+    )  # fmt: skip
+
+
+class Reconciler:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        self.last_duration_s = 0.0
+
+    def policy(self) -> core.ReconcilePolicy:
+        targets = frozenset(
+            k.symbol for k in self.gw.intent.targets if k.account == self.gw.account and k.symbol
+        )
+        return core.ReconcilePolicy.from_config(self.gw.config, targets)
+
+    async def run(self, trigger: ReconcileTrigger) -> core.ReconcileOutcome:
+        started = time.perf_counter()
+        snap = await self._snapshot(self.gw.scope())
+        await self.gw.caught_up()
+        policy, now = self.policy(), datetime.now(UTC)
+        outcome = core.reconcile(self.gw.actual, snap, policy, now)
+        if outcome.queries:
+            snap = replace(snap, queries=await self._queries(outcome.queries))
+            outcome = core.reconcile(self.gw.actual, snap, policy, now)
+        await self._record(outcome, snap, trigger)
+        self.last_duration_s = time.perf_counter() - started
+        log.info(
+            "reconciliation (%s): %d keys, %d matched, %d events, %d actions in %.3fs",
+            trigger.value, len(snap.open_orders), outcome.report.matched,
+            len(outcome.events), len(outcome.actions), self.last_duration_s,
+        )  # fmt: skip
+        return outcome
+
+    # ------------------------------------------------------------------ snapshot
+
+    async def _snapshot(self, scope: list[str]) -> core.VenueSnapshot:
+        venue = self.gw.venue
+        spot = [s for s in scope if not _derivative(self.gw, s)]
+        derivatives = [s for s in scope if _derivative(self.gw, s)]
+        open_orders = await self._open_orders(spot, derivatives)
+        fills = {s: await fetched(lambda s=s: self._fills(s)) for s in scope}  # type: ignore[misc]
+        positions = {
+            s: await fetched(lambda s=s: self._position(s))  # type: ignore[misc]
+            for s in derivatives
+        }
+        balances: dict[Wallet, core.Fetched[tuple[AssetBalance, ...]]] = {
+            Wallet.SPOT: await fetched(venue.balances)
+        }
+        return core.VenueSnapshot(
+            account=self.gw.account, venue=self.gw.exchange, taken_at=datetime.now(UTC),
+            open_orders=open_orders, fills=fills, positions=positions, balances=balances,
+        )  # fmt: skip
+
+    async def _open_orders(
+        self, spot: list[str], derivatives: list[str]
+    ) -> dict[str, core.Fetched[tuple[core.VenueOrder, ...]]]:
+        """Spot: one account-wide call (zombie scope "account" sees every symbol)."""
+        out: dict[str, core.Fetched[tuple[core.VenueOrder, ...]]] = {}
+        every = await fetched(lambda: self.gw.venue.open_orders(None))
+        if not every.ok:
+            out.update({s: core.Fetched.failed(every.error or "") for s in spot})
+        else:
+            found = every.value or []
+            symbols = set(spot) | {o.symbol for o in found if o.symbol in self.gw.venue.markets}
+            for symbol in symbols:
+                mine = tuple(core_order(o) for o in found if o.symbol == symbol)
+                out[symbol] = core.Fetched.of(mine)
+        for symbol in derivatives:
+            answer = await fetched(lambda s=symbol: self.gw.venue.open_orders(s))  # type: ignore[misc]
+            out[symbol] = _map(answer, lambda orders: tuple(core_order(o) for o in orders))
+        return out
+
+    async def _fills(self, symbol: str) -> tuple[core.VenueFill, ...]:
+        last = self.gw.last_fill_at.get(Key(self.gw.account, symbol))
+        since = None if last is None else last - FILL_OVERLAP
+        return tuple(core_fill(f) for f in await self.gw.venue.fills(symbol, since))
+
+    async def _position(self, symbol: str) -> Decimal:
+        found = await self.gw.venue.positions([symbol])
+        return found[0].quantity if found else Decimal(0)
+
+    async def _queries(
+        self, wanted: tuple[tuple[Key, str], ...]
+    ) -> dict[str, core.Fetched[core.VenueOrder]]:
+        out: dict[str, core.Fetched[core.VenueOrder]] = {}
+        for key, qkey in wanted:
+            assert key.symbol is not None
+            if qkey.startswith("#"):
+                continue  # no client id: nothing to query by (the core retries next time)
+            try:
+                found = await self.gw.venue.query(key.symbol, qkey)
+            except VenueError as exc:
+                out[qkey] = core.Fetched.failed(exc.failure.reason)
+                continue
+            out[qkey] = core.Fetched.of(None if found is None else core_order(found))
+        return out
+
+    # ------------------------------------------------------------------ record and act
+
+    async def _record(
+        self, outcome: core.ReconcileOutcome, snap: core.VenueSnapshot, trigger: ReconcileTrigger
+    ) -> None:
+        by_key: dict[Key, list[Event]] = {}
+        for event in outcome.events:
+            by_key.setdefault(event.key, []).append(event)
+        for key, events in by_key.items():
+            await self.gw.append(key, events)
+        for key, action in outcome.actions:
+            await self._act(key, action)
+        data = outcome.completed(trigger)
+        for symbol in snap.open_orders:
+            key = Key(self.gw.account, symbol)
+            await self.gw.append(key, [ReconciliationCompleted.create(key, Producer.GATEWAY, data)])
+
+    async def _act(self, key: Key, action: Action) -> None:
+        command = CancelCommand(
+            symbol=key.symbol or "",
+            order_id=action.order_id,
+            client_order_id=action.client_order_id or None,
+        )
+        try:
+            order: VenueOrder | None = await self.gw.venue.cancel(command)
+        except VenueError as exc:
+            if exc.outcome is not Outcome.NOT_FOUND:
+                log.warning("cancel (%s) of %s: %s", action.reason, action.client_order_id,
+                            exc.failure.reason)  # fmt: skip
+                return
+            order = None
+        log.info("cancelled (%s) %s", action.reason, action.client_order_id or action.order_id)
+        await self.gw.append(key, self._after_cancel(key, action, order))
+
+    def _after_cancel(self, key: Key, action: Action, order: VenueOrder | None) -> list[Event]:
+        if action.reason == "lost":
+            record = self.gw.actual.order(key, action.client_order_id)
+            data = OrderCancelledData(
+                client_order_id=action.client_order_id,
+                order_id=None if order is None else order.order_id,
+                filled=Decimal(0) if order is None else order.filled,
+                reason="lost",
+            )
+            corr = None if record is None else record.correlation_id
+            return [OrderCancelled.create(key, Producer.GATEWAY, data, correlation_id=corr)]
+        if order is None:
+            return []
+        event = facts.order_event(self.gw.actual, key, order, ObservationSource.REST, force=True)
+        return [] if event is None else [event]
+
+
+def _derivative(gateway: Gateway, symbol: str) -> bool:
+    market = gateway.venue.markets.get(symbol)
+    return market is not None and market.is_derivative
+
+
+U = TypeVar("U")
+
+
+def _map(answer: core.Fetched[T], convert: Callable[[T], U]) -> core.Fetched[U]:
+    if not answer.ok:
+        return core.Fetched.failed(answer.error or "")
+    return core.Fetched.of(None if answer.value is None else convert(answer.value))

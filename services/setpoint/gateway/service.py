@@ -1,0 +1,254 @@
+"""The exchange gateway of one account: commands, facts, reconciliation, market data.
+
+Contract:
+
+* On start: the projections are folded from the log, `MarketsLoaded` is appended, the
+  command handlers answer `setpoint.gw.<account>.*`, and the startup reconciliation runs
+  (REST snapshot → facts → SEMANTICS §4 decisions). Only then is the gateway ready.
+* Afterwards: reconciliation again on every stream break (trigger `reconnect`) and every
+  `reconcile_interval_s` (`periodic`); websocket order and trade updates are appended as
+  `OrderObserved` / `FillObserved` hints; tickers are published on
+  `setpoint.md.<account>.<token>.ticker`.
+* Every fact is appended by producer `gateway`. Fills are deduplicated against the
+  projection (the log is the memory) and by their stable event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.aio.client import Client as NATS
+
+from setpoint.bus import subjects
+from setpoint.bus.messages import Ticker
+from setpoint.config import AccountConfig, Settings
+from setpoint.core.events import (
+    Event,
+    FillObserved,
+    FillSource,
+    MarketsLoaded,
+    MarketsLoadedData,
+    ObservationSource,
+    ReconcileTrigger,
+)
+from setpoint.core.model import Key, Producer
+from setpoint.core.projections import ActualState, IntentState, apply_actual, apply_intent
+from setpoint.eventlog import ANY, EventLog
+from setpoint.gateway import facts
+from setpoint.gateway.convert import dec, to_fill, to_order
+from setpoint.gateway.handlers import CommandHandlers
+from setpoint.gateway.reconciler import Reconciler
+from setpoint.gateway.streams import watch
+from setpoint.gateway.venue import Venue, VenueError
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        account: str,
+        nc: NATS,
+        event_log: EventLog,
+        venue: Venue,
+        stream: Any | None,
+    ) -> None:
+        self.settings, self.account, self.nc, self.log = settings, account, nc, event_log
+        self.config: AccountConfig = settings.accounts[account]
+        self.venue, self.stream = venue, stream
+        self.actual = ActualState.empty()
+        self.intent = IntentState.empty()
+        self.position = 0
+        self.pending_fills: set[str] = set()
+        self.last_fill_at: dict[Key, datetime] = {}
+        self.folded = asyncio.Condition()
+        self.handlers = CommandHandlers(nc, account, venue)
+        self.reconciler = Reconciler(self)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reconcile_lock = asyncio.Lock()
+        self._break_pending = False
+
+    @property
+    def exchange(self) -> str:
+        return self.config.exchange
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        async for record in self.log.read_all(1):
+            self._fold(record.position, record.event)
+        self._spawn(self._follow(self.position + 1))
+        await self._load_markets()
+        await self.handlers.start()
+        await self.reconcile(ReconcileTrigger.STARTUP)
+        if self.stream is not None:
+            self._spawn(self._watch_orders())
+            self._spawn(self._watch_trades())
+        self._spawn(self._periodic())
+        self._spawn(self._tickers())
+
+    async def stop(self) -> None:
+        await self.handlers.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Close the ccxt clients (after `stop`)."""
+        await self.venue.rest.close()
+        if self.stream is not None:
+            await self.stream.close()
+
+    def _spawn(self, coro: Any) -> None:
+        self._tasks.append(asyncio.create_task(coro))
+
+    # ------------------------------------------------------------------ log
+
+    def _fold(self, position: int, event: Event) -> None:
+        self.position = position
+        if event.account != self.account:
+            return
+        self.actual = apply_actual(self.actual, position, event)
+        self.intent = apply_intent(self.intent, position, event)
+        if isinstance(event, FillObserved):
+            self.pending_fills.discard(event.event_id)
+            at = event.data.traded_at or event.occurred_at
+            previous = self.last_fill_at.get(event.key)
+            if previous is None or at > previous:
+                self.last_fill_at[event.key] = at
+
+    async def _follow(self, start: int) -> None:
+        async for record in self.log.subscribe(start):
+            self._fold(record.position, record.event)
+            async with self.folded:
+                self.folded.notify_all()
+
+    async def caught_up(self) -> None:
+        """Wait until every event in the log now has been folded."""
+        head = await self.log.head()
+        async with self.folded:
+            await self.folded.wait_for(lambda: self._position_at_least(head))
+
+    def _position_at_least(self, head: int) -> bool:
+        return self.position >= head
+
+    async def append(self, key: Key, events: Sequence[Event]) -> None:
+        """Append facts of one key (idempotent by event id)."""
+        if not events:
+            return
+        for event in events:
+            if isinstance(event, FillObserved):
+                self.pending_fills.add(event.event_id)
+        await self.log.append(key, Producer.GATEWAY, list(events), ANY)
+
+    # ------------------------------------------------------------------ markets
+
+    async def _load_markets(self) -> None:
+        markets = await self.venue.load_markets()
+        data = MarketsLoadedData(exchange=self.exchange, markets=markets)
+        known = self.actual.markets(self.account)
+        if known and all(known.get(m.symbol) == m for m in markets) and len(known) == len(markets):
+            return
+        key = Key(self.account, None)
+        await self.append(key, [MarketsLoaded.create(key, Producer.GATEWAY, data)])
+
+    def scope(self) -> list[str]:
+        """Symbols looked at: those that have or had a target or an order of ours."""
+        symbols = {k.symbol for k in self.intent.targets if k.account == self.account}
+        symbols |= {k.symbol for k in self.actual.keys if k.account == self.account}
+        return sorted(s for s in symbols if s is not None and s in self.venue.markets)
+
+    # ------------------------------------------------------------------ reconciliation
+
+    async def reconcile(self, trigger: ReconcileTrigger) -> None:
+        async with self._reconcile_lock:
+            await self.caught_up()
+            await self.reconciler.run(trigger)
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.reconcile_interval_s)
+            try:
+                await self.reconcile(ReconcileTrigger.PERIODIC)
+            except Exception:
+                log.exception("periodic reconciliation failed")
+
+    async def _on_break(self) -> None:
+        if self._break_pending:
+            return
+        self._break_pending = True
+        self._spawn(self._reconnect_reconcile())
+
+    async def _reconnect_reconcile(self) -> None:
+        await asyncio.sleep(0.3)
+        self._break_pending = False
+        try:
+            await self.reconcile(ReconcileTrigger.RECONNECT)
+        except Exception:
+            log.exception("reconnect reconciliation failed")
+
+    # ------------------------------------------------------------------ streams
+
+    async def _watch_orders(self) -> None:
+        assert self.stream is not None
+        await watch("orders", self.stream.watch_orders, self._on_orders, self._on_break,
+                    self.venue.redactions)  # fmt: skip
+
+    async def _watch_trades(self) -> None:
+        assert self.stream is not None
+        await watch("trades", self.stream.watch_my_trades, self._on_trades, self._on_break,
+                    self.venue.redactions)  # fmt: skip
+
+    async def _on_orders(self, batch: list[dict[str, Any]]) -> None:
+        for raw in batch:
+            order = to_order(raw)
+            key = Key(self.account, order.symbol)
+            record = facts.find_order(self.actual, key, order.client_order_id, order.order_id)
+            if record is None:
+                continue  # unknown orders are for reconciliation to judge (zombie policy)
+            event = facts.order_event(self.actual, key, order, ObservationSource.WS)
+            if event is not None:
+                await self.append(key, [event])
+
+    async def _on_trades(self, batch: list[dict[str, Any]]) -> None:
+        for raw in batch:
+            fill = to_fill(raw)
+            key = Key(self.account, fill.symbol)
+            event = facts.fill_event(
+                self.actual, key, self.exchange, fill, FillSource.WS, self.pending_fills
+            )
+            if event is not None:
+                await self.append(key, [event])
+
+    # ------------------------------------------------------------------ market data
+
+    async def _tickers(self) -> None:
+        while True:
+            for symbol in self.scope():
+                try:
+                    await self._publish_ticker(symbol)
+                except VenueError as exc:
+                    log.debug("ticker %s: %s", symbol, exc)
+            await asyncio.sleep(self.config.ticker_interval_s)
+
+    async def _publish_ticker(self, symbol: str) -> None:
+        raw = await self.venue.call(self.venue.rest.fetch_ticker(symbol))
+        funding = None
+        market = self.venue.markets.get(symbol)
+        if market is not None and market.is_derivative:
+            rate = await self.venue.call(self.venue.rest.fetch_funding_rate(symbol))
+            funding = dec(rate.get("fundingRate"))
+        ticker = Ticker(
+            account=self.account, symbol=symbol, last=dec(raw.get("last")),
+            bid=dec(raw.get("bid")), ask=dec(raw.get("ask")), funding_rate=funding,
+            at=datetime.now(UTC),
+        )  # fmt: skip
+        subject = subjects.ticker_subject(self.account, symbol)
+        await self.nc.publish(subject, ticker.model_dump_json().encode())

@@ -1,0 +1,70 @@
+"""`setpoint run sim [--host H] [--port P] [--random-walk SEED]`: the venue simulator in
+the foreground, configured by the `[sim]` section of the config file (command-line options
+override it). Prints one line containing `ready` once it listens; Ctrl-C stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+from setpoint.config import SimConfig, load_settings
+from setpoint.sim.app import SimServer
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="setpoint run sim", description=__doc__)
+    parser.add_argument("--host", default=None, help="listen address (default: config)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: config, 8765)")
+    parser.add_argument(
+        "--random-walk",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="move prices by a seeded random walk (default: manual only)",
+    )
+    return parser.parse_args(argv)
+
+
+def sim_config(config: str | None, args: argparse.Namespace) -> SimConfig:
+    """The `[sim]` section of the config in force, with the command-line overrides."""
+    base = load_settings(config).sim
+    overrides: dict[str, object] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.random_walk is not None:
+        overrides["random_walk_seed"] = args.random_walk
+    return base.model_copy(update=overrides)
+
+
+async def serve(settings: SimConfig) -> None:
+    """Run until SIGINT/SIGTERM."""
+    server = SimServer(settings)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    walk = (
+        "manual prices"
+        if settings.random_walk_seed is None
+        else (f"random walk seed {settings.random_walk_seed}")
+    )
+    print(f"setpoint sim ready on {server.base_url} ({walk})", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def main(config: str | None, argv: list[str]) -> int:
+    args = parse_args(argv)
+    settings = sim_config(config, args)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings))
+    return 0

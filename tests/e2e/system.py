@@ -1,0 +1,256 @@
+"""The whole system as separate processes, driven only through public contracts.
+
+`System` starts a nats-server (JetStream, temp store), writes a config file, runs
+`setpoint run sim|gateway|executor|differ` as subprocesses (output to files), and offers
+what a user has: target requests over NATS, the simulator's control API and
+`GET /_sim/state`, and a read of the event log (anyone may replay it). Services can be
+stopped, SIGKILLed and started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import nats
+from nats.aio.client import Client as NATS
+
+from setpoint.bus import subjects
+from setpoint.bus.embedded import EmbeddedNats, free_port
+from setpoint.core.events import Event
+from setpoint.core.model import Key
+from setpoint.eventlog.jetstream import JetStreamEventLog
+
+ACCOUNT = "e2e"
+API_KEY = "demo-key"
+SECRET = "demo-secret"
+SERVICES = ("sim", "gateway", "executor", "differ")
+
+
+def config_text(
+    nats_url: str, sim_port: int, secret_file: Path, data_dir: Path, sim_extra: str = ""
+) -> str:
+    return f"""
+[nats]
+url = "{nats_url}"
+embedded = false
+data_dir = "{data_dir}"
+
+[eventlog]
+backend = "jetstream"
+
+[accounts.{ACCOUNT}]
+exchange = "binance"
+base_url = "http://127.0.0.1:{sim_port}"
+api_key = "env:SETPOINT_E2E_API_KEY"
+secret = "file:{secret_file}"
+zombie_policy = "ignore"
+zombie_scope = "keys"
+reconcile_interval_s = 1
+in_flight_timeout_s = 1
+not_found_retries = 2
+not_found_min_age_s = 0.5
+venue_timeout_s = 1.5
+rate_limit_per_s = 1000
+ticker_interval_s = 1
+
+[sim]
+port = {sim_port}
+{sim_extra}
+"""
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], within: float = 20.0, what: str = "condition"
+) -> Any:
+    """Poll `check` until it returns something truthy (a deadline, not a timing claim)."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {within}s")
+        await asyncio.sleep(0.1)
+
+
+class System:
+    def __init__(self, root: Path, sim_extra: str = "") -> None:
+        self.root = root
+        self.nats_url = f"nats://127.0.0.1:{free_port()}"
+        self.sim_port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.sim_port}"
+        self.nats_server = EmbeddedNats(self.nats_url, root / "nats", root / "nats.log")
+        secret_file = root / "secret"
+        secret_file.write_text(SECRET)
+        self.config = root / "setpoint.toml"
+        self.config.write_text(
+            config_text(self.nats_url, self.sim_port, secret_file, root, sim_extra)
+        )
+        self.env = {**os.environ, "SETPOINT_E2E_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}
+        self.env.pop("SETPOINT_CONFIG", None)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.starts: dict[str, int] = {}
+        self.nc: NATS | None = None
+        self.log: JetStreamEventLog | None = None
+        self.http: aiohttp.ClientSession | None = None
+        self.generation = 0
+
+    # ------------------------------------------------------------------ processes
+
+    def output(self, service: str) -> Path:
+        return self.root / f"{service}.{self.starts.get(service, 0)}.out"
+
+    def spawn(self, service: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self.starts[service] = self.starts.get(service, 0) + 1
+        out = open(self.output(service), "wb")  # noqa: SIM115  (closed with the process)
+        command = [
+            sys.executable,
+            "-m",
+            "setpoint",
+            "--config",
+            str(self.config),
+            "run",
+            service,
+            *args,
+        ]
+        self.processes[service] = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**self.env, **(env or {})},
+            cwd=self.root,
+        )
+        out.close()
+
+    async def wait_ready(self, service: str, within: float = 60.0) -> None:
+        async def ready() -> bool:
+            process = self.processes[service]
+            if process.poll() is not None:
+                text = self.output(service).read_text(errors="replace")[-3000:]
+                raise AssertionError(f"{service} exited {process.returncode}:\n{text}")
+            return "ready" in self.output(service).read_text(errors="replace")
+
+        await eventually(ready, within, f"{service} ready")
+
+    async def start(self, *services: str, env: dict[str, str] | None = None) -> None:
+        for service in services:
+            self.spawn(service, env=env)
+        for service in services:
+            await self.wait_ready(service)
+
+    def kill(self, service: str) -> None:
+        process = self.processes.pop(service)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    def stop(self, service: str) -> None:
+        process = self.processes.pop(service, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    async def up(self) -> None:
+        self.nats_server.start()
+        await self.start("sim")
+        await self.start("gateway", "differ", "executor")
+        self.nc = await nats.connect(self.nats_url)
+        self.log = await JetStreamEventLog.open(self.nc)
+        self.http = aiohttp.ClientSession()
+
+    async def down(self) -> None:
+        for service in reversed(SERVICES):
+            self.stop(service)
+        if self.http is not None:
+            await self.http.close()
+        if self.nc is not None:
+            await self.nc.close()
+        self.nats_server.stop()
+
+    def outputs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.root.glob("*.out")))
+
+    # ------------------------------------------------------------------ public contracts
+
+    async def target(
+        self,
+        symbol: str,
+        orders: list[dict[str, Any]],
+        *,
+        position: str | None = None,
+        expires_at: str | None = None,
+    ) -> int:
+        """Publish a target (next generation); returns the generation accepted."""
+        assert self.nc is not None
+        self.generation += 1
+        body = {
+            "account": ACCOUNT,
+            "symbol": symbol,
+            "generation": self.generation,
+            "strategy": "e2e",
+            "position": position,
+            "expires_at": expires_at,
+            "orders": [_order(o) for o in orders],
+        }
+        reply = await self.nc.request(
+            subjects.target_subject(ACCOUNT, symbol), json.dumps(body).encode(), timeout=10
+        )
+        answer = json.loads(reply.data)
+        assert answer.get("accepted"), answer
+        return self.generation
+
+    async def control(self, method: str, path: str, body: Any = None) -> Any:
+        assert self.http is not None
+        async with self.http.request(method, self.base_url + path, json=body) as reply:
+            payload = await reply.json()
+            assert reply.status == 200, payload
+            return payload
+
+    async def venue(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.control("GET", "/_sim/state")
+        return result
+
+    async def open_orders(self, symbol: str) -> list[dict[str, Any]]:
+        state = await self.venue()
+        return [
+            o
+            for o in state["orders"]
+            if o["symbol"] == symbol and o["status"] in ("NEW", "PARTIALLY_FILLED")
+        ]
+
+    async def events(self, symbol: str | None, kind: str | None = None) -> list[Event]:
+        assert self.log is not None
+        records = await self.log.read(Key(ACCOUNT, symbol))
+        return [r.event for r in records if kind is None or r.event.type == kind]
+
+    async def health(self, service: str) -> dict[str, Any]:
+        assert self.nc is not None
+        reply = await self.nc.request(subjects.health_subject(service), b"", timeout=5)
+        result: dict[str, Any] = json.loads(reply.data)
+        return result
+
+
+def _order(spec: dict[str, Any]) -> dict[str, Any]:
+    base = {
+        "side": "buy",
+        "type": "limit",
+        "time_in_force": "GTC",
+        "post_only": False,
+        "reduce_only": False,
+        "oco_group": None,
+    }
+    return {**base, **spec}

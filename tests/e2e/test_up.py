@@ -1,0 +1,162 @@
+"""`setpoint up` as a user runs it: in an empty directory (the built-in demo), on free
+ports, then Ctrl-C. Every child that was started is gone afterwards.
+
+Services that exist are required to become ready; a service whose module is not there yet
+must at least be reported by `up`, which keeps going. With all of them there, the demo
+grid's target must reach the differ (a key with a generation in the status).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+from urllib.request import urlopen
+
+import pytest
+
+from setpoint.bus.embedded import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+CHILDREN = ("sim", "gateway", "executor", "differ", "strategy")
+
+
+class Output:
+    """The lines `setpoint up` prints, read on a thread."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert process.stdout is not None
+        stream = process.stdout
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def until(self, pattern: str, within: float) -> str:
+        """Wait for a line matching `pattern` (re.search); fail after `within` seconds."""
+        deadline = time.monotonic() + within
+        for line in self.lines:
+            if re.search(pattern, line):
+                return line
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.lines.append(line)
+            if re.search(pattern, line):
+                return line
+        raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.lines))
+
+    def rest(self, within: float) -> None:
+        with suppress(AssertionError):
+            self.until(r"^\Z(?!x)x", within)  # never matches: drain until the end
+
+
+def _exists(service: str) -> bool:
+    return importlib.util.find_spec(f"setpoint.{service}.main") is not None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, int]]]:
+    ports = {"nats": free_port(), "sim": free_port()}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SETPOINT_")}
+    env |= {
+        "SETPOINT_NATS__URL": f"nats://127.0.0.1:{ports['nats']}",
+        "SETPOINT_SIM__PORT": str(ports["sim"]),
+        "SETPOINT_ACCOUNTS__DEMO__BASE_URL": f"http://127.0.0.1:{ports['sim']}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "setpoint",
+            "up",
+            "--no-status",
+            "--ready-timeout",
+            "40",
+            "--grace",
+            "8",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process, Output(process), ports
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_up_runs_the_demo_and_ctrl_c_leaves_nothing_behind(
+    up: tuple[subprocess.Popen[str], Output, dict[str, int]], tmp_path: Path
+) -> None:
+    process, out, ports = up
+    out.until(r"nats: ready", 30)
+    ready = set()
+    for child in CHILDREN:  # each one is either ready or reported, and `up` goes on
+        line = out.until(rf"^setpoint up: {child}: (ready|exited|not ready)", 90)
+        if line.endswith(": ready"):
+            ready.add(child)
+        else:
+            assert _exists(child) or "exited" in line
+    out.until(r"all started", 60)
+
+    with socket.create_connection(("127.0.0.1", ports["nats"]), timeout=2):
+        pass
+    if "sim" in ready:
+        with urlopen(f"http://127.0.0.1:{ports['sim']}/_sim/state", timeout=5) as reply:
+            assert "orders" in json.loads(reply.read())
+    if ready == set(CHILDREN):
+        out.until(r"status demo BTC/USDT \| [1-9]", 60)  # the grid's target reached the differ
+
+    assert (tmp_path / ".setpoint" / "logs" / "nats-server.log").exists()
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 0
+    out.rest(5)
+    pids = [
+        int(pid)
+        for line in out.lines
+        if (match := re.search(r": stopped \(pids ([\d, ]+)\)", line))
+        for pid in match.group(1).split(", ")
+    ]
+    assert len(pids) >= 2  # nats and the simulator at least
+    survivors = [pid for pid in pids if _alive(pid)]
+    assert survivors == [], "\n".join(out.lines)
+    assert out.lines[-1] == "setpoint up: stopped"

@@ -1,0 +1,114 @@
+"""Executor + gateway in-process against the simulator and a real JetStream log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from setpoint.core.events import (
+    Action,
+    ActionKind,
+    DiffComputed,
+    DiffComputedData,
+    Event,
+    ReconcileTrigger,
+)
+from setpoint.core.ids import client_order_id
+from setpoint.core.model import Key, OrderType, Producer, Side
+from setpoint.eventlog import ANY
+
+from gateway_rig import Rig, rig  # noqa: F401  (the fixture)
+
+pytestmark = [pytest.mark.nats, pytest.mark.sim]
+SYMBOL = "BTC/USDT"
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.05)
+
+
+def place(account: str, intent: str, price: str = "59000", qty: str = "0.01",
+          attempt: int = 1) -> Action:
+    return Action(
+        kind=ActionKind.PLACE, intent_id=intent, attempt=attempt,
+        client_order_id=client_order_id(account, SYMBOL, intent, attempt),
+        side=Side.BUY, type=OrderType.LIMIT, price=Decimal(price), quantity=Decimal(qty),
+    )
+
+
+async def plan(rig: Rig, *actions: Action) -> DiffComputed:
+    key = Key(rig.account, SYMBOL)
+    event = DiffComputed.create(
+        key, Producer.DIFFER, DiffComputedData(generation=1, target_event_id=None,
+                                               actions=tuple(actions)),
+    )
+    await rig.log.append(key, Producer.DIFFER, [event], ANY)
+    return event
+
+
+async def events(rig: Rig, kind: str) -> list[Event]:
+    return [r.event for r in await rig.log.read(Key(rig.account, SYMBOL)) if r.event.type == kind]
+
+
+async def venue_orders(rig: Rig, coid: str) -> list[dict[str, Any]]:
+    state = await rig.control.state()
+    return [o for o in state["orders"] if o["client_order_id"] == coid]
+
+
+async def test_place_is_written_ahead_then_placed(rig: Rig) -> None:
+    action = place(rig.account, "b1")
+    await plan(rig, action)
+    placed = await eventually(lambda: events(rig, "OrderPlaced"))
+    submitted = await events(rig, "OrderSubmitted")
+    assert [e.data.client_order_id for e in submitted] == [action.client_order_id]
+    assert placed[0].causation_id == submitted[0].event_id
+    assert len(await venue_orders(rig, action.client_order_id)) == 1
+
+
+async def test_replayed_plan_does_not_place_twice(rig: Rig) -> None:
+    action = place(rig.account, "b2")
+    await plan(rig, action)
+    await eventually(lambda: events(rig, "OrderPlaced"))
+    await plan(rig, action)  # the same action again, as a differ might repeat it
+    await asyncio.sleep(0.5)
+    assert len(await events(rig, "OrderSubmitted")) == 1
+    assert len(await venue_orders(rig, action.client_order_id)) == 1
+
+
+async def test_cancel_then_fill_recorded_once(rig: Rig) -> None:
+    action = place(rig.account, "b3")
+    await plan(rig, action)
+    await eventually(lambda: events(rig, "OrderPlaced"))
+    await rig.control.fill(client_order_id=action.client_order_id, quantity="0.004")
+    fills = await eventually(lambda: events(rig, "FillObserved"))
+    cancel = Action(kind=ActionKind.CANCEL, intent_id="b3",
+                    client_order_id=action.client_order_id)
+    await plan(rig, cancel)
+    cancelled = await eventually(lambda: events(rig, "OrderCancelled"))
+    assert cancelled[0].data.filled == Decimal("0.004")
+    await rig.gateway.reconcile(ReconcileTrigger.PERIODIC)
+    assert len(await events(rig, "FillObserved")) == len(fills) == 1
+
+
+@pytest.mark.parametrize(
+    "fault", ["timeout_after_accept", "drop_after_accept", "status_unknown_after_accept"]
+)
+async def test_maybe_happened_ends_with_one_order(rig: Rig, fault: str) -> None:
+    await rig.control.faults({"kind": fault, "method": "POST", "path": "/api/v3/order",
+                              "count": 1, "delay_ms": 3000})
+    action = place(rig.account, f"f-{fault}")
+    await plan(rig, action)
+    placed = await eventually(lambda: events(rig, "OrderPlaced"), timeout=20)
+    assert placed[0].data.client_order_id == action.client_order_id
+    assert len(await venue_orders(rig, action.client_order_id)) == 1

@@ -1,0 +1,116 @@
+"""The gateway's reconciliation against the simulator (in-process, real JetStream log)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from gateway_rig import Rig, rig  # noqa: F401  (the fixture)
+from test_execution import SYMBOL, eventually, events, place, plan
+
+from setpoint.core.events import (
+    OrderStatus,
+    OrderSubmitted,
+    OrderSubmittedData,
+    ReconcileTrigger,
+    TargetPublished,
+    TargetPublishedData,
+)
+from setpoint.core.ids import client_order_id
+from setpoint.core.model import Key, OrderType, Producer, Side, TargetState
+from setpoint.eventlog import ANY
+
+pytestmark = [pytest.mark.nats, pytest.mark.sim]
+PERIODIC = ReconcileTrigger.PERIODIC
+
+
+async def with_target(rig: Rig) -> None:
+    """Give the key a target so it is in the 'keys' zombie scope."""
+    key = Key(rig.account, SYMBOL)
+    target = TargetState(account=rig.account, symbol=SYMBOL, generation=1, strategy="it")
+    event = TargetPublished.create(key, Producer.INTAKE, TargetPublishedData(target=target))
+    await rig.log.append(key, Producer.INTAKE, [event], ANY)
+
+
+async def reconcile_until(rig: Rig, check: object, rounds: int = 20) -> None:
+    for _ in range(rounds):
+        await rig.gateway.reconcile(PERIODIC)
+        if await check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError("not reconciled")
+
+
+async def test_our_unknown_order_is_cancelled(rig: Rig) -> None:
+    await with_target(rig)
+    coid = client_order_id(rig.account, SYMBOL, "never", 1)
+    await rig.control.order(SYMBOL, "buy", "limit", "0.01", "50000", client_order_id=coid)
+
+    async def gone() -> bool:
+        state = await rig.control.state()
+        return all(o["status"] == "CANCELED" for o in state["orders"]
+                   if o["client_order_id"] == coid)
+
+    await reconcile_until(rig, gone)
+
+
+@pytest.mark.parametrize("rig", [{"zombie_policy": "adopt"}], indirect=True)
+async def test_foreign_order_adopted(rig: Rig) -> None:
+    await with_target(rig)
+    await rig.control.order(SYMBOL, "sell", "limit", "0.01", "70000", client_order_id="hand-1")
+
+    async def adopted() -> bool:
+        return any(e.data.adopted for e in await events(rig, "OrderObserved"))
+
+    await reconcile_until(rig, adopted)
+
+
+async def test_venue_side_cancel_is_recorded(rig: Rig) -> None:
+    action = place(rig.account, "vc")
+    await plan(rig, action)
+    await eventually(lambda: events(rig, "OrderPlaced"))
+    await rig.control.cancel(client_order_id=action.client_order_id)
+
+    async def observed() -> bool:
+        closed = (OrderStatus.CANCELED, OrderStatus.EXPIRED)
+        return any(e.data.status in closed for e in await events(rig, "OrderObserved"))
+
+    await reconcile_until(rig, observed)
+
+
+async def test_fill_seen_on_stream_and_rest_is_recorded_once(rig: Rig) -> None:
+    action = place(rig.account, "f1")
+    await plan(rig, action)
+    await eventually(lambda: events(rig, "OrderPlaced"))
+    await rig.control.faults({"kind": "ws_drop", "count": 1})
+    await rig.control.fill(client_order_id=action.client_order_id, quantity="0.003")
+    await rig.control.fill(client_order_id=action.client_order_id, quantity="0.002")
+    for _ in range(3):
+        await rig.gateway.reconcile(PERIODIC)
+    fills = await eventually(lambda: _two(rig))
+    assert Counter(f.data.trade_id for f in fills).most_common(1)[0][1] == 1
+    assert sum(f.data.quantity for f in fills) == Decimal("0.005")
+
+
+async def _two(rig: Rig) -> list[object] | None:
+    fills = await events(rig, "FillObserved")
+    return fills if len(fills) >= 2 else None
+
+
+async def test_lost_in_flight_attempt_is_cancelled_and_closed(rig: Rig) -> None:
+    key = Key(rig.account, SYMBOL)
+    coid = client_order_id(rig.account, SYMBOL, "lost", 1)
+    data = OrderSubmittedData(client_order_id=coid, intent_id="lost", attempt=1, side=Side.BUY,
+                              type=OrderType.LIMIT, price=Decimal("50000"),
+                              quantity=Decimal("0.01"))
+    await rig.log.append(key, Producer.EXECUTOR,
+                         [OrderSubmitted.create(key, Producer.EXECUTOR, data)], ANY)
+    await asyncio.sleep(0.6)  # older than in_flight_timeout_s
+
+    async def closed() -> bool:
+        return any(e.data.reason == "lost" for e in await events(rig, "OrderCancelled"))
+
+    await reconcile_until(rig, closed)
+    assert len(await events(rig, "OrderNotFound")) >= 1

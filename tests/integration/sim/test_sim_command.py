@@ -1,0 +1,46 @@
+"""`setpoint run sim` as a process: it prints `ready`, serves ccxt, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from setpoint.bus.embedded import free_port
+from setpoint.venues.conformance import make_binance
+
+pytestmark = pytest.mark.sim
+
+
+async def test_run_sim_serves_until_terminated(tmp_path: Path) -> None:
+    config = tmp_path / "setpoint.toml"
+    config.write_text('[sim]\nbalances = { USDT = "42" }\n')
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "setpoint",
+        "--config",
+        str(config),
+        "run",
+        "sim",
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert b"ready" in line
+        assert str(port).encode() in line
+        exchange = make_binance(f"http://127.0.0.1:{port}", "demo-key", "demo-secret")
+        try:
+            balance = await exchange.fetch_balance()
+        finally:
+            await exchange.close()
+        assert balance["USDT"]["free"] == 42
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 30) == 0

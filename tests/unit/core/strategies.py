@@ -1,0 +1,426 @@
+"""Builders, a perfect in-memory venue and hypothesis strategies for the kernel tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import strategies as st
+
+from setpoint.core.diff import Plan, diff
+from setpoint.core.effective import EffectiveTarget, effective_target
+from setpoint.core.events import (
+    Action,
+    ActionKind,
+    CancelSubmitted,
+    CancelSubmittedData,
+    Event,
+    FillObserved,
+    FillObservedData,
+    FillSource,
+    Liquidity,
+    ObservationSource,
+    OrderCancelled,
+    OrderCancelledData,
+    OrderNotFound,
+    OrderNotFoundData,
+    OrderObserved,
+    OrderObservedData,
+    OrderPlaced,
+    OrderPlacedData,
+    OrderStatus,
+    OrderSubmitted,
+    OrderSubmittedData,
+    PositionObserved,
+    PositionObservedData,
+    TargetPublished,
+    TargetPublishedData,
+)
+from setpoint.core.model import (
+    Key,
+    MarketInfo,
+    MarketKind,
+    Producer,
+    Side,
+    TargetOrder,
+    TargetState,
+    TimeInForce,
+)
+from setpoint.core.projections import (
+    ActualState,
+    IntentState,
+    KeyActual,
+    OrderRecord,
+    apply_actual,
+    apply_intent,
+)
+from setpoint.core.risk import NO_LIMITS, RiskLimits
+
+D = Decimal
+KEY = Key("demo", "BTC/USDT")
+PERP = Key("demo", "BTC/USDT:USDT")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+VENUE = "binance"
+LAST = D("100")
+ONE = D(1)
+MARKET = MarketInfo(
+    symbol="BTC/USDT",
+    venue_symbol="BTCUSDT",
+    kind=MarketKind.SPOT,
+    base="BTC",
+    quote="USDT",
+    tick=D("0.01"),
+    step=D("0.001"),
+    min_notional=D("5"),
+)
+PERP_MARKET = MARKET.model_copy(
+    update={"symbol": "BTC/USDT:USDT", "venue_symbol": "BTCUSDT", "kind": MarketKind.SWAP}
+)
+
+
+def order(
+    intent: str,
+    side: str = "buy",
+    price: str | None = "100.00",
+    qty: str = "1.000",
+    **extra: Any,
+) -> TargetOrder:
+    return TargetOrder(
+        id=intent,
+        side=Side(side),
+        price=D(price) if price is not None else None,
+        quantity=D(qty),
+        **extra,
+    )
+
+
+@dataclass
+class Rec:
+    position: int
+    event: Event
+
+
+@dataclass
+class Log:
+    """An in-memory log with both projections folded as events are appended."""
+
+    records: list[Rec] = field(default_factory=list)
+    intent: IntentState = field(default_factory=IntentState.empty)
+    actual: ActualState = field(default_factory=ActualState.empty)
+    generations: dict[Key, int] = field(default_factory=dict)
+    last_plan: dict[Key, Plan] = field(default_factory=dict)
+    now: datetime = T0
+
+    def append(self, *events: Event) -> None:
+        for event in events:
+            position = len(self.records) + 1
+            self.records.append(Rec(position, event))
+            self.intent = apply_intent(self.intent, position, event)
+            self.actual = apply_actual(self.actual, position, event)
+
+    def ka(self, key: Key = KEY) -> KeyActual:
+        return self.actual.key(key)
+
+    def publish(
+        self,
+        orders: tuple[TargetOrder, ...] | list[TargetOrder] = (),
+        *,
+        key: Key = KEY,
+        position: Decimal | None = None,
+        expires_at: datetime | None = None,
+    ) -> TargetPublished:
+        gen = self.generations.get(key, 0) + 1
+        self.generations[key] = gen
+        assert key.symbol is not None
+        target = TargetState(
+            account=key.account,
+            symbol=key.symbol,
+            generation=gen,
+            strategy="test",
+            position=position,
+            expires_at=expires_at,
+            orders=tuple(orders),
+        )
+        event = TargetPublished.create(
+            key, Producer.INTAKE, TargetPublishedData(target=target), occurred_at=self.now
+        )
+        self.append(event)
+        return event
+
+    def effective(self, key: Key = KEY) -> EffectiveTarget:
+        return effective_target(
+            self.intent.target(key), self.ka(key), self.actual.account(key.account), self.now, key
+        )
+
+    def plan(
+        self,
+        key: Key = KEY,
+        *,
+        market: MarketInfo | None = None,
+        last_price: Decimal | None = LAST,
+        limits: RiskLimits = NO_LIMITS,
+        incremental: bool = True,
+    ) -> Plan:
+        mk = market or (PERP_MARKET if key == PERP else MARKET)
+        previous = self.last_plan.get(key) if incremental else None
+        plan = diff(
+            self.effective(key), self.ka(key), mk, last_price=last_price, limits=limits,
+            previous=previous,
+        )  # fmt: skip
+        self.last_plan[key] = plan
+        return plan
+
+
+# --------------------------------------------------------------------------- event makers
+
+
+def ev_submit(action: Action, key: Key = KEY, at: datetime = T0) -> OrderSubmitted:
+    assert action.side is not None
+    assert action.type is not None
+    assert action.quantity is not None
+    return OrderSubmitted.create(
+        key,
+        Producer.EXECUTOR,
+        OrderSubmittedData(
+            client_order_id=action.client_order_id,
+            intent_id=action.intent_id,
+            attempt=action.attempt or 1,
+            side=action.side,
+            type=action.type,
+            price=action.price,
+            quantity=action.quantity,
+            time_in_force=action.time_in_force or TimeInForce.GTC,
+            post_only=action.post_only,
+            reduce_only=action.reduce_only,
+            position_order=action.position_order,
+            replaces=action.replaces,
+        ),
+        occurred_at=at,
+    )
+
+
+def ev_placed(
+    coid: str, order_id: str, key: Key = KEY, status: OrderStatus = OrderStatus.NEW,
+    filled: str = "0",
+) -> OrderPlaced:  # fmt: skip
+    return OrderPlaced.create(
+        key,
+        Producer.EXECUTOR,
+        OrderPlacedData(client_order_id=coid, order_id=order_id, status=status, filled=D(filled)),
+    )
+
+
+def ev_cancel_submitted(coid: str, key: Key = KEY) -> CancelSubmitted:
+    return CancelSubmitted.create(key, Producer.EXECUTOR, CancelSubmittedData(client_order_id=coid))
+
+
+def ev_cancelled(
+    coid: str | None, key: Key = KEY, reason: str = "requested", filled: str = "0",
+    order_id: str | None = None,
+) -> OrderCancelled:  # fmt: skip
+    return OrderCancelled.create(
+        key,
+        Producer.GATEWAY,
+        OrderCancelledData(
+            client_order_id=coid,
+            order_id=order_id,
+            reason=reason,
+            filled=D(filled),  # type: ignore[arg-type]
+        ),
+    )
+
+
+def ev_fill(
+    rec: OrderRecord, qty: str | Decimal, trade_id: str, price: Decimal | None = None,
+    source: FillSource = FillSource.WS,
+) -> FillObserved:  # fmt: skip
+    return FillObserved.create(
+        rec.key,
+        Producer.GATEWAY,
+        FillObservedData(
+            venue=VENUE,
+            trade_id=trade_id,
+            order_id=rec.order_id or "?",
+            client_order_id=rec.client_order_id,
+            side=rec.side,
+            price=price or rec.price or D("100"),
+            quantity=D(qty),
+            fee=D("0"),
+            fee_currency="USDT",
+            liquidity=Liquidity.MAKER,
+            source=source,
+        ),
+    )
+
+
+def ev_observed(rec: OrderRecord, status: OrderStatus, filled: str | Decimal) -> OrderObserved:
+    return OrderObserved.create(
+        rec.key,
+        Producer.GATEWAY,
+        OrderObservedData(
+            client_order_id=rec.client_order_id,
+            order_id=rec.order_id or "?",
+            side=rec.side,
+            type=rec.type,
+            time_in_force=rec.time_in_force,
+            price=rec.price,
+            quantity=rec.quantity,
+            filled=D(filled),
+            status=status,
+            source=ObservationSource.QUERY,
+        ),
+    )
+
+
+def ev_not_found(coid: str, n: int, key: Key = KEY, at: datetime = T0) -> OrderNotFound:
+    return OrderNotFound.create(
+        key, Producer.GATEWAY, OrderNotFoundData(client_order_id=coid, consecutive=n),
+        occurred_at=at,
+    )  # fmt: skip
+
+
+def ev_position(qty: str, key: Key = PERP) -> PositionObserved:
+    return PositionObserved.create(key, Producer.GATEWAY, PositionObservedData(quantity=D(qty)))
+
+
+# --------------------------------------------------------------------------- perfect venue
+
+
+@dataclass
+class PerfectVenue:
+    """Executes plans exactly: every place is booked, every cancel succeeds. IOC orders fill
+    `ioc_fill` of their quantity (default all) and then expire."""
+
+    next_id: int = 1
+    trade: int = 1
+    ioc_fill: Decimal = ONE
+
+    def execute(self, log: Log, plan: Plan) -> None:
+        for action in plan.actions:
+            if action.kind is ActionKind.CANCEL:
+                log.append(ev_cancel_submitted(action.client_order_id, plan.key))
+                log.append(ev_cancelled(action.client_order_id, plan.key))
+                continue
+            log.append(ev_submit(action, plan.key, log.now))
+            if action.kind is ActionKind.AMEND and action.replaces is not None:
+                log.append(ev_cancelled(action.replaces, plan.key))
+            self._book(log, plan.key, action)
+
+    def _book(self, log: Log, key: Key, action: Action) -> None:
+        oid = str(self.next_id)
+        self.next_id += 1
+        log.append(ev_placed(action.client_order_id, oid, key))
+        if action.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            rec = log.actual.order(key, action.client_order_id)
+            assert rec is not None
+            assert action.quantity is not None
+            qty = round_qty(action.quantity * self.ioc_fill)
+            if qty > 0:
+                log.append(ev_fill(rec, qty, self.trade_id()))
+            if log.actual.order(key, action.client_order_id).is_open:  # type: ignore[union-attr]
+                log.append(ev_cancelled(action.client_order_id, key, reason="expired"))
+
+    def trade_id(self) -> str:
+        self.trade += 1
+        return f"t{self.trade}"
+
+
+def round_qty(qty: Decimal) -> Decimal:
+    return qty.quantize(D("0.001"))
+
+
+# --------------------------------------------------------------------------- hypothesis
+
+INTENTS = [f"i{n}" for n in range(6)]
+PRICES = ["99.00", "100.00", "101.50"]
+QTYS = ["0.100", "0.250", "1.000"]
+
+
+@st.composite
+def target_orders(draw: st.DrawFn, oco: bool = False) -> list[TargetOrder]:
+    ids = draw(st.lists(st.sampled_from(INTENTS), unique=True, max_size=len(INTENTS)))
+    out = []
+    for intent in ids:
+        extra: dict[str, Any] = {}
+        if oco and draw(st.booleans()):
+            extra["oco_group"] = draw(st.sampled_from(["g1", "g2"]))
+        if draw(st.integers(0, 5)) == 0:
+            extra["time_in_force"] = TimeInForce.IOC
+        out.append(
+            order(
+                intent,
+                draw(st.sampled_from(["buy", "sell"])),
+                draw(st.sampled_from(PRICES)),
+                draw(st.sampled_from(QTYS)),
+                **extra,
+            )
+        )
+    return out
+
+
+positions = st.one_of(st.none(), st.sampled_from([D("0"), D("0.500"), D("-0.250")]))
+
+# One step of a random history: publish, execute the plan (perfectly or partly), or a venue
+# fact on a random live order (partial fill, duplicate fill, venue cancel, not found).
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["publish", "execute", "half", "fill", "dupfill", "vcancel", "notfound", "pos"]
+        ),
+        st.integers(0, 10_000),
+    ),
+    max_size=25,
+)
+
+
+def live_records(log: Log, key: Key = KEY) -> list[OrderRecord]:
+    ka = log.ka(key)
+    return sorted(ka.live_orders(), key=lambda o: o.ref)
+
+
+def run_history(
+    log: Log, venue: PerfectVenue, history: list[tuple[str, int]], targets: list[Any]
+) -> None:
+    """Drive `log` through a random but valid history (see `steps`)."""
+    for n, (what, seed) in enumerate(history):
+        if what == "publish":
+            orders, pos = targets[n % len(targets)]
+            log.publish(orders, position=pos)
+        elif what in ("execute", "half"):
+            plan = log.plan()
+            if what == "half":
+                plan = _first_half(plan)
+            venue.execute(log, plan)
+        else:
+            _venue_fact(log, venue, what, seed)
+
+
+def _first_half(plan: Plan) -> Plan:
+    keep = plan.actions[: (len(plan.actions) + 1) // 2]
+    return Plan(plan.key, plan.generation, plan.target_event_id, keep)
+
+
+def _venue_fact(log: Log, venue: PerfectVenue, what: str, seed: int) -> None:
+    live = [o for o in live_records(log) if o.status is not None]
+    if what == "pos":
+        log.append(ev_position(str(D(seed % 7) / 4), KEY))
+        return
+    if not live:
+        return
+    rec = live[seed % len(live)]
+    if what == "fill":
+        qty = round_qty(rec.remaining * D(seed % 3 + 1) / 3)
+        if qty > 0:
+            log.append(ev_fill(rec, qty, venue.trade_id()))
+    elif what == "dupfill":
+        log.append(ev_fill(rec, round_qty(rec.remaining / 2) or D("0.001"), "dup-1"))
+    elif what == "vcancel":
+        log.append(ev_cancelled(rec.client_order_id, reason="venue", filled=str(rec.done)))
+    elif what == "notfound" and rec.client_order_id:
+        log.append(ev_not_found(rec.client_order_id, rec.not_found + 1, at=log.now))
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)

@@ -1,0 +1,152 @@
+"""docker-compose.yml, deploy/Dockerfile and deploy/otel-collector.yaml, checked statically
+(Docker does not run here): they parse, run real commands, and agree with the config schema,
+with each other and with the README."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from setpoint.config import Settings, demo_settings_data
+from setpoint.ops.run import SERVICES
+
+ROOT = Path(__file__).resolve().parents[3]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+COLLECTOR: dict[str, Any] = yaml.safe_load((ROOT / "deploy" / "otel-collector.yaml").read_text())
+SETPOINT_SERVICES = {
+    name: svc for name, svc in COMPOSE["services"].items() if svc.get("image") == "setpoint:dev"
+}
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def _secret_env_names() -> set[str]:
+    """Variables the configuration reads as secrets (`env:NAME` references)."""
+    settings = Settings(**demo_settings_data())
+    refs = [ref for a in settings.accounts.values() for ref in (a.api_key, a.secret)]
+    return {ref.removeprefix("env:") for ref in refs if ref.startswith("env:")}
+
+
+def _names_a_setting(variable: str) -> bool:
+    """True when SETPOINT_<A>__<B>[__<C>...] is a path through the Settings schema (dict
+    sections such as `accounts` take any key at their level)."""
+    parts = variable.removeprefix("SETPOINT_").lower().split("__")
+    model: type[BaseModel] | None = Settings
+    expect_key = False
+    for part in parts:
+        if expect_key:
+            expect_key = False
+            continue
+        if model is None or part not in model.model_fields:
+            return False
+        annotation = model.model_fields[part].annotation
+        origin = getattr(annotation, "__origin__", None)
+        if origin is dict:
+            expect_key, model = True, annotation.__args__[1]  # type: ignore[union-attr]
+            model = model if isinstance(model, type) and issubclass(model, BaseModel) else None
+        else:
+            is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            model = annotation if is_model else None  # type: ignore[assignment]
+    return True
+
+
+def _container_ports(service: dict[str, Any]) -> set[int]:
+    return {int(str(p).split(":")[-1].split("/")[0]) for p in service.get("ports", [])}
+
+
+def test_every_setpoint_process_is_a_real_run_command() -> None:
+    commands = {name: svc["command"] for name, svc in SETPOINT_SERVICES.items()}
+    for name, command in commands.items():
+        assert command[:2] == ["setpoint", "run"], name
+        assert command[2] in SERVICES, name
+    assert sorted(c[2] for c in commands.values()) == sorted(SERVICES)
+
+
+def test_infrastructure_is_there() -> None:
+    services = COMPOSE["services"]
+    assert "-js" in services["nats"]["command"]
+    assert {"otel-collector", "jaeger"} <= set(services)
+    assert services["eventstoredb"]["profiles"] == ["eventstoredb"]
+    assert all("profiles" not in svc for svc in SETPOINT_SERVICES.values())
+
+
+def test_environment_names_real_settings() -> None:
+    allowed_secrets = _secret_env_names()
+    for name, service in COMPOSE["services"].items():
+        for variable in _environment(service):
+            if not variable.startswith("SETPOINT_") or variable in allowed_secrets:
+                continue
+            assert _names_a_setting(variable), f"{name}: {variable} is not a setting"
+
+
+@pytest.mark.parametrize("variable", ["SETPOINT_NATS__URLS", "SETPOINT_ACCOUNTS__DEMO__BASEURL"])
+def test_the_schema_check_catches_typos(variable: str) -> None:
+    assert not _names_a_setting(variable)
+
+
+def test_the_environment_builds_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, service in SETPOINT_SERVICES.items():
+        for variable, value in _environment(service).items():
+            monkeypatch.setenv(variable, value)
+        settings = Settings(**demo_settings_data())
+        assert settings.telemetry.exporter == "otlp", name
+        assert not settings.nats.embedded, name
+
+
+def test_ports_agree() -> None:
+    services = COMPOSE["services"]
+    sim_env = _environment(services["sim"])
+    sim_port = int(sim_env.get("SETPOINT_SIM__PORT", Settings().sim.port))
+    assert sim_port in _container_ports(services["sim"])
+    assert services["sim"]["command"][-1] == str(sim_port)
+    assert sim_env["SETPOINT_SIM__HOST"] == "0.0.0.0"  # reachable from other containers
+    for name, service in SETPOINT_SERVICES.items():
+        env = _environment(service)
+        nats_url = urlparse(env["SETPOINT_NATS__URL"])
+        assert nats_url.hostname == "nats"
+        assert nats_url.port in _container_ports(services["nats"]), name
+        base = urlparse(env["SETPOINT_ACCOUNTS__DEMO__BASE_URL"])
+        assert (base.hostname, base.port) == ("sim", sim_port), name
+        otlp = urlparse(env["SETPOINT_TELEMETRY__OTLP_ENDPOINT"])
+        assert otlp.hostname in services
+        assert otlp.port in _container_ports(services[otlp.hostname]), name
+        http = COLLECTOR["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+        assert http.endswith(f":{otlp.port}")
+
+
+def test_collector_pipelines_are_wired() -> None:
+    for name, pipeline in COLLECTOR["service"]["pipelines"].items():
+        for kind in ("receivers", "processors", "exporters"):
+            for component in pipeline.get(kind, []):
+                assert component in COLLECTOR[kind], f"{name}: {kind} {component}"
+    jaeger = COLLECTOR["exporters"]["otlp/jaeger"]["endpoint"]
+    assert jaeger.split(":")[0] in COMPOSE["services"]
+    assert "traces" in COLLECTOR["service"]["pipelines"]
+    assert "metrics" in COLLECTOR["service"]["pipelines"]
+
+
+def test_dockerfile_installs_what_the_readme_installs() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "pip install . && setpoint up" in readme
+    runs = [line for line in dockerfile.splitlines() if line.startswith("RUN ")]
+    assert "RUN pip install ." in runs
+    assert re.search(r"^COPY pyproject.toml README.md ", dockerfile, re.M)
+    for folder in ("libs", "services"):
+        assert re.search(rf"^COPY {folder} ", dockerfile, re.M), folder
+    python = re.search(r"^FROM python:(\d+)\.(\d+)", dockerfile, re.M)
+    assert python is not None
+    assert (int(python.group(1)), int(python.group(2))) >= (3, 11)
+    build = COMPOSE["x-setpoint"]["build"]
+    assert (ROOT / build["context"] / build["dockerfile"]).is_file()

@@ -1,0 +1,92 @@
+"""What `setpoint up` decides to start, and how it shows a key, without starting anything."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from setpoint.bus.embedded import free_port
+from setpoint.bus.messages import Condition, KeyStatus
+from setpoint.config import Settings, demo_settings_data
+from setpoint.ops.run import SERVICES
+from setpoint.ops.up import key_row, make_plan
+
+
+def _settings(tmp_path: Path, **extra: object) -> Settings:
+    data = demo_settings_data()
+    data["nats"] = {"url": f"nats://127.0.0.1:{free_port()}", "data_dir": str(tmp_path / "d")}
+    sim_port = free_port()
+    data["sim"] = {"port": sim_port}
+    data["accounts"]["demo"]["base_url"] = f"http://127.0.0.1:{sim_port}"
+    data.update(extra)
+    return Settings(**data)
+
+
+def test_demo_plan_starts_everything_with_demo_credentials(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    plan = make_plan(settings, None, {"PATH": "/bin"})
+    assert plan.nats is not None
+    assert plan.nats.argv[1:3] == ("-js", "-a")
+    assert str(tmp_path / "d" / "nats") in plan.nats.argv
+    (sim,) = plan.sims
+    assert sim.argv[-4:] == ("run", "sim", "--port", str(settings.sim.port))
+    assert [s.argv[-1] for s in plan.services] == ["gateway", "executor", "differ", "strategy"]
+    assert {s.argv[-1] for s in plan.services} | {"sim"} == set(SERVICES)
+    for spec in (*plan.sims, *plan.services):
+        assert spec.env is not None
+        assert spec.env["SETPOINT_DEMO_KEY"] == "demo-key"
+        assert spec.env["SETPOINT_DEMO_SECRET"] == "demo-secret"
+        assert spec.log_file.parent == tmp_path / "d" / "logs"
+
+
+def test_own_credentials_and_config_file_are_passed_on(tmp_path: Path) -> None:
+    config = tmp_path / "setpoint.toml"
+    config.write_text("")
+    plan = make_plan(_settings(tmp_path), config, {"SETPOINT_DEMO_KEY": "mine"})
+    env = plan.services[0].env
+    assert env is not None
+    assert env["SETPOINT_CONFIG"] == str(config.resolve())
+    assert env["SETPOINT_DEMO_KEY"] == "mine"
+    assert "SETPOINT_DEMO_SECRET" not in env  # only the demo gets the simulator's secret
+
+
+def test_remote_venues_get_no_simulator(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    data = settings.model_dump()
+    data["accounts"]["demo"]["base_url"] = None
+    data["accounts"]["live"] = {"exchange": "binance", "base_url": "https://api.binance.com"}
+    plan = make_plan(Settings(**data), None, {})
+    assert plan.sims == ()
+
+
+def test_remote_nats_without_a_server_is_refused(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, nats={"url": "nats://nats.invalid:4222", "embedded": True})
+    with pytest.raises(SystemExit, match="no server may be started here"):
+        make_plan(settings, None, {})
+
+
+def test_key_row() -> None:
+    status = KeyStatus(
+        account="demo",
+        symbol="BTC/USDT",
+        generation=7,
+        condition=Condition.DRIFTING,
+        reasons=("OrdersInFlight",),
+        open_orders_target=6,
+        open_orders_venue=5,
+        position_target=None,
+        position_actual=Decimal("0.002"),
+        last_reconciliation=datetime(2026, 1, 1, 12, 0, 5, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 1, 12, 0, 6, tzinfo=UTC),
+    )
+    assert key_row(status) == (
+        "demo BTC/USDT",
+        "7",
+        "drifting (OrdersInFlight)",
+        "6 / 5",
+        "- / 0.002",
+        "12:00:05",
+    )
