@@ -70,7 +70,7 @@ def checker_run(events: int, chunk: int, seed: int) -> dict[str, Any]:
         "source": "synthetic events fed straight to AuditChecker (generation not timed)",
         "events": position,
         "seconds": round(elapsed, 2),
-        "events_per_s": round(position / elapsed),
+        "events_per_s": round(position / elapsed) if elapsed else None,
         "clean": report.clean,
         "counts": report.to_json()["counts"],
         "rss_mb_after_events": samples,

@@ -397,3 +397,38 @@ class TestJetStreamStream:
         for field, value in change.items():
             assert getattr(found.config, field) == value
         await js.delete_stream(name)
+
+
+@pytest.mark.nats
+class TestJetStreamReadPath:
+    async def test_subscribe_survives_losing_its_consumer_without_gap_or_repeat(
+        self, nc: NATS
+    ) -> None:
+        suffix = uuid.uuid4().hex[:10]
+        log = await JetStreamEventLog.open(nc, stream=f"R_{suffix}", subject_root=f"r{suffix}.evt")
+        await log.append(KEY, Producer.GATEWAY, [placed(n=n) for n in range(5)], ANY)
+        live = log.subscribe()
+        seen = [(await anext(live)).position for _ in range(3)]
+        jsm = nc.jsm()
+        for consumer in await jsm.consumers_info(log.stream):
+            await jsm.delete_consumer(log.stream, consumer.name)
+        await log.append(KEY, Producer.GATEWAY, [placed(n=n) for n in range(5, 8)], ANY)
+        seen += [(await asyncio.wait_for(anext(live), 30)).position for _ in range(5)]
+        await live.aclose()  # type: ignore[attr-defined]
+        assert seen == list(range(1, 9))
+        await nc.jetstream().delete_stream(log.stream)
+
+    async def test_other_subscriptions_of_the_client_still_work(self, nc: NATS) -> None:
+        suffix = uuid.uuid4().hex[:10]
+        log = await JetStreamEventLog.open(nc, stream=f"O_{suffix}", subject_root=f"o{suffix}.evt")
+        await log.append(KEY, Producer.GATEWAY, [placed()], NO_EVENTS)
+        assert len(await log.read(KEY)) == 1
+
+        async def echo(msg: nats.aio.msg.Msg) -> None:
+            await msg.respond(msg.data.upper())
+
+        sub = await nc.subscribe(f"o{suffix}.echo", cb=echo)
+        reply = await nc.request(f"o{suffix}.echo", b"ping", timeout=5)
+        assert reply.data == b"PING"
+        await sub.unsubscribe()
+        await nc.jetstream().delete_stream(log.stream)

@@ -44,6 +44,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
@@ -55,6 +56,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from setpoint.config import Settings
 
+if TYPE_CHECKING:
+    import aiohttp
+
 __all__ = [
     "Metrics",
     "Telemetry",
@@ -62,6 +66,7 @@ __all__ = [
     "continue_trace",
     "current_traceparent",
     "extract",
+    "http_trace_config",
     "inject",
     "metrics",
     "setup_telemetry",
@@ -193,6 +198,49 @@ def continue_trace(trace_source: Tracer, name: str, traceparent: str | None) -> 
         name, context=context_from_traceparent(traceparent)
     ) as span:
         yield span
+
+
+# --------------------------------------------------------------------------- venue HTTP
+
+
+def http_trace_config(source: Tracer | None = None) -> aiohttp.TraceConfig:
+    """An `aiohttp.TraceConfig` that records one CLIENT span per HTTP request, child of
+    the current span (e.g. the gateway's `gateway.place`). Only the method, host, path and
+    status are recorded: never the query string or headers (they carry signatures and keys).
+
+    With ccxt: ``exchange.session = aiohttp.ClientSession(trace_configs=[http_trace_config()])``
+    before the first call (ccxt then uses that session and leaves closing it to you)."""
+    import aiohttp
+
+    spans = source or tracer("setpoint.venue")
+    config = aiohttp.TraceConfig()
+
+    async def on_start(_: Any, ctx: Any, params: aiohttp.TraceRequestStartParams) -> None:
+        ctx.span = spans.start_span(
+            f"HTTP {params.method}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "http.request.method": params.method,
+                "server.address": params.url.host or "",
+                "url.path": params.url.path,
+            },
+        )
+
+    async def on_end(_: Any, ctx: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        ctx.span.set_attribute("http.response.status_code", params.response.status)
+        if params.response.status >= 500:
+            ctx.span.set_status(trace.StatusCode.ERROR)
+        ctx.span.end()
+
+    async def on_error(_: Any, ctx: Any, params: aiohttp.TraceRequestExceptionParams) -> None:
+        ctx.span.record_exception(params.exception)
+        ctx.span.set_status(trace.StatusCode.ERROR, type(params.exception).__name__)
+        ctx.span.end()
+
+    config.on_request_start.append(on_start)
+    config.on_request_end.append(on_end)
+    config.on_request_exception.append(on_error)
+    return config
 
 
 # --------------------------------------------------------------------------- metrics

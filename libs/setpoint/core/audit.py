@@ -24,6 +24,9 @@ Invariants (the `invariant` field of a `Violation`):
   appeared is a violation (a shorter one is a fill recorded late).
 * `order_resolved` - an `OrderSubmitted` with no venue answer is reported as in flight;
   it is a violation only when the log goes on for `stale_after` (log time) past it.
+* `fill_correlated` - a fill of one of our orders carries that order's correlation id
+  (CONTRACTS.md: venue facts inherit it), so the fill traces back to its target; reported
+  once per order.
 * `no_quarantine` - no log entry was unreadable (`quarantined()`).
 """
 
@@ -59,6 +62,7 @@ ONE_LIVE_ORDER = "one_live_order_per_intent"
 FILL_WITHIN_QUANTITY = "fill_within_quantity"
 POSITION_MATCHES_FILLS = "position_matches_fills"
 ORDER_RESOLVED = "order_resolved"
+FILL_CORRELATED = "fill_correlated"
 NO_QUARANTINE = "no_quarantine"
 
 INVARIANTS = (
@@ -68,6 +72,7 @@ INVARIANTS = (
     FILL_WITHIN_QUANTITY,
     POSITION_MATCHES_FILLS,
     ORDER_RESOLVED,
+    FILL_CORRELATED,
     NO_QUARANTINE,
 )
 
@@ -225,6 +230,7 @@ class _Order:
     order_id: str | None = None
     filled: Decimal = ZERO
     overfilled: bool = False
+    miscorrelated: bool = False
 
 
 @dataclass(slots=True)
@@ -553,6 +559,18 @@ class AuditChecker:
         order = self._find(account, data.client_order_id, data.order_id)
         if order is not None:
             self._add_fill(position, order, qty)
+            if order.submitted and event.correlation_id != order.correlation_id:
+                self._miscorrelated(position, order, event.correlation_id)
+
+    def _miscorrelated(self, position: int, order: _Order, correlation: str) -> None:
+        if not order.miscorrelated:
+            order.miscorrelated = True
+            self._violate(
+                FILL_CORRELATED,
+                position,
+                f"fill of {order.client_order_id} carries correlation {correlation}, not its "
+                f"order's {order.correlation_id} (reported once per order)",
+            )
 
     def _add_fill(self, position: int, order: _Order, qty: Decimal) -> None:
         order.answered = True

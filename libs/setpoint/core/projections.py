@@ -550,34 +550,32 @@ def _signed_open(order: OrderRecord | None) -> Decimal:
 
 
 def _progress(
-    ka: KeyActual, old: OrderRecord | None, new: OrderRecord, was_live: bool, now_live: bool
+    intents: Map[str, IntentProgress],
+    iid: str,
+    old: OrderRecord | None,
+    new: OrderRecord,
+    was_live: bool,
+    now_live: bool,
 ) -> Map[str, IntentProgress]:
-    iid = new.intent_id
-    if iid is None:
-        return ka.intents
-    p = ka.intents.get(iid, _NO_PROGRESS)
-    live = p.live
+    """The intent's progress after its order `old` became `new` (same map if unchanged)."""
+    p = intents.get(iid, _NO_PROGRESS)
+    attempt, filled, consumed, live, position_order, last = p
     if now_live and not was_live:
         live = (*live, new.ref)
     elif was_live and not now_live:
         live = tuple(r for r in live if r != new.ref)
-    done = p.filled
     if old is None:
-        done += new.done
+        filled += new.done
     elif new.filled != old.filled or new.reported != old.reported:
-        done += new.done - old.done
-    consumed = p.consumed
-    if not consumed and (old is None or new.status is not old.status or done != p.filled):
+        filled += new.done - old.done
+    if not consumed and (old is None or new.status is not old.status or filled != p.filled):
         consumed = new.consumes_intent
-    attempt, last = p.attempt, p.last_client_order_id
     if new.attempt > attempt or (new.attempt == attempt and old is None):
         attempt, last = new.attempt, new.client_order_id
-    elif live is p.live and consumed is p.consumed and done == p.filled:
-        return ka.intents  # nothing the intent cares about changed
-    progress = IntentProgress(
-        attempt, done, consumed, live, p.position_order or new.position_order, last
-    )
-    return ka.intents.set(iid, progress)
+    elif live is p.live and consumed is p.consumed and filled == p.filled:
+        return intents  # nothing the intent cares about changed
+    position_order = position_order or new.position_order
+    return intents.set(iid, IntentProgress(attempt, filled, consumed, live, position_order, last))
 
 
 def _evolve(
@@ -603,41 +601,34 @@ def _commit(
     fill_id: tuple[str, str] | None = None,
 ) -> ActualState:
     """Store `new` (replacing `old`) and update every index of its key."""
-    ka = state.keys.get(new.key, EMPTY_KEY)
-    ref = new.ref
-    live, pending = ka.live, ka.pending
+    _, keys, accounts, reconciliations = state
+    key = new.key
+    pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal = (
+        keys.get(key, EMPTY_KEY)
+    )
+    ref, iid, order_id = new.ref, new.intent_id, new.order_id
     was_live, now_live = old is not None and old.is_live, new.is_live
-    if now_live and not was_live:
-        live = live.set(ref, None)
-    elif was_live and not now_live:
-        live = live.delete(ref)
+    if now_live is not was_live:
+        live = live.set(ref, None) if now_live else live.delete(ref)
     want = new.pending if now_live else None
     if (old.pending if was_live and old is not None else None) != want:
         pending = pending.delete(ref) if want is None else pending.set(ref, want)
-    pos = ka.position
     if applied and new.counts:
         pos = pos + applied if new.side is Side.BUY else pos - applied
-    pos_open = ka.position_open
     if new.position_order:
         pos_open = pos_open + _signed_open(new) - _signed_open(old)
-    venue_ids = ka.venue_ids
-    if new.order_id is not None and (old is None or old.order_id != new.order_id):
-        venue_ids = venue_ids.set(new.order_id, ref)
-    name = new.intent_id if new.intent_id is not None else orphan_name(ref)
+    if order_id is not None and (old is None or old.order_id != order_id):
+        venue_ids = venue_ids.set(order_id, ref)
+    if iid is not None:
+        intents = _progress(intents, iid, old, new, was_live, now_live)
+    if fill_id is not None:
+        fills = fills.set(fill_id, None)
+    journal = journal.touch(iid if iid is not None else orphan_name(ref))
+    orders = orders.set(ref, new)
     new_ka = KeyActual(
-        pos,
-        ka.position_observed,
-        ka.orders.set(ref, new),
-        live,
-        venue_ids,
-        _progress(ka, old, new, was_live, now_live),
-        pending,
-        pos_open,
-        ka.fills if fill_id is None else ka.fills.set(fill_id, None),
-        ka.journal.touch(name),
+        pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal
     )
-    keys = state.keys.set(new.key, new_ka)
-    return ActualState(position, keys, state.accounts, state.reconciliations)
+    return ActualState(position, keys.set(key, new_ka), accounts, reconciliations)
 
 
 def _find(ka: KeyActual, coid: str | None, order_id: str | None) -> OrderRecord | None:

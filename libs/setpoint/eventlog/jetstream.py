@@ -19,7 +19,8 @@ else → ConcurrencyConflict. With `expected = ANY`, idempotency rests on the se
 duplicate window alone (`eventlog.duplicate_window_s`): a retry later than that writes
 the events again.
 
-Reads use ordered push consumers with a callback (no fetch loop): `read_all` stops at the
+Reads use raw pull consumers whose messages go straight from the protocol parser to the
+reader (`jetstream_feed`; no fetch loop, no per-message `Msg`): `read_all` stops at the
 stream's last sequence as of its start; `subscribe` never stops. Entries that do not parse
 are quarantined (`Quarantined(stream sequence, subject, reason, raw)`) and skipped.
 
@@ -36,7 +37,6 @@ from typing import Any, Final
 
 import orjson
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
@@ -46,6 +46,7 @@ from setpoint.bus import subjects
 from setpoint.bus.connect import check_server_version
 from setpoint.core.events import Event, EventParseError, parse_event
 from setpoint.core.model import Key, Producer
+from setpoint.eventlog.jetstream_feed import Feed, FeedError, Raw, header_value
 from setpoint.eventlog.memory import QuarantineMixin, check_batch
 from setpoint.eventlog.port import (
     ANY,
@@ -63,8 +64,6 @@ DEFAULT_ROOT: Final = "setpoint.evt"
 WRONG_LAST_SEQUENCE: Final = 10071
 STREAM_NOT_FOUND: Final = 10059
 STREAM_NAME_IN_USE: Final = 10058
-QUEUE_SIZE: Final = 4096
-"""Messages buffered between the consumer callback and the reader (backpressure beyond)."""
 
 
 class _WrongLastSequence(Exception):
@@ -105,14 +104,6 @@ def config_differences(found: api.StreamConfig, wanted: api.StreamConfig) -> lis
 
 def _text(value: Any) -> str:
     return str(getattr(value, "value", value))
-
-
-def _seq_pending(reply: str) -> tuple[int, int]:
-    """Stream sequence and pending count from a `$JS.ACK...` reply subject (v1 or v2)."""
-    tokens = reply.split(".")
-    if len(tokens) == 9:
-        return int(tokens[5]), int(tokens[8])
-    return int(tokens[7]), int(tokens[10])
 
 
 class JetStreamEventLog(QuarantineMixin, EventLog):
@@ -266,8 +257,8 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         out: list[tuple[int, str]] = []
         if stop <= after:
             return out
-        async for seq, msg in self._messages(flt, after + 1, stop):
-            out.append((seq, (msg.headers or {}).get("Nats-Msg-Id", "")))
+        async for raw in self._messages(flt, after + 1, stop):
+            out.append((raw.sequence, header_value(raw.headers, "Nats-Msg-Id") or ""))
             if len(out) >= limit:
                 break
         return out
@@ -289,12 +280,15 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         subject = self._subject(event)
         try:
             reply = await self._nc.request(
-                subject, event.to_json(), timeout=self._timeout, headers=self._headers(event, expected)
+                subject,
+                event.to_json(),
+                timeout=self._timeout,
+                headers=self._headers(event, expected),
             )
         except NoRespondersError as exc:
-            raise LogUnavailable(f"no stream accepts {subject} (is {self._stream} there?)") from exc
+            raise LogUnavailable(f"no stream takes {subject} (is {self._stream} there?)") from exc
         except (TimeoutError, NatsTimeout, ConnectionClosedError) as exc:
-            raise LogUnavailable(f"no answer for {event.event_id}: it may have been written") from exc
+            raise LogUnavailable(f"no answer for {event.event_id}: it may be written") from exc
         ack = orjson.loads(reply.data)
         error = ack.get("error")
         if error is None:
@@ -368,42 +362,27 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         self, filter_subject: str, start: int, stop: int | None
     ) -> AsyncIterator[Recorded]:
         """Parsed events of the filter from `start`; bad entries go to the quarantine."""
-        async for seq, msg in self._messages(filter_subject, start, stop):
+        async for raw in self._messages(filter_subject, start, stop):
             try:
-                yield Recorded(seq, parse_event(msg.data))
+                yield Recorded(raw.sequence, parse_event(raw.data))
             except EventParseError as exc:
-                self._quarantine(seq, msg.subject, exc.reason, msg.data)
+                self._quarantine(raw.sequence, raw.subject.decode(), exc.reason, raw.data)
 
     async def _messages(
         self, filter_subject: str, start: int, stop: int | None
-    ) -> AsyncIterator[tuple[int, Msg]]:
-        """(sequence, message) from `start` through `stop` (None: forever), each once, in
-        order: an ordered push consumer feeding a bounded queue through its callback."""
-        queue: asyncio.Queue[Msg] = asyncio.Queue(QUEUE_SIZE)
-        sub = await self._js.subscribe(
-            filter_subject,
-            cb=queue.put,
-            stream=self._stream,
-            ordered_consumer=True,
-            config=api.ConsumerConfig(
-                deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=start,
-                inactive_threshold=5.0,
-            ),
-        )
-        last = start - 1
+    ) -> AsyncIterator[Raw]:
+        """Stored messages from `start` through `stop` (None: forever), each once, in order."""
+        feed = Feed(self._nc, self._stream, filter_subject, start)
         try:
-            while True:
-                msg = await queue.get()
-                seq, pending = _seq_pending(msg.reply)
-                if seq <= last:
-                    continue
-                last = seq
-                yield seq, msg
-                if stop is not None and (seq >= stop or pending == 0):
-                    return
+            await feed.open()
+            async for raw in feed.messages(stop):
+                yield raw
+        except FeedError as exc:
+            raise EventLogError(f"reading {filter_subject} from {start}: {exc}") from exc
+        except (NatsTimeout, ConnectionClosedError) as exc:
+            raise LogUnavailable(f"no answer reading {filter_subject} from {start}") from exc
         finally:
-            await sub.unsubscribe()
+            await feed.close()
 
     async def close(self) -> None:
         if self._owns and not self._nc.is_closed:

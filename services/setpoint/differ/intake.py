@@ -7,13 +7,15 @@ into a `TargetState`, or into a `Rejection` whose `error` reads `"<field path>: 
 caller passes what it knows (the configured accounts, the account's markets from the last
 `MarketsLoaded`, the last accepted generation of the key) and decides what to append.
 
-Checks, in order: the subject's account is configured; the body is a JSON object that
-matches the schema (every price and quantity a decimal string, never a JSON number;
-required fields present; no unknown fields); its account and symbol match the subject;
-the markets are loaded and know the symbol; the generation is above the last accepted
-one; at most `max_orders_per_target` orders; intent ids unique; each order is
-well-formed for its type and sits on the market's tick, step, minimum quantity and
-minimum notional. The first failed check is the error.
+Checks, in order: the subject's account is configured; the body is a JSON object with at
+most `max_orders_per_target` orders that matches the schema (every price and quantity a
+decimal string, never a JSON number; required fields present; no unknown fields); its
+account and symbol match the subject; the markets are loaded and know the symbol; the
+generation is above the last accepted one; intent ids are unique; each order is
+well-formed for its type (a limit order has a price, a market order none, post-only only
+on GTC limits) and sits on the market's tick, step, minimum quantity and minimum notional
+(market orders: notional is checked by the risk limits at placement); a position target
+sits on the step. The first failed check is the error.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def validate_target(
         if account is None:
             raise _Invalid("account", f"unknown account {subject_account!r}")
         body = _load_json(raw)
+        _check_count(body.get("orders"), account.max_orders_per_target)
         target = _parse_model(raw)
         _check_subject(target, subject_account, subject_token)
         market = _market(target, markets)
@@ -195,11 +198,14 @@ def _check_generation(generation: int, last: int | None) -> None:
         )
 
 
+def _check_count(orders: Any, limit: int) -> None:
+    """Before the schema check, so that an oversized target costs little."""
+    if isinstance(orders, list) and len(orders) > limit:
+        raise _Invalid("orders", f"{len(orders)} orders, more than max_orders_per_target {limit}")
+
+
 def _check_orders(target: TargetState, market: MarketInfo, limit: int) -> None:
-    if len(target.orders) > limit:
-        raise _Invalid(
-            "orders", f"{len(target.orders)} orders, more than max_orders_per_target {limit}"
-        )
+    _check_count(list(target.orders), limit)
     seen: dict[str, int] = {}
     for index, order in enumerate(target.orders):
         where = f"orders[{index}]"

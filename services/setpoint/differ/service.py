@@ -6,11 +6,10 @@ Wiring (one `DifferService` per process; any number of processes may share one l
   position; only then answer requests and reconcile. Ready = health answers and one
   `differ ready` line is logged.
 * **intake** (`setpoint.target.*.*`, queue group `setpoint-differ`, raw nats-py: the hot
-  path): `intake.validate_target`, then `TargetPublished` / `TargetRejected` under
-  (key, intake) with optimistic concurrency; an unknown account is answered and counted,
-  never logged. A lost race re-reads the key and validates again.
-* **kill** (`setpoint.control.<account>.kill`, FastStream): appends `AccountModeChanged`
-  under (account, None) with producer intake.
+  path) and **kill** (`setpoint.control.<account>.kill`, FastStream): `desk.IntakeDesk`.
+  The desk's own appends are folded into the view at once when the view is right before
+  them (`DifferView.apply_own`), so a new target is decided without waiting for the live
+  subscription to bring it back.
 * **loop**: every record of the live log that concerns a key enqueues it (`view.TRIGGERS`);
   a periodic tick enqueues every key with a target, and a target's `expires_at` enqueues
   its key. Workers take keys from a `WorkQueue` (one key never twice at once) and
@@ -45,34 +44,28 @@ from setpoint.bus.messages import Health, KeyStatus, Ticker
 from setpoint.config import Settings
 from setpoint.core.diff import Plan
 from setpoint.core.events import (
-    AccountMode,
-    AccountModeChanged,
-    AccountModeChangedData,
     DiffComputed,
     Event,
     RiskRejected,
     RiskRejectedData,
     TargetPublished,
-    TargetPublishedData,
-    TargetRejected,
-    TargetRejectedData,
     utcnow,
 )
-from setpoint.core.model import Key, Producer, TargetState, symbol_token
+from setpoint.core.model import Key, Producer
 from setpoint.differ import decide
-from setpoint.differ.intake import Rejection, validate_target
+from setpoint.differ.desk import IntakeDesk
 from setpoint.differ.status import key_status, same_status
-from setpoint.differ.view import DifferView, symbol_for_token
+from setpoint.differ.view import DifferView
 from setpoint.differ.workqueue import QueueShutDown, WorkQueue, backoff_delay
 from setpoint.eventlog.port import (
     ConcurrencyConflict,
     EventLog,
     EventLogError,
-    LogUnavailable,
     Recorded,
 )
 
 log = logging.getLogger("setpoint.differ")
+_TRACER = telemetry.tracer("setpoint.differ")
 
 QUEUE_GROUP = "setpoint-differ"
 APPEND_TRIES = 5
@@ -112,13 +105,12 @@ class DifferService:
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Subscription] = []
         self._broker: NatsBroker | None = None
-        self._intake: dict[Key, tuple[int, int]] = {}
         self._causes: dict[Key, str] = {}
         self._problems: dict[Key, str] = {}
         self._status: dict[Key, KeyStatus] = {}
         self._prices: dict[Key, Decimal] = {}
         self._plans: dict[Key, Plan] = {}
-        self._metrics = telemetry.metrics()
+        self.desk = IntakeDesk(settings, event_log, self.view, self._applied_own, self.counters)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -259,123 +251,18 @@ class DifferService:
 
     async def _on_target(self, msg: Msg) -> None:
         parts = msg.subject.split(".")
-        reply = await self.intake(parts[2], parts[3], msg.data)
+        with _TRACER.start_as_current_span("intake", context=telemetry.extract(msg.headers)):
+            reply = await self.intake(parts[2], parts[3], msg.data)
         if msg.reply:
             await msg.respond(json.dumps(reply).encode())
 
     async def intake(self, account: str, token: str, raw: bytes) -> dict[str, Any]:
-        """Handle one target body; returns the reply (CONTRACTS.md)."""
-        if account not in self.settings.accounts:
-            self._count("unknown_account", "?")  # never a label per junk account name
-            return {"accepted": False, "error": f"account: unknown account {account!r}"}
-        key = Key(account, self._symbol(account, token, raw))
-        for _ in range(APPEND_TRIES):
-            expected, generation = self._intake_state(key)
-            result = validate_target(
-                raw, account, token, self.settings.accounts, self.view.markets(account),
-                generation or None,
-            )  # fmt: skip
-            event = _intake_event(key, result)
-            try:
-                position = await self._append_one(key, event, expected)
-            except ConcurrencyConflict:
-                await self._refresh_intake(key)
-                continue
-            except EventLogError as exc:
-                return {"accepted": False, "error": f"log: {exc}; the target was not recorded"}
-            self._applied_own(position, event)
-            return self._intake_done(key, position, generation, result)
-        return {"accepted": False, "error": "log: too many concurrent appends; retry"}
-
-    async def _append_one(self, key: Key, event: Event, expected: int) -> int:
-        """Append one intake event; a "maybe written" answer is retried with the same
-        event id (appends are idempotent), so the outcome is known before replying."""
-        for attempt in range(APPEND_TRIES):
-            try:
-                return (await self.log.append(key, event.producer, [event], expected))[-1]
-            except LogUnavailable:
-                if attempt == APPEND_TRIES - 1:
-                    raise
-                await asyncio.sleep(backoff_delay(attempt, 0.05, 1.0))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _intake_done(
-        self, key: Key, position: int, generation: int, result: TargetState | Rejection
-    ) -> dict[str, Any]:
-        if isinstance(result, Rejection):
-            self._intake[key] = (position, generation)
-            self._count("rejected", key.account)
-            return {"accepted": False, "error": result.error}
-        self._intake[key] = (position, result.generation)
-        self._count("accepted", key.account)
-        return {"accepted": True, "generation": result.generation}
-
-    def _intake_state(self, key: Key) -> tuple[int, int]:
-        """(expected intake position, last accepted generation) as far as known here."""
-        position, generation = self._intake.get(key, (0, 0))
-        return (
-            max(position, self.view.expected(key, Producer.INTAKE)),
-            max(generation, self.view.intent.generation(key)),
-        )
-
-    async def _refresh_intake(self, key: Key) -> None:
-        """After a lost race: the key's intake position and generation from the log."""
-        records = await self.log.read(key)
-        generation = max(
-            (
-                r.event.data.target.generation
-                for r in records
-                if isinstance(r.event, TargetPublished)
-            ),
-            default=0,
-        )
-        position = await self.log.last_position(key, Producer.INTAKE)
-        self._intake[key] = (position, generation)
-
-    def _symbol(self, account: str, token: str, raw: bytes) -> str:
-        """The unified symbol events for this subject are filed under: the body's symbol
-        when its token is the subject's, else the account's market with that token, else
-        the token itself."""
-        with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError):
-            symbol = json.loads(raw).get("symbol")
-            if isinstance(symbol, str) and 0 < len(symbol) <= 64 and symbol_token(symbol) == token:
-                return symbol
-        known = symbol_for_token(self.view, account, token)
-        return token if known is None else known
-
-    def _count(self, outcome: str, account: str) -> None:
-        self.counters[outcome] += 1
-        self._metrics.targets.add(1, {"account": account, "outcome": outcome})
-
-    # ------------------------------------------------------------------ kill switch
+        """Handle one target body published on `setpoint.target.<account>.<token>`."""
+        return await self.desk.target(account, token, raw)
 
     async def kill(self, account: str, raw: bytes) -> dict[str, Any]:
-        """`{"mode": "liquidate_only"|"normal", "reason"}` → AccountModeChanged appended."""
-        if account not in self.settings.accounts:
-            return {"ok": False, "error": f"account: unknown account {account!r}"}
-        try:
-            body = json.loads(raw or b"{}")
-            data = AccountModeChangedData(
-                mode=AccountMode(body.get("mode", "liquidate_only")),
-                reason=str(body.get("reason", "")),
-            )
-        except (ValueError, AttributeError) as exc:
-            return {"ok": False, "error": f"body: {exc}"}
-        key = Key(account, None)
-        event = AccountModeChanged.create(key, Producer.INTAKE, data)
-        for _ in range(APPEND_TRIES):
-            expected = await self.log.last_position(key, Producer.INTAKE)
-            try:
-                position = await self._append_one(key, event, expected)
-            except ConcurrencyConflict:
-                continue
-            except EventLogError as exc:
-                return {"ok": False, "error": f"log: {exc}"}
-            self._applied_own(position, event)
-            log.warning("account %s is now %s (%s)", account, data.mode.value, data.reason)
-            return {"ok": True, "account": account, "mode": data.mode.value,
-                    "event_id": event.event_id}  # fmt: skip
-        return {"ok": False, "error": "log: too many concurrent appends; retry"}
+        """Handle one kill-switch command for `account`."""
+        return await self.desk.kill(account, raw)
 
     # ------------------------------------------------------------------ the loop
 
@@ -405,18 +292,19 @@ class DifferService:
         account = self.settings.accounts.get(key.account)
         if accepted is None or account is None:
             return
-        outcome = decide.decide(
-            self.view.intent, self.view.actual, key, account, self._clock(),
-            last_price=self._prices.get(key), previous=self._plans.get(key),
-        )  # fmt: skip
+        facts = self.view.facts(key)
+        with telemetry.continue_trace(_TRACER, "diff", facts.traceparent):
+            outcome = decide.decide(
+                self.view.intent, self.view.actual, key, account, self._clock(),
+                last_price=self._prices.get(key), previous=self._plans.get(key),
+            )  # fmt: skip
+            if decide.should_append(outcome.data, facts.decision, facts.acted):
+                await self._append_decision(key, outcome, accepted.event_id)
         if outcome.plan is not None:
             self._plans[key] = outcome.plan
         self._problems.pop(key, None)
         if outcome.problem is not None:
             self._problems[key] = outcome.problem
-        facts = self.view.facts(key)
-        if decide.should_append(outcome.data, facts.decision, facts.acted):
-            await self._append_decision(key, outcome, accepted.event_id)
         self._publish_status(key)
 
     async def _append_decision(self, key: Key, outcome: decide.Outcome, target_id: str) -> None:
@@ -425,6 +313,7 @@ class DifferService:
         diff_event = DiffComputed.create(
             key, Producer.DIFFER, outcome.data,
             correlation_id=target_id, causation_id=self._causes.get(key, target_id),
+            traceparent=telemetry.current_traceparent(),
         )  # fmt: skip
         events: list[Event] = [diff_event, *_refusals(key, outcome, diff_event, target_id)]
         expected = self.view.expected(key, Producer.DIFFER)
@@ -511,12 +400,3 @@ def _refusals(
         )
         for r in outcome.refused
     ]
-
-
-def _intake_event(key: Key, result: TargetState | Rejection) -> Event:
-    if isinstance(result, Rejection):
-        data = TargetRejectedData(
-            generation=result.generation, strategy=result.strategy, error=result.error
-        )
-        return TargetRejected.create(key, Producer.INTAKE, data)
-    return TargetPublished.create(key, Producer.INTAKE, TargetPublishedData(target=result))

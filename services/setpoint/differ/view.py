@@ -19,7 +19,7 @@ worth reconciling again. The view holds:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from setpoint.core import projections
@@ -30,6 +30,7 @@ from setpoint.core.events import (
     DiffComputedData,
     Event,
     OrderSubmitted,
+    TargetPublished,
 )
 from setpoint.core.model import Key, MarketInfo, Producer, symbol_token
 from setpoint.eventlog.port import Recorded
@@ -63,6 +64,8 @@ class KeyFacts:
     decision_event_id: str | None = None
     acted: set[str] = field(default_factory=set)
     """Client order ids submitted or cancelled since the last decision."""
+    traceparent: str | None = None
+    """Trace context of the accepted target (its decisions continue that trace)."""
     positions: dict[Producer, int] = field(default_factory=dict)
 
 
@@ -112,6 +115,9 @@ class DifferView:
             facts.decision = event.data
             facts.decision_event_id = event.event_id
             facts.acted = set()
+        elif isinstance(event, TargetPublished):
+            if event.data.target.generation == self.intent.generation(event.key):
+                facts.traceparent = event.traceparent
         elif isinstance(event, OrderSubmitted | CancelSubmitted):
             facts.acted.add(event.data.client_order_id)
         return [event.key] if event.type in TRIGGERS else []
@@ -176,7 +182,3 @@ def symbol_for_token(view: DifferView, account: str, token: str) -> str | None:
         if symbol_token(symbol) == token:
             return symbol
     return None
-
-
-def unique(keys: Iterable[Key]) -> list[Key]:
-    return list(dict.fromkeys(keys))

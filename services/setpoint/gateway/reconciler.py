@@ -89,6 +89,7 @@ class Reconciler:
         started = time.perf_counter()
         snap = await self._snapshot(self.gw.scope())
         await self.gw.caught_up()
+        snap = replace(snap, fills={s: self._named(s, f) for s, f in snap.fills.items()})
         policy, now = self.policy(), datetime.now(UTC)
         outcome = core.reconcile(self.gw.actual, snap, policy, now)
         if outcome.queries:
@@ -146,6 +147,21 @@ class Reconciler:
         last = self.gw.last_fill_at.get(Key(self.gw.account, symbol))
         since = None if last is None else last - FILL_OVERLAP
         return tuple(core_fill(f) for f in await self.gw.venue.fills(symbol, since))
+
+    def _named(
+        self, symbol: str, answer: core.Fetched[tuple[core.VenueFill, ...]]
+    ) -> core.Fetched[tuple[core.VenueFill, ...]]:
+        """REST trades carry no client order id: take it from the order the log knows."""
+        key = Key(self.gw.account, symbol)
+
+        def named(fill: core.VenueFill) -> core.VenueFill:
+            if fill.client_order_id is not None:
+                return fill
+            record = self.gw.actual.order_by_venue_id(key, fill.order_id)
+            coid = None if record is None else record.client_order_id
+            return fill if coid is None else replace(fill, client_order_id=coid)
+
+        return _map(answer, lambda fills: tuple(named(f) for f in fills))
 
     async def _position(self, symbol: str) -> Decimal:
         found = await self.gw.venue.positions([symbol])

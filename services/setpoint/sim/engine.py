@@ -137,6 +137,41 @@ class Engine:
         final = self._close(order.order_id, status, now_us)
         return final, self._drain()
 
+    def amend(
+        self,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        quantity: Decimal,
+        price: Decimal,
+        now_us: int,
+    ) -> tuple[Order, list[Event]]:
+        """Change price and quantity of an open perpetual limit order in place (USD-M
+        modify): same ids, queue priority lost, then it matches like a new order."""
+        order = self.find(symbol, order_id=order_id, client_order_id=client_order_id)
+        market = self.market(order.symbol)
+        if not order.is_open or order.price is None or not market.is_perp:
+            raise Rejected(Reason.NO_SUCH_ORDER, "only open perpetual limit orders are modified")
+        failure = market.filter_failure(price, quantity)
+        if failure is not None:
+            raise Rejected(Reason.FILTER, failure)
+        if quantity <= order.filled:
+            raise Rejected(Reason.BAD_PARAMETER, "quantity must exceed the filled quantity")
+        remaining = OrderRequest(
+            symbol, order.side, order.kind, quantity - order.filled, price, order.tif
+        )
+        plan = self._plan(market, remaining)
+        self._check_plan(market, remaining, plan)
+        self._events = []
+        self._unrest(order)
+        amended = replace(order, price=price, quantity=quantity, updated_us=now_us)
+        self.orders[order.order_id] = amended
+        self._events.append(Execution(amended, ExecType.AMENDMENT))
+        self._execute(market, order.order_id, plan, now_us)
+        final = self._finish_taker(market, order.order_id, now_us)
+        return final, self._drain()
+
     def force_fill(self, order: Order, quantity: Decimal | None, now_us: int) -> list[Event]:
         """Fill a resting order by `quantity` (default: all that remains) at its price, as maker."""
         current = self.orders[order.order_id]
@@ -528,10 +563,7 @@ class Engine:
     def _close(self, order_id: int, status: Status, now_us: int) -> Order:
         """End an order: out of the book, lock released; emits CANCELED/EXPIRED executions."""
         order = self.orders[order_id]
-        if order_id in self._resting:
-            assert order.price is not None
-            self._state[order.symbol].books[order.side].remove(order.price, order_id)
-            self._resting.discard(order_id)
+        self._unrest(order)
         if order.locked > 0:
             self.spot.unlock(order.lock_asset, order.locked)
             self._events.append(WalletTouched(False, (order.lock_asset,), None, now_us))
@@ -544,6 +576,13 @@ class Engine:
         if status in (Status.CANCELED, Status.EXPIRED):
             self._events.append(Execution(final, ExecType(status.value)))
         return final
+
+    def _unrest(self, order: Order) -> None:
+        """Take the order out of its book, if it rests there."""
+        if order.order_id in self._resting:
+            assert order.price is not None
+            self._state[order.symbol].books[order.side].remove(order.price, order.order_id)
+            self._resting.discard(order.order_id)
 
     def _open_with_client(self, symbol: str, client_order_id: str) -> bool:
         ids = self._by_client.get((symbol, client_order_id), [])

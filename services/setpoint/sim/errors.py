@@ -24,9 +24,13 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.msg = msg
+        self.data: dict[str, Any] | None = None  # extra detail some answers carry
 
     def body(self) -> dict[str, Any]:
-        return {"code": self.code, "msg": self.msg}
+        body: dict[str, Any] = {"code": self.code, "msg": self.msg}
+        if self.data is not None:
+            body["data"] = self.data
+        return body
 
     def response(self) -> web.Response:
         return web.json_response(self.body(), status=self.status)

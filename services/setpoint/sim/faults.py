@@ -2,7 +2,10 @@
 
 A rule matches requests by exact `method` and URL `path` (either may be left out), fires
 with `probability` (default 1, drawn from a seeded RNG) on at most `count` matching
-requests (default unlimited). The first rule that matches and fires wins.
+requests (default unlimited). The first rule that matches and fires wins. `delay_ms`
+defaults to 30,000 for `timeout_after_accept` (CONTRACTS.md) and 1,000 for `delay`.
+Probabilities draw from `random.Random(seed)`: the seed of `POST /_sim/faults` when given,
+else the one in force (the random-walk seed, or 0), so a run is reproducible.
 
 `ws_drop` and `listen_key_expire` act on the user-data streams: with a method or path they
 fire on matching requests like the others; without both they fire once, when installed.

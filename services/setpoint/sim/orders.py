@@ -153,6 +153,7 @@ class ExecType(StrEnum):
     TRADE = "TRADE"
     CANCELED = "CANCELED"
     EXPIRED = "EXPIRED"
+    AMENDMENT = "AMENDMENT"
 
 
 @dataclass(frozen=True, slots=True)

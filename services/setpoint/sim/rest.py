@@ -1,8 +1,10 @@
 """The Binance REST facade: spot `/api/v3`, USD-M `/fapi/v1`, `/fapi/v2`, `/fapi/v3`.
 
 Only what ccxt 4.5's binance sends for the calls Setpoint makes (load_markets, orders,
-trades, balances, positions, tickers, funding, time, listen keys). SIGNED endpoints check
-the key, signature and recvWindow (`auth`); errors are Binance's codes (`errors`).
+edit_order (spot cancelReplace, USD-M modify), trades, balances, positions, tickers, depth,
+funding, time, listen keys); any other path answers 404 with a Binance-style body.
+SIGNED endpoints check the key, signature and recvWindow (`auth`); errors are Binance's
+codes (`errors`).
 """
 
 from __future__ import annotations
@@ -111,6 +113,10 @@ async def ping(request: web.Request) -> web.Response:
     return json({})
 
 
+async def system_status(request: web.Request) -> web.Response:
+    return json({"status": 0, "msg": "normal"})
+
+
 async def server_time(request: web.Request) -> web.Response:
     return json({"serverTime": request.app[SIM].clock.now_ms()})
 
@@ -217,12 +223,7 @@ async def new_order(request: web.Request) -> web.Response:
     await sim.publish(events)
     if market.is_perp:
         return json(wire.futures_order(market, order))
-    trades = [
-        e.trade
-        for e in events
-        if isinstance(e, Execution) and e.trade is not None and e.order.order_id == order.order_id
-    ]
-    return json(wire.spot_order_ack(market, order, trades))
+    return json(wire.spot_order_ack(market, order, _own_trades(order.order_id, events)))
 
 
 def _order_ref(params: Params) -> tuple[int | None, str | None]:
@@ -268,6 +269,95 @@ async def cancel_order(request: web.Request) -> web.Response:
     if market.is_perp:
         return json(wire.futures_order(market, order))
     return json(wire.spot_cancel(market, order, cancel_id))
+
+
+async def modify_order(request: web.Request) -> web.Response:
+    """PUT /fapi/v1/order: new price and quantity for an open limit order, same ids."""
+    sim = request.app[SIM]
+    params = await signed(request)
+    market = need_market(sim, Kind.PERP, params)
+    order_id, client_id = _order_ref(params)
+    quantity, price = decimal_param(params, "quantity"), decimal_param(params, "price")
+    if quantity is None or price is None:
+        raise errors.missing("quantity" if quantity is None else "price")
+    try:
+        order, events = sim.engine.amend(
+            market.symbol,
+            order_id=order_id,
+            client_order_id=client_id,
+            quantity=quantity,
+            price=price,
+            now_us=sim.clock.now_us(),
+        )
+    except Rejected as rejected:
+        raise errors.from_rejection(rejected, perp=True) from None
+    await sim.publish(events)
+    return json(wire.futures_order(market, order))
+
+
+async def cancel_replace(request: web.Request) -> web.Response:
+    """POST /api/v3/order/cancelReplace (STOP_ON_FAILURE): cancel, then place anew."""
+    sim = request.app[SIM]
+    params = await signed(request)
+    market = need_market(sim, Kind.SPOT, params)
+    order_id = int_param(params, "cancelOrderId")
+    client_id = params.get("cancelOrigClientOrderId") or None
+    if order_id is None and client_id is None:
+        raise errors.missing("cancelOrderId")
+    new_request = parse_order_request(market, params)
+    try:
+        canceled, events = sim.engine.cancel(
+            market.symbol,
+            order_id=order_id,
+            client_order_id=client_id,
+            now_us=sim.clock.now_us(),
+        )
+    except Rejected as rejected:
+        raise _replace_failed(-2022, errors.from_rejection(rejected, perp=False), None) from None
+    cancel_id = params.get("cancelNewClientOrderId") or f"cancel-{canceled.order_id}"
+    await sim.publish(events, {canceled.order_id: cancel_id})
+    cancel_body = wire.spot_cancel(market, canceled, cancel_id)
+    try:
+        order, events = sim.engine.place(new_request, sim.clock.now_us())
+    except Rejected as rejected:
+        error = errors.from_rejection(rejected, perp=False)
+        raise _replace_failed(-2021, error, cancel_body) from None
+    await sim.publish(events)
+    return json(
+        {
+            "cancelResult": "SUCCESS",
+            "newOrderResult": "SUCCESS",
+            "cancelResponse": cancel_body,
+            "newOrderResponse": wire.spot_order_ack(
+                market, order, _own_trades(order.order_id, events)
+            ),
+        }
+    )
+
+
+def _replace_failed(code: int, cause: ApiError, cancel_body: dict[str, Any] | None) -> ApiError:
+    """Binance's -2022 (nothing done) or -2021 (canceled, new order refused) answer."""
+    partial = cancel_body is not None
+    error = ApiError(
+        400,
+        code,
+        "Order cancel-replace partially failed." if partial else "Order cancel-replace failed.",
+    )
+    error.data = {
+        "cancelResult": "SUCCESS" if partial else "FAILURE",
+        "newOrderResult": "FAILURE" if partial else "NOT_ATTEMPTED",
+        "cancelResponse": cancel_body if partial else cause.body(),
+        "newOrderResponse": cause.body() if partial else None,
+    }
+    return error
+
+
+def _own_trades(order_id: int, events: list[Any]) -> list[Trade]:
+    return [
+        e.trade
+        for e in events
+        if isinstance(e, Execution) and e.trade is not None and e.order.order_id == order_id
+    ]
 
 
 async def open_orders(request: web.Request) -> web.Response:
@@ -443,7 +533,10 @@ def routes() -> list[web.RouteDef]:
             web.get(f"{prefix}/allOrders", all_orders),
         ]
     table += [
+        web.get("/sapi/v1/system/status", system_status),
         web.get("/api/v3/myTrades", my_trades),
+        web.post("/api/v3/order/cancelReplace", cancel_replace),
+        web.put("/fapi/v1/order", modify_order),
         web.get("/api/v3/account", spot_account),
         web.route("*", "/api/v3/userDataStream", listen_key),
         web.get("/fapi/v1/userTrades", my_trades),

@@ -62,7 +62,9 @@ class Follow:
             deliver_policy=api.DeliverPolicy.ALL,
         )
         info = await self.sub.consumer_info()
-        if info.num_pending == 0 and (info.delivered is None or not info.delivered.stream_seq):
+        # nothing pending and nothing delivered: no message matches (the server then reports
+        # the stream's last sequence as `delivered.stream_seq`, so only consumer_seq tells)
+        if info.num_pending == 0 and (info.delivered is None or not info.delivered.consumer_seq):
             self.caught_up.set()
 
     async def _on_message(self, msg: Msg) -> None:
@@ -92,16 +94,30 @@ class Host:
         stream = await self._stream(js)
         for runner in self.runners:
             await self._follow_runner(js, stream, runner)
-        await asyncio.gather(*(f.caught_up.wait() for f in self.follows))
+        log.info("replaying the log of %d subjects", len(self.follows))
+        await self._caught_up()
         await nc.subscribe(subjects.health_subject("strategy"), cb=self._health)
         self.ready = True
         self.wake.set()
         names = ", ".join(f"{r.name} ({r.config.kind})" for r in self.runners) or "none"
         print(f"strategy ready: strategies {names}", flush=True)
 
+    async def _caught_up(self) -> None:
+        """Wait for every follow to catch up, saying every 10 s which ones are behind."""
+        while True:
+            behind = [f.subject for f in self.follows if not f.caught_up.is_set()]
+            if not behind:
+                return
+            waits = [f.caught_up.wait() for f in self.follows if not f.caught_up.is_set()]
+            try:
+                await asyncio.wait_for(asyncio.gather(*waits), 10)
+            except TimeoutError:
+                log.warning("still replaying the log of %s", ", ".join(behind))
+
     async def _stream(self, js: JetStreamContext) -> str:
         """The log's stream, created if missing (as the event log adapter does)."""
         name = self.settings.eventlog.stream
+        log.info("opening the event log stream %s", name)
         if self.settings.eventlog.backend == "jetstream":
             from setpoint.eventlog.jetstream import JetStreamEventLog
 
@@ -198,7 +214,11 @@ class Host:
                     timeout=REQUEST_TIMEOUT_S,
                     headers=telemetry.inject(),
                 )
-            except (NoRespondersError, NatsTimeout):
+            except NoRespondersError:
+                runner.unheard(target)
+                log.warning("no differ for %s yet; will retry", subject)
+                return
+            except NatsTimeout:
                 log.warning(
                     "no answer for %s generation %d; will retry", subject, target.generation
                 )

@@ -56,6 +56,7 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runners = [Runner(name, config, kind) for name, (config, kind) in strategies.items()]
+    logging.getLogger("setpoint.strategy").info("connecting to NATS at %s", settings.nats.url)
     nc = await connect_nats(settings, name="setpoint-strategy")
     try:
         host = Host(settings, runners)

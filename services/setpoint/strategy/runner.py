@@ -113,6 +113,11 @@ class Runner:
             orders=desired.orders,
         )
 
+    def unheard(self, target: TargetState) -> None:
+        """Nobody received the target (no responders): its generation may be used again."""
+        if self.generation.get(target.symbol) == target.generation:
+            self.generation[target.symbol] = target.generation - 1
+
     def published(self, target: TargetState, reply: Mapping[str, Any]) -> None:
         """Record the differ's reply. A stale generation is bumped (to the clock in ms when
         that is higher) and the target sent again at the next step; any other rejection is

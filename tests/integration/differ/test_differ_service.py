@@ -344,3 +344,23 @@ async def test_key_status_is_published_on_change(env: Env) -> None:
     assert status["symbol"] == "BTC/USDT"
     assert status["generation"] == 2
     assert status["condition"] == "drifting"
+
+
+async def test_the_trace_of_a_target_reaches_its_decision(env: Env) -> None:
+    log = await env.open_log()
+    await env.load_markets(log)
+    await env.start_differ()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    client = await nats.connect(env.url)
+    env.clients.append(client)
+    await client.request(
+        subjects.target_subject(env.account, "BTC/USDT"),
+        target(env, 1),
+        timeout=10,
+        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+    )
+    await env.eventually(lambda: _has(log, env.key(), DiffComputed), "a decision")
+    [published] = await of_type(log, env.key(), TargetPublished)
+    [diff] = await of_type(log, env.key(), DiffComputed)
+    assert trace_id in (published.traceparent or "")
+    assert trace_id in (diff.traceparent or "")

@@ -114,3 +114,14 @@ async def test_lost_in_flight_attempt_is_cancelled_and_closed(rig: Rig) -> None:
 
     await reconcile_until(rig, closed)
     assert len(await events(rig, "OrderNotFound")) >= 1
+
+
+async def test_fill_arrives_on_the_stream(rig: Rig) -> None:
+    """No reconciliation runs here (interval 60 s): the websocket hint records the fill."""
+    action = place(rig.account, "ws1")
+    await plan(rig, action)
+    await eventually(lambda: events(rig, "OrderPlaced"))
+    await rig.control.fill(client_order_id=action.client_order_id, quantity="0.002")
+    fills = await eventually(lambda: events(rig, "FillObserved"))
+    assert [f.data.source.value for f in fills] == ["ws"]
+    assert fills[0].data.client_order_id == action.client_order_id

@@ -129,6 +129,11 @@ async def test_public_market_data(binance: Any, control: SimControl) -> None:
     assert funding["markPrice"] == 60000
     assert (await binance.fetch_ticker("BTC/USDT:USDT"))["last"] == 60000
     assert await binance.fetch_time() > 0
+    assert (await binance.fetch_status())["status"] == "ok"
+    await binance.create_order("BTC/USDT", "limit", "buy", 0.5, 59990)
+    book = await binance.fetch_order_book("BTC/USDT")
+    assert book["bids"] == [[59990, 1.0]]
+    assert book["asks"] == [[60010, 0.7]]
 
 
 async def test_unknown_path_is_a_binance_style_404(sim: SimServer) -> None:
@@ -172,3 +177,35 @@ async def test_open_orders_of_the_perpetual_without_symbol(binance: Any) -> None
     assert [o["symbol"] for o in perp] == ["BTC/USDT:USDT"]
     spot = await binance.fetch_open_orders()
     assert [o["symbol"] for o in spot] == ["BTC/USDT"]
+
+
+async def test_edit_spot_order_is_cancel_replace(binance: Any) -> None:
+    order = await binance.create_order(
+        "BTC/USDT", "limit", "buy", 0.01, 59000, {"clientOrderId": "amend-1"}
+    )
+    edited = await binance.edit_order(
+        order["id"], "BTC/USDT", "limit", "buy", 0.02, 58500, {"clientOrderId": "amend-2"}
+    )
+    assert edited["id"] != order["id"]
+    assert (edited["clientOrderId"], edited["amount"], edited["price"]) == ("amend-2", 0.02, 58500)
+    assert (await binance.fetch_order(order["id"], "BTC/USDT"))["status"] == "canceled"
+    assert [o["id"] for o in await binance.fetch_open_orders("BTC/USDT")] == [edited["id"]]
+
+
+async def test_edit_spot_order_of_an_unknown_order(binance: Any) -> None:
+    import ccxt
+
+    with pytest.raises(ccxt.BadResponse, match="-2022"):
+        await binance.edit_order("987654", "BTC/USDT", "limit", "buy", 0.01, 59000)
+
+
+async def test_edit_perpetual_order_in_place(binance: Any, control: SimControl) -> None:
+    order = await binance.create_order(
+        "BTC/USDT:USDT", "limit", "sell", 0.01, 61000, {"clientOrderId": "m-1"}
+    )
+    await control.fill(client_order_id="m-1", quantity="0.004")
+    edited = await binance.edit_order(order["id"], "BTC/USDT:USDT", "limit", "sell", 0.02, 60500)
+    assert (edited["id"], edited["clientOrderId"]) == (order["id"], "m-1")
+    assert (edited["amount"], edited["price"], edited["filled"]) == (0.02, 60500, 0.004)
+    await control.price("BTC/USDT:USDT", "60500")
+    assert (await binance.fetch_order(order["id"], "BTC/USDT:USDT"))["filled"] == 0.02

@@ -191,3 +191,23 @@ async def test_restart_resumes_generation_and_does_not_republish(nats_url: str, 
         await running
         await host_nc.drain()
     assert intake.targets.empty()
+
+
+async def test_ready_when_the_log_has_nothing_for_its_keys(nats_url: str, nc: NATS) -> None:
+    """Other keys' events in the stream, none for ours: the replay is over at once."""
+    eventlog = await JetStreamEventLog.open(nc)
+    other = Key(f"other{uuid.uuid4().hex[:8]}", SYMBOL)
+    target = TargetState(account=other.account, symbol=SYMBOL, generation=1, strategy="x")
+    event = TargetPublished.create(other, Producer.INTAKE, TargetPublishedData(target=target))
+    await eventlog.append(other, Producer.INTAKE, [event], ANY)
+
+    account = f"acct{uuid.uuid4().hex[:8]}"
+    settings = Settings(nats={"url": nats_url, "embedded": False})  # type: ignore[arg-type]
+    config = StrategyConfig(kind="grid", account=account, symbol=SYMBOL)
+    host = Host(settings, [Runner("grid-e", config, Grid())])
+    host_nc = await nats.connect(nats_url)
+    try:
+        await asyncio.wait_for(host.start(host_nc), 15)
+        assert host.ready
+    finally:
+        await host_nc.drain()

@@ -138,3 +138,45 @@ def test_setup_none_installs_nothing() -> None:
         assert telemetry.setup_telemetry(settings, "again") is handle
     finally:
         telemetry._INSTALLED.clear()
+
+
+async def test_venue_http_calls_are_client_spans_of_the_current_span() -> None:
+    import aiohttp
+    from aiohttp import web
+
+    async def order(request: web.Request) -> web.Response:
+        return web.json_response({"orderId": 1}, status=200 if request.method == "POST" else 503)
+
+    app = web.Application()
+    app.router.add_route("*", "/api/v3/order", order)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    gateway, spans = _process("gateway")
+    config = telemetry.http_trace_config(gateway)
+    try:
+        async with aiohttp.ClientSession(trace_configs=[config]) as session:
+            with gateway.start_as_current_span("gateway.place"):
+                url = f"http://127.0.0.1:{port}/api/v3/order?signature=secret"
+                async with session.post(url) as reply:
+                    assert reply.status == 200
+                async with session.delete(url) as reply:
+                    assert reply.status == 503
+    finally:
+        await runner.cleanup()
+    by_name: dict[str, list[ReadableSpan]] = {}
+    for span in spans.get_finished_spans():
+        by_name.setdefault(span.name, []).append(span)
+    (parent,) = by_name["gateway.place"]
+    (post,) = by_name["HTTP POST"]
+    (delete,) = by_name["HTTP DELETE"]
+    assert post.parent is not None
+    assert parent.context is not None
+    assert post.parent.span_id == parent.context.span_id
+    assert post.attributes is not None
+    assert post.attributes["url.path"] == "/api/v3/order"
+    assert "secret" not in str(dict(post.attributes))
+    assert post.attributes["http.response.status_code"] == 200
+    assert not delete.status.is_ok

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from setpoint.core.audit import (
+    FILL_CORRELATED,
     FILL_UNIQUE,
     FILL_WITHIN_QUANTITY,
     NO_QUARANTINE,
@@ -301,3 +302,12 @@ def test_the_same_attempt_submitted_again_while_live_is_caught_and_counted_once(
     assert broken(report) == [(ONE_LIVE_ORDER, 5)]
     assert placed.client_order_id in report.violations[0].detail
     assert report.counts.orders == 1
+
+
+def test_a_fill_that_does_not_carry_its_orders_correlation_is_caught_once() -> None:
+    b = ChainBuilder()
+    placed = order(b)
+    for _ in range(2):
+        fill = b.fill(placed, D("0.004"))
+        b.events[-1] = fill.model_copy(update={"correlation_id": fill.event_id})
+    assert broken(audit(b.events)) == [(FILL_CORRELATED, 5)]

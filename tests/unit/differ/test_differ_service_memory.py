@@ -3,6 +3,7 @@ instances racing on one log, restart."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from setpoint.core.events import (
 from setpoint.core.model import Key, MarketInfo, MarketKind, OrderType, Producer, Side
 from setpoint.differ.service import DifferService
 from setpoint.eventlog.memory import InMemoryEventLog
-from setpoint.eventlog.port import ANY
+from setpoint.eventlog.port import ANY, LogUnavailable, Recorded
 
 KEY = Key("demo", "BTC/USDT")
 BTC = MarketInfo(
@@ -305,3 +306,34 @@ async def test_executing_a_plan_records_no_new_decision_until_converged(
     status = differ.status(KEY)
     assert status.condition is Condition.CONVERGED
     assert (status.open_orders_target, status.open_orders_venue) == (2, 2)
+
+
+class FlakyLog(InMemoryEventLog):
+    """Its first live subscription breaks at once, as a lost connection would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subscriptions = 0
+
+    async def subscribe(self, from_position: int = 1) -> AsyncIterator[Recorded]:
+        self.subscriptions += 1
+        if self.subscriptions == 1:
+            raise LogUnavailable("connection lost")
+        async for record in super().subscribe(from_position):
+            yield record
+
+
+async def test_a_broken_subscription_is_resumed_where_the_view_is() -> None:
+    log = FlakyLog()
+    differ = DifferService(SETTINGS, log, None, tick_s=3600)
+    await differ.start()
+    try:
+        event = MarketsLoaded.create(
+            Key("demo", None), Producer.GATEWAY, MarketsLoadedData(exchange="x", markets=(BTC,))
+        )
+        [position] = await log.append(event.key, Producer.GATEWAY, [event], ANY)
+        await asyncio.wait_for(differ.view.wait_for(position), 10)
+        assert log.subscriptions == 2
+        assert differ.view.markets("demo") is not None
+    finally:
+        await differ.stop()

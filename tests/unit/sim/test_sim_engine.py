@@ -227,3 +227,18 @@ def test_state_shape(engine: Engine) -> None:
     }
     assert state["balances"]["BTC"] == {"free": "10.01", "locked": "0"}
     assert set(state) >= {"orders", "trades", "balances", "positions"}
+
+
+def test_amend_keeps_ids_and_matches_like_a_new_order(engine: Engine) -> None:
+    engine.set_liquidity(PERP, Side.BUY, [(D("60500"), D("0.003"))])
+    order, _ = engine.place(limit(Side.SELL, "0.01", "61000", PERP, client_order_id="m"), 1)
+    amended, events = engine.amend(
+        PERP, order_id=order.order_id, quantity=D("0.02"), price=D("60500"), now_us=2
+    )
+    assert (amended.order_id, amended.client_order_id) == (order.order_id, "m")
+    assert (amended.filled, amended.status) == (D("0.003"), Status.PARTIALLY_FILLED)
+    kinds = [e.exec_type for e in events if isinstance(e, Execution)]
+    assert kinds == [ExecType.AMENDMENT, ExecType.TRADE]
+    assert engine.open_orders(symbol=PERP) == [amended]
+    with pytest.raises(Rejected):
+        engine.amend(PERP, order_id=order.order_id, quantity=D("0.002"), price=D("60500"), now_us=3)

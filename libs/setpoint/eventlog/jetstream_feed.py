@@ -1,0 +1,219 @@
+"""The JetStream adapter's read path: a raw pull consumer fed straight from the parser.
+
+nats-py turns every incoming message into a `Msg` (headers parsed into a dict), queues it
+for a subscription task, and only then calls back; for a replay that costs more than
+validating the event. A `Feed` instead registers its inbox's subscription id in a small
+dispatch table that wraps the client's `_process_msg` (installed once per client; every
+other message goes through unchanged), so each stored message arrives as raw bytes in a
+list that the reader drains in batches.
+
+Contract of `Feed.messages(stop)`: yields `Raw(sequence, subject, data, headers)` for
+every message of the filter from `start`, each once, in stream order; with `stop` it ends
+after the message at `stop` (or after one that had nothing pending behind it when it was
+delivered), without it it never ends. A consumer lost on the server (deleted, server
+restarted, no message and no heartbeat for `stall_s`) is recreated from the last sequence
+yielded + 1, so nothing is skipped or repeated. `close()` is idempotent.
+
+This leans on one private detail of nats-py 2.x (`Client._process_msg(sid, subject,
+reply, data, headers)`, called by its protocol parser); `pyproject.toml` pins nats-py < 3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final, NamedTuple
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.subscription import Subscription
+from nats.js import api
+
+Handler = Callable[[bytes, bytes, bytes, "bytes | None"], None]
+
+BATCH: Final = 1024
+EXPIRES_S: Final = 30.0
+HEARTBEAT_S: Final = 5.0
+_TABLE_ATTR: Final = "_setpoint_feeds"
+
+
+class Raw(NamedTuple):
+    sequence: int
+    pending: int
+    subject: bytes
+    data: bytes
+    headers: bytes | None
+
+
+class FeedError(Exception):
+    """The server refused a pull request (the status line says why)."""
+
+
+def dispatch_table(nc: NATS) -> dict[int, Handler]:
+    """The client's table of raw handlers by subscription id (installed on first use)."""
+    table: dict[int, Handler] | None = vars(nc).get(_TABLE_ATTR)
+    if table is not None:
+        return table
+    routes: dict[int, Handler] = {}
+    original = nc._process_msg
+
+    async def process(sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any) -> None:
+        handler = routes.get(sid)
+        if handler is None:
+            await original(sid, subject, reply, data, headers)
+        else:
+            handler(subject, reply, data, headers)
+
+    vars(nc)["_process_msg"] = process
+    vars(nc)[_TABLE_ATTR] = routes
+    return routes
+
+
+def ack_position(reply: bytes) -> tuple[int, int]:
+    """(stream sequence, pending) from a `$JS.ACK...` reply subject (v1 or v2 form)."""
+    tokens = reply.split(b".")
+    if len(tokens) == 9:
+        return int(tokens[5]), int(tokens[8])
+    return int(tokens[7]), int(tokens[10])
+
+
+def header_value(headers: bytes | None, name: str) -> str | None:
+    """One header's value from a raw NATS header block (None when absent)."""
+    if not headers:
+        return None
+    wanted = name.lower().encode()
+    for line in headers.split(b"\r\n")[1:]:
+        key, sep, value = line.partition(b":")
+        if sep and key.strip().lower() == wanted:
+            return value.strip().decode()
+    return None
+
+
+class Feed:
+    """One ephemeral pull consumer over `filter_subject` from `start` (module docstring)."""
+
+    def __init__(
+        self, nc: NATS, stream: str, filter_subject: str, start: int, *, stall_s: float = 15.0
+    ) -> None:
+        self._nc, self._stream, self._filter = nc, stream, filter_subject
+        self._last = start - 1
+        self._stall_s = stall_s
+        self._buffer: list[Raw] = []
+        self._wake = asyncio.Event()
+        self._requested = self._received = 0
+        self._lost = False
+        self._error: str | None = None
+        self._sub: Subscription | None = None
+        self._consumer: str | None = None
+
+    async def open(self) -> Feed:
+        inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(inbox)
+        dispatch_table(self._nc)[self._sub._id] = self._on_message
+        self._inbox = inbox
+        await self._create_consumer()
+        return self
+
+    async def _create_consumer(self) -> None:
+        config = api.ConsumerConfig(
+            ack_policy=api.AckPolicy.NONE,
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=self._last + 1,
+            filter_subject=self._filter,
+            inactive_threshold=max(self._stall_s * 2, 30.0),
+            mem_storage=True,
+            num_replicas=1,
+        )
+        info = await self._nc.jsm().add_consumer(self._stream, config)
+        self._consumer = info.name
+        self._requested = self._received = 0
+        self._lost = False
+
+    def _on_message(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        """Called by the parser for every message on our inbox; never blocks."""
+        if headers is not None and headers[8:9] == b" ":  # "NATS/1.0 <status>"
+            self._on_status(headers[9:12])
+        else:
+            sequence, pending = ack_position(reply)
+            self._received += 1
+            self._buffer.append(Raw(sequence, pending, subject, data, headers))
+            if pending == 0 or len(self._buffer) == 1:
+                self._wake.set()
+            return
+        self._wake.set()
+
+    def _on_status(self, code: bytes) -> None:
+        if code == b"100":  # idle heartbeat: the consumer is alive
+            return
+        if code in (b"404", b"408"):  # pull request ended: assume nothing is outstanding
+            self._requested = self._received
+        elif code == b"409":  # consumer deleted, leadership change, limits: start again
+            self._lost = True
+        else:
+            self._error = f"pull request refused with status {code.decode(errors='replace')}"
+
+    async def _pull(self) -> None:
+        """Keep about two batches requested ahead of what has arrived."""
+        if self._requested - self._received >= BATCH:
+            return
+        request = {
+            "batch": BATCH,
+            "expires": int(EXPIRES_S * 1e9),
+            "idle_heartbeat": int(HEARTBEAT_S * 1e9),
+        }
+        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{self._consumer}"
+        await self._nc.publish(subject, orjson.dumps(request), reply=self._inbox)
+        self._requested += BATCH
+
+    async def _wait(self) -> None:
+        """Wait for something to arrive; mark the consumer lost after `stall_s` of silence."""
+        self._wake.clear()
+        try:
+            async with asyncio.timeout(self._stall_s):
+                await self._wake.wait()
+        except TimeoutError:
+            self._lost = True
+
+    async def _restart(self) -> None:
+        self._delete_consumer()
+        self._buffer.clear()
+        await self._create_consumer()
+
+    async def messages(self, stop: int | None) -> AsyncIterator[Raw]:
+        """See the module docstring."""
+        while True:
+            if self._error is not None:
+                raise FeedError(self._error)
+            if self._lost:
+                await self._restart()
+            await self._pull()
+            if not self._buffer:
+                await self._wait()
+                continue
+            batch, self._buffer = self._buffer, []
+            for raw in batch:
+                if raw.sequence <= self._last:
+                    continue
+                self._last = raw.sequence
+                yield raw
+                if stop is not None and (raw.sequence >= stop or raw.pending == 0):
+                    return
+
+    def _delete_consumer(self) -> None:
+        if self._consumer is None or self._nc.is_closed:
+            return
+        subject = f"$JS.API.CONSUMER.DELETE.{self._stream}.{self._consumer}"
+        self._consumer = None
+        task = asyncio.ensure_future(self._nc.publish(subject, b""))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def close(self) -> None:
+        if self._sub is None:
+            return
+        sub, self._sub = self._sub, None
+        dispatch_table(self._nc).pop(sub._id, None)
+        self._delete_consumer()
+        if not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
