@@ -10,6 +10,9 @@ Starts its own nats-server (the bundled binary, a temporary store, a free port) 
 * `replay`: `read_all` + parse of the whole log (events/s);
 * `replay_projections`: the same, folded into the intent and actual projections
   (`setpoint.core.projections`), or a note when that module is not there yet.
+
+The 1-minute load average is printed too: on a shared machine the wall-clock figures
+fall with it, the `per_cpu_s` ones (events per CPU second of this process) much less.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -84,29 +88,76 @@ def order_cycle(ids: _Ids, key: Key, n: int) -> list[Event]:
     oid = str(1_000_000 + n)
     common: dict[str, Any] = {"correlation_id": corr}
     submitted = OrderSubmitted.create(
-        key, Producer.EXECUTOR, OrderSubmittedData(
-            client_order_id=coid, intent_id=f"b{n:06d}", attempt=1, side=side,
-            type=OrderType.LIMIT, price=price, quantity=qty),
-        event_id=ids.uuid(), occurred_at=ids.now(), **common)
+        key,
+        Producer.EXECUTOR,
+        OrderSubmittedData(
+            client_order_id=coid,
+            intent_id=f"b{n:06d}",
+            attempt=1,
+            side=side,
+            type=OrderType.LIMIT,
+            price=price,
+            quantity=qty,
+        ),
+        event_id=ids.uuid(),
+        occurred_at=ids.now(),
+        **common,
+    )
     placed = OrderPlaced.create(
-        key, Producer.GATEWAY, OrderPlacedData(client_order_id=coid, order_id=oid),
-        event_id=ids.uuid(), occurred_at=ids.now(), causation_id=submitted.event_id, **common)
+        key,
+        Producer.GATEWAY,
+        OrderPlacedData(client_order_id=coid, order_id=oid),
+        event_id=ids.uuid(),
+        occurred_at=ids.now(),
+        causation_id=submitted.event_id,
+        **common,
+    )
     out: list[Event] = [submitted, placed]
-    for part, status in ((Decimal("0.004"), OrderStatus.PARTIALLY_FILLED),
-                         (Decimal("0.006"), OrderStatus.FILLED)):
+    for part, status in (
+        (Decimal("0.004"), OrderStatus.PARTIALLY_FILLED),
+        (Decimal("0.006"), OrderStatus.FILLED),
+    ):
         fill = FillObserved.create(
-            key, Producer.GATEWAY, FillObservedData(
-                venue="binance", trade_id=ids.uuid()[:12], order_id=oid, client_order_id=coid,
-                side=side, price=price, quantity=part, fee=(price * part * Decimal("0.0002")),
-                fee_currency="USDT", liquidity=Liquidity.MAKER, source=FillSource.WS),
-            event_id=ids.uuid(), occurred_at=ids.now(), causation_id=placed.event_id, **common)
+            key,
+            Producer.GATEWAY,
+            FillObservedData(
+                venue="binance",
+                trade_id=ids.uuid()[:12],
+                order_id=oid,
+                client_order_id=coid,
+                side=side,
+                price=price,
+                quantity=part,
+                fee=(price * part * Decimal("0.0002")),
+                fee_currency="USDT",
+                liquidity=Liquidity.MAKER,
+                source=FillSource.WS,
+            ),
+            event_id=ids.uuid(),
+            occurred_at=ids.now(),
+            causation_id=placed.event_id,
+            **common,
+        )
         filled = qty if status is OrderStatus.FILLED else part
         observed = OrderObserved.create(
-            key, Producer.GATEWAY, OrderObservedData(
-                client_order_id=coid, order_id=oid, side=side, type=OrderType.LIMIT,
-                price=price, quantity=qty, filled=filled, status=status,
-                source=ObservationSource.WS),
-            event_id=ids.uuid(), occurred_at=ids.now(), causation_id=placed.event_id, **common)
+            key,
+            Producer.GATEWAY,
+            OrderObservedData(
+                client_order_id=coid,
+                order_id=oid,
+                side=side,
+                type=OrderType.LIMIT,
+                price=price,
+                quantity=qty,
+                filled=filled,
+                status=status,
+                source=ObservationSource.WS,
+            ),
+            event_id=ids.uuid(),
+            occurred_at=ids.now(),
+            causation_id=placed.event_id,
+            **common,
+        )
         out += [fill, observed]
     return out
 
@@ -141,8 +192,12 @@ async def sequential_appends(log: EventLog, events: list[Event]) -> dict[str, An
         last[slot] = position
     elapsed = time.perf_counter() - started
     cuts = statistics.quantiles(latencies, n=100)
-    return {"count": len(events), "p50_ms": _ms(cuts[49]), "p99_ms": _ms(cuts[98]),
-            "per_s": round(len(events) / elapsed)}
+    return {
+        "count": len(events),
+        "p50_ms": _ms(cuts[49]),
+        "p99_ms": _ms(cuts[98]),
+        "per_s": round(len(events) / elapsed),
+    }
 
 
 async def pipelined_appends(log: EventLog, events: list[Event], window: int) -> dict[str, Any]:
@@ -160,15 +215,21 @@ async def pipelined_appends(log: EventLog, events: list[Event], window: int) -> 
 
 
 async def replay(log: EventLog, fold: Callable[[int, Event], None] | None) -> dict[str, Any]:
-    """read_all from 1, parse, and (optionally) fold every event."""
+    """read_all from 1, parse, and (optionally) fold every event. `per_cpu_s` divides by
+    this process's CPU time, a steadier figure on a shared machine than `per_s`."""
     count = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     async for rec in log.read_all(1):
         if fold is not None:
             fold(rec.position, rec.event)
         count += 1
-    elapsed = time.perf_counter() - started
-    return {"count": count, "seconds": round(elapsed, 3), "per_s": round(count / elapsed)}
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {
+        "count": count,
+        "seconds": round(elapsed, 3),
+        "per_s": round(count / elapsed),
+        "per_cpu_s": round(count / cpu),
+    }
 
 
 def projection_fold() -> tuple[Callable[[int, Event], None] | None, str]:
@@ -195,7 +256,11 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
     log = await JetStreamEventLog.open(nc, stream=f"BENCH_{uuid.uuid4().hex[:8].upper()}")
     try:
         events = list(generate(args.events + args.sequential, args.seed))
-        result: dict[str, Any] = {"server": str(nc.connected_server_version)}
+        result: dict[str, Any] = {
+            "server": str(nc.connected_server_version),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count(),
+        }
         result["append_sequential"] = await sequential_appends(log, events[: args.sequential])
         result["append_pipelined"] = await pipelined_appends(
             log, events[args.sequential :], args.window

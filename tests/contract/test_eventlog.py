@@ -42,6 +42,7 @@ from setpoint.eventlog.port import (
     ConcurrencyConflict,
     EventLog,
     LogMisconfigured,
+    LogUnavailable,
     Recorded,
 )
 
@@ -59,9 +60,16 @@ def placed(key: Key = KEY, n: int = 1, **kw: str) -> OrderPlaced:
 
 def fill(key: Key = KEY, n: int = 1) -> FillObserved:
     data = FillObservedData(
-        venue="binance", trade_id=f"t{n}", order_id=f"o{n}", client_order_id=f"c{n}",
-        side=Side.BUY, price=Decimal("60000.10"), quantity=Decimal("0.001"),
-        fee=Decimal("0.012"), fee_currency="USDT", liquidity=Liquidity.MAKER,
+        venue="binance",
+        trade_id=f"t{n}",
+        order_id=f"o{n}",
+        client_order_id=f"c{n}",
+        side=Side.BUY,
+        price=Decimal("60000.10"),
+        quantity=Decimal("0.001"),
+        fee=Decimal("0.012"),
+        fee_currency="USDT",
+        liquidity=Liquidity.MAKER,
         source=FillSource.WS,
     )
     return FillObserved.create(key, Producer.GATEWAY, data)
@@ -84,9 +92,9 @@ async def collect(source: AsyncIterator[Recorded]) -> list[Recorded]:
 BAD_ENTRIES = {
     "invalid-json": b"{not json",
     "unknown-type": placed().to_json().replace(b'"OrderPlaced"', b'"OrderTeleported"'),
-    "unknown-schema-version": placed().to_json().replace(
-        b'"schema_version":1', b'"schema_version":99'
-    ),
+    "unknown-schema-version": placed()
+    .to_json()
+    .replace(b'"schema_version":1', b'"schema_version":99'),
 }
 
 
@@ -201,9 +209,7 @@ class EventLogContract(abc.ABC):
         assert await log.append(KEY, Producer.GATEWAY, batch, NO_EVENTS) == first
         assert await log.head() == 2
 
-    async def test_a_retry_after_the_duplicate_window_writes_nothing(
-        self, log: EventLog
-    ) -> None:
+    async def test_a_retry_after_the_duplicate_window_writes_nothing(self, log: EventLog) -> None:
         batch: list[Event] = [placed(n=1), fill(n=1)]
         first = await log.append(KEY, Producer.GATEWAY, batch, NO_EVENTS)
         await self.outlast_duplicate_window()
@@ -386,8 +392,11 @@ class TestJetStreamStream:
             change = {"subjects": [s.format(root=root) for s in change["subjects"]]}  # type: ignore[attr-defined]
         js = nc.jetstream()
         config = api.StreamConfig(
-            name=name, subjects=[f"{root}.>"], storage=api.StorageType.FILE,
-            deny_delete=True, deny_purge=True,
+            name=name,
+            subjects=[f"{root}.>"],
+            storage=api.StorageType.FILE,
+            deny_delete=True,
+            deny_purge=True,
         )
         await js.add_stream(config.evolve(**change))
         with pytest.raises(LogMisconfigured, match=named):
@@ -397,6 +406,17 @@ class TestJetStreamStream:
         for field, value in change.items():
             assert getattr(found.config, field) == value
         await js.delete_stream(name)
+
+
+@pytest.mark.nats
+async def test_a_stream_that_would_overlap_another_is_refused(nc: NATS) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    root = f"v{suffix}.evt"
+    js = nc.jetstream()
+    await js.add_stream(api.StreamConfig(name=f"V_{suffix}", subjects=[f"v{suffix}.>"]))
+    with pytest.raises(LogMisconfigured, match="cannot create stream"):
+        await JetStreamEventLog.open(nc, stream=f"W_{suffix}", subject_root=root)
+    await js.delete_stream(f"V_{suffix}")
 
 
 @pytest.mark.nats
@@ -432,3 +452,11 @@ class TestJetStreamReadPath:
         assert reply.data == b"PING"
         await sub.unsubscribe()
         await nc.jetstream().delete_stream(log.stream)
+
+    async def test_an_append_nobody_takes_is_unavailable_not_lost(self, nc: NATS) -> None:
+        suffix = uuid.uuid4().hex[:10]
+        log = await JetStreamEventLog.open(nc, stream=f"U_{suffix}", subject_root=f"u{suffix}.evt")
+        await nc.jetstream().delete_stream(log.stream)
+        with pytest.raises(LogUnavailable, match="nobody answers"):
+            await log.append(KEY, Producer.GATEWAY, [placed()], NO_EVENTS)
+        await log.close()

@@ -119,9 +119,20 @@ def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str
     try:
         yield process, Output(process), ports
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """After a failure too: Ctrl-C first so `up` stops its children, SIGKILL as a last resort
+    (its children then get SIGTERM from the parent-death signal)."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def test_up_runs_the_demo_and_ctrl_c_leaves_nothing_behind(

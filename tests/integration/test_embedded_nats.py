@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import nats
 import pytest
 
 from setpoint.bus.connect import (
@@ -15,7 +17,7 @@ from setpoint.bus.connect import (
     nats_connection,
     parse_version,
 )
-from setpoint.bus.embedded import answers, free_port
+from setpoint.bus.embedded import answers, bundled_version, free_port, host_port, server_binary
 from setpoint.config import Settings
 from setpoint.core.events import AccountMode, AccountModeChanged, AccountModeChangedData
 from setpoint.core.model import Key, Producer
@@ -85,6 +87,10 @@ def test_a_recent_server_passes(version: str) -> None:
     check_server_version(version, "nats://example:4222")
 
 
+def test_the_bundled_server_is_recent_enough() -> None:
+    check_server_version(bundled_version(), "the bundled nats-server")
+
+
 def test_a_version_must_be_a_version() -> None:
     with pytest.raises(ValueError, match="not a nats-server version"):
         parse_version("unknown")
@@ -110,3 +116,28 @@ async def test_the_factory_opens_memory_and_refuses_eventstoredb(tmp_path: Path)
     assert isinstance(memory, InMemoryEventLog)
     with pytest.raises(LogMisconfigured, match="not available"):
         await open_event_log(settings(free_url(), tmp_path, backend="eventstoredb"))
+
+
+async def test_a_server_without_jetstream_is_refused_with_what_to_do() -> None:
+    url = free_url()
+    _, port = host_port(url)
+    server = await asyncio.create_subprocess_exec(
+        server_binary(),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        str(port),  # no -js
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        while not answers(url, 0.2):
+            assert server.returncode is None, "nats-server exited"
+            await asyncio.sleep(0.02)
+        nc = await nats.connect(url)
+        with pytest.raises(LogMisconfigured, match="JetStream is not enabled"):
+            await JetStreamEventLog.open(nc)
+        await nc.close()
+    finally:
+        server.terminate()
+        await server.wait()

@@ -95,10 +95,15 @@ async def connect_nats(settings: Settings, *, name: str, **options: Any) -> NATS
     return nc
 
 
-async def _connect(url: str, name: str, server: EmbeddedNats | None, options: Any) -> NATS:
+async def _connect(
+    url: str, name: str, server: EmbeddedNats | None, options: dict[str, Any]
+) -> NATS:
     holder: list[NATS] = []
+    callers_cb = options.pop("closed_cb", None)
 
     async def on_closed() -> None:
+        if callers_cb is not None:
+            await callers_cb()
         if holder:
             _EMBEDDED.pop(id(holder[0]), None)
         if server is not None:

@@ -34,6 +34,14 @@ def server_binary() -> str:
     )
 
 
+def bundled_version() -> str:
+    """The version the bundled nats-server binary reports (`nats-server --version`)."""
+    out = subprocess.run(
+        [server_binary(), "--version"], capture_output=True, text=True, timeout=10, check=True
+    )
+    return out.stdout.strip().rsplit(" ", 1)[-1].lstrip("v")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))

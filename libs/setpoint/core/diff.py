@@ -24,7 +24,8 @@ inward), intent id `@pos-<generation>-<n>` (n = first unused), attempt 1.
 
 Every place/amend then passes `risk.screen`. Actions come sorted: cancels, amends, places,
 each by intent id. The plan is `converged` when there is nothing to do, nothing in flight
-and the position is within a step of its target.
+and the position is as close to its target as an order can take it (the rest is below
+one step, the minimum quantity or the minimum notional at the last price).
 
 Incremental: pass the previous plan of the key as `previous`. Only the intents that the
 target's journal, the actual journal or the oco/liquidate exclusions name as changed since
@@ -342,8 +343,7 @@ def diff(
     actions, reasons = screen(
         raw, limits, live_count=len(actual.live), last_price=last_price, market=market
     )
-    delta = position_delta(target, actual)
-    settled = abs(delta) < ctx.step if ctx.step else not delta
+    settled = _position_settled(position_delta(target, actual), ctx, last_price)
     cache = _Cache(
         target.key,
         target.accepted,
@@ -365,6 +365,17 @@ def diff(
         waiting=len(actual.pending),
         cache=cache,
     )
+
+
+def _position_settled(delta: Decimal, ctx: _Ctx, last_price: Decimal | None) -> bool:
+    """The position is as close to its target as orders can take it: the rest is below
+    one step, the minimum quantity or (at the last price) the minimum notional."""
+    if not delta:
+        return True
+    size = round_to(abs(delta), ctx.step) if ctx.step else abs(delta)
+    if last_price is None:
+        return size <= 0 or size < ctx.min_quantity
+    return not ctx.placeable(size, last_price)
 
 
 def _flatten(decisions: Map[str, tuple[Action, ...]]) -> list[Action]:

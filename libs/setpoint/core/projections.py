@@ -34,7 +34,8 @@ OrderCancelled           A      closed: CANCELED (EXPIRED for reason "expired"),
 OrderObserved            A      venue state of a known order (status, filled, price, qty;
                                 not-found count reset; open → pending "submit" cleared); an
                                 unknown order is recorded (ours, or foreign adopted/not)
-OrderNotFound            A      the order's consecutive not-found count (first time noted)
+OrderNotFound            A      the order's consecutive not-found count (first time noted);
+                                client id "#<venue id>" names an order without a client id
 FillObserved             A      once per (venue, trade id) per key: order filled += quantity,
                                 capped at the order quantity; position += signed applied
                                 quantity for our and adopted orders (ours by client id when
@@ -587,9 +588,12 @@ def _evolve(
     pending: str | None,
 ) -> OrderRecord:
     """`o` with its venue-state fields replaced: a fast `_replace` for the hot folds."""
-    return OrderRecord._make(
-        (*o[:3], order_id, *o[4:14], status, filled, reported, pending, *o[18:])
+    return _new_tuple(
+        OrderRecord, (*o[:3], order_id, *o[4:14], status, filled, reported, pending, *o[18:])
     )
+
+
+_new_tuple = tuple.__new__
 
 
 def _commit(
@@ -603,8 +607,8 @@ def _commit(
     """Store `new` (replacing `old`) and update every index of its key."""
     _, keys, accounts, reconciliations = state
     key = new.key
-    pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal = (
-        keys.get(key, EMPTY_KEY)
+    pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal = keys.get(
+        key, EMPTY_KEY
     )
     ref, iid, order_id = new.ref, new.intent_id, new.order_id
     was_live, now_live = old is not None and old.is_live, new.is_live
@@ -750,7 +754,9 @@ def _observed(state: ActualState, position: int, event: OrderObserved) -> Actual
 
 def _not_found(state: ActualState, position: int, event: OrderNotFound) -> ActualState:
     d = event.data
-    old = _lookup(state, event.key, d.client_order_id, None)
+    coid = d.client_order_id  # "#<venue id>" names an order without a client id
+    venue_id = coid[1:] if coid.startswith("#") else None
+    old = _lookup(state, event.key, None if venue_id else coid, venue_id)
     if old is None or not old.is_open:
         return _skip(state, position, None)
     since = old.not_found_since if d.consecutive > 1 and old.not_found_since else None
@@ -882,16 +888,20 @@ def rebuild(
     i = IntentState.empty() if intent is None else intent
     a = ActualState.empty() if actual is None else actual
     handlers, intent_types = _ACTUAL, _INTENT_TYPES
-    last = max(i.position, a.position)
+    ipos, apos = i.position, a.position
+    last = max(ipos, apos)
     collecting = gc.isenabled()
     gc.disable()  # the fold makes only acyclic values: reference counting frees them
     try:
         for rec in records:
             position, event = rec.position, rec.event
-            if position > i.position and event.type in intent_types:
+            kind = event.type
+            if position > apos:
+                a = handlers.get(kind, _skip)(a, position, event)
+                apos = position
+            if kind in intent_types and position > ipos:
                 i = apply_intent(i, position, event)
-            if position > a.position:
-                a = handlers.get(event.type, _skip)(a, position, event)
+                ipos = position
             if position > last:
                 last = position
     finally:

@@ -345,7 +345,11 @@ def _orders(work: _Work, kw: _KeyWork, venue_open: tuple[VenueOrder, ...]) -> No
     seen: set[str] = set()
     for order in sorted(kw.ka.live_orders(), key=lambda o: o.ref):
         found = by_coid.get(order.client_order_id or "") or by_id.get(order.order_id or "")
-        if found is not None:
+        if found is not None and order.status is None:  # in flight, and there it is
+            seen.add(found.order_id)
+            _sync(work, kw, order, found, ObservationSource.REST, "in_flight")
+            work.item("in_flight", order, "found", found.status.value)
+        elif found is not None:
             seen.add(found.order_id)
             work.matched += 1
             _sync(work, kw, order, found, ObservationSource.REST, "matched")

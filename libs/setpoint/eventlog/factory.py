@@ -28,8 +28,8 @@ async def open_event_log(
     if backend == "jetstream":
         return await _open_jetstream(settings, nc, name)
     raise LogMisconfigured(
-        f"eventlog.backend = {backend!r} is not available in this release: use \"jetstream\" "
-        "(the default; NATS with JetStream) or \"memory\" (tests only)"
+        f'eventlog.backend = {backend!r} is not available in this release: use "jetstream" '
+        '(the default; NATS with JetStream) or "memory" (tests only)'
     )
 
 

@@ -20,7 +20,7 @@ duplicate window alone (`eventlog.duplicate_window_s`): a retry later than that 
 the events again.
 
 Reads use raw pull consumers whose messages go straight from the protocol parser to the
-reader (`jetstream_feed`; no fetch loop, no per-message `Msg`): `read_all` stops at the
+reader (`jetstream_raw`; no fetch loop, no per-message `Msg`): `read_all` stops at the
 stream's last sequence as of its start; `subscribe` never stops. Entries that do not parse
 are quarantined (`Quarantined(stream sequence, subject, reason, raw)`) and skipped.
 
@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import Any, Final
 
 import orjson
@@ -40,13 +41,20 @@ from nats.aio.client import Client as NATS
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from setpoint.bus import subjects
 from setpoint.bus.connect import check_server_version
 from setpoint.core.events import Event, EventParseError, parse_event
 from setpoint.core.model import Key, Producer
-from setpoint.eventlog.jetstream_feed import Feed, FeedError, Raw, header_value
+from setpoint.eventlog.jetstream_raw import (
+    Feed,
+    FeedError,
+    NoResponders,
+    Raw,
+    Replies,
+    header_value,
+)
 from setpoint.eventlog.memory import QuarantineMixin, check_batch
 from setpoint.eventlog.port import (
     ANY,
@@ -62,7 +70,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROOT: Final = "setpoint.evt"
 WRONG_LAST_SEQUENCE: Final = 10071
-STREAM_NOT_FOUND: Final = 10059
 STREAM_NAME_IN_USE: Final = 10058
 
 
@@ -129,6 +136,8 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         self._owns = owns_connection
         self._timeout = timeout
         self._direct = True
+        self._replies: Replies | None = None
+        self._replies_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, nc: NATS, **options: Any) -> JetStreamEventLog:
@@ -140,6 +149,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         check_server_version(str(nc.connected_server_version), where)
         self = cls(nc, **options)
         await self.ensure_stream()
+        await self._mux()
         return self
 
     @property
@@ -163,6 +173,13 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
             info = await self._js.stream_info(self._stream)
         except NotFoundError:
             info = await self._create(wanted)
+        except (ServiceUnavailableError, NoRespondersError) as exc:
+            raise LogMisconfigured(
+                "JetStream is not enabled on the NATS server: start it with `-js` (or stop it "
+                "and let Setpoint start its bundled server, nats.embedded = true)"
+            ) from exc
+        except (NatsTimeout, ConnectionClosedError) as exc:
+            raise LogUnavailable(f"no answer for stream info of {self._stream}") from exc
         differences = config_differences(info.config, wanted)
         if differences:
             raise LogMisconfigured(
@@ -173,7 +190,9 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         if info.config.duplicate_window != self._window:
             log.warning(
                 "stream %s keeps its duplicate window of %ss (configured: %ss)",
-                self._stream, info.config.duplicate_window, self._window,
+                self._stream,
+                info.config.duplicate_window,
+                self._window,
             )
         self._direct = bool(info.config.allow_direct)
 
@@ -257,11 +276,31 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         out: list[tuple[int, str]] = []
         if stop <= after:
             return out
-        async for raw in self._messages(flt, after + 1, stop):
-            out.append((raw.sequence, header_value(raw.headers, "Nats-Msg-Id") or ""))
-            if len(out) >= limit:
-                break
+        async with aclosing(self._messages(flt, after + 1, stop)) as messages:
+            async for raw in messages:
+                out.append((raw.sequence, header_value(raw.headers, "Nats-Msg-Id") or ""))
+                if len(out) >= limit:
+                    break
         return out
+
+    async def _mux(self) -> Replies:
+        """The request mux of this log (started on first use)."""
+        async with self._replies_lock:
+            if self._replies is None:
+                self._replies = await Replies(self._nc).start()
+            return self._replies
+
+    async def _request(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None, what: str
+    ) -> tuple[bytes, bytes | None]:
+        """One request through the mux; LogUnavailable when nobody or nothing answers."""
+        mux = self._replies or await self._mux()
+        try:
+            return await mux.request(subject, payload, headers, self._timeout)
+        except NoResponders as exc:
+            raise LogUnavailable(f"nobody answers on {subject} (is {self._stream} there?)") from exc
+        except (TimeoutError, ConnectionClosedError) as exc:
+            raise LogUnavailable(f"no answer {what}") from exc
 
     def _headers(self, event: Event, expected: int | None) -> dict[str, str]:
         headers = {"Nats-Msg-Id": event.event_id, "Nats-Expected-Stream": self._stream}
@@ -278,18 +317,13 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         """Publish one event and return its stream sequence (the original one for a
         duplicate). Raises _WrongLastSequence, LogUnavailable or EventLogError."""
         subject = self._subject(event)
-        try:
-            reply = await self._nc.request(
-                subject,
-                event.to_json(),
-                timeout=self._timeout,
-                headers=self._headers(event, expected),
-            )
-        except NoRespondersError as exc:
-            raise LogUnavailable(f"no stream takes {subject} (is {self._stream} there?)") from exc
-        except (TimeoutError, NatsTimeout, ConnectionClosedError) as exc:
-            raise LogUnavailable(f"no answer for {event.event_id}: it may be written") from exc
-        ack = orjson.loads(reply.data)
+        data, _ = await self._request(
+            subject,
+            event.to_json(),
+            self._headers(event, expected),
+            f"for {event.event_id}: it may have been written",
+        )
+        ack = orjson.loads(data)
         error = ack.get("error")
         if error is None:
             return int(ack["seq"])
@@ -303,20 +337,15 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         flt = self._rooted(subjects.producer_filter(key, producer))
         if not self._direct:
             return await self._last_seq(flt)
-        try:
-            reply = await self._nc.request(
-                f"$JS.API.DIRECT.GET.{self._stream}",
-                orjson.dumps({"last_by_subj": flt}),
-                timeout=self._timeout,
-            )
-        except (NatsTimeout, NoRespondersError, ConnectionClosedError) as exc:
-            raise LogUnavailable(f"no answer reading the last entry of {flt}") from exc
-        headers = reply.headers or {}
-        if "Nats-Sequence" in headers:
-            return int(headers["Nats-Sequence"])
-        if headers.get("Status") == "404":
+        request = orjson.dumps({"last_by_subj": flt})
+        subject = f"$JS.API.DIRECT.GET.{self._stream}"
+        _, headers = await self._request(subject, request, None, f"reading the last of {flt}")
+        sequence = header_value(headers, "Nats-Sequence")
+        if sequence is not None:
+            return int(sequence)
+        if headers is not None and headers[9:12] == b"404":
             return 0
-        raise EventLogError(f"unexpected direct-get answer for {flt}: {headers}")
+        raise EventLogError(f"unexpected direct-get answer for {flt}: {headers!r}")
 
     async def _last_seq(self, filter_subject: str) -> int:
         """Stream sequence of the last message matching the filter; 0 when there is none."""
@@ -370,21 +399,24 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
 
     async def _messages(
         self, filter_subject: str, start: int, stop: int | None
-    ) -> AsyncIterator[Raw]:
+    ) -> AsyncGenerator[Raw, None]:
         """Stored messages from `start` through `stop` (None: forever), each once, in order."""
         feed = Feed(self._nc, self._stream, filter_subject, start)
         try:
             await feed.open()
             async for raw in feed.messages(stop):
                 yield raw
-        except FeedError as exc:
-            raise EventLogError(f"reading {filter_subject} from {start}: {exc}") from exc
+        except (FeedError, APIError) as exc:
+            raise EventLogError(f"reading {filter_subject} from {start}: {exc!r}") from exc
         except (NatsTimeout, ConnectionClosedError) as exc:
             raise LogUnavailable(f"no answer reading {filter_subject} from {start}") from exc
         finally:
             await feed.close()
 
     async def close(self) -> None:
+        if self._replies is not None:
+            replies, self._replies = self._replies, None
+            await replies.close()
         if self._owns and not self._nc.is_closed:
             await self._nc.drain()
 

@@ -80,10 +80,9 @@ class InMemoryEventLog(QuarantineMixin, EventLog):
         done = self._leading_known(events)
         if len(done) == len(events):
             return done
-        if done and expected != ANY:
-            expected = done[-1]
+        check = done[-1] if done and expected != ANY else expected
         actual = self._last.get((key, producer), 0)
-        if expected != ANY and expected != actual:
+        if check != ANY and check != actual:
             raise ConcurrencyConflict(key, producer, expected, actual)
         rest = events[len(done) :]
         stored = [self._positions.get(e.event_id) or self._store(key, producer, e) for e in rest]

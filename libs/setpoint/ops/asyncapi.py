@@ -54,76 +54,57 @@ class ControlRequest(Frozen):
     reason: str = ""
 
 
-def _channels() -> list[tuple[str, str, type[BaseModel], str]]:
-    """(title, subject, payload model, description) of every channel."""
+Channel = tuple[str, str, type[BaseModel], str]
+"""(title, subject, payload model, description)."""
+
+_SERVICE_CHANNELS: tuple[Channel, ...] = (
+    ("target", subjects.target_subject("*", "*"), TargetState,
+     f"Publish a target for {_KEY}; request/reply, answered with TargetReply."),
+    ("target.reply", "_INBOX.>", TargetReply, "The reply to a target request."),
+    ("status.key", "setpoint.status.*.*", KeyStatus,
+     f"Per-key status published by the differ on every change, for {_KEY}."),
+    ("status.request", subjects.STATUS_REQUEST, StatusReply,
+     "Request (empty body): the differ answers with every key's status."),
+    ("health", subjects.health_subject("*"), Health,
+     "Request (empty body) to setpoint.health.<service> (differ, executor, gateway, "
+     "strategy): answered once the service is ready."),
+    ("marketdata.ticker", subjects.ticker_subject("*", "*"), Ticker,
+     f"Ticker of {_KEY}, published by the gateway."),
+    ("control.kill", subjects.control_subject("*", "kill"), ControlRequest,
+     "Operator command to an account's differ (setpoint kill): request/reply."),
+)  # fmt: skip
+
+
+def _gateway_channels() -> list[Channel]:
+    """Executor -> gateway commands and the gateway's reply."""
     from setpoint.venues import commands as gw
 
-    out: list[tuple[str, str, type[BaseModel], str]] = [
-        (
-            "target",
-            subjects.target_subject("*", "*"),
-            TargetState,
-            f"Publish a target for {_KEY}; request/reply, answered with TargetReply.",
-        ),
-        ("target.reply", "_INBOX.>", TargetReply, "The reply to a target request."),
-        (
-            "status.key",
-            "setpoint.status.*.*",
-            KeyStatus,
-            f"Per-key status published by the differ on every change, for {_KEY}.",
-        ),
-        (
-            "status.request",
-            subjects.STATUS_REQUEST,
-            StatusReply,
-            "Request (empty body): the differ answers with every key's status.",
-        ),
-        (
-            "health",
-            subjects.health_subject("*"),
-            Health,
-            "Request (empty body) to setpoint.health.<service> (differ, executor, gateway, "
-            "strategy): answered once the service is ready.",
-        ),
-        (
-            "marketdata.ticker",
-            subjects.ticker_subject("*", "*"),
-            Ticker,
-            f"Ticker of {_KEY}, published by the gateway.",
-        ),
-        (
-            "control.kill",
-            subjects.control_subject("*", "kill"),
-            ControlRequest,
-            "Operator command to an account's differ (setpoint kill): request/reply.",
-        ),
-        ("gateway.reply", "_INBOX.>", gw.CommandReply, "The gateway's answer to a command."),
-    ]
-    for name, model in (
-        ("place", gw.PlaceCommand),
-        ("cancel", gw.CancelCommand),
-        ("query", gw.QueryCommand),
-        ("fills", gw.FillsCommand),
-    ):
-        out.append(
-            (
-                f"gateway.{name}",
-                subjects.gateway_subject("*", name),
-                model,
-                f"Executor -> gateway request for one account: {name}.",
-            )
-        )
-    for event_type, event_model in sorted(EVENT_TYPES.items()):
-        out.append(
-            (
-                f"event.{event_type}",
-                f"{subjects.EVENTS_ALL[:-1]}*.*.*.{event_type}",
-                event_model,
-                f"Event log (stream {subjects.STREAM}): "
-                f"setpoint.evt.<account>.<symbol-token>.<producer>.{event_type}.",
-            )
-        )
+    commands: dict[str, type[BaseModel]] = {
+        "place": gw.PlaceCommand, "cancel": gw.CancelCommand,
+        "query": gw.QueryCommand, "fills": gw.FillsCommand,
+    }  # fmt: skip
+    out: list[Channel] = [
+        (f"gateway.{name}", subjects.gateway_subject("*", name), model,
+         f"Executor -> gateway request for one account: {name}.")
+        for name, model in commands.items()
+    ]  # fmt: skip
+    out.append(("gateway.reply", "_INBOX.>", gw.CommandReply, "The gateway's answer."))
     return out
+
+
+def _event_channels() -> list[Channel]:
+    """One channel per event type of the log."""
+    return [
+        (f"event.{event_type}", f"{subjects.EVENTS_ALL[:-1]}*.*.*.{event_type}", model,
+         f"Event log (stream {subjects.STREAM}): "
+         f"setpoint.evt.<account>.<symbol-token>.<producer>.{event_type}.")
+        for event_type, model in sorted(EVENT_TYPES.items())
+    ]  # fmt: skip
+
+
+def _channels() -> list[Channel]:
+    """Every channel of the document."""
+    return [*_SERVICE_CHANNELS, *_gateway_channels(), *_event_channels()]
 
 
 def build_spec() -> dict[str, Any]:

@@ -84,7 +84,8 @@ def render(report: AuditReport, console: Console | None = None) -> None:
     verdict = "[green]clean[/green]" if report.clean else "[red]NOT clean[/red]"
     out.print(
         f"audit: {verdict} - {report.events} events, {c.targets} targets, {c.intents} "
-        f"intents, {c.orders} orders, {c.fills} fills, {len(report.violations)} violations"
+        f"intents, {c.orders} orders, {c.fills} fills, {len(report.violations)} violations",
+        soft_wrap=True,
     )
     if report.violations:
         table = Table("position", "invariant", "detail", title="violations")

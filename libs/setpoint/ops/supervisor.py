@@ -3,7 +3,8 @@
 Contract:
 - Each child runs in its own session (its own process group), stdout and stderr appended to
   its log file; Ctrl-C in the terminal reaches only `setpoint up`, which decides the order
-  of shutdown.
+  of shutdown. On Linux a child also gets SIGTERM when `setpoint up` dies without stopping
+  it (parent-death signal), so even `kill -9` of `up` leaves nothing behind for long.
 - `poll()` notices exits: a child that exits is restarted after a backoff (1 s, doubling,
   at most `max_backoff_s`); one that exits `max_failures` times in a row without ever
   having been marked ready is given up (`FAILED`) and reported with the tail of its log.
@@ -15,9 +16,11 @@ Contract:
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
@@ -107,6 +110,7 @@ class Supervisor:
                 env=dict(spec.env) if spec.env is not None else None,
                 cwd=spec.cwd,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(),
             )
         child.pids.append(child.process.pid)
         child.state, child.exit_code = ChildState.STARTING, None
@@ -165,6 +169,24 @@ class Supervisor:
                 child.process.wait()
                 _wait_group_gone(child.process.pid)
             child.state = ChildState.STOPPED
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a hook that makes the child get SIGTERM if `setpoint up` dies without
+    stopping it (e.g. SIGKILL); None elsewhere. Children are spawned from the main thread,
+    whose exit is what the kernel watches."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+    return hook
 
 
 def _signal_group(child: Child, sig: signal.Signals) -> None:

@@ -13,6 +13,7 @@ The last line of defence before the venue:
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -36,7 +37,7 @@ class Seen:
     forward in log order, so the executor's own appends are remembered here until the
     log subscription brings them back)."""
 
-    submitted: frozenset[str] = frozenset()
+    submitted: AbstractSet[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,7 +138,7 @@ class Executor:
         self, key: Key, stage: Sequence[Action], plan: DiffComputed
     ) -> tuple[list[Event], list[tuple[Action, Event]]]:
         account = self.settings.accounts[key.account]
-        seen = Seen(frozenset(self.submitted))
+        seen = Seen(self.submitted)
         ahead: list[Event] = []
         chosen: list[tuple[Action, Event]] = []
         tp = telemetry.current_traceparent()

@@ -13,23 +13,35 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from importlib.metadata import version
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from setpoint.eventlog.factory import open_event_log
 
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.connect import connect_nats
 from setpoint.bus.messages import Health
 from setpoint.config import Settings, load_settings
 from setpoint.eventlog import EventLog
+from setpoint.eventlog.factory import open_event_log
 from setpoint.gateway.service import Gateway
 from setpoint.gateway.venue import Venue
 from setpoint.venues.exchange import create_rest, create_stream, credentials
 
 log = logging.getLogger("setpoint.gateway")
+
+
+def run_loop(main_coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (lower latency per hop), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main_coroutine)
+    else:
+        uvloop.run(main_coroutine)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +60,7 @@ def main(config: str | None, argv: list[str]) -> int:
     settings = load_settings(config)
     accounts = args.account or sorted(settings.accounts)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings, accounts, streams=not args.no_streams))
+        run_loop(run(settings, accounts, streams=not args.no_streams))
     return 0
 
 

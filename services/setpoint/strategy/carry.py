@@ -5,7 +5,9 @@ Keys: the spot symbol of the config (`BTC/USDT`) and its USD-M perpetual
 - `quantity` ("0.01"): spot base quantity to buy on entry;
 - `entry_funding` ("0.0001"): enter when the perp's funding rate is above it;
 - `exit_funding` ("0"): unwind when the funding rate falls below it;
-- `band_bps` (50): the spot IOC's limit price is the ask plus (bid minus) this band.
+- `band_bps` (50): the spot IOC's limit price is the ask plus (bid minus) this band;
+- `cooldown_s` (60): no new IOC within this long of the last one (an IOC that met no
+  liquidity is not retried at every ticker).
 
 Entry is one IOC buy on spot under a new intent id. The perp target is always a `position`
 equal to minus the spot position *executed so far* (the net of the spot key's fills): a
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Literal
@@ -27,7 +30,16 @@ from setpoint.config import StrategyConfig
 from setpoint.core.model import Side, TargetOrder, TimeInForce
 from setpoint.core.numeric import ZERO
 
-from .sdk import Decision, Desired, View, param_decimal, param_int, round_price, round_quantity
+from .sdk import (
+    Decision,
+    Desired,
+    KeyState,
+    View,
+    param_decimal,
+    param_int,
+    round_price,
+    round_quantity,
+)
 
 Phase = Literal["flat", "entering", "holding", "exiting"]
 _BPS = Decimal(10_000)
@@ -41,6 +53,7 @@ class CarryState:
     order: TargetOrder | None = None
     serial: int = 1
     resumed: bool = False
+    last_attempt: datetime | None = None
 
 
 def perp_symbol(config: StrategyConfig) -> str:
@@ -99,16 +112,29 @@ def _resume(view: View, position: Decimal) -> CarryState:
 
 
 def _settle(state: CarryState, view: View, position: Decimal) -> CarryState:
-    """Close the in-flight IOC once the log says its intent is consumed."""
-    if state.order is None or not view.key_state(view.symbols[0]).consumed(state.order.id):
-        return state
-    return replace(state, order=None, phase="holding" if position != ZERO else "flat")
+    """Close the in-flight IOC once the log says its intent is consumed; with no IOC in
+    flight the phase follows the executed spot position (fills may be reported after the
+    IOC's end)."""
+    if state.order is not None:
+        if not _finished(view.key_state(view.symbols[0]), state.order.id):
+            return state
+        state = replace(state, order=None)
+    return replace(state, phase="holding" if position != ZERO else "flat")
+
+
+def _finished(actual: KeyState, intent_id: str) -> bool:
+    """The IOC is over and every fill the venue reported for it is in the log."""
+    intent = actual.intent(intent_id)
+    if intent is None or not intent.consumed:
+        return False
+    logged = sum((f.quantity for f in actual.fills if f.intent_id == intent_id), ZERO)
+    return logged >= intent.filled
 
 
 def _maybe_trade(state: CarryState, view: View, position: Decimal) -> CarryState:
     """Start an entry (flat, funding high) or an exit (holding, funding low)."""
     funding = _funding(view)
-    if funding is None or state.order is not None:
+    if funding is None or state.order is not None or _cooling_down(state, view):
         return state
     if state.phase == "flat" and funding > param_decimal(view.params, "entry_funding", "0.0001"):
         quantity = round_quantity(
@@ -120,6 +146,15 @@ def _maybe_trade(state: CarryState, view: View, position: Decimal) -> CarryState
             return replace(state, phase="flat")
         return _ioc(state, view, Side.SELL, position, "exiting", "x")
     return state
+
+
+def _cooling_down(state: CarryState, view: View) -> bool:
+    """True within `cooldown_s` of the last IOC (an IOC that met no liquidity is not
+    retried at every ticker)."""
+    if state.last_attempt is None:
+        return False
+    cooldown = timedelta(seconds=param_int(view.params, "cooldown_s", 60))
+    return view.now - state.last_attempt < cooldown
 
 
 def _funding(view: View) -> Decimal | None:
@@ -147,4 +182,4 @@ def _ioc(
         quantity=quantity,
         time_in_force=TimeInForce.IOC,
     )
-    return CarryState(phase=phase, order=order, serial=state.serial + 1, resumed=True)
+    return CarryState(phase, order, state.serial + 1, resumed=True, last_attempt=view.now)

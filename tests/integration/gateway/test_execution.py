@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from gateway_rig import Rig
 
 from setpoint.core.events import (
     Action,
@@ -21,14 +22,12 @@ from setpoint.core.ids import client_order_id
 from setpoint.core.model import Key, OrderType, Producer, Side
 from setpoint.eventlog import ANY
 
-from gateway_rig import Rig, rig  # noqa: F401  (the fixture)
-
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
 SYMBOL = "BTC/USDT"
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         result = await check()
         if result:
@@ -38,20 +37,27 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0)
         await asyncio.sleep(0.05)
 
 
-def place(account: str, intent: str, price: str = "59000", qty: str = "0.01",
-          attempt: int = 1) -> Action:
+def place(
+    account: str, intent: str, price: str = "59000", qty: str = "0.01", attempt: int = 1
+) -> Action:
     return Action(
-        kind=ActionKind.PLACE, intent_id=intent, attempt=attempt,
+        kind=ActionKind.PLACE,
+        intent_id=intent,
+        attempt=attempt,
         client_order_id=client_order_id(account, SYMBOL, intent, attempt),
-        side=Side.BUY, type=OrderType.LIMIT, price=Decimal(price), quantity=Decimal(qty),
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        price=Decimal(price),
+        quantity=Decimal(qty),
     )
 
 
 async def plan(rig: Rig, *actions: Action) -> DiffComputed:
     key = Key(rig.account, SYMBOL)
     event = DiffComputed.create(
-        key, Producer.DIFFER, DiffComputedData(generation=1, target_event_id=None,
-                                               actions=tuple(actions)),
+        key,
+        Producer.DIFFER,
+        DiffComputedData(generation=1, target_event_id=None, actions=tuple(actions)),
     )
     await rig.log.append(key, Producer.DIFFER, [event], ANY)
     return event
@@ -92,8 +98,7 @@ async def test_cancel_then_fill_recorded_once(rig: Rig) -> None:
     await eventually(lambda: events(rig, "OrderPlaced"))
     await rig.control.fill(client_order_id=action.client_order_id, quantity="0.004")
     fills = await eventually(lambda: events(rig, "FillObserved"))
-    cancel = Action(kind=ActionKind.CANCEL, intent_id="b3",
-                    client_order_id=action.client_order_id)
+    cancel = Action(kind=ActionKind.CANCEL, intent_id="b3", client_order_id=action.client_order_id)
     await plan(rig, cancel)
     cancelled = await eventually(lambda: events(rig, "OrderCancelled"))
     assert cancelled[0].data.filled == Decimal("0.004")
@@ -105,10 +110,11 @@ async def test_cancel_then_fill_recorded_once(rig: Rig) -> None:
     "fault", ["timeout_after_accept", "drop_after_accept", "status_unknown_after_accept"]
 )
 async def test_maybe_happened_ends_with_one_order(rig: Rig, fault: str) -> None:
-    await rig.control.faults({"kind": fault, "method": "POST", "path": "/api/v3/order",
-                              "count": 1, "delay_ms": 3000})
+    await rig.control.faults(
+        {"kind": fault, "method": "POST", "path": "/api/v3/order", "count": 1, "delay_ms": 3000}
+    )
     action = place(rig.account, f"f-{fault}")
     await plan(rig, action)
-    placed = await eventually(lambda: events(rig, "OrderPlaced"), timeout=20)
+    placed = await eventually(lambda: events(rig, "OrderPlaced"), within=20)
     assert placed[0].data.client_order_id == action.client_order_id
     assert len(await venue_orders(rig, action.client_order_id)) == 1

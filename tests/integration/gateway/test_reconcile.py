@@ -7,8 +7,8 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from gateway_rig import Rig, rig  # noqa: F401  (the fixture)
-from test_execution import SYMBOL, eventually, events, place, plan
+from gateway_rig import Rig
+from test_execution import SYMBOL, events, eventually, place, plan
 
 from setpoint.core.events import (
     OrderStatus,
@@ -50,8 +50,9 @@ async def test_our_unknown_order_is_cancelled(rig: Rig) -> None:
 
     async def gone() -> bool:
         state = await rig.control.state()
-        return all(o["status"] == "CANCELED" for o in state["orders"]
-                   if o["client_order_id"] == coid)
+        return all(
+            o["status"] == "CANCELED" for o in state["orders"] if o["client_order_id"] == coid
+        )
 
     await reconcile_until(rig, gone)
 
@@ -102,11 +103,18 @@ async def _two(rig: Rig) -> list[object] | None:
 async def test_lost_in_flight_attempt_is_cancelled_and_closed(rig: Rig) -> None:
     key = Key(rig.account, SYMBOL)
     coid = client_order_id(rig.account, SYMBOL, "lost", 1)
-    data = OrderSubmittedData(client_order_id=coid, intent_id="lost", attempt=1, side=Side.BUY,
-                              type=OrderType.LIMIT, price=Decimal("50000"),
-                              quantity=Decimal("0.01"))
-    await rig.log.append(key, Producer.EXECUTOR,
-                         [OrderSubmitted.create(key, Producer.EXECUTOR, data)], ANY)
+    data = OrderSubmittedData(
+        client_order_id=coid,
+        intent_id="lost",
+        attempt=1,
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        price=Decimal("50000"),
+        quantity=Decimal("0.01"),
+    )
+    await rig.log.append(
+        key, Producer.EXECUTOR, [OrderSubmitted.create(key, Producer.EXECUTOR, data)], ANY
+    )
     await asyncio.sleep(0.6)  # older than in_flight_timeout_s
 
     async def closed() -> bool:

@@ -141,7 +141,7 @@ def test_oco_fill_drops_siblings_and_expiry() -> None:
 targets = st.lists(st.tuples(target_orders(oco=True), positions), min_size=1, max_size=4)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(steps, targets)
 def test_perfect_venue_converges_in_one_step(history: list, tgts: list) -> None:  # type: ignore[type-arg]
     log, venue = Log(), PerfectVenue()
@@ -151,19 +151,18 @@ def test_perfect_venue_converges_in_one_step(history: list, tgts: list) -> None:
     venue.execute(log, plan)
     after = log.plan()
     target = log.intent.target(KEY)
-    ioc_moves_position = (
-        target is not None
-        and target.target.position is not None
-        and any(o.time_in_force is not TimeInForce.GTC for o in target.target.orders)
-    )  # IOC intents fill and move the position, which the position target then answers
-    if not ioc_moves_position:
-        # the perfect venue fills IOCs entirely, so one step reaches the target
+    fills_on_execution = target is not None and any(
+        o.time_in_force is not TimeInForce.GTC for o in target.target.orders
+    )  # an IOC intent fills at once: its fill may trip an oco group or move the position,
+    # which the next plan then answers (a second step, by design)
+    if not fills_on_execution:
+        # the perfect venue fills position IOCs entirely, so one step reaches the target
         assert after.actions == (), after.actions
         assert after.converged
         assert log.plan().actions == ()
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(steps, targets)
 def test_incremental_equals_full(history: list, tgts: list) -> None:  # type: ignore[type-arg]
     log, venue = Log(), PerfectVenue()

@@ -254,7 +254,7 @@ def test_journal_window() -> None:
 histories = st.tuples(steps, st.lists(st.tuples(target_orders(oco=True), positions), min_size=1))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(histories, st.data())
 def test_rebuild_at_any_position_is_identical(history: object, data: st.DataObject) -> None:
     history_steps, targets = history  # type: ignore[misc]
@@ -271,7 +271,7 @@ def test_rebuild_at_any_position_is_identical(history: object, data: st.DataObje
         assert rebuild(log.records, *whole) == whole  # replay on top: idempotent
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(histories)
 def test_fills_twice_count_once(history: object) -> None:
     history_steps, targets = history  # type: ignore[misc]

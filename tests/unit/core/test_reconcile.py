@@ -122,7 +122,7 @@ def _venue_orders(log: Log, seed: int) -> tuple[VenueOrder, ...]:
     return tuple(out)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     steps,
     st.lists(st.tuples(target_orders(), positions), min_size=1, max_size=3),

@@ -324,3 +324,32 @@ def test_ioc_intent_consumed_after_partial() -> None:
     PerfectVenue(ioc_fill=D("0.5")).execute(log, log.plan())
     assert log.actual.consumed(KEY, "x")
     assert log.plan().actions == ()
+
+
+def test_in_flight_order_found_in_the_open_orders() -> None:
+    log = Log()
+    log.publish([order("a")])
+    action = log.plan().actions[0]
+    log.append(ev_submit(action, at=at(0)))
+    rec = log.actual.order(KEY, action.client_order_id)
+    assert rec is not None
+    log.now = at(1)  # young, but listed by the venue: adopted at once
+    out = run(log, snapshot(log, [venue_view(rec, order_id="78")]))
+    assert resolutions(out) == [("in_flight", "found")]
+    assert log.actual.order(KEY, rec.ref).pending is None  # type: ignore[union-attr]
+    assert log.plan().converged
+
+
+def test_adopted_ghost_without_client_id_closes_by_venue_id() -> None:
+    log = Log()
+    foreign = VenueOrder(
+        order_id="f-9", client_order_id=None, side=Side.BUY, type=OrderType.LIMIT,
+        price=D("90"), quantity=D("1"), filled=D("0"), status=OrderStatus.NEW,
+    )  # fmt: skip
+    adopt = ReconcilePolicy(zombie_policy="adopt", target_symbols=frozenset({"BTC/USDT"}))
+    run(log, snapshot(log, [foreign]), adopt)
+    assert [o.order_id for o in log.ka().live_orders()] == ["f-9"]
+    for when in (0, 5, 11):
+        log.now = at(when)
+        run(log, snapshot(log, [], queries={"#f-9": Fetched.of(None)}), adopt)
+    assert list(log.ka().live_orders()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -118,3 +119,27 @@ def test_stop_kills_what_ignores_sigterm_and_its_group(tmp_path: Path) -> None:
     for pid in [*pids, grandchild]:
         assert pid is not None
         assert not _alive(pid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux")
+def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from setpoint.ops.supervisor import ChildSpec, Supervisor\n"
+        "s = Supervisor()\n"
+        "c = s.add(ChildSpec('sleeper', (sys.executable, '-c', 'import time; time.sleep(120)'),"
+        f" Path({str(tmp_path / 'sleeper.log')!r})))\n"
+        "print(c.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert _alive(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)

@@ -17,7 +17,12 @@ CONFIG = StrategyConfig(
     kind="carry",
     account=ACCOUNT,
     symbol=SPOT,
-    params={"quantity": "1.0", "entry_funding": "0.0003", "exit_funding": "0.0001"},
+    params={
+        "quantity": "1.0",
+        "entry_funding": "0.0003",
+        "exit_funding": "0.0001",
+        "cooldown_s": 0,
+    },
 )
 CARRY = Carry()
 
@@ -126,3 +131,42 @@ def test_restart_keeps_ids_fresh_and_the_ioc_in_flight() -> None:
     assert spot.orders == (entry,)
     assert state.phase == "entering"
     assert state.serial == 2
+
+
+def test_an_ioc_that_met_no_liquidity_is_not_retried_at_once() -> None:
+    config = StrategyConfig(
+        kind="carry", account=ACCOUNT, symbol=SPOT, params={**CONFIG.params, "cooldown_s": 3600}
+    )
+    v = view(
+        "carry-1",
+        CARRY.symbols(config),
+        config.params,
+        tickers=(ticker(SPOT, "60000"), ticker(PERP, "60010", funding="0.0005")),
+    )
+    first = CARRY.decide(CARRY.initial(config), v)
+    (entry,) = first.targets[SPOT].orders
+    log: list[Event] = [submitted(SPOT, entry), placed(SPOT, entry), expired(SPOT, entry, "0")]
+    v = view(
+        "carry-1",
+        CARRY.symbols(config),
+        config.params,
+        logs={SPOT: log},
+        tickers=(ticker(SPOT, "60000"), ticker(PERP, "60010", funding="0.0005")),
+    )
+    second = CARRY.decide(first.state, v)
+    assert second.state.phase == "flat"
+    assert second.targets[SPOT].orders == ()  # within the cooldown: no new entry
+    assert second.targets[PERP].position == Decimal(0)
+
+
+def test_fills_reported_after_the_ioc_ended_still_count() -> None:
+    state, spot, _ = _decide(CARRY.initial(CONFIG), "0.0005")
+    (entry,) = spot.orders
+    log: list[Event] = [submitted(SPOT, entry), placed(SPOT, entry), expired(SPOT, entry, "0.42")]
+    state, spot, perp = _decide(state, "0.0005", log)
+    assert perp.position == Decimal(0)  # the fill itself is not in the log yet
+    log.append(fill(SPOT, entry, "0.42"))
+    state, spot, perp = _decide(state, "0.0005", log)
+    assert perp.position == Decimal("-0.42")
+    assert state.phase == "holding"
+    assert spot.orders == ()

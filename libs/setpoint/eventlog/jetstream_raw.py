@@ -1,11 +1,13 @@
-"""The JetStream adapter's read path: a raw pull consumer fed straight from the parser.
+"""Raw NATS I/O for the JetStream adapter: a pull feed and a request mux, both fed
+straight from the protocol parser.
 
 nats-py turns every incoming message into a `Msg` (headers parsed into a dict), queues it
 for a subscription task, and only then calls back; for a replay that costs more than
-validating the event. A `Feed` instead registers its inbox's subscription id in a small
-dispatch table that wraps the client's `_process_msg` (installed once per client; every
-other message goes through unchanged), so each stored message arrives as raw bytes in a
-list that the reader drains in batches.
+validating the event, and for an append it adds a task hop and a `wait_for` to each
+round trip. Here an inbox's subscription id is registered in a small dispatch table that
+wraps the client's `_process_msg` (installed once per client; every other message goes
+through unchanged), so our messages arrive as raw bytes: a `Feed` collects stored messages
+in a list that its reader drains in batches, and `Replies` resolves request futures.
 
 Contract of `Feed.messages(stop)`: yields `Raw(sequence, subject, data, headers)` for
 every message of the filter from `start`, each once, in stream order; with `stop` it ends
@@ -28,6 +30,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
+from nats.errors import ConnectionClosedError
 from nats.js import api
 
 Handler = Callable[[bytes, bytes, bytes, "bytes | None"], None]
@@ -44,6 +47,62 @@ class Raw(NamedTuple):
     subject: bytes
     data: bytes
     headers: bytes | None
+
+
+class NoResponders(Exception):
+    """Nobody listens on the subject of a request (e.g. no stream takes it)."""
+
+
+class Replies:
+    """Requests whose replies come back on one wildcard inbox of ours.
+
+    `request` publishes with a reply subject under that inbox and returns the answer's
+    `(data, headers)`; raises NoResponders, or TimeoutError after `within_s` seconds."""
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+        self._prefix = nc.new_inbox()
+        self._futures: dict[bytes, asyncio.Future[tuple[bytes, bytes | None]]] = {}
+        self._count = 0
+        self._sub: Subscription | None = None
+
+    async def start(self) -> Replies:
+        self._sub = await self._nc.subscribe(self._prefix + ".*")
+        dispatch_table(self._nc)[self._sub._id] = self._on_reply
+        return self
+
+    def _on_reply(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        future = self._futures.pop(subject.rpartition(b".")[2], None)
+        if future is not None and not future.done():
+            future.set_result((data, headers))
+
+    async def request(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None, within_s: float
+    ) -> tuple[bytes, bytes | None]:
+        self._count += 1
+        token = str(self._count)
+        future = asyncio.get_running_loop().create_future()
+        self._futures[token.encode()] = future
+        try:
+            await self._nc.publish(
+                subject, payload, reply=f"{self._prefix}.{token}", headers=headers
+            )
+            async with asyncio.timeout(within_s):
+                data, answer_headers = await future
+        finally:
+            self._futures.pop(token.encode(), None)
+        if answer_headers is not None and answer_headers[9:12] == b"503" and not data:
+            raise NoResponders(subject)
+        return data, answer_headers
+
+    async def close(self) -> None:
+        if self._sub is None:
+            return
+        sub, self._sub = self._sub, None
+        dispatch_table(self._nc).pop(sub._id, None)
+        if not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
 
 class FeedError(Exception):
@@ -185,6 +244,8 @@ class Feed:
         while True:
             if self._error is not None:
                 raise FeedError(self._error)
+            if self._nc.is_closed:
+                raise ConnectionClosedError
             if self._lost:
                 await self._restart()
             await self._pull()
