@@ -58,7 +58,7 @@ from setpoint.core.projections import (
 )
 from setpoint.core.risk import NO_LIMITS, RiskLimits, screen
 
-__all__ = ["POSITION_PREFIX", "Plan", "decide", "diff", "position_intent_id"]
+__all__ = ["POSITION_PREFIX", "Plan", "decide", "diff", "position_delta", "position_intent_id"]
 
 POSITION_PREFIX = "@pos-"
 """Intent ids of position orders; `@` cannot start a strategy's intent id."""

@@ -102,6 +102,7 @@ from setpoint.core.model import (
 from setpoint.core.numeric import ZERO
 
 __all__ = [
+    "EMPTY_KEY",
     "JOURNAL_SIZE",
     "AcceptedTarget",
     "AccountActual",
@@ -112,6 +113,7 @@ __all__ = [
     "Journal",
     "KeyActual",
     "OrderRecord",
+    "ReconcileSummary",
     "Recorded",
     "apply_actual",
     "apply_intent",

@@ -39,7 +39,7 @@ from setpoint.executor.gateway_client import GatewayClient, GatewayUnavailable
 from setpoint.executor.keyqueue import KeyQueue
 from setpoint.executor.plan import stages
 from setpoint.executor.ratelimit import RateLimiter
-from setpoint.venues.commands import CommandReply, QueryCommand, VenueOrder
+from setpoint.venues.commands import Command, CommandReply, QueryCommand, VenueOrder
 from setpoint.venues.errors import Outcome
 
 log = logging.getLogger(__name__)
@@ -212,6 +212,10 @@ class Executor:
                 outcome = await self._place(key, action, ahead)
         except GatewayUnavailable as exc:
             outcome = self._unsent(action, ahead, str(exc))
+        result = "unsettled" if outcome is None else outcome.type
+        telemetry.metrics().actions.add(
+            1, {"account": key.account, "kind": action.kind.value, "outcome": result}
+        )
         if outcome is not None:
             await self._append(key, [outcome])
 
@@ -222,12 +226,12 @@ class Executor:
             records.Cause.of(ahead), action.client_order_id, reason, None, terminal=False
         )
 
-    async def _send(self, key: Key, command: object) -> CommandReply:
+    async def _send(self, key: Key, command: Command) -> CommandReply:
         limiter = self.limiters[key.account]
         reply = CommandReply(ok=False)
         for _ in range(RATE_LIMIT_RETRIES):
             await limiter.acquire()
-            reply = await self.gateway.send(key.account, command)  # type: ignore[arg-type]
+            reply = await self.gateway.send(key.account, command)
             if reply.outcome is not Outcome.RATE_LIMITED:
                 return reply
             limiter.penalize(1.0)
@@ -258,22 +262,26 @@ class Executor:
         return None
 
     async def _cancel(self, key: Key, action: Action, ahead: Event) -> Event | None:
+        """Cancel (idempotent, so a transient answer is retried); a cancel the venue
+        does not know is checked by a query before the order is recorded as gone."""
         coid = action.client_order_id
         command = records.cancel_command(key, coid, self._order_id(key, action))
-        reply = await self._send(key, command)
-        if reply.ok and reply.order is not None:
-            return self._closed(ahead, coid, reply.order)
+        for attempt in range(QUERY_ATTEMPTS):
+            reply = await self._send(key, command)
+            if reply.ok and reply.order is not None:
+                return self._closed(ahead, coid, reply.order)
+            if reply.outcome is not Outcome.TRANSIENT:
+                break
+            await asyncio.sleep(0.2 * (attempt + 1))
         if reply.outcome in (Outcome.REJECTED, Outcome.FATAL, Outcome.RATE_LIMITED):
             return None
-        found = await self._query(key, coid)
-        if found is None:
-            probe = await self._send(
-                key, QueryCommand(symbol=key.symbol or "", client_order_id=coid)
-            )
-            if probe.outcome is Outcome.NOT_FOUND:
-                return records.cancelled(records.Cause.of(ahead), coid, None, not_found=True)
-            return None
-        return self._closed(ahead, coid, found)
+        assert key.symbol is not None
+        probe = await self._send(key, QueryCommand(symbol=key.symbol, client_order_id=coid))
+        if probe.ok and probe.order is not None:
+            return self._closed(ahead, coid, probe.order)
+        if probe.outcome is Outcome.NOT_FOUND:
+            return records.cancelled(records.Cause.of(ahead), coid, None, not_found=True)
+        return None
 
     def _closed(self, ahead: Event, coid: str, order: VenueOrder) -> Event | None:
         """OrderCancelled when the venue's order ended without a complete fill."""

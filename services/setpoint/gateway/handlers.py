@@ -80,6 +80,8 @@ class CommandHandlers:
                 return await self._query(command.symbol, command.client_order_id)
             return await self._fills(command)
         except VenueError as exc:
+            attributes = {"account": self.account, "error_class": exc.outcome.value}
+            telemetry.metrics().venue_errors.add(1, attributes)
             return CommandReply.failure(exc.failure)
 
     async def _place(self, command: PlaceCommand) -> CommandReply:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
+from setpoint.bus import telemetry
 from setpoint.core import reconcile as core
 from setpoint.core.events import (
     Action,
@@ -97,6 +98,10 @@ class Reconciler:
             outcome = core.reconcile(self.gw.actual, snap, policy, now)
         await self._record(outcome, snap, trigger)
         self.last_duration_s = time.perf_counter() - started
+        telemetry.metrics().reconcile_duration.record(
+            self.last_duration_s,
+            {"account": self.gw.account, "symbol": "*", "trigger": trigger.value},
+        )
         log.info(
             "reconciliation (%s): %d keys, %d matched, %d events, %d actions in %.3fs",
             trigger.value, len(snap.open_orders), outcome.report.matched,

@@ -21,6 +21,7 @@ from setpoint.core.events import (
 from setpoint.core.ids import client_order_id
 from setpoint.core.model import Key, OrderType, Producer, Side
 from setpoint.eventlog import ANY
+from setpoint.executor.service import Executor
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
 SYMBOL = "BTC/USDT"
@@ -118,3 +119,25 @@ async def test_maybe_happened_ends_with_one_order(rig: Rig, fault: str) -> None:
     placed = await eventually(lambda: events(rig, "OrderPlaced"), within=20)
     assert placed[0].data.client_order_id == action.client_order_id
     assert len(await venue_orders(rig, action.client_order_id)) == 1
+
+
+async def test_two_executors_never_both_act(rig: Rig) -> None:
+    second = Executor(rig.settings, rig.nc, rig.log)
+    await second.start()
+    try:
+        actions = [place(rig.account, f"race-{i}", price=f"{58000 + i}") for i in range(5)]
+        await plan(rig, *actions)
+        await eventually(lambda: _placed_all(rig, len(actions)))
+        await asyncio.sleep(0.5)
+        submitted = await events(rig, "OrderSubmitted")
+        assert sorted(e.data.client_order_id for e in submitted) == sorted(
+            a.client_order_id for a in actions
+        )
+        for action in actions:
+            assert len(await venue_orders(rig, action.client_order_id)) == 1
+    finally:
+        await second.stop()
+
+
+async def _placed_all(rig: Rig, count: int) -> bool:
+    return len(await events(rig, "OrderPlaced")) >= count
