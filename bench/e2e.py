@@ -93,10 +93,16 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 
 
 class Placements:
-    """OrderPlaced events as they are stored (core NATS on the log's subjects)."""
+    """OrderPlaced events as they are stored (core NATS on the log's subjects), and when
+    each place command was seen on its way to the gateway (a plain subscriber on the
+    command subject gets a copy of every request; it never answers)."""
 
     def __init__(self) -> None:
         self.seen: dict[str, asyncio.Event] = {}
+        self.commands: dict[str, int] = {}
+
+    async def on_command(self, msg: Any) -> None:
+        self.commands[json.loads(msg.data)["client_order_id"]] = time.time_ns() // 1000
 
     def waiter(self, coid: str) -> asyncio.Event:
         return self.seen.setdefault(coid, asyncio.Event())
@@ -111,6 +117,8 @@ async def _subscribe_placements(system: System) -> Placements:
     assert system.nc is not None
     subject = f"setpoint.evt.{ACCOUNT}.*.{Producer.EXECUTOR.value}.OrderPlaced"
     await system.nc.subscribe(subject, cb=placements.on_message)
+    await system.nc.subscribe(subjects.gateway_subject(ACCOUNT, "place"),
+                              cb=placements.on_command)  # fmt: skip
     return placements
 
 
@@ -152,11 +160,13 @@ async def latency(system: System, count: int, warmup: int) -> dict[str, Any]:
     wire = [(booked[c] - t0) / 1000 for c, t0 in sent.items() if c in booked]
     return {
         "target_to_wire_ms": percentiles(wire),
-        "stages_ms": await _stages(system, set(sent), booked),
+        "stages_ms": await _stages(system, set(sent), booked, placements.commands),
     }
 
 
-async def _stages(system: System, coids: set[str], booked: dict[str, int]) -> dict[str, Any]:
+async def _stages(
+    system: System, coids: set[str], booked: dict[str, int], commands: dict[str, int]
+) -> dict[str, Any]:
     """Per placement: where the time went, from the events' own timestamps."""
     events = await system.events(LATENCY_SYMBOL)
     by_corr: dict[str, dict[str, float]] = {}
@@ -165,6 +175,7 @@ async def _stages(system: System, coids: set[str], booked: dict[str, int]) -> di
         by_corr.setdefault(event.correlation_id, {}).setdefault(event.type, stamp)
         if event.type == "OrderSubmitted" and event.data.client_order_id in coids:
             by_corr[event.correlation_id]["venue"] = booked.get(event.data.client_order_id, 0)
+            by_corr[event.correlation_id]["command"] = commands.get(event.data.client_order_id, 0)
     split: dict[str, list[float]] = {
         "intake→diff": [],
         "diff→write-ahead": [],
@@ -179,7 +190,10 @@ async def _stages(system: System, coids: set[str], booked: dict[str, int]) -> di
             continue
         split["intake→diff"].append((stamps["DiffComputed"] - stamps["TargetPublished"]) / 1000)
         split["diff→write-ahead"].append((stamps["OrderSubmitted"] - stamps["DiffComputed"]) / 1000)
-        split["write-ahead→booked"].append((stamps["venue"] - stamps["OrderSubmitted"]) / 1000)
+        split["write-ahead→command sent"].append(
+            (stamps["command"] - stamps["OrderSubmitted"]) / 1000
+        )
+        split["command→booked"].append((stamps["venue"] - stamps["command"]) / 1000)
         split["booked→answer recorded"].append((stamps["OrderPlaced"] - stamps["venue"]) / 1000)
     return {name: percentiles(values) for name, values in split.items()}
 

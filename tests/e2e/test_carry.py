@@ -123,7 +123,7 @@ def test_a_42_percent_spot_fill_is_hedged_by_exactly_42_percent(
         assert position is None or position >= Decimal("-0.42"), f"over-hedged: {position}"
         return position == Decimal("-0.42")
 
-    _wait(hedged, 120, "a perp position of -0.42")
+    _wait(hedged, 60, "a perp position of -0.42")
     state = _sim(sim_port, "/_sim/state")
     spot_orders = [o for o in state["orders"] if o["symbol"] == SPOT]
     assert len(spot_orders) == 1  # one IOC entry, not retried for the missing 58%
