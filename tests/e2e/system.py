@@ -36,9 +36,30 @@ SECRET = "demo-secret"
 SERVICES = ("sim", "gateway", "executor", "differ")
 
 
+ACCOUNT_SETTINGS: dict[str, object] = {
+    "zombie_policy": "ignore",
+    "zombie_scope": "keys",
+    "reconcile_interval_s": 1,
+    "in_flight_timeout_s": 1,
+    "not_found_retries": 2,
+    "not_found_min_age_s": 0.5,
+    "venue_timeout_s": 1.5,
+    "rate_limit_per_s": 1000,
+    "ticker_interval_s": 1,
+}
+"""Short intervals so that faults resolve within a test (see `config_text`)."""
+
+
 def config_text(
-    nats_url: str, sim_port: int, secret_file: Path, data_dir: Path, sim_extra: str = ""
+    nats_url: str,
+    sim_port: int,
+    secret_file: Path,
+    data_dir: Path,
+    sim_extra: str = "",
+    account: dict[str, object] | None = None,
 ) -> str:
+    settings = {**ACCOUNT_SETTINGS, **(account or {})}
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())
     return f"""
 [nats]
 url = "{nats_url}"
@@ -53,15 +74,7 @@ exchange = "binance"
 base_url = "http://127.0.0.1:{sim_port}"
 api_key = "env:SETPOINT_E2E_API_KEY"
 secret = "file:{secret_file}"
-zombie_policy = "ignore"
-zombie_scope = "keys"
-reconcile_interval_s = 1
-in_flight_timeout_s = 1
-not_found_retries = 2
-not_found_min_age_s = 0.5
-venue_timeout_s = 1.5
-rate_limit_per_s = 1000
-ticker_interval_s = 1
+{lines}
 
 [sim]
 port = {sim_port}
@@ -84,7 +97,9 @@ async def eventually(
 
 
 class System:
-    def __init__(self, root: Path, sim_extra: str = "") -> None:
+    def __init__(
+        self, root: Path, sim_extra: str = "", account: dict[str, object] | None = None
+    ) -> None:
         self.root = root
         self.nats_url = f"nats://127.0.0.1:{free_port()}"
         self.sim_port = free_port()
@@ -94,7 +109,7 @@ class System:
         secret_file.write_text(SECRET)
         self.config = root / "setpoint.toml"
         self.config.write_text(
-            config_text(self.nats_url, self.sim_port, secret_file, root, sim_extra)
+            config_text(self.nats_url, self.sim_port, secret_file, root, sim_extra, account)
         )
         self.env = {**os.environ, "SETPOINT_E2E_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}
         self.env.pop("SETPOINT_CONFIG", None)

@@ -87,16 +87,35 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.fixture
-def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, int]]]:
-    ports = {"nats": free_port(), "sim": free_port()}
+def _environment(ports: dict[str, int]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SETPOINT_")}
-    env |= {
+    return env | {
         "SETPOINT_NATS__URL": f"nats://127.0.0.1:{ports['nats']}",
         "SETPOINT_SIM__PORT": str(ports["sim"]),
         "SETPOINT_ACCOUNTS__DEMO__BASE_URL": f"http://127.0.0.1:{ports['sim']}",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+def _second_up_is_refused(
+    first: subprocess.Popen[str], ports: dict[str, int], tmp_path: Path
+) -> None:
+    """Another `setpoint up` on the same NATS says so and exits, leaving the first alone."""
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    second = subprocess.run(
+        [sys.executable, "-m", "setpoint", "up", "--no-status"],
+        cwd=second_dir, env=_environment(ports), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert "already answer" in second.stdout
+    assert first.poll() is None
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, int]]]:
+    ports = {"nats": free_port(), "sim": free_port()}
+    env = _environment(ports)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -158,6 +177,8 @@ def test_up_runs_the_demo_and_ctrl_c_leaves_nothing_behind(
         out.until(r"status demo BTC/USDT \| [1-9]", 60)  # the grid's target reached the differ
 
     assert (tmp_path / ".setpoint" / "logs" / "nats-server.log").exists()
+    if ready & {"gateway", "executor", "differ", "strategy"}:
+        _second_up_is_refused(process, ports, tmp_path)
     process.send_signal(signal.SIGINT)
     assert process.wait(60) == 0
     out.rest(5)

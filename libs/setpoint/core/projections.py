@@ -125,6 +125,9 @@ JOURNAL_SIZE = 4096
 """How many recent intent changes a key's journal remembers (see `Journal.since`)."""
 
 _EMPTY: Map[Any, Any] = Map()
+_new_tuple = tuple.__new__
+"""`_new_tuple(Record, values)` builds a NamedTuple without its Python-level `__new__`
+(the hot folds make several per event); `values` must have every field, in order."""
 _SUBMIT, _CANCEL = "submit", "cancel"
 _CONSUMING_TIF = (TimeInForce.IOC, TimeInForce.FOK)
 _OPEN = frozenset({None, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
@@ -153,10 +156,10 @@ class Journal(NamedTuple):
     """Head of the previous segment (segments of `JOURNAL_SIZE` changes; two are kept)."""
 
     def touch(self, name: str) -> Journal:
-        seq = self.seq + 1
+        seq = self[0] + 1
         if seq % JOURNAL_SIZE == 1:
-            return Journal(seq, (seq, name, None), self.head)
-        return Journal(seq, (seq, name, self.head), self.older)
+            return _new_tuple(Journal, (seq, (seq, name, None), self[1]))
+        return _new_tuple(Journal, (seq, (seq, name, self[1]), self[2]))
 
     def touch_all(self, names: Iterable[str]) -> Journal:
         journal = self
@@ -314,7 +317,7 @@ def apply_intent(state: IntentState, position: int, event: Event) -> IntentState
         return _accept(state, position, event)
     if isinstance(event, DiffComputed):
         return _diff_done(state, position, event)
-    return IntentState(position, state.targets, state.diffs)
+    return _new_tuple(IntentState, (position, state[1], state[2]))
 
 
 # --------------------------------------------------------------------------- orders
@@ -578,7 +581,8 @@ def _progress(
     elif live is p.live and consumed is p.consumed and filled == p.filled:
         return intents  # nothing the intent cares about changed
     position_order = position_order or new.position_order
-    return intents.set(iid, IntentProgress(attempt, filled, consumed, live, position_order, last))
+    progress = (attempt, filled, consumed, live, position_order, last)
+    return intents.set(iid, _new_tuple(IntentProgress, progress))
 
 
 def _evolve(
@@ -595,7 +599,15 @@ def _evolve(
     )
 
 
-_new_tuple = tuple.__new__
+def _with_pending(o: OrderRecord, pending: str | None) -> OrderRecord:
+    """`o` with `pending` replaced (a fast `_replace`)."""
+    return _new_tuple(OrderRecord, (*o[:17], pending, *o[18:]))
+
+
+def _is_live(o: OrderRecord) -> bool:
+    """`o.is_live` without the property call (the hot folds ask twice per event)."""
+    return o[14] in _OPEN and (o[19] is _OURS or o[20])
+
 
 
 def _commit(
@@ -613,7 +625,7 @@ def _commit(
         key, EMPTY_KEY
     )
     ref, iid, order_id = new.ref, new.intent_id, new.order_id
-    was_live, now_live = old is not None and old.is_live, new.is_live
+    was_live, now_live = old is not None and _is_live(old), _is_live(new)
     if now_live is not was_live:
         live = live.set(ref, None) if now_live else live.delete(ref)
     want = new.pending if now_live else None
@@ -631,10 +643,11 @@ def _commit(
         fills = fills.set(fill_id, None)
     journal = journal.touch(iid if iid is not None else orphan_name(ref))
     orders = orders.set(ref, new)
-    new_ka = KeyActual(
-        pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal
+    new_ka = _new_tuple(
+        KeyActual,
+        (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal),
     )
-    return ActualState(position, keys.set(key, new_ka), accounts, reconciliations)
+    return _new_tuple(ActualState, (position, keys.set(key, new_ka), accounts, reconciliations))
 
 
 def _find(ka: KeyActual, coid: str | None, order_id: str | None) -> OrderRecord | None:
@@ -656,23 +669,25 @@ def _lookup(
 
 
 def _skip(state: ActualState, position: int, event: Any) -> ActualState:
-    return ActualState(position, state.keys, state.accounts, state.reconciliations)
+    return _new_tuple(ActualState, (position, *state[1:]))
 
 
 def _submitted(state: ActualState, position: int, event: OrderSubmitted) -> ActualState:
     d = event.data
-    if d.client_order_id in state.key(event.key).orders:
+    key = event.key
+    orders = state.keys.get(key, EMPTY_KEY).orders
+    if d.client_order_id in orders:
         return _skip(state, position, None)
-    order = OrderRecord(
-        d.client_order_id, event.key, d.client_order_id, None, d.intent_id, d.attempt,
+    order = _new_tuple(OrderRecord, (
+        d.client_order_id, key, d.client_order_id, None, d.intent_id, d.attempt,
         d.side, d.type, d.price, d.quantity, d.time_in_force, d.post_only, d.reduce_only,
         d.position_order, None, ZERO, ZERO, _SUBMIT, event.occurred_at, Origin.OURS,
         False, 0, None, event.correlation_id,
-    )  # fmt: skip
+    ))  # fmt: skip
     if d.replaces is not None:
-        old = state.key(event.key).orders.get(d.replaces)
+        old = orders.get(d.replaces)
         if old is not None and old.is_live:
-            state = _commit(state, position, old, old._replace(pending=_CANCEL))
+            state = _commit(state, position, old, _with_pending(old, _CANCEL))
     return _commit(state, position, None, order)
 
 
@@ -698,7 +713,8 @@ def _rejected(state: ActualState, position: int, event: OrderRejected) -> Actual
     if old is None or (old.status is not None and not old.status.is_open):
         return _skip(state, position, None)
     status = OrderStatus.REJECTED if d.terminal else OrderStatus.CANCELED
-    return _commit(state, position, old, old._replace(status=status, pending=None))
+    new = _evolve(old, old.order_id, status, old.filled, old.reported, None)
+    return _commit(state, position, old, new)
 
 
 def _cancel_submitted(state: ActualState, position: int, event: CancelSubmitted) -> ActualState:
@@ -706,7 +722,7 @@ def _cancel_submitted(state: ActualState, position: int, event: CancelSubmitted)
     old = _lookup(state, event.key, d.client_order_id, d.order_id)
     if old is None or not old.is_open or old.pending == _CANCEL:
         return _skip(state, position, None)
-    return _commit(state, position, old, old._replace(pending=_CANCEL))
+    return _commit(state, position, old, _with_pending(old, _CANCEL))
 
 
 def _cancelled(state: ActualState, position: int, event: OrderCancelled) -> ActualState:
@@ -725,11 +741,11 @@ def _observed_new(event: OrderObserved) -> OrderRecord:
     coid = d.client_order_id
     ours = d.origin is Origin.OURS and coid is not None and coid.startswith("sp-")
     ref = coid if ours and coid is not None else f"~{event.account}/{event.symbol}/{d.order_id}"
-    return OrderRecord(
+    return _new_tuple(OrderRecord, (
         ref, event.key, coid, d.order_id, None, 0, d.side, d.type, d.price, d.quantity,
         d.time_in_force, False, False, False, d.status, ZERO, min(d.filled, d.quantity),
         None, None, d.origin, d.adopted, 0, None, event.correlation_id,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _observed(state: ActualState, position: int, event: OrderObserved) -> ActualState:
@@ -739,18 +755,14 @@ def _observed(state: ActualState, position: int, event: OrderObserved) -> Actual
         return _commit(state, position, None, _observed_new(event))
     if old.status is not None and not old.status.is_open:
         return _skip(state, position, None)
-    open_ = d.status.is_open
-    new = old._replace(
-        order_id=d.order_id,
-        status=d.status,
-        price=d.price if d.price is not None else old.price,
-        quantity=d.quantity,
-        reported=min(max(old.reported, d.filled), d.quantity),
-        pending=_clear_submit(old) if open_ else None,
-        adopted=old.adopted or d.adopted,
-        not_found=0,
-        not_found_since=None,
-    )
+    price = d.price if d.price is not None else old.price
+    reported = min(max(old.reported, d.filled), d.quantity)
+    pending = _clear_submit(old) if d.status.is_open else None
+    new = _new_tuple(OrderRecord, (
+        *old[:3], d.order_id, *old[4:8], price, d.quantity, *old[10:14], d.status,
+        old.filled, reported, pending, *old[18:20], old.adopted or d.adopted, 0, None,
+        old.correlation_id,
+    ))  # fmt: skip  (`old._replace(order_id=..., not_found=0, ...)`, without its cost)
     return _commit(state, position, old, new)
 
 

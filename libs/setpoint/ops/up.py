@@ -13,6 +13,8 @@
    after `--grace` seconds), services first, NATS last. A child that crashes is reported
    and restarted with backoff; one that never starts is reported and given up.
 
+If services already answer on the NATS in use, `up` refuses to start a second copy.
+
 Logs: `<data_dir>/logs/<child>.log`.
 """
 
@@ -188,7 +190,8 @@ class Up:
         self.stop.set()
 
     async def _start_all(self) -> bool:
-        """Start every child in order; False when NATS is not there to build on."""
+        """Start every child in order; False when NATS is not there to build on, or when
+        services already answer on it (a second `setpoint up` would run everything twice)."""
         if self.plan.nats is not None:
             await self._start_and_wait(self.plan.nats)
             nats_state = self.supervisor.children["nats"].state
@@ -205,6 +208,13 @@ class Up:
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
         )
+        running = [svc for svc in SERVICES if await service_ready(self.nc, svc)]
+        if running:
+            self.console.line(
+                f"{', '.join(running)} already answer(s) on {self.settings.nats.url}: another "
+                "`setpoint up` (or a deployment) runs there; stop it first"
+            )
+            return False
         for spec in (*self.plan.sims, *self.plan.services):
             if self.stop.is_set():
                 break

@@ -26,6 +26,7 @@ from setpoint.core.events import (
     OrderSubmittedData,
     RiskRejected,
     RiskRejectedData,
+    stable_event_id,
 )
 from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
 from setpoint.core.numeric import ZERO
@@ -95,8 +96,9 @@ def risk_rejected(
         detail=detail,
     )
     return RiskRejected.create(
-        key, EXECUTOR, data, correlation_id=diff.correlation_id, causation_id=diff.event_id
-    )
+        key, EXECUTOR, data, correlation_id=diff.correlation_id, causation_id=diff.event_id,
+        event_id=stable_event_id("risk", diff.event_id, action.client_order_id, rule),
+    )  # fmt: skip
 
 
 def place_command(key: Key, action: Action) -> PlaceCommand:

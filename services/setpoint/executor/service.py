@@ -26,10 +26,21 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from pydantic import ValidationError
 
 from setpoint.bus import telemetry
+from setpoint.bus.messages import Ticker
 from setpoint.config import Settings
-from setpoint.core.events import Action, ActionKind, DiffComputed, Event, Wallet, new_event_id
+from setpoint.core.events import (
+    Action,
+    ActionKind,
+    DiffComputed,
+    Event,
+    OrderSubmitted,
+    Wallet,
+    new_event_id,
+)
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, apply_actual
 from setpoint.eventlog import ConcurrencyConflict, EventLog
@@ -76,6 +87,7 @@ class Executor:
         async for record in self.log.read_all(1):
             self._fold(record.position, record.event)
         self._tasks.append(asyncio.create_task(self._follow(self.actual.position + 1)))
+        await self.nc.subscribe("setpoint.md.*.*.ticker", cb=self._on_ticker)
         await self._resolve_unanswered()
         for key in list(self.plans):
             self.queue.mark(key)
@@ -88,6 +100,8 @@ class Executor:
 
     def _fold(self, position: int, event: Event) -> None:
         self.actual = apply_actual(self.actual, position, event)
+        if isinstance(event, OrderSubmitted):
+            self.submitted.discard(event.data.client_order_id)  # the projection has it now
         if (
             isinstance(event, DiffComputed)
             and event.symbol is not None
@@ -102,6 +116,15 @@ class Executor:
                 self.folded.notify_all()
             if isinstance(record.event, DiffComputed) and record.event.key in self.plans:
                 self.queue.mark(record.event.key)
+
+    async def _on_ticker(self, msg: Msg) -> None:
+        """Last prices for the price-band rule (`setpoint.md.<account>.<token>.ticker`)."""
+        try:
+            ticker = Ticker.model_validate_json(msg.data)
+        except ValidationError:
+            return
+        if ticker.last is not None:
+            self.last_prices[Key(ticker.account, ticker.symbol)] = ticker.last
 
     async def _caught_up(self, position: int) -> None:
         async with self.folded:

@@ -27,7 +27,6 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext, api
-from nats.js.errors import NotFoundError
 
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.messages import Health, Ticker
@@ -97,6 +96,7 @@ class Host:
         log.info("replaying the log of %d subjects", len(self.follows))
         await self._caught_up()
         await nc.subscribe(subjects.health_subject("strategy"), cb=self._health)
+        await nc.flush()  # the server knows every subscription before we say ready
         self.ready = True
         self.wake.set()
         names = ", ".join(f"{r.name} ({r.config.kind})" for r in self.runners) or "none"
@@ -115,22 +115,22 @@ class Host:
                 log.warning("still replaying the log of %s", ", ".join(behind))
 
     async def _stream(self, js: JetStreamContext) -> str:
-        """The log's stream, created if missing (as the event log adapter does)."""
+        """The log's stream, created if missing (by the event log adapter, as every service
+        does); the host needs the JetStream backend."""
         name = self.settings.eventlog.stream
-        log.info("opening the event log stream %s", name)
-        if self.settings.eventlog.backend == "jetstream":
-            from setpoint.eventlog.jetstream import JetStreamEventLog
-
-            await JetStreamEventLog.open(
-                self.nc, stream=name, duplicate_window_s=self.settings.eventlog.duplicate_window_s
+        if self.settings.eventlog.backend != "jetstream":
+            raise SystemExit(
+                "the strategy host follows the log on JetStream; eventlog.backend = "
+                f"{self.settings.eventlog.backend!r} is not supported by it"
             )
-        while True:
-            try:
-                await js.stream_info(name)
-                return name
-            except NotFoundError:
-                log.info("waiting for the event log stream %s", name)
-                await asyncio.sleep(1)
+        log.info("opening the event log stream %s", name)
+        from setpoint.eventlog.jetstream import JetStreamEventLog
+
+        await JetStreamEventLog.open(
+            self.nc, stream=name, duplicate_window_s=self.settings.eventlog.duplicate_window_s
+        )
+        await js.stream_info(name)
+        return name
 
     async def _follow_runner(self, js: JetStreamContext, stream: str, runner: Runner) -> None:
         def fold(event: Event, runner: Runner = runner) -> None:
