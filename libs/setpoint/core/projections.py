@@ -425,7 +425,8 @@ class KeyActual(NamedTuple):
     pending: Map[str, str] = _EMPTY
     """Orders with an action in flight, by ref: "submit" or "cancel"."""
     position_open: Decimal = ZERO
-    """Signed remaining quantity of live position orders (in flight included)."""
+    """Signed quantity position orders will still add: the remaining quantity of live ones
+    (in flight included) plus fills the venue reported that are not folded yet."""
     fills: Map[tuple[str, str], None] = _EMPTY
     """(venue, trade id) of every fill folded for the key."""
     journal: Journal = Journal()
@@ -549,9 +550,16 @@ class ActualState(NamedTuple):
 
 
 def _signed_open(order: OrderRecord | None) -> Decimal:
-    if order is None or not order.is_live:
+    """What a position order will still add to the position: its remaining quantity while it
+    works (in flight included), plus what the venue reported filled beyond the fills folded
+    so far (fills on their way). Without the second part a finished IOC whose fills have not
+    arrived yet would look as if it never traded, and the differ would trade the delta again.
+    """
+    if order is None:
         return ZERO
-    rest = order.remaining
+    rest = order.remaining if order.is_live else ZERO
+    if order.reported > order.filled:
+        rest += order.reported - order.filled
     return rest if order.side is Side.BUY else -rest
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from nats.aio.client import Client as NATS
@@ -26,6 +27,7 @@ from setpoint.venues.commands import (
     FillsCommand,
     PlaceCommand,
     QueryCommand,
+    VenueOrder,
     parse_command,
 )
 from setpoint.venues.errors import Outcome, VenueFailure
@@ -37,8 +39,15 @@ _tracer = telemetry.tracer("setpoint.gateway")
 class CommandHandlers:
     """Answers `setpoint.gw.<account>.<command>` for one account."""
 
-    def __init__(self, nc: NATS, account: str, venue: Venue) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        account: str,
+        venue: Venue,
+        on_filled: Callable[[VenueOrder], Awaitable[None]] | None = None,
+    ) -> None:
         self.nc, self.account, self.venue = nc, account, venue
+        self.on_filled = on_filled
         self._subscription: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -75,7 +84,7 @@ class CommandHandlers:
             if isinstance(command, PlaceCommand):
                 return await self._place(command)
             if isinstance(command, CancelCommand):
-                return _ok(order=await self.venue.cancel(command))
+                return await self._answer(await self.venue.cancel(command))
             if isinstance(command, QueryCommand):
                 return await self._query(command.symbol, command.client_order_id)
             return await self._fills(command)
@@ -84,9 +93,17 @@ class CommandHandlers:
             telemetry.metrics().venue_errors.add(1, attributes)
             return CommandReply.failure(exc.failure)
 
+    async def _answer(self, order: VenueOrder, duplicate: bool = False) -> CommandReply:
+        """Reply with `order`; fills it already has are recorded first, so that nobody
+        sees the order closed before its fills are in the log (an IOC hedge must follow
+        what was executed, never what was asked)."""
+        if order.filled > 0 and self.on_filled is not None:
+            await self.on_filled(order)
+        return _ok(order=order, duplicate=duplicate)
+
     async def _place(self, command: PlaceCommand) -> CommandReply:
         try:
-            return _ok(order=await self.venue.place(command))
+            return await self._answer(await self.venue.place(command))
         except VenueError as exc:
             if not exc.outcome.maybe_happened:
                 raise
@@ -98,7 +115,7 @@ class CommandHandlers:
             return CommandReply.failure(first)
         if order is None:
             return CommandReply.failure(first)
-        return _ok(order=order, duplicate=first.outcome is Outcome.DUPLICATE)
+        return await self._answer(order, duplicate=first.outcome is Outcome.DUPLICATE)
 
     async def _query(self, symbol: str, client_order_id: str) -> CommandReply:
         order = await self.venue.query(symbol, client_order_id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -44,6 +44,7 @@ from setpoint.gateway.handlers import CommandHandlers
 from setpoint.gateway.reconciler import Reconciler
 from setpoint.gateway.streams import watch
 from setpoint.gateway.venue import Venue, VenueError
+from setpoint.venues.commands import VenueOrder
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Gateway:
         self.pending_fills: set[str] = set()
         self.last_fill_at: dict[Key, datetime] = {}
         self.folded = asyncio.Condition()
-        self.handlers = CommandHandlers(nc, account, venue)
+        self.handlers = CommandHandlers(nc, account, venue, self.record_fills_of)
         self.reconciler = Reconciler(self)
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_lock = asyncio.Lock()
@@ -87,10 +88,10 @@ class Gateway:
         self._spawn(self._follow(self.position + 1))
         await self._load_markets()
         await self.handlers.start()
-        await self.reconcile(ReconcileTrigger.STARTUP)
         if self.stream is not None:
             self._spawn(self._watch_orders())
             self._spawn(self._watch_trades())
+        await self.reconcile(ReconcileTrigger.STARTUP)
         self._spawn(self._periodic())
         self._spawn(self._tickers())
 
@@ -216,6 +217,28 @@ class Gateway:
             event = facts.order_event(self.actual, key, order, ObservationSource.WS)
             if event is not None:
                 await self.append(key, [event])
+
+    async def record_fills_of(self, order: VenueOrder) -> None:
+        """Record the trades of `order` now (REST), e.g. an IOC that filled on arrival.
+        A failed read is logged and left to the websocket and the next reconciliation."""
+        since = (order.venue_time or datetime.now(UTC)) - timedelta(minutes=1)
+        try:
+            fills = await self.venue.fills(order.symbol, since)
+        except VenueError as exc:
+            log.warning("trades of %s: %s", order.client_order_id, exc.failure.reason)
+            return
+        key = Key(self.account, order.symbol)
+        events = []
+        for fill in fills:
+            if fill.order_id != order.order_id:
+                continue
+            named = fill.model_copy(update={"client_order_id": order.client_order_id})
+            event = facts.fill_event(
+                self.actual, key, self.exchange, named, FillSource.REST, self.pending_fills
+            )
+            if event is not None:
+                events.append(event)
+        await self.append(key, events)
 
     async def _on_trades(self, batch: list[dict[str, Any]]) -> None:
         for raw in batch:

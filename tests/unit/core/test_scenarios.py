@@ -15,10 +15,12 @@ from tests.unit.core.strategies import (
     ev_cancel_submitted,
     ev_cancelled,
     ev_fill,
+    ev_placed,
     ev_submit,
     order,
 )
 
+from setpoint.core.diff import position_delta
 from setpoint.core.events import ActionKind, FillSource, OrderStatus, Origin, ReconcileTrigger
 from setpoint.core.ids import client_order_id
 from setpoint.core.model import OrderType, Side, TimeInForce
@@ -226,6 +228,22 @@ def test_ioc_fills_42_percent_and_the_hedge_follows_exactly() -> None:
     assert (short.side, short.quantity) == (Side.SELL, D("0.420"))
     hedge.execute(log, log.plan(PERP))
     assert log.ka(PERP).position == -log.ka(KEY).position
+
+
+def test_finished_ioc_whose_fills_are_on_their_way_is_not_traded_again() -> None:
+    """The venue answered "EXPIRED, 0.42 filled" before the fill itself reached the log: the
+    next plan trades only the 0.58 left, never the whole delta again (no over-hedge)."""
+    log = Log()
+    log.publish([], position=D("1.000"))
+    (ioc,) = log.plan().actions
+    log.append(ev_submit(ioc))
+    log.append(ev_placed(ioc.client_order_id, "9", status=OrderStatus.EXPIRED, filled="0.420"))
+    assert position_delta(log.effective(), log.ka()) == D("0.580")
+    rec = log.actual.order(KEY, ioc.client_order_id)
+    assert rec is not None
+    log.append(ev_fill(rec, "0.420", "t-late"))
+    assert log.ka().position == D("0.420")
+    assert position_delta(log.effective(), log.ka()) == D("0.580")
 
 
 def test_in_flight_order_found_by_query() -> None:
