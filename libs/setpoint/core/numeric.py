@@ -21,6 +21,14 @@ class NotADecimal(ValueError):
 
 def strict_decimal(value: Any) -> Decimal:
     """Parse `value` as a finite Decimal; floats, ints and bools are refused."""
+    if type(value) is str:  # the wire form, first: it runs for every decimal of every event
+        try:
+            result = Decimal(value)  # Decimal() ignores surrounding whitespace itself
+        except InvalidOperation:
+            raise NotADecimal(f"{value!r} is not a decimal number") from None
+        if result.is_finite():
+            return result
+        raise NotADecimal(f"{value!r} is not a finite number")
     if isinstance(value, (bool, float)):
         raise NotADecimal(f"{value!r} is a binary float; send a decimal string")
     if isinstance(value, int):

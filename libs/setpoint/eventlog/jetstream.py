@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from typing import Any, Final
 
@@ -387,11 +387,24 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         async for rec in self._records(f"{self._root}.>", max(from_position, 1), None):
             yield rec
 
+    async def follow(self, from_position: int, held: Callable[[], int]) -> AsyncIterator[Recorded]:
+        """`subscribe` that skips the entries at or below `held()` before parsing them
+        (e.g. a service's own appends, which it folded already)."""
+        async for rec in self._records(f"{self._root}.>", max(from_position, 1), None, held):
+            yield rec
+
     async def _records(
-        self, filter_subject: str, start: int, stop: int | None
+        self,
+        filter_subject: str,
+        start: int,
+        stop: int | None,
+        held: Callable[[], int] | None = None,
     ) -> AsyncIterator[Recorded]:
-        """Parsed events of the filter from `start`; bad entries go to the quarantine."""
+        """Parsed events of the filter from `start` (less those at or below `held()`);
+        bad entries go to the quarantine."""
         async for raw in self._messages(filter_subject, start, stop):
+            if held is not None and raw.sequence <= held():
+                continue
             try:
                 yield Recorded(raw.sequence, parse_event(raw.data))
             except EventParseError as exc:

@@ -24,6 +24,9 @@ Contract (every adapter; tests/contract/test_eventlog.py checks each one):
   then stops at the end of the log as it was when the read began.
 * `subscribe(from_position)` yields like `read_all` and then stays live: each event once,
   in order, with no gap and no repeat at the switch from catch-up to live.
+* `follow(from_position, held)` is `subscribe` for a reader that also folds its own
+  appends at once: entries at or below `held()` (asked per entry) are not yielded, and an
+  adapter may skip them without parsing them.
 * An entry that does not parse (invalid JSON, unknown type or schema_version) never stops
   a read: it is skipped, logged with its position and recorded in `quarantine`.
 """
@@ -31,7 +34,7 @@ Contract (every adapter; tests/contract/test_eventlog.py checks each one):
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -104,6 +107,13 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     def subscribe(self, from_position: int = 1) -> AsyncIterator[Recorded]: ...
+
+    async def follow(self, from_position: int, held: Callable[[], int]) -> AsyncIterator[Recorded]:
+        """`subscribe`, less the entries at or below `held()` (module docstring). This
+        default parses them and drops them; adapters skip them unparsed."""
+        async for record in self.subscribe(from_position):
+            if record.position > held():
+                yield record
 
     @abc.abstractmethod
     async def head(self) -> int:

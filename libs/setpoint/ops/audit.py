@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from setpoint.core.audit import AuditChecker, AuditLimits, AuditReport
+from setpoint.core.projections import gc_paused
 from setpoint.eventlog.port import EventLog
 from setpoint.ops.logread import opened_log, print_json, run_on_log, stream
 
@@ -66,9 +67,10 @@ async def audit(
     """Check the whole log (as of the start of the read) and return the report."""
     checker = AuditChecker(limits)
     feed = checker.feed
-    async with aclosing(stream(log, "audit", progress=progress)) as records:
-        async for record in records:
-            feed(record.position, record.event)
+    with gc_paused():  # the checker's state only grows while reading: see gc_paused
+        async with aclosing(stream(log, "audit", progress=progress)) as records:
+            async for record in records:
+                feed(record.position, record.event)
     seen: set[int] = set()
     for entry in log.quarantine:  # every entry this log object could not read
         if entry.position not in seen:

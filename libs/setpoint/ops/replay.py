@@ -33,6 +33,7 @@ from setpoint.core.projections import (
     OrderRecord,
     apply_actual,
     apply_intent,
+    gc_paused,
 )
 from setpoint.eventlog.port import EventLog
 from setpoint.ops.logread import dec, opened_log, parse_time, print_json, run_on_log, stream
@@ -115,19 +116,20 @@ async def replay(
     """Fold the log into both projections, from position 1 to `until`."""
     intent, actual = IntentState.empty(), ActualState.empty()
     last = 0
-    async with aclosing(stream(log, "replay", progress=progress)) as records:
-        async for record in records:
-            position, event = record.position, record.event
-            if until.position is not None and position > until.position:
-                break
-            if until.time is not None and event.occurred_at > until.time:
-                break
-            last = position
-            if not _wanted(event, account, symbol):
-                continue
-            if event.type in _INTENT_TYPES:
-                intent = apply_intent(intent, position, event)
-            actual = apply_actual(actual, position, event)
+    with gc_paused():
+        async with aclosing(stream(log, "replay", progress=progress)) as records:
+            async for record in records:
+                position, event = record.position, record.event
+                if until.position is not None and position > until.position:
+                    break
+                if until.time is not None and event.occurred_at > until.time:
+                    break
+                last = position
+                if not _wanted(event, account, symbol):
+                    continue
+                if event.type in _INTENT_TYPES:
+                    intent = apply_intent(intent, position, event)
+                actual = apply_actual(actual, position, event)
     return Replayed(intent, actual, last)
 
 

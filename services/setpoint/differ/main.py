@@ -12,12 +12,25 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 from setpoint.bus import telemetry
 from setpoint.bus.connect import connect_nats
 from setpoint.config import Settings, load_settings
 from setpoint.differ.service import DifferService
 from setpoint.eventlog.factory import open_event_log
+
+
+def run_loop(main_coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (lower latency per hop: the intake-to-decision
+    path crosses the loop a dozen times), else asyncio's loop; as the executor does."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main_coroutine)
+    else:
+        uvloop.run(main_coroutine)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +48,7 @@ def main(config: str | None, argv: list[str]) -> int:
     )
     settings = load_settings(config)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings, workers=args.workers, tick_s=args.tick))
+        run_loop(run(settings, workers=args.workers, tick_s=args.tick))
     return 0
 
 

@@ -52,6 +52,7 @@ from setpoint.core.events import (
     utcnow,
 )
 from setpoint.core.model import Key, Producer
+from setpoint.core.projections import gc_paused
 from setpoint.differ import decide
 from setpoint.differ.desk import IntakeDesk
 from setpoint.differ.status import key_status, same_status
@@ -120,10 +121,11 @@ class DifferService:
         With `nc` None (unit tests) nothing is served on NATS; call `intake` and `kill`
         directly."""
         head = await self.log.head()
-        async for record in self.log.read_all(1):
-            if record.position > head:
-                break
-            self.view.apply(record)
+        with gc_paused():  # a catch-up fold: see projections.gc_paused
+            async for record in self.log.read_all(1):
+                if record.position > head:
+                    break
+                self.view.apply(record)
         self._spawn(self._follow(max(self.view.position, head) + 1))
         for _ in range(self._workers):
             self._spawn(self._work())
@@ -204,7 +206,7 @@ class DifferService:
         failures = 0
         while True:
             try:
-                async for record in self.log.subscribe(start):
+                async for record in self.log.follow(start, self._held):
                     self._on_record(record)
                     failures = 0
             except EventLogError as exc:
@@ -212,6 +214,11 @@ class DifferService:
                 log.warning("log subscription lost (%s); resuming", exc)
                 await asyncio.sleep(backoff_delay(failures, 0.05, 5.0))
             start = self.view.position + 1
+
+    def _held(self) -> int:
+        """The view's position: the subscription's copies of our own appends (folded at
+        once by `_applied_own`) are at or below it and are skipped before parsing."""
+        return self.view.position
 
     def _on_record(self, record: Recorded) -> None:
         if record.position > self.view.position:
@@ -327,7 +334,8 @@ class DifferService:
         self.counters["decisions"] += 1
         for position, event in zip(positions, events, strict=True):
             self._applied_own(position, event)
-        await asyncio.wait_for(self.view.wait_for(positions[-1]), CATCH_UP_TIMEOUT_S)
+        if self.view.position < positions[-1]:  # usually folded just above: no task, no timer
+            await asyncio.wait_for(self.view.wait_for(positions[-1]), CATCH_UP_TIMEOUT_S)
 
     # ------------------------------------------------------------------ market data
 

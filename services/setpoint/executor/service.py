@@ -21,7 +21,9 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -126,9 +128,11 @@ class Executor:
         if ticker.last is not None:
             self.last_prices[Key(ticker.account, ticker.symbol)] = ticker.last
 
-    async def _caught_up(self, position: int) -> None:
-        async with self.folded:
-            await self.folded.wait_for(lambda: self.actual.position >= position)
+    async def _caught_up(self, position: int, within_s: float = 10.0) -> None:
+        """Wait until the projection has folded `position` (at most `within_s`)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s), self.folded:
+                await self.folded.wait_for(lambda: self.actual.position >= position)
 
     # ------------------------------------------------------------------ plans
 
@@ -196,6 +200,7 @@ class Executor:
             ahead, chosen = self._decide_stage(key, stage, plan)
             if not ahead:
                 return []
+            started = time.perf_counter()
             try:
                 await self._append(key, ahead, retry_conflict=False)
             except ConcurrencyConflict as conflict:
@@ -203,6 +208,8 @@ class Executor:
                 await self._caught_up(conflict.actual)
                 continue
             self.submitted.update(a.client_order_id for a, _ in chosen)
+            log.debug("write-ahead of %d on %s: %.3f ms", len(ahead), key,
+                      (time.perf_counter() - started) * 1000)  # fmt: skip
             return chosen
         return []
 
@@ -261,8 +268,11 @@ class Executor:
         return reply
 
     async def _place(self, key: Key, action: Action, ahead: Event) -> Event | None:
+        started = time.perf_counter()
         reply = await self._send(key, records.place_command(key, action))
         coid = action.client_order_id
+        log.debug("place %s: gateway answered in %.3f ms", coid,
+                  (time.perf_counter() - started) * 1000)  # fmt: skip
         if reply.ok and reply.order is not None:
             return records.placed(records.Cause.of(ahead), reply.order)
         if reply.outcome in (Outcome.REJECTED, Outcome.FATAL, Outcome.RATE_LIMITED):

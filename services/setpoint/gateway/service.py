@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +45,7 @@ from setpoint.gateway.reconciler import Reconciler
 from setpoint.gateway.streams import watch
 from setpoint.gateway.venue import Venue, VenueError
 from setpoint.venues.commands import VenueOrder
+from setpoint.venues.errors import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,7 @@ class Gateway:
         await self._load_markets()
         await self.handlers.start()
         if self.stream is not None:
-            self._spawn(self._watch_orders())
-            self._spawn(self._watch_trades())
+            self._start_streams()
         await self.reconcile(ReconcileTrigger.STARTUP)
         self._spawn(self._periodic())
         self._spawn(self._tickers())
@@ -131,10 +131,11 @@ class Gateway:
             async with self.folded:
                 self.folded.notify_all()
 
-    async def caught_up(self) -> None:
-        """Wait until every event in the log now has been folded."""
+    async def caught_up(self, within_s: float = 30.0) -> None:
+        """Wait until every event in the log now has been folded (TimeoutError after
+        `within_s`: a reconciliation never judges from a projection it knows is behind)."""
         head = await self.log.head()
-        async with self.folded:
+        async with asyncio.timeout(within_s), self.folded:
             await self.folded.wait_for(lambda: self._position_at_least(head))
 
     def _position_at_least(self, head: int) -> bool:
@@ -152,7 +153,18 @@ class Gateway:
     # ------------------------------------------------------------------ markets
 
     async def _load_markets(self) -> None:
-        markets = await self.venue.load_markets()
+        """Load markets, retrying while the venue does not answer (nothing works before)."""
+        delay = 0.5
+        while True:
+            try:
+                markets = await self.venue.load_markets()
+                break
+            except VenueError as exc:
+                if exc.outcome is Outcome.FATAL:
+                    raise
+                log.warning("markets not loaded (%s); retrying", exc.failure.reason)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
         data = MarketsLoadedData(exchange=self.exchange, markets=markets)
         known = self.actual.markets(self.account)
         if known and all(known.get(m.symbol) == m for m in markets) and len(known) == len(markets):
@@ -197,14 +209,26 @@ class Gateway:
 
     # ------------------------------------------------------------------ streams
 
-    async def _watch_orders(self) -> None:
+    def _start_streams(self) -> None:
+        """Order and trade streams of the spot account, and of the USD-M account when
+        the venue lists derivative markets (Binance keeps them on separate streams)."""
         assert self.stream is not None
-        await watch("orders", self.stream.watch_orders, self._on_orders, self._on_break,
-                    self.venue.redactions)  # fmt: skip
+        kinds: list[dict[str, str]] = [{}]
+        if any(m.is_derivative for m in self.venue.markets.values()):
+            kinds.append({"type": "future"})
+        for params in kinds:
+            self._spawn(self._watch("orders", self.stream.watch_orders, params, self._on_orders))
+            self._spawn(self._watch("trades", self.stream.watch_my_trades, params, self._on_trades))
 
-    async def _watch_trades(self) -> None:
-        assert self.stream is not None
-        await watch("trades", self.stream.watch_my_trades, self._on_trades, self._on_break,
+    async def _watch(
+        self,
+        name: str,
+        method: Callable[..., Awaitable[list[dict[str, Any]]]],
+        params: dict[str, str],
+        on_batch: Callable[[list[dict[str, Any]]], Awaitable[None]],
+    ) -> None:
+        label = f"{name} ({params.get('type', 'spot')})"
+        await watch(label, lambda: method(None, None, None, params), on_batch, self._on_break,
                     self.venue.redactions)  # fmt: skip
 
     async def _on_orders(self, batch: list[dict[str, Any]]) -> None:
@@ -214,6 +238,8 @@ class Gateway:
             record = facts.find_order(self.actual, key, order.client_order_id, order.order_id)
             if record is None:
                 continue  # unknown orders are for reconciliation to judge (zombie policy)
+            if record.pending is not None:
+                continue  # the executor records the answer it is waiting for
             event = facts.order_event(self.actual, key, order, ObservationSource.WS)
             if event is not None:
                 await self.append(key, [event])

@@ -1,0 +1,27 @@
+"""After every other execution-path scenario (pytest runs files in name order, and this
+one is last): `setpoint audit` over the shared system's log finds it clean: every order
+traced to a diff and a target, no fill twice, no intent placed twice at once, positions
+equal to the sum of fills."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import pytest
+from system import System
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+
+async def test_the_log_passes_the_audit(system: System) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "setpoint", "--config", str(system.config), "audit", "--json",
+        stdout=asyncio.subprocess.PIPE, env=system.env, cwd=system.root,
+    )  # fmt: skip
+    out, _ = await process.communicate()
+    report = json.loads(out)
+    assert report["clean"], json.dumps(report["violations"][:10], indent=1)
+    assert report["counts"]["fills"] > 0
+    assert process.returncode == 0

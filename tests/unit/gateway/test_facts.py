@@ -1,0 +1,117 @@
+"""Venue observations → events, deduplicated against the log (the projection)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from setpoint.core.events import (
+    Event,
+    FillSource,
+    Liquidity,
+    ObservationSource,
+    OrderPlaced,
+    OrderPlacedData,
+    OrderStatus,
+    OrderSubmitted,
+    OrderSubmittedData,
+    Origin,
+)
+from setpoint.core.ids import client_order_id
+from setpoint.core.model import Key, OrderType, Producer, Side
+from setpoint.core.projections import ActualState, rebuild
+from setpoint.gateway import facts
+from setpoint.venues.commands import VenueFill, VenueOrder
+
+KEY = Key("demo", "BTC/USDT")
+COID = client_order_id("demo", "BTC/USDT", "b1", 1)
+
+
+class _Rec:
+    def __init__(self, position: int, event: Event) -> None:
+        self.position, self.event = position, event
+
+
+def state(*events: Event) -> ActualState:
+    return rebuild(_Rec(i + 1, e) for i, e in enumerate(events))[1]
+
+
+def submitted() -> OrderSubmitted:
+    data = OrderSubmittedData(
+        client_order_id=COID,
+        intent_id="b1",
+        attempt=1,
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        price=Decimal("100"),
+        quantity=Decimal("1"),
+    )
+    return OrderSubmitted.create(KEY, Producer.EXECUTOR, data)
+
+
+def placed() -> OrderPlaced:
+    return OrderPlaced.create(
+        KEY, Producer.EXECUTOR, OrderPlacedData(client_order_id=COID, order_id="42")
+    )
+
+
+def fill(trade_id: str = "t1", coid: str | None = None) -> VenueFill:
+    return VenueFill(
+        trade_id=trade_id,
+        order_id="42",
+        client_order_id=coid,
+        symbol="BTC/USDT",
+        side=Side.BUY,
+        price=Decimal("100"),
+        quantity=Decimal("0.5"),
+        fee=Decimal("0.01"),
+        fee_currency="USDT",
+        liquidity=Liquidity.MAKER,
+    )
+
+
+def order(status: OrderStatus = OrderStatus.NEW, coid: str | None = COID) -> VenueOrder:
+    return VenueOrder(
+        order_id="42",
+        client_order_id=coid,
+        symbol="BTC/USDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        price=Decimal("100"),
+        quantity=Decimal("1"),
+        filled=Decimal(0),
+        status=status,
+    )
+
+
+def test_a_fill_becomes_one_event_with_a_stable_id_and_the_orders_chain() -> None:
+    sub = submitted()
+    actual = state(sub, placed())
+    event = facts.fill_event(actual, KEY, "binance", fill(), FillSource.WS)
+    assert event is not None
+    assert event.event_id == facts.fill_id("binance", KEY, "t1")
+    assert event.data.client_order_id == COID  # found by venue order id
+    assert event.correlation_id == sub.correlation_id
+
+
+def test_a_fill_the_log_holds_or_is_getting_is_not_recorded_again() -> None:
+    actual = state(submitted(), placed())
+    first = facts.fill_event(actual, KEY, "binance", fill(), FillSource.WS)
+    assert first is not None
+    folded = state(submitted(), placed(), first)
+    assert facts.fill_event(folded, KEY, "binance", fill(), FillSource.REST) is None
+    pending = {first.event_id}
+    assert facts.fill_event(actual, KEY, "binance", fill(), FillSource.REST, pending) is None
+
+
+def test_order_event_only_for_news() -> None:
+    actual = state(submitted(), placed())
+    assert facts.order_event(actual, KEY, order(), ObservationSource.WS) is None
+    news = facts.order_event(actual, KEY, order(OrderStatus.CANCELED), ObservationSource.WS)
+    assert news is not None
+    assert news.data.status is OrderStatus.CANCELED
+
+
+def test_foreign_orders_are_marked_foreign() -> None:
+    event = facts.order_event(state(), KEY, order(coid="by-hand"), ObservationSource.REST)
+    assert event is not None
+    assert event.data.origin is Origin.FOREIGN
