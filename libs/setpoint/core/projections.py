@@ -619,7 +619,6 @@ def _is_live(o: OrderRecord) -> bool:
     return o[14] in _OPEN and (o[19] is _OURS or o[20])
 
 
-
 def _commit(
     state: ActualState,
     position: int,
@@ -768,11 +767,13 @@ def _observed(state: ActualState, position: int, event: OrderObserved) -> Actual
     price = d.price if d.price is not None else old.price
     reported = min(max(old.reported, d.filled), d.quantity)
     pending = _clear_submit(old) if d.status.is_open else None
+    # old._replace(order_id, status, price, quantity, reported, pending, adopted,
+    # not_found=0, not_found_since=None), without the cost of `_replace`
     new = _new_tuple(OrderRecord, (
         *old[:3], d.order_id, *old[4:8], price, d.quantity, *old[10:14], d.status,
         old.filled, reported, pending, *old[18:20], old.adopted or d.adopted, 0, None,
         old.correlation_id,
-    ))  # fmt: skip  (`old._replace(order_id=..., not_found=0, ...)`, without its cost)
+    ))  # fmt: skip
     return _commit(state, position, old, new)
 
 

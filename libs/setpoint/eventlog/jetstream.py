@@ -402,7 +402,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
     ) -> AsyncIterator[Recorded]:
         """Parsed events of the filter from `start` (less those at or below `held()`);
         bad entries go to the quarantine."""
-        async for raw in self._messages(filter_subject, start, stop):
+        async for raw in self._messages(filter_subject, start, stop, held):
             if held is not None and raw.sequence <= held():
                 continue
             try:
@@ -411,10 +411,15 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
                 self._quarantine(raw.sequence, raw.subject.decode(), exc.reason, raw.data)
 
     async def _messages(
-        self, filter_subject: str, start: int, stop: int | None
+        self,
+        filter_subject: str,
+        start: int,
+        stop: int | None,
+        held: Callable[[], int] | None = None,
     ) -> AsyncGenerator[Raw, None]:
-        """Stored messages from `start` through `stop` (None: forever), each once, in order."""
-        feed = Feed(self._nc, self._stream, filter_subject, start)
+        """Stored messages from `start` through `stop` (None: forever), each once, in order
+        (less those at or below `held()`, dropped as they arrive)."""
+        feed = Feed(self._nc, self._stream, filter_subject, start, held=held)
         try:
             await feed.open()
             async for raw in feed.messages(stop):

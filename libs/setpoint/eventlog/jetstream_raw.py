@@ -12,7 +12,8 @@ in a list that its reader drains in batches, and `Replies` resolves request futu
 Contract of `Feed.messages(stop)`: yields `Raw(sequence, subject, data, headers)` for
 every message of the filter from `start`, each once, in stream order; with `stop` it ends
 after the message at `stop` (or after one that had nothing pending behind it when it was
-delivered), without it it never ends. A consumer lost on the server (deleted, server
+delivered), without it it never ends. A feed made with `held` drops, as they arrive, the
+messages at or below `held()` (the reader has them already), so they wake nobody. A consumer lost on the server (deleted, server
 restarted, no message and no heartbeat for `stall_s`) is recreated from the last sequence
 yielded + 1, so nothing is skipped or repeated. `close()` is idempotent.
 
@@ -153,9 +154,17 @@ class Feed:
     """One ephemeral pull consumer over `filter_subject` from `start` (module docstring)."""
 
     def __init__(
-        self, nc: NATS, stream: str, filter_subject: str, start: int, *, stall_s: float = 15.0
+        self,
+        nc: NATS,
+        stream: str,
+        filter_subject: str,
+        start: int,
+        *,
+        stall_s: float = 15.0,
+        held: Callable[[], int] | None = None,
     ) -> None:
         self._nc, self._stream, self._filter = nc, stream, filter_subject
+        self._held = held
         self._last = start - 1
         self._stall_s = stall_s
         self._buffer: list[Raw] = []
@@ -196,6 +205,8 @@ class Feed:
         else:
             sequence, pending = ack_position(reply)
             self._received += 1
+            if self._held is not None and sequence <= self._held():
+                return  # the reader holds it already: no buffering, no wake-up
             self._buffer.append(Raw(sequence, pending, subject, data, headers))
             if pending == 0 or len(self._buffer) == 1:
                 self._wake.set()
