@@ -41,9 +41,6 @@ from setpoint.core.effective import effective_target
 from setpoint.core.events import (
     Event,
     FillObserved,
-    FillObservedData,
-    FillSource,
-    Liquidity,
     OrderCancelled,
     OrderCancelledData,
     OrderPlaced,
@@ -54,16 +51,7 @@ from setpoint.core.events import (
     TargetPublishedData,
     parse_event,
 )
-from setpoint.core.model import (
-    Key,
-    MarketInfo,
-    MarketKind,
-    OrderType,
-    Producer,
-    Side,
-    TargetOrder,
-    TargetState,
-)
+from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder, TargetState
 from setpoint.core.projections import (
     ActualState,
     IntentState,
@@ -71,19 +59,11 @@ from setpoint.core.projections import (
     apply_intent,
     rebuild,
 )
+from setpoint.ops.synthetic import fill_data, market, submitted_data
 
 KEY = Key("bench", "BTC/USDT")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-MARKET = MarketInfo(
-    symbol="BTC/USDT",
-    venue_symbol="BTCUSDT",
-    kind=MarketKind.SPOT,
-    base="BTC",
-    quote="USDT",
-    tick=Decimal("0.01"),
-    step=Decimal("0.00001"),
-    min_notional=Decimal("5"),
-)
+MARKET = market("BTC/USDT")
 
 
 class _Fold:
@@ -125,15 +105,7 @@ def _publish(fold: _Fold, generation: int, orders: list[TargetOrder]) -> None:
 
 def _execute(fold: _Fold, plan: Plan) -> None:
     for n, action in enumerate(plan.actions):
-        assert action.side
-        assert action.type
-        assert action.quantity
-        data = OrderSubmittedData(
-            client_order_id=action.client_order_id, intent_id=action.intent_id,
-            attempt=action.attempt or 1, side=action.side, type=action.type,
-            price=action.price, quantity=action.quantity,
-        )  # fmt: skip
-        fold.add(OrderSubmitted.create(KEY, Producer.EXECUTOR, data))
+        fold.add(OrderSubmitted.create(KEY, Producer.EXECUTOR, submitted_data(action)))
         placed = OrderPlacedData(client_order_id=action.client_order_id, order_id=str(n))
         fold.add(OrderPlaced.create(KEY, Producer.EXECUTOR, placed))
 
@@ -149,11 +121,9 @@ def _median_ms(runs: int, fn: Callable[[], Any]) -> float:
 
 def _fill_event(fold: _Fold) -> Event:
     rec = next(iter(fold.actual.key(KEY).live_orders()))
-    data = FillObservedData(
-        venue="bench", trade_id="t-1", order_id=rec.order_id or "0",
-        client_order_id=rec.client_order_id, side=rec.side, price=rec.price or Decimal(1),
-        quantity=Decimal("0.00400"), fee=Decimal(0), fee_currency="USDT",
-        liquidity=Liquidity.MAKER, source=FillSource.WS,
+    data = fill_data(
+        rec.client_order_id, rec.order_id or "0", rec.side, rec.price or Decimal(1),
+        Decimal("0.00400"), trade_id="t-1", venue="bench",
     )  # fmt: skip
     return FillObserved.create(KEY, Producer.GATEWAY, data)
 
@@ -223,10 +193,9 @@ def _lifecycle(key: Key, n: int) -> list[Event]:
         client_order_id=coid, intent_id=f"i{n}", attempt=1, side=Side.BUY,
         type=OrderType.LIMIT, price=price, quantity=qty,
     )  # fmt: skip
-    fill = FillObservedData(
-        venue="bench", trade_id=f"t{n}", order_id=oid, client_order_id=coid, side=Side.BUY,
-        price=price, quantity=Decimal("0.00400"), fee=Decimal("0.01"), fee_currency="USDT",
-        liquidity=Liquidity.MAKER, source=FillSource.WS,
+    fill = fill_data(
+        coid, oid, Side.BUY, price, Decimal("0.00400"),
+        trade_id=f"t{n}", venue="bench", fee=Decimal("0.01"),
     )  # fmt: skip
     cancelled = OrderCancelledData(client_order_id=coid, order_id=oid)
     return [

@@ -148,6 +148,23 @@ class StrategyConfig(Section):
     symbol: str = "BTC/USDT"
     params: dict[str, Any] = Field(default_factory=dict)
 
+    def perp_symbol(self) -> str:
+        """The perpetual a `carry` hedges with: `params.perp`, else the USD-M perpetual of
+        `symbol` (`BTC/USDT` → `BTC/USDT:USDT`)."""
+        perp = self.params.get("perp")
+        if isinstance(perp, str):
+            return perp
+        quote = self.symbol.split("/")[1]
+        return f"{self.symbol}:{quote}"
+
+    def traded_symbols(self) -> tuple[str, ...]:
+        """The symbols of the keys this strategy trades, for services that must know them
+        without the strategy's code (the gateway's market data): a grid's `symbol`, a
+        carry's `symbol` and its perpetual."""
+        if self.kind == "carry":
+            return (self.symbol, self.perp_symbol())
+        return (self.symbol,)
+
 
 class Settings(BaseSettings):
     """The whole configuration of one Setpoint deployment."""

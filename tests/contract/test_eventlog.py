@@ -27,9 +27,6 @@ from setpoint.core.events import (
     AccountModeChangedData,
     Event,
     FillObserved,
-    FillObservedData,
-    FillSource,
-    Liquidity,
     OrderPlaced,
     OrderPlacedData,
 )
@@ -45,6 +42,7 @@ from setpoint.eventlog.port import (
     LogUnavailable,
     Recorded,
 )
+from setpoint.ops.synthetic import fill_data
 
 KEY = Key("demo", "BTC/USDT")
 OTHER = Key("demo", "ETH/USDT")
@@ -59,18 +57,9 @@ def placed(key: Key = KEY, n: int = 1, **kw: str) -> OrderPlaced:
 
 
 def fill(key: Key = KEY, n: int = 1) -> FillObserved:
-    data = FillObservedData(
-        venue="binance",
-        trade_id=f"t{n}",
-        order_id=f"o{n}",
-        client_order_id=f"c{n}",
-        side=Side.BUY,
-        price=Decimal("60000.10"),
-        quantity=Decimal("0.001"),
-        fee=Decimal("0.012"),
-        fee_currency="USDT",
-        liquidity=Liquidity.MAKER,
-        source=FillSource.WS,
+    price, quantity = Decimal("60000.10"), Decimal("0.001")
+    data = fill_data(
+        f"c{n}", f"o{n}", Side.BUY, price, quantity, trade_id=f"t{n}", fee=Decimal("0.012")
     )
     return FillObserved.create(key, Producer.GATEWAY, data)
 
@@ -283,6 +272,21 @@ class EventLogContract(abc.ABC):
         await log.append(KEY, Producer.GATEWAY, [placed(n=2), placed(n=3)], 1)
         rec = await asyncio.wait_for(first, 30)
         assert rec.position == 3
+        await stream.aclose()  # type: ignore[attr-defined]
+
+    async def test_follow_skips_what_the_reader_holds_and_yields_the_rest(
+        self, log: EventLog
+    ) -> None:
+        held = 0
+        await log.append(KEY, Producer.GATEWAY, [placed(n=n) for n in range(1, 4)], ANY)
+        stream = log.follow(1, lambda: held)
+        assert [(await anext(stream)).position for _ in range(3)] == [1, 2, 3]
+        # the reader folds its own appends at once (positions 4, 5), then 6 is someone else's
+        [four, five] = await log.append(KEY, Producer.GATEWAY, [placed(n=4), placed(n=5)], ANY)
+        held = five
+        await log.append(KEY, Producer.GATEWAY, [placed(n=6)], ANY)
+        rec = await asyncio.wait_for(anext(stream), 30)
+        assert (four, rec.position) == (4, 6)
         await stream.aclose()  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ quarantine

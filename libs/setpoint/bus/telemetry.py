@@ -206,10 +206,10 @@ def continue_trace(trace_source: Tracer, name: str, traceparent: str | None) -> 
 def http_trace_config(source: Tracer | None = None) -> aiohttp.TraceConfig:
     """An `aiohttp.TraceConfig` that records one CLIENT span per HTTP request, child of
     the current span (e.g. the gateway's `gateway.place`). Only the method, host, path and
-    status are recorded: never the query string or headers (they carry signatures and keys).
+    status are recorded, and for a failed request the exception's class name: never the
+    query string, headers or exception text (they can carry signatures and keys).
 
-    With ccxt: ``exchange.session = aiohttp.ClientSession(trace_configs=[http_trace_config()])``
-    before the first call (ccxt then uses that session and leaves closing it to you)."""
+    With ccxt: `venues.exchange.create_rest(..., traced=True)` (see `trace_http` there)."""
     import aiohttp
 
     spans = source or tracer("setpoint.venue")
@@ -233,8 +233,9 @@ def http_trace_config(source: Tracer | None = None) -> aiohttp.TraceConfig:
         ctx.span.end()
 
     async def on_error(_: Any, ctx: Any, params: aiohttp.TraceRequestExceptionParams) -> None:
-        ctx.span.record_exception(params.exception)
-        ctx.span.set_status(trace.StatusCode.ERROR, type(params.exception).__name__)
+        error = type(params.exception).__name__
+        ctx.span.set_attribute("error.type", error)
+        ctx.span.set_status(trace.StatusCode.ERROR, error)
         ctx.span.end()
 
     config.on_request_start.append(on_start)

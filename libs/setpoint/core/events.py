@@ -48,6 +48,14 @@ def stable_event_id(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "\x1f".join(parts)))
 
 
+def fill_event_id(venue: str, symbol: str, trade_id: str) -> str:
+    """The event id of the `FillObserved` for one venue trade, whoever observes it
+    (websocket, REST, reconciliation, after a restart): the log's idempotent append then
+    keeps it once. The symbol is part of it because venues number trades per symbol
+    (Binance does), so one trade id can name two different fills."""
+    return stable_event_id(venue, symbol, trade_id)
+
+
 _new_key = tuple.__new__
 
 

@@ -74,6 +74,7 @@ from setpoint.core.events import (
     ReconciliationItem,
     ReconciliationReport,
     Wallet,
+    fill_event_id,
     stable_event_id,
 )
 from setpoint.core.ids import is_ours
@@ -320,7 +321,7 @@ def _emit_fill(
         quantity=fill.quantity, fee=fill.fee, fee_currency=fill.fee_currency,
         liquidity=fill.liquidity, source=source, traded_at=fill.traded_at,
     )  # fmt: skip
-    eid = stable_event_id(work.snap.venue, kw.key.symbol or "", fill.trade_id)
+    eid = fill_event_id(work.snap.venue, kw.key.symbol or "", fill.trade_id)
     corr = order.correlation_id if order is not None and order.correlation_id else eid
     work.events.append(
         FillObserved.create(kw.key, _PRODUCER, data, event_id=eid, correlation_id=corr,

@@ -13,9 +13,10 @@ Contract of `Feed.messages(stop)`: yields `Raw(sequence, subject, data, headers)
 every message of the filter from `start`, each once, in stream order; with `stop` it ends
 after the message at `stop` (or after one that had nothing pending behind it when it was
 delivered), without it it never ends. A feed made with `held` drops, as they arrive, the
-messages at or below `held()` (the reader has them already), so they wake nobody. A consumer lost on the server (deleted, server
-restarted, no message and no heartbeat for `stall_s`) is recreated from the last sequence
-yielded + 1, so nothing is skipped or repeated. `close()` is idempotent.
+messages at or below `held()` (the reader has them already), so they wake nobody.
+A consumer lost on the server (deleted, server restarted, no message and no heartbeat
+for `stall_s`) is recreated from the last sequence yielded + 1, so nothing is skipped or
+repeated. `close()` is idempotent.
 
 This leans on one private detail of nats-py 2.x (`Client._process_msg(sid, subject,
 reply, data, headers)`, called by its protocol parser); `pyproject.toml` pins nats-py < 3.

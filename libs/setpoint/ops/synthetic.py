@@ -6,6 +6,11 @@ diff; the gateway's `OrderPlaced`, fills and cancellations carry the order's cor
 `synthetic_log(n)` plays a grid-like workload over several keys until about `n` events.
 Times advance by a fixed step from a fixed start, so a seed gives the same log every time
 (event ids are deterministic too).
+
+The single facts the chains are made of are builders of their own, shared by tests and
+benchmarks: `market` (a `MarketInfo` with the usual filters), `submitted_data` (what the
+executor records for an action), `fill_data` (a maker fill as the gateway reports it) and
+`markets_loaded`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from setpoint.core.events import (
     Action,
@@ -29,6 +35,8 @@ from setpoint.core.events import (
     FillObservedData,
     FillSource,
     Liquidity,
+    MarketsLoaded,
+    MarketsLoadedData,
     OrderCancelled,
     OrderCancelledData,
     OrderPlaced,
@@ -44,7 +52,16 @@ from setpoint.core.events import (
     TargetPublishedData,
 )
 from setpoint.core.ids import client_order_id
-from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder, TargetState
+from setpoint.core.model import (
+    Key,
+    MarketInfo,
+    MarketKind,
+    Producer,
+    Side,
+    TargetOrder,
+    TargetState,
+    TimeInForce,
+)
 from setpoint.core.numeric import ZERO
 from setpoint.eventlog.port import ANY, EventLog
 
@@ -137,20 +154,8 @@ class ChainBuilder:
         return event
 
     def submit(self, diff: DiffComputed, action: Action) -> OrderSubmitted:
-        assert action.side is not None
-        assert action.quantity is not None
-        data = OrderSubmittedData(
-            client_order_id=action.client_order_id,
-            intent_id=action.intent_id,
-            attempt=action.attempt or 1,
-            side=action.side,
-            type=OrderType.LIMIT,
-            price=action.price,
-            quantity=action.quantity,
-            replaces=action.replaces,
-        )
         env = self._envelope(diff.key, Producer.EXECUTOR, diff.correlation_id, diff.event_id)
-        event = OrderSubmitted(**env, data=data)  # type: ignore[arg-type]
+        event = OrderSubmitted(**env, data=submitted_data(action))  # type: ignore[arg-type]
         self._add(event)
         return event
 
@@ -183,19 +188,11 @@ class ChainBuilder:
         if trade_id is None:
             self._trade_ids += 1
             trade_id = str(5_000_000 + self._trade_ids)
-        data = FillObservedData(
-            venue=self.venue,
-            trade_id=trade_id,
-            order_id=order.order_id,
-            client_order_id=order.client_order_id,
-            side=order.side,
-            price=order.price,
-            quantity=quantity,
-            fee=(order.price * quantity * Decimal("0.0002")).quantize(Decimal("0.00000001")),
-            fee_currency="USDT",
-            liquidity=Liquidity.MAKER,
-            source=FillSource.WS,
-        )
+        fee = (order.price * quantity * Decimal("0.0002")).quantize(Decimal("0.00000001"))
+        data = fill_data(
+            order.client_order_id, order.order_id, order.side, order.price, quantity,
+            trade_id=trade_id, venue=self.venue, fee=fee,
+        )  # fmt: skip
         env = self._envelope(order.key, Producer.GATEWAY, order.correlation_id, order.submitted_id)
         order.filled += quantity
         event = FillObserved(**env, data=data)  # type: ignore[arg-type]
@@ -234,6 +231,83 @@ class ChainBuilder:
         event = ReconciliationCompleted(**env, data=data)  # type: ignore[arg-type]
         self._add(event)
         return event
+
+
+# --------------------------------------------------------------------------- single facts
+
+
+def market(symbol: str, kind: MarketKind = MarketKind.SPOT, **changes: Any) -> MarketInfo:
+    """A market named by its unified `symbol` (`BTC/USDT`, `BTC/USDT:USDT`): base, quote and
+    venue symbol follow from it; tick 0.01, step 0.00001 and min notional 5 unless `changes`
+    say otherwise (any other `MarketInfo` field too)."""
+    base, quote = symbol.split(":")[0].split("/")
+    fields: dict[str, Any] = {
+        "symbol": symbol,
+        "venue_symbol": base + quote,
+        "kind": kind,
+        "base": base,
+        "quote": quote,
+        "tick": Decimal("0.01"),
+        "step": Decimal("0.00001"),
+        "min_notional": Decimal(5),
+    }
+    return MarketInfo(**(fields | changes))
+
+
+def markets_loaded(account: str, *markets: MarketInfo, exchange: str = "binance") -> MarketsLoaded:
+    """The gateway's account-wide report of `markets`."""
+    data = MarketsLoadedData(exchange=exchange, markets=markets)
+    return MarketsLoaded.create(Key(account, None), Producer.GATEWAY, data)
+
+
+def submitted_data(action: Action) -> OrderSubmittedData:
+    """What the executor records when it submits `action` (a place or an amend): every order
+    field of the action, GTC where it names no time in force."""
+    assert action.side is not None
+    assert action.type is not None
+    assert action.quantity is not None
+    return OrderSubmittedData(
+        client_order_id=action.client_order_id,
+        intent_id=action.intent_id,
+        attempt=action.attempt or 1,
+        side=action.side,
+        type=action.type,
+        price=action.price,
+        quantity=action.quantity,
+        time_in_force=action.time_in_force or TimeInForce.GTC,
+        post_only=action.post_only,
+        reduce_only=action.reduce_only,
+        position_order=action.position_order,
+        replaces=action.replaces,
+    )
+
+
+def fill_data(
+    client_order_id: str | None,
+    order_id: str,
+    side: Side,
+    price: Decimal,
+    quantity: Decimal,
+    *,
+    trade_id: str,
+    venue: str = "binance",
+    fee: Decimal = ZERO,
+    source: FillSource = FillSource.WS,
+) -> FillObservedData:
+    """A maker fill of `quantity` at `price`, its fee (default none) paid in USDT."""
+    return FillObservedData(
+        venue=venue,
+        trade_id=trade_id,
+        order_id=order_id,
+        client_order_id=client_order_id,
+        side=side,
+        price=price,
+        quantity=quantity,
+        fee=fee,
+        fee_currency="USDT",
+        liquidity=Liquidity.MAKER,
+        source=source,
+    )
 
 
 def _traceparent(chain: str, event_id: str) -> str:

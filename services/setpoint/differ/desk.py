@@ -74,12 +74,13 @@ class IntakeDesk:
         if account not in self.settings.accounts:
             self._count("unknown_account", "?")  # never a label per junk account name
             return {"accepted": False, "error": f"account: unknown account {account!r}"}
-        key = Key(account, self._symbol(account, token, raw))
+        body = _decoded(raw)
+        key = Key(account, self._symbol(account, token, body))
         for _ in range(APPEND_TRIES):
             expected, generation = self._intake_state(key)
             result = validate_target(
                 raw, account, token, self.settings.accounts, self.view.markets(account),
-                generation or None,
+                generation or None, decoded=body,
             )  # fmt: skip
             event = _intake_event(key, result)
             try:
@@ -138,14 +139,13 @@ class IntakeDesk:
         position = await self.log.last_position(key, Producer.INTAKE)
         self._known[key] = (position, generation)
 
-    def _symbol(self, account: str, token: str, raw: bytes) -> str:
+    def _symbol(self, account: str, token: str, body: dict[str, Any] | None) -> str:
         """The unified symbol events for this subject are filed under: the body's symbol
         when its token is the subject's, else the account's market with that token, else
-        the token itself."""
-        with contextlib.suppress(ValueError, UnicodeDecodeError, AttributeError):
-            symbol = json.loads(raw).get("symbol")
-            if isinstance(symbol, str) and 0 < len(symbol) <= 64 and symbol_token(symbol) == token:
-                return symbol
+        the token itself. `body`: the decoded body (None when it is not a JSON object)."""
+        symbol = None if body is None else body.get("symbol")
+        if isinstance(symbol, str) and 0 < len(symbol) <= 64 and symbol_token(symbol) == token:
+            return symbol
         known = symbol_for_token(self.view, account, token)
         return token if known is None else known
 
@@ -180,6 +180,15 @@ class IntakeDesk:
             return {"ok": True, "account": account, "mode": data.mode.value,
                     "event_id": event.event_id}  # fmt: skip
         return {"ok": False, "error": "log: too many concurrent appends; retry"}
+
+
+def _decoded(raw: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or None (invalid JSON or not an object): decoded once
+    for both the symbol and the validation."""
+    with contextlib.suppress(ValueError, UnicodeDecodeError):
+        body = json.loads(raw)
+        return body if isinstance(body, dict) else None
+    return None
 
 
 def _intake_event(key: Key, result: TargetState | Rejection) -> Event:

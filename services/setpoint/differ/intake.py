@@ -65,19 +65,23 @@ def validate_target(
     accounts: Mapping[str, AccountConfig],
     markets: Mapping[str, MarketInfo] | None,
     last_generation: int | None,
+    *,
+    decoded: dict[str, Any] | None = None,
 ) -> TargetState | Rejection:
     """Validate one target body published on `setpoint.target.<subject_account>.<token>`.
 
     `markets` are the subject account's markets by unified symbol (None: no
     `MarketsLoaded` yet); `last_generation` is the key's last accepted generation (None:
-    none yet). Returns the target (expires_at normalised to UTC) or a `Rejection`.
+    none yet); `decoded` is `json.loads(raw)` when the caller has it and it is an object
+    (it is not decoded again). Returns the target (expires_at normalised to UTC) or a
+    `Rejection`.
     """
     body: Any = None
     try:
         account = accounts.get(subject_account)
         if account is None:
             raise _Invalid("account", f"unknown account {subject_account!r}")
-        body = _load_json(raw)
+        body = _load_json(raw) if decoded is None else decoded
         _check_count(body.get("orders"), account.max_orders_per_target)
         target = _parse_model(raw)
         _check_subject(target, subject_account, subject_token)

@@ -2,9 +2,9 @@
 
 * `fill_event` returns None for a fill the actual projection has already folded
   ((venue, trade id) per key) or that this process appended moments ago (`pending`):
-  the log is the memory, across websocket, REST and restarts. Its event id is stable
-  (`stable_event_id(venue, symbol, trade id)`, as `core.reconcile`), so even a repeat that
-  slips past both checks is dropped by the log's idempotent append.
+  the log is the memory, across websocket, REST and restarts. Its event id is
+  `core.events.fill_event_id(venue, symbol, trade id)`, as in `core.reconcile`, so even a
+  repeat that slips past both checks is dropped by the log's idempotent append.
 * `order_event` returns None when the order's state at the venue is what the projection
   already says (no news), and marks foreign orders as such.
 * Facts about one of our orders inherit that order's correlation id.
@@ -22,7 +22,7 @@ from setpoint.core.events import (
     OrderObserved,
     OrderObservedData,
     Origin,
-    stable_event_id,
+    fill_event_id,
 )
 from setpoint.core.ids import is_ours
 from setpoint.core.model import Key, Producer
@@ -33,9 +33,8 @@ GATEWAY = Producer.GATEWAY
 
 
 def fill_id(venue: str, key: Key, trade_id: str) -> str:
-    """The same stable id `core.reconcile` gives a fill seen over REST, so a fill seen on
-    both paths is one event."""
-    return stable_event_id(venue, key.symbol or "", trade_id)
+    """The event id of the fill (`core.events.fill_event_id`) for a key."""
+    return fill_event_id(venue, key.symbol or "", trade_id)
 
 
 def find_order(

@@ -71,7 +71,8 @@ def build(
     config = settings.accounts[account]
     creds = credentials(config)
     timeout_ms = int(config.venue_timeout_s * 1000)
-    venue = Venue(create_rest(config, creds, timeout_ms=timeout_ms), creds.redactions)
+    rest = create_rest(config, creds, timeout_ms=timeout_ms, traced=True)
+    venue = Venue(rest, creds.redactions)
     stream = create_stream(config, creds, timeout_ms=timeout_ms) if streams else None
     return Gateway(settings, account, nc, event_log, venue, stream)
 

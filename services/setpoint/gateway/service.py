@@ -8,7 +8,9 @@ Contract:
 * Afterwards: reconciliation again on every stream break (trigger `reconnect`) and every
   `reconcile_interval_s` (`periodic`); websocket order and trade updates are appended as
   `OrderObserved` / `FillObserved` hints; tickers are published on
-  `setpoint.md.<account>.<token>.ticker`.
+  `setpoint.md.<account>.<token>.ticker` for `market_data_scope()`: the reconciliation
+  scope plus the symbols of the account's configured strategies (a strategy gets prices
+  before it has published anything).
 * Every fact is appended by producer `gateway`. Fills are deduplicated against the
   projection (the log is the memory) and by their stable event id.
 """
@@ -178,6 +180,17 @@ class Gateway:
         symbols |= {k.symbol for k in self.actual.keys if k.account == self.account}
         return sorted(s for s in symbols if s is not None and s in self.venue.markets)
 
+    def market_data_scope(self) -> list[str]:
+        """`scope()` plus the symbols the configured strategies of this account trade."""
+        configured = {
+            symbol
+            for strategy in self.settings.strategies.values()
+            if strategy.account == self.account
+            for symbol in strategy.traded_symbols()
+        }
+        known = {s for s in configured if s in self.venue.markets}
+        return sorted(known | set(self.scope()))
+
     # ------------------------------------------------------------------ reconciliation
 
     async def reconcile(self, trigger: ReconcileTrigger) -> None:
@@ -280,7 +293,7 @@ class Gateway:
 
     async def _tickers(self) -> None:
         while True:
-            for symbol in self.scope():
+            for symbol in self.market_data_scope():
                 try:
                     await self._publish_ticker(symbol)
                 except VenueError as exc:

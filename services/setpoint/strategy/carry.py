@@ -1,7 +1,8 @@
 """The spot-perp funding carry: long spot, short perpetual, while funding pays the shorts.
 
 Keys: the spot symbol of the config (`BTC/USDT`) and its USD-M perpetual
-(`params.perp`, default `BTC/USDT:USDT`). Parameters (decimals as strings):
+(`params.perp`, default `BTC/USDT:USDT`; `StrategyConfig.traded_symbols` names both).
+Parameters (decimals as strings):
 - `quantity` ("0.01"): spot base quantity to buy on entry;
 - `entry_funding` ("0.0001"): enter when the perp's funding rate is above it;
 - `exit_funding` ("0"): unwind when the funding rate falls below it;
@@ -56,20 +57,11 @@ class CarryState:
     last_attempt: datetime | None = None
 
 
-def perp_symbol(config: StrategyConfig) -> str:
-    """`params.perp`, else the USD-M perpetual of the spot symbol (`BTC/USDT:USDT`)."""
-    perp = config.params.get("perp")
-    if isinstance(perp, str):
-        return perp
-    quote = config.symbol.split("/")[1]
-    return f"{config.symbol}:{quote}"
-
-
 class Carry:
     """The carry strategy kind (`kind = "carry"`); see the module docstring."""
 
     def symbols(self, config: StrategyConfig) -> tuple[str, ...]:
-        return (config.symbol, perp_symbol(config))
+        return config.traded_symbols()
 
     def initial(self, config: StrategyConfig) -> CarryState:
         return CarryState()

@@ -16,31 +16,14 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from setpoint.config import Settings
-from setpoint.core.events import MarketsLoaded, MarketsLoadedData
-from setpoint.core.model import Key, MarketInfo, MarketKind, Producer
+from setpoint.core.model import Key, Producer
 from setpoint.differ.service import DifferService
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.eventlog.port import ANY
+from setpoint.ops.synthetic import market, markets_loaded
 
-BTC = MarketInfo(
-    symbol="BTC/USDT",
-    venue_symbol="BTCUSDT",
-    kind=MarketKind.SPOT,
-    base="BTC",
-    quote="USDT",
-    tick=Decimal("0.01"),
-    step=Decimal("0.00001"),
-    min_quantity=Decimal("0.00001"),
-    min_notional=Decimal("5"),
-)
-ETH = BTC.model_copy(
-    update={
-        "symbol": "ETH/USDT",
-        "venue_symbol": "ETHUSDT",
-        "base": "ETH",
-        "step": Decimal("0.0001"),
-    }
-)
+BTC = market("BTC/USDT", min_quantity=Decimal("0.00001"))
+ETH = market("ETH/USDT", step=Decimal("0.0001"), min_quantity=Decimal("0.00001"))
 
 
 class Env:
@@ -76,11 +59,7 @@ class Env:
         return service
 
     async def load_markets(self, log: JetStreamEventLog) -> None:
-        event = MarketsLoaded.create(
-            Key(self.account, None),
-            Producer.GATEWAY,
-            MarketsLoadedData(exchange="binance", markets=(BTC, ETH)),
-        )
+        event = markets_loaded(self.account, BTC, ETH)
         await log.append(event.key, Producer.GATEWAY, [event], ANY)
 
     async def request(self, subject: str, body: bytes) -> dict[str, Any]:

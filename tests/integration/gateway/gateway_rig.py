@@ -13,7 +13,7 @@ from typing import Any
 import nats
 import pytest
 
-from setpoint.config import AccountConfig, Settings
+from setpoint.config import AccountConfig, Settings, StrategyConfig
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.executor.service import Executor
 from setpoint.gateway.service import Gateway
@@ -56,16 +56,23 @@ def account_config(base_url: str, **overrides: Any) -> AccountConfig:
 
 @pytest.fixture
 async def rig(nats_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
-    overrides = getattr(request, "param", {})
+    overrides = dict(getattr(request, "param", {}))
+    strategies = overrides.pop("strategies", {})  # name -> StrategyConfig fields, no account
     tag = uuid.uuid4().hex[:8]
     account = f"it{tag}"
     nc = await nats.connect(nats_url)
     log = await JetStreamEventLog.open(nc, stream=f"IT{tag}", subject_root=f"it{tag}.evt")
     async with running_simulator() as sim:
         cfg = account_config(sim.base_url, **overrides)
-        settings = Settings(accounts={account: cfg})
+        settings = Settings(
+            accounts={account: cfg},
+            strategies={
+                name: StrategyConfig(account=account, **fields)
+                for name, fields in strategies.items()
+            },
+        )
         creds = credentials(cfg)
-        rest = create_rest(cfg, creds, timeout_ms=1000)
+        rest = create_rest(cfg, creds, timeout_ms=1000, traced=True)
         stream = create_stream(cfg, creds, timeout_ms=1000)
         gateway = Gateway(settings, account, nc, log, Venue(rest, creds.redactions), stream)
         executor = Executor(settings, nc, log)

@@ -3,9 +3,7 @@ then `setpoint --config ... <command>` run as a subprocess, as an operator would
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import nats
 import pyarrow.parquet as pq
 import pytest
+from ops_cli import setpoint
 
 from setpoint.bus.embedded import EmbeddedNats, free_port
 from setpoint.core.events import Event
@@ -55,23 +54,6 @@ async def log(server: str) -> AsyncIterator[JetStreamEventLog]:
         yield event_log
     finally:
         await event_log.close()
-
-
-async def setpoint(config: Path, *args: str) -> tuple[int, str, str]:
-    """Run `setpoint --config CONFIG ARGS...`; (exit status, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "setpoint",
-        "--config",
-        str(config),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def _with_duplicate_fill(events: list[Event]) -> tuple[list[Event], int]:

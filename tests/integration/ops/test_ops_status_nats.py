@@ -3,9 +3,7 @@ the differ's `setpoint.status.request` and each service's `setpoint.health.<serv
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,6 +12,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client
+from ops_cli import setpoint
 
 from setpoint.bus.embedded import free_port
 from setpoint.bus.messages import Condition, Health, KeyStatus
@@ -32,22 +31,7 @@ def _config(tmp_path: Path, url: str) -> Path:
 
 
 async def _status(config: Path) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "setpoint",
-        "--config",
-        str(config),
-        "status",
-        "--json",
-        "--timeout",
-        "1",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await setpoint(config, "status", "--json", "--timeout", "1")
 
 
 async def _answer(nc: Client, subject: str, body: bytes) -> None:

@@ -24,9 +24,6 @@ from setpoint.config import Settings, StrategyConfig
 from setpoint.core.events import (
     Event,
     FillObserved,
-    FillObservedData,
-    FillSource,
-    Liquidity,
     OrderSubmitted,
     OrderSubmittedData,
     TargetPublished,
@@ -36,6 +33,7 @@ from setpoint.core.ids import client_order_id
 from setpoint.core.model import Key, Producer, TargetOrder, TargetState
 from setpoint.eventlog import ANY
 from setpoint.eventlog.jetstream import JetStreamEventLog
+from setpoint.ops.synthetic import fill_data
 from setpoint.strategy.grid import Grid
 from setpoint.strategy.host import Host
 from setpoint.strategy.runner import Runner
@@ -87,23 +85,9 @@ async def _fill(eventlog: JetStreamEventLog, key: Key, order: TargetOrder) -> No
             quantity=order.quantity,
         ),
     )
-    fill: Event = FillObserved.create(
-        key,
-        Producer.GATEWAY,
-        FillObservedData(
-            venue="binance",
-            trade_id=f"t-{coid}",
-            order_id="1",
-            client_order_id=coid,
-            side=order.side,
-            price=order.price or Decimal(1),
-            quantity=order.quantity,
-            fee=Decimal(0),
-            fee_currency="USDT",
-            liquidity=Liquidity.MAKER,
-            source=FillSource.WS,
-        ),
-    )
+    price = order.price or Decimal(1)
+    data = fill_data(coid, "1", order.side, price, order.quantity, trade_id=f"t-{coid}")
+    fill: Event = FillObserved.create(key, Producer.GATEWAY, data)
     await eventlog.append(key, Producer.EXECUTOR, [submitted], ANY)
     await eventlog.append(key, Producer.GATEWAY, [fill], ANY)
 

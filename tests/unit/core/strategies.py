@@ -18,9 +18,7 @@ from setpoint.core.events import (
     CancelSubmittedData,
     Event,
     FillObserved,
-    FillObservedData,
     FillSource,
-    Liquidity,
     ObservationSource,
     OrderCancelled,
     OrderCancelledData,
@@ -32,7 +30,6 @@ from setpoint.core.events import (
     OrderPlacedData,
     OrderStatus,
     OrderSubmitted,
-    OrderSubmittedData,
     PositionObserved,
     PositionObservedData,
     TargetPublished,
@@ -57,27 +54,16 @@ from setpoint.core.projections import (
     apply_intent,
 )
 from setpoint.core.risk import NO_LIMITS, RiskLimits
+from setpoint.ops.synthetic import fill_data, market, submitted_data
 
 D = Decimal
 KEY = Key("demo", "BTC/USDT")
 PERP = Key("demo", "BTC/USDT:USDT")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-VENUE = "binance"
 LAST = D("100")
 ONE = D(1)
-MARKET = MarketInfo(
-    symbol="BTC/USDT",
-    venue_symbol="BTCUSDT",
-    kind=MarketKind.SPOT,
-    base="BTC",
-    quote="USDT",
-    tick=D("0.01"),
-    step=D("0.001"),
-    min_notional=D("5"),
-)
-PERP_MARKET = MARKET.model_copy(
-    update={"symbol": "BTC/USDT:USDT", "venue_symbol": "BTCUSDT", "kind": MarketKind.SWAP}
-)
+MARKET = market("BTC/USDT", step=D("0.001"))
+PERP_MARKET = market("BTC/USDT:USDT", MarketKind.SWAP, step=D("0.001"))
 
 
 def order(
@@ -177,28 +163,7 @@ class Log:
 
 
 def ev_submit(action: Action, key: Key = KEY, at: datetime = T0) -> OrderSubmitted:
-    assert action.side is not None
-    assert action.type is not None
-    assert action.quantity is not None
-    return OrderSubmitted.create(
-        key,
-        Producer.EXECUTOR,
-        OrderSubmittedData(
-            client_order_id=action.client_order_id,
-            intent_id=action.intent_id,
-            attempt=action.attempt or 1,
-            side=action.side,
-            type=action.type,
-            price=action.price,
-            quantity=action.quantity,
-            time_in_force=action.time_in_force or TimeInForce.GTC,
-            post_only=action.post_only,
-            reduce_only=action.reduce_only,
-            position_order=action.position_order,
-            replaces=action.replaces,
-        ),
-        occurred_at=at,
-    )
+    return OrderSubmitted.create(key, Producer.EXECUTOR, submitted_data(action), occurred_at=at)
 
 
 def ev_placed(
@@ -236,23 +201,11 @@ def ev_fill(
     rec: OrderRecord, qty: str | Decimal, trade_id: str, price: Decimal | None = None,
     source: FillSource = FillSource.WS,
 ) -> FillObserved:  # fmt: skip
-    return FillObserved.create(
-        rec.key,
-        Producer.GATEWAY,
-        FillObservedData(
-            venue=VENUE,
-            trade_id=trade_id,
-            order_id=rec.order_id or "?",
-            client_order_id=rec.client_order_id,
-            side=rec.side,
-            price=price or rec.price or D("100"),
-            quantity=D(qty),
-            fee=D("0"),
-            fee_currency="USDT",
-            liquidity=Liquidity.MAKER,
-            source=source,
-        ),
-    )
+    data = fill_data(
+        rec.client_order_id, rec.order_id or "?", rec.side, price or rec.price or D("100"),
+        D(qty), trade_id=trade_id, source=source,
+    )  # fmt: skip
+    return FillObserved.create(rec.key, Producer.GATEWAY, data)
 
 
 def ev_observed(rec: OrderRecord, status: OrderStatus, filled: str | Decimal) -> OrderObserved:

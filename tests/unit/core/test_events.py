@@ -10,34 +10,18 @@ from setpoint.core.events import (
     EVENT_TYPES,
     EventParseError,
     FillObserved,
-    FillObservedData,
-    FillSource,
-    Liquidity,
     parse_event,
 )
 from setpoint.core.model import Key, Producer, Side
+from setpoint.ops.synthetic import fill_data
 
 KEY = Key("demo", "BTC/USDT")
 
 
 def _fill() -> FillObserved:
-    return FillObserved.create(
-        KEY,
-        Producer.GATEWAY,
-        FillObservedData(
-            venue="binance",
-            trade_id="1",
-            order_id="2",
-            client_order_id=None,
-            side=Side.BUY,
-            price=Decimal("60000.10"),
-            quantity=Decimal("0.001"),
-            fee=Decimal("0.03"),
-            fee_currency="USDT",
-            liquidity=Liquidity.MAKER,
-            source=FillSource.WS,
-        ),
-    )
+    price, quantity = Decimal("60000.10"), Decimal("0.001")
+    data = fill_data(None, "2", Side.BUY, price, quantity, trade_id="1", fee=Decimal("0.03"))
+    return FillObserved.create(KEY, Producer.GATEWAY, data)
 
 
 def test_round_trip_keeps_every_digit() -> None:

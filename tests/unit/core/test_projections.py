@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -46,7 +47,14 @@ from setpoint.core.events import (
     Wallet,
 )
 from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
-from setpoint.core.projections import ActualState, IntentState, Journal, apply_actual, rebuild
+from setpoint.core.projections import (
+    ActualState,
+    IntentState,
+    Journal,
+    apply_actual,
+    gc_paused,
+    rebuild,
+)
 
 D = Decimal
 
@@ -296,3 +304,13 @@ def test_empty_states() -> None:
     assert IntentState.empty().position == 0
     assert ActualState.empty().position == 0
     assert rebuild([]) == (IntentState.empty(), ActualState.empty())
+
+
+def test_gc_paused_restores_the_collector_and_leaves_nesting_to_the_outermost() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -10,20 +10,11 @@ from typing import Any
 import pytest
 
 from setpoint.config import AccountConfig
-from setpoint.core.model import MarketInfo, MarketKind, OrderType, TargetState
+from setpoint.core.model import MarketInfo, OrderType, TargetState
 from setpoint.differ.intake import Rejection, validate_target
+from setpoint.ops.synthetic import market
 
-BTC = MarketInfo(
-    symbol="BTC/USDT",
-    venue_symbol="BTCUSDT",
-    kind=MarketKind.SPOT,
-    base="BTC",
-    quote="USDT",
-    tick=Decimal("0.01"),
-    step=Decimal("0.00001"),
-    min_quantity=Decimal("0.00001"),
-    min_notional=Decimal("5"),
-)
+BTC = market("BTC/USDT", min_quantity=Decimal("0.00001"))
 MARKETS = {"BTC/USDT": BTC}
 ACCOUNTS = {"demo": AccountConfig(max_orders_per_target=3)}
 

@@ -7,7 +7,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,32 +17,21 @@ from setpoint.core.events import (
     AccountMode,
     AccountModeChanged,
     DiffComputed,
-    MarketsLoaded,
-    MarketsLoadedData,
     OrderPlaced,
     OrderPlacedData,
     OrderSubmitted,
-    OrderSubmittedData,
     RiskRejected,
     TargetPublished,
     TargetRejected,
 )
-from setpoint.core.model import Key, MarketInfo, MarketKind, OrderType, Producer, Side
+from setpoint.core.model import Key, Producer
 from setpoint.differ.service import DifferService
 from setpoint.eventlog.memory import InMemoryEventLog
 from setpoint.eventlog.port import ANY, LogUnavailable, Recorded
+from setpoint.ops.synthetic import market, markets_loaded, submitted_data
 
 KEY = Key("demo", "BTC/USDT")
-BTC = MarketInfo(
-    symbol="BTC/USDT",
-    venue_symbol="BTCUSDT",
-    kind=MarketKind.SPOT,
-    base="BTC",
-    quote="USDT",
-    tick=Decimal("0.01"),
-    step=Decimal("0.00001"),
-    min_notional=Decimal("5"),
-)
+BTC = market("BTC/USDT")
 SETTINGS = Settings(accounts={"demo": {}})
 
 
@@ -66,9 +54,7 @@ def body(generation: int, *intents: str) -> bytes:
 @pytest.fixture
 async def log() -> InMemoryEventLog:
     memory = InMemoryEventLog()
-    event = MarketsLoaded.create(
-        Key("demo", None), Producer.GATEWAY, MarketsLoadedData(exchange="binance", markets=(BTC,))
-    )
+    event = markets_loaded("demo", BTC)
     await memory.append(event.key, Producer.GATEWAY, [event], ANY)
     return memory
 
@@ -280,13 +266,7 @@ async def test_executing_a_plan_records_no_new_decision_until_converged(
     executor = 0
     for action in diff.data.actions:
         submitted = OrderSubmitted.create(
-            KEY, Producer.EXECUTOR,
-            OrderSubmittedData(
-                client_order_id=action.client_order_id, intent_id=action.intent_id,
-                attempt=action.attempt or 1, side=action.side or Side.BUY,
-                type=action.type or OrderType.LIMIT, price=action.price,
-                quantity=action.quantity or Decimal(1),
-            ),
+            KEY, Producer.EXECUTOR, submitted_data(action),
             correlation_id=diff.correlation_id, causation_id=diff.event_id,
         )  # fmt: skip
         [executor] = await services.log.append(KEY, Producer.EXECUTOR, [submitted], executor)
@@ -328,9 +308,7 @@ async def test_a_broken_subscription_is_resumed_where_the_view_is() -> None:
     differ = DifferService(SETTINGS, log, None, tick_s=3600)
     await differ.start()
     try:
-        event = MarketsLoaded.create(
-            Key("demo", None), Producer.GATEWAY, MarketsLoadedData(exchange="x", markets=(BTC,))
-        )
+        event = markets_loaded("demo", BTC, exchange="x")
         [position] = await log.append(event.key, Producer.GATEWAY, [event], ANY)
         await asyncio.wait_for(differ.view.wait_for(position), 10)
         assert log.subscriptions == 2

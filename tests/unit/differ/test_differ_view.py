@@ -11,27 +11,24 @@ from setpoint.core.events import (
     AccountModeChangedData,
     BalanceObserved,
     BalanceObservedData,
-    MarketsLoaded,
-    MarketsLoadedData,
     TargetPublished,
     TargetPublishedData,
     TargetRejected,
     TargetRejectedData,
 )
-from setpoint.core.model import Key, MarketInfo, MarketKind, Producer, TargetState
+from setpoint.core.model import Key, MarketKind, Producer, TargetState
 from setpoint.differ.view import DifferView, symbol_for_token
 from setpoint.eventlog.port import Recorded
+from setpoint.ops.synthetic import market, markets_loaded
 
 KEY = Key("demo", "BTC/USDT:USDT")
 ACCOUNT = Key("demo", None)
-PERP = MarketInfo(
-    symbol="BTC/USDT:USDT",
-    venue_symbol="BTCUSDT",
-    kind=MarketKind.SWAP,
-    base="BTC",
-    quote="USDT",
+PERP = market(
+    "BTC/USDT:USDT",
+    MarketKind.SWAP,
     tick=Decimal("0.1"),
     step=Decimal("0.001"),
+    min_notional=Decimal(0),
 )
 
 
@@ -44,9 +41,7 @@ def published(generation: int) -> TargetPublished:
 
 def test_records_enqueue_the_keys_they_concern() -> None:
     view = DifferView()
-    markets = MarketsLoaded.create(
-        ACCOUNT, Producer.GATEWAY, MarketsLoadedData(exchange="binance", markets=(PERP,))
-    )
+    markets = markets_loaded("demo", PERP)
     assert view.apply(Recorded(1, markets)) == [], "no key has a target yet"
     assert view.markets("demo") is not None
     assert symbol_for_token(view, "demo", "BTC-USDT-USDT") == "BTC/USDT:USDT"

@@ -115,3 +115,29 @@ def test_foreign_orders_are_marked_foreign() -> None:
     event = facts.order_event(state(), KEY, order(coid="by-hand"), ObservationSource.REST)
     assert event is not None
     assert event.data.origin is Origin.FOREIGN
+
+
+def test_a_fill_has_one_id_on_the_websocket_and_in_reconciliation() -> None:
+    from datetime import UTC, datetime
+
+    from setpoint.core import reconcile as core
+    from setpoint.core.events import FillObserved, fill_event_id
+
+    actual = state(submitted(), placed())
+    seen = fill()
+    on_ws = facts.fill_event(actual, KEY, "binance", seen, FillSource.WS)
+    rest_fill = core.VenueFill(
+        trade_id=seen.trade_id, order_id=seen.order_id, client_order_id=COID, side=seen.side,
+        price=seen.price, quantity=seen.quantity, fee=seen.fee, fee_currency=seen.fee_currency,
+        liquidity=seen.liquidity,
+    )  # fmt: skip
+    snap = core.VenueSnapshot(
+        account="demo", venue="binance", taken_at=datetime.now(UTC),
+        open_orders={"BTC/USDT": core.Fetched.of(())},
+        fills={"BTC/USDT": core.Fetched.of((rest_fill,))},
+    )  # fmt: skip
+    outcome = core.reconcile(actual, snap, core.ReconcilePolicy(), datetime.now(UTC))
+    (by_rest,) = [e for e in outcome.events if isinstance(e, FillObserved)]
+    assert on_ws is not None
+    assert on_ws.event_id == by_rest.event_id == fill_event_id("binance", "BTC/USDT", "t1")
+    assert fill_event_id("binance", "ETH/USDT", "t1") != on_ws.event_id  # ids are per symbol

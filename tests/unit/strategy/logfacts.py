@@ -12,9 +12,6 @@ from setpoint.bus.messages import Ticker
 from setpoint.core.events import (
     Event,
     FillObserved,
-    FillObservedData,
-    FillSource,
-    Liquidity,
     OrderCancelled,
     OrderCancelledData,
     OrderPlaced,
@@ -27,13 +24,13 @@ from setpoint.core.ids import client_order_id
 from setpoint.core.model import (
     Key,
     MarketInfo,
-    MarketKind,
     Producer,
     Side,
     TargetOrder,
     TargetState,
     TimeInForce,
 )
+from setpoint.ops.synthetic import fill_data
 from setpoint.strategy.actual import ActualProjection
 from setpoint.strategy.sdk import KeyState, View
 
@@ -46,20 +43,6 @@ _trades = count(1)
 def at() -> datetime:
     """A strictly increasing fake time."""
     return T0 + timedelta(seconds=next(_clock))
-
-
-def market(symbol: str, kind: MarketKind = MarketKind.SPOT) -> MarketInfo:
-    base, quote = symbol.split(":")[0].split("/")
-    return MarketInfo(
-        symbol=symbol,
-        venue_symbol=symbol.replace("/", "").split(":")[0],
-        kind=kind,
-        base=base,
-        quote=quote,
-        tick=Decimal("0.01"),
-        step=Decimal("0.00001"),
-        min_notional=Decimal(5),
-    )
 
 
 def ticker(symbol: str, last: str, funding: str | None = None, spread: str = "0.5") -> Ticker:
@@ -98,19 +81,9 @@ def placed(symbol: str, order: TargetOrder) -> OrderPlaced:
 
 def fill(symbol: str, order: TargetOrder, quantity: str, price: str | None = None) -> FillObserved:
     coid = client_order_id(ACCOUNT, symbol, order.id, 1)
-    data = FillObservedData(
-        venue="binance",
-        trade_id=f"t{next(_trades)}",
-        order_id=f"v-{coid}",
-        client_order_id=coid,
-        side=order.side,
-        price=Decimal(price) if price else order.price or Decimal(1),
-        quantity=Decimal(quantity),
-        fee=Decimal(0),
-        fee_currency="USDT",
-        liquidity=Liquidity.MAKER,
-        source=FillSource.WS,
-    )
+    at_price = Decimal(price) if price else order.price or Decimal(1)
+    trade_id = f"t{next(_trades)}"
+    data = fill_data(coid, f"v-{coid}", order.side, at_price, Decimal(quantity), trade_id=trade_id)
     return FillObserved.create(Key(ACCOUNT, symbol), Producer.GATEWAY, data, occurred_at=at())
 
 

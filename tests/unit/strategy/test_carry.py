@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from logfacts import ACCOUNT, BUY, IOC, SELL, expired, fill, market, placed, submitted, ticker, view
+from logfacts import ACCOUNT, BUY, IOC, SELL, expired, fill, placed, submitted, ticker, view
 
 from setpoint.config import StrategyConfig
 from setpoint.core.events import Event
 from setpoint.core.model import MarketKind, TargetState
+from setpoint.ops.synthetic import market
 from setpoint.strategy.carry import Carry, CarryState
 from setpoint.strategy.sdk import Desired
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from logfacts import ACCOUNT, SELL, fill, full_fill, market, placed, submitted, ticker, view
+from logfacts import ACCOUNT, SELL, fill, full_fill, placed, submitted, ticker, view
 
 from setpoint.config import StrategyConfig
 from setpoint.core.events import Event
 from setpoint.core.model import TargetOrder, TargetState
+from setpoint.ops.synthetic import market
 from setpoint.strategy.grid import Grid, GridState
 from setpoint.strategy.sdk import Desired
 

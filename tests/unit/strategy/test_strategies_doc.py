@@ -7,9 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from logfacts import ACCOUNT, full_fill, market, ticker, view
+from logfacts import ACCOUNT, full_fill, ticker, view
 
 from setpoint.config import StrategyConfig
+from setpoint.ops.synthetic import market
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "strategies.md"
 
