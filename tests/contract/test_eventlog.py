@@ -442,6 +442,21 @@ class TestJetStreamReadPath:
         assert seen == list(range(1, 9))
         await nc.jetstream().delete_stream(log.stream)
 
+    async def test_follow_keeps_pulling_through_more_held_entries_than_a_pull_asks_for(
+        self, nc: NATS
+    ) -> None:
+        suffix = uuid.uuid4().hex[:10]
+        log = await JetStreamEventLog.open(nc, stream=f"H_{suffix}", subject_root=f"h{suffix}.evt")
+        held = 2600  # the reader's own appends, folded already: more than two pull batches
+        stream = log.follow(1, lambda: held)
+        nxt = asyncio.create_task(anext(stream))
+        positions = await log.append(KEY, Producer.GATEWAY, [placed(n=n) for n in range(held)], ANY)
+        assert positions == list(range(1, held + 1))
+        [last] = await log.append(KEY, Producer.GATEWAY, [placed(n=held)], ANY)
+        assert (await asyncio.wait_for(nxt, 30)).position == last
+        await stream.aclose()  # type: ignore[attr-defined]
+        await nc.jetstream().delete_stream(log.stream)
+
     async def test_other_subscriptions_of_the_client_still_work(self, nc: NATS) -> None:
         suffix = uuid.uuid4().hex[:10]
         log = await JetStreamEventLog.open(nc, stream=f"O_{suffix}", subject_root=f"o{suffix}.evt")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 ZERO = Decimal(0)
 
@@ -51,15 +51,30 @@ def _serialize(value: Decimal) -> str:
     return format(value, "f")
 
 
-Dec = Annotated[
-    Decimal,
-    BeforeValidator(strict_decimal),
-    PlainSerializer(_serialize, return_type=str, when_used="json"),
-]
+_PARSE = BeforeValidator(strict_decimal)
+_TO_JSON = PlainSerializer(_serialize, return_type=str, when_used="json")
+
+Dec = Annotated[Decimal, _PARSE, _TO_JSON]
 """A finite Decimal; JSON form is a plain decimal string ("64000.00")."""
 
-PositiveDec = Annotated[Dec, Field(gt=0)]
-NonNegativeDec = Annotated[Dec, Field(ge=0)]
+
+def _schema(mode: Literal["validation", "serialization"], **bound: int) -> WithJsonSchema:
+    """The JSON schema `Annotated[Dec, Field(**bound)]` has (kept as it was)."""
+    if mode == "validation":
+        return WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string"}], **bound}, mode)
+    return WithJsonSchema({**bound, "type": "string"}, mode)
+
+
+# The bound comes before the validator so that pydantic checks it in its own decimal
+# validator; on top of `Dec` it would add a Python call per field (~0.25 us per value read).
+PositiveDec = Annotated[
+    Decimal, Field(gt=0), _PARSE, _TO_JSON, _schema("validation", gt=0),
+    _schema("serialization", gt=0),
+]  # fmt: skip
+NonNegativeDec = Annotated[
+    Decimal, Field(ge=0), _PARSE, _TO_JSON, _schema("validation", ge=0),
+    _schema("serialization", ge=0),
+]  # fmt: skip
 
 Rounding = Literal["down", "up", "nearest"]
 _MODES = {"down": ROUND_DOWN, "up": ROUND_UP, "nearest": ROUND_HALF_EVEN}

@@ -315,11 +315,16 @@ def apply_intent(state: IntentState, position: int, event: Event) -> IntentState
     """Fold one event into the intent store (see the module table)."""
     if position <= state.position:
         return state
-    if isinstance(event, TargetPublished):
-        return _accept(state, position, event)
-    if isinstance(event, DiffComputed):
-        return _diff_done(state, position, event)
+    fold = _INTENT.get(event.type)
+    if fold is not None:
+        return fold(state, position, event)
     return _new_tuple(IntentState, (position, state[1], state[2]))
+
+
+_INTENT: dict[str, Callable[[IntentState, int, Any], IntentState]] = {
+    "TargetPublished": _accept,
+    "DiffComputed": _diff_done,
+}
 
 
 # --------------------------------------------------------------------------- orders
@@ -579,7 +584,8 @@ def _progress(
     if now_live and not was_live:
         live = (*live, new.ref)
     elif was_live and not now_live:
-        live = tuple(r for r in live if r != new.ref)
+        ref = new.ref
+        live = () if live == (ref,) else tuple(r for r in live if r != ref)
     if old is None:
         filled += new.done
     elif new.filled != old.filled or new.reported != old.reported:

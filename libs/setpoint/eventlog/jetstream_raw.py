@@ -207,7 +207,11 @@ class Feed:
             sequence, pending = ack_position(reply)
             self._received += 1
             if self._held is not None and sequence <= self._held():
-                return  # the reader holds it already: no buffering, no wake-up
+                # the reader holds it already: no buffering, and no wake-up unless the
+                # reader must ask for more (these count against the pull requests)
+                if self._requested - self._received < BATCH:
+                    self._wake.set()
+                return
             self._buffer.append(Raw(sequence, pending, subject, data, headers))
             if pending == 0 or len(self._buffer) == 1:
                 self._wake.set()
@@ -238,13 +242,19 @@ class Feed:
         self._requested += BATCH
 
     async def _wait(self) -> None:
-        """Wait for something to arrive; mark the consumer lost after `stall_s` of silence."""
+        """Wait for something to arrive; mark the consumer lost after `stall_s` of silence
+        (messages dropped as held are not silence: they arrive without waking us)."""
         self._wake.clear()
-        try:
-            async with asyncio.timeout(self._stall_s):
-                await self._wake.wait()
-        except TimeoutError:
-            self._lost = True
+        while True:
+            received = self._received
+            try:
+                async with asyncio.timeout(self._stall_s):
+                    await self._wake.wait()
+                return
+            except TimeoutError:
+                if self._received == received:
+                    self._lost = True
+                    return
 
     async def _restart(self) -> None:
         self._delete_consumer()

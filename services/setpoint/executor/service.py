@@ -51,9 +51,9 @@ from setpoint.executor.decide import Seen, Verdict, decide
 from setpoint.executor.gateway_client import GatewayClient, GatewayUnavailable
 from setpoint.executor.keyqueue import KeyQueue
 from setpoint.executor.plan import stages
-from setpoint.executor.ratelimit import RateLimiter
 from setpoint.venues.commands import Command, CommandReply, QueryCommand, VenueOrder
 from setpoint.venues.errors import Outcome
+from setpoint.venues.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer("setpoint.executor")

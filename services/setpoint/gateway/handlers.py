@@ -3,7 +3,9 @@
 Contract (see `venues.commands`): a place always carries the command's client order id;
 a "duplicate" answer or a transient failure of a place is followed by one query by client
 order id, so that the reply says what the venue holds whenever it can. Each request is
-handled in its own task: a slow venue call never holds up the next command.
+handled in its own task: a slow venue call never holds up the next command. Commands are
+paced by their sender (the executor): their venue calls are counted in the account's
+bucket but never wait for it (`Venue`, `pace=False`).
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class CommandHandlers:
             if isinstance(command, PlaceCommand):
                 return await self._place(command)
             if isinstance(command, CancelCommand):
-                return await self._answer(await self.venue.cancel(command))
+                return await self._answer(await self.venue.cancel(command, pace=False))
             if isinstance(command, QueryCommand):
                 return await self._query(command.symbol, command.client_order_id)
             return await self._fills(command)
@@ -103,14 +105,14 @@ class CommandHandlers:
 
     async def _place(self, command: PlaceCommand) -> CommandReply:
         try:
-            return await self._answer(await self.venue.place(command))
+            return await self._answer(await self.venue.place(command, pace=False))
         except VenueError as exc:
             if not exc.outcome.maybe_happened:
                 raise
             log.info("place %s: %s; querying", command.client_order_id, exc.outcome.value)
             first = exc.failure
         try:
-            order = await self.venue.query(command.symbol, command.client_order_id)
+            order = await self.venue.query(command.symbol, command.client_order_id, pace=False)
         except VenueError:
             return CommandReply.failure(first)
         if order is None:
@@ -118,14 +120,14 @@ class CommandHandlers:
         return await self._answer(order, duplicate=first.outcome is Outcome.DUPLICATE)
 
     async def _query(self, symbol: str, client_order_id: str) -> CommandReply:
-        order = await self.venue.query(symbol, client_order_id)
+        order = await self.venue.query(symbol, client_order_id, pace=False)
         if order is None:
             failure = VenueFailure(Outcome.NOT_FOUND, None, "no such order at the venue")
             return CommandReply.failure(failure)
         return _ok(order=order)
 
     async def _fills(self, command: FillsCommand) -> CommandReply:
-        fills = await self.venue.fills(command.symbol, command.since)
+        fills = await self.venue.fills(command.symbol, command.since, pace=False)
         return _ok(fills=tuple(fills))
 
 

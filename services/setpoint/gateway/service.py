@@ -259,10 +259,11 @@ class Gateway:
 
     async def record_fills_of(self, order: VenueOrder) -> None:
         """Record the trades of `order` now (REST), e.g. an IOC that filled on arrival.
-        A failed read is logged and left to the websocket and the next reconciliation."""
+        A failed read is logged and left to the websocket and the next reconciliation.
+        Part of answering a command: counted in the account's bucket, never waiting."""
         since = (order.venue_time or datetime.now(UTC)) - timedelta(minutes=1)
         try:
-            fills = await self.venue.fills(order.symbol, since)
+            fills = await self.venue.fills(order.symbol, since, pace=False)
         except VenueError as exc:
             log.warning("trades of %s: %s", order.client_order_id, exc.failure.reason)
             return

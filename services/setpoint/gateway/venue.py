@@ -3,10 +3,16 @@
 Every call either returns Setpoint values or raises `VenueError` with a classified
 `VenueFailure` (see `venues.errors`) whose text is free of credentials. A failed read is
 an error, never an empty answer.
+
+Pacing: with a `limiter` (the account's, one per gateway process), every call waits for a
+token first, except those made with `pace=False` (the executor's commands, already paced
+by the executor's own bucket), which only take theirs. A "too many requests" answer to
+any call empties the bucket for `RATE_LIMIT_PENALTY_S`, so every caller backs off.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +25,7 @@ from setpoint.core.numeric import ZERO
 from setpoint.gateway.convert import dec, to_fill, to_market, to_order
 from setpoint.venues.commands import CancelCommand, PlaceCommand, VenueFill, VenueOrder
 from setpoint.venues.errors import Outcome, VenueFailure, classify
+from setpoint.venues.ratelimit import RateLimiter
 
 T = TypeVar("T")
 
@@ -47,19 +54,41 @@ def _text(value: Decimal) -> str:
 
 
 class Venue:
-    """REST access to one account (`rest` is a ccxt async_support exchange)."""
+    """REST access to one account (`rest` is a ccxt async_support exchange); calls are
+    paced by `limiter` when there is one (module docstring)."""
 
-    def __init__(self, rest: Any, redactions: tuple[str, ...]) -> None:
+    def __init__(
+        self, rest: Any, redactions: tuple[str, ...], limiter: RateLimiter | None = None
+    ) -> None:
         self.rest = rest
         self.redactions = redactions
+        self.limiter = limiter
         self.markets: dict[str, MarketInfo] = {}
 
-    async def call(self, pending: Awaitable[T]) -> T:
-        """Await a ccxt call; any exception becomes a classified `VenueError`."""
+    async def call(self, pending: Awaitable[T], *, pace: bool = True) -> T:
+        """Await a ccxt call (not yet started) after its token; any exception becomes a
+        classified `VenueError`."""
+        try:
+            await self._take_token(pace)
+        except BaseException:
+            if inspect.iscoroutine(pending):
+                pending.close()  # cancelled while waiting: the call never starts
+            raise
         try:
             return await pending
         except Exception as exc:
-            raise VenueError(classify(exc, self.redactions)) from None
+            failure = classify(exc, self.redactions)
+            if failure.outcome is Outcome.RATE_LIMITED and self.limiter is not None:
+                self.limiter.penalize()
+            raise VenueError(failure) from None
+
+    async def _take_token(self, pace: bool) -> None:
+        if self.limiter is None:
+            return
+        if pace:
+            await self.limiter.acquire()
+        else:
+            self.limiter.charge()
 
     async def load_markets(self) -> tuple[MarketInfo, ...]:
         raw = await self.call(self.rest.load_markets(True))
@@ -72,7 +101,7 @@ class Venue:
         market = self.markets.get(symbol)
         return market is not None and market.is_derivative
 
-    async def place(self, cmd: PlaceCommand) -> VenueOrder:
+    async def place(self, cmd: PlaceCommand, *, pace: bool = True) -> VenueOrder:
         """Place with our client order id (never a venue-invented one)."""
         params: dict[str, Any] = {"newClientOrderId": cmd.client_order_id}
         if cmd.type is OrderType.LIMIT:
@@ -86,20 +115,23 @@ class Venue:
         raw = await self.call(
             self.rest.create_order(
                 cmd.symbol, cmd.type.value, cmd.side.value, _text(cmd.quantity), price, params
-            )
+            ),
+            pace=pace,
         )
         return to_order(raw)
 
-    async def cancel(self, cmd: CancelCommand) -> VenueOrder:
+    async def cancel(self, cmd: CancelCommand, *, pace: bool = True) -> VenueOrder:
         params = {} if cmd.order_id else {"origClientOrderId": cmd.client_order_id}
-        raw = await self.call(self.rest.cancel_order(cmd.order_id or "", cmd.symbol, params))
-        return to_order(raw)
+        pending = self.rest.cancel_order(cmd.order_id or "", cmd.symbol, params)
+        return to_order(await self.call(pending, pace=pace))
 
-    async def query(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+    async def query(
+        self, symbol: str, client_order_id: str, *, pace: bool = True
+    ) -> VenueOrder | None:
         """The order with this client id, or None when the venue says it does not exist."""
         params = {"origClientOrderId": client_order_id}
         try:
-            raw = await self.call(self.rest.fetch_order("", symbol, params))
+            raw = await self.call(self.rest.fetch_order("", symbol, params), pace=pace)
         except VenueError as exc:
             if exc.outcome is Outcome.NOT_FOUND:
                 return None
@@ -110,9 +142,11 @@ class Venue:
         raw = await self.call(self.rest.fetch_open_orders(symbol))
         return [to_order(o) for o in raw]
 
-    async def fills(self, symbol: str, since: datetime | None) -> list[VenueFill]:
+    async def fills(
+        self, symbol: str, since: datetime | None, *, pace: bool = True
+    ) -> list[VenueFill]:
         since_ms = None if since is None else int(since.timestamp() * 1000)
-        raw = await self.call(self.rest.fetch_my_trades(symbol, since_ms, 1000))
+        raw = await self.call(self.rest.fetch_my_trades(symbol, since_ms, 1000), pace=pace)
         return [to_fill(t) for t in raw]
 
     async def balances(self) -> tuple[AssetBalance, ...]:

@@ -2,7 +2,8 @@
 
 Every `[strategies.<name>]` entry of the configuration runs (or only those named), each
 with the strategy kind its `kind` names. A Python program can host its own strategy kinds
-with `serve(settings, {name: (config, strategy)})` (see docs/strategies.md).
+with `serve(settings, {name: (config, strategy)})` (see docs/strategies.md). The process
+frame (logging, signals, NATS, telemetry) is `setpoint.bus.runtime`.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 from collections.abc import Mapping
-from contextlib import suppress
+from functools import partial
 from typing import Any
 
-from setpoint.bus import telemetry
-from setpoint.bus.connect import connect_nats
-from setpoint.config import Settings, StrategyConfig, load_settings
+from nats.aio.client import Client as NATS
+
+from setpoint.bus import runtime
+from setpoint.config import Settings, StrategyConfig
 
 from .carry import Carry
 from .grid import Grid
@@ -26,14 +27,16 @@ from .runner import Runner
 from .sdk import Strategy
 
 KINDS: Mapping[str, Strategy[Any]] = {"grid": Grid(), "carry": Carry()}
+Hosted = Mapping[str, tuple[StrategyConfig, Strategy[Any]]]
 
 
 def main(config: str | None, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="setpoint run strategy")
     parser.add_argument("--name", action="append", help="run only this strategy (repeatable)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = load_settings(config)
+    return runtime.run_service("strategy", config, argv, _body, parser=parser)
+
+
+def _body(settings: Settings, args: argparse.Namespace) -> runtime.Body:
     chosen = {
         name: (entry, KINDS[entry.kind])
         for name, entry in settings.strategies.items()
@@ -41,34 +44,23 @@ def main(config: str | None, argv: list[str]) -> int:
     }
     missing = set(args.name or ()) - set(chosen)
     if missing:
-        parser.error(f"no such strategy in the configuration: {', '.join(sorted(missing))}")
-    asyncio.run(serve(settings, chosen))
-    return 0
+        raise runtime.UsageError(
+            f"no such strategy in the configuration: {', '.join(sorted(missing))}"
+        )
+    return partial(host, settings, chosen)
 
 
-async def serve(
-    settings: Settings, strategies: Mapping[str, tuple[StrategyConfig, Strategy[Any]]]
-) -> None:
-    """Run the host until SIGINT or SIGTERM."""
-    handle = telemetry.setup_telemetry(settings, "strategy")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def serve(settings: Settings, strategies: Hosted) -> None:
+    """Run the host until SIGINT or SIGTERM (for a program hosting its own kinds)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format=runtime.LOG_FORMAT)
+    await runtime.serve("strategy", settings, partial(host, settings, strategies))
+
+
+async def host(settings: Settings, strategies: Hosted, nc: NATS, stop: asyncio.Event) -> None:
+    """Start the host (it answers health and prints `ready` once the logs are caught up),
+    then call the strategies until `stop` is set."""
     runners = [Runner(name, config, kind) for name, (config, kind) in strategies.items()]
-    logging.getLogger("setpoint.strategy").info("connecting to NATS at %s", settings.nats.url)
-    nc = await connect_nats(settings, name="setpoint-strategy")
-    try:
-        host = Host(settings, runners)
-        starting = asyncio.ensure_future(host.start(nc))
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if starting.done():
-            starting.result()
-            await host.run(stop)
-        starting.cancel()
-        stopping.cancel()
-    finally:
-        with suppress(Exception):
-            await nc.drain()
-        handle.shutdown()
+    strategy_host = Host(settings, runners)
+    if await runtime.until_stopped(strategy_host.start(nc), stop):
+        await strategy_host.run(stop)

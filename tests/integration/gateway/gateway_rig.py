@@ -21,6 +21,7 @@ from setpoint.gateway.venue import Venue
 from setpoint.sim.app import SimServer
 from setpoint.sim.testing import SimControl, running_simulator
 from setpoint.venues.exchange import create_rest, create_stream, credentials
+from setpoint.venues.ratelimit import RateLimiter
 
 os.environ.setdefault("SETPOINT_IT_KEY", "demo-key")
 os.environ.setdefault("SETPOINT_IT_SECRET", "demo-secret")
@@ -74,7 +75,8 @@ async def rig(nats_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Ri
         creds = credentials(cfg)
         rest = create_rest(cfg, creds, timeout_ms=1000, traced=True)
         stream = create_stream(cfg, creds, timeout_ms=1000)
-        gateway = Gateway(settings, account, nc, log, Venue(rest, creds.redactions), stream)
+        venue = Venue(rest, creds.redactions, RateLimiter(cfg.rate_limit_per_s))
+        gateway = Gateway(settings, account, nc, log, venue, stream)
         executor = Executor(settings, nc, log)
         control = SimControl(sim.base_url)
         await gateway.start()

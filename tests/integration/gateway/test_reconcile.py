@@ -21,6 +21,7 @@ from setpoint.core.events import (
 from setpoint.core.ids import client_order_id
 from setpoint.core.model import Key, OrderType, Producer, Side, TargetState
 from setpoint.eventlog import ANY
+from setpoint.venues.ratelimit import RateLimiter
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
 PERIODIC = ReconcileTrigger.PERIODIC
@@ -133,3 +134,19 @@ async def test_fill_arrives_on_the_stream(rig: Rig) -> None:
     fills = await eventually(lambda: events(rig, "FillObserved"))
     assert [f.data.source.value for f in fills] == ["ws"]
     assert fills[0].data.client_order_id == action.client_order_id
+
+
+async def test_reconciliation_reads_wait_for_the_accounts_tokens(rig: Rig) -> None:
+    """A bucket of one token on a clock that never moves: every venue read of the
+    reconciliation past the first is told to wait (the sleep only records it)."""
+    await with_target(rig)
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    rig.gateway.venue.limiter = RateLimiter(1, 1, clock=lambda: 0.0, sleep=record)
+    await rig.gateway.reconcile(PERIODIC)
+    # open orders, trades of the symbol, balances: three reads at least, past one token
+    assert len(waits) >= 2
+    assert waits == sorted(waits)  # each one queues behind the one before

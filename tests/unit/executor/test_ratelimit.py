@@ -1,4 +1,4 @@
-"""The token bucket behind the executor's per-account rate limit."""
+"""The token bucket behind the per-account rate limit (executor and gateway)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from setpoint.executor.ratelimit import TokenBucket
+from setpoint.venues.ratelimit import TokenBucket
 
 
 def test_burst_then_spaced() -> None:

@@ -1,16 +1,26 @@
-"""Per-account rate limit for venue actions: a token bucket.
+"""Per-account rate limit for venue calls: a token bucket.
 
 `TokenBucket.reserve(now)` is pure bookkeeping (no clock, no sleep): it takes one token
 and returns how long the caller must wait before using it. `RateLimiter` adds the clock
 and the sleep. `penalize(now, seconds)` empties the bucket after the venue said "too
 many requests", so that every caller backs off together.
+
+Users: the executor paces its commands per account; the gateway paces its own calls
+(reconciliation, trades after a fill, tickers) with one limiter per account and counts the
+executor's commands in it without making them wait (`RateLimiter.charge`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+__all__ = ["RATE_LIMIT_PENALTY_S", "RateLimiter", "TokenBucket"]
+
+RATE_LIMIT_PENALTY_S = 1.0
+"""How long every caller of an account waits after the venue answered "too many requests"."""
 
 
 @dataclass(slots=True)
@@ -49,15 +59,30 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """An asyncio front for a `TokenBucket` on the monotonic clock."""
+    """An asyncio front for a `TokenBucket` on the monotonic clock (`clock` and `sleep`
+    are there for tests)."""
 
-    def __init__(self, rate_per_s: float, burst: float | None = None) -> None:
-        self.bucket = TokenBucket(rate_per_s, burst or max(1.0, rate_per_s))
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.bucket = TokenBucket(rate_per_s, burst or max(1.0, rate_per_s), updated=clock())
+        self._clock, self._sleep = clock, sleep
 
     async def acquire(self, cost: float = 1.0) -> None:
-        delay = self.bucket.reserve(time.monotonic(), cost)
+        """Take a token, waiting until it is due."""
+        delay = self.bucket.reserve(self._clock(), cost)
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
-    def penalize(self, seconds: float) -> None:
-        self.bucket.penalize(time.monotonic(), seconds)
+    def charge(self, cost: float = 1.0) -> None:
+        """Count a call that was paced elsewhere: take its token without waiting, so that
+        the callers who do wait leave room for it."""
+        self.bucket.reserve(self._clock(), cost)
+
+    def penalize(self, seconds: float = RATE_LIMIT_PENALTY_S) -> None:
+        self.bucket.penalize(self._clock(), seconds)
