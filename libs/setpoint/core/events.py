@@ -371,7 +371,8 @@ class EventBase(Frozen):
         )
 
     def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
+        """`model_dump_json().encode()`, without the round trip through `str`."""
+        return self.__pydantic_serializer__.to_json(self)
 
 
 
