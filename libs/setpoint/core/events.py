@@ -375,8 +375,6 @@ class EventBase(Frozen):
         return self.__pydantic_serializer__.to_json(self)
 
 
-
-
 class TargetPublished(EventBase):
     type: Literal["TargetPublished"] = "TargetPublished"
     data: TargetPublishedData
