@@ -20,15 +20,18 @@ alone. Position orders are never cancelled (IOC, they finish on their own).
 Position (§2): `delta = target - (position + signed open quantity of position orders)`;
 when `|delta|` rounded down to the step is at least one step, the minimum quantity and the
 minimum notional, one IOC limit order at last price ± `ioc_band_bps` (rounded to the tick
-inward), intent id `@pos-<generation>-<n>` (n = first unused), attempt 1.
+inward), intent id `@pos-<generation>-<n>` (n = first unused), attempt 1 — unless the
+effective target pauses position orders (a retry backoff after a non-terminal rejection).
 
 Every place/amend then passes `risk.screen`. Actions come sorted: cancels, amends, places,
-each by intent id. The plan is `converged` when there is nothing to do, nothing in flight
-and the position is as close to its target as an order can take it (the rest is below
-one step, the minimum quantity or the minimum notional at the last price).
+each by intent id. The plan is `converged` when there is nothing to do, nothing in flight,
+no intent or position order waiting out a retry backoff, and the position is as close to
+its target as an order can take it (the rest is below one step, the minimum quantity or
+the minimum notional at the last price).
 
 Incremental: pass the previous plan of the key as `previous`. Only the intents that the
-target's journal, the actual journal or the oco/liquidate exclusions name as changed since
+target's journal, the actual journal or the exclusions (oco, liquidate-only, retry backoff:
+an intent whose backoff ended is decided again without any new event) name as changed since
 that plan are decided again; the others keep their cached decision. An unchanged key costs
 O(actions), one changed order O(log n). Anything the journals cannot vouch for (another
 key, another market, orders no longer held, a window overrun) falls back to a full diff;
@@ -288,7 +291,7 @@ def _position_action(
     band_bps: int,
 ) -> Action | None:
     delta = position_delta(target, actual)
-    if not delta or last_price is None or target.generation is None:
+    if not delta or last_price is None or target.generation is None or target.position_paused:
         return None
     side = Side.BUY if delta > 0 else Side.SELL
     quantity = round_to(abs(delta), ctx.step) if ctx.step else abs(delta)
@@ -361,7 +364,7 @@ def diff(
         target_event_id=target.target_event_id,
         actions=actions,
         risk=reasons,
-        converged=not raw and not actual.pending and settled,
+        converged=not raw and not actual.pending and settled and target.wake_at is None,
         waiting=len(actual.pending),
         cache=cache,
     )

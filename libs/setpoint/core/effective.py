@@ -9,15 +9,21 @@ except:
 * ``expired``: at or after `expires_at`, no orders at all; the position target is kept;
 * ``liquidate_only`` (account mode): only orders that reduce the position stay (sells when
   long, buys when short, none when flat), and the position target is clamped between the
-  current position and zero (it may shrink the position, never grow or flip it).
+  current position and zero (it may shrink the position, never grow or flip it);
+* ``retry_backoff``: an intent whose last attempts the venue rejected non-terminally
+  (`KeyActual.backoff`) and that has no live order is left out until `retry_after`; the
+  `POSITION_BACKOFF` entry pauses position orders (`position_paused`) the same way.
+  `wake_at` is the earliest such `retry_after`: the caller decides the key again then (no
+  event marks the end of a backoff).
 
 Each exclusion is reported as a `RiskReason` (rule ``oco`` / ``expired`` /
-``liquidate_only``). Risk limits on single actions (notional, open orders, price band) are
-applied to the plan's actions by `risk.screen`, called from `diff`, because they judge
-what would be sent, not what is already working.
+``liquidate_only`` / ``retry_backoff``). Risk limits on single actions (notional, open
+orders, price band) are applied to the plan's actions by `risk.screen`, called from
+`diff`, because they judge what would be sent, not what is already working.
 
-The result shares the accepted target's order map, so it costs O(oco orders) in the normal
-mode (O(orders) in liquidate-only mode) and the differ can diff incrementally.
+The result shares the accepted target's order map, so it costs O(oco orders + backoff
+entries) in the normal mode (O(orders) in liquidate-only mode) and the differ can diff
+incrementally.
 """
 
 from __future__ import annotations
@@ -29,7 +35,13 @@ from decimal import Decimal
 
 from setpoint.core.events import AccountMode, RiskReason
 from setpoint.core.model import Key, Side, TargetOrder
-from setpoint.core.projections import AcceptedTarget, AccountActual, KeyActual
+from setpoint.core.projections import (
+    POSITION_BACKOFF,
+    AcceptedTarget,
+    AccountActual,
+    Backoff,
+    KeyActual,
+)
 
 __all__ = ["EffectiveTarget", "effective_target"]
 
@@ -47,6 +59,10 @@ class EffectiveTarget:
     hold_orders: bool = True
     position: Decimal | None = None
     reasons: tuple[RiskReason, ...] = ()
+    position_paused: bool = False
+    """Position orders wait: the last one was rejected non-terminally (``retry_backoff``)."""
+    wake_at: datetime | None = None
+    """The earliest moment a backoff ends (decide the key again then); None if none."""
 
     @property
     def generation(self) -> int | None:
@@ -85,16 +101,60 @@ def effective_target(
     expires = state.expires_at
     if expires is not None and now >= expires:
         reason = RiskReason(rule="expired", detail=f"target expired at {expires.isoformat()}")
+        pos_wait = _backing_off(target, actual, now, None) if actual.backoff else _NO_WAIT
         return EffectiveTarget(
-            state.key, target, hold_orders=False, position=state.position, reasons=(reason,)
-        )
+            state.key, target, hold_orders=False, position=state.position,
+            reasons=(reason, *pos_wait[1]), position_paused=pos_wait[2], wake_at=pos_wait[3],
+        )  # fmt: skip
     excluded, reasons = _oco_excluded(target, actual)
     position = state.position
     if account_state.mode is AccountMode.LIQUIDATE_ONLY:
         more, more_reasons = _liquidate_only(target, actual.position, excluded)
         excluded, reasons = excluded | more, reasons + more_reasons
         position = _clamp(position, actual.position)
-    return EffectiveTarget(state.key, target, excluded, True, position, reasons)
+    if not actual.backoff:
+        return EffectiveTarget(state.key, target, excluded, True, position, reasons)
+    waiting, wait_reasons, paused, wake = _backing_off(target, actual, now, excluded)
+    return EffectiveTarget(
+        state.key, target, excluded | waiting, True, position, reasons + wait_reasons,
+        paused, wake,
+    )  # fmt: skip
+
+
+_Wait = tuple[frozenset[str], tuple[RiskReason, ...], bool, datetime | None]
+_NO_WAIT: _Wait = (frozenset(), (), False, None)
+
+
+def _backing_off(
+    target: AcceptedTarget, actual: KeyActual, now: datetime, already: frozenset[str] | None
+) -> _Wait:
+    """Intents (and the position family) still in their retry backoff at `now`: excluded
+    intents, reasons, position paused, earliest end. `already` None: the position only."""
+    out: list[str] = []
+    reasons: list[RiskReason] = []
+    paused, wake = False, None
+    entries: list[tuple[str, Backoff]] = sorted(actual.backoff.items())
+    for name, entry in entries:
+        if entry.retry_after <= now:
+            continue
+        if name == POSITION_BACKOFF:
+            paused = True
+        elif (
+            already is None
+            or name in already
+            or name not in target.orders
+            or actual.progress(name).live
+        ):
+            continue
+        else:
+            out.append(name)
+        wake = entry.retry_after if wake is None else min(wake, entry.retry_after)
+        detail = (
+            f"{entry.rejections} consecutive non-terminal rejection(s); "
+            f"retry after {entry.retry_after.isoformat()}"
+        )
+        reasons.append(RiskReason(intent_id=name, rule="retry_backoff", detail=detail))
+    return frozenset(out), tuple(reasons), paused, wake
 
 
 def _oco_excluded(

@@ -25,15 +25,24 @@ OrderSubmitted           A      new order, in flight (status None, pending "subm
                                 intent's attempt = max(attempt, this one); `replaces`: the old
                                 order is marked pending "cancel". A duplicate coid: nothing.
 OrderPlaced              A      venue acknowledged: order id, status, reported filled; pending
-                                "submit" cleared
+                                "submit" cleared; the intent's retry backoff cleared (open or
+                                filled)
 OrderRejected            A      closed; terminal → REJECTED (intent consumed), else CANCELED
-                                (placed again under the next attempt)
-CancelSubmitted          A      order pending "cancel" (no second action until answered)
+                                (placed again under the next attempt, after a backoff: the
+                                intent's `backoff` entry counts consecutive rejections n and
+                                sets retry_after = occurred_at + min(60 s, 1 s * 2**(n-1));
+                                position orders share the entry `POSITION_BACKOFF`)
+CancelSubmitted          A      order pending "cancel" since occurred_at (no second action
+                                until answered)
 OrderCancelled           A      closed: CANCELED (EXPIRED for reason "expired"), reported
                                 filled kept; pending cleared; fills are never rolled back
 OrderObserved            A      venue state of a known order (status, filled, price, qty;
-                                not-found count reset; open → pending "submit" cleared); an
-                                unknown order is recorded (ours, or foreign adopted/not)
+                                not-found count reset; open → pending "submit" cleared; open,
+                                source rest/query, occurred_at ≥ cancel sent + STALE_CANCEL →
+                                a stale pending "cancel" cleared: its answer was lost, the
+                                differ cancels again); open or filled clears the intent's
+                                retry backoff; an unknown order is recorded (ours, or foreign
+                                adopted/not)
 OrderNotFound            A      the order's consecutive not-found count (first time noted);
                                 client id "#<venue id>" names an order without a client id
 FillObserved             A      once per (venue, trade id) per key: order filled += quantity,
@@ -50,6 +59,15 @@ RiskRejected             -      nothing (a decision, not a change of state)
 Consumed (SEMANTICS §1): an intent is consumed once one of its orders is completely filled,
 an IOC/FOK/market attempt is closed (whatever it filled), or the venue rejected an attempt
 as invalid. Cancelled or expired GTC orders do not consume their intent.
+
+Retry backoff: a non-terminal rejection (insufficient funds, no gateway answering, bad
+credentials) does not consume the intent, but the effective target leaves the intent out
+until `retry_after` (`effective.py`, rule ``retry_backoff``), so such an order is tried 1 s,
+2 s, 4 s … then every 60 s after its rejections, not in a tight loop. The entry goes when
+an attempt is acknowledged (open or filled: OrderPlaced, OrderObserved, a fill that
+completes it) or the intent is consumed (not for the position family, whose every IOC
+attempt consumes its own intent id: only an acknowledgement clears it). Entries of intents
+the target no longer lists stay until then; they exclude nothing.
 
 Position (SEMANTICS §2): the last `PositionObserved` (zero if none) plus the signed fills
 folded since; for a spot key that is simply the net of its fills.
@@ -77,6 +95,7 @@ from setpoint.core.events import (
     Event,
     FillObserved,
     MarketsLoaded,
+    ObservationSource,
     OrderCancelled,
     OrderNotFound,
     OrderObserved,
@@ -103,11 +122,16 @@ from setpoint.core.model import (
 from setpoint.core.numeric import ZERO
 
 __all__ = [
+    "BACKOFF_BASE",
+    "BACKOFF_MAX",
     "EMPTY_KEY",
     "JOURNAL_SIZE",
+    "POSITION_BACKOFF",
+    "STALE_CANCEL",
     "AcceptedTarget",
     "AccountActual",
     "ActualState",
+    "Backoff",
     "DiffSummary",
     "IntentProgress",
     "IntentState",
@@ -121,10 +145,20 @@ __all__ = [
     "gc_paused",
     "orphan_name",
     "rebuild",
+    "retry_delay",
 ]
 
 JOURNAL_SIZE = 4096
 """How many recent intent changes a key's journal remembers (see `Journal.since`)."""
+BACKOFF_BASE = timedelta(seconds=1)
+BACKOFF_MAX = timedelta(seconds=60)
+"""Backoff after non-terminal rejections: `min(BACKOFF_MAX, BACKOFF_BASE * 2**(count-1))`."""
+POSITION_BACKOFF = "@pos"
+"""Backoff entry shared by every position intent (`@pos-<generation>-<n>`) of a key."""
+STALE_CANCEL = timedelta(seconds=5)
+"""A pending cancel at least this old (by the observation's time) is cleared by a REST or
+query observation that still finds the order open: its answer was lost (module docstring).
+Reconciliation waits `max(in_flight_timeout_s, STALE_CANCEL)` before reporting one."""
 
 _EMPTY: Map[Any, Any] = Map()
 _new_tuple = tuple.__new__
@@ -133,6 +167,7 @@ _new_tuple = tuple.__new__
 _SUBMIT, _CANCEL = "submit", "cancel"
 _CONSUMING_TIF = (TimeInForce.IOC, TimeInForce.FOK)
 _OPEN = frozenset({None, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+_ACKED = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED})
 _OURS = Origin.OURS
 
 
@@ -363,6 +398,8 @@ class OrderRecord(NamedTuple):
     not_found: int
     not_found_since: datetime | None
     correlation_id: str | None
+    pending_since: datetime | None = None
+    """When the pending cancel was sent (CancelSubmitted, or the amend that replaces it)."""
 
     @property
     def done(self) -> Decimal:
@@ -417,6 +454,20 @@ class IntentProgress(NamedTuple):
 _NO_PROGRESS = IntentProgress()
 
 
+class Backoff(NamedTuple):
+    """Consecutive non-terminal rejections of an intent and when it may be placed again."""
+
+    rejections: int
+    retry_after: datetime
+
+
+def retry_delay(count: int) -> timedelta:
+    """Wait after the `count`-th consecutive non-terminal rejection: 1 s, 2 s, 4 s, … 60 s."""
+    if count > 7:  # 2**6 = 64 s is already above the cap
+        return BACKOFF_MAX
+    return min(BACKOFF_MAX, BACKOFF_BASE * (1 << (count - 1)))
+
+
 class KeyActual(NamedTuple):
     """The actual state of one key."""
 
@@ -438,6 +489,9 @@ class KeyActual(NamedTuple):
     """(venue, trade id) of every fill folded for the key."""
     journal: Journal = Journal()
     """Names (intent ids, `orphan_name(ref)`) whose actual state changed."""
+    backoff: Map[str, Backoff] = _EMPTY
+    """Intents (and `POSITION_BACKOFF` for position orders) whose last attempts were
+    rejected non-terminally: not placed again before `retry_after` (module docstring)."""
 
     def progress(self, intent_id: str) -> IntentProgress:
         return self.intents.get(intent_id, _NO_PROGRESS)
@@ -620,6 +674,11 @@ def _with_pending(o: OrderRecord, pending: str | None) -> OrderRecord:
     return _new_tuple(OrderRecord, (*o[:17], pending, *o[18:]))
 
 
+def _cancel_pending(o: OrderRecord, at: datetime) -> OrderRecord:
+    """`o` with a cancel pending since `at`."""
+    return _new_tuple(OrderRecord, (*o[:17], _CANCEL, *o[18:24], at))
+
+
 def _is_live(o: OrderRecord) -> bool:
     """`o.is_live` without the property call (the hot folds ask twice per event)."""
     return o[14] in _OPEN and (o[19] is _OURS or o[20])
@@ -636,9 +695,8 @@ def _commit(
     """Store `new` (replacing `old`) and update every index of its key."""
     _, keys, accounts, reconciliations = state
     key = new.key
-    pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal = keys.get(
-        key, EMPTY_KEY
-    )
+    (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
+     backoff) = keys.get(key, EMPTY_KEY)  # fmt: skip
     ref, iid, order_id = new.ref, new.intent_id, new.order_id
     was_live, now_live = old is not None and _is_live(old), _is_live(new)
     if now_live is not was_live:
@@ -654,15 +712,36 @@ def _commit(
         venue_ids = venue_ids.set(order_id, ref)
     if iid is not None:
         intents = _progress(intents, iid, old, new, was_live, now_live)
+        if backoff:
+            backoff = _backoff_cleared(backoff, iid, new, intents)
     if fill_id is not None:
         fills = fills.set(fill_id, None)
     journal = journal.touch(iid if iid is not None else orphan_name(ref))
     orders = orders.set(ref, new)
     new_ka = _new_tuple(
         KeyActual,
-        (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal),
-    )
+        (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
+         backoff),
+    )  # fmt: skip
     return _new_tuple(ActualState, (position, keys.set(key, new_ka), accounts, reconciliations))
+
+
+def _backoff_name(order: OrderRecord) -> str | None:
+    return POSITION_BACKOFF if order.position_order else order.intent_id
+
+
+def _backoff_cleared(
+    backoff: Map[str, Backoff], iid: str, new: OrderRecord, intents: Map[str, IntentProgress]
+) -> Map[str, Backoff]:
+    """Without the entry of `new`'s intent once the venue acknowledged it (open or filled)
+    or the intent is consumed (a position order's family: on acknowledgement only)."""
+    if new.position_order:
+        if new.status in _ACKED and POSITION_BACKOFF in backoff:
+            return backoff.delete(POSITION_BACKOFF)
+        return backoff
+    if iid in backoff and (new.status in _ACKED or intents.get(iid, _NO_PROGRESS).consumed):
+        return backoff.delete(iid)
+    return backoff
 
 
 def _find(ka: KeyActual, coid: str | None, order_id: str | None) -> OrderRecord | None:
@@ -697,12 +776,12 @@ def _submitted(state: ActualState, position: int, event: OrderSubmitted) -> Actu
         d.client_order_id, key, d.client_order_id, None, d.intent_id, d.attempt,
         d.side, d.type, d.price, d.quantity, d.time_in_force, d.post_only, d.reduce_only,
         d.position_order, None, ZERO, ZERO, _SUBMIT, event.occurred_at, Origin.OURS,
-        False, 0, None, event.correlation_id,
+        False, 0, None, event.correlation_id, None,
     ))  # fmt: skip
     if d.replaces is not None:
         old = orders.get(d.replaces)
         if old is not None and old.is_live:
-            state = _commit(state, position, old, _with_pending(old, _CANCEL))
+            state = _commit(state, position, old, _cancel_pending(old, event.occurred_at))
     return _commit(state, position, None, order)
 
 
@@ -729,7 +808,18 @@ def _rejected(state: ActualState, position: int, event: OrderRejected) -> Actual
         return _skip(state, position, None)
     status = OrderStatus.REJECTED if d.terminal else OrderStatus.CANCELED
     new = _evolve(old, old.order_id, status, old.filled, old.reported, None)
-    return _commit(state, position, old, new)
+    state = _commit(state, position, old, new)
+    name = _backoff_name(new)
+    if d.terminal or name is None:
+        return state
+    ka = state.keys[event.key]
+    if not new.position_order and ka.intents[name].consumed:
+        return state  # an IOC/FOK/market intent: finished, never placed again
+    previous = ka.backoff.get(name)
+    count = 1 if previous is None else previous.rejections + 1
+    entry = Backoff(count, event.occurred_at + retry_delay(count))
+    new_ka = ka._replace(backoff=ka.backoff.set(name, entry))
+    return _new_tuple(ActualState, (position, state.keys.set(event.key, new_ka), *state[2:]))
 
 
 def _cancel_submitted(state: ActualState, position: int, event: CancelSubmitted) -> ActualState:
@@ -737,7 +827,7 @@ def _cancel_submitted(state: ActualState, position: int, event: CancelSubmitted)
     old = _lookup(state, event.key, d.client_order_id, d.order_id)
     if old is None or not old.is_open or old.pending == _CANCEL:
         return _skip(state, position, None)
-    return _commit(state, position, old, _with_pending(old, _CANCEL))
+    return _commit(state, position, old, _cancel_pending(old, event.occurred_at))
 
 
 def _cancelled(state: ActualState, position: int, event: OrderCancelled) -> ActualState:
@@ -759,7 +849,7 @@ def _observed_new(event: OrderObserved) -> OrderRecord:
     return _new_tuple(OrderRecord, (
         ref, event.key, coid, d.order_id, None, 0, d.side, d.type, d.price, d.quantity,
         d.time_in_force, False, False, False, d.status, ZERO, min(d.filled, d.quantity),
-        None, None, d.origin, d.adopted, 0, None, event.correlation_id,
+        None, None, d.origin, d.adopted, 0, None, event.correlation_id, None,
     ))  # fmt: skip
 
 
@@ -773,14 +863,27 @@ def _observed(state: ActualState, position: int, event: OrderObserved) -> Actual
     price = d.price if d.price is not None else old.price
     reported = min(max(old.reported, d.filled), d.quantity)
     pending = _clear_submit(old) if d.status.is_open else None
+    if pending == _CANCEL and _stale_cancel(old, event):
+        pending = None
     # old._replace(order_id, status, price, quantity, reported, pending, adopted,
     # not_found=0, not_found_since=None), without the cost of `_replace`
     new = _new_tuple(OrderRecord, (
         *old[:3], d.order_id, *old[4:8], price, d.quantity, *old[10:14], d.status,
         old.filled, reported, pending, *old[18:20], old.adopted or d.adopted, 0, None,
-        old.correlation_id,
+        old.correlation_id, old.pending_since,
     ))  # fmt: skip
     return _commit(state, position, old, new)
+
+
+def _stale_cancel(old: OrderRecord, event: OrderObserved) -> bool:
+    """A REST/query observation of the order still open, `STALE_CANCEL` or more after its
+    cancel was sent: the cancel's answer was lost (a websocket hint never decides it)."""
+    since = old.pending_since
+    return (
+        event.data.source is not ObservationSource.WS
+        and since is not None
+        and event.occurred_at - since >= STALE_CANCEL
+    )
 
 
 def _not_found(state: ActualState, position: int, event: OrderNotFound) -> ActualState:

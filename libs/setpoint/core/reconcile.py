@@ -25,6 +25,11 @@ from `snapshot.open_orders` was not looked at. Per symbol:
   cancel by client order id (`Action(reason="lost")`, harmless if it never existed); its
   `OrderCancelled` then lets the differ place the intent under the next attempt.
   An in-flight order found in the open orders is adopted as matched.
+* **stale cancel** (an order with a pending cancel sent at least
+  `max(in_flight_timeout_s, projections.STALE_CANCEL)` ago that the venue still lists open,
+  in its open orders or by a targeted query) → `OrderObserved` with the open state even if
+  nothing else changed: its fold clears the pending cancel (the cancel's answer was lost)
+  and the differ plans the cancel again. A venue that says closed closes it as usual.
 * **zombie** (open at the venue, unknown or closed locally), in scope (`zombie_scope`
   "keys": symbols that have or had a target; "account": all) and older than
   `in_flight_timeout_s` by its venue time (younger ones may be our own orders still being
@@ -80,7 +85,7 @@ from setpoint.core.events import (
 from setpoint.core.ids import is_ours
 from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
 from setpoint.core.numeric import ZERO
-from setpoint.core.projections import ActualState, KeyActual, OrderRecord
+from setpoint.core.projections import STALE_CANCEL, ActualState, KeyActual, OrderRecord
 
 __all__ = [
     "Fetched",
@@ -386,10 +391,22 @@ def _sync(
         or venue.quantity != order.quantity
         or (venue.price is not None and venue.price != order.price)
     )
-    if changed:
+    stale = venue.status.is_open and _stale_cancel(work, order)
+    if changed or stale:
         _observe(work, kw, order, venue, source, adopted=order.adopted)
         if category == "matched" and venue.status is not order.status:
             work.item(category, order, f"venue state {venue.status.value} recorded")
+    if stale:
+        work.item(category, order, "stale cancel", "still open: the cancel is planned again")
+
+
+def _stale_cancel(work: _Work, order: OrderRecord) -> bool:
+    """A cancel sent at least `max(in_flight_timeout_s, STALE_CANCEL)` ago with no answer."""
+    since = order.pending_since
+    if order.pending != "cancel" or since is None:
+        return False
+    wait = max(timedelta(seconds=work.policy.in_flight_timeout_s), STALE_CANCEL)
+    return work.now - since >= wait
 
 
 def _infer(

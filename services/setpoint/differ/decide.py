@@ -36,7 +36,7 @@ from setpoint.core.model import Key
 from setpoint.core.projections import ActualState, IntentState
 from setpoint.core.risk import RiskLimits
 
-EXCLUSION_RULES = frozenset({"oco", "expired", "liquidate_only"})
+EXCLUSION_RULES = frozenset({"oco", "expired", "liquidate_only", "retry_backoff"})
 """Rules of the effective target: orders left out by design, not refused by a limit."""
 
 
@@ -44,12 +44,14 @@ EXCLUSION_RULES = frozenset({"oco", "expired", "liquidate_only"})
 class Outcome:
     """One decision: the `DiffComputed` data, the actions a risk limit refused (each to be
     recorded as `RiskRejected`), the kernel's plan (pass it back as `previous` for an
-    incremental diff) and a CamelCase problem, if any."""
+    incremental diff), a CamelCase problem, if any, and when a retry backoff of the key
+    ends (`wake_at`: decide the key again then; no event marks it)."""
 
     data: DiffComputedData
     refused: tuple[RiskReason, ...] = ()
     plan: Plan | None = None
     problem: str | None = None
+    wake_at: datetime | None = None
 
 
 def should_append(
@@ -99,4 +101,4 @@ def decide(
     data = plan.data()
     if effective.reasons:
         data = data.model_copy(update={"risk": effective.reasons + plan.risk})
-    return Outcome(data, refused=plan.risk, plan=plan)
+    return Outcome(data, refused=plan.risk, plan=plan, wake_at=effective.wake_at)

@@ -11,8 +11,9 @@ Wiring (one `DifferService` per process; any number of processes may share one l
   them (`DifferView.apply_own`), so a new target is decided without waiting for the live
   subscription to bring it back.
 * **loop**: every record of the live log that concerns a key enqueues it (`view.TRIGGERS`);
-  a periodic tick enqueues every key with a target, and a target's `expires_at` enqueues
-  its key. Workers take keys from a `WorkQueue` (one key never twice at once) and
+  a periodic tick enqueues every key with a target, a target's `expires_at` enqueues
+  its key, and so does the end of a retry backoff (`Outcome.wake_at`, one timer per key
+  and moment). Workers take keys from a `WorkQueue` (one key never twice at once) and
   `decide.decide` for each; a decision that differs from the last one of the key is
   appended as `DiffComputed` under (key, differ) with optimistic concurrency. On
   `ConcurrencyConflict` the worker waits until its view holds the winner's event and
@@ -111,6 +112,7 @@ class DifferService:
         self._status: dict[Key, KeyStatus] = {}
         self._prices: dict[Key, Decimal] = {}
         self._plans: dict[Key, Plan] = {}
+        self._wakes: dict[Key, datetime] = {}
         self.desk = IntakeDesk(settings, event_log, self.view, self._applied_own, self.counters)
 
     # ------------------------------------------------------------------ lifecycle
@@ -247,6 +249,15 @@ class DifferService:
             if delay > 0:
                 self.queue.add_after(key, delay + 0.001)
 
+    def _schedule_wake(self, key: Key, at: datetime) -> None:
+        """Decide `key` again at `at` (the end of a retry backoff): no event marks it."""
+        now = self._clock()
+        pending = self._wakes.get(key)
+        if pending is not None and now < pending <= at:
+            return  # an earlier (or the same) wake-up is already set
+        self._wakes[key] = at
+        self.queue.add_after(key, (at - now).total_seconds() + 0.001)
+
     async def _tick(self) -> None:
         """Level-triggered safety net: every key is decided again each `tick_s`."""
         while True:
@@ -309,6 +320,8 @@ class DifferService:
                 await self._append_decision(key, outcome, accepted.event_id)
         if outcome.plan is not None:
             self._plans[key] = outcome.plan
+        if outcome.wake_at is not None:
+            self._schedule_wake(key, outcome.wake_at)
         self._problems.pop(key, None)
         if outcome.problem is not None:
             self._problems[key] = outcome.problem

@@ -5,7 +5,9 @@ Condition, first that applies:
 * `degraded`: the key cannot be decided or acted on as asked. Reasons: `DecisionFailed`
   (the last attempt to decide or record raised; retried with backoff), `MarketsNotLoaded`,
   `UnknownSymbol`, `RiskRejected` (the last plan left actions out for a risk limit; orders
-  left out by OCO, expiry or liquidate-only are not a problem).
+  left out by OCO, expiry or liquidate-only are not a problem), `RetryBackoff` (the venue
+  rejected an order non-terminally, e.g. insufficient funds or no gateway answering: it is
+  placed again after a backoff of 1 s, 2 s, 4 s, … up to 60 s).
 * `converged`: the last decision needed no action and no order of the key has an action
   in flight.
 * `drifting`: anything else. Reasons: `ActionsPlanned` (the last decision has actions),
@@ -68,6 +70,8 @@ def _condition(
         return Condition.DEGRADED, [problem]
     if decision is not None and any(r.rule not in EXCLUSION_RULES for r in decision.risk):
         return Condition.DEGRADED, ["RiskRejected"]
+    if decision is not None and any(r.rule == "retry_backoff" for r in decision.risk):
+        return Condition.DEGRADED, ["RetryBackoff"]
     reasons = []
     if decision is None:
         reasons.append("NotDecided")

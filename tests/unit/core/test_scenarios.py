@@ -21,9 +21,19 @@ from tests.unit.core.strategies import (
 )
 
 from setpoint.core.diff import position_delta
-from setpoint.core.events import ActionKind, FillSource, OrderStatus, Origin, ReconcileTrigger
+from setpoint.core.events import (
+    ActionKind,
+    CancelSubmitted,
+    CancelSubmittedData,
+    FillSource,
+    OrderRejected,
+    OrderRejectedData,
+    OrderStatus,
+    Origin,
+    ReconcileTrigger,
+)
 from setpoint.core.ids import client_order_id
-from setpoint.core.model import OrderType, Side, TimeInForce
+from setpoint.core.model import OrderType, Producer, Side, TimeInForce
 from setpoint.core.projections import OrderRecord
 from setpoint.core.reconcile import (
     Fetched,
@@ -371,3 +381,76 @@ def test_adopted_ghost_without_client_id_closes_by_venue_id() -> None:
         log.now = at(when)
         run(log, snapshot(log, [], queries={"#f-9": Fetched.of(None)}), adopt)
     assert list(log.ka().live_orders()) == []
+
+
+def test_insufficient_funds_one_attempt_per_backoff_step_over_a_minute() -> None:
+    """An order the account cannot afford: every attempt is rejected non-terminally. Looked
+    at every 100 ms for a minute, the differ places it at 0, 1, 3, 7, 15 and 31 s only."""
+    log = Log()
+    log.publish([order("a")])
+    attempts: list[float] = []
+    for tenth in range(600):
+        log.now = at(tenth / 10)
+        for action in log.plan().actions:
+            assert (action.kind, action.intent_id) == (ActionKind.PLACE, "a")
+            assert action.attempt == len(attempts) + 1
+            attempts.append(tenth / 10)
+            log.append(ev_submit(action, at=log.now))
+            data = OrderRejectedData(
+                client_order_id=action.client_order_id, reason="insufficient balance",
+                code="-2010", terminal=False,
+            )  # fmt: skip
+            log.append(OrderRejected.create(KEY, Producer.EXECUTOR, data, occurred_at=log.now))
+    assert attempts == [0, 1, 3, 7, 15, 31]
+    assert not log.actual.consumed(KEY, "a")
+    assert log.ka().backoff["a"].rejections == 6
+
+
+def _cancel_sent(log: Log) -> OrderRecord:
+    rec = log.ka().intent_orders("a")[0]
+    log.publish([])
+    (cancel,) = log.plan().actions
+    assert cancel.kind is ActionKind.CANCEL
+    data = CancelSubmittedData(client_order_id=rec.ref, order_id=rec.order_id, intent_id="a")
+    log.append(CancelSubmitted.create(KEY, Producer.EXECUTOR, data, occurred_at=log.now))
+    assert log.plan().actions == ()  # waiting for the cancel's answer
+    return rec
+
+
+def test_lost_cancel_answer_resolved_by_reconciliation_then_cancelled_again() -> None:
+    log, _venue = started(order("a"))
+    rec = _cancel_sent(log)
+    log.now = at(2)  # younger than the in-flight threshold: maybe still on its way
+    assert run(log, snapshot(log, [venue_view(rec)])).events == ()
+    assert dict(log.ka().pending) == {rec.ref: "cancel"}
+    log.now = at(5)
+    out = run(log, snapshot(log, [venue_view(rec)]))
+    assert resolutions(out) == [("matched", "stale cancel")]
+    assert dict(log.ka().pending) == {}
+    (again,) = log.plan().actions
+    assert (again.kind, again.client_order_id) == (ActionKind.CANCEL, rec.ref)
+    assert run(log, snapshot(log, [venue_view(rec)], now=at(6))).events == ()
+
+
+def test_lost_cancel_answer_of_a_ghost_resolved_by_query() -> None:
+    log, _venue = started(order("a"))
+    rec = _cancel_sent(log)
+    log.now = at(8)
+    first = run(log, snapshot(log, []))
+    assert resolutions(first) == [("ghost", "query")]
+    out = run(log, snapshot(log, [], queries={rec.ref: Fetched.of(venue_view(rec))}))
+    assert ("ghost", "stale cancel") in resolutions(out)
+    assert dict(log.ka().pending) == {}
+    assert [a.kind for a in log.plan().actions] == [ActionKind.CANCEL]
+
+
+def test_cancel_whose_order_the_venue_closed_is_closed_not_retried() -> None:
+    log, _venue = started(order("a"))
+    rec = _cancel_sent(log)
+    log.now = at(8)
+    closed = venue_view(rec, status=OrderStatus.CANCELED)
+    run(log, snapshot(log, [], queries={rec.ref: Fetched.of(closed)}))
+    after = log.actual.order(KEY, rec.ref)
+    assert after is not None
+    assert after.status is OrderStatus.CANCELED
+    assert log.plan().actions == ()

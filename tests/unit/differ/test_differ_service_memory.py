@@ -19,6 +19,8 @@ from setpoint.core.events import (
     DiffComputed,
     OrderPlaced,
     OrderPlacedData,
+    OrderRejected,
+    OrderRejectedData,
     OrderSubmitted,
     RiskRejected,
     TargetPublished,
@@ -315,3 +317,40 @@ async def test_a_broken_subscription_is_resumed_where_the_view_is() -> None:
         assert differ.view.markets("demo") is not None
     finally:
         await differ.stop()
+
+
+async def test_a_non_terminal_rejection_is_placed_again_after_its_backoff(
+    services: Services,
+) -> None:
+    """Insufficient funds: no new attempt until the backoff ends (1 s for the first
+    rejection), then one, with no event in between: the differ wakes itself up (the
+    periodic tick is an hour here). Meanwhile the key is degraded with `RetryBackoff`."""
+    differ = await services.start()
+    await differ.intake("demo", "BTC-USDT", body(1, "b1"))
+    await settle(differ)
+    [diff] = await events(services.log, DiffComputed)
+    [action] = diff.data.actions
+    submitted = OrderSubmitted.create(KEY, Producer.EXECUTOR, submitted_data(action))
+    rejected = OrderRejected.create(
+        KEY, Producer.EXECUTOR,
+        OrderRejectedData(
+            client_order_id=action.client_order_id, reason="insufficient balance",
+            terminal=False,
+        ),
+    )  # fmt: skip
+    await services.log.append(KEY, Producer.EXECUTOR, [submitted, rejected], ANY)
+    await settle(differ)
+    waiting = (await events(services.log, DiffComputed))[-1]
+    assert waiting.data.actions == ()
+    assert [r.rule for r in waiting.data.risk] == ["retry_backoff"]
+    status = differ.status(KEY)
+    assert (status.condition, status.reasons) == (Condition.DEGRADED, ("RetryBackoff",))
+    for _ in range(40):
+        await asyncio.sleep(0.05)
+        if (await events(services.log, DiffComputed))[-1].data.actions:
+            break
+    await settle(differ)
+    diffs = await events(services.log, DiffComputed)
+    assert [(a.intent_id, a.attempt) for a in diffs[-1].data.actions] == [("b1", 2)]
+    assert len(diffs) == 3
+    assert diffs[-1].occurred_at >= rejected.occurred_at + timedelta(seconds=1)

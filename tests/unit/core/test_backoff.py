@@ -1,0 +1,296 @@
+"""Retry backoff after non-terminal rejections, and stale pending cancels (SEMANTICS §1, §4).
+
+A non-terminal rejection (insufficient funds, no gateway answering) does not consume the
+intent, so it is placed again, but not before `retry_after` (1 s, 2 s, 4 s, … 60 s per
+consecutive rejection); a cancel whose answer was lost is cleared by a REST/query
+observation that still finds the order open, `STALE_CANCEL` or more after it was sent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.unit.core.strategies import (
+    KEY,
+    PERP,
+    Log,
+    PerfectVenue,
+    at,
+    ev_cancelled,
+    ev_observed,
+    ev_placed,
+    ev_submit,
+    order,
+)
+
+from setpoint.core.events import (
+    ActionKind,
+    CancelSubmitted,
+    CancelSubmittedData,
+    ObservationSource,
+    OrderRejected,
+    OrderRejectedData,
+    OrderStatus,
+)
+from setpoint.core.model import Key, Producer, TimeInForce
+from setpoint.core.projections import POSITION_BACKOFF, STALE_CANCEL, Backoff, retry_delay
+
+D = Decimal
+
+
+def ev_rejected(
+    coid: str, when: datetime, *, terminal: bool = False, key: Key = KEY
+) -> OrderRejected:
+    data = OrderRejectedData(
+        client_order_id=coid, reason="insufficient funds", code="-2010", terminal=terminal
+    )
+    return OrderRejected.create(key, Producer.EXECUTOR, data, occurred_at=when)
+
+
+def submit_and_reject(log: Log, key: Key = KEY, *, terminal: bool = False) -> list[str]:
+    """Submit every place of the current plan at `log.now` and reject each; their ids."""
+    plan = log.plan(key)
+    coids = []
+    for action in plan.actions:
+        assert action.kind is ActionKind.PLACE
+        log.append(ev_submit(action, key, log.now))
+        log.append(ev_rejected(action.client_order_id, log.now, terminal=terminal, key=key))
+        coids.append(action.client_order_id)
+    return coids
+
+
+# --------------------------------------------------------------------------- fold
+
+
+def test_retry_delay_doubles_up_to_a_minute() -> None:
+    assert [retry_delay(n).total_seconds() for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert retry_delay(10_000) == timedelta(seconds=60)
+
+
+def test_non_terminal_rejections_count_and_set_retry_after() -> None:
+    log = Log()
+    log.publish([order("a")])
+    submit_and_reject(log)
+    assert dict(log.ka().backoff) == {"a": Backoff(1, at(1))}
+    assert not log.actual.consumed(KEY, "a")
+    log.now = at(1)
+    submit_and_reject(log)
+    log.now = at(3)
+    submit_and_reject(log)
+    assert dict(log.ka().backoff) == {"a": Backoff(3, at(7))}
+    assert log.ka().progress("a").attempt == 3
+
+
+def test_acknowledgement_resets_the_backoff() -> None:
+    log = Log()
+    log.publish([order("a")])
+    submit_and_reject(log)
+    log.now = at(1)
+    (action,) = log.plan().actions
+    log.append(ev_submit(action, at=log.now))
+    assert "a" in log.ka().backoff  # in flight: not acknowledged yet
+    log.append(ev_placed(action.client_order_id, "v-1"))
+    assert dict(log.ka().backoff) == {}
+
+
+def test_acknowledgement_by_observation_resets_the_backoff() -> None:
+    log = Log()
+    log.publish([order("a")])
+    submit_and_reject(log)
+    log.now = at(1)
+    (action,) = log.plan().actions
+    log.append(ev_submit(action, at=log.now))
+    rec = log.actual.order(KEY, action.client_order_id)
+    assert rec is not None
+    log.append(ev_observed(rec._replace(order_id="v-1"), OrderStatus.NEW, "0"))
+    assert dict(log.ka().backoff) == {}
+
+
+def test_terminal_rejection_consumes_without_backoff() -> None:
+    log = Log()
+    log.publish([order("a"), order("b", time_in_force=TimeInForce.IOC)])
+    submit_and_reject(log, terminal=True)
+    assert dict(log.ka().backoff) == {}
+    assert log.actual.consumed(KEY, "a")
+
+
+def test_consumed_intent_drops_its_backoff_entry() -> None:
+    log = Log()
+    log.publish([order("a"), order("b", time_in_force=TimeInForce.IOC)])
+    submit_and_reject(log)
+    # the IOC intent is finished by its (rejected) attempt: no entry; the GTC one waits
+    assert set(log.ka().backoff) == {"a"}
+    log.now = at(1)
+    (action,) = log.plan().actions
+    log.append(ev_submit(action, at=log.now))
+    log.append(ev_rejected(action.client_order_id, log.now, terminal=True))
+    assert dict(log.ka().backoff) == {}
+
+
+# --------------------------------------------------------------------------- effective, diff
+
+
+def test_intent_excluded_before_retry_after_and_included_after() -> None:
+    log = Log()
+    log.publish([order("a"), order("b", price="99.00")])
+    submit_and_reject(log)
+    log.now = at(0.5)
+    eff = log.effective()
+    assert eff.excluded == {"a", "b"}
+    assert eff.wake_at == at(1)
+    assert {r.rule for r in eff.reasons} == {"retry_backoff"}
+    assert "1 consecutive" in eff.reasons[0].detail
+    assert at(1).isoformat() in eff.reasons[0].detail
+    assert log.plan().actions == ()
+    log.now = at(1)
+    eff = log.effective()
+    assert eff.excluded == frozenset()
+    assert eff.wake_at is None
+    assert eff.reasons == ()
+
+
+def test_diff_places_again_only_after_the_backoff_without_a_new_event() -> None:
+    log = Log()
+    log.publish([order("a")])
+    submit_and_reject(log)
+    log.now = at(0.999)
+    plan = log.plan()
+    assert plan.actions == ()
+    assert not plan.converged
+    log.now = at(1)  # no event: only time passed
+    (action,) = log.plan().actions
+    assert (action.kind, action.intent_id, action.attempt) == (ActionKind.PLACE, "a", 2)
+    # the incremental plan and a full diff agree
+    assert log.plan(incremental=False).actions == (action,)
+
+
+def test_intent_with_a_live_order_is_not_cancelled_by_its_backoff() -> None:
+    log, venue = Log(), PerfectVenue()
+    log.publish([order("a")])
+    venue.execute(log, log.plan())
+    live = log.ka().intent_orders("a")[0]
+    log.publish([order("a", price="99.00")])  # amend: the new attempt is rejected
+    (amend,) = log.plan().actions
+    log.append(ev_submit(amend, at=log.now))
+    log.append(ev_rejected(amend.client_order_id, log.now))
+    assert log.ka().intent_orders("a") == (log.actual.order(KEY, live.ref),)
+    assert "a" not in log.effective().excluded  # it has a live order: left to the diff
+
+
+def test_position_orders_back_off_as_a_family() -> None:
+    log = Log()
+    log.publish(position=D("1"), key=PERP)
+    submit_and_reject(log, PERP)
+    assert log.ka(PERP).progress("@pos-1-1").consumed  # a finished IOC attempt
+    assert dict(log.ka(PERP).backoff) == {POSITION_BACKOFF: Backoff(1, at(1))}
+    log.now = at(0.5)
+    eff = log.effective(PERP)
+    assert eff.position_paused
+    assert [r.rule for r in eff.reasons] == ["retry_backoff"]
+    plan = log.plan(PERP)
+    assert plan.actions == ()
+    assert not plan.converged
+    log.now = at(1)
+    (action,) = log.plan(PERP).actions
+    assert action.intent_id == "@pos-1-2"
+    log.append(ev_submit(action, PERP, log.now))
+    log.append(ev_rejected(action.client_order_id, log.now, key=PERP))
+    assert dict(log.ka(PERP).backoff) == {POSITION_BACKOFF: Backoff(2, at(3))}
+    log.now = at(3)
+    (action,) = log.plan(PERP).actions
+    log.append(ev_submit(action, PERP, log.now))
+    log.append(ev_placed(action.client_order_id, "v-9", PERP, OrderStatus.FILLED, "1"))
+    assert dict(log.ka(PERP).backoff) == {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=90, allow_nan=False),
+            st.sampled_from(["reject", "ack", "wait"]),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_rejected_intent_never_placed_before_retry_after(steps: list[tuple[float, str]]) -> None:
+    """Whatever the venue answers and whenever the differ looks: after a non-terminal
+    rejection, the intent's next placement comes at or after that rejection's
+    `retry_after`."""
+    log = Log()
+    log.publish([order("a")])
+    clock, earliest = 0.0, None
+    for gap, answer in steps:
+        clock += gap
+        log.now = at(clock)
+        places = [a for a in log.plan().actions if a.kind is ActionKind.PLACE]
+        if not places:
+            continue
+        assert earliest is None or log.now >= earliest
+        (action,) = places
+        log.append(ev_submit(action, at=log.now))
+        if answer == "reject":
+            log.append(ev_rejected(action.client_order_id, log.now))
+            entry = log.ka().backoff["a"]
+            earliest = entry.retry_after
+            assert entry.retry_after == log.now + retry_delay(entry.rejections)
+        elif answer == "ack":
+            log.append(ev_placed(action.client_order_id, f"v-{clock}"))
+            earliest = None
+            # a later venue cancel lets the intent be placed again at once
+            log.append(ev_cancelled(action.client_order_id, reason="venue"))
+
+
+# --------------------------------------------------------------------------- stale cancel
+
+
+def ev_cancel_at(coid: str, when: datetime) -> CancelSubmitted:
+    data = CancelSubmittedData(client_order_id=coid, intent_id="a")
+    return CancelSubmitted.create(KEY, Producer.EXECUTOR, data, occurred_at=when)
+
+
+def observed_open(log: Log, ref: str, when: datetime, source: ObservationSource) -> None:
+    rec = log.actual.order(KEY, ref)
+    assert rec is not None
+    event = ev_observed(rec, OrderStatus.NEW, "0")
+    data = event.data.model_copy(update={"source": source})
+    log.append(event.model_copy(update={"data": data, "occurred_at": when}))
+
+
+def test_stale_pending_cancel_cleared_by_a_later_open_observation() -> None:
+    log, venue = Log(), PerfectVenue()
+    log.publish([order("a")])
+    venue.execute(log, log.plan())
+    ref = log.ka().intent_orders("a")[0].ref
+    log.publish([])
+    log.append(ev_cancel_at(ref, at(10)))
+    assert dict(log.ka().pending) == {ref: "cancel"}
+    # a snapshot racing with the cancel does not undo it; nor does a websocket hint
+    observed_open(log, ref, at(10) + STALE_CANCEL - timedelta(milliseconds=1),
+                  ObservationSource.REST)  # fmt: skip
+    observed_open(log, ref, at(60), ObservationSource.WS)
+    assert dict(log.ka().pending) == {ref: "cancel"}
+    assert log.plan().actions == ()
+    observed_open(log, ref, at(10) + STALE_CANCEL, ObservationSource.QUERY)
+    assert dict(log.ka().pending) == {}
+    (action,) = log.plan().actions
+    assert (action.kind, action.client_order_id) == (ActionKind.CANCEL, ref)
+
+
+def test_stale_pending_cancel_of_an_amend_is_cleared_too() -> None:
+    log, venue = Log(), PerfectVenue()
+    log.publish([order("a")])
+    venue.execute(log, log.plan())
+    old = log.ka().intent_orders("a")[0].ref
+    log.publish([order("a", price="99.00")])
+    (amend,) = log.plan().actions
+    log.append(ev_submit(amend, at=at(20)))
+    log.append(ev_placed(amend.client_order_id, "v-new"))
+    assert log.ka().pending.get(old) == "cancel"
+    observed_open(log, old, at(30), ObservationSource.REST)
+    assert log.ka().pending.get(old) is None
+    assert [(a.kind, a.client_order_id) for a in log.plan().actions] == [(ActionKind.CANCEL, old)]
