@@ -437,6 +437,20 @@ class OrderRecord(NamedTuple):
         return self.type is OrderType.MARKET or self.time_in_force in _CONSUMING_TIF
 
 
+# The hot folds (`_evolve`, `_with_pending`, `_is_live`, `_observed`) build and read
+# OrderRecord by position to skip NamedTuple overhead. They rely on this layout: a field
+# added or moved without updating them must fail at import, never fold wrongly.
+_ORDER_LAYOUT = {
+    3: "order_id", 8: "price", 9: "quantity", 14: "status", 15: "filled", 16: "reported",
+    17: "pending", 19: "origin", 20: "adopted", 21: "not_found", 22: "not_found_since",
+    23: "correlation_id", 24: "pending_since",
+}  # fmt: skip
+if len(OrderRecord._fields) != 25 or any(
+    OrderRecord._fields[i] != name for i, name in _ORDER_LAYOUT.items()
+):
+    raise RuntimeError("OrderRecord's field layout changed: update the positional folds")
+
+
 class IntentProgress(NamedTuple):
     """What the actual store knows of one intent across all its attempts."""
 
