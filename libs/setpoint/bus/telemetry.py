@@ -192,10 +192,13 @@ def context_from_traceparent(traceparent: str | None) -> Context:
 
 
 @contextmanager
-def continue_trace(trace_source: Tracer, name: str, traceparent: str | None) -> Iterator[Span]:
-    """Start (and make current) a span that continues the trace of an event's traceparent."""
+def continue_trace(
+    trace_source: Tracer, name: str, traceparent: str | None, start_time: int | None = None
+) -> Iterator[Span]:
+    """Start (and make current) a span that continues the trace of an event's traceparent.
+    `start_time` (ns since the epoch) backdates it, e.g. to when the work it covers began."""
     with trace_source.start_as_current_span(
-        name, context=context_from_traceparent(traceparent)
+        name, context=context_from_traceparent(traceparent), start_time=start_time
     ) as span:
         yield span
 

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from decimal import Decimal
@@ -311,12 +312,15 @@ class DifferService:
         if accepted is None or account is None:
             return
         facts = self.view.facts(key)
-        with telemetry.continue_trace(_TRACER, "diff", facts.traceparent):
-            outcome = decide.decide(
-                self.view.intent, self.view.actual, key, account, self._clock(),
-                last_price=self._prices.get(key), previous=self._plans.get(key),
-            )  # fmt: skip
-            if decide.should_append(outcome.data, facts.decision, facts.acted):
+        started_ns = time.time_ns()
+        outcome = decide.decide(
+            self.view.intent, self.view.actual, key, account, self._clock(),
+            last_price=self._prices.get(key), previous=self._plans.get(key),
+        )  # fmt: skip
+        if decide.should_append(outcome.data, facts.decision, facts.acted):
+            # A span only for a decision that is recorded: the periodic re-decisions that
+            # change nothing would otherwise grow the target's trace forever.
+            with telemetry.continue_trace(_TRACER, "diff", facts.traceparent, started_ns):
                 await self._append_decision(key, outcome, accepted.event_id)
         if outcome.plan is not None:
             self._plans[key] = outcome.plan
