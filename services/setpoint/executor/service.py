@@ -11,9 +11,12 @@ Contract:
   that means "maybe happened" leads to queries by client order id; when those do not
   settle it, the order stays in flight and the gateway's reconciliation resolves it
   (SEMANTICS.md §4). Never a blind retry.
-* Appends are checked per (key, executor): a second executor that lost the race gets a
-  conflict, waits until it has folded the winner's events and decides again (it then
-  skips what the winner did).
+* Appends are checked per (key, executor) against the position of the last executor
+  event *folded* for the key (or appended by this process): a decision made on a stale
+  projection cannot pass the check. An executor that lost the race waits until it has
+  folded the winner's events and decides again (it then skips what the winner did); if it
+  cannot catch up, it gives the plan up and runs it again later. Facts (the venue's answers)
+  are true whoever acted since, so they are appended even after a conflict.
 * Per account, venue commands go through a token bucket (`rate_limit_per_s`); a
   rate-limit answer from the venue empties it.
 """
@@ -45,7 +48,7 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, apply_actual
-from setpoint.eventlog import ConcurrencyConflict, EventLog
+from setpoint.eventlog import ANY, NO_EVENTS, ConcurrencyConflict, EventLog
 from setpoint.executor import records
 from setpoint.executor.decide import Seen, Verdict, decide
 from setpoint.executor.gateway_client import GatewayClient, GatewayUnavailable
@@ -102,6 +105,9 @@ class Executor:
 
     def _fold(self, position: int, event: Event) -> None:
         self.actual = apply_actual(self.actual, position, event)
+        if event.producer is Producer.EXECUTOR:
+            key = event.key
+            self.expected[key] = max(self.expected.get(key, NO_EVENTS), position)
         if isinstance(event, OrderSubmitted):
             self.submitted.discard(event.data.client_order_id)  # the projection has it now
         if (
@@ -128,11 +134,12 @@ class Executor:
         if ticker.last is not None:
             self.last_prices[Key(ticker.account, ticker.symbol)] = ticker.last
 
-    async def _caught_up(self, position: int, within_s: float = 10.0) -> None:
-        """Wait until the projection has folded `position` (at most `within_s`)."""
+    async def _caught_up(self, position: int, within_s: float = 10.0) -> bool:
+        """Wait until the projection has folded `position`; False if not within `within_s`."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within_s), self.folded:
                 await self.folded.wait_for(lambda: self.actual.position >= position)
+        return self.actual.position >= position
 
     # ------------------------------------------------------------------ plans
 
@@ -141,8 +148,11 @@ class Executor:
         if plan is None or self.done.get(key) == plan.event_id:
             return
         with telemetry.continue_trace(_tracer, "execute", plan.traceparent):
-            await self._execute(key, plan)
-        self.done[key] = plan.event_id
+            completed = await self._execute(key, plan)
+        if completed:
+            self.done[key] = plan.event_id
+        else:  # gave up on a lost race it could not catch up with: run it again later
+            self.queue.mark(key)
 
     def _superseded(self, key: Key, plan: DiffComputed) -> bool:
         return self.plans[key].event_id != plan.event_id
@@ -151,15 +161,19 @@ class Executor:
         balances = self.actual.balances(account)
         return {asset: b.free for (wallet, asset), b in balances.items() if wallet is Wallet.SPOT}
 
-    async def _execute(self, key: Key, plan: DiffComputed) -> None:
+    async def _execute(self, key: Key, plan: DiffComputed) -> bool:
+        """Run the plan's stages; False when it was given up (see `_write_ahead`)."""
         if not plan.data.actions:
-            return
+            return True
         market = self.actual.market(key)
         for stage in stages(plan.data.actions, market, self._free(key.account)):
             if self._superseded(key, plan):
-                return
+                return True
             chosen = await self._write_ahead(key, stage, plan)
+            if chosen is None:
+                return False
             await asyncio.gather(*(self._carry_out(key, a, e) for a, e in chosen))
+        return True
 
     def _decide_stage(
         self, key: Key, stage: Sequence[Action], plan: DiffComputed
@@ -194,43 +208,43 @@ class Executor:
 
     async def _write_ahead(
         self, key: Key, stage: Sequence[Action], plan: DiffComputed
-    ) -> list[tuple[Action, Event]]:
-        """Append the stage's write-ahead events; on a conflict, catch up and decide again."""
+    ) -> list[tuple[Action, Event]] | None:
+        """Append the stage's write-ahead events; on a conflict, catch up and decide again.
+        None when it could not get past the conflicts: nothing of the stage was sent."""
         for _ in range(5):
             ahead, chosen = self._decide_stage(key, stage, plan)
             if not ahead:
                 return []
             started = time.perf_counter()
             try:
-                await self._append(key, ahead, retry_conflict=False)
+                await self._append(key, ahead, decision=True)
             except ConcurrencyConflict as conflict:
                 log.info("another executor acted on %s; re-deciding", key)
-                await self._caught_up(conflict.actual)
+                if not await self._caught_up(conflict.actual):
+                    return None
                 continue
             self.submitted.update(a.client_order_id for a, _ in chosen)
             log.debug("write-ahead of %d on %s: %.3f ms", len(ahead), key,
                       (time.perf_counter() - started) * 1000)  # fmt: skip
             return chosen
-        return []
+        return None
 
-    async def _append(self, key: Key, events: list[Event], retry_conflict: bool = True) -> None:
-        """Append with the (key, executor) concurrency check."""
+    async def _append(self, key: Key, events: list[Event], *, decision: bool = False) -> None:
+        """Append with the (key, executor) check against what this executor has folded or
+        appended. A `decision` (write-ahead) that conflicts raises; a fact is appended
+        anyway (without advancing `expected`, so the next decision waits for the fold)."""
         lock = self.locks.setdefault(key, asyncio.Lock())
         async with lock:
-            if key not in self.expected:
-                self.expected[key] = await self.log.last_position(key, Producer.EXECUTOR)
             try:
                 positions = await self.log.append(
-                    key, Producer.EXECUTOR, events, self.expected[key]
+                    key, Producer.EXECUTOR, events, self.expected.get(key, NO_EVENTS)
                 )
             except ConcurrencyConflict:
-                self.expected[key] = await self.log.last_position(key, Producer.EXECUTOR)
-                if not retry_conflict:
+                if decision:
                     raise
-                positions = await self.log.append(
-                    key, Producer.EXECUTOR, events, self.expected[key]
-                )
-            self.expected[key] = positions[-1]
+                await self.log.append(key, Producer.EXECUTOR, events, ANY)
+                return
+            self.expected[key] = max(self.expected.get(key, NO_EVENTS), positions[-1])
 
     # ------------------------------------------------------------------ actions
 
@@ -279,7 +293,11 @@ class Executor:
             return records.rejected(
                 records.Cause.of(ahead), coid, reply.reason, reply.code, reply.terminal
             )
-        found = await self._query(key, coid)
+        try:
+            found = await self._query(key, coid)
+        except GatewayUnavailable:  # the place may have reached the venue: stay in flight
+            log.warning("place %s: answer unknown and no gateway to ask; left in flight", coid)
+            return None
         return None if found is None else records.placed(records.Cause.of(ahead), found)
 
     async def _query(self, key: Key, coid: str) -> VenueOrder | None:

@@ -58,8 +58,10 @@ class CommandHandlers:
         self._subscription = await self.nc.subscribe(subject, cb=self._on_message)
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
+        """Stop answering commands (idempotent)."""
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            await subscription.unsubscribe()
         for task in list(self._tasks):
             task.cancel()
 
