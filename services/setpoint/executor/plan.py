@@ -5,7 +5,11 @@ all actions of a stage go out concurrently, a stage starts when the previous one
 been answered. `stages` decides:
 
 * an `amend` becomes a cancel of the order it replaces plus a place of the new client
-  order id (the venue-edit path is not used: Binance spot has none that keeps the id);
+  order id (the venue-edit path is not used: Binance spot has none that keeps the id).
+  The place always goes in a later stage than its cancel, and only when the cancel came
+  back confirmed with no fill beyond what the plan assumed (`amends_ready`): otherwise the
+  old order may have filled meanwhile and the new one would over-fill the intent, so it is
+  left to the next plan;
 * cancels run before places when a cancel frees the asset a place needs and the free
   balance (when known) does not already cover every place; otherwise one stage, so that
   a plain re-quote costs one round trip;
@@ -100,9 +104,25 @@ def stages(
     cancels, places = expand(actions)
     if not cancels or not places:
         return tuple(s for s in (tuple(cancels), tuple(places)) if s)
-    if market is None:
+    if market is None or any(p.replaces is not None for p in places):
         return (tuple(cancels), tuple(places))
     demand = _demand(places, market)
     if _covered(demand, free) or not _frees_demanded(cancels, demand, market):
         return (tuple(cancels) + tuple(places),)
     return (tuple(cancels), tuple(places))
+
+
+def amends_ready(
+    stage: Stage, cancelled: Mapping[str, Decimal], filled_before: Mapping[str, Decimal]
+) -> Stage:
+    """`stage` without the amend places that must wait: those whose replaced order was not
+    confirmed cancelled (`cancelled`: client order id -> filled at the cancel), or that
+    filled more during the cancel than when the plan began (`filled_before`)."""
+    return tuple(
+        a
+        for a in stage
+        if a.replaces is None
+        or (
+            a.replaces in cancelled and cancelled[a.replaces] <= filled_before.get(a.replaces, ZERO)
+        )
+    )

@@ -42,6 +42,7 @@ from setpoint.core.events import (
     ActionKind,
     DiffComputed,
     Event,
+    OrderCancelled,
     OrderSubmitted,
     Wallet,
     new_event_id,
@@ -53,7 +54,7 @@ from setpoint.executor import records
 from setpoint.executor.decide import Seen, Verdict, decide
 from setpoint.executor.gateway_client import GatewayClient, GatewayUnavailable
 from setpoint.executor.keyqueue import KeyQueue
-from setpoint.executor.plan import stages
+from setpoint.executor.plan import amends_ready, stages
 from setpoint.venues.commands import Command, CommandReply, QueryCommand, VenueOrder
 from setpoint.venues.errors import Outcome
 from setpoint.venues.ratelimit import RateLimiter
@@ -166,14 +167,29 @@ class Executor:
         if not plan.data.actions:
             return True
         market = self.actual.market(key)
+        filled_before = self._filled_of_replaced(key, plan.data.actions)
+        cancelled: dict[str, Decimal] = {}
         for stage in stages(plan.data.actions, market, self._free(key.account)):
             if self._superseded(key, plan):
                 return True
-            chosen = await self._write_ahead(key, stage, plan)
+            ready = amends_ready(stage, cancelled, filled_before)
+            chosen = await self._write_ahead(key, ready, plan) if ready else []
             if chosen is None:
                 return False
-            await asyncio.gather(*(self._carry_out(key, a, e) for a, e in chosen))
+            outcomes = await asyncio.gather(*(self._carry_out(key, a, e) for a, e in chosen))
+            for outcome in outcomes:
+                if isinstance(outcome, OrderCancelled) and outcome.data.client_order_id:
+                    cancelled[outcome.data.client_order_id] = outcome.data.filled
         return True
+
+    def _filled_of_replaced(self, key: Key, actions: Sequence[Action]) -> dict[str, Decimal]:
+        """What each order an amend replaces had filled when the plan began."""
+        out: dict[str, Decimal] = {}
+        for action in actions:
+            if action.replaces is not None:
+                record = self.actual.order(key, action.replaces)
+                out[action.replaces] = record.done if record is not None else Decimal(0)
+        return out
 
     def _decide_stage(
         self, key: Key, stage: Sequence[Action], plan: DiffComputed
@@ -248,7 +264,9 @@ class Executor:
 
     # ------------------------------------------------------------------ actions
 
-    async def _carry_out(self, key: Key, action: Action, ahead: Event) -> None:
+    async def _carry_out(self, key: Key, action: Action, ahead: Event) -> Event | None:
+        """Send one action; append and return the venue's answer as a fact (None when the
+        answer is not settled: the action stays in flight)."""
         try:
             if action.kind is ActionKind.CANCEL:
                 outcome = await self._cancel(key, action, ahead)
@@ -262,6 +280,7 @@ class Executor:
         )
         if outcome is not None:
             await self._append(key, [outcome])
+        return outcome
 
     def _unsent(self, action: Action, ahead: Event, reason: str) -> Event | None:
         if action.kind is ActionKind.CANCEL:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from setpoint.core.events import Action, ActionKind
 from setpoint.core.model import MarketInfo, MarketKind, Side
-from setpoint.executor.plan import expand, stages
+from setpoint.executor.plan import amends_ready, expand, stages
 
 D = Decimal
 BTC = MarketInfo(
@@ -87,6 +87,31 @@ def test_amend_splits_into_cancel_then_place() -> None:
         (ActionKind.CANCEL, "old", "42")
     ]
     assert [(p.kind, p.client_order_id) for p in places] == [(ActionKind.PLACE, "new")]
+
+
+def _amend(new: str = "new", old: str = "old") -> Action:
+    return Action(
+        kind=ActionKind.AMEND, client_order_id=new, replaces=old, order_id="42", intent_id="i",
+        side=Side.BUY, price=D("1"), quantity=D("1"),
+    )  # fmt: skip
+
+
+def test_an_amends_place_always_waits_for_its_cancel() -> None:
+    """Even when the balance covers it: the old order may fill while it is being cancelled."""
+    (first, second) = stages([_amend()], BTC, {"USDT": D(10**9)})
+    assert [a.client_order_id for a in first] == ["old"]
+    assert [a.client_order_id for a in second] == ["new"]
+
+
+def test_an_amends_place_goes_only_after_a_confirmed_cancel_without_new_fills() -> None:
+    _, places = expand([_amend(), place("plain")])
+    stage = tuple(places)
+    before = {"old": D("0.5")}
+    assert [a.client_order_id for a in amends_ready(stage, {}, before)] == ["plain"]
+    confirmed = amends_ready(stage, {"old": D("0.5")}, before)
+    assert [a.client_order_id for a in confirmed] == ["new", "plain"]
+    filled_meanwhile = amends_ready(stage, {"old": D("0.7")}, before)
+    assert [a.client_order_id for a in filled_meanwhile] == ["plain"]
 
 
 @given(
