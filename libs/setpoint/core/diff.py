@@ -197,7 +197,7 @@ def _converge(
     if not ctx.placeable(rest, want.price):
         out.append(_cancel(keep, "nothing placeable left"))
     else:
-        out.append(_amend(keep, want, p.attempt + 1, rest, ctx))
+        out.append(_place(want, p.attempt + 1, rest, ctx, replacing=keep))
     return tuple(out)
 
 
@@ -231,32 +231,22 @@ def _cancel(order: OrderRecord, reason: str) -> Action:
     )
 
 
-def _place(want: TargetOrder, attempt: int, quantity: Decimal, ctx: _Ctx) -> Action:
-    return _action(
-        kind=ActionKind.PLACE,
-        intent_id=want.id,
-        client_order_id=client_order_id(ctx.account, ctx.symbol, want.id, attempt),
-        attempt=attempt,
-        side=want.side,
-        type=want.type,
-        price=want.price,
-        quantity=quantity,
-        time_in_force=want.time_in_force,
-        post_only=want.post_only,
-        reduce_only=want.reduce_only,
-        reason="place",
-    )
-
-
-def _amend(
-    old: OrderRecord, want: TargetOrder, attempt: int, quantity: Decimal, ctx: _Ctx
+def _place(
+    want: TargetOrder,
+    attempt: int,
+    quantity: Decimal,
+    ctx: _Ctx,
+    replacing: OrderRecord | None = None,
 ) -> Action:
+    """A new attempt of `want` for `quantity`; an amend when it replaces a live order."""
+    old: dict[str, object] = {}
+    if replacing is not None:
+        old = {"order_id": replacing.order_id, "replaces": replacing.client_order_id}
     return _action(
-        kind=ActionKind.AMEND,
+        kind=ActionKind.AMEND if old else ActionKind.PLACE,
         intent_id=want.id,
         client_order_id=client_order_id(ctx.account, ctx.symbol, want.id, attempt),
-        order_id=old.order_id,
-        replaces=old.client_order_id,
+        **old,
         attempt=attempt,
         side=want.side,
         type=want.type,
@@ -265,7 +255,7 @@ def _amend(
         time_in_force=want.time_in_force,
         post_only=want.post_only,
         reduce_only=want.reduce_only,
-        reason="amend",
+        reason="amend" if old else "place",
     )
 
 

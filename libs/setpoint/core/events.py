@@ -220,6 +220,28 @@ class OrderSubmittedData(Frozen):
     position_order: bool = False
     replaces: str | None = None
 
+    @classmethod
+    def of_action(cls, action: Action) -> OrderSubmittedData:
+        """What the executor records when it submits a place (or an amend's place): every
+        order field of the action, GTC where it names no time in force. A place without a
+        side, type or quantity is a malformed plan: ValueError, never a guessed default."""
+        if action.side is None or action.type is None or action.quantity is None:
+            raise ValueError(f"action {action.client_order_id} lacks side, type or quantity")
+        return cls(
+            client_order_id=action.client_order_id,
+            intent_id=action.intent_id,
+            attempt=action.attempt or 1,
+            side=action.side,
+            type=action.type,
+            price=action.price,
+            quantity=action.quantity,
+            time_in_force=action.time_in_force or TimeInForce.GTC,
+            post_only=action.post_only,
+            reduce_only=action.reduce_only,
+            position_order=action.position_order,
+            replaces=action.replaces,
+        )
+
 
 class OrderPlacedData(Frozen):
     client_order_id: str

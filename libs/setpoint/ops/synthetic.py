@@ -60,7 +60,6 @@ from setpoint.core.model import (
     Side,
     TargetOrder,
     TargetState,
-    TimeInForce,
 )
 from setpoint.core.numeric import ZERO
 from setpoint.eventlog.port import ANY, EventLog
@@ -261,25 +260,8 @@ def markets_loaded(account: str, *markets: MarketInfo, exchange: str = "binance"
 
 
 def submitted_data(action: Action) -> OrderSubmittedData:
-    """What the executor records when it submits `action` (a place or an amend): every order
-    field of the action, GTC where it names no time in force."""
-    assert action.side is not None
-    assert action.type is not None
-    assert action.quantity is not None
-    return OrderSubmittedData(
-        client_order_id=action.client_order_id,
-        intent_id=action.intent_id,
-        attempt=action.attempt or 1,
-        side=action.side,
-        type=action.type,
-        price=action.price,
-        quantity=action.quantity,
-        time_in_force=action.time_in_force or TimeInForce.GTC,
-        post_only=action.post_only,
-        reduce_only=action.reduce_only,
-        position_order=action.position_order,
-        replaces=action.replaces,
-    )
+    """What the executor records when it submits `action` (see `OrderSubmittedData.of_action`)."""
+    return OrderSubmittedData.of_action(action)
 
 
 def fill_data(

@@ -50,21 +50,7 @@ class Cause(NamedTuple):
 
 def submitted(key: Key, action: Action, diff: DiffComputed, tp: str | None) -> OrderSubmitted:
     """The write-ahead record of a place (amends arrive here split, see `plan.expand`)."""
-    assert action.quantity is not None
-    data = OrderSubmittedData(
-        client_order_id=action.client_order_id,
-        intent_id=action.intent_id,
-        attempt=action.attempt or 1,
-        side=action.side or Side.BUY,
-        type=action.type or OrderType.LIMIT,
-        price=action.price,
-        quantity=action.quantity,
-        time_in_force=action.time_in_force or TimeInForce.GTC,
-        post_only=action.post_only,
-        reduce_only=action.reduce_only,
-        position_order=action.position_order,
-        replaces=action.replaces,
-    )
+    data = OrderSubmittedData.of_action(action)
     return OrderSubmitted.create(
         key, EXECUTOR, data, correlation_id=diff.correlation_id,
         causation_id=diff.event_id, traceparent=tp,

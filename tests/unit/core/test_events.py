@@ -8,8 +8,11 @@ import pytest
 
 from setpoint.core.events import (
     EVENT_TYPES,
+    Action,
+    ActionKind,
     EventParseError,
     FillObserved,
+    OrderSubmittedData,
     parse_event,
 )
 from setpoint.core.model import Key, Producer, Side
@@ -69,3 +72,11 @@ def test_the_catalog_has_the_names_the_design_requires() -> None:
         "RiskRejected",
     }  # fmt: skip
     assert required <= set(EVENT_TYPES)
+
+
+def test_a_place_without_a_side_is_a_malformed_plan_not_a_buy() -> None:
+    action = Action(
+        kind=ActionKind.PLACE, client_order_id="x", quantity=Decimal("1"), price=Decimal("1")
+    )
+    with pytest.raises(ValueError, match="lacks side"):
+        OrderSubmittedData.of_action(action)
