@@ -71,7 +71,7 @@ class AccountConfig(Section):
     secret: str = "env:SETPOINT_DEMO_SECRET"
     zombie_policy: Literal["cancel", "adopt", "ignore"] = "ignore"
     zombie_scope: Literal["keys", "account"] = "keys"
-    reconcile_interval_s: float = 30
+    reconcile_interval_s: float = 30  # float-ok
     ioc_band_bps: int = 50
     max_orders_per_target: int = 10_000
     # risk limits (SEMANTICS.md §3); None = no limit
@@ -79,13 +79,13 @@ class AccountConfig(Section):
     max_open_orders_per_key: int | None = None
     price_band_bps: int | None = None
     # in-flight and ghost resolution (SEMANTICS.md §4)
-    in_flight_timeout_s: float = 5
+    in_flight_timeout_s: float = 5  # float-ok
     not_found_retries: int = 3
-    not_found_min_age_s: float = 10
-    rate_limit_per_s: float = 20
+    not_found_min_age_s: float = 10  # float-ok
+    rate_limit_per_s: float = 20  # float-ok
     # the gateway's venue calls (ccxt timeout) and market-data polling
-    venue_timeout_s: float = 10
-    ticker_interval_s: float = 1
+    venue_timeout_s: float = 10  # float-ok
+    ticker_interval_s: float = 1  # float-ok
 
     @field_validator("api_key", "secret")
     @classmethod

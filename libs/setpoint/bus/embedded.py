@@ -53,7 +53,7 @@ def host_port(url: str) -> tuple[str, int]:
     return parsed.hostname or "127.0.0.1", parsed.port or 4222
 
 
-def answers(url: str, timeout: float = 0.5) -> bool:
+def answers(url: str, timeout: float = 0.5) -> bool:  # float-ok
     """True when something accepts TCP connections at the NATS url."""
     host, port = host_port(url)
     try:
@@ -72,7 +72,7 @@ class EmbeddedNats:
         self.log_file = Path(log_file) if log_file else None
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0) -> None:  # float-ok
         host, port = host_port(self.url)
         self.store_dir.mkdir(parents=True, exist_ok=True)
         args = [server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(self.store_dir)]

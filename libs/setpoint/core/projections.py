@@ -587,7 +587,7 @@ class ActualState(NamedTuple):
     def position_of(self, key: Key) -> Decimal:
         return self.key(key).position
 
-    def in_flight(self, now: datetime, older_than_s: float) -> list[OrderRecord]:
+    def in_flight(self, now: datetime, older_than_s: float) -> list[OrderRecord]:  # float-ok
         """Orders submitted with no venue answer, at or before `now - older_than_s`."""
         cutoff = now - timedelta(seconds=older_than_s)
         out = []

@@ -170,9 +170,9 @@ class VenueSnapshot:
 class ReconcilePolicy:
     zombie_policy: Literal["cancel", "adopt", "ignore"] = "ignore"
     zombie_scope: Literal["keys", "account"] = "keys"
-    in_flight_timeout_s: float = 5
+    in_flight_timeout_s: float = 5  # float-ok
     not_found_retries: int = 3
-    not_found_min_age_s: float = 10
+    not_found_min_age_s: float = 10  # float-ok
     target_symbols: frozenset[str] = frozenset()
     """Symbols that have or had a target (the "keys" zombie scope)."""
 
@@ -369,7 +369,7 @@ def _orders(work: _Work, kw: _KeyWork, venue_open: tuple[VenueOrder, ...]) -> No
             _zombie(work, kw, venue_order)
 
 
-def _older(at: datetime | None, now: datetime, seconds: float) -> bool:
+def _older(at: datetime | None, now: datetime, seconds: float) -> bool:  # float-ok
     return at is None or now - at >= timedelta(seconds=seconds)
 
 

@@ -79,7 +79,7 @@ class _WrongLastSequence(Exception):
         self.actual = actual
 
 
-def desired_config(name: str, root: str, duplicate_window_s: float) -> api.StreamConfig:
+def desired_config(name: str, root: str, duplicate_window_s: float) -> api.StreamConfig:  # float-ok
     """The stream Setpoint needs (module docstring)."""
     return api.StreamConfig(
         name=name,
@@ -121,10 +121,10 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         nc: NATS,
         *,
         stream: str = subjects.STREAM,
-        duplicate_window_s: float = 120,
+        duplicate_window_s: float = 120,  # float-ok
         subject_root: str = DEFAULT_ROOT,
         owns_connection: bool = False,
-        timeout: float = 5.0,
+        timeout: float = 5.0,  # float-ok
     ) -> None:
         super().__init__()
         self._quarantined_positions = set()

@@ -79,7 +79,11 @@ class Replies:
             future.set_result((data, headers))
 
     async def request(
-        self, subject: str, payload: bytes, headers: dict[str, str] | None, within_s: float
+        self,
+        subject: str,
+        payload: bytes,
+        headers: dict[str, str] | None,
+        within_s: float,  # float-ok
     ) -> tuple[bytes, bytes | None]:
         self._count += 1
         token = str(self._count)
@@ -161,7 +165,7 @@ class Feed:
         filter_subject: str,
         start: int,
         *,
-        stall_s: float = 15.0,
+        stall_s: float = 15.0,  # float-ok
         held: Callable[[], int] | None = None,
     ) -> None:
         self._nc, self._stream, self._filter = nc, stream, filter_subject

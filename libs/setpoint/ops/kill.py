@@ -31,7 +31,13 @@ def kill_request(resume: bool, reason: str) -> bytes:
     return json.dumps({"mode": mode, "reason": reason or f"setpoint kill ({mode})"}).encode()
 
 
-async def send_kill(url: str, account: str, resume: bool, reason: str, wait_s: float) -> Any:
+async def send_kill(
+    url: str,
+    account: str,
+    resume: bool,
+    reason: str,
+    wait_s: float,  # float-ok
+) -> Any:
     """Send the command; returns the differ's decoded answer. Raises TimeoutError when no
     differ answers and OSError-like errors when NATS is unreachable."""
     import nats

@@ -66,7 +66,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     return code
 
 
-async def collect(url: str, wait_s: float = 1.0) -> dict[str, Any]:
+async def collect(url: str, wait_s: float = 1.0) -> dict[str, Any]:  # float-ok
     """Ask every service at once; unanswered ones are reported as such."""
     import nats
 
@@ -100,7 +100,7 @@ async def _quiet(exc: Exception) -> None:
     line instead (NoConnection)."""
 
 
-async def _request(nc: Any, subject: str, wait_s: float) -> bytes | None:
+async def _request(nc: Any, subject: str, wait_s: float) -> bytes | None:  # float-ok
     """The answer's bytes, or None when nobody answered in time."""
     from nats.errors import NoRespondersError
     from nats.errors import TimeoutError as NatsTimeout

@@ -55,7 +55,7 @@ class Child:
     state: ChildState = ChildState.STARTING
     restarts: int = 0
     failures: int = 0
-    next_start_at: float = 0.0
+    next_start_at: float = 0.0  # float-ok
     exit_code: int | None = None
     pids: list[int] = field(default_factory=list)
     """Every pid this child has had (for tests and reports)."""
@@ -76,8 +76,8 @@ class Supervisor:
         self,
         *,
         max_failures: int = 3,
-        base_backoff_s: float = 1.0,
-        max_backoff_s: float = 30.0,
+        base_backoff_s: float = 1.0,  # float-ok
+        max_backoff_s: float = 30.0,  # float-ok
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.children: dict[str, Child] = {}
@@ -133,7 +133,7 @@ class Supervisor:
                 notes.append(f"{child.name}: restarted (pid {child.pid}, restart {child.restarts})")
         return notes
 
-    def _check_exit(self, child: Child, now: float) -> list[str]:
+    def _check_exit(self, child: Child, now: float) -> list[str]:  # float-ok
         assert child.process is not None
         code = child.process.poll()
         if code is None:
@@ -152,7 +152,7 @@ class Supervisor:
         child.state, child.next_start_at = ChildState.BACKOFF, now + delay
         return [f"{what}; restarting in {delay:g}s"]
 
-    def stop(self, names: Iterable[str] | None = None, grace_s: float = 10.0) -> None:
+    def stop(self, names: Iterable[str] | None = None, grace_s: float = 10.0) -> None:  # float-ok
         """Terminate, then kill after `grace_s`, the named children (all when None)."""
         chosen = [self.children[n] for n in (names if names is not None else self.children)]
         running = [c for c in chosen if c.process is not None and c.process.poll() is None]
@@ -196,7 +196,7 @@ def _signal_group(child: Child, sig: signal.Signals) -> None:
         os.killpg(child.process.pid, sig)
 
 
-def _wait_group_gone(pgid: int, timeout_s: float = 5.0) -> None:
+def _wait_group_gone(pgid: int, timeout_s: float = 5.0) -> None:  # float-ok
     """Wait until no live process (zombies aside) is left in the group (Linux /proc)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and _group_members(pgid):

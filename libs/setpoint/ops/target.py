@@ -61,7 +61,11 @@ def _body(path: str, account: str, symbol: str) -> bytes:
 
 
 async def publish(
-    settings: Settings, account: str, symbol: str, body: bytes, wait_s: float
+    settings: Settings,
+    account: str,
+    symbol: str,
+    body: bytes,
+    wait_s: float,  # float-ok
 ) -> dict[str, Any] | None:
     """Request the target on its subject; the reply as a dict, None if nobody answered.
 

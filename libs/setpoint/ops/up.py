@@ -153,8 +153,8 @@ class Up:
         settings: Settings,
         plan: Plan,
         console: Console,
-        grace_s: float,
-        ready_timeout_s: float,
+        grace_s: float,  # float-ok
+        ready_timeout_s: float,  # float-ok
     ) -> None:
         self.settings, self.plan, self.console = settings, plan, console
         self.grace_s, self.ready_timeout_s = grace_s, ready_timeout_s
@@ -255,7 +255,7 @@ class Up:
         for note in self.supervisor.poll():
             self.console.line(note)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, seconds: float) -> None:  # float-ok
         with suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), seconds)
 

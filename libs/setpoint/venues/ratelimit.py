@@ -27,10 +27,10 @@ RATE_LIMIT_PENALTY_S = 1.0
 class TokenBucket:
     """`rate` tokens per second, at most `burst` stored. Starts full."""
 
-    rate: float
-    burst: float
-    tokens: float = field(default=-1.0)
-    updated: float = 0.0
+    rate: float  # float-ok
+    burst: float  # float-ok
+    tokens: float = field(default=-1.0)  # float-ok
+    updated: float = 0.0  # float-ok
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.burst < 1:
@@ -38,12 +38,12 @@ class TokenBucket:
         if self.tokens < 0:
             self.tokens = self.burst
 
-    def _refill(self, now: float) -> None:
+    def _refill(self, now: float) -> None:  # float-ok
         if now > self.updated:
             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
 
-    def reserve(self, now: float, cost: float = 1.0) -> float:
+    def reserve(self, now: float, cost: float = 1.0) -> float:  # float-ok
         """Take `cost` tokens; return the seconds to wait (0 when available now).
         Reservations queue: the n-th caller past the burst waits n/rate."""
         self._refill(now)
@@ -52,7 +52,7 @@ class TokenBucket:
             return 0.0
         return -self.tokens / self.rate
 
-    def penalize(self, now: float, seconds: float) -> None:
+    def penalize(self, now: float, seconds: float) -> None:  # float-ok
         """No token for the next `seconds` (after a rate-limit answer from the venue)."""
         self._refill(now)
         self.tokens = min(self.tokens, -seconds * self.rate)
@@ -64,8 +64,8 @@ class RateLimiter:
 
     def __init__(
         self,
-        rate_per_s: float,
-        burst: float | None = None,
+        rate_per_s: float,  # float-ok
+        burst: float | None = None,  # float-ok
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -73,16 +73,16 @@ class RateLimiter:
         self.bucket = TokenBucket(rate_per_s, burst or max(1.0, rate_per_s), updated=clock())
         self._clock, self._sleep = clock, sleep
 
-    async def acquire(self, cost: float = 1.0) -> None:
+    async def acquire(self, cost: float = 1.0) -> None:  # float-ok
         """Take a token, waiting until it is due."""
         delay = self.bucket.reserve(self._clock(), cost)
         if delay > 0:
             await self._sleep(delay)
 
-    def charge(self, cost: float = 1.0) -> None:
+    def charge(self, cost: float = 1.0) -> None:  # float-ok
         """Count a call that was paced elsewhere: take its token without waiting, so that
         the callers who do wait leave room for it."""
         self.bucket.reserve(self._clock(), cost)
 
-    def penalize(self, seconds: float = RATE_LIMIT_PENALTY_S) -> None:
+    def penalize(self, seconds: float = RATE_LIMIT_PENALTY_S) -> None:  # float-ok
         self.bucket.penalize(self._clock(), seconds)

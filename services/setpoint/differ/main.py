@@ -35,7 +35,12 @@ def _body(settings: Settings, args: argparse.Namespace) -> Body:
 
 
 async def run(
-    settings: Settings, nc: NATS, stop: asyncio.Event, *, workers: int = 4, tick_s: float = 5.0
+    settings: Settings,
+    nc: NATS,
+    stop: asyncio.Event,
+    *,
+    workers: int = 4,
+    tick_s: float = 5.0,  # float-ok
 ) -> None:
     """Run the differ until `stop` is set."""
     event_log = await open_event_log(settings, nc=nc)

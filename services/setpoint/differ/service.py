@@ -92,7 +92,7 @@ class DifferService:
         nc: NATS | None,
         *,
         workers: int = 4,
-        tick_s: float = 5.0,
+        tick_s: float = 5.0,  # float-ok
         clock: Callable[[], datetime] = utcnow,
         name: str = "differ",
     ) -> None:

@@ -30,17 +30,17 @@ class QueueShutDown(Exception):
     """The queue was shut down; no more keys will come."""
 
 
-def backoff_delay(failures: int, base: float, cap: float) -> float:
+def backoff_delay(failures: int, base: float, cap: float) -> float:  # float-ok
     """Delay before retry number `failures + 1`: `base * 2**failures`, at most `cap`."""
     if failures >= 64:
         return cap
-    return float(min(cap, base * (2**failures)))
+    return float(min(cap, base * (2**failures)))  # float-ok
 
 
 class WorkQueue(Generic[K]):
     """See the module docstring."""
 
-    def __init__(self, base_delay: float = 0.005, max_delay: float = 30.0) -> None:
+    def __init__(self, base_delay: float = 0.005, max_delay: float = 30.0) -> None:  # float-ok
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
@@ -89,7 +89,7 @@ class WorkQueue(Generic[K]):
         """Return once nothing is waiting or in progress."""
         await self._idle.wait()
 
-    def add_after(self, key: K, delay: float) -> None:
+    def add_after(self, key: K, delay: float) -> None:  # float-ok
         if self._shut_down:
             return
         if delay <= 0:
@@ -106,7 +106,7 @@ class WorkQueue(Generic[K]):
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
 
-    def retry(self, key: K) -> float:
+    def retry(self, key: K) -> float:  # float-ok
         """Add `key` again after its backoff; returns the delay chosen."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1

@@ -22,7 +22,7 @@ class GatewayUnavailable(Exception):
 
 
 class GatewayClient:
-    def __init__(self, nc: NATS, timeout_s: float) -> None:
+    def __init__(self, nc: NATS, timeout_s: float) -> None:  # float-ok
         self.nc, self.timeout_s = nc, timeout_s
 
     async def send(self, account: str, command: Command) -> CommandReply:

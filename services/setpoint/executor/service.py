@@ -135,7 +135,7 @@ class Executor:
         if ticker.last is not None:
             self.last_prices[Key(ticker.account, ticker.symbol)] = ticker.last
 
-    async def _caught_up(self, position: int, within_s: float = 10.0) -> bool:
+    async def _caught_up(self, position: int, within_s: float = 10.0) -> bool:  # float-ok
         """Wait until the projection has folded `position`; False if not within `within_s`."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within_s), self.folded:

@@ -133,7 +133,7 @@ class Gateway:
             async with self.folded:
                 self.folded.notify_all()
 
-    async def caught_up(self, within_s: float = 30.0) -> None:
+    async def caught_up(self, within_s: float = 30.0) -> None:  # float-ok
         """Wait until every event in the log now has been folded (TimeoutError after
         `within_s`: a reconciliation never judges from a projection it knows is behind)."""
         head = await self.log.head()

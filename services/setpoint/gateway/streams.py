@@ -26,7 +26,7 @@ async def watch(
     on_batch: Callable[[Batch], Awaitable[None]],
     on_break: Callable[[], Awaitable[None]],
     redactions: tuple[str, ...] = (),
-    backoff_s: float = 0.2,
+    backoff_s: float = 0.2,  # float-ok
 ) -> None:
     """Watch forever (see the module docstring)."""
     delay = backoff_s

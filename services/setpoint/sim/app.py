@@ -108,7 +108,7 @@ async def _after_accept(
     return web.Response(status=500)  # never written: the connection is gone
 
 
-async def _hold(request: web.Request, seconds: float) -> None:
+async def _hold(request: web.Request, seconds: float) -> None:  # float-ok
     """Wait `seconds`, or less if the client hangs up first."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds

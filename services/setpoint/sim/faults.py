@@ -44,12 +44,12 @@ class FaultRule:
     kind: FaultKind
     method: str | None = None
     path: str | None = None
-    probability: float = 1.0
+    probability: float = 1.0  # float-ok
     count: int | None = None
     delay_ms: int | None = None
 
     @property
-    def delay_s(self) -> float:
+    def delay_s(self) -> float:  # float-ok
         return (
             self.delay_ms if self.delay_ms is not None else DEFAULT_DELAY_MS.get(self.kind, 0)
         ) / 1000
@@ -87,7 +87,7 @@ def parse_rule(raw: Any, index: int) -> FaultRule:
     for name, value in (("method", method), ("path", path)):
         if value is not None and not isinstance(value, str):
             raise BadRule(f"rules[{index}].{name}: a string")
-    return FaultRule(kind, method, path, float(probability), count, delay)
+    return FaultRule(kind, method, path, float(probability), count, delay)  # float-ok
 
 
 class Faults:
