@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -79,6 +80,7 @@ async def test_fetch_my_trades_since(binance: Any, control: SimControl) -> None:
     first = await binance.fetch_my_trades("BTC/USDT")
     assert len(first) == 1
     assert first[0]["takerOrMaker"] == "maker"
+    await asyncio.sleep(0.005)  # trade times are ms on the wire: the next fill is a later ms
     await control.fill(order_id=order["id"])
     later = await binance.fetch_my_trades("BTC/USDT", since=first[0]["timestamp"] + 1)
     assert [t["amount"] for t in later] == [0.006]
