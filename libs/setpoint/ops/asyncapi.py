@@ -28,7 +28,6 @@ from setpoint.core.model import Frozen, TargetState
 
 DEFAULT_PATH = Path("docs/asyncapi.json")
 SERVER = "nats://127.0.0.1:4222"
-DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 _KEY = "`<account>.<symbol-token>` (symbol token: `/` and `:` replaced by `-`)"
 
 
@@ -122,35 +121,8 @@ def build_spec() -> dict[str, Any]:
         description="Every NATS subject Setpoint uses and its payload (CONTRACTS.md).",
         schema_version="3.0.0",
     )
-    document: dict[str, Any] = _decimals_as_strings(spec.to_specification().to_jsonable())
+    document: dict[str, Any] = spec.to_specification().to_jsonable()
     return document
-
-
-_NUMBER, _STRING = {"type": "number"}, {"type": "string"}
-_DECIMAL = {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}
-_BOUNDS = {"gt": "x-greater-than", "ge": "x-at-least"}
-
-
-def _decimals_as_strings(node: Any) -> Any:
-    """Pydantic describes a `Dec` as "number or string"; on the wire it is a decimal string
-    only (a JSON number is refused), so say that, and keep its bound as an `x-` note."""
-    if isinstance(node, list):
-        return [_decimals_as_strings(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _decimals_as_strings(v) for k, v in node.items()}
-    choices = out.get("anyOf")
-    if isinstance(choices, list) and _NUMBER in choices and _STRING in choices:
-        rest = [c for c in choices if c not in (_NUMBER, _STRING)]
-        del out["anyOf"]
-        if rest:
-            out["anyOf"] = [dict(_DECIMAL), *rest]
-        else:
-            out.update(_DECIMAL)
-        for bound, note in _BOUNDS.items():
-            if bound in out:
-                out[note] = str(out.pop(bound))
-    return out
 
 
 def render(document: dict[str, Any]) -> str:
