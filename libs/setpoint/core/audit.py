@@ -18,10 +18,15 @@ Invariants (the `invariant` field of a `Violation`):
   that names the order it replaces is not a second one), and a live order's client order
   id is never submitted again.
 * `fill_within_quantity` - the fills of an order never add up to more than its quantity.
+  Fills count by the projection's rule (`core.fillcount`): an inferred fill and the real
+  trades it stood for count once, `max(real trades, the venue's order_filled)`.
 * `position_matches_fills` - where the venue reports positions (`PositionObserved`, i.e.
-  derivatives), the reported position moves by exactly the net of the recorded fills; a
-  difference that is still there at a report `position_settle` (log time) after it first
-  appeared is a violation (a shorter one is a fill recorded late).
+  derivatives), the reported position moves by exactly the net of the recorded fills, as
+  the projection counts them (plus fills of foreign orders, which it does not count); a
+  report that names `fills_net` includes the counted fills up to that running net, and
+  those recorded after it are on top. A difference that is still there at a report
+  `position_settle` (log time) after it first appeared is a violation (a shorter one is a
+  fill recorded late).
 * `order_resolved` - an `OrderSubmitted` with no venue answer is reported as in flight;
   it is a violation only when the log goes on for `stale_after` (log time) past it.
 * `fill_correlated` - a fill of one of our orders carries that order's correlation id
@@ -45,14 +50,18 @@ from setpoint.core.events import (
     ActionKind,
     DiffComputed,
     FillObserved,
+    FillObservedData,
+    FillSource,
     OrderCancelled,
     OrderObserved,
     OrderPlaced,
     OrderRejected,
     OrderSubmitted,
+    Origin,
     PositionObserved,
     TargetPublished,
 )
+from setpoint.core.fillcount import count_fill
 from setpoint.core.model import Key, Side
 from setpoint.core.numeric import ZERO
 
@@ -229,6 +238,8 @@ class _Order:
     answered: bool = False
     order_id: str | None = None
     filled: Decimal = ZERO
+    inferred: Decimal = ZERO  # the part of `filled` inferred fills stand for (fillcount)
+    counts: bool = True  # ours or adopted: its fills move the projection's position
     overfilled: bool = False
     miscorrelated: bool = False
 
@@ -277,10 +288,16 @@ class _State:
     live: dict[tuple[str, str | None, str], str] = field(default_factory=dict)
     fills: HashSet64 = field(default_factory=HashSet64)
     net: dict[Key, Decimal] = field(default_factory=dict)
+    """Per key, the projection's `fill_net`: the signed sum of what fills counted."""
+    other: dict[Key, Decimal] = field(default_factory=dict)
+    """Per key, the signed sum of recorded fills the projection does not count (of
+    foreign orders not adopted)."""
     positions: dict[Key, _PositionTrack] = field(default_factory=dict)
 
 
 _PLACING = (ActionKind.PLACE, ActionKind.AMEND)
+_INFERRED = FillSource.INFERRED
+_OURS = Origin.OURS
 
 
 # --------------------------------------------------------------------------- checker
@@ -513,8 +530,11 @@ class AuditChecker:
                 position,
                 event.occurred_at,
                 submitted=False,
+                counts=data.origin is _OURS or data.adopted,
             )
             self._s.open[coid] = order
+        elif data.adopted:
+            order.counts = True
         order.quantity = data.quantity  # the venue's word (e.g. after a venue-side edit)
         self._answer(order, event.account, data.order_id)
         if not data.status.is_open:
@@ -553,14 +573,20 @@ class AuditChecker:
                 f"trade {data.trade_id} on {data.venue} ({event.key}) recorded again",
             )
             return
-        qty = data.quantity
-        key = event.key
-        s.net[key] = s.net.get(key, ZERO) + (qty if data.side is Side.BUY else -qty)
         order = self._find(account, data.client_order_id, data.order_id)
-        if order is not None:
-            self._add_fill(position, order, qty)
+        if order is None:  # as the projection: counted when the client id is ours
+            qty = data.quantity
+            coid = data.client_order_id
+            counts = coid is not None and coid.startswith("sp-")
+        else:
+            qty = self._add_fill(position, order, data)
+            counts = order.counts
             if order.submitted and event.correlation_id != order.correlation_id:
                 self._miscorrelated(position, order, event.correlation_id)
+        if qty:
+            sums = s.net if counts else s.other
+            key = event.key
+            sums[key] = sums.get(key, ZERO) + (qty if data.side is Side.BUY else -qty)
 
     def _miscorrelated(self, position: int, order: _Order, correlation: str) -> None:
         if not order.miscorrelated:
@@ -572,24 +598,38 @@ class AuditChecker:
                 f"order's {order.correlation_id} (reported once per order)",
             )
 
-    def _add_fill(self, position: int, order: _Order, qty: Decimal) -> None:
+    def _add_fill(self, position: int, order: _Order, data: FillObservedData) -> Decimal:
+        """Count one fill toward `order` by the projection's rule (`core.fillcount`: an
+        inferred fill and the real trades it stands for count once); return by how much
+        the order's count rose."""
         order.answered = True
-        order.filled += qty
-        if order.filled > order.quantity and not order.overfilled:
+        before, quantity, qty = order.filled, order.quantity, data.quantity
+        if order.inferred or data.source is _INFERRED:
+            filled, order.inferred, claimed = count_fill(
+                quantity, before, order.inferred, qty, data.source is _INFERRED,
+                data.order_filled,
+            )  # fmt: skip
+        else:  # count_fill's plain case (a real trade, nothing inferred), inlined: hot
+            claimed = before + qty
+            filled = claimed if claimed < quantity else (quantity if quantity > before else before)
+        order.filled = filled
+        if claimed > quantity and not order.overfilled:
             order.overfilled = True
             self._violate(
                 FILL_WITHIN_QUANTITY,
                 position,
-                f"{order.client_order_id}: fills add up to {order.filled}, above its "
-                f"quantity {order.quantity}",
+                f"{order.client_order_id}: fills add up to {claimed}, above its "
+                f"quantity {quantity}",
             )
-        if order.filled >= order.quantity:
+        if filled >= quantity:
             self._close(order)
+        return filled - before
 
     def _on_position(self, position: int, event: PositionObserved) -> None:
         s = self._s
         key = event.key
-        net = s.net.get(key, ZERO)
+        covered = event.data.fills_net  # the counted fills the report already includes
+        net = (s.net.get(key, ZERO) if covered is None else covered) + s.other.get(key, ZERO)
         observed = event.data.quantity
         track = s.positions.get(key)
         if track is None:

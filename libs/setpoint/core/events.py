@@ -307,12 +307,20 @@ class FillObservedData(Frozen):
     liquidity: Liquidity
     source: FillSource
     traded_at: AwareDatetime | None = None
+    order_filled: NonNegativeDec | None = None
+    """Inferred fills only: the order's filled quantity as the venue reported it. The fill
+    brings the order's count up to this much (never past it); real trades of the order that
+    come later replace the inferred quantity instead of adding to it (docs/events.md)."""
 
 
 class PositionObservedData(Frozen):
     quantity: Dec
     entry_price: NonNegativeDec | None = None
     source: ObservationSource = ObservationSource.REST
+    fills_net: Dec | None = None
+    """The key's running net of counted fills (`KeyActual.fill_net`) that `quantity`
+    already includes; fills counted after it are added on top. None: `quantity` replaces
+    the position as it stands when the event is folded (docs/events.md)."""
 
 
 class BalanceObservedData(Frozen):

@@ -35,7 +35,9 @@ OrderRejected            A      closed; terminal → REJECTED (intent consumed),
 CancelSubmitted          A      order pending "cancel" since occurred_at (no second action
                                 until answered)
 OrderCancelled           A      closed: CANCELED (EXPIRED for reason "expired"), reported
-                                filled kept; pending cleared; fills are never rolled back
+                                filled kept; pending cleared; fills are never rolled back.
+                                Reason "lost" of an order still in flight, without venue id
+                                or fill: marked `lost` (does not consume its intent)
 OrderObserved            A      venue state of a known order (status, filled, price, qty;
                                 not-found count reset; open → pending "submit" cleared; open,
                                 source rest/query, occurred_at ≥ cancel sent + STALE_CANCEL →
@@ -46,10 +48,12 @@ OrderObserved            A      venue state of a known order (status, filled, pr
 OrderNotFound            A      the order's consecutive not-found count (first time noted);
                                 client id "#<venue id>" names an order without a client id
 FillObserved             A      once per (venue, trade id) per key: order filled += quantity,
-                                capped at the order quantity; position += signed applied
-                                quantity for our and adopted orders (ours by client id when
-                                the order is unknown)
-PositionObserved         A      position := reported quantity (derivatives); later fills add
+                                capped at the order quantity (inferred fills: see below);
+                                position and `fill_net` += signed applied quantity for our and
+                                adopted orders (ours by client id when the order is unknown)
+PositionObserved         A      position := reported quantity (derivatives) + the fills
+                                counted since the read (`fill_net - fills_net`, when the event
+                                names `fills_net`); later fills add
 BalanceObserved          A      the account wallet's assets, merged by asset
 ReconciliationCompleted  A      last reconciliation of the key (or account, symbol None)
 AccountModeChanged       A      account mode (normal | liquidate_only)
@@ -58,7 +62,16 @@ RiskRejected             -      nothing (a decision, not a change of state)
 
 Consumed (SEMANTICS §1): an intent is consumed once one of its orders is completely filled,
 an IOC/FOK/market attempt is closed (whatever it filled), or the venue rejected an attempt
-as invalid. Cancelled or expired GTC orders do not consume their intent.
+as invalid. Cancelled or expired GTC orders do not consume their intent, and neither does a
+lost attempt (SEMANTICS §4: closed as `lost` while in flight, never acknowledged, no fill),
+whatever its time in force: the differ places the intent again under the next attempt. A
+fill that still turns up for a lost attempt counts, and the attempt then consumes as any.
+
+Inferred fills: an order counts `min(quantity, max(sum of its real trades, the venue filled
+quantity named by its inferred fills))`, whatever order those facts come in. An inferred
+fill tops `filled` up to its `order_filled` (older events without it add their quantity);
+`inferred` keeps the part of `filled` no real trade stands for yet, and a real trade first
+replaces that part, then adds. So the trade an inference stood for never counts twice.
 
 Retry backoff: a non-terminal rejection (insufficient funds, no gateway answering, bad
 credentials) does not consume the intent, but the effective target leaves the intent out
@@ -94,6 +107,7 @@ from setpoint.core.events import (
     DiffComputed,
     Event,
     FillObserved,
+    FillSource,
     MarketsLoaded,
     ObservationSource,
     OrderCancelled,
@@ -110,6 +124,7 @@ from setpoint.core.events import (
     TargetPublished,
     Wallet,
 )
+from setpoint.core.fillcount import count_fill
 from setpoint.core.model import (
     Key,
     MarketInfo,
@@ -169,6 +184,7 @@ _CONSUMING_TIF = (TimeInForce.IOC, TimeInForce.FOK)
 _OPEN = frozenset({None, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 _ACKED = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED})
 _OURS = Origin.OURS
+_INFERRED = FillSource.INFERRED
 
 
 # --------------------------------------------------------------------------- journal
@@ -400,6 +416,12 @@ class OrderRecord(NamedTuple):
     correlation_id: str | None
     pending_since: datetime | None = None
     """When the pending cancel was sent (CancelSubmitted, or the amend that replaces it)."""
+    inferred: Decimal = ZERO
+    """The part of `filled` that inferred fills stand for and no real trade has replaced
+    yet (module docstring, "Inferred fills")."""
+    lost: bool = False
+    """Closed as a lost attempt: never acknowledged by the venue, no fill (it does not
+    consume its intent while it has none)."""
 
     @property
     def done(self) -> Decimal:
@@ -434,6 +456,8 @@ class OrderRecord(NamedTuple):
             return True
         if status is OrderStatus.REJECTED:
             return True
+        if self.lost and not self.done:
+            return False  # never reached the venue: the intent is placed again
         return self.type is OrderType.MARKET or self.time_in_force in _CONSUMING_TIF
 
 
@@ -443,9 +467,9 @@ class OrderRecord(NamedTuple):
 _ORDER_LAYOUT = {
     3: "order_id", 8: "price", 9: "quantity", 14: "status", 15: "filled", 16: "reported",
     17: "pending", 19: "origin", 20: "adopted", 21: "not_found", 22: "not_found_since",
-    23: "correlation_id", 24: "pending_since",
+    23: "correlation_id", 24: "pending_since", 25: "inferred", 26: "lost",
 }  # fmt: skip
-if len(OrderRecord._fields) != 25 or any(
+if len(OrderRecord._fields) != 27 or any(
     OrderRecord._fields[i] != name for i, name in _ORDER_LAYOUT.items()
 ):
     raise RuntimeError("OrderRecord's field layout changed: update the positional folds")
@@ -506,6 +530,9 @@ class KeyActual(NamedTuple):
     backoff: Map[str, Backoff] = _EMPTY
     """Intents (and `POSITION_BACKOFF` for position orders) whose last attempts were
     rejected non-terminally: not placed again before `retry_after` (module docstring)."""
+    fill_net: Decimal = ZERO
+    """Running signed sum of every quantity fills added to `position`, never reset (a
+    `PositionObserved` names the value it includes: later fills go on top of it)."""
 
     def progress(self, intent_id: str) -> IntentProgress:
         return self.intents.get(intent_id, _NO_PROGRESS)
@@ -690,7 +717,7 @@ def _with_pending(o: OrderRecord, pending: str | None) -> OrderRecord:
 
 def _cancel_pending(o: OrderRecord, at: datetime) -> OrderRecord:
     """`o` with a cancel pending since `at`."""
-    return _new_tuple(OrderRecord, (*o[:17], _CANCEL, *o[18:24], at))
+    return _new_tuple(OrderRecord, (*o[:17], _CANCEL, *o[18:24], at, *o[25:]))
 
 
 def _is_live(o: OrderRecord) -> bool:
@@ -710,7 +737,7 @@ def _commit(
     _, keys, accounts, reconciliations = state
     key = new.key
     (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
-     backoff) = keys.get(key, EMPTY_KEY)  # fmt: skip
+     backoff, net) = keys.get(key, EMPTY_KEY)  # fmt: skip
     ref, iid, order_id = new.ref, new.intent_id, new.order_id
     was_live, now_live = old is not None and _is_live(old), _is_live(new)
     if now_live is not was_live:
@@ -719,7 +746,10 @@ def _commit(
     if (old.pending if was_live and old is not None else None) != want:
         pending = pending.delete(ref) if want is None else pending.set(ref, want)
     if applied and new.counts:
-        pos = pos + applied if new.side is Side.BUY else pos - applied
+        if new.side is Side.BUY:
+            pos, net = pos + applied, net + applied
+        else:
+            pos, net = pos - applied, net - applied
     if new.position_order:
         pos_open = pos_open + _signed_open(new) - _signed_open(old)
     if order_id is not None and (old is None or old.order_id != order_id):
@@ -735,7 +765,7 @@ def _commit(
     new_ka = _new_tuple(
         KeyActual,
         (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
-         backoff),
+         backoff, net),
     )  # fmt: skip
     return _new_tuple(ActualState, (position, keys.set(key, new_ka), accounts, reconciliations))
 
@@ -790,7 +820,7 @@ def _submitted(state: ActualState, position: int, event: OrderSubmitted) -> Actu
         d.client_order_id, key, d.client_order_id, None, d.intent_id, d.attempt,
         d.side, d.type, d.price, d.quantity, d.time_in_force, d.post_only, d.reduce_only,
         d.position_order, None, ZERO, ZERO, _SUBMIT, event.occurred_at, Origin.OURS,
-        False, 0, None, event.correlation_id, None,
+        False, 0, None, event.correlation_id, None, ZERO, False,
     ))  # fmt: skip
     if d.replaces is not None:
         old = orders.get(d.replaces)
@@ -852,7 +882,14 @@ def _cancelled(state: ActualState, position: int, event: OrderCancelled) -> Actu
     status = OrderStatus.EXPIRED if d.reason == "expired" else OrderStatus.CANCELED
     reported = min(max(old.reported, d.filled), old.quantity)
     new = _evolve(old, old.order_id or d.order_id, status, old.filled, reported, None)
+    if d.reason == "lost" and _never_acknowledged(old) and d.order_id is None and not reported:
+        new = new._replace(lost=True)
     return _commit(state, position, old, new)
+
+
+def _never_acknowledged(order: OrderRecord) -> bool:
+    """Still in flight (no venue answer), with no fill and no venue id."""
+    return order.status is None and order.order_id is None and not order.done
 
 
 def _observed_new(event: OrderObserved) -> OrderRecord:
@@ -863,7 +900,7 @@ def _observed_new(event: OrderObserved) -> OrderRecord:
     return _new_tuple(OrderRecord, (
         ref, event.key, coid, d.order_id, None, 0, d.side, d.type, d.price, d.quantity,
         d.time_in_force, False, False, False, d.status, ZERO, min(d.filled, d.quantity),
-        None, None, d.origin, d.adopted, 0, None, event.correlation_id, None,
+        None, None, d.origin, d.adopted, 0, None, event.correlation_id, None, ZERO, False,
     ))  # fmt: skip
 
 
@@ -884,7 +921,7 @@ def _observed(state: ActualState, position: int, event: OrderObserved) -> Actual
     new = _new_tuple(OrderRecord, (
         *old[:3], d.order_id, *old[4:8], price, d.quantity, *old[10:14], d.status,
         old.filled, reported, pending, *old[18:20], old.adopted or d.adopted, 0, None,
-        old.correlation_id, old.pending_since,
+        *old[23:],
     ))  # fmt: skip
     return _commit(state, position, old, new)
 
@@ -922,6 +959,8 @@ def _fill(state: ActualState, position: int, event: FillObserved) -> ActualState
     old = _find(ka, d.client_order_id, d.order_id)
     if old is None:
         return _orphan_fill(state, position, event, ka, fid)
+    if d.source is _INFERRED or old[25]:  # an inferred fill, or one to net against
+        return _netted_fill(state, position, event, old, fid)
     room = old.quantity - old.filled
     applied = d.quantity if d.quantity <= room else (room if room > 0 else ZERO)
     filled = old.filled + applied
@@ -933,21 +972,46 @@ def _fill(state: ActualState, position: int, event: FillObserved) -> ActualState
     return _commit(state, position, old, new, applied, fid)
 
 
+def _netted_fill(
+    state: ActualState, position: int, event: FillObserved, old: OrderRecord,
+    fid: tuple[str, str],
+) -> ActualState:  # fmt: skip
+    """A fill of an order that has (or gets) inferred quantity. The order then counts
+    `min(quantity, max(sum of its real trades, venue filled of its inferred fills))`, in
+    whatever order they come: an inferred fill tops the count up to the venue's filled
+    quantity; a real trade first replaces inferred quantity, then adds (`core.fillcount`,
+    the rule the audit counts with too)."""
+    d = event.data
+    qty = old.quantity
+    filled, inferred, _ = count_fill(
+        qty, old.filled, old.inferred, d.quantity, d.source is _INFERRED, d.order_filled
+    )
+    status = OrderStatus.FILLED if filled >= qty else old.status
+    pending = old.pending if status is None or status.is_open else None
+    new = _evolve(old, old.order_id, status, filled, old.reported, pending)
+    new = new._replace(inferred=inferred)
+    return _commit(state, position, old, new, filled - old.filled, fid)
+
+
 def _orphan_fill(
     state: ActualState, position: int, event: FillObserved, ka: KeyActual, fid: tuple[str, str]
 ) -> ActualState:
     """A fill of an order the store does not know: counted when the client id is ours."""
     d = event.data
-    pos = ka.position
+    pos, net = ka.position, ka.fill_net
     if d.client_order_id is not None and d.client_order_id.startswith("sp-"):
-        pos = pos + d.quantity if d.side is Side.BUY else pos - d.quantity
-    new_ka = ka._replace(position=pos, fills=ka.fills.set(fid, None))
+        signed = d.quantity if d.side is Side.BUY else -d.quantity
+        pos, net = pos + signed, net + signed
+    new_ka = ka._replace(position=pos, fills=ka.fills.set(fid, None), fill_net=net)
     return state._replace(position=position, keys=state.keys.set(event.key, new_ka))
 
 
 def _position(state: ActualState, position: int, event: PositionObserved) -> ActualState:
     ka = state.keys.get(event.key, EMPTY_KEY)
-    new_ka = ka._replace(position=event.data.quantity, position_observed=True)
+    quantity, covered = event.data.quantity, event.data.fills_net
+    if covered is not None:
+        quantity += ka.fill_net - covered  # fills counted since the venue's read: on top
+    new_ka = ka._replace(position=quantity, position_observed=True)
     return state._replace(position=position, keys=state.keys.set(event.key, new_ka))
 
 

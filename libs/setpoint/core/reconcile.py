@@ -2,18 +2,20 @@
 runtime, compares the actual projection with a `VenueSnapshot` and returns what to record
 and what to do.
 
-`reconcile(actual, snapshot, policy, now) -> ReconcileOutcome`. Every part of a snapshot is
-a `Fetched` value that is either a result or "query failed"; a failed part concludes
-nothing (never "empty", "flat" or "gone") and is listed in `report.errors`. A symbol absent
-from `snapshot.open_orders` was not looked at. Per symbol:
+`reconcile(actual, snapshot, policy, now, *, before=None) -> ReconcileOutcome`. Every part
+of a snapshot is a `Fetched` value that is either a result or "query failed"; a failed part
+concludes nothing (never "empty", "flat" or "gone") and is listed in `report.errors`. A
+symbol absent from `snapshot.open_orders` was not looked at. Per symbol:
 
 * **fills** the log does not hold (by `(venue, trade id)`) of our or adopted orders →
   `FillObserved` (source rest).
 * **matched** (open locally and in the venue's open orders) → `OrderObserved` when status,
   filled, price or quantity differ. When the venue's filled quantity is above the known
   fills (log + new trades) and the trades were fetched, one inferred `FillObserved` with
-  trade id `inferred-<client order id>-<venue filled>` covers the difference. A venue
-  filled below the known fills is an error item; nothing is rolled back.
+  trade id `inferred-<client order id>-<venue filled>` and `order_filled` = the venue's
+  filled covers the difference (the fold counts the real trades it stands for once, when
+  they come: see projections, "Inferred fills"). A venue filled below the known fills is an
+  error item; nothing is rolled back.
 * **ghost** (open locally, absent from the venue's open orders) and **in flight**
   (submitted, no answer, older than `in_flight_timeout_s`, absent from the open orders):
   decided by a targeted query (`snapshot.queries[query_key(order)]`). No answer yet → the
@@ -23,7 +25,8 @@ from `snapshot.open_orders` was not looked at. Per symbol:
   the first not-found is at least `not_found_min_age_s` old: a ghost is closed
   (`OrderCancelled(reason="not_found")`, fills kept); an in-flight attempt is lost → a
   cancel by client order id (`Action(reason="lost")`, harmless if it never existed); its
-  `OrderCancelled` then lets the differ place the intent under the next attempt.
+  `OrderCancelled(reason="lost")` does not consume the intent (whatever its time in force),
+  so the differ places it again under the next attempt.
   An in-flight order found in the open orders is adopted as matched.
 * **stale cancel** (an order with a pending cancel sent at least
   `max(in_flight_timeout_s, projections.STALE_CANCEL)` ago that the venue still lists open,
@@ -36,8 +39,19 @@ from `snapshot.open_orders` was not looked at. Per symbol:
   recorded: looked at next time): ours → cancel; foreign → `zombie_policy`: cancel, adopt
   (`OrderObserved(adopted=True)`), ignore.
 * **position** (snapshot positions, derivatives) → `PositionObserved` when it differs from
-  the projection (or was never observed). **balances** → `BalanceObserved` per wallet
-  when they differ.
+  the projection once this call's fills are in (or was never observed), with `fills_net` =
+  the key's running fill net those fills leave, which the position includes: fills folded
+  after that (a trade that landed after the reads, appended before this event) go on top.
+  A position observed before is recorded again only from a **settled** read (`_settled`):
+  the trades read before it was fetched and below `fills_limit` rows, the trades read
+  after it (`fills_after`) shows no trade the first lacks, every fill folded since the
+  reads began (`before`) is one the first read shows, and no fill of this call was
+  inferred from a targeted query (made after the position was read). Otherwise a trade
+  moved while it was read: the key is listed in `outcome.unsettled` and the next run
+  tries again (meanwhile the position is the fold of fills). A first observation is
+  recorded even from an unsettled read: better than assuming flat, and the next settled
+  read corrects a trade that raced it. **balances** → `BalanceObserved` per wallet when
+  they differ.
 
 Event ids are deterministic (a fill's from venue, symbol and trade id; others from the
 snapshot time and the order), so reconciling the same snapshot twice appends nothing new.
@@ -85,7 +99,13 @@ from setpoint.core.events import (
 from setpoint.core.ids import is_ours
 from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
 from setpoint.core.numeric import ZERO
-from setpoint.core.projections import STALE_CANCEL, ActualState, KeyActual, OrderRecord
+from setpoint.core.projections import (
+    STALE_CANCEL,
+    ActualState,
+    KeyActual,
+    OrderRecord,
+    apply_actual,
+)
 
 __all__ = [
     "Fetched",
@@ -164,6 +184,12 @@ class VenueSnapshot:
     positions: Mapping[str, Fetched[Decimal]] = field(default_factory=dict)
     balances: Mapping[Wallet, Fetched[tuple[AssetBalance, ...]]] = field(default_factory=dict)
     queries: Mapping[str, Fetched[VenueOrder]] = field(default_factory=dict)
+    fills_after: Mapping[str, Fetched[tuple[VenueFill, ...]]] = field(default_factory=dict)
+    """Per derivative symbol: the trades read again right after its position (same window
+    as `fills`). A position is settled only when this read shows no trade `fills` lacks."""
+    fills_limit: int | None = None
+    """The most trades one read returns: a read that returns this many may have stopped
+    short of the newest trades."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +220,9 @@ class ReconcileOutcome:
     actions: tuple[tuple[Key, Action], ...] = ()
     queries: tuple[tuple[Key, str], ...] = ()
     inferred_fills: int = 0
+    unsettled: tuple[Key, ...] = ()
+    """Keys whose venue position differs from the log but was read while trades moved: not
+    recorded this time (module docstring, "position")."""
 
     def count(self, category: Category) -> int:
         return sum(1 for item in self.report.items if item.category == category)
@@ -229,6 +258,9 @@ class _Work:
     snap: VenueSnapshot
     policy: ReconcilePolicy
     now: datetime
+    before: ActualState
+    folded: ActualState
+    """`actual` with the fills emitted so far folded in (what the log will hold)."""
     matched: int = 0
     items: list[ReconciliationItem] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -236,6 +268,7 @@ class _Work:
     queries: list[tuple[Key, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     inferred: int = 0
+    unsettled: list[Key] = field(default_factory=list)
 
     def item(self, category: Category, order: object, resolution: str, detail: str = "") -> None:
         self.items.append(
@@ -253,22 +286,35 @@ class _Work:
             "reconcile", self.snap.account, self.snap.taken_at.isoformat(), *parts
         )
 
+    def fold(self, event: Event) -> None:
+        self.folded = apply_actual(self.folded, self.folded.position + 1, event)
+
 
 @dataclass
 class _KeyWork:
-    """Per key: the projection of the key and the fills added by this call, per order ref."""
+    """Per key: the projection of the key (before this call's facts)."""
 
     key: Key
     ka: KeyActual
     fills_ok: bool
-    added: dict[str, Decimal] = field(default_factory=dict)
+    late_fill: bool = False
+    """A fill was inferred from a targeted query, made after the position was read."""
 
 
 def reconcile(
-    actual: ActualState, snapshot: VenueSnapshot, policy: ReconcilePolicy, now: datetime
+    actual: ActualState,
+    snapshot: VenueSnapshot,
+    policy: ReconcilePolicy,
+    now: datetime,
+    *,
+    before: ActualState | None = None,
 ) -> ReconcileOutcome:
-    """Reconcile every symbol of `snapshot` (module docstring). Pure and deterministic."""
-    work = _Work(actual, snapshot, policy, now)
+    """Reconcile every symbol of `snapshot` (module docstring). Pure and deterministic.
+
+    `before` is the projection as it was when the venue reads began (default `actual`):
+    a fill folded since then that the trades read does not show leaves a position
+    unsettled."""
+    work = _Work(actual, snapshot, policy, now, actual if before is None else before, actual)
     symbols = sorted(set(snapshot.open_orders) | set(snapshot.fills) | set(snapshot.positions))
     for symbol in symbols:
         _reconcile_key(work, Key(snapshot.account, symbol))
@@ -277,8 +323,9 @@ def reconcile(
         matched=work.matched, items=tuple(work.items), errors=tuple(work.errors)
     )
     return ReconcileOutcome(
-        report, tuple(work.events), tuple(work.actions), tuple(work.queries), work.inferred
-    )
+        report, tuple(work.events), tuple(work.actions), tuple(work.queries), work.inferred,
+        tuple(work.unsettled),
+    )  # fmt: skip
 
 
 def _reconcile_key(work: _Work, key: Key) -> None:
@@ -318,22 +365,23 @@ def _new_fills(
 
 
 def _emit_fill(
-    work: _Work, kw: _KeyWork, order: OrderRecord | None, fill: VenueFill, source: FillSource
-) -> None:
+    work: _Work, kw: _KeyWork, order: OrderRecord | None, fill: VenueFill, source: FillSource,
+    order_filled: Decimal | None = None,
+) -> None:  # fmt: skip
     data = FillObservedData(
         venue=work.snap.venue, trade_id=fill.trade_id, order_id=fill.order_id,
         client_order_id=fill.client_order_id, side=fill.side, price=fill.price,
         quantity=fill.quantity, fee=fill.fee, fee_currency=fill.fee_currency,
         liquidity=fill.liquidity, source=source, traded_at=fill.traded_at,
+        order_filled=order_filled,
     )  # fmt: skip
     eid = fill_event_id(work.snap.venue, kw.key.symbol or "", fill.trade_id)
     corr = order.correlation_id if order is not None and order.correlation_id else eid
-    work.events.append(
-        FillObserved.create(kw.key, _PRODUCER, data, event_id=eid, correlation_id=corr,
-                            occurred_at=work.now)
-    )  # fmt: skip
-    if order is not None:
-        kw.added[order.ref] = kw.added.get(order.ref, ZERO) + fill.quantity
+    event = FillObserved.create(
+        kw.key, _PRODUCER, data, event_id=eid, correlation_id=corr, occurred_at=work.now
+    )
+    work.events.append(event)
+    work.fold(event)
 
 
 def _local(ka: KeyActual, coid: str | None, order_id: str | None) -> OrderRecord | None:
@@ -378,7 +426,8 @@ def _sync(
     source: ObservationSource, category: Category,
 ) -> None:  # fmt: skip
     """Facts that bring a known order to the venue's state; fills never roll back."""
-    known = order.filled + kw.added.get(order.ref, ZERO)
+    current = work.folded.key(kw.key).orders.get(order.ref)  # with this call's fills
+    known = order.filled if current is None else current.filled
     if venue.filled < order.filled:
         detail = f"venue reports filled {venue.filled} below the known fills {order.filled}"
         work.item(category, order, "error", detail)
@@ -424,7 +473,8 @@ def _infer(
         order_id=venue.order_id, client_order_id=order.client_order_id, side=order.side,
         price=price, quantity=qty,
     )  # fmt: skip
-    _emit_fill(work, kw, order, fill, FillSource.INFERRED)
+    _emit_fill(work, kw, order, fill, FillSource.INFERRED, venue.filled)
+    kw.late_fill = kw.late_fill or category != "matched"
     work.inferred += 1
     work.item(category, order, "inferred fill", f"{qty} filled without trades")
 
@@ -534,14 +584,41 @@ def _position(work: _Work, kw: _KeyWork, symbol: str) -> None:
     if not fetched.ok or fetched.value is None:
         work.errors.append(f"{symbol}: position query failed: {fetched.error}")
         return
-    added = sum((q if kw.ka.orders[r].side is Side.BUY else -q for r, q in kw.added.items()), ZERO)
-    if kw.ka.position_observed and kw.ka.position + added == fetched.value:
+    after = work.folded.key(kw.key)  # the key once this call's fills are in the log
+    if kw.ka.position_observed and after.position == fetched.value:
         return
-    data = PositionObservedData(quantity=fetched.value, source=ObservationSource.REST)
+    if kw.ka.position_observed and not _settled(work, kw, symbol):
+        work.unsettled.append(kw.key)
+        return
+    data = PositionObservedData(
+        quantity=fetched.value, source=ObservationSource.REST, fills_net=after.fill_net
+    )
     eid = work.eid("position", symbol, str(fetched.value))
     work.events.append(
         PositionObserved.create(kw.key, _PRODUCER, data, event_id=eid, occurred_at=work.now)
     )
+
+
+def _settled(work: _Work, kw: _KeyWork, symbol: str) -> bool:
+    """The position read is consistent with the fills this call leaves in the log: no
+    trade happened while it was read. The trades read before it was complete (fetched,
+    below the row limit), the trades read after it shows nothing new, every fill folded
+    since the reads began is one the first read showed, and no fill of this call comes
+    from a query made after the position was read."""
+    first, second = work.snap.fills.get(symbol), work.snap.fills_after.get(symbol)
+    if first is None or not first.ok or second is None or not second.ok or kw.late_fill:
+        return False
+    trades = first.value or ()
+    limit = work.snap.fills_limit
+    if limit is not None and len(trades) >= limit:
+        return False
+    ids = {t.trade_id for t in trades}
+    if any(t.trade_id not in ids for t in second.value or ()):
+        return False
+    venue, seen_before = work.snap.venue, work.before.key(kw.key).fills
+    since = len(kw.ka.fills) - len(seen_before)
+    shown = sum(1 for i in ids if (venue, i) in kw.ka.fills and (venue, i) not in seen_before)
+    return since == shown
 
 
 def _balances(work: _Work) -> None:

@@ -2,17 +2,21 @@
 
 One run (startup, stream reconnect, periodic):
 
-1. the projection catches up with the log; the venue is read: open orders (one call for
-   the spot account, one per derivative symbol), trades since the last recorded fill less
-   an overlap, positions of derivative symbols, spot balances. Each read is a `Fetched`:
-   a failed read concludes nothing (the core never reads it as "empty");
+1. the projection catches up with the log (kept as `before`); the venue is read: open
+   orders (one call for the spot account, one per derivative symbol), trades since the
+   last recorded fill less an overlap, positions of derivative symbols (each between two
+   trades reads, so the core can tell whether a trade moved while it was read), spot
+   balances. Each read is a `Fetched`: a failed read concludes nothing (the core never
+   reads it as "empty");
 2. the projection catches up again, so every order the venue showed has its write-ahead
    `OrderSubmitted` folded (the executor appends it before placing);
 3. `reconcile` decides; the targeted queries it asks for (ghosts, aged in-flight orders)
    are made and it decides again on the completed snapshot;
 4. facts are appended per key in order; the venue cancels are sent (a lost attempt's
-   cancel is followed by `OrderCancelled(reason="lost")`, so the differ places the intent
-   again under the next attempt); a `ReconciliationCompleted` closes each key.
+   cancel is followed by `OrderCancelled(reason="lost")` when the venue does not know the
+   order, so the differ places the intent again under the next attempt; if the cancel
+   finds it after all, its real state is recorded instead); a `ReconciliationCompleted`
+   closes each key.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 FILL_OVERLAP = timedelta(minutes=10)
+TRADES_PER_READ = 1000
+"""The most trades `Venue.fills` asks the venue for in one read."""
 T = TypeVar("T")
 
 
@@ -88,14 +94,17 @@ class Reconciler:
 
     async def run(self, trigger: ReconcileTrigger) -> core.ReconcileOutcome:
         started = time.perf_counter()
+        before = self.gw.actual
         snap = await self._snapshot(self.gw.scope())
         await self.gw.caught_up()
         snap = replace(snap, fills={s: self._named(s, f) for s, f in snap.fills.items()})
         policy, now = self.policy(), datetime.now(UTC)
-        outcome = core.reconcile(self.gw.actual, snap, policy, now)
+        outcome = core.reconcile(self.gw.actual, snap, policy, now, before=before)
         if outcome.queries:
             snap = replace(snap, queries=await self._queries(outcome.queries))
-            outcome = core.reconcile(self.gw.actual, snap, policy, now)
+            outcome = core.reconcile(self.gw.actual, snap, policy, now, before=before)
+        for key in outcome.unsettled:
+            log.info("position of %s not recorded: trades moved while it was read", key.symbol)
         await self._record(outcome, snap, trigger)
         self.last_duration_s = time.perf_counter() - started
         telemetry.metrics().reconcile_duration.record(
@@ -116,17 +125,20 @@ class Reconciler:
         spot = [s for s in scope if not _derivative(self.gw, s)]
         derivatives = [s for s in scope if _derivative(self.gw, s)]
         open_orders = await self._open_orders(spot, derivatives)
-        fills = {s: await fetched(lambda s=s: self._fills(s)) for s in scope}  # type: ignore[misc]
-        positions = {
-            s: await fetched(lambda s=s: self._position(s))  # type: ignore[misc]
-            for s in derivatives
-        }
+        fills = {s: await fetched(lambda s=s: self._fills(s)) for s in spot}  # type: ignore[misc]
+        positions: dict[str, core.Fetched[Decimal]] = {}
+        after: dict[str, core.Fetched[tuple[core.VenueFill, ...]]] = {}
+        for symbol in derivatives:  # trades, position, trades again: one after the other
+            fills[symbol] = await fetched(lambda s=symbol: self._fills(s))  # type: ignore[misc]
+            positions[symbol] = await fetched(lambda s=symbol: self._position(s))  # type: ignore[misc]
+            after[symbol] = await fetched(lambda s=symbol: self._fills(s))  # type: ignore[misc]
         balances: dict[Wallet, core.Fetched[tuple[AssetBalance, ...]]] = {
             Wallet.SPOT: await fetched(venue.balances)
         }
         return core.VenueSnapshot(
             account=self.gw.account, venue=self.gw.exchange, taken_at=datetime.now(UTC),
             open_orders=open_orders, fills=fills, positions=positions, balances=balances,
+            fills_after=after, fills_limit=TRADES_PER_READ,
         )  # fmt: skip
 
     async def _open_orders(
@@ -223,14 +235,9 @@ class Reconciler:
         await self.gw.append(key, self._after_cancel(key, action, order))
 
     def _after_cancel(self, key: Key, action: Action, order: VenueOrder | None) -> list[Event]:
-        if action.reason == "lost":
+        if action.reason == "lost" and order is None:  # the venue does not know it: lost
             record = self.gw.actual.order(key, action.client_order_id)
-            data = OrderCancelledData(
-                client_order_id=action.client_order_id,
-                order_id=None if order is None else order.order_id,
-                filled=Decimal(0) if order is None else order.filled,
-                reason="lost",
-            )
+            data = OrderCancelledData(client_order_id=action.client_order_id, reason="lost")
             corr = None if record is None else record.correlation_id
             return [OrderCancelled.create(key, Producer.GATEWAY, data, correlation_id=corr)]
         if order is None:

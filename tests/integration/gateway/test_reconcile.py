@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from gateway_rig import Rig
 from test_execution import SYMBOL, events, eventually, place, plan
 
 from setpoint.core.events import (
+    Action,
+    ActionKind,
+    DiffComputed,
+    DiffComputedData,
     OrderStatus,
     OrderSubmitted,
     OrderSubmittedData,
@@ -19,12 +24,13 @@ from setpoint.core.events import (
     TargetPublishedData,
 )
 from setpoint.core.ids import client_order_id
-from setpoint.core.model import Key, OrderType, Producer, Side, TargetState
+from setpoint.core.model import Key, OrderType, Producer, Side, TargetState, TimeInForce
 from setpoint.eventlog import ANY
 from setpoint.venues.ratelimit import RateLimiter
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
 PERIODIC = ReconcileTrigger.PERIODIC
+PERP = "BTC/USDT:USDT"
 
 
 async def with_target(rig: Rig) -> None:
@@ -150,3 +156,71 @@ async def test_reconciliation_reads_wait_for_the_accounts_tokens(rig: Rig) -> No
     # open orders, trades of the symbol, balances: three reads at least, past one token
     assert len(waits) >= 2
     assert waits == sorted(waits)  # each one queues behind the one before
+
+
+async def test_lost_ioc_attempt_does_not_consume_its_intent(rig: Rig) -> None:
+    """SEMANTICS §4: the venue never saw it, so the intent is placed again (attempt 2)."""
+    key = Key(rig.account, SYMBOL)
+    coid = client_order_id(rig.account, SYMBOL, "lost-ioc", 1)
+    data = OrderSubmittedData(
+        client_order_id=coid, intent_id="lost-ioc", attempt=1, side=Side.BUY,
+        type=OrderType.LIMIT, price=Decimal("50000"), quantity=Decimal("0.01"),
+        time_in_force=TimeInForce.IOC,
+    )  # fmt: skip
+    await rig.log.append(
+        key, Producer.EXECUTOR, [OrderSubmitted.create(key, Producer.EXECUTOR, data)], ANY
+    )
+    await asyncio.sleep(0.6)  # older than in_flight_timeout_s
+
+    async def closed() -> bool:
+        return any(e.data.reason == "lost" for e in await events(rig, "OrderCancelled"))
+
+    await reconcile_until(rig, closed)
+    await rig.gateway.caught_up()
+    record = rig.gateway.actual.order(key, coid)
+    assert record is not None
+    assert record.lost
+    assert not rig.gateway.actual.consumed(key, "lost-ioc")
+
+
+async def test_a_trade_landing_while_the_position_is_read_counts_once(rig: Rig) -> None:
+    """A perpetual trade between the trades read and the position read: the position read
+    is not recorded (or agrees with the log already), and once the fill is in the log the
+    position is the venue's, not one trade more."""
+    key = Key(rig.account, PERP)
+    coid = client_order_id(rig.account, PERP, "p1", 1)
+    action = Action(
+        kind=ActionKind.PLACE, intent_id="p1", attempt=1, client_order_id=coid, side=Side.BUY,
+        type=OrderType.LIMIT, price=Decimal("59000"), quantity=Decimal("0.010"),
+    )  # fmt: skip
+    data = DiffComputedData(generation=1, target_event_id=None, actions=(action,))
+    await rig.log.append(
+        key, Producer.DIFFER, [DiffComputed.create(key, Producer.DIFFER, data)], ANY
+    )
+    await eventually(lambda: _perp_events(rig, "OrderPlaced"))
+    await rig.gateway.reconcile(PERIODIC)  # the first observation: flat
+    assert [e.data.quantity for e in await _perp_events(rig, "PositionObserved")] == [0]
+
+    venue = rig.gateway.venue
+    read_position = venue.positions
+
+    async def racing(symbols: list[str]) -> object:
+        await rig.control.fill(client_order_id=coid, quantity="0.004")
+        return await read_position(symbols)
+
+    venue.positions = racing  # type: ignore[method-assign,assignment]
+    try:
+        await rig.gateway.reconcile(PERIODIC)
+    finally:
+        venue.positions = read_position  # type: ignore[method-assign]
+    assert len(await _perp_events(rig, "PositionObserved")) == 1  # nothing from that read
+    await eventually(lambda: _perp_events(rig, "FillObserved"))
+    await rig.gateway.reconcile(PERIODIC)
+    await rig.gateway.caught_up()
+    state = await rig.control.state()
+    assert Decimal(state["positions"][PERP]["quantity"]) == Decimal("0.004")
+    assert rig.gateway.actual.position_of(key) == Decimal("0.004")
+
+
+async def _perp_events(rig: Rig, kind: str) -> list[Any]:
+    return [r.event for r in await rig.log.read(Key(rig.account, PERP)) if r.event.type == kind]

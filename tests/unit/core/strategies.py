@@ -327,6 +327,19 @@ steps = st.lists(
     max_size=25,
 )
 
+# The same, plus attempts left in flight ("inflight": the plan's places submitted, never
+# answered), lost ("lost": one of them closed as lost) and inferred fills ("infer").
+lossy_steps = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["publish", "execute", "half", "fill", "dupfill", "vcancel", "notfound", "pos",
+             "inflight", "lost", "infer"]
+        ),
+        st.integers(0, 10_000),
+    ),
+    max_size=25,
+)  # fmt: skip
+
 
 def live_records(log: Log, key: Key = KEY) -> list[OrderRecord]:
     ka = log.ka(key)
@@ -346,6 +359,15 @@ def run_history(
             if what == "half":
                 plan = _first_half(plan)
             venue.execute(log, plan)
+        elif what == "inflight":
+            for action in log.plan().actions:
+                if action.kind is ActionKind.PLACE:
+                    log.append(ev_submit(action, at=log.now))
+        elif what == "lost":
+            waiting = [o for o in live_records(log) if o.status is None]
+            if waiting:
+                coid = waiting[seed % len(waiting)].client_order_id
+                log.append(ev_cancelled(coid, reason="lost"))
         else:
             _venue_fact(log, venue, what, seed)
 
@@ -373,6 +395,20 @@ def _venue_fact(log: Log, venue: PerfectVenue, what: str, seed: int) -> None:
         log.append(ev_cancelled(rec.client_order_id, reason="venue", filled=str(rec.done)))
     elif what == "notfound" and rec.client_order_id:
         log.append(ev_not_found(rec.client_order_id, rec.not_found + 1, at=log.now))
+    elif what == "infer":
+        reported = rec.done + round_qty(rec.remaining * D(seed % 3 + 1) / 3)
+        if reported > rec.done:
+            log.append(ev_inferred(rec, reported))
+
+
+def ev_inferred(rec: OrderRecord, order_filled: Decimal) -> FillObserved:
+    """The inferred fill reconciliation makes when the venue reports `order_filled`."""
+    data = fill_data(
+        rec.client_order_id, rec.order_id or "?", rec.side, rec.price or D("100"),
+        order_filled - rec.filled, trade_id=f"inferred-{rec.ref}-{order_filled}",
+        source=FillSource.INFERRED,
+    ).model_copy(update={"order_filled": order_filled})  # fmt: skip
+    return FillObserved.create(rec.key, Producer.GATEWAY, data)
 
 
 def at(seconds: float) -> datetime:

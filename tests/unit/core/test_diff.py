@@ -15,6 +15,7 @@ from tests.unit.core.strategies import (
     ev_fill,
     ev_submit,
     live_records,
+    lossy_steps,
     order,
     positions,
     run_history,
@@ -163,7 +164,7 @@ def test_perfect_venue_converges_in_one_step(history: list, tgts: list) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(steps, targets)
+@given(lossy_steps, targets)
 def test_incremental_equals_full(history: list, tgts: list) -> None:  # type: ignore[type-arg]
     log, venue = Log(), PerfectVenue()
     for step in history:

@@ -13,10 +13,10 @@ from tests.unit.core.strategies import (
     PerfectVenue,
     at,
     ev_position,
+    lossy_steps,
     order,
     positions,
     run_history,
-    steps,
     target_orders,
 )
 
@@ -124,7 +124,7 @@ def _venue_orders(log: Log, seed: int) -> tuple[VenueOrder, ...]:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    steps,
+    lossy_steps,
     st.lists(st.tuples(target_orders(), positions), min_size=1, max_size=3),
     st.integers(0, 2**16),
     st.fixed_dictionaries(
