@@ -9,7 +9,11 @@ Starts its own nats-server (the bundled binary, a temporary store, a free port) 
   fill the log for the replay figures;
 * `replay`: `read_all` + parse of the whole log (events/s);
 * `replay_projections`: the same, folded into the intent and actual projections
-  (`setpoint.core.projections`), or a note when that module is not there yet.
+  (`setpoint.core.projections`), or a note when that module is not there yet (median of
+  `--repeats` runs);
+* `replay_projections_two_processes`: the same fold, with the reading from NATS in a
+  second process (`bench._raw_reader`) and the parsing and folding here (`reader_cpu_s`:
+  that process's CPU time). Setpoint does not replay this way: see docs/benchmarks.md.
 
 The 1-minute load average is printed too: on a shared machine the wall-clock figures
 fall with it, the `per_cpu_s` ones (events per CPU second of this process) much less.
@@ -23,11 +27,12 @@ import contextlib
 import json
 import os
 import random
+import resource
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,6 +42,7 @@ import nats
 from setpoint.bus.embedded import EmbeddedNats, free_port
 from setpoint.core.events import (
     Event,
+    EventParseError,
     FillObserved,
     FillObservedData,
     FillSource,
@@ -49,11 +55,13 @@ from setpoint.core.events import (
     OrderStatus,
     OrderSubmitted,
     OrderSubmittedData,
+    parse_event,
 )
 from setpoint.core.ids import client_order_id
 from setpoint.core.model import Key, OrderType, Producer, Side
 from setpoint.eventlog.jetstream import JetStreamEventLog
-from setpoint.eventlog.port import ANY, EventLog
+from setpoint.eventlog.offload import Worker
+from setpoint.eventlog.port import ANY, EventLog, Recorded
 
 KEYS = (
     Key("demo", "BTC/USDT"),
@@ -215,25 +223,61 @@ async def pipelined_appends(log: EventLog, events: list[Event], window: int) -> 
     return {"count": len(events), "window": window, "per_s": round(len(events) / elapsed)}
 
 
-async def replay(log: EventLog, fold: Callable[[int, Event], None] | None) -> dict[str, Any]:
+async def replay(
+    log: EventLog, fold: Callable[[int, Event], None] | None, *, offloaded: bool = False
+) -> dict[str, Any]:
     """read_all from 1, parse, and (optionally) fold every event. `per_cpu_s` divides by
     this process's CPU time, a steadier figure on a shared machine than `per_s`. A fold
     runs with the cyclic collector paused, as the services' catch-up and `setpoint replay`
-    fold (`projections.gc_paused`)."""
+    fold (`projections.gc_paused`). `offloaded`: read through `offloaded_read_all` (a
+    second process reads from NATS, this one parses and folds); `reader_cpu_s` is the
+    CPU time of that process."""
     count = 0
-    started, cpu = time.perf_counter(), time.process_time()
+    source = offloaded_read_all(log) if offloaded else log.read_all(1)
+    started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     with _paused() if fold is not None else contextlib.nullcontext():
-        async for rec in log.read_all(1):
+        async for rec in source:
             if fold is not None:
                 fold(rec.position, rec.event)
             count += 1
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {
+    result = {
         "count": count,
         "seconds": round(elapsed, 3),
         "per_s": round(count / elapsed),
         "per_cpu_s": round(count / cpu),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
+    if offloaded:
+        result["reader_cpu_s"] = round(_children_cpu() - children, 2)
+    return result
+
+
+async def offloaded_read_all(log: EventLog) -> AsyncIterator[Recorded]:
+    """`read_all(1)` with the reading from NATS in a second process (`bench._raw_reader`,
+    on a connection of its own) and the parsing here: the same records, bad entries
+    skipped."""
+    assert isinstance(log, JetStreamEventLog)
+    stop = await log.head()
+    url = log.connection.connected_url
+    assert url is not None
+    async with await Worker.start("bench._raw_reader") as worker:
+        await worker.send((url.geturl(), log.stream, f"{log.subject_root}.>", 1, stop))
+        while (frame := await worker.receive()) is not None:
+            if frame[0] == "error":
+                raise RuntimeError(f"the reader process failed: {frame[1]}")
+            positions, _, payloads = frame
+            for position, payload in zip(positions, payloads, strict=True):
+                try:
+                    yield Recorded(position, parse_event(payload))
+                except EventParseError:
+                    continue
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's reaped children."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def _paused() -> contextlib.AbstractContextManager[None]:
@@ -243,6 +287,12 @@ def _paused() -> contextlib.AbstractContextManager[None]:
     except ImportError:
         return contextlib.nullcontext()
     return gc_paused()
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median time, with every run's rate."""
+    chosen = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+    return {**chosen, "runs_per_s": [run["per_s"] for run in runs]}
 
 
 def projection_fold() -> tuple[Callable[[int, Event], None] | None, str]:
@@ -279,8 +329,14 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
             log, events[args.sequential :], args.window
         )
         result["replay"] = await replay(log, None)
-        fold, why = projection_fold()
-        result["replay_projections"] = await replay(log, fold) if fold else {"skipped": why}
+        for name, offloaded in (("", False), ("_two_processes", True)):
+            runs = []
+            for _ in range(args.repeats):
+                fold, why = projection_fold()  # a fresh state each run
+                if fold is None:
+                    break
+                runs.append(await replay(log, fold, offloaded=offloaded))
+            result["replay_projections" + name] = _median(runs) if runs else {"skipped": why}
         result["quarantined"] = len(log.quarantine)
         return result
     finally:
@@ -293,6 +349,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sequential", type=int, default=3_000, help="sequential appends")
     parser.add_argument("--window", type=int, default=512, help="pipelined appends in flight")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=3, help="replays into projections")
     parser.add_argument("--url", help="use this nats-server instead of starting one")
     args = parser.parse_args(argv)
     if args.url:

@@ -23,6 +23,8 @@ Reads use raw pull consumers whose messages go straight from the protocol parser
 reader (`jetstream_raw`; no fetch loop, no per-message `Msg`): `read_all` stops at the
 stream's last sequence as of its start; `subscribe` never stops. Entries that do not parse
 are quarantined (`Quarantined(stream sequence, subject, reason, raw)`) and skipped.
+For long reads on two cores, `read_all_raw` gives the same entries unparsed, in batches,
+for a parser in another process (`setpoint audit`, `setpoint.eventlog.offload`).
 
 `subject_root` (default `setpoint.evt`) and `stream` exist so that tests and side-by-side
 deployments can use a log of their own on one server; production keeps the defaults.
@@ -63,6 +65,7 @@ from setpoint.eventlog.port import (
     EventLogError,
     LogMisconfigured,
     LogUnavailable,
+    Quarantined,
     Recorded,
 )
 
@@ -383,6 +386,24 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         async for rec in self._records(f"{self._root}.>", start, stop):
             yield rec
 
+    async def read_all_raw(self, from_position: int = 1) -> AsyncGenerator[list[Raw], None]:
+        """What `read_all` reads, unparsed: the stored messages from the position through
+        the head as of the start, in log order, in batches (never empty). For a reader
+        that parses elsewhere (`setpoint.eventlog.offload`); it reports what it could not
+        parse with `record_unreadable`."""
+        stop = await self.head()
+        start = max(from_position, 1)
+        if stop < start:
+            return
+        async with aclosing(self._batches(f"{self._root}.>", start, stop)) as batches:
+            async for batch in batches:
+                yield batch
+
+    def record_unreadable(self, entry: Quarantined) -> None:
+        """Add an entry that a reader of `read_all_raw` could not parse to `quarantine`
+        (once per position, logged), as `read_all` does for its own."""
+        self._quarantine(entry.position, entry.subject, entry.reason, entry.raw)
+
     async def subscribe(self, from_position: int = 1) -> AsyncIterator[Recorded]:
         async for rec in self._records(f"{self._root}.>", max(from_position, 1), None):
             yield rec
@@ -402,13 +423,18 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
     ) -> AsyncIterator[Recorded]:
         """Parsed events of the filter from `start` (less those at or below `held()`);
         bad entries go to the quarantine."""
-        async for raw in self._messages(filter_subject, start, stop, held):
-            if held is not None and raw.sequence <= held():
-                continue
-            try:
-                yield Recorded(raw.sequence, parse_event(raw.data))
-            except EventParseError as exc:
-                self._quarantine(raw.sequence, raw.subject.decode(), exc.reason, raw.data)
+        parse = parse_event
+        async with aclosing(self._batches(filter_subject, start, stop, held)) as batches:
+            async for batch in batches:
+                for raw in batch:
+                    if held is not None and raw.sequence <= held():
+                        continue
+                    try:
+                        event = parse(raw.data)
+                    except EventParseError as exc:
+                        self._quarantine(raw.sequence, raw.subject.decode(), exc.reason, raw.data)
+                        continue
+                    yield Recorded(raw.sequence, event)
 
     async def _messages(
         self,
@@ -419,11 +445,24 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
     ) -> AsyncGenerator[Raw, None]:
         """Stored messages from `start` through `stop` (None: forever), each once, in order
         (less those at or below `held()`, dropped as they arrive)."""
+        async with aclosing(self._batches(filter_subject, start, stop, held)) as batches:
+            async for batch in batches:
+                for raw in batch:
+                    yield raw
+
+    async def _batches(
+        self,
+        filter_subject: str,
+        start: int,
+        stop: int | None,
+        held: Callable[[], int] | None = None,
+    ) -> AsyncGenerator[list[Raw], None]:
+        """`_messages` in the batches they arrive in."""
         feed = Feed(self._nc, self._stream, filter_subject, start, held=held)
         try:
             await feed.open()
-            async for raw in feed.messages(stop):
-                yield raw
+            async for batch in feed.batches(stop):
+                yield batch
         except (FeedError, APIError) as exc:
             raise EventLogError(f"reading {filter_subject} from {start}: {exc!r}") from exc
         except (NatsTimeout, ConnectionClosedError) as exc:
