@@ -13,7 +13,12 @@ been answered. `stages` decides:
 * cancels run before places when a cancel frees the asset a place needs and the free
   balance (when known) does not already cover every place; otherwise one stage, so that
   a plain re-quote costs one round trip;
-* within a stage the order of the plan is kept.
+* within a stage the order of the plan is kept, except that the places of a stage that
+  also cancels go first when none of them could trade against an order being cancelled
+  (`places_first`): the executor sends each action as soon as its own write-ahead is
+  recorded, so the first of a stage reaches the venue one log append earlier, and a
+  re-quote's new order should not wait for the old one's cancel record (the balance
+  covers it, or the stage would have been split).
 """
 
 from __future__ import annotations
@@ -126,3 +131,31 @@ def amends_ready(
             a.replaces in cancelled and cancelled[a.replaces] <= filled_before.get(a.replaces, ZERO)
         )
     )
+
+
+def places_first(stage: Stage, resting: Mapping[str, tuple[Side, Decimal | None]]) -> Stage:
+    """`stage` with its places (in plan order) before its cancels (in plan order), unless a
+    place could trade against an order being cancelled: the same order when `resting`
+    (client order id of a cancel -> side and price of the order it cancels) does not
+    know a cancelled order, or a place is a market order, or a place's price crosses an
+    opposite order being cancelled (a buy at or above a cancelled sell, a sell at or
+    below a cancelled buy). Never drops or adds an action."""
+    cancels = tuple(a for a in stage if a.kind is ActionKind.CANCEL)
+    places = tuple(a for a in stage if a.kind is not ActionKind.CANCEL)
+    if not cancels or not places:
+        return stage
+    for cancel in cancels:
+        order = resting.get(cancel.client_order_id)
+        if order is None or any(_may_match(place, *order) for place in places):
+            return stage
+    return places + cancels
+
+
+def _may_match(place: Action, side: Side, price: Decimal | None) -> bool:
+    if place.side is None:
+        return True
+    if place.side is side:
+        return False
+    if place.price is None or price is None:
+        return True
+    return place.price >= price if place.side is Side.BUY else place.price <= price

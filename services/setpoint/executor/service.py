@@ -4,8 +4,13 @@ Contract:
 
 * The projections are folded from the log (`rebuild`, then a live subscription); the
   newest plan of each key is what runs. A plan superseded by a newer one stops between
-  stages. On start the newest plan of every key runs again: everything it already did is
+  stages. A key runs one plan at a time until the plan's last stage has been sent (its
+  answers are then recorded in the background, so the next plan does not wait for them).
+  On start the newest plan of every key runs again: everything it already did is
   skipped (`decide`), so a restart never acts twice.
+* Within a stage each action is sent as soon as its own write-ahead event is recorded;
+  the places of a stage go first when they cannot trade against the orders it cancels
+  (`plan.places_first`).
 * For each action: `OrderSubmitted` / `CancelSubmitted` is appended **before** the
   gateway is called; then `OrderPlaced` / `OrderRejected` / `OrderCancelled`. An answer
   that means "maybe happened" leads to queries by client order id; when those do not
@@ -27,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from nats.aio.client import Client as NATS
@@ -47,14 +52,14 @@ from setpoint.core.events import (
     Wallet,
     new_event_id,
 )
-from setpoint.core.model import Key, Producer
+from setpoint.core.model import Key, Producer, Side
 from setpoint.core.projections import ActualState, apply_actual
 from setpoint.eventlog import ANY, NO_EVENTS, ConcurrencyConflict, EventLog
 from setpoint.executor import records
 from setpoint.executor.decide import Seen, Verdict, decide
 from setpoint.executor.gateway_client import GatewayClient, GatewayUnavailable
 from setpoint.executor.keyqueue import KeyQueue
-from setpoint.executor.plan import amends_ready, stages
+from setpoint.executor.plan import amends_ready, places_first, stages
 from setpoint.venues.commands import Command, CommandReply, QueryCommand, VenueOrder
 from setpoint.venues.errors import Outcome
 from setpoint.venues.ratelimit import RateLimiter
@@ -85,6 +90,7 @@ class Executor:
         self.folded = asyncio.Condition()
         self.last_prices: dict[Key, Decimal] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._answers: set[asyncio.Task[Event | None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -101,8 +107,12 @@ class Executor:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        answers = list(self._answers)
+        for answer in answers:  # unanswered: in flight, settled at the next start
+            answer.cancel()
         await self.queue.stop()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *answers, *self._answers, return_exceptions=True)
+        await self.gateway.close()
 
     def _fold(self, position: int, event: Event) -> None:
         self.actual = apply_actual(self.actual, position, event)
@@ -169,18 +179,62 @@ class Executor:
         market = self.actual.market(key)
         filled_before = self._filled_of_replaced(key, plan.data.actions)
         cancelled: dict[str, Decimal] = {}
-        for stage in stages(plan.data.actions, market, self._free(key.account)):
+        planned = stages(plan.data.actions, market, self._free(key.account))
+        for index, stage in enumerate(planned):
             if self._superseded(key, plan):
                 return True
             ready = amends_ready(stage, cancelled, filled_before)
-            chosen = await self._write_ahead(key, ready, plan) if ready else []
-            if chosen is None:
-                return False
-            outcomes = await asyncio.gather(*(self._carry_out(key, a, e) for a, e in chosen))
+            ready = places_first(ready, self._resting(key, ready))
+            last = index == len(planned) - 1
+            completed, outcomes = await self._run_stage(key, ready, plan, wait=not last)
             for outcome in outcomes:
                 if isinstance(outcome, OrderCancelled) and outcome.data.client_order_id:
                     cancelled[outcome.data.client_order_id] = outcome.data.filled
+            if not completed:
+                return False
         return True
+
+    async def _run_stage(
+        self, key: Key, stage: Sequence[Action], plan: DiffComputed, *, wait: bool
+    ) -> tuple[bool, list[Event | None]]:
+        """Write ahead and carry out one stage: each action goes to the gateway as soon as
+        its own write-ahead event is recorded (so the first action of a stage never waits
+        for the appends of the others). With `wait` the stage ends when every sent action
+        has been answered and recorded; without it (a plan's last stage) it ends once
+        everything is sent, and the answers are awaited and recorded in the background, so
+        the key is free for its next plan at once. Returns (False when the stage was given
+        up, see `_write_ahead`; the answers of what was sent, when waited for)."""
+        running: list[asyncio.Task[Event | None]] = []
+        answered = self._answers.discard if wait else self._answered
+
+        def send(action: Action, ahead: Event) -> None:
+            task = asyncio.create_task(self._carry_out(key, action, ahead))
+            self._answers.add(task)
+            task.add_done_callback(answered)
+            running.append(task)
+
+        try:
+            completed = await self._write_ahead(key, stage, plan, send) if stage else True
+        finally:  # what was sent is answered and recorded, whatever happened meanwhile
+            outcomes = list(await asyncio.gather(*running)) if wait else []
+        return completed, outcomes
+
+    def _answered(self, task: asyncio.Task[Event | None]) -> None:
+        """A background answer is done: a failure to record it is logged (the action
+        stays in flight: reconciliation, or the next start, settles it)."""
+        self._answers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("recording an answer failed", exc_info=task.exception())
+
+    def _resting(self, key: Key, stage: Sequence[Action]) -> dict[str, tuple[Side, Decimal | None]]:
+        """Side and price of the orders the stage cancels, as far as the projection knows."""
+        out: dict[str, tuple[Side, Decimal | None]] = {}
+        for action in stage:
+            if action.kind is ActionKind.CANCEL:
+                record = self.actual.order(key, action.client_order_id)
+                if record is not None:
+                    out[action.client_order_id] = (record.side, record.price)
+        return out
 
     def _filled_of_replaced(self, key: Key, actions: Sequence[Action]) -> dict[str, Decimal]:
         """What each order an amend replaces had filled when the plan began."""
@@ -191,25 +245,20 @@ class Executor:
                 out[action.replaces] = record.done if record is not None else Decimal(0)
         return out
 
-    def _decide_stage(
-        self, key: Key, stage: Sequence[Action], plan: DiffComputed
-    ) -> tuple[list[Event], list[tuple[Action, Event]]]:
+    def _decide_action(
+        self, key: Key, action: Action, plan: DiffComputed, tp: str | None
+    ) -> tuple[Event, bool] | None:
+        """The decision for one action now: its write-ahead event (True: to be sent), its
+        `RiskRejected` (False), or None when it is skipped."""
         account = self.settings.accounts[key.account]
         seen = Seen(self.submitted)
-        ahead: list[Event] = []
-        chosen: list[tuple[Action, Event]] = []
-        tp = telemetry.current_traceparent()
-        for action in stage:
-            decision = decide(action, key, self.actual, account, seen, self.last_prices.get(key))
-            if decision.verdict is Verdict.REFUSE:
-                ahead.append(
-                    records.risk_rejected(key, action, decision.rule, decision.detail, plan)
-                )
-            elif decision.verdict is Verdict.EXECUTE:
-                event = self._write_ahead_event(key, action, plan, tp)
-                ahead.append(event)
-                chosen.append((action, event))
-        return ahead, chosen
+        decision = decide(action, key, self.actual, account, seen, self.last_prices.get(key))
+        if decision.verdict is Verdict.REFUSE:
+            refusal = records.risk_rejected(key, action, decision.rule, decision.detail, plan)
+            return refusal, False
+        if decision.verdict is Verdict.EXECUTE:
+            return self._write_ahead_event(key, action, plan, tp), True
+        return None
 
     def _write_ahead_event(
         self, key: Key, action: Action, plan: DiffComputed, tp: str | None
@@ -223,32 +272,59 @@ class Executor:
         return action.order_id or (record.order_id if record is not None else None)
 
     async def _write_ahead(
-        self, key: Key, stage: Sequence[Action], plan: DiffComputed
-    ) -> list[tuple[Action, Event]] | None:
-        """Append the stage's write-ahead events; on a conflict, catch up and decide again.
-        None when it could not get past the conflicts: nothing of the stage was sent."""
+        self,
+        key: Key,
+        stage: Sequence[Action],
+        plan: DiffComputed,
+        send: Callable[[Action, Event], None],
+    ) -> bool:
+        """Decide and append the stage's write-ahead events one by one, in stage order,
+        calling `send(action, event)` as soon as an action's own event is recorded (never
+        before). On a conflict: catch up and decide again what is left of the stage (what
+        was recorded stays recorded and sent). False when it could not get past the
+        conflicts: the actions not recorded by then were not sent."""
+        left = list(stage)
+        tp = telemetry.current_traceparent()
         for _ in range(5):
-            ahead, chosen = self._decide_stage(key, stage, plan)
-            if not ahead:
-                return []
-            started = time.perf_counter()
             try:
-                await self._append(key, ahead, decision=True)
+                while left:
+                    decided = await self._decide_and_append(key, left[0], plan, tp)
+                    if decided is not None and decided[1]:
+                        self.submitted.add(left[0].client_order_id)
+                        send(left[0], decided[0])
+                        await asyncio.sleep(0)  # let it reach the wire before the next
+                    left.pop(0)
             except ConcurrencyConflict as conflict:
                 log.info("another executor acted on %s; re-deciding", key)
                 if not await self._caught_up(conflict.actual):
-                    return None
+                    return False
                 continue
-            self.submitted.update(a.client_order_id for a, _ in chosen)
-            log.debug("write-ahead of %d on %s: %.3f ms", len(ahead), key,
-                      (time.perf_counter() - started) * 1000)  # fmt: skip
-            return chosen
-        return None
+            return True
+        return False
 
-    async def _append(self, key: Key, events: list[Event], *, decision: bool = False) -> None:
-        """Append with the (key, executor) check against what this executor has folded or
-        appended. A `decision` (write-ahead) that conflicts raises; a fact is appended
-        anyway (without advancing `expected`, so the next decision waits for the fold)."""
+    async def _decide_and_append(
+        self, key: Key, action: Action, plan: DiffComputed, tp: str | None
+    ) -> tuple[Event, bool] | None:
+        """Decide `action` and append the decision, checked against the position of the
+        last executor event this process had folded or appended when it decided (read
+        with the decision under the key's lock, nothing awaited in between): a decision
+        made stale by another executor's append raises ConcurrencyConflict. Returns what
+        `_decide_action` returned."""
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            expected = self.expected.get(key, NO_EVENTS)
+            decided = self._decide_action(key, action, plan, tp)
+            if decided is None:
+                return None
+            positions = await self.log.append(key, Producer.EXECUTOR, [decided[0]], expected)
+            self.expected[key] = max(self.expected.get(key, NO_EVENTS), positions[-1])
+            return decided
+
+    async def _append(self, key: Key, events: list[Event]) -> None:
+        """Append facts (venue answers) with the (key, executor) check against what this
+        executor has folded or appended; on a conflict they are appended anyway (facts are
+        true whoever acted since), without advancing `expected`, so the next decision
+        waits for the fold."""
         lock = self.locks.setdefault(key, asyncio.Lock())
         async with lock:
             try:
@@ -256,8 +332,6 @@ class Executor:
                     key, Producer.EXECUTOR, events, self.expected.get(key, NO_EVENTS)
                 )
             except ConcurrencyConflict:
-                if decision:
-                    raise
                 await self.log.append(key, Producer.EXECUTOR, events, ANY)
                 return
             self.expected[key] = max(self.expected.get(key, NO_EVENTS), positions[-1])

@@ -107,6 +107,41 @@ async def test_cancel_then_fill_recorded_once(rig: Rig) -> None:
     assert len(await events(rig, "FillObserved")) == len(fills) == 1
 
 
+async def _requote(rig: Rig, new: Action) -> tuple[list[str], Action]:
+    """Place `rq-old`, then a plan that cancels it and places `new`; the kinds of the
+    plan's write-ahead events in log order, once both answers are in."""
+    old = place(rig.account, "rq-old")
+    await plan(rig, old)
+    await eventually(lambda: events(rig, "OrderPlaced"))
+    cancel = Action(kind=ActionKind.CANCEL, intent_id="rq-old", client_order_id=old.client_order_id)
+    await plan(rig, cancel, new)
+    await eventually(lambda: events(rig, "OrderCancelled"))
+    await eventually(lambda: len_at_least(events(rig, "OrderPlaced"), 2))
+    records = await rig.log.read(Key(rig.account, SYMBOL))
+    kinds = [r.event.type for r in records if r.event.type in ("OrderSubmitted", "CancelSubmitted")]
+    return kinds[1:], old
+
+
+async def len_at_least(pending: Awaitable[list[Event]], n: int) -> bool:
+    return len(await pending) >= n
+
+
+async def test_a_requote_writes_ahead_and_sends_the_new_order_first(rig: Rig) -> None:
+    """The balance covers the new order and it cannot trade against the old one: one
+    stage, the place first (each action is sent once its own write-ahead is recorded)."""
+    new = place(rig.account, "rq-new", price="58000")
+    kinds, old = await _requote(rig, new)
+    assert kinds == ["OrderSubmitted", "CancelSubmitted"]
+    assert [o["status"] for o in await venue_orders(rig, old.client_order_id)] == ["CANCELED"]
+    assert [o["status"] for o in await venue_orders(rig, new.client_order_id)] == ["NEW"]
+
+
+async def test_a_new_order_that_could_match_the_cancelled_one_goes_after_it(rig: Rig) -> None:
+    crossing = place(rig.account, "rq-sell", price="59000").model_copy(update={"side": Side.SELL})
+    kinds, _ = await _requote(rig, crossing)
+    assert kinds == ["CancelSubmitted", "OrderSubmitted"]
+
+
 @pytest.mark.parametrize(
     "fault", ["timeout_after_accept", "drop_after_accept", "status_unknown_after_accept"]
 )
@@ -137,6 +172,25 @@ async def test_two_executors_never_both_act(rig: Rig) -> None:
             assert len(await venue_orders(rig, action.client_order_id)) == 1
     finally:
         await second.stop()
+
+
+async def test_three_executors_streaming_a_long_stage_never_both_act(rig: Rig) -> None:
+    """Write-ahead events go one by one, each sent once recorded: every decision must be
+    checked against the position it was made at, or an executor that folded another's
+    event between two of its appends would send that action again."""
+    others = [Executor(rig.settings, rig.nc, rig.log) for _ in range(2)]
+    for executor in others:
+        await executor.start()
+    try:
+        actions = [place(rig.account, f"race3-{i}", price=f"{57000 + i}") for i in range(12)]
+        await plan(rig, *actions)
+        await eventually(lambda: _placed_all(rig, len(actions)), within=20)
+        await asyncio.sleep(0.5)
+        submitted = [e.data.client_order_id for e in await events(rig, "OrderSubmitted")]
+        assert sorted(submitted) == sorted(a.client_order_id for a in actions)
+    finally:
+        for executor in others:
+            await executor.stop()
 
 
 async def _placed_all(rig: Rig, count: int) -> bool:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from setpoint.core.events import Action, ActionKind
 from setpoint.core.model import MarketInfo, MarketKind, Side
-from setpoint.executor.plan import amends_ready, expand, stages
+from setpoint.executor.plan import amends_ready, expand, places_first, stages
 
 D = Decimal
 BTC = MarketInfo(
@@ -131,3 +131,45 @@ def test_every_action_runs_once_and_no_place_before_a_needed_cancel(
     assert len(result) <= 2
     if len(result) == 2:
         assert all(a.kind is ActionKind.CANCEL for a in result[0])
+
+
+def test_places_go_first_when_they_cannot_trade_against_what_is_cancelled() -> None:
+    stage = (cancel("old"), place("new", price="58000"), place("sell", Side.SELL, "61000"))
+    resting = {"old": (Side.BUY, D("59000"))}
+    assert places_first(stage, resting) == stage[1:] + stage[:1]
+
+
+def test_cancels_stay_first_when_a_place_could_match_a_cancelled_order() -> None:
+    stage = (cancel("old"), place("sell", Side.SELL, "59000"))
+    assert places_first(stage, {"old": (Side.BUY, D("59000"))}) == stage
+    market_sell = place("m", Side.SELL).model_copy(update={"price": None})
+    assert places_first((cancel("old"), market_sell), {"old": (Side.BUY, D("1"))})[0].kind is (
+        ActionKind.CANCEL
+    )
+
+
+def test_cancels_stay_first_when_the_cancelled_order_is_unknown() -> None:
+    stage = (cancel("old"), place("new"))
+    assert places_first(stage, {}) == stage
+    assert places_first(stage, {"old": (Side.SELL, None)}) == stage
+
+
+@given(
+    st.lists(st.tuples(st.booleans(), st.sampled_from(list(Side)), st.integers(1, 9)), max_size=8)
+)
+def test_places_first_keeps_every_action_and_never_lets_a_crossing_place_lead(
+    spec: list[tuple[bool, Side, int]],
+) -> None:
+    stage = tuple(
+        place(f"p{i}", s, str(60000 + p * 100)) if is_place else cancel(f"c{i}", s)
+        for i, (is_place, s, p) in enumerate(spec)
+    )
+    resting = {a.client_order_id: (a.side, a.price) for a in stage if a.kind is ActionKind.CANCEL}
+    result = places_first(stage, resting)
+    assert sorted(a.client_order_id for a in result) == sorted(a.client_order_id for a in stage)
+    if result != stage:
+        for p in (a for a in stage if a.kind is ActionKind.PLACE):
+            for side, price in resting.values():
+                assert p.side is side or (
+                    p.price < price if p.side is Side.BUY else p.price > price
+                )
