@@ -9,11 +9,11 @@ wraps the client's `_process_msg` (installed once per client; every other messag
 through unchanged), so our messages arrive as raw bytes: a `Feed` collects stored messages
 in a list that its reader drains in batches, and `Replies` resolves request futures.
 
-Contract of `Feed.messages(stop)`: yields `Raw(sequence, subject, data, headers)` for
-every message of the filter from `start`, each once, in stream order; with `stop` it ends
-after the message at `stop` (or after one that had nothing pending behind it when it was
-delivered), without it it never ends; `Feed.batches(stop)` yields the same messages in
-the lists they arrived in (a few hundred at a time). A feed made with `held` drops, as
+Contract of `Feed.batches(stop)`: yields lists (never empty; the messages as they arrived,
+a few hundred at a time) of `Raw(sequence, subject, data, headers)`, every message of the
+filter from `start` once, in stream order; with `stop` it ends after the message at `stop`
+(or after one that had nothing pending behind it when it was delivered), without it it
+never ends. A feed made with `held` drops, as
 they arrive, the messages at or below `held()` (the reader has them already), so they
 wake nobody.
 A consumer lost on the server (deleted, server restarted, no message and no heartbeat
@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Final, NamedTuple
 
 import orjson
@@ -268,15 +268,9 @@ class Feed:
         self._buffer.clear()
         await self._create_consumer()
 
-    async def messages(self, stop: int | None) -> AsyncIterator[Raw]:
-        """See the module docstring."""
-        async for batch in self.batches(stop):
-            for raw in batch:
-                yield raw
-
     async def batches(self, stop: int | None) -> AsyncGenerator[list[Raw], None]:
-        """`messages(stop)` in the lists they arrived in (never empty): one step of the
-        reader per few hundred messages instead of one per message."""
+        """See the module docstring: one step of the reader per few hundred messages
+        instead of one per message."""
         while True:
             if self._error is not None:
                 raise FeedError(self._error)
