@@ -15,10 +15,10 @@ been answered. `stages` decides:
   a plain re-quote costs one round trip;
 * within a stage the order of the plan is kept, except that the places of a stage that
   also cancels go first when none of them could trade against an order being cancelled
+  and the free balance covers them even while the cancelled orders still lock theirs
   (`places_first`): the executor sends each action as soon as its own write-ahead is
   recorded, so the first of a stage reaches the venue one log append earlier, and a
-  re-quote's new order should not wait for the old one's cancel record (the balance
-  covers it, or the stage would have been split).
+  re-quote's new order need not wait for the old one's cancel.
 """
 
 from __future__ import annotations
@@ -133,22 +133,49 @@ def amends_ready(
     )
 
 
-def places_first(stage: Stage, resting: Mapping[str, tuple[Side, Decimal | None]]) -> Stage:
-    """`stage` with its places (in plan order) before its cancels (in plan order), unless a
-    place could trade against an order being cancelled: the same order when `resting`
-    (client order id of a cancel -> side and price of the order it cancels) does not
-    know a cancelled order, or a place is a market order, or a place's price crosses an
-    opposite order being cancelled (a buy at or above a cancelled sell, a sell at or
+Resting = tuple[Side, Decimal | None, Decimal]
+"""Side, price and remaining quantity of an order a stage cancels, as the projection knows it."""
+
+
+def places_first(
+    stage: Stage,
+    resting: Mapping[str, Resting],
+    market: MarketInfo | None,
+    free: Mapping[str, Decimal] | None,
+) -> Stage:
+    """`stage` with its places (in plan order) before its cancels (in plan order) when that
+    is safe, else `stage` unchanged. Safe means: every cancelled order is known (`resting`:
+    client order id of a cancel -> its order), the free balance less what the cancelled
+    orders still lock covers every place (the balance report may predate them, and a place
+    that goes first must not depend on their funds), and no place could trade against a
+    cancelled order (no market order; no buy at or above a cancelled sell, no sell at or
     below a cancelled buy). Never drops or adds an action."""
     cancels = tuple(a for a in stage if a.kind is ActionKind.CANCEL)
     places = tuple(a for a in stage if a.kind is not ActionKind.CANCEL)
-    if not cancels or not places:
+    if not cancels or not places or market is None or free is None:
         return stage
+    spare = dict(free)
     for cancel in cancels:
         order = resting.get(cancel.client_order_id)
-        if order is None or any(_may_match(place, *order) for place in places):
+        if order is None or any(_may_match(place, order[0], order[1]) for place in places):
             return stage
+        lock = _locks(order, market)
+        if lock is None:
+            return stage
+        spare[lock[0]] = spare.get(lock[0], ZERO) - lock[1]
+    if not _covered(_demand(places, market), spare):
+        return stage
     return places + cancels
+
+
+def _locks(order: Resting, market: MarketInfo) -> tuple[str, Decimal] | None:
+    """What a resting order still locks (None when unknown)."""
+    side, price, remaining = order
+    if side is Side.SELL and not market.is_derivative:
+        return market.base, remaining
+    if price is None:
+        return None
+    return market.quote, price * remaining * market.contract_size
 
 
 def _may_match(place: Action, side: Side, price: Decimal | None) -> bool:

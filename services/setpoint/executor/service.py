@@ -7,7 +7,9 @@ Contract:
   stages. A key runs one plan at a time until the plan's last stage has been sent (its
   answers are then recorded in the background, so the next plan does not wait for them).
   On start the newest plan of every key runs again: everything it already did is
-  skipped (`decide`), so a restart never acts twice.
+  skipped (`decide`), so a restart never acts twice. A plan cut short by a failure (the
+  log or the gateway unavailable midway through a stage) runs again the same way after
+  `RETRY_FAILED_PLAN_S`, so the rest of its stage is not lost.
 * Within a stage each action is sent as soon as its own write-ahead event is recorded;
   the places of a stage go first when they cannot trade against the orders it cancels
   (`plan.places_first`).
@@ -52,18 +54,19 @@ from setpoint.core.events import (
     Wallet,
     new_event_id,
 )
-from setpoint.core.model import Key, Producer, Side
+from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, apply_actual
 from setpoint.eventlog import ANY, NO_EVENTS, ConcurrencyConflict, EventLog
 from setpoint.executor import records
 from setpoint.executor.decide import Seen, Verdict, decide
 from setpoint.executor.gateway_client import GatewayClient, GatewayUnavailable
 from setpoint.executor.keyqueue import KeyQueue
-from setpoint.executor.plan import amends_ready, places_first, stages
+from setpoint.executor.plan import Resting, amends_ready, places_first, stages
 from setpoint.venues.commands import Command, CommandReply, QueryCommand, VenueOrder
 from setpoint.venues.errors import Outcome
 from setpoint.venues.ratelimit import RateLimiter
 
+RETRY_FAILED_PLAN_S = 1.0  # float-ok: seconds before a plan that failed midway runs again
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer("setpoint.executor")
 QUERY_ATTEMPTS = 3
@@ -158,11 +161,16 @@ class Executor:
         plan = self.plans.get(key)
         if plan is None or self.done.get(key) == plan.event_id:
             return
-        with telemetry.continue_trace(_tracer, "execute", plan.traceparent):
-            completed = await self._execute(key, plan)
+        try:
+            with telemetry.continue_trace(_tracer, "execute", plan.traceparent):
+                completed = await self._execute(key, plan)
+        except Exception:  # the log or the gateway failed midway: what was recorded stays
+            log.exception("plan %s of %s failed midway; running it again", plan.event_id, key)
+            await asyncio.sleep(RETRY_FAILED_PLAN_S)
+            completed = False
         if completed:
             self.done[key] = plan.event_id
-        else:  # gave up on a lost race it could not catch up with: run it again later
+        else:  # gave up (a lost race, a failure): run it again; `decide` skips what was done
             self.queue.mark(key)
 
     def _superseded(self, key: Key, plan: DiffComputed) -> bool:
@@ -179,12 +187,13 @@ class Executor:
         market = self.actual.market(key)
         filled_before = self._filled_of_replaced(key, plan.data.actions)
         cancelled: dict[str, Decimal] = {}
-        planned = stages(plan.data.actions, market, self._free(key.account))
+        free = self._free(key.account)
+        planned = stages(plan.data.actions, market, free)
         for index, stage in enumerate(planned):
             if self._superseded(key, plan):
                 return True
             ready = amends_ready(stage, cancelled, filled_before)
-            ready = places_first(ready, self._resting(key, ready))
+            ready = places_first(ready, self._resting(key, ready), market, free)
             last = index == len(planned) - 1
             completed, outcomes = await self._run_stage(key, ready, plan, wait=not last)
             for outcome in outcomes:
@@ -226,14 +235,14 @@ class Executor:
         if not task.cancelled() and task.exception() is not None:
             log.error("recording an answer failed", exc_info=task.exception())
 
-    def _resting(self, key: Key, stage: Sequence[Action]) -> dict[str, tuple[Side, Decimal | None]]:
-        """Side and price of the orders the stage cancels, as far as the projection knows."""
-        out: dict[str, tuple[Side, Decimal | None]] = {}
+    def _resting(self, key: Key, stage: Sequence[Action]) -> dict[str, Resting]:
+        """The orders the stage cancels, as far as the projection knows them."""
+        out: dict[str, Resting] = {}
         for action in stage:
             if action.kind is ActionKind.CANCEL:
                 record = self.actual.order(key, action.client_order_id)
                 if record is not None:
-                    out[action.client_order_id] = (record.side, record.price)
+                    out[action.client_order_id] = (record.side, record.price, record.remaining)
         return out
 
     def _filled_of_replaced(self, key: Key, actions: Sequence[Action]) -> dict[str, Decimal]:

@@ -133,25 +133,42 @@ def test_every_action_runs_once_and_no_place_before_a_needed_cancel(
         assert all(a.kind is ActionKind.CANCEL for a in result[0])
 
 
+RICH = {"USDT": D("1000000"), "BTC": D("100")}
+"""A free balance that covers every place of these tests."""
+
+
 def test_places_go_first_when_they_cannot_trade_against_what_is_cancelled() -> None:
     stage = (cancel("old"), place("new", price="58000"), place("sell", Side.SELL, "61000"))
-    resting = {"old": (Side.BUY, D("59000"))}
-    assert places_first(stage, resting) == stage[1:] + stage[:1]
+    resting = {"old": (Side.BUY, D("59000"), D("0.1"))}
+    assert places_first(stage, resting, BTC, RICH) == stage[1:] + stage[:1]
 
 
 def test_cancels_stay_first_when_a_place_could_match_a_cancelled_order() -> None:
     stage = (cancel("old"), place("sell", Side.SELL, "59000"))
-    assert places_first(stage, {"old": (Side.BUY, D("59000"))}) == stage
+    assert places_first(stage, {"old": (Side.BUY, D("59000"), D("0.1"))}, BTC, RICH) == stage
     market_sell = place("m", Side.SELL).model_copy(update={"price": None})
-    assert places_first((cancel("old"), market_sell), {"old": (Side.BUY, D("1"))})[0].kind is (
+    resting = {"old": (Side.BUY, D("1"), D("0.1"))}
+    assert places_first((cancel("old"), market_sell), resting, BTC, RICH)[0].kind is (
         ActionKind.CANCEL
     )
 
 
 def test_cancels_stay_first_when_the_cancelled_order_is_unknown() -> None:
     stage = (cancel("old"), place("new"))
-    assert places_first(stage, {}) == stage
-    assert places_first(stage, {"old": (Side.SELL, None)}) == stage
+    assert places_first(stage, {}, BTC, RICH) == stage
+    assert places_first(stage, {"old": (Side.SELL, None, D("0.1"))}, BTC, RICH) == stage
+    assert places_first(stage, {"old": (Side.BUY, D("59000"), D("0.1"))}, None, RICH) == stage
+    assert places_first(stage, {"old": (Side.BUY, D("59000"), D("0.1"))}, BTC, None) == stage
+
+
+def test_cancels_stay_first_when_the_place_needs_what_the_cancelled_order_locks() -> None:
+    """A re-quote: the balance report (10,000 USDT free) predates the old buy (5,900
+    locked), so the venue has 4,100 free; the new buy (6,001) must wait for the cancel.
+    With enough left beside the old order's lock, the place goes first."""
+    stage = (cancel("old"), place("new", price="60010", qty="0.1"))
+    resting = {"old": (Side.BUY, D("59000"), D("0.1"))}
+    assert places_first(stage, resting, BTC, {"USDT": D("10000")}) == stage
+    assert places_first(stage, resting, BTC, {"USDT": D("11901")}) == stage[1:] + stage[:1]
 
 
 @given(
@@ -164,12 +181,16 @@ def test_places_first_keeps_every_action_and_never_lets_a_crossing_place_lead(
         place(f"p{i}", s, str(60000 + p * 100)) if is_place else cancel(f"c{i}", s)
         for i, (is_place, s, p) in enumerate(spec)
     )
-    resting = {a.client_order_id: (a.side, a.price) for a in stage if a.kind is ActionKind.CANCEL}
-    result = places_first(stage, resting)
+    resting = {
+        a.client_order_id: (a.side or Side.BUY, a.price, D("0.1"))
+        for a in stage
+        if a.kind is ActionKind.CANCEL
+    }
+    result = places_first(stage, resting, BTC, RICH)
     assert sorted(a.client_order_id for a in result) == sorted(a.client_order_id for a in stage)
     if result != stage:
         for p in (a for a in stage if a.kind is ActionKind.PLACE):
-            for side, price in resting.values():
+            for side, price, _ in resting.values():
                 assert p.side is side or (
                     p.price < price if p.side is Side.BUY else p.price > price
                 )
