@@ -43,10 +43,11 @@ symbol absent from `snapshot.open_orders` was not looked at. Per symbol:
   the key's running fill net those fills leave, which the position includes: fills folded
   after that (a trade that landed after the reads, appended before this event) go on top.
   A position observed before is recorded again only from a **settled** read (`_settled`):
-  the trades read before it was fetched and below `fills_limit` rows, the trades read
-  after it (`fills_after`) shows no trade the first lacks, every fill folded since the
-  reads began (`before`) is one the first read shows, and no fill of this call was
-  inferred from a targeted query (made after the position was read). Otherwise a trade
+  the trades read before it was fetched and complete (below `fills_limit` rows, not in
+  `fills_incomplete`), the trades read after it (`fills_after`) shows no trade the first
+  lacks, every fill folded since the reads began (`before`) is one the first read shows,
+  and no fill of this call was inferred from a targeted query (made after the position
+  was read). Otherwise a trade
   moved while it was read: the key is listed in `outcome.unsettled` and the next run
   tries again (meanwhile the position is the fold of fills). A first observation is
   recorded even from an unsettled read: better than assuming flat, and the next settled
@@ -185,11 +186,16 @@ class VenueSnapshot:
     balances: Mapping[Wallet, Fetched[tuple[AssetBalance, ...]]] = field(default_factory=dict)
     queries: Mapping[str, Fetched[VenueOrder]] = field(default_factory=dict)
     fills_after: Mapping[str, Fetched[tuple[VenueFill, ...]]] = field(default_factory=dict)
-    """Per derivative symbol: the trades read again right after its position (same window
-    as `fills`). A position is settled only when this read shows no trade `fills` lacks."""
+    """Per derivative symbol: the trades read again right after its position (from the
+    newest trade `fills` shows, or the same start when it shows none). A position is
+    settled only when this read shows no trade `fills` lacks."""
     fills_limit: int | None = None
-    """The most trades one read returns: a read that returns this many may have stopped
-    short of the newest trades."""
+    """For a reader that makes one call per trades read: the most trades one call
+    returns, so a read that returns this many may have stopped short of the newest trades
+    (a paging reader leaves it None and names such reads in `fills_incomplete`)."""
+    fills_incomplete: frozenset[str] = frozenset()
+    """Symbols whose `fills` read may have stopped short of the newest trades (a paging
+    reader's cap on calls)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,15 +608,15 @@ def _position(work: _Work, kw: _KeyWork, symbol: str) -> None:
 def _settled(work: _Work, kw: _KeyWork, symbol: str) -> bool:
     """The position read is consistent with the fills this call leaves in the log: no
     trade happened while it was read. The trades read before it was complete (fetched,
-    below the row limit), the trades read after it shows nothing new, every fill folded
-    since the reads began is one the first read showed, and no fill of this call comes
-    from a query made after the position was read."""
+    below the row limit, not named incomplete), the trades read after it shows nothing
+    new, every fill folded since the reads began is one the first read showed, and no fill
+    of this call comes from a query made after the position was read."""
     first, second = work.snap.fills.get(symbol), work.snap.fills_after.get(symbol)
     if first is None or not first.ok or second is None or not second.ok or kw.late_fill:
         return False
     trades = first.value or ()
     limit = work.snap.fills_limit
-    if limit is not None and len(trades) >= limit:
+    if (limit is not None and len(trades) >= limit) or symbol in work.snap.fills_incomplete:
         return False
     ids = {t.trade_id for t in trades}
     if any(t.trade_id not in ids for t in second.value or ()):

@@ -4,8 +4,10 @@ One run (startup, stream reconnect, periodic):
 
 1. the projection catches up with the log (kept as `before`); the venue is read: open
    orders (one call for the spot account, one per derivative symbol), trades since the
-   last recorded fill less an overlap, positions of derivative symbols (each between two
-   trades reads, so the core can tell whether a trade moved while it was read), spot
+   last recorded fill less an overlap up to now (paged, at most `TRADE_PAGES` calls per
+   symbol: a read stopped by that cap is marked incomplete), positions of derivative
+   symbols (each between two trades reads, so the core can tell whether a trade moved
+   while it was read: the second is one page from the first's newest trade), spot
    balances. Each read is a `Fetched`: a failed read concludes nothing (the core never
    reads it as "empty");
 2. the projection catches up again, so every order the venue showed has its write-ahead
@@ -44,7 +46,7 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Key, Producer
 from setpoint.gateway import facts
-from setpoint.gateway.venue import VenueError
+from setpoint.gateway.venue import TradesRead, VenueError
 from setpoint.venues.commands import CancelCommand, VenueFill, VenueOrder
 from setpoint.venues.errors import Outcome
 
@@ -54,7 +56,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 FILL_OVERLAP = timedelta(minutes=10)
 TRADES_PER_READ = 1000
-"""The most trades `Venue.fills` asks the venue for in one read."""
+"""The most trades one call asks the venue for (a page)."""
+TRADE_PAGES = 10
+"""The most calls one trades read of a symbol makes per run."""
 T = TypeVar("T")
 
 
@@ -82,9 +86,15 @@ def core_fill(fill: VenueFill) -> core.VenueFill:
 
 
 class Reconciler:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(
+        self, gateway: Gateway, *, page: int = TRADES_PER_READ, pages: int = TRADE_PAGES
+    ) -> None:
         self.gw = gateway
         self.last_duration_s = 0.0
+        self.page = page
+        self.pages = pages
+        self.read_to: dict[str, datetime] = {}
+        """Per symbol: the newest trade a recorded run's trades read showed (this process)."""
 
     def policy(self) -> core.ReconcilePolicy:
         targets = frozenset(
@@ -106,6 +116,7 @@ class Reconciler:
         for key in outcome.unsettled:
             log.info("position of %s not recorded: trades moved while it was read", key.symbol)
         await self._record(outcome, snap, trigger)
+        self._advance(snap)
         self.last_duration_s = time.perf_counter() - started
         telemetry.metrics().reconcile_duration.record(
             self.last_duration_s,
@@ -125,20 +136,27 @@ class Reconciler:
         spot = [s for s in scope if not _derivative(self.gw, s)]
         derivatives = [s for s in scope if _derivative(self.gw, s)]
         open_orders = await self._open_orders(spot, derivatives)
-        fills = {s: await fetched(lambda s=s: self._fills(s)) for s in spot}  # type: ignore[misc]
+        reads = {s: await fetched(lambda s=s: self._fills(s)) for s in spot}  # type: ignore[misc]
         positions: dict[str, core.Fetched[Decimal]] = {}
         after: dict[str, core.Fetched[tuple[core.VenueFill, ...]]] = {}
         for symbol in derivatives:  # trades, position, trades again: one after the other
-            fills[symbol] = await fetched(lambda s=symbol: self._fills(s))  # type: ignore[misc]
+            reads[symbol] = first = await fetched(lambda s=symbol: self._fills(s))  # type: ignore[misc]
             positions[symbol] = await fetched(lambda s=symbol: self._position(s))  # type: ignore[misc]
-            after[symbol] = await fetched(lambda s=symbol: self._fills(s))  # type: ignore[misc]
+            after[symbol] = await fetched(lambda s=symbol, f=first: self._fills_after(s, f))  # type: ignore[misc]
+        fills = {
+            s: _map(read, lambda r: tuple(core_fill(f) for f in r.fills))
+            for s, read in reads.items()
+        }
+        incomplete = frozenset(
+            s for s, r in reads.items() if r.value is not None and not r.value.complete
+        )
         balances: dict[Wallet, core.Fetched[tuple[AssetBalance, ...]]] = {
             Wallet.SPOT: await fetched(venue.balances)
         }
         return core.VenueSnapshot(
             account=self.gw.account, venue=self.gw.exchange, taken_at=datetime.now(UTC),
             open_orders=open_orders, fills=fills, positions=positions, balances=balances,
-            fills_after=after, fills_limit=TRADES_PER_READ,
+            fills_after=after, fills_incomplete=incomplete,
         )  # fmt: skip
 
     async def _open_orders(
@@ -160,10 +178,37 @@ class Reconciler:
             out[symbol] = _map(answer, lambda orders: tuple(core_order(o) for o in orders))
         return out
 
-    async def _fills(self, symbol: str) -> tuple[core.VenueFill, ...]:
-        last = self.gw.last_fill_at.get(Key(self.gw.account, symbol))
-        since = None if last is None else last - FILL_OVERLAP
-        return tuple(core_fill(f) for f in await self.gw.venue.fills(symbol, since))
+    def _since(self, symbol: str) -> datetime | None:
+        """From the last recorded fill of the key or the newest trade an earlier run read
+        and recorded (so trades not of ours, which are not recorded, move it on too), less
+        the overlap; None (the venue's newest page) when neither is known."""
+        known = [self.gw.last_fill_at.get(Key(self.gw.account, symbol)), self.read_to.get(symbol)]
+        times = [t for t in known if t is not None]
+        return max(times) - FILL_OVERLAP if times else None
+
+    def _advance(self, snap: core.VenueSnapshot) -> None:
+        for symbol, read in snap.fills.items():
+            times = [f.traded_at for f in read.value or () if f.traded_at is not None]
+            if times:
+                newest = max(times)
+                self.read_to[symbol] = max(newest, self.read_to.get(symbol, newest))
+
+    async def _fills(self, symbol: str) -> TradesRead:
+        """Every trade from `_since` up to now, unless the page cap stopped the read."""
+        since = self._since(symbol)
+        return await self.gw.venue.all_fills(symbol, since, page=self.page, pages=self.pages)
+
+    async def _fills_after(
+        self, symbol: str, first: core.Fetched[TradesRead]
+    ) -> tuple[core.VenueFill, ...]:
+        """One page from the first read's newest trade (its millisecond's rows come again):
+        it only has to show a trade the first read lacks. From `_since` instead, a page
+        would hold only the oldest rows the first read already has."""
+        shown = () if first.value is None else first.value.fills
+        times = [f.traded_at for f in shown if f.traded_at is not None]
+        since = max(times) if times else self._since(symbol)
+        page = await self.gw.venue.fills(symbol, since, limit=self.page)
+        return tuple(core_fill(f) for f in page)
 
     def _named(
         self, symbol: str, answer: core.Fetched[tuple[core.VenueFill, ...]]

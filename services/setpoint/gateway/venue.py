@@ -49,6 +49,19 @@ class PositionFact:
     entry_price: Decimal | None
 
 
+@dataclass(frozen=True, slots=True)
+class TradesRead:
+    """A paged trades read (`Venue.all_fills`), oldest first."""
+
+    fills: tuple[VenueFill, ...]
+    complete: bool
+    """False when the read stopped before a short page: newer trades may be missing."""
+
+
+def _ms(at: datetime | None) -> int | None:
+    return None if at is None else int(at.timestamp() * 1000)
+
+
 def _text(value: Decimal) -> str:
     return format(value, "f")
 
@@ -143,11 +156,36 @@ class Venue:
         return [to_order(o) for o in raw]
 
     async def fills(
-        self, symbol: str, since: datetime | None, *, pace: bool = True
+        self, symbol: str, since: datetime | None, *, limit: int = 1000, pace: bool = True
     ) -> list[VenueFill]:
-        since_ms = None if since is None else int(since.timestamp() * 1000)
-        raw = await self.call(self.rest.fetch_my_trades(symbol, since_ms, 1000), pace=pace)
+        """One call: the oldest `limit` trades from `since`, or the newest without it."""
+        raw = await self.call(self.rest.fetch_my_trades(symbol, _ms(since), limit), pace=pace)
         return [to_fill(t) for t in raw]
+
+    async def all_fills(
+        self, symbol: str, since: datetime | None, *, page: int = 1000, pages: int = 10,
+        pace: bool = True,
+    ) -> TradesRead:  # fmt: skip
+        """The trades from `since` (without it, from the venue's newest `page`) up to now,
+        in at most `pages` calls. The venue answers oldest first from the start time
+        (Binance, the simulator); after a full page the next call starts at the last row's
+        millisecond, whose rows come again and are dropped by trade id, until a page comes
+        back short. Stopped by `pages`, or by a full page that cannot move the start on
+        (all at one millisecond), the read is not `complete`."""
+        found: dict[str, VenueFill] = {}
+        start = _ms(since)
+        for _ in range(pages):
+            raw = await self.call(self.rest.fetch_my_trades(symbol, start, page), pace=pace)
+            for row in raw:
+                fill = to_fill(row)
+                found.setdefault(fill.trade_id, fill)
+            if len(raw) < page:
+                return TradesRead(tuple(found.values()), complete=True)
+            times = [int(row["timestamp"]) for row in raw if row.get("timestamp") is not None]
+            if not times or (start is not None and max(times) <= start):
+                break  # a full page at one millisecond: the start cannot move on
+            start = max(times)
+        return TradesRead(tuple(found.values()), complete=False)
 
     async def balances(self) -> tuple[AssetBalance, ...]:
         raw = await self.call(self.rest.fetch_balance())

@@ -224,3 +224,63 @@ async def test_a_trade_landing_while_the_position_is_read_counts_once(rig: Rig) 
 
 async def _perp_events(rig: Rig, kind: str) -> list[Any]:
     return [r.event for r in await rig.log.read(Key(rig.account, PERP)) if r.event.type == kind]
+
+
+async def test_a_burst_longer_than_a_page_still_lets_the_position_be_recorded(rig: Rig) -> None:
+    """Trades read in pages of 5 (standing for 1,000): after a burst of 12 trades of ours,
+    a foreign trade on the account moves the position with no fill of ours. The read from
+    the last fill less 10 minutes pages past the burst to the newest trade, so the position
+    read settles and is recorded; capped at one page it stays unsettled (not recorded)."""
+    reconciler = rig.gateway.reconciler
+    reconciler.page = 5
+    key = Key(rig.account, PERP)
+    coid = client_order_id(rig.account, PERP, "burst", 1)
+    action = Action(
+        kind=ActionKind.PLACE, intent_id="burst", attempt=1, client_order_id=coid,
+        side=Side.BUY, type=OrderType.LIMIT, price=Decimal("59000"), quantity=Decimal("0.012"),
+    )  # fmt: skip
+    data = DiffComputedData(generation=1, target_event_id=None, actions=(action,))
+    await rig.log.append(
+        key, Producer.DIFFER, [DiffComputed.create(key, Producer.DIFFER, data)], ANY
+    )
+    await eventually(lambda: _perp_events(rig, "OrderPlaced"))
+    for _ in range(12):
+        await rig.control.fill(client_order_id=coid, quantity="0.001")
+
+    async def burst_recorded() -> bool:  # from the stream or the reconciliation's reads
+        await rig.gateway.reconcile(PERIODIC)
+        await rig.gateway.caught_up()
+        fills = await _perp_events(rig, "FillObserved")
+        return len(fills) == 12 and rig.gateway.actual.position_of(key) == Decimal("0.012")
+
+    await eventually(burst_recorded)
+    assert len(await _perp_events(rig, "PositionObserved")) == 1
+
+    await rig.control.order(PERP, "sell", "limit", "0.005", "59000", client_order_id="hand-1")
+    await rig.control.fill(client_order_id="hand-1", quantity="0.005")
+    state = await rig.control.state()
+    assert Decimal(state["positions"][PERP]["quantity"]) == Decimal("0.007")
+
+    since = reconciler._since(PERP)
+    assert since is not None
+    read = await rig.gateway.venue.all_fills(PERP, since, page=5, pages=10)
+    ids = [f.trade_id for f in read.fills]
+    assert read.complete
+    assert len(ids) == len(set(ids)) == 13  # each page's first row (the last one again) dropped
+    times = [f.traded_at for f in read.fills if f.traded_at is not None]
+    assert len(times) == 13
+    assert times == sorted(times)  # oldest first
+    assert not (await rig.gateway.venue.all_fills(PERP, since, page=5, pages=2)).complete
+
+    reconciler.pages = 1  # the cap: the read stops at the burst's oldest page
+    await rig.gateway.reconcile(PERIODIC)
+    await rig.gateway.caught_up()
+    assert rig.gateway.actual.position_of(key) == Decimal("0.012")
+
+    reconciler.pages = 10
+    await rig.gateway.reconcile(PERIODIC)
+    await rig.gateway.caught_up()
+    assert rig.gateway.actual.position_of(key) == Decimal("0.007")
+    assert [e.data.quantity for e in await _perp_events(rig, "PositionObserved")][-1] == (
+        Decimal("0.007")
+    )
