@@ -273,6 +273,16 @@ def position_delta(target: EffectiveTarget, actual: KeyActual) -> Decimal:
     return target.position - (actual.position + actual.position_open)
 
 
+def _ioc_price(side: Side, last_price: Decimal, band_bps: int, ctx: _Ctx) -> Decimal:
+    """A position order's limit: the last price ± the band, rounded to the tick inward."""
+    band = Decimal(band_bps) / _BPS
+    if side is Side.BUY:
+        price = last_price * (1 + band)
+        return round_to(price, ctx.tick, "down") if ctx.tick else price
+    price = last_price * (1 - band)
+    return round_to(price, ctx.tick, "up") if ctx.tick else price
+
+
 def _position_action(
     target: EffectiveTarget,
     actual: KeyActual,
@@ -285,13 +295,7 @@ def _position_action(
         return None
     side = Side.BUY if delta > 0 else Side.SELL
     quantity = round_to(abs(delta), ctx.step) if ctx.step else abs(delta)
-    band = Decimal(band_bps) / _BPS
-    if side is Side.BUY:
-        price = last_price * (1 + band)
-        price = round_to(price, ctx.tick, "down") if ctx.tick else price
-    else:
-        price = last_price * (1 - band)
-        price = round_to(price, ctx.tick, "up") if ctx.tick else price
+    price = _ioc_price(side, last_price, band_bps, ctx)
     if price <= 0 or not ctx.placeable(quantity, price):
         return None
     n = 1
@@ -336,7 +340,7 @@ def diff(
     actions, reasons = screen(
         raw, limits, live_count=len(actual.live), last_price=last_price, market=market
     )
-    settled = _position_settled(position_delta(target, actual), ctx, last_price)
+    settled = _position_settled(position_delta(target, actual), ctx, last_price, ioc_band_bps)
     cache = _Cache(
         target.key,
         target.accepted,
@@ -360,15 +364,17 @@ def diff(
     )
 
 
-def _position_settled(delta: Decimal, ctx: _Ctx, last_price: Decimal | None) -> bool:
+def _position_settled(delta: Decimal, ctx: _Ctx, last_price: Decimal | None, band_bps: int) -> bool:
     """The position is as close to its target as orders can take it: the rest is below
-    one step, the minimum quantity or (at the last price) the minimum notional."""
+    one step, the minimum quantity or the minimum notional at the price a position order
+    would carry (`_ioc_price`, as `_position_action` judges it)."""
     if not delta:
         return True
     size = round_to(abs(delta), ctx.step) if ctx.step else abs(delta)
     if last_price is None:
         return size <= 0 or size < ctx.min_quantity
-    return not ctx.placeable(size, last_price)
+    price = _ioc_price(Side.BUY if delta > 0 else Side.SELL, last_price, band_bps, ctx)
+    return price <= 0 or not ctx.placeable(size, price)
 
 
 def _flatten(decisions: Map[str, tuple[Action, ...]]) -> list[Action]:

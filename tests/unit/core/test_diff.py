@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tests.unit.core.strategies import (
     KEY,
@@ -26,7 +26,7 @@ from tests.unit.core.strategies import (
 from setpoint.core.diff import diff
 from setpoint.core.events import Action, ActionKind, OrderStatus
 from setpoint.core.ids import client_order_id
-from setpoint.core.model import TimeInForce
+from setpoint.core.model import OrderType, Side, TargetOrder, TimeInForce
 from setpoint.core.risk import RiskLimits
 
 D = Decimal
@@ -142,8 +142,29 @@ def test_oco_fill_drops_siblings_and_expiry() -> None:
 targets = st.lists(st.tuples(target_orders(oco=True), positions), min_size=1, max_size=4)
 
 
+def _bid(intent: str, tif: TimeInForce) -> TargetOrder:
+    return TargetOrder(
+        id=intent, side=Side.BUY, type=OrderType.LIMIT, price=Decimal("99.00"),
+        quantity=Decimal("0.100"), time_in_force=tif,
+    )  # fmt: skip
+
+
+# Found by hypothesis: 0.05 left to sell at 100 is worth the minimum notional (5) at the
+# last price but not at the position order's price (99.5): no action, and converged.
+_SMALL_REST = (
+    [("publish", 0)] * 7 + [("half", 0), ("publish", 0), ("dupfill", 0), ("publish", 0)],
+    [
+        ([_bid("i2", TimeInForce.IOC), _bid("i0", TimeInForce.GTC),
+          _bid("i1", TimeInForce.GTC), _bid("i3", TimeInForce.IOC)], None),
+        ([], Decimal("0")),
+        ([], None),
+    ],
+)  # fmt: skip
+
+
 @settings(max_examples=150, deadline=None)
 @given(steps, targets)
+@example(*_SMALL_REST)
 def test_perfect_venue_converges_in_one_step(history: list, tgts: list) -> None:  # type: ignore[type-arg]
     log, venue = Log(), PerfectVenue()
     run_history(log, venue, history, tgts)
