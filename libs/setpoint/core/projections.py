@@ -89,12 +89,12 @@ folded since; for a spot key that is simply the net of its fills.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from immutables import Map
 
@@ -157,6 +157,7 @@ __all__ = [
     "Recorded",
     "apply_actual",
     "apply_intent",
+    "find_order",
     "gc_paused",
     "orphan_name",
     "rebuild",
@@ -788,16 +789,27 @@ def _backoff_cleared(
     return backoff
 
 
-def _find(ka: KeyActual, coid: str | None, order_id: str | None) -> OrderRecord | None:
+T = TypeVar("T")
+
+
+def find_order(
+    orders: Mapping[str, T], venue_ids: Mapping[str, str], coid: str | None, order_id: str | None
+) -> T | None:
+    """An order of a key as the folds find it: by client order id (its ref), then by the
+    venue's order id (`venue_ids`: order id -> ref). Shared with the strategies' view."""
     if coid is not None:
-        found = ka.orders.get(coid)
+        found = orders.get(coid)
         if found is not None:
             return found
     if order_id is not None:
-        ref = ka.venue_ids.get(order_id)
+        ref = venue_ids.get(order_id)
         if ref is not None:
-            return ka.orders.get(ref)
+            return orders.get(ref)
     return None
+
+
+def _find(ka: KeyActual, coid: str | None, order_id: str | None) -> OrderRecord | None:
+    return find_order(ka.orders, ka.venue_ids, coid, order_id)
 
 
 def _lookup(

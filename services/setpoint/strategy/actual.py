@@ -45,6 +45,7 @@ from setpoint.core.events import (
 from setpoint.core.fillcount import count_fill
 from setpoint.core.model import OrderType, Side, TargetState, TimeInForce
 from setpoint.core.numeric import ZERO
+from setpoint.core.projections import find_order
 
 from .sdk import Fill, IntentState, KeyState, OrderState
 
@@ -116,15 +117,7 @@ class ActualProjection:
 
     def _find(self, coid: str | None, order_id: str | None) -> _Counted | None:
         """The order as the core finds it: by client order id, then by venue order id."""
-        if coid is not None:
-            found = self._counted.get(coid)
-            if found is not None:
-                return found
-        if order_id is not None:
-            ref = self._venue_ids.get(order_id)
-            if ref is not None:
-                return self._counted.get(ref)
-        return None
+        return find_order(self._counted, self._venue_ids, coid, order_id)
 
     def _submitted(self, event: OrderSubmitted) -> None:
         data = event.data
