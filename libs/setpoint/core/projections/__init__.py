@@ -1,0 +1,128 @@
+"""The intent store and the actual store: pure folds of the event log (SEMANTICS.md §5).
+
+Both stores span every key and record the log position they have folded up to
+(`state.position`). `apply_intent` / `apply_actual` take `(state, position, event)` and
+return the next state; an event at a position at or below `state.position` changes nothing,
+so resuming a fold from a checkpoint is idempotent. `rebuild(records)` folds both from
+scratch: the same records always give equal states (`==`).
+
+Every value is immutable: records are NamedTuples, collections are `immutables.Map`s (HAMT),
+so one event costs O(log n) and an old state stays valid after a newer one is made.
+
+One module per concern: `journal` (which names changed, by sequence number), `intents`
+(the intent store and its fold), `orders` (what the actual store records per order and per
+intent), `actual` (the actual store's values and queries), `actual_folds` (what each event
+does to it) and `rebuild` (both stores from a run of records). Importers use this package;
+`__all__` is its surface.
+
+What each event does
+====================
+
+=======================  =====  ==============================================================
+event                    store  effect
+=======================  =====  ==============================================================
+TargetPublished          I      becomes the key's accepted target when its generation is above
+                                the last accepted one (else ignored); intents = its orders,
+                                oco groups indexed, changed intent ids journaled
+TargetRejected           -      nothing (the target in force is unchanged)
+DiffComputed             I      last plan summary of the key (generation, converged)
+MarketsLoaded            A      the account's markets, replaced as a whole
+OrderSubmitted           A      new order, in flight (status None, pending "submit"); the
+                                intent's attempt = max(attempt, this one); `replaces`: the old
+                                order is marked pending "cancel". A duplicate coid: nothing.
+OrderPlaced              A      venue acknowledged: order id, status, reported filled; pending
+                                "submit" cleared; the intent's retry backoff cleared (open or
+                                filled)
+OrderRejected            A      closed; terminal → REJECTED (intent consumed), else CANCELED
+                                (placed again under the next attempt, after a backoff: the
+                                intent's `backoff` entry counts consecutive rejections n and
+                                sets retry_after = occurred_at + min(60 s, 1 s * 2**(n-1));
+                                position orders share the entry `POSITION_BACKOFF`)
+CancelSubmitted          A      order pending "cancel" since occurred_at (no second action
+                                until answered)
+OrderCancelled           A      closed: CANCELED (EXPIRED for reason "expired"), reported
+                                filled kept; pending cleared; fills are never rolled back.
+                                Reason "lost" of an order still in flight, without venue id
+                                or fill: marked `lost` (does not consume its intent)
+OrderObserved            A      venue state of a known order (status, filled, price, qty;
+                                not-found count reset; open → pending "submit" cleared; open,
+                                source rest/query, occurred_at ≥ cancel sent + STALE_CANCEL →
+                                a stale pending "cancel" cleared: its answer was lost, the
+                                differ cancels again); open or filled clears the intent's
+                                retry backoff; an unknown order is recorded (ours, or foreign
+                                adopted/not)
+OrderNotFound            A      the order's consecutive not-found count (first time noted);
+                                client id "#<venue id>" names an order without a client id
+FillObserved             A      once per (venue, trade id) per key: order filled += quantity,
+                                capped at the order quantity (inferred fills: see below);
+                                position and `fill_net` += signed applied quantity for our and
+                                adopted orders (ours by client id when the order is unknown)
+PositionObserved         A      position := reported quantity (derivatives) + the fills
+                                counted since the read (`fill_net - fills_net`, when the event
+                                names `fills_net`); later fills add
+BalanceObserved          A      the account wallet's assets, merged by asset
+ReconciliationCompleted  A      last reconciliation of the key (or account, symbol None)
+AccountModeChanged       A      account mode (normal | liquidate_only)
+RiskRejected             -      nothing (a decision, not a change of state)
+=======================  =====  ==============================================================
+
+Consumed (SEMANTICS §1): an intent is consumed once one of its orders is completely filled,
+an IOC/FOK/market attempt is closed (whatever it filled), or the venue rejected an attempt
+as invalid. Cancelled or expired GTC orders do not consume their intent, and neither does a
+lost attempt (SEMANTICS §4: closed as `lost` while in flight, never acknowledged, no fill),
+whatever its time in force: the differ places the intent again under the next attempt. A
+fill that still turns up for a lost attempt counts, and the attempt then consumes as any.
+
+Inferred fills: an order counts `min(quantity, max(sum of its real trades, the venue filled
+quantity named by its inferred fills))`, whatever order those facts come in. An inferred
+fill tops `filled` up to its `order_filled` (older events without it add their quantity);
+`inferred` keeps the part of `filled` no real trade stands for yet, and a real trade first
+replaces that part, then adds. So the trade an inference stood for never counts twice.
+
+Retry backoff: a non-terminal rejection (insufficient funds, no gateway answering, bad
+credentials) does not consume the intent, but the effective target leaves the intent out
+until `retry_after` (`effective.py`, rule ``retry_backoff``), so such an order is tried 1 s,
+2 s, 4 s … then every 60 s after its rejections, not in a tight loop. The entry goes when
+an attempt is acknowledged (open or filled: OrderPlaced, OrderObserved, a fill that
+completes it) or the intent is consumed (not for the position family, whose every IOC
+attempt consumes its own intent id: only an acknowledgement clears it). Entries of intents
+the target no longer lists stay until then; they exclude nothing.
+
+Position (SEMANTICS §2): the last `PositionObserved` (zero if none) plus the signed fills
+folded since; for a spot key that is simply the net of its fills.
+"""
+
+from setpoint.core.projections.actual import AccountActual, ActualState, KeyActual
+from setpoint.core.projections.actual_folds import STALE_CANCEL, apply_actual
+from setpoint.core.projections.intents import AcceptedTarget, IntentState, apply_intent
+from setpoint.core.projections.journal import Journal, orphan_name
+from setpoint.core.projections.orders import (
+    POSITION_BACKOFF,
+    Backoff,
+    IntentProgress,
+    OrderRecord,
+    find_order,
+    retry_delay,
+)
+from setpoint.core.projections.rebuild import gc_paused, rebuild
+
+__all__ = [
+    "POSITION_BACKOFF",
+    "STALE_CANCEL",
+    "AcceptedTarget",
+    "AccountActual",
+    "ActualState",
+    "Backoff",
+    "IntentProgress",
+    "IntentState",
+    "Journal",
+    "KeyActual",
+    "OrderRecord",
+    "apply_actual",
+    "apply_intent",
+    "find_order",
+    "gc_paused",
+    "orphan_name",
+    "rebuild",
+    "retry_delay",
+]
