@@ -14,24 +14,30 @@ Contract (CONTRACTS.md, "Venue simulator"):
   USD-M wallet (net mode) takes realized PnL and fees.
 - Every command returns the events it caused (executions and wallet changes), in order.
   A command that raises `Rejected` changed nothing.
+
+The engine coordinates two parts that do not know each other: the `Matcher` (the books:
+what an order would take, what a price crosses) and the `Ledger` (balances, locks, fees,
+positions, margin). It owns the orders, the trades and the ids, and decides each order's
+life: open, fill, rest, close.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 
 from setpoint.core.model import Side
-from setpoint.core.numeric import ZERO, round_to
+from setpoint.core.numeric import ZERO
 from setpoint.sim.accounts import MarginWallet, SpotWallet
-from setpoint.sim.book import SideBook
+from setpoint.sim.ledger import DEFAULT_FEES, Fees, Ledger
 from setpoint.sim.markets import Kind, MarketIndex, SimMarket
+from setpoint.sim.matching import Matcher
 from setpoint.sim.orders import (
     Event,
     ExecType,
     Execution,
+    Match,
     Order,
     OrderKind,
     OrderRequest,
@@ -40,32 +46,9 @@ from setpoint.sim.orders import (
     Status,
     Tif,
     Trade,
-    WalletTouched,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class Fees:
-    maker: Decimal = Decimal("0.0002")
-    taker: Decimal = Decimal("0.0005")
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One planned fill of an incoming order: against a resting order or a liquidity level."""
-
-    price: Decimal
-    quantity: Decimal
-    maker_order_id: int | None
-    level: int = -1
-
-
-@dataclass(slots=True)
-class _MarketState:
-    books: dict[Side, SideBook]
-    liquidity: dict[Side, list[list[Decimal]]] = field(
-        default_factory=lambda: {Side.BUY: [], Side.SELL: []}
-    )
+__all__ = ["Engine", "Fees", "Match"]
 
 
 class Engine:
@@ -77,25 +60,33 @@ class Engine:
         balances: Mapping[str, Decimal],
         futures_balances: Mapping[str, Decimal],
         prices: Mapping[str, Decimal],
-        fees: Fees = Fees(),
+        fees: Fees = DEFAULT_FEES,
         leverage: int = 20,
         first_ids: tuple[int, int] = (1, 1),
     ) -> None:
         self.markets = MarketIndex(tuple(markets))
-        self.fees = fees
-        self.spot = SpotWallet(balances)
-        self.margin = MarginWallet(futures_balances, leverage)
         self.prices: dict[str, Decimal] = dict(prices)
         self.orders: dict[int, Order] = {}
         self.trades: list[Trade] = []
+        self.matcher = Matcher((m.symbol for m in self.markets.all), self.orders)
+        self.ledger = Ledger(
+            self.markets, balances, futures_balances, fees, leverage, self.prices, self.open_orders
+        )
         self._by_client: dict[tuple[str, str], list[int]] = {}
-        self._state = {
-            m.symbol: _MarketState({Side.BUY: SideBook(Side.BUY), Side.SELL: SideBook(Side.SELL)})
-            for m in self.markets.all
-        }
-        self._resting: set[int] = set()
         self._next_order, self._next_trade = first_ids
         self._events: list[Event] = []
+
+    @property
+    def fees(self) -> Fees:
+        return self.ledger.fees
+
+    @property
+    def spot(self) -> SpotWallet:
+        return self.ledger.spot
+
+    @property
+    def margin(self) -> MarginWallet:
+        return self.ledger.margin
 
     # ----------------------------------------------------------------- commands
 
@@ -103,18 +94,18 @@ class Engine:
         """Accept, fill and rest (or expire) a new order; raises Rejected changing nothing."""
         market = self.market(request.symbol)
         self._validate(market, request)
-        plan = self._plan(market, request)
-        self._check_plan(market, request, plan)
+        plan = self.matcher.plan(market, request)
+        _check_post_only(request, plan)
         quantity = request.quantity
         if quantity is None:  # quote-quantity market order: the plan decides the size
             quantity = sum((m.quantity for m in plan), ZERO)
-        self._check_funds(market, request, quantity, plan)
+        self.ledger.check_funds(market, request, quantity, plan)
         self._events = []
         order = self._open(market, request, quantity, now_us)
         if request.tif is Tif.FOK and sum((m.quantity for m in plan), ZERO) < quantity:
             plan = []
-        self._execute(market, order.order_id, plan, now_us)
-        final = self._finish_taker(market, order.order_id, now_us)
+        self._execute(order.order_id, plan, now_us)
+        final = self._finish_taker(order.order_id, now_us)
         return final, self._drain()
 
     def cancel(
@@ -161,15 +152,15 @@ class Engine:
         remaining = OrderRequest(
             symbol, order.side, order.kind, quantity - order.filled, price, order.tif
         )
-        plan = self._plan(market, remaining)
-        self._check_plan(market, remaining, plan)
+        plan = self.matcher.plan(market, remaining)
+        _check_post_only(remaining, plan)
         self._events = []
-        self._unrest(order)
+        self.matcher.unrest(order)
         amended = replace(order, price=price, quantity=quantity, updated_us=now_us)
         self.orders[order.order_id] = amended
         self._events.append(Execution(amended, ExecType.AMENDMENT))
-        self._execute(market, order.order_id, plan, now_us)
-        final = self._finish_taker(market, order.order_id, now_us)
+        self._execute(order.order_id, plan, now_us)
+        final = self._finish_taker(order.order_id, now_us)
         return final, self._drain()
 
     def force_fill(self, order: Order, quantity: Decimal | None, now_us: int) -> list[Event]:
@@ -192,9 +183,8 @@ class Engine:
             raise Rejected(Reason.BAD_PARAMETER, "price must be positive")
         self.prices[symbol] = price
         self._events = []
-        state = self._state[symbol]
         for side in (Side.BUY, Side.SELL):
-            for order_id in state.books[side].crossing(price):
+            for order_id in self.matcher.crossing(symbol, side, price):
                 order = self.orders[order_id]
                 if order.is_open and order.price is not None:
                     self._fill(order_id, order.price, order.remaining, maker=True, now_us=now_us)
@@ -205,14 +195,11 @@ class Engine:
     ) -> None:
         """Replace one book side's depth (`side` SELL = asks, which buy orders take)."""
         self.market(symbol)
-        clean = [[p, q] for p, q in levels if p > 0 and q > 0]
-        clean.sort(key=lambda level: -level[0] if side is Side.BUY else level[0])
-        self._state[symbol].liquidity[side] = clean
+        self.matcher.set_liquidity(symbol, side, levels)
 
     def set_leverage(self, symbol: str, leverage: int) -> None:
-        if not self.market(symbol).is_perp or not 1 <= leverage <= 125:
-            raise Rejected(Reason.BAD_PARAMETER, "leverage must be 1..125 on a perpetual")
-        self.margin.leverage[symbol] = leverage
+        """Set a perpetual's leverage; Rejected BAD_PARAMETER off a perpetual or off 1..125."""
+        self.ledger.set_leverage(self.market(symbol), leverage)
 
     # ------------------------------------------------------------------ queries
 
@@ -242,7 +229,8 @@ class Engine:
         return order
 
     def open_orders(self, kind: Kind | None = None, symbol: str | None = None) -> list[Order]:
-        result = [self.orders[i] for i in sorted(self._resting)]
+        """The resting orders, oldest first, of one kind of market and one symbol if given."""
+        result = [self.orders[i] for i in self.matcher.resting_ids()]
         return [
             o
             for o in result
@@ -273,64 +261,33 @@ class Engine:
 
     def best_bid_ask(self, symbol: str) -> tuple[tuple[Decimal, Decimal] | None, ...]:
         """(best bid, best ask) as (price, quantity) over liquidity and resting orders."""
-        state = self._state[symbol]
-        result: list[tuple[Decimal, Decimal] | None] = []
-        for side in (Side.BUY, Side.SELL):
-            best = next(self._sources(state, side), None)
-            result.append((best[1], best[2]) if best else None)
-        return tuple(result)
+        return self.matcher.best_bid_ask(symbol)
 
     def last_price(self, symbol: str) -> Decimal:
         return self.prices.get(symbol, ZERO)
 
     def depth(self, symbol: str, side: Side, limit: int = 100) -> list[tuple[Decimal, Decimal]]:
         """Aggregated depth of one book side (liquidity and resting orders), best first."""
-        levels: dict[Decimal, Decimal] = {}
-        for _key, price, quantity, _maker, _level in self._sources(self._state[symbol], side):
-            levels[price] = levels.get(price, ZERO) + quantity
-            if len(levels) > limit:
-                del levels[price]
-                break
-        return list(levels.items())
+        return self.matcher.depth(symbol, side, limit)
 
     def margin_available(self, asset: str) -> Decimal:
         """Wallet + unrealized PnL - position margin - open order margin (USD-M, cross)."""
-        total = self.margin.wallet.get(asset, ZERO) + self.unrealized(asset)
-        return total - self.position_margin(asset) - self.order_margin(asset)
+        return self.ledger.margin_available(asset)
 
     def unrealized(self, asset: str) -> Decimal:
-        return sum(
-            (
-                pos.unrealized(self.last_price(s))
-                for s, pos in self.margin.positions.items()
-                if self.market(s).quote == asset
-            ),
-            ZERO,
-        )
+        return self.ledger.unrealized(asset)
 
     def position_margin(self, asset: str) -> Decimal:
-        return sum(
-            (
-                abs(pos.quantity) * self.last_price(s) / self.margin.leverage_of(s)
-                for s, pos in self.margin.positions.items()
-                if self.market(s).quote == asset
-            ),
-            ZERO,
-        )
+        return self.ledger.position_margin(asset)
 
     def order_margin(self, asset: str) -> Decimal:
-        return sum(
-            (
-                o.remaining * (o.price or ZERO) / self.margin.leverage_of(o.symbol)
-                for o in self.open_orders(Kind.PERP)
-                if self.market(o.symbol).quote == asset and not o.reduce_only
-            ),
-            ZERO,
-        )
+        return self.ledger.order_margin(asset)
 
     # ------------------------------------------------------------ validation
 
     def _validate(self, market: SimMarket, request: OrderRequest) -> None:
+        """Rejected unless the request is well formed, passes the market's filters, reuses
+        no open client id and, if reduce-only, reduces the position."""
         limit_kind = request.kind is not OrderKind.MARKET
         if limit_kind and request.price is None:
             raise Rejected(Reason.BAD_PARAMETER, "price is required for a limit order")
@@ -349,173 +306,52 @@ class Engine:
         if client_id and self._open_with_client(market.symbol, client_id):
             raise Rejected(Reason.DUPLICATE, client_id)
         if request.reduce_only:
-            self._check_reduce_only(market, request)
+            self.ledger.check_reduce_only(market, request)
 
-    def _check_reduce_only(self, market: SimMarket, request: OrderRequest) -> None:
-        position = self.margin.position(market.symbol).quantity
-        reduces = position != 0 and (position > 0) != (request.side is Side.BUY)
-        if not market.is_perp or not reduces or (request.quantity or ZERO) > abs(position):
-            raise Rejected(Reason.REDUCE_ONLY, "the order would not reduce the position")
-
-    def _check_plan(self, market: SimMarket, request: OrderRequest, plan: list[Match]) -> None:
-        post_only = request.kind is OrderKind.LIMIT_MAKER or request.tif is Tif.GTX
-        if post_only and plan:
-            raise Rejected(Reason.WOULD_TAKE, "the order would immediately match and take")
-
-    def _check_funds(
-        self, market: SimMarket, request: OrderRequest, quantity: Decimal, plan: list[Match]
-    ) -> None:
-        if market.is_perp:
-            self._check_margin(market, request, quantity, plan)
-            return
-        rate = Decimal(1) + self.fees.taker
-        if request.side is Side.BUY:
-            if request.price is not None:
-                need = request.price * quantity * rate
-            else:
-                need = sum((m.price * m.quantity * rate for m in plan), ZERO)
-            asset = market.quote
-        else:
-            need, asset = quantity, market.base
-        if not self.spot.can_lock(asset, need):
-            raise Rejected(Reason.INSUFFICIENT_BALANCE, f"{asset} free below {need}")
-
-    def _check_margin(
-        self, market: SimMarket, request: OrderRequest, quantity: Decimal, plan: list[Match]
-    ) -> None:
-        if request.reduce_only:
-            return
-        price = request.price if request.price is not None else self._plan_average(market, plan)
-        notional = price * quantity
-        need = notional / self.margin.leverage_of(market.symbol) + notional * self.fees.taker
-        if need > self.margin_available(market.quote):
-            raise Rejected(Reason.INSUFFICIENT_MARGIN, f"needs {need} {market.quote}")
-
-    def _plan_average(self, market: SimMarket, plan: list[Match]) -> Decimal:
-        size = sum((m.quantity for m in plan), ZERO)
-        if size == 0:
-            return self.last_price(market.symbol)
-        return sum((m.price * m.quantity for m in plan), ZERO) / size
-
-    # -------------------------------------------------------------- matching
-
-    def _plan(self, market: SimMarket, request: OrderRequest) -> list[Match]:
-        """The fills an incoming order would get now, best price first. Changes nothing."""
-        state = self._state[market.symbol]
-        left = request.quantity
-        budget = request.quote_quantity
-        plan: list[Match] = []
-        for _key, price, available, maker, level in self._sources(state, request.side.opposite):
-            if request.price is not None and not _crosses(request.side, request.price, price):
-                break
-            if left is not None:
-                take = min(available, left)
-            else:
-                assert budget is not None
-                take = min(available, round_to(budget / price, market.step))
-            if take <= 0:
-                break
-            plan.append(Match(price, take, maker, level))
-            if left is not None:
-                left -= take
-                if left == 0:
-                    break
-            else:
-                assert budget is not None
-                budget -= price * take
-        return plan
-
-    def _sources(
-        self, state: _MarketState, book_side: Side
-    ) -> Iterator[tuple[tuple[Decimal, int], Decimal, Decimal, int | None, int]]:
-        """Liquidity levels and resting orders of one book side, merged in priority order."""
-        sign = Decimal(-1) if book_side is Side.BUY else Decimal(1)
-        levels = (
-            ((price * sign, 0), price, qty, None, index)
-            for index, (price, qty) in enumerate(state.liquidity[book_side])
-        )
-        resting = (
-            ((price * sign, 1), price, self.orders[oid].remaining, oid, -1)
-            for price, oid in state.books[book_side].best_first()
-        )
-        return heapq.merge(levels, resting, key=lambda item: item[0])
-
-    def _execute(self, market: SimMarket, taker_id: int, plan: list[Match], now_us: int) -> None:
-        liquidity = self._state[market.symbol].liquidity[self.orders[taker_id].side.opposite]
-        for match in plan:
-            if match.maker_order_id is not None:
-                self._fill(match.maker_order_id, match.price, match.quantity, True, now_us)
-            else:
-                liquidity[match.level][1] -= match.quantity
-            self._fill(taker_id, match.price, match.quantity, False, now_us)
-        liquidity[:] = [level for level in liquidity if level[1] > 0]
-
-    def _finish_taker(self, market: SimMarket, order_id: int, now_us: int) -> Order:
-        order = self.orders[order_id]
-        if not order.is_open:
-            return order
-        if order.kind is OrderKind.MARKET or order.tif in (Tif.IOC, Tif.FOK):
-            return self._close(order_id, Status.EXPIRED, now_us)
-        assert order.price is not None
-        self._state[market.symbol].books[order.side].add(order.price, order_id)
-        self._resting.add(order_id)
-        return order
-
-    # ------------------------------------------------------------- ledger
+    # ------------------------------------------------------------ order life
 
     def _open(
         self, market: SimMarket, request: OrderRequest, quantity: Decimal, now_us: int
     ) -> Order:
+        """Record a new order (status NEW) with the ledger's lock; emits the lock's wallet
+        event, then the NEW execution."""
         order_id = self._next_order
         self._next_order += 1
-        order = Order(
-            order_id=order_id,
-            client_order_id=request.client_order_id or f"sim-{order_id}",
-            symbol=market.symbol,
-            side=request.side,
-            kind=request.kind,
-            tif=request.tif,
-            price=request.price,
-            quantity=quantity,
-            filled=ZERO,
-            cum_quote=ZERO,
-            status=Status.NEW,
-            created_us=now_us,
-            updated_us=now_us,
-            reduce_only=request.reduce_only,
-        )
-        order = self._lock_for(market, order)
+        order, touched = self.ledger.lock(market, _new_order(order_id, request, quantity, now_us))
+        if touched is not None:
+            self._events.append(touched)
         self.orders[order_id] = order
         self._by_client.setdefault((market.symbol, order.client_order_id), []).append(order_id)
         self._events.append(Execution(order, ExecType.NEW))
         return order
 
-    def _lock_for(self, market: SimMarket, order: Order) -> Order:
-        if market.is_perp or order.price is None:
+    def _execute(self, taker_id: int, plan: list[Match], now_us: int) -> None:
+        """Carry out `plan` for the taker: liquidity used up, each maker then the taker filled."""
+        taker = self.orders[taker_id]
+        self.matcher.take_liquidity(taker.symbol, taker.side.opposite, plan)
+        for match in plan:
+            if match.maker_order_id is not None:
+                self._fill(match.maker_order_id, match.price, match.quantity, True, now_us)
+            self._fill(taker_id, match.price, match.quantity, False, now_us)
+
+    def _finish_taker(self, order_id: int, now_us: int) -> Order:
+        """After matching: a market, IOC or FOK remainder expires, a GTC remainder rests."""
+        order = self.orders[order_id]
+        if not order.is_open:
             return order
-        if order.side is Side.BUY:
-            amount = order.price * order.quantity * (Decimal(1) + self.fees.taker)
-            asset = market.quote
-        else:
-            amount, asset = order.quantity, market.base
-        self.spot.lock(asset, amount)
-        self._events.append(WalletTouched(False, (asset,), None, order.created_us))
-        return replace(order, locked=amount, lock_asset=asset)
+        if order.kind is OrderKind.MARKET or order.tif in (Tif.IOC, Tif.FOK):
+            return self._close(order_id, Status.EXPIRED, now_us)
+        self.matcher.rest(order)
+        return order
 
     def _fill(
         self, order_id: int, price: Decimal, quantity: Decimal, maker: bool, now_us: int
     ) -> None:
+        """One fill of one order: money through the ledger, a trade, the TRADE execution and
+        the wallet event; a completed order is closed FILLED."""
         order = self.orders[order_id]
         market = self.market(order.symbol)
-        fee = price * quantity * (self.fees.maker if maker else self.fees.taker)
-        pnl = ZERO
-        if market.is_perp:
-            signed = quantity if order.side is Side.BUY else -quantity
-            pnl = self.margin.settle(market.quote, market.symbol, signed, price, fee, now_us)
-            touched = WalletTouched(True, (market.quote,), market.symbol, now_us)
-        else:
-            order = self._settle_spot(market, order, price, quantity, fee)
-            touched = WalletTouched(False, (market.base, market.quote), None, now_us)
+        settled = self.ledger.settle(market, order, price, quantity, maker, now_us)
         trade = Trade(
             trade_id=self._next_trade,
             order_id=order_id,
@@ -524,49 +360,28 @@ class Engine:
             side=order.side,
             price=price,
             quantity=quantity,
-            fee=fee,
+            fee=settled.fee,
             fee_asset=market.quote,
             maker=maker,
             time_us=now_us,
-            realized_pnl=pnl,
+            realized_pnl=settled.realized_pnl,
         )
         self._next_trade += 1
         self.trades.append(trade)
-        order = order.with_fill(price, quantity, now_us)
+        order = settled.order.with_fill(price, quantity, now_us)
         self.orders[order_id] = order
         self._events.append(Execution(order, ExecType.TRADE, trade))
-        self._events.append(touched)
+        self._events.append(settled.touched)
         if order.status is Status.FILLED:
             self._close(order_id, Status.FILLED, now_us)
-
-    def _settle_spot(
-        self, market: SimMarket, order: Order, price: Decimal, quantity: Decimal, fee: Decimal
-    ) -> Order:
-        """Move the money of one spot fill; returns the order with its lock reduced."""
-        locked = order.locked
-        if order.side is Side.BUY:
-            if order.lock_asset and order.price is not None:
-                release = min(order.price * quantity * (Decimal(1) + self.fees.taker), locked)
-                self.spot.unlock(market.quote, release)
-                locked -= release
-            self.spot.spend_free(market.quote, price * quantity + fee)
-            self.spot.credit(market.base, quantity)
-        else:
-            if order.lock_asset:
-                self.spot.spend_locked(market.base, quantity)
-                locked -= quantity
-            else:
-                self.spot.spend_free(market.base, quantity)
-            self.spot.credit(market.quote, price * quantity - fee)
-        return replace(order, locked=locked)
 
     def _close(self, order_id: int, status: Status, now_us: int) -> Order:
         """End an order: out of the book, lock released; emits CANCELED/EXPIRED executions."""
         order = self.orders[order_id]
-        self._unrest(order)
-        if order.locked > 0:
-            self.spot.unlock(order.lock_asset, order.locked)
-            self._events.append(WalletTouched(False, (order.lock_asset,), None, now_us))
+        self.matcher.unrest(order)
+        touched = self.ledger.release(order, now_us)
+        if touched is not None:
+            self._events.append(touched)
         final = (
             order.closed(status, now_us)
             if status is not Status.FILLED
@@ -577,12 +392,7 @@ class Engine:
             self._events.append(Execution(final, ExecType(status.value)))
         return final
 
-    def _unrest(self, order: Order) -> None:
-        """Take the order out of its book, if it rests there."""
-        if order.order_id in self._resting:
-            assert order.price is not None
-            self._state[order.symbol].books[order.side].remove(order.price, order.order_id)
-            self._resting.discard(order.order_id)
+    # ------------------------------------------------------------ client ids
 
     def _open_with_client(self, symbol: str, client_order_id: str) -> bool:
         ids = self._by_client.get((symbol, client_order_id), [])
@@ -605,5 +415,28 @@ class Engine:
         return events
 
 
-def _crosses(side: Side, limit: Decimal, price: Decimal) -> bool:
-    return price <= limit if side is Side.BUY else price >= limit
+def _new_order(order_id: int, request: OrderRequest, quantity: Decimal, now_us: int) -> Order:
+    """A NEW order of `quantity` from the request, nothing filled or locked yet."""
+    return Order(
+        order_id=order_id,
+        client_order_id=request.client_order_id or f"sim-{order_id}",
+        symbol=request.symbol,
+        side=request.side,
+        kind=request.kind,
+        tif=request.tif,
+        price=request.price,
+        quantity=quantity,
+        filled=ZERO,
+        cum_quote=ZERO,
+        status=Status.NEW,
+        created_us=now_us,
+        updated_us=now_us,
+        reduce_only=request.reduce_only,
+    )
+
+
+def _check_post_only(request: OrderRequest, plan: list[Match]) -> None:
+    """Rejected WOULD_TAKE when a post-only order (LIMIT_MAKER, GTX) would take."""
+    post_only = request.kind is OrderKind.LIMIT_MAKER or request.tif is Tif.GTX
+    if post_only and plan:
+        raise Rejected(Reason.WOULD_TAKE, "the order would immediately match and take")
