@@ -4,6 +4,11 @@
 `on_batch`; when the stream fails (disconnect, expired listen key, anything), `on_break`
 is called once per failure (the gateway then reconciles over REST, which is the truth)
 and the loop waits a little before watching again, which makes ccxt reconnect.
+
+The stream client (`venues.exchange.create_stream`) makes that reconnect work after the
+venue refused the stream or ended it: an expired or refused listen key is replaced by a
+new one, an ended spot subscription is made again, and its errors carry no listen key;
+`redactions` (the credentials) are stripped from the logged text here as well.
 """
 
 from __future__ import annotations
