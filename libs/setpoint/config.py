@@ -22,6 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from setpoint.core.errors import SecretUnavailable as SecretUnavailable
 from setpoint.core.numeric import Dec
 
 DEFAULT_PATH = "setpoint.toml"
@@ -42,10 +43,6 @@ class EventLogConfig(Section):
     url: str | None = None
     stream: str = "SETPOINT"
     duplicate_window_s: int = 120
-
-
-class SecretUnavailable(Exception):
-    """A secret reference could not be resolved. The message never holds the secret."""
 
 
 def resolve_secret(ref: str) -> SecretStr:

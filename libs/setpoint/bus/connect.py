@@ -30,6 +30,8 @@ from nats.aio.client import Client as NATS
 
 from setpoint.bus.embedded import EmbeddedNats, answers, host_port
 from setpoint.config import Settings
+from setpoint.core.errors import NatsServerTooOld as NatsServerTooOld
+from setpoint.core.errors import NatsUnavailable as NatsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +39,6 @@ MIN_SERVER_VERSION: Final = (2, 11, 0)
 LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
 
 _EMBEDDED: dict[int, EmbeddedNats] = {}
-
-
-class NatsUnavailable(RuntimeError):
-    """Nothing answers at the configured url and no server may be started here."""
-
-
-class NatsServerTooOld(RuntimeError):
-    """The server found is older than Setpoint needs."""
 
 
 def parse_version(text: str) -> tuple[int, int, int]:

@@ -12,9 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-
-class NatsServerNotFound(RuntimeError):
-    pass
+from setpoint.core.errors import NatsServerNotFound as NatsServerNotFound
 
 
 def server_binary() -> str:

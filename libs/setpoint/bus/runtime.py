@@ -42,6 +42,7 @@ from setpoint.bus import subjects, telemetry
 from setpoint.bus.connect import connect_nats
 from setpoint.bus.messages import Health
 from setpoint.config import Settings, load_settings
+from setpoint.core.errors import UsageError as UsageError
 
 __all__ = [
     "LOG_FORMAT",
@@ -61,11 +62,6 @@ Body = Callable[[NATS, asyncio.Event], Awaitable[None]]
 (NATS itself is drained by `serve`)."""
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
-
-
-class UsageError(Exception):
-    """Raised by a `build` for arguments that contradict the configuration; reported like
-    an argparse error (usage line, exit status 2)."""
 
 
 def run_service(

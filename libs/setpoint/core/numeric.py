@@ -12,11 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
+from setpoint.core.errors import NotADecimal as NotADecimal
+
 ZERO = Decimal(0)
-
-
-class NotADecimal(ValueError):
-    """A value that must be a decimal string (or a Decimal) was something else."""
 
 
 def strict_decimal(value: Any) -> Decimal:

@@ -47,6 +47,7 @@ from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from setpoint.bus import subjects
 from setpoint.bus.connect import check_server_version
+from setpoint.core.errors import WrongLastSequence as _WrongLastSequence
 from setpoint.core.events import Event, EventParseError, parse_event
 from setpoint.core.model import Key, Producer
 from setpoint.eventlog.jetstream_raw import (
@@ -74,12 +75,6 @@ log = logging.getLogger(__name__)
 DEFAULT_ROOT: Final = "setpoint.evt"
 WRONG_LAST_SEQUENCE: Final = 10071
 STREAM_NAME_IN_USE: Final = 10058
-
-
-class _WrongLastSequence(Exception):
-    def __init__(self, actual: int) -> None:
-        super().__init__(actual)
-        self.actual = actual
 
 
 def desired_config(name: str, root: str, duplicate_window_s: float) -> api.StreamConfig:  # float-ok

@@ -7,7 +7,8 @@ validating the event, and for an append it adds a task hop and a `wait_for` to e
 round trip. Here an inbox's subscription id is registered in a small dispatch table that
 wraps the client's `_process_msg` (installed once per client; every other message goes
 through unchanged), so our messages arrive as raw bytes: a `Feed` collects stored messages
-in a list that its reader drains in batches, and `Replies` resolves request futures.
+in a list that its reader drains in batches, and `Replies` resolves request futures
+(the table and `Replies` live in `setpoint.bus.replies`).
 
 Contract of `Feed.batches(stop)`: yields lists (never empty; the messages as they arrived,
 a few hundred at a time) of `Raw(sequence, subject, data, headers)`, every message of the
@@ -30,7 +31,7 @@ import asyncio
 import bisect
 import contextlib
 from collections.abc import AsyncGenerator, Callable
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 import orjson
 from nats.aio.client import Client as NATS
@@ -38,12 +39,14 @@ from nats.aio.subscription import Subscription
 from nats.errors import ConnectionClosedError
 from nats.js import api
 
-Handler = Callable[[bytes, bytes, bytes, "bytes | None"], None]
+from setpoint.bus.replies import NoResponders as NoResponders
+from setpoint.bus.replies import Replies as Replies
+from setpoint.bus.replies import dispatch_table
+from setpoint.core.errors import FeedError as FeedError
 
 BATCH: Final = 1024
 EXPIRES_S: Final = 30.0
 HEARTBEAT_S: Final = 5.0
-_TABLE_ATTR: Final = "_setpoint_feeds"
 
 
 class Raw(NamedTuple):
@@ -52,90 +55,6 @@ class Raw(NamedTuple):
     subject: bytes
     data: bytes
     headers: bytes | None
-
-
-class NoResponders(Exception):
-    """Nobody listens on the subject of a request (e.g. no stream takes it)."""
-
-
-class Replies:
-    """Requests whose replies come back on one wildcard inbox of ours.
-
-    `request` publishes with a reply subject under that inbox and returns the answer's
-    `(data, headers)`; raises NoResponders, or TimeoutError after `within_s` seconds."""
-
-    def __init__(self, nc: NATS) -> None:
-        self._nc = nc
-        self._prefix = nc.new_inbox()
-        self._futures: dict[bytes, asyncio.Future[tuple[bytes, bytes | None]]] = {}
-        self._count = 0
-        self._sub: Subscription | None = None
-
-    async def start(self) -> Replies:
-        self._sub = await self._nc.subscribe(self._prefix + ".*")
-        dispatch_table(self._nc)[self._sub._id] = self._on_reply
-        return self
-
-    def _on_reply(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
-        future = self._futures.pop(subject.rpartition(b".")[2], None)
-        if future is not None and not future.done():
-            future.set_result((data, headers))
-
-    async def request(
-        self,
-        subject: str,
-        payload: bytes,
-        headers: dict[str, str] | None,
-        within_s: float,  # float-ok
-    ) -> tuple[bytes, bytes | None]:
-        self._count += 1
-        token = str(self._count)
-        future = asyncio.get_running_loop().create_future()
-        self._futures[token.encode()] = future
-        try:
-            await self._nc.publish(
-                subject, payload, reply=f"{self._prefix}.{token}", headers=headers
-            )
-            async with asyncio.timeout(within_s):
-                data, answer_headers = await future
-        finally:
-            self._futures.pop(token.encode(), None)
-        if answer_headers is not None and answer_headers[9:12] == b"503" and not data:
-            raise NoResponders(subject)
-        return data, answer_headers
-
-    async def close(self) -> None:
-        if self._sub is None:
-            return
-        sub, self._sub = self._sub, None
-        dispatch_table(self._nc).pop(sub._id, None)
-        if not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-
-
-class FeedError(Exception):
-    """The server refused a pull request (the status line says why)."""
-
-
-def dispatch_table(nc: NATS) -> dict[int, Handler]:
-    """The client's table of raw handlers by subscription id (installed on first use)."""
-    table: dict[int, Handler] | None = vars(nc).get(_TABLE_ATTR)
-    if table is not None:
-        return table
-    routes: dict[int, Handler] = {}
-    original = nc._process_msg
-
-    async def process(sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any) -> None:
-        handler = routes.get(sid)
-        if handler is None:
-            await original(sid, subject, reply, data, headers)
-        else:
-            handler(subject, reply, data, headers)
-
-    vars(nc)["_process_msg"] = process
-    vars(nc)[_TABLE_ATTR] = routes
-    return routes
 
 
 def ack_position(reply: bytes) -> tuple[int, int]:

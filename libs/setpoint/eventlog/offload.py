@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import IO, Any, Final
 
-from setpoint.eventlog.port import EventLogError
+from setpoint.core.errors import WorkerFailed as WorkerFailed
 
 HEADER: Final = struct.Struct("<I")
 BUFFER_BYTES: Final = 16 << 20
@@ -50,11 +50,6 @@ PIPE_BYTES: Final = 1 << 20
 READ_AHEAD_BYTES: Final = 4 << 20
 """How much of the child's output this process reads ahead of `receive`."""
 _F_SETPIPE_SZ: Final = 1031  # Linux fcntl: grow a pipe's kernel buffer
-
-
-class WorkerFailed(EventLogError):
-    """The child process exited, or sent something that is not a frame (the read that
-    it was part of failed)."""
 
 
 def usable_cpus() -> int:

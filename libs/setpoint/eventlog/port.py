@@ -1,6 +1,6 @@
 """The EventLog port: an append-only log of events, ordered by a global position.
 
-Errors::
+Errors (the event-log branch of the one tree in `setpoint.errors`)::
 
     EventLogError
     ├── ConcurrencyConflict   the (key, producer) stream moved on since `expected`
@@ -38,6 +38,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from setpoint.core.errors import ConcurrencyConflict as ConcurrencyConflict
+from setpoint.core.errors import EventLogError as EventLogError
+from setpoint.core.errors import LogMisconfigured as LogMisconfigured
+from setpoint.core.errors import LogUnavailable as LogUnavailable
 from setpoint.core.events import Event
 from setpoint.core.model import Key, Producer
 
@@ -45,26 +49,6 @@ ANY: Final = -1
 """`expected` value that skips the concurrency check."""
 NO_EVENTS: Final = 0
 """`expected` value for a producer that has not appended for the key yet."""
-
-
-class EventLogError(Exception):
-    """Base of every error an EventLog raises."""
-
-
-class ConcurrencyConflict(EventLogError):
-    def __init__(self, key: Key, producer: Producer, expected: int, actual: int) -> None:
-        super().__init__(
-            f"{producer.value} stream of {key} is at {actual}, not at the expected {expected}"
-        )
-        self.key, self.producer, self.expected, self.actual = key, producer, expected, actual
-
-
-class LogUnavailable(EventLogError):
-    """The backend did not answer; the append may or may not have happened."""
-
-
-class LogMisconfigured(EventLogError):
-    """The backend's existing layout conflicts with what Setpoint needs."""
 
 
 @dataclass(frozen=True, slots=True)

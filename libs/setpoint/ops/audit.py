@@ -32,6 +32,7 @@ from setpoint.core.projections import gc_paused
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.eventlog.offload import Worker, usable_cpus
 from setpoint.eventlog.port import EventLog
+from setpoint.ops.exits import FAILED, OK
 from setpoint.ops.logread import opened_log, print_json, run_on_log, stream
 from setpoint.ops.progress import LogProgress
 
@@ -80,7 +81,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
         print_json(report.to_json())
     else:
         render(report)
-    return 0 if report.clean else 1
+    return OK if report.clean else FAILED
 
 
 async def _run(config: str | None, limits: AuditLimits, workers: int | None) -> AuditReport:

@@ -24,6 +24,7 @@ from rich.tree import Tree
 from setpoint.core.ids import account_prefix
 from setpoint.core.numeric import ZERO
 from setpoint.eventlog.port import EventLog, Recorded
+from setpoint.ops.exits import FAILED, OK
 from setpoint.ops.logread import dec, opened_log, print_json, run_on_log, stream
 
 _ORDER_TYPES = frozenset(
@@ -52,7 +53,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
         print_json(body)
     else:
         render(body)
-    return 0 if body["found"] else 1
+    return OK if body["found"] else FAILED
 
 
 async def _run(config: str | None, coid: str) -> dict[str, Any]:

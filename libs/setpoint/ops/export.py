@@ -24,6 +24,7 @@ from typing import IO, Any
 import orjson
 
 from setpoint.eventlog.port import EventLog, Recorded
+from setpoint.ops.exits import OK, USAGE
 from setpoint.ops.logread import opened_log, run_on_log, stream
 
 BATCH = 50_000
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(config: str | None, args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.output:
         print("setpoint export: parquet needs --output PATH", file=sys.stderr)
-        return 2
+        return USAGE
     if args.format == "jsonl" and args.output:
         with open(args.output, "wb") as out:
             written, skipped = run_on_log("export", _run(config, args.format, None, out))
@@ -46,7 +47,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     where = args.output or "stdout"
     note = f", {skipped} unreadable entries left out" if skipped else ""
     print(f"exported {written} events to {where}{note}", file=sys.stderr)
-    return 0
+    return OK
 
 
 async def _run(

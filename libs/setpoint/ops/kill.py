@@ -16,6 +16,7 @@ from typing import Any
 
 from setpoint.bus.subjects import control_subject
 from setpoint.config import load_settings
+from setpoint.ops.exits import FAILED, NOBODY_ANSWERED, OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,9 +67,9 @@ def main(config: str | None, args: argparse.Namespace) -> int:
         )
     except TimeoutError:
         print(f"no differ answered on {control_subject(args.account, 'kill')}")
-        return 2
+        return NOBODY_ANSWERED
     except Exception as exc:  # any connection failure is reported, not raised
         print(f"cannot reach NATS at {settings.nats.url}: {exc}")
-        return 2
+        return NOBODY_ANSWERED
     print(json.dumps(reply))
-    return 0 if isinstance(reply, dict) and reply.get("ok") else 1
+    return OK if isinstance(reply, dict) and reply.get("ok") else FAILED

@@ -13,25 +13,22 @@ from typing import Any, TypeVar
 import orjson
 
 from setpoint.config import load_settings
-from setpoint.eventlog.port import EventLog, EventLogError, Recorded
+from setpoint.eventlog.port import EventLog, Recorded
+from setpoint.ops.exits import CANNOT_READ as CANNOT_READ
+from setpoint.ops.exits import READ_ERRORS, exit_status
 from setpoint.ops.progress import LogProgress
-
-CANNOT_READ = 2
-"""Exit status of a log command that could not open or read the log."""
 
 T = TypeVar("T")
 
 
 def run_on_log(command: str, work: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run(work)`; a log that cannot be opened or read ends the command with one
-    line on stderr and exit status CANNOT_READ, not a traceback."""
-    from setpoint.bus.connect import NatsServerTooOld, NatsUnavailable
-
+    line on stderr and exit status CANNOT_READ (`exits.READ_ERRORS`), not a traceback."""
     try:
         return asyncio.run(work)
-    except (NatsUnavailable, NatsServerTooOld, EventLogError, OSError) as exc:
+    except READ_ERRORS as exc:
         print(f"setpoint {command}: cannot read the event log: {exc}", file=sys.stderr)
-        raise SystemExit(CANNOT_READ) from None
+        raise SystemExit(exit_status(exc)) from None
 
 
 @asynccontextmanager

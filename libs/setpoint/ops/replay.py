@@ -36,6 +36,7 @@ from setpoint.core.projections import (
     gc_paused,
 )
 from setpoint.eventlog.port import EventLog
+from setpoint.ops.exits import OK, USAGE
 from setpoint.ops.logread import dec, opened_log, parse_time, print_json, run_on_log, stream
 
 _INTENT_TYPES = frozenset({"TargetPublished", "DiffComputed"})
@@ -82,14 +83,14 @@ def main(config: str | None, args: argparse.Namespace) -> int:
             f"setpoint replay: --until {args.until!r} is neither a position nor a time",
             file=sys.stderr,
         )
-        return 2
+        return USAGE
     replayed = run_on_log("replay", _run(config, until, args.account, args.symbol))
     body = snapshot(replayed, args.account, args.symbol)
     if args.json:
         print_json(body)
     else:
         render(body)
-    return 0
+    return OK
 
 
 async def _run(

@@ -30,14 +30,12 @@ from rich.table import Table
 from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import load_settings
+from setpoint.core.errors import NoConnection as NoConnection
+from setpoint.ops.exits import FAILED, OK, exit_status
+from setpoint.ops.exits import NOTHING_ANSWERED as NOTHING_ANSWERED
 from setpoint.ops.logread import print_json
 
 SERVICES = ("differ", "executor", "gateway", "strategy")
-NOTHING_ANSWERED = 3
-
-
-class NoConnection(Exception):
-    """No NATS server at the url."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +49,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
         body = asyncio.run(collect(url, args.timeout))
     except NoConnection as exc:
         print(f"setpoint status: {exc}", file=sys.stderr)
-        return NOTHING_ANSWERED
+        return exit_status(exc)
     code = exit_code(body)
     if args.json:
         print_json(body)
@@ -149,21 +147,27 @@ def exit_code(body: dict[str, Any]) -> int:
     if not answered and body["keys"] is None:
         return NOTHING_ANSWERED
     if body["keys"] is None or any(not s["ready"] for s in body["services"]):
-        return 1
-    return 0
+        return FAILED
+    return OK
 
 
 def render(body: dict[str, Any], console: Console | None = None) -> None:
     """Services, then one line per key."""
     out = console or Console()
-    services = Table("service", "ready", "version", "started at", title=f"NATS {body['nats']}")
+    services = Table(
+        "service", "ready", "version", "started at", "tasks", title=f"NATS {body['nats']}"
+    )
     for s in body["services"]:
         ready = (
             "[green]ready[/green]"
             if s["ready"]
             else ("[yellow]not ready[/yellow]" if s["answered"] else "[red]no answer[/red]")
         )
-        services.add_row(s["service"], ready, s["version"] or "-", s["started_at"] or "-")
+        troubles = [f"{n}: {t}" for n, t in (s.get("tasks") or {}).items() if t != "following"]
+        services.add_row(
+            s["service"], ready, s["version"] or "-", s["started_at"] or "-",
+            "; ".join(troubles) or "-",
+        )  # fmt: skip
     out.print(services)
     if body["keys"] is None:
         out.print("[red]the differ did not answer: no per-key status[/red]")

@@ -18,6 +18,7 @@ from typing import Any
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.embedded import answers
 from setpoint.config import Settings, load_settings
+from setpoint.ops.exits import FAILED, NOBODY_ANSWERED, OK, USAGE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,15 +36,15 @@ def main(config: str | None, args: argparse.Namespace) -> int:
         body = _body(args.file, args.account, args.symbol)
     except (OSError, ValueError) as exc:
         print(f"setpoint target set: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
     reply = asyncio.run(publish(settings, args.account, args.symbol, body, args.timeout))
     if reply is None:
         print(
             "setpoint target set: no differ answered (is `setpoint up` running?)", file=sys.stderr
         )
-        return 2
+        return NOBODY_ANSWERED
     print(json.dumps(reply))
-    return 0 if reply.get("accepted") is True else 1
+    return OK if reply.get("accepted") is True else FAILED
 
 
 def _body(path: str, account: str, symbol: str) -> bytes:

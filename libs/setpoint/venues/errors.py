@@ -18,14 +18,13 @@ Every exception a ccxt call raises is classified into one `Outcome` by `classify
                        of this kind can succeed until an operator acts
 
 `VenueFailure` carries the outcome, the venue's error code when there is one and a short
-reason that never contains credentials (see `redact`).
+reason that never contains credentials (see `redact`). Both values are defined with the
+error tree (`setpoint.errors`) because `VenueError` carries them; classification stays here.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from enum import StrEnum
 
 from ccxt.base.errors import (
     ArgumentsRequired,
@@ -42,20 +41,8 @@ from ccxt.base.errors import (
     RateLimitExceeded,
 )
 
-
-class Outcome(StrEnum):
-    TRANSIENT = "transient"
-    DUPLICATE = "duplicate"
-    RATE_LIMITED = "rate_limited"
-    NOT_FOUND = "not_found"
-    REJECTED = "rejected"
-    FATAL = "fatal"
-
-    @property
-    def maybe_happened(self) -> bool:
-        """True when the request may have taken effect at the venue: query before acting."""
-        return self in (Outcome.TRANSIENT, Outcome.DUPLICATE)
-
+from setpoint.core.errors import Outcome as Outcome
+from setpoint.core.errors import VenueFailure as VenueFailure
 
 _CODE = re.compile(r'"code"\s*:\s*"?(-?\d+)')
 _STATUS_UNKNOWN_CODES = frozenset({"-1007", "-1006"})
@@ -63,18 +50,6 @@ _DUPLICATE_CODES = frozenset({"-4116"})
 _NOT_FOUND_CODES = frozenset({"-2013", "-2011"})
 _DUPLICATE_TEXT = ("duplicate order", "duplicate client", "duplicated_client_order_id")
 _SECRET_PARAMS = re.compile(r"(signature|apikey|api_key|secret|x-mbx-apikey)=?[^&\s\"',}]*", re.I)
-
-
-@dataclass(frozen=True, slots=True)
-class VenueFailure:
-    """A classified venue error."""
-
-    outcome: Outcome
-    code: str | None
-    reason: str
-    terminal: bool = False
-    """For REJECTED: the venue refused the order itself as invalid, so its intent is
-    consumed (SEMANTICS.md §1). False for a refusal that may pass later (funds, limits)."""
 
 
 def venue_code(exc: BaseException) -> str | None:

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from setpoint.config import AccountConfig
+from setpoint.core.errors import InvalidTarget as _Invalid
 from setpoint.core.model import (
     MarketInfo,
     OrderType,
@@ -50,12 +51,6 @@ class Rejection:
     error: str
     generation: int | None = None
     strategy: str | None = None
-
-
-class _Invalid(Exception):
-    def __init__(self, path: str, why: str) -> None:
-        super().__init__(f"{path}: {why}")
-        self.message = f"{path}: {why}"
 
 
 def validate_target(

@@ -5,7 +5,7 @@ gateway listens (no responders), the request certainly reached no venue: it rais
 `GatewayUnavailable`. When the gateway does not answer in time the request may have
 reached the venue: the reply is a TRANSIENT failure, like a venue timeout.
 
-Requests go through one reply inbox of this client (`eventlog.jetstream_raw.Replies`,
+Requests go through one reply inbox of this client (`bus.replies.Replies`,
 opened on first use, closed by `close()`): the answer is taken straight from the protocol
 parser, without nats-py's per-request `Msg` and timeout task.
 """
@@ -17,13 +17,10 @@ import asyncio
 from nats.aio.client import Client as NATS
 
 from setpoint.bus import subjects, telemetry
-from setpoint.eventlog.jetstream_raw import NoResponders, Replies
+from setpoint.bus.replies import NoResponders, Replies
+from setpoint.core.errors import GatewayUnavailable as GatewayUnavailable
 from setpoint.venues.commands import Command, CommandReply
 from setpoint.venues.errors import Outcome, VenueFailure
-
-
-class GatewayUnavailable(Exception):
-    """No gateway answers for the account: the command was not sent anywhere."""
 
 
 class GatewayClient:

@@ -19,27 +19,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from setpoint.core.errors import VenueError as VenueError
 from setpoint.core.events import AssetBalance
 from setpoint.core.model import MarketInfo, OrderType
 from setpoint.core.numeric import ZERO
 from setpoint.gateway.convert import dec, to_fill, to_market, to_order
 from setpoint.venues.commands import CancelCommand, PlaceCommand, VenueFill, VenueOrder
-from setpoint.venues.errors import Outcome, VenueFailure, classify
+from setpoint.venues.errors import Outcome, classify
 from setpoint.venues.ratelimit import RateLimiter
 
 T = TypeVar("T")
-
-
-class VenueError(Exception):
-    """A venue call failed; `failure` says what it means."""
-
-    def __init__(self, failure: VenueFailure) -> None:
-        super().__init__(failure.reason)
-        self.failure = failure
-
-    @property
-    def outcome(self) -> Outcome:
-        return self.failure.outcome
 
 
 @dataclass(frozen=True, slots=True)

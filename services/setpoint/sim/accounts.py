@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from setpoint.core.errors import InsufficientBalance as InsufficientBalance
 from setpoint.core.numeric import ZERO
 
 ENTRY_QUANTUM = Decimal("1e-8")
@@ -25,10 +26,6 @@ class Balance:
     @property
     def total(self) -> Decimal:
         return self.free + self.locked
-
-
-class InsufficientBalance(Exception):
-    """A lock asked for more than the free balance."""
 
 
 class SpotWallet:

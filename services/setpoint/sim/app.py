@@ -36,7 +36,7 @@ async def binance_errors(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         response: web.StreamResponse = await handler(request)
     except ApiError as error:
-        return error.response()
+        return errors.response(error)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
         body = {
             "code": -5000,
@@ -100,7 +100,7 @@ async def _after_accept(
     with contextlib.suppress(ApiError):  # refused anyway; the client still learns nothing
         await handler(request)
     if rule.kind is FaultKind.STATUS_UNKNOWN_AFTER_ACCEPT:
-        return errors.STATUS_UNKNOWN.response()
+        return errors.response(errors.STATUS_UNKNOWN)
     if rule.kind is FaultKind.TIMEOUT_AFTER_ACCEPT:
         await _hold(request, rule.delay_s)
     if request.transport is not None:

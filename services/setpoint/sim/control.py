@@ -11,16 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
+from setpoint.core.errors import BadBody as BadBody
 from setpoint.core.model import Side
 from setpoint.core.numeric import NotADecimal, strict_decimal
 from setpoint.sim.faults import BadRule, FaultKind, parse_rule
 from setpoint.sim.orders import Order, OrderKind, OrderRequest, Rejected, Status, Tif
 from setpoint.sim.snapshot import engine_state, order_json
 from setpoint.sim.state import SIM, Simulator
-
-
-class BadBody(ValueError):
-    """The control request is malformed; the message names the field."""
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

@@ -4,36 +4,21 @@ ccxt's binance picks its exception class from the message first, then from the c
 (market-type specific maps by URL, then the generic one), so both must be Binance's own.
 
     ApiError(status, code, msg)        -> {"code": code, "msg": msg} with that HTTP status
+                                          (`response(error)`)
       from_rejection(Rejected, perp)   -> the engine's refusal in the dialect of spot or USD-M
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
+from setpoint.core.errors import ApiError as ApiError
 from setpoint.sim.orders import Reason, Rejected
 
 
-class ApiError(Exception):
-    """An error answer in Binance's shape."""
-
-    def __init__(self, status: int, code: int, msg: str) -> None:
-        super().__init__(f"{status} {code} {msg}")
-        self.status = status
-        self.code = code
-        self.msg = msg
-        self.data: dict[str, Any] | None = None  # extra detail some answers carry
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "msg": self.msg}
-        if self.data is not None:
-            body["data"] = self.data
-        return body
-
-    def response(self) -> web.Response:
-        return web.json_response(self.body(), status=self.status)
+def response(error: ApiError) -> web.Response:
+    """The HTTP answer of `error`: its body with its status."""
+    return web.json_response(error.body(), status=error.status)
 
 
 def missing(name: str) -> ApiError:

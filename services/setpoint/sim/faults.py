@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from setpoint.core.errors import BadRule as BadRule
+
 
 class FaultKind(StrEnum):
     TIMEOUT_AFTER_ACCEPT = "timeout_after_accept"
@@ -33,10 +35,6 @@ class FaultKind(StrEnum):
 
 STREAM_KINDS = frozenset({FaultKind.WS_DROP, FaultKind.LISTEN_KEY_EXPIRE})
 DEFAULT_DELAY_MS = {FaultKind.TIMEOUT_AFTER_ACCEPT: 30_000, FaultKind.DELAY: 1_000}
-
-
-class BadRule(ValueError):
-    """A rule that cannot be understood; the message names the field."""
 
 
 @dataclass(slots=True)

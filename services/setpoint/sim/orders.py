@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
+from setpoint.core.errors import Reason as Reason
+from setpoint.core.errors import Rejected as Rejected
 from setpoint.core.model import Side
 from setpoint.core.numeric import ZERO
 
@@ -38,30 +40,6 @@ class Tif(StrEnum):
     IOC = "IOC"
     FOK = "FOK"
     GTX = "GTX"  # futures post-only
-
-
-class Reason(StrEnum):
-    """Why the engine refused a command; the REST facade maps these to Binance codes."""
-
-    UNKNOWN_SYMBOL = "unknown_symbol"
-    BAD_PARAMETER = "bad_parameter"
-    FILTER = "filter"
-    DUPLICATE = "duplicate"
-    INSUFFICIENT_BALANCE = "insufficient_balance"
-    INSUFFICIENT_MARGIN = "insufficient_margin"
-    WOULD_TAKE = "would_take"
-    REDUCE_ONLY = "reduce_only"
-    UNKNOWN_ORDER = "unknown_order"  # cancel of an order that is not open
-    NO_SUCH_ORDER = "no_such_order"  # query of an order that never existed
-
-
-class Rejected(Exception):
-    """A command the engine refused. Nothing changed."""
-
-    def __init__(self, reason: Reason, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else str(reason))
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)

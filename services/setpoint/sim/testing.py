@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from setpoint.config import SimConfig
+from setpoint.core.errors import ControlError as ControlError
 from setpoint.sim.app import SimServer
 
 
@@ -30,10 +31,6 @@ async def running_simulator(
         yield server
     finally:
         await server.stop()
-
-
-class ControlError(RuntimeError):
-    """The control API answered 400 (the message is its `error`)."""
 
 
 class SimControl:

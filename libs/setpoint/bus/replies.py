@@ -1,0 +1,108 @@
+"""Raw NATS dispatch: messages of our own inboxes handed over as bytes, and a request mux.
+
+nats-py turns every incoming message into a `Msg` (headers parsed into a dict), queues it
+for a subscription task, and only then calls back; for a request that adds a task hop and
+a `wait_for` to each round trip. Here an inbox's subscription id is registered in a small
+dispatch table that wraps the client's `_process_msg` (`dispatch_table`, installed once per
+client; every other message goes through unchanged), so our messages arrive as raw
+`(subject, reply, data, headers)`. `Replies` resolves request futures from that table;
+the JetStream adapter's pull feed (`eventlog.jetstream_raw.Feed`) reads from it too.
+
+This leans on one private detail of nats-py 2.x (`Client._process_msg(sid, subject,
+reply, data, headers)`, called by its protocol parser); `pyproject.toml` pins nats-py < 3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any, Final
+
+from nats.aio.client import Client as NATS
+from nats.aio.subscription import Subscription
+
+from setpoint.core.errors import NoResponders as NoResponders
+
+__all__ = ["Handler", "NoResponders", "Replies", "dispatch_table"]
+
+Handler = Callable[[bytes, bytes, bytes, "bytes | None"], None]
+"""A raw handler: `(subject, reply, data, headers)`, called on the client's reader task."""
+
+_TABLE_ATTR: Final = "_setpoint_feeds"
+
+
+def dispatch_table(nc: NATS) -> dict[int, Handler]:
+    """The client's table of raw handlers by subscription id (installed on first use)."""
+    table: dict[int, Handler] | None = vars(nc).get(_TABLE_ATTR)
+    if table is not None:
+        return table
+    routes: dict[int, Handler] = {}
+    original = nc._process_msg
+
+    async def process(sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any) -> None:
+        handler = routes.get(sid)
+        if handler is None:
+            await original(sid, subject, reply, data, headers)
+        else:
+            handler(subject, reply, data, headers)
+
+    vars(nc)["_process_msg"] = process
+    vars(nc)[_TABLE_ATTR] = routes
+    return routes
+
+
+class Replies:
+    """Requests whose replies come back on one wildcard inbox of ours.
+
+    `request` publishes with a reply subject under that inbox and returns the answer's
+    `(data, headers)`; raises NoResponders, or TimeoutError after `within_s` seconds."""
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+        self._prefix = nc.new_inbox()
+        self._futures: dict[bytes, asyncio.Future[tuple[bytes, bytes | None]]] = {}
+        self._count = 0
+        self._sub: Subscription | None = None
+
+    async def start(self) -> Replies:
+        self._sub = await self._nc.subscribe(self._prefix + ".*")
+        dispatch_table(self._nc)[self._sub._id] = self._on_reply
+        return self
+
+    def _on_reply(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        future = self._futures.pop(subject.rpartition(b".")[2], None)
+        if future is not None and not future.done():
+            future.set_result((data, headers))
+
+    async def request(
+        self,
+        subject: str,
+        payload: bytes,
+        headers: dict[str, str] | None,
+        within_s: float,  # float-ok
+    ) -> tuple[bytes, bytes | None]:
+        self._count += 1
+        token = str(self._count)
+        future = asyncio.get_running_loop().create_future()
+        self._futures[token.encode()] = future
+        try:
+            await self._nc.publish(
+                subject, payload, reply=f"{self._prefix}.{token}", headers=headers
+            )
+            async with asyncio.timeout(within_s):
+                data, answer_headers = await future
+        finally:
+            self._futures.pop(token.encode(), None)
+        if answer_headers is not None and answer_headers[9:12] == b"503" and not data:
+            raise NoResponders(subject)
+        return data, answer_headers
+
+    async def close(self) -> None:
+        if self._sub is None:
+            return
+        sub, self._sub = self._sub, None
+        dispatch_table(self._nc).pop(sub._id, None)
+        if not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
