@@ -66,7 +66,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Generic, Literal, TypeVar
 
-from setpoint.config import AccountConfig
 from setpoint.core.events import (
     Action,
     ActionKind,
@@ -207,13 +206,6 @@ class ReconcilePolicy:
     not_found_min_age_s: float = 10  # float-ok
     target_symbols: frozenset[str] = frozenset()
     """Symbols that have or had a target (the "keys" zombie scope)."""
-
-    @classmethod
-    def from_config(cls, config: AccountConfig, target_symbols: frozenset[str]) -> ReconcilePolicy:
-        return cls(
-            config.zombie_policy, config.zombie_scope, config.in_flight_timeout_s,
-            config.not_found_retries, config.not_found_min_age_s, target_symbols,
-        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from setpoint.config import AccountConfig
 from setpoint.core.events import Action, ActionKind, RiskReason
 from setpoint.core.model import MarketInfo
 
@@ -36,10 +35,6 @@ class RiskLimits:
     max_order_notional: Decimal | None = None
     max_open_orders_per_key: int | None = None
     price_band_bps: int | None = None
-
-    @classmethod
-    def from_config(cls, config: AccountConfig) -> RiskLimits:
-        return cls(config.max_order_notional, config.max_open_orders_per_key, config.price_band_bps)
 
     @property
     def none(self) -> bool:

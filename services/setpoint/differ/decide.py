@@ -34,7 +34,7 @@ from setpoint.core.effective import effective_target
 from setpoint.core.events import DiffComputedData, RiskReason
 from setpoint.core.model import Key
 from setpoint.core.projections import ActualState, IntentState
-from setpoint.core.risk import RiskLimits
+from setpoint.settings_core import risk_limits
 
 EXCLUSION_RULES = frozenset({"oco", "expired", "liquidate_only", "retry_backoff"})
 """Rules of the effective target: orders left out by design, not refused by a limit."""
@@ -95,7 +95,7 @@ def decide(
         market,
         last_price=last_price,
         ioc_band_bps=account.ioc_band_bps,
-        limits=RiskLimits.from_config(account),
+        limits=risk_limits(account),
         previous=previous,
     )
     data = plan.data()

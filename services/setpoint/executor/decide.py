@@ -22,7 +22,8 @@ from setpoint.config import AccountConfig
 from setpoint.core.events import AccountMode, Action, ActionKind
 from setpoint.core.model import Key
 from setpoint.core.projections import ActualState
-from setpoint.core.risk import RiskLimits, check_action
+from setpoint.core.risk import check_action
+from setpoint.settings_core import risk_limits
 
 
 class Verdict(StrEnum):
@@ -81,7 +82,7 @@ def _risk(
     mode = actual.mode(key.account)
     if mode is AccountMode.LIQUIDATE_ONLY and not reduces_position(action, actual.position_of(key)):
         return Decision(Verdict.REFUSE, "liquidate_only", "the account only reduces positions")
-    reason = check_action(action, RiskLimits.from_config(account), last_price, actual.market(key))
+    reason = check_action(action, risk_limits(account), last_price, actual.market(key))
     if reason is not None:
         return Decision(Verdict.REFUSE, reason.rule, reason.detail)
     max_open = account.max_open_orders_per_key

@@ -47,6 +47,7 @@ from setpoint.core.events import (
 from setpoint.core.model import Key, Producer
 from setpoint.gateway import facts
 from setpoint.gateway.venue import TradesRead, VenueError
+from setpoint.settings_core import reconcile_policy
 from setpoint.venues.commands import CancelCommand, VenueFill, VenueOrder
 from setpoint.venues.errors import Outcome
 
@@ -100,7 +101,7 @@ class Reconciler:
         targets = frozenset(
             k.symbol for k in self.gw.intent.targets if k.account == self.gw.account and k.symbol
         )
-        return core.ReconcilePolicy.from_config(self.gw.config, targets)
+        return reconcile_policy(self.gw.config, targets)
 
     async def run(self, trigger: ReconcileTrigger) -> core.ReconcileOutcome:
         started = time.perf_counter()

@@ -1,0 +1,28 @@
+"""The core's policy values, built from the settings.
+
+The pure core never reads the configuration: a service turns the account's settings into
+the values the core takes (`RiskLimits`, `ReconcilePolicy`) here, and passes them in.
+"""
+
+from __future__ import annotations
+
+from setpoint.config import AccountConfig
+from setpoint.core.reconcile import ReconcilePolicy
+from setpoint.core.risk import RiskLimits
+
+__all__ = ["reconcile_policy", "risk_limits"]
+
+
+def risk_limits(config: AccountConfig) -> RiskLimits:
+    """The account's risk limits (None in the settings = no limit)."""
+    return RiskLimits(
+        config.max_order_notional, config.max_open_orders_per_key, config.price_band_bps
+    )
+
+
+def reconcile_policy(config: AccountConfig, target_symbols: frozenset[str]) -> ReconcilePolicy:
+    """The account's reconciliation rules; `target_symbols` have or had a target."""
+    return ReconcilePolicy(
+        config.zombie_policy, config.zombie_scope, config.in_flight_timeout_s,
+        config.not_found_retries, config.not_found_min_age_s, target_symbols,
+    )  # fmt: skip
