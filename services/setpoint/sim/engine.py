@@ -18,7 +18,7 @@ Contract (CONTRACTS.md, "Venue simulator"):
 The engine coordinates two parts that do not know each other: the `Matcher` (the books:
 what an order would take, what a price crosses) and the `Ledger` (balances, locks, fees,
 positions, margin). It owns the orders, the trades and the ids, and decides each order's
-life: open, fill, rest, close.
+life: open, fill, rest, close; the orders, trades and ids are kept in `Records`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from setpoint.sim.orders import (
     Tif,
     Trade,
 )
+from setpoint.sim.records import Records
 
 __all__ = ["Engine", "Fees", "Match"]
 
@@ -66,14 +67,13 @@ class Engine:
     ) -> None:
         self.markets = MarketIndex(tuple(markets))
         self.prices: dict[str, Decimal] = dict(prices)
-        self.orders: dict[int, Order] = {}
-        self.trades: list[Trade] = []
+        self.records = Records(first_ids)
+        self.orders = self.records.orders  # the store itself: latest version of every order
+        self.trades = self.records.trades
         self.matcher = Matcher((m.symbol for m in self.markets.all), self.orders)
         self.ledger = Ledger(
             self.markets, balances, futures_balances, fees, leverage, self.prices, self.open_orders
         )
-        self._by_client: dict[tuple[str, str], list[int]] = {}
-        self._next_order, self._next_trade = first_ids
         self._events: list[Event] = []
 
     @property
@@ -207,7 +207,7 @@ class Engine:
     def next_ids(self) -> tuple[int, int]:
         """(next order id, next trade id): a new engine that continues them never reuses an
         id, as a venue never does."""
-        return self._next_order, self._next_trade
+        return self.records.next_ids
 
     def market(self, symbol: str) -> SimMarket:
         market = self.markets.get(symbol)
@@ -219,14 +219,7 @@ class Engine:
         self, symbol: str | None, *, order_id: int | None = None, client_order_id: str | None = None
     ) -> Order:
         """The order by id, else the newest with that client id; Rejected NO_SUCH_ORDER."""
-        order: Order | None = None
-        if order_id is not None:
-            order = self.orders.get(order_id)
-        elif client_order_id is not None:
-            order = self._newest_by_client(symbol, client_order_id)
-        if order is None or (symbol is not None and order.symbol != symbol):
-            raise Rejected(Reason.NO_SUCH_ORDER, "order does not exist")
-        return order
+        return self.records.find(symbol, order_id=order_id, client_order_id=client_order_id)
 
     def open_orders(self, kind: Kind | None = None, symbol: str | None = None) -> list[Order]:
         """The resting orders, oldest first, of one kind of market and one symbol if given."""
@@ -247,17 +240,7 @@ class Engine:
         limit: int = 500,
     ) -> list[Trade]:
         """The account's trades on `symbol`, oldest first; the newest `limit` without a start."""
-        chosen = [
-            t
-            for t in self.trades
-            if t.symbol == symbol
-            and (start_us is None or t.time_us >= start_us)
-            and (end_us is None or t.time_us <= end_us)
-            and (from_id is None or t.trade_id >= from_id)
-        ]
-        if start_us is None and from_id is None:
-            return chosen[-limit:]
-        return chosen[:limit]
+        return self.records.trades_for(symbol, start_us, end_us, from_id, limit)
 
     def best_bid_ask(self, symbol: str) -> tuple[tuple[Decimal, Decimal] | None, ...]:
         """(best bid, best ask) as (price, quantity) over liquidity and resting orders."""
@@ -303,7 +286,7 @@ class Engine:
         elif request.quote_quantity is not None and request.quote_quantity < market.min_notional:
             raise Rejected(Reason.FILTER, "NOTIONAL")
         client_id = request.client_order_id
-        if client_id and self._open_with_client(market.symbol, client_id):
+        if client_id and self.records.open_with_client(market.symbol, client_id):
             raise Rejected(Reason.DUPLICATE, client_id)
         if request.reduce_only:
             self.ledger.check_reduce_only(market, request)
@@ -315,13 +298,11 @@ class Engine:
     ) -> Order:
         """Record a new order (status NEW) with the ledger's lock; emits the lock's wallet
         event, then the NEW execution."""
-        order_id = self._next_order
-        self._next_order += 1
+        order_id = self.records.new_order_id()
         order, touched = self.ledger.lock(market, _new_order(order_id, request, quantity, now_us))
         if touched is not None:
             self._events.append(touched)
-        self.orders[order_id] = order
-        self._by_client.setdefault((market.symbol, order.client_order_id), []).append(order_id)
+        self.records.add(order)
         self._events.append(Execution(order, ExecType.NEW))
         return order
 
@@ -353,7 +334,7 @@ class Engine:
         market = self.market(order.symbol)
         settled = self.ledger.settle(market, order, price, quantity, maker, now_us)
         trade = Trade(
-            trade_id=self._next_trade,
+            trade_id=self.records.new_trade_id(),
             order_id=order_id,
             client_order_id=order.client_order_id,
             symbol=order.symbol,
@@ -366,7 +347,6 @@ class Engine:
             time_us=now_us,
             realized_pnl=settled.realized_pnl,
         )
-        self._next_trade += 1
         self.trades.append(trade)
         order = settled.order.with_fill(price, quantity, now_us)
         self.orders[order_id] = order
@@ -391,24 +371,6 @@ class Engine:
         if status in (Status.CANCELED, Status.EXPIRED):
             self._events.append(Execution(final, ExecType(status.value)))
         return final
-
-    # ------------------------------------------------------------ client ids
-
-    def _open_with_client(self, symbol: str, client_order_id: str) -> bool:
-        ids = self._by_client.get((symbol, client_order_id), [])
-        return any(self.orders[i].is_open for i in ids)
-
-    def _newest_by_client(self, symbol: str | None, client_order_id: str) -> Order | None:
-        if symbol is not None:
-            ids = self._by_client.get((symbol, client_order_id), [])
-        else:
-            ids = sorted(
-                i
-                for (_, cid), found in self._by_client.items()
-                if cid == client_order_id
-                for i in found
-            )
-        return self.orders[ids[-1]] if ids else None
 
     def _drain(self) -> list[Event]:
         events, self._events = self._events, []
