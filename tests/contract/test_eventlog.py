@@ -474,7 +474,9 @@ class TestJetStreamReadPath:
 
     async def test_an_append_nobody_takes_is_unavailable_not_lost(self, nc: NATS) -> None:
         suffix = uuid.uuid4().hex[:10]
-        log = await JetStreamEventLog.open(nc, stream=f"U_{suffix}", subject_root=f"u{suffix}.evt")
+        log = await JetStreamEventLog.open(
+            nc, stream=f"U_{suffix}", subject_root=f"u{suffix}.evt", append_retry_s=0.5
+        )
         await nc.jetstream().delete_stream(log.stream)
         with pytest.raises(LogUnavailable, match="nobody answers"):
             await log.append(KEY, Producer.GATEWAY, [placed()], NO_EVENTS)

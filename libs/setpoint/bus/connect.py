@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, Final
@@ -103,6 +103,8 @@ async def _connect(
         if server is not None:
             await asyncio.to_thread(server.stop)
 
+    for event, callback in _connection_log(name).items():
+        options.setdefault(event, callback)
     try:
         nc = await nats.connect(url, name=name, closed_cb=on_closed, **options)
     except Exception as exc:
@@ -111,6 +113,31 @@ async def _connect(
     if server is not None:
         _EMBEDDED[id(nc)] = server
     return nc
+
+
+def _connection_log(name: str) -> dict[str, Callable[..., Awaitable[None]]]:
+    """Callbacks that say each disconnect, reconnect and connection error in one log line
+    (nats-py's defaults print a traceback for each): unless the caller passes its own."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("%s: NATS connection error: %s", name, _describe(exc))
+
+    async def on_disconnected() -> None:
+        log.warning("%s: disconnected from NATS; reconnecting", name)
+
+    async def on_reconnected() -> None:
+        log.warning("%s: reconnected to NATS", name)
+
+    return {
+        "error_cb": on_error,
+        "disconnected_cb": on_disconnected,
+        "reconnected_cb": on_reconnected,
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return type(exc).__name__ if not text else f"{type(exc).__name__}: {text}"
 
 
 async def _start_embedded(settings: Settings) -> EmbeddedNats | None:

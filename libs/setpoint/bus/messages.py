@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import Field
+
 from setpoint.core.model import Frozen
 from setpoint.core.numeric import Dec
 
@@ -35,12 +37,28 @@ class KeyStatus(Frozen):
 
 
 class Health(Frozen):
-    """Reply on `setpoint.health.<service>` once the service is ready."""
+    """Reply on `setpoint.health.<service>`. `ready` is true only while the service works:
+    every task of it running and its log followers caught up. `tasks` names each task's
+    state (`following`, `resuming since T (why)`, `failed since T (why)`, `behind the
+    log`); `position` is the log position its projection holds."""
 
     service: str
     ready: bool
     version: str
     started_at: datetime
+    tasks: dict[str, str] = Field(default_factory=dict)
+    position: int | None = None
+
+    def troubles(self) -> list[str]:
+        """`"<task>: <state>"` for each task that is not following."""
+        return [f"{name}: {state}" for name, state in self.tasks.items() if state != "following"]
+
+    def summary(self) -> str:
+        """`ready`, or `not ready (log: resuming since ...)` for an operator's view."""
+        if self.ready:
+            return "ready"
+        troubles = self.troubles()
+        return "not ready" + (f" ({'; '.join(troubles)})" if troubles else "")
 
 
 class Ticker(Frozen):

@@ -16,7 +16,15 @@ A service's `main.py` says only what is its own::
 `run_service` parses `argv` (the service's own parser, plus `--log-level`), configures
 logging, loads the settings and builds the service's `Body`; `serve` then installs
 telemetry and the signal handlers, connects to NATS as `setpoint-<service>` and awaits the
-body. On exit the NATS connection is drained and telemetry flushed.
+body. The client reconnects for as long as it takes (every `RECONNECT_WAIT_S`; each
+disconnect and reconnect is one log line); on exit the NATS connection is drained and
+telemetry flushed.
+
+Supervision: `supervisor(name, stop)` gives the body a `Supervisor` for its long-running
+tasks; a task or log follower that fails beyond resuming sets `stop`, and the process then
+exits with status 1 and one line saying what failed (so `setpoint up` or compose starts
+it again). `answer_health(nc, supervisor)` answers `setpoint.health.<service>` from it:
+ready only while every task works and the log followers are caught up.
 
 Signals: the first SIGINT or SIGTERM sets `stop`: a body waiting for it cleans up and
 returns, a start under `until_stopped` is cancelled (e.g. a gateway whose venue does not
@@ -31,8 +39,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
-from importlib.metadata import version
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -40,7 +46,7 @@ from nats.aio.msg import Msg
 
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.connect import connect_nats
-from setpoint.bus.messages import Health
+from setpoint.bus.supervise import Supervisor
 from setpoint.config import Settings, load_settings
 from setpoint.core.errors import UsageError as UsageError
 
@@ -52,6 +58,7 @@ __all__ = [
     "run_loop",
     "run_service",
     "serve",
+    "supervisor",
     "until_stopped",
 ]
 
@@ -62,6 +69,11 @@ Body = Callable[[NATS, asyncio.Event], Awaitable[None]]
 (NATS itself is drained by `serve`)."""
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+
+RECONNECT_WAIT_S = 0.5  # float-ok: between attempts to reach a NATS server that went away
+
+_failures: list[str] = []
+"""What failed beyond resuming in this process (its exit status is 1 when any)."""
 
 
 def run_service(
@@ -85,7 +97,20 @@ def run_service(
         parser.error(str(exc))
     with contextlib.suppress(KeyboardInterrupt):
         run_loop(serve(name, settings, body))
+    if _failures:
+        log.critical("%s: exiting with status 1: %s", name, "; ".join(_failures))
+        return 1
     return 0
+
+
+def supervisor(service: str, stop: asyncio.Event) -> Supervisor:
+    """A `Supervisor` whose fatal failures stop this process with status 1."""
+
+    def on_failed(task: str, exc: BaseException) -> None:
+        _failures.append(f"{task} failed ({type(exc).__name__}: {exc})")
+        stop.set()
+
+    return Supervisor(service, on_failed)
 
 
 def run_loop(main_coroutine: Coroutine[Any, Any, None]) -> None:
@@ -105,7 +130,16 @@ async def serve(name: str, settings: Settings, body: Body) -> None:
     stop = asyncio.Event()
     try:
         log.info("%s: connecting to NATS at %s", name, settings.nats.url)
-        nc = await connect_nats(settings, name=f"setpoint-{name}")
+
+        async def on_closed() -> None:  # reconnects never stop: closed means it is over
+            if not stop.is_set():
+                _failures.append("the NATS connection closed")
+                stop.set()
+
+        nc = await connect_nats(
+            settings, name=f"setpoint-{name}", closed_cb=on_closed,
+            max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S,
+        )  # fmt: skip
         try:
             running = asyncio.ensure_future(body(nc, stop))
             _on_signals(stop, running)
@@ -159,15 +193,14 @@ async def until_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
     return True
 
 
-async def answer_health(nc: NATS, service: str) -> None:
-    """Answer `setpoint.health.<service>` from now on (call it once the service is ready)."""
-    health = Health(
-        service=service, ready=True, version=version("setpoint"), started_at=datetime.now(UTC)
-    )
-    body = health.model_dump_json().encode()
+async def answer_health(nc: NATS, watched: Supervisor) -> None:
+    """Answer `setpoint.health.<service>` from now on with `watched.health()` (call it once
+    the service is ready: this marks it so)."""
+    watched.set_ready()
 
     async def on_health(msg: Msg) -> None:
-        await msg.respond(body)
+        health = await watched.health()
+        await msg.respond(health.model_dump_json().encode())
 
-    await nc.subscribe(subjects.health_subject(service), cb=on_health)
+    await nc.subscribe(subjects.health_subject(watched.service), cb=on_health)
     await nc.flush()  # the server routes requests to us before anyone hears "ready"

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from typing import Any, Final
@@ -47,6 +48,7 @@ from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from setpoint.bus import subjects
 from setpoint.bus.connect import check_server_version
+from setpoint.bus.workqueue import backoff_delay
 from setpoint.core.errors import WrongLastSequence as _WrongLastSequence
 from setpoint.core.events import Event, EventParseError, parse_event
 from setpoint.core.model import Key, Producer
@@ -111,6 +113,10 @@ def _text(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
+APPEND_RETRY_S: Final = 10.0
+"""How long an append is sent again while the server does not answer (`_publish`)."""
+
+
 class JetStreamEventLog(QuarantineMixin, EventLog):
     """The port contract on one JetStream stream. Create with `await open(nc, ...)`."""
 
@@ -123,6 +129,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         subject_root: str = DEFAULT_ROOT,
         owns_connection: bool = False,
         timeout: float = 5.0,  # float-ok
+        append_retry_s: float = APPEND_RETRY_S,  # float-ok
     ) -> None:
         super().__init__()
         self._quarantined_positions = set()
@@ -133,6 +140,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         self._window = duplicate_window_s
         self._owns = owns_connection
         self._timeout = timeout
+        self._append_retry_s = append_retry_s
         self._direct = True
         self._replies: Replies | None = None
         self._replies_lock = asyncio.Lock()
@@ -313,14 +321,25 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
 
     async def _publish(self, event: Event, expected: int | None) -> int:
         """Publish one event and return its stream sequence (the original one for a
-        duplicate). Raises _WrongLastSequence, LogUnavailable or EventLogError."""
+        duplicate). Raises _WrongLastSequence, LogUnavailable or EventLogError.
+
+        While the server does not answer (a restart, a reconnect) the same message is
+        sent again, with the same `Nats-Msg-Id`, for up to `append_retry_s`: the server's
+        deduplication makes a retry of a written event return its first position."""
         subject = self._subject(event)
-        data, _ = await self._request(
-            subject,
-            event.to_json(),
-            self._headers(event, expected),
-            f"for {event.event_id}: it may have been written",
-        )
+        payload, headers = event.to_json(), self._headers(event, expected)
+        what = f"for {event.event_id}: it may have been written"
+        deadline = time.monotonic() + self._append_retry_s
+        failures = 0
+        while True:
+            try:
+                data, _ = await self._request(subject, payload, headers, what)
+                break
+            except LogUnavailable:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(backoff_delay(failures, 0.05, 1.0))
+                failures += 1
         ack = orjson.loads(data)
         error = ack.get("error")
         if error is None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Final, NamedTuple
 
@@ -47,6 +48,7 @@ from setpoint.core.errors import FeedError as FeedError
 BATCH: Final = 1024
 EXPIRES_S: Final = 30.0
 HEARTBEAT_S: Final = 5.0
+RECONNECT_CHECK_S: Final = 0.5
 
 
 class Raw(NamedTuple):
@@ -101,6 +103,7 @@ class Feed:
         self._error: str | None = None
         self._sub: Subscription | None = None
         self._consumer: str | None = None
+        self._reconnects_at_create = 0
 
     async def open(self) -> Feed:
         inbox = self._nc.new_inbox()
@@ -120,6 +123,7 @@ class Feed:
             mem_storage=True,
             num_replicas=1,
         )
+        self._reconnects_at_create = self._reconnects()
         info = await self._nc.jsm().add_consumer(self._stream, config)
         self._consumer = info.name
         self._requested = self._received = 0
@@ -169,18 +173,29 @@ class Feed:
 
     async def _wait(self) -> None:
         """Wait for something to arrive; mark the consumer lost after `stall_s` of silence
-        (messages dropped as held are not silence: they arrive without waking us)."""
+        (messages dropped as held are not silence: they arrive without waking us), or as
+        soon as the client has reconnected since the consumer was made (a restarted server
+        may have lost it, and its pull requests are gone with the old connection)."""
         self._wake.clear()
+        silent_since = time.monotonic()
         while True:
             received = self._received
             try:
-                async with asyncio.timeout(self._stall_s):
+                async with asyncio.timeout(min(self._stall_s, RECONNECT_CHECK_S)):
                     await self._wake.wait()
                 return
             except TimeoutError:
-                if self._received == received:
+                if self._reconnects() != self._reconnects_at_create:
                     self._lost = True
                     return
+                if self._received != received:
+                    silent_since = time.monotonic()
+                elif time.monotonic() - silent_since >= self._stall_s:
+                    self._lost = True
+                    return
+
+    def _reconnects(self) -> int:
+        return int(self._nc.stats.get("reconnects", 0))
 
     async def _restart(self) -> None:
         self._delete_consumer()

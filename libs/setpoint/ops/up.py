@@ -26,7 +26,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -267,8 +267,18 @@ class Up:
                 if child.state is ChildState.STARTING and await self._is_ready(child.name):
                     self._ready(child.name)
             keys = await request_status(self.nc)
-            self.console.show(self.supervisor, keys)
+            self.console.show(self.supervisor, keys, await self._healths())
             await self._sleep(1.0)
+
+    async def _healths(self) -> dict[str, str]:
+        """Each running service's health in a few words (`ready`, `not ready (log:
+        resuming since ...)`, `no answer`)."""
+        found: dict[str, str] = {}
+        for child in self.supervisor.children.values():
+            if child.name in SERVICES and child.state is ChildState.READY:
+                health = await service_health(self.nc, child.name)
+                found[child.name] = "no answer" if health is None else health.summary()
+        return found
 
     async def _shutdown(self) -> None:
         self.console.close()
@@ -291,15 +301,21 @@ def _port_probe(url: str) -> Callable[[], bool]:
     return lambda: answers(url, 0.3)
 
 
-async def service_ready(nc: NATS | None, service: str) -> bool:
-    """True when the service answers its health subject with `ready: true`."""
+async def service_health(nc: NATS | None, service: str) -> Health | None:
+    """The service's answer on its health subject; None when it does not answer."""
     if nc is None or not nc.is_connected:
-        return False
+        return None
     try:
         reply = await nc.request(health_subject(service), b"", timeout=0.5)
-        return bool(Health.model_validate_json(reply.data).ready)
+        return Health.model_validate_json(reply.data)
     except (NatsError, ValueError):
-        return False
+        return None
+
+
+async def service_ready(nc: NATS | None, service: str) -> bool:
+    """True when the service answers its health subject with `ready: true`."""
+    health = await service_health(nc, service)
+    return health is not None and health.ready
 
 
 async def request_status(nc: NATS | None) -> list[KeyStatus] | None:
@@ -362,10 +378,21 @@ class Console:
         else:
             print(f"setpoint up: {text}", flush=True)
 
-    def show(self, supervisor: Supervisor, keys: list[KeyStatus] | None) -> None:
+    def show(
+        self,
+        supervisor: Supervisor,
+        keys: list[KeyStatus] | None,
+        healths: Mapping[str, str] | None = None,
+    ) -> None:
+        healths = healths or {}
         if self.live_mode:
-            self._show_live(supervisor, keys)
+            self._show_live(supervisor, keys, healths)
             return
+        for service, health in healths.items():  # a change of health ("ready" said already)
+            previous = self.printed.get(service, "ready")
+            self.printed[service] = health
+            if previous != health:
+                self.line(f"{service}: {health}")
         for status in keys or []:
             row = " | ".join(key_row(status))
             name = f"{status.account}/{status.symbol}"
@@ -373,16 +400,19 @@ class Console:
                 self.printed[name] = row
                 self.line(f"status {row}")
 
-    def _show_live(self, supervisor: Supervisor, keys: list[KeyStatus] | None) -> None:
+    def _show_live(
+        self, supervisor: Supervisor, keys: list[KeyStatus] | None, healths: Mapping[str, str]
+    ) -> None:
         from rich.console import Group
         from rich.live import Live
         from rich.table import Table
 
-        children = Table("process", "pid", "state", "restarts", title="setpoint up")
+        children = Table("process", "pid", "state", "restarts", "health", title="setpoint up")
         for child in supervisor.children.values():
             children.add_row(
-                child.name, str(child.pid or "-"), child.state.value, str(child.restarts)
-            )
+                child.name, str(child.pid or "-"), child.state.value, str(child.restarts),
+                healths.get(child.name, "-"),
+            )  # fmt: skip
         status = Table(*KEY_COLUMNS, title="keys")
         for key in keys or []:
             status.add_row(*key_row(key))

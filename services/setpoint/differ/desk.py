@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from setpoint.bus import telemetry
+from setpoint.bus.workqueue import backoff_delay
 from setpoint.config import Settings
 from setpoint.core.events import (
     AccountMode,
@@ -45,7 +46,6 @@ from setpoint.core.events import (
 from setpoint.core.model import Key, Producer, TargetState, symbol_token
 from setpoint.differ.intake import Rejection, validate_target
 from setpoint.differ.view import DifferView, symbol_for_token
-from setpoint.differ.workqueue import backoff_delay
 from setpoint.eventlog.port import ConcurrencyConflict, EventLog, EventLogError, LogUnavailable
 
 log = logging.getLogger("setpoint.differ")

@@ -3,7 +3,8 @@
 Wiring (one `DifferService` per process; any number of processes may share one log):
 
 * **start**: fold the whole log into a `DifferView`, then follow it live from the next
-  position; only then answer requests and reconcile. Ready = health answers and one
+  position (the one projection runner: a broken subscription is resumed from the view's
+  position); only then answer requests and reconcile. Ready = health answers and one
   `differ ready` line is logged.
 * **intake** (`setpoint.target.*.*`, queue group `setpoint-differ`, raw nats-py: the hot
   path) and **kill** (`setpoint.control.<account>.kill`, FastStream): `desk.IntakeDesk`.
@@ -30,10 +31,9 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from importlib.metadata import version
 from typing import Any
 
 from faststream.nats import NatsBroker, NatsMessage
@@ -43,6 +43,8 @@ from nats.aio.subscription import Subscription
 
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.messages import Health, KeyStatus, Ticker
+from setpoint.bus.supervise import Supervisor
+from setpoint.bus.workqueue import QueueShutDown, WorkQueue
 from setpoint.config import Settings
 from setpoint.core.diff import Plan
 from setpoint.core.events import (
@@ -54,18 +56,16 @@ from setpoint.core.events import (
     utcnow,
 )
 from setpoint.core.model import Key, Producer
-from setpoint.core.projections import gc_paused
 from setpoint.differ import decide
 from setpoint.differ.desk import IntakeDesk
 from setpoint.differ.status import key_status, same_status
 from setpoint.differ.view import DifferView
-from setpoint.differ.workqueue import QueueShutDown, WorkQueue, backoff_delay
 from setpoint.eventlog.port import (
     ConcurrencyConflict,
     EventLog,
-    EventLogError,
     Recorded,
 )
+from setpoint.eventlog.projection import ProjectionRunner
 
 log = logging.getLogger("setpoint.differ")
 _TRACER = telemetry.tracer("setpoint.differ")
@@ -73,13 +73,6 @@ _TRACER = telemetry.tracer("setpoint.differ")
 QUEUE_GROUP = "setpoint-differ"
 APPEND_TRIES = 5
 CATCH_UP_TIMEOUT_S = 5.0
-
-
-def _version() -> str:
-    try:
-        return version("setpoint")
-    except Exception:  # pragma: no cover - only outside an install
-        return "0+unknown"
 
 
 class DifferService:
@@ -95,6 +88,7 @@ class DifferService:
         tick_s: float = 5.0,  # float-ok
         clock: Callable[[], datetime] = utcnow,
         name: str = "differ",
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.settings, self.log, self.nc = settings, event_log, nc
         self.view = DifferView()
@@ -102,10 +96,14 @@ class DifferService:
         self.counters: dict[str, int] = {
             "accepted": 0, "rejected": 0, "unknown_account": 0, "decisions": 0, "lost_races": 0,
         }  # fmt: skip
-        self.started_at = clock()
         self.ready = asyncio.Event()
         self._workers, self._tick_s, self._clock, self._name = workers, tick_s, clock, name
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = supervisor or Supervisor("differ")
+        self.runner = ProjectionRunner(
+            event_log, self._on_record, self._held, name="log",
+            on_failed=lambda exc: self.supervisor.fail("log", exc),
+        )  # fmt: skip
+        self.supervisor.watch(self.runner)
         self._subs: list[Subscription] = []
         self._broker: NatsBroker | None = None
         self._causes: dict[Key, str] = {}
@@ -123,20 +121,16 @@ class DifferService:
 
         With `nc` None (unit tests) nothing is served on NATS; call `intake` and `kill`
         directly."""
-        head = await self.log.head()
-        with gc_paused():  # a catch-up fold: see projections.gc_paused
-            async for record in self.log.read_all(1):
-                if record.position > head:
-                    break
-                self.view.apply(record)
-        self._spawn(self._follow(max(self.view.position, head) + 1))
-        for _ in range(self._workers):
-            self._spawn(self._work())
-        self._spawn(self._tick())
+        await self.runner.rebuild()
+        self.runner.start()
+        for worker in range(self._workers):
+            self.supervisor.spawn(f"worker {worker + 1}", self._work)
+        self.supervisor.spawn("tick", self._tick)
         for key in self.view.targeted_keys():
             self.queue.add(key)
             self._schedule_expiry(key)
         self.ready.set()
+        self.supervisor.set_ready()
         if self.nc is not None:
             await self._serve(self.nc)
         log.info(
@@ -164,13 +158,8 @@ class DifferService:
         if self._broker is not None:
             await self._broker.stop()
             self._broker = None
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._tasks.append(asyncio.create_task(coro))
+        await self.runner.stop()
+        await self.supervisor.stop()
 
     async def _start_broker(self) -> None:
         """Control, status and health handlers (FastStream, off the hot path)."""
@@ -188,35 +177,17 @@ class DifferService:
 
         @broker.subscriber(subjects.health_subject("differ"))
         async def on_health(msg: NatsMessage) -> bytes:
-            return self.health().model_dump_json().encode()
+            return (await self.health()).model_dump_json().encode()
 
         await broker.start()
         await broker.connection.flush()  # "ready" must mean the server routes to us
         self._broker = broker
 
-    def health(self) -> Health:
-        return Health(
-            service="differ",
-            ready=self.ready.is_set(),
-            version=_version(),
-            started_at=self.started_at,
-        )
+    async def health(self) -> Health:
+        """Ready only while every task works and the view holds the log's head."""
+        return await self.supervisor.health()
 
     # ------------------------------------------------------------------ the live log
-
-    async def _follow(self, start: int) -> None:
-        """Apply the live log; after a broken subscription, resume where the view is."""
-        failures = 0
-        while True:
-            try:
-                async for record in self.log.follow(start, self._held):
-                    self._on_record(record)
-                    failures = 0
-            except EventLogError as exc:
-                failures += 1
-                log.warning("log subscription lost (%s); resuming", exc)
-                await asyncio.sleep(backoff_delay(failures, 0.05, 5.0))
-            start = self.view.position + 1
 
     def _held(self) -> int:
         """The view's position: the subscription's copies of our own appends (folded at
@@ -232,6 +203,7 @@ class DifferService:
         from intake to decision); otherwise the live subscription brings it."""
         keys = self.view.apply_own(position, event)
         if keys is not None:
+            self.runner.notify()
             self._enqueue(event, keys)
 
     def _enqueue(self, event: Event, keys: list[Key]) -> None:

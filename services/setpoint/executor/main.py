@@ -13,7 +13,7 @@ from functools import partial
 
 from nats.aio.client import Client as NATS
 
-from setpoint.bus.runtime import answer_health, run_service, until_stopped
+from setpoint.bus.runtime import answer_health, run_service, supervisor, until_stopped
 from setpoint.config import Settings
 from setpoint.eventlog.factory import open_event_log
 from setpoint.executor.service import Executor
@@ -28,11 +28,11 @@ def main(config: str | None, argv: list[str]) -> int:
 async def run(settings: Settings, nc: NATS, stop: asyncio.Event) -> None:
     """Run the executor until `stop` is set."""
     event_log = await open_event_log(settings)
-    executor = Executor(settings, nc, event_log)
+    executor = Executor(settings, nc, event_log, supervisor("executor", stop))
     try:
         if not await until_stopped(executor.start(), stop):
             return
-        await answer_health(nc, "executor")
+        await answer_health(nc, executor.supervisor)
         log.info("executor ready (log position %d)", executor.actual.position)
         await stop.wait()
     finally:

@@ -2,14 +2,16 @@
 
 Contract:
 
-* The projections are folded from the log (`rebuild`, then a live subscription); the
-  newest plan of each key is what runs. A plan superseded by a newer one stops between
+* The projections are folded from the log by the one projection runner (`rebuild`, then
+  follow it live, resumed after a broken subscription); the newest plan of each key is
+  what runs. A plan superseded by a newer one stops between
   stages. A key runs one plan at a time until the plan's last stage has been sent (its
   answers are then recorded in the background, so the next plan does not wait for them).
   On start the newest plan of every key runs again: everything it already did is
   skipped (`decide`), so a restart never acts twice. A plan cut short by a failure (the
-  log or the gateway unavailable midway through a stage) runs again the same way after
-  `RETRY_FAILED_PLAN_S`, so the rest of its stage is not lost.
+  log or the gateway unavailable midway through a stage) runs again the same way after a
+  backoff (the key runner's, from `RETRY_FAILED_PLAN_S`), so the rest of its stage is not
+  lost.
 * Within a stage each action is sent as soon as its own write-ahead event is recorded;
   the places of a stage go first when they cannot trade against the orders it cancels
   (`plan.places_first`).
@@ -31,7 +33,6 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,8 @@ from pydantic import ValidationError
 
 from setpoint.bus import telemetry
 from setpoint.bus.messages import Ticker
+from setpoint.bus.supervise import Supervisor
+from setpoint.bus.workqueue import KeyRunner
 from setpoint.config import Settings
 from setpoint.core.events import (
     Action,
@@ -56,17 +59,17 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, apply_actual
-from setpoint.eventlog import ANY, NO_EVENTS, ConcurrencyConflict, EventLog
+from setpoint.eventlog import ANY, NO_EVENTS, ConcurrencyConflict, EventLog, Recorded
+from setpoint.eventlog.projection import ProjectionRunner
 from setpoint.executor import records
 from setpoint.executor.decide import Seen, Verdict, decide
 from setpoint.executor.gateway_client import GatewayClient, GatewayUnavailable
-from setpoint.executor.keyqueue import KeyQueue
 from setpoint.executor.plan import Resting, amends_ready, places_first, stages
 from setpoint.venues.commands import Command, CommandReply, QueryCommand, VenueOrder
 from setpoint.venues.errors import Outcome
 from setpoint.venues.ratelimit import RateLimiter
 
-RETRY_FAILED_PLAN_S = 1.0  # float-ok: seconds before a plan that failed midway runs again
+RETRY_FAILED_PLAN_S = 1.0  # float-ok: first backoff before a plan that failed midway runs again
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer("setpoint.executor")
 QUERY_ATTEMPTS = 3
@@ -76,8 +79,15 @@ RATE_LIMIT_RETRIES = 3
 class Executor:
     """See the module docstring. `start()` rebuilds and runs; `stop()` ends cleanly."""
 
-    def __init__(self, settings: Settings, nc: NATS, event_log: EventLog) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        nc: NATS,
+        event_log: EventLog,
+        supervisor: Supervisor | None = None,
+    ) -> None:
         self.settings, self.nc, self.log = settings, nc, event_log
+        self.supervisor = supervisor or Supervisor("executor")
         self.actual = ActualState.empty()
         self.plans: dict[Key, DiffComputed] = {}
         self.done: dict[Key, str] = {}
@@ -89,8 +99,12 @@ class Executor:
         }
         timeout = max((a.venue_timeout_s for a in settings.accounts.values()), default=10)
         self.gateway = GatewayClient(nc, timeout * 2 + 1)
-        self.queue: KeyQueue[Key] = KeyQueue(self._run_key)
-        self.folded = asyncio.Condition()
+        self.queue: KeyRunner[Key] = KeyRunner(self._run_key, base_delay=RETRY_FAILED_PLAN_S)
+        self.runner = ProjectionRunner(
+            event_log, self._on_record, self._applied, name="log",
+            on_failed=lambda exc: self.supervisor.fail("log", exc),
+        )  # fmt: skip
+        self.supervisor.watch(self.runner)
         self.last_prices: dict[Key, Decimal] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._answers: set[asyncio.Task[Event | None]] = set()
@@ -99,15 +113,15 @@ class Executor:
 
     async def start(self) -> None:
         """Fold the log, resolve our unanswered submissions, start following the log."""
-        async for record in self.log.read_all(1):
-            self._fold(record.position, record.event)
-        self._tasks.append(asyncio.create_task(self._follow(self.actual.position + 1)))
+        await self.runner.rebuild()
+        self.runner.start()
         await self.nc.subscribe("setpoint.md.*.*.ticker", cb=self._on_ticker)
         await self._resolve_unanswered()
         for key in list(self.plans):
             self.queue.mark(key)
 
     async def stop(self) -> None:
+        await self.runner.stop()
         for task in self._tasks:
             task.cancel()
         answers = list(self._answers)
@@ -131,13 +145,13 @@ class Executor:
         ):
             self.plans[event.key] = event
 
-    async def _follow(self, start: int) -> None:
-        async for record in self.log.subscribe(start):
-            self._fold(record.position, record.event)
-            async with self.folded:
-                self.folded.notify_all()
-            if isinstance(record.event, DiffComputed) and record.event.key in self.plans:
-                self.queue.mark(record.event.key)
+    def _applied(self) -> int:
+        return self.actual.position
+
+    def _on_record(self, record: Recorded) -> None:
+        self._fold(record.position, record.event)
+        if isinstance(record.event, DiffComputed) and record.event.key in self.plans:
+            self.queue.mark(record.event.key)
 
     async def _on_ticker(self, msg: Msg) -> None:
         """Last prices for the price-band rule (`setpoint.md.<account>.<token>.ticker`)."""
@@ -150,10 +164,7 @@ class Executor:
 
     async def _caught_up(self, position: int, within_s: float = 10.0) -> bool:  # float-ok
         """Wait until the projection has folded `position`; False if not within `within_s`."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within_s), self.folded:
-                await self.folded.wait_for(lambda: self.actual.position >= position)
-        return self.actual.position >= position
+        return await self.runner.wait(position, within_s)
 
     # ------------------------------------------------------------------ plans
 
@@ -161,13 +172,10 @@ class Executor:
         plan = self.plans.get(key)
         if plan is None or self.done.get(key) == plan.event_id:
             return
-        try:
-            with telemetry.continue_trace(_tracer, "execute", plan.traceparent):
-                completed = await self._execute(key, plan)
-        except Exception:  # the log or the gateway failed midway: what was recorded stays
-            log.exception("plan %s of %s failed midway; running it again", plan.event_id, key)
-            await asyncio.sleep(RETRY_FAILED_PLAN_S)
-            completed = False
+        # A failure midway (the log or the gateway unavailable) raises: what was recorded
+        # stays, and the key runner runs the plan again after its backoff.
+        with telemetry.continue_trace(_tracer, "execute", plan.traceparent):
+            completed = await self._execute(key, plan)
         if completed:
             self.done[key] = plan.event_id
         else:  # gave up (a lost race, a failure): run it again; `decide` skips what was done

@@ -15,7 +15,15 @@ from functools import partial
 
 from nats.aio.client import Client as NATS
 
-from setpoint.bus.runtime import Body, UsageError, answer_health, run_service, until_stopped
+from setpoint.bus.runtime import (
+    Body,
+    UsageError,
+    answer_health,
+    run_service,
+    supervisor,
+    until_stopped,
+)
+from setpoint.bus.supervise import Supervisor
 from setpoint.config import Settings
 from setpoint.eventlog import EventLog
 from setpoint.eventlog.factory import open_event_log
@@ -47,7 +55,12 @@ def _body(settings: Settings, args: argparse.Namespace) -> Body:
 
 
 def build(
-    settings: Settings, account: str, nc: NATS, event_log: EventLog, streams: bool = True
+    settings: Settings,
+    account: str,
+    nc: NATS,
+    event_log: EventLog,
+    streams: bool = True,
+    watched: Supervisor | None = None,
 ) -> Gateway:
     """A gateway for `account` with its ccxt clients (the only place secrets are read) and
     the account's rate limiter (one per account: one gateway per account per process)."""
@@ -57,7 +70,7 @@ def build(
     rest = create_rest(config, creds, timeout_ms=timeout_ms, traced=True)
     venue = Venue(rest, creds.redactions, RateLimiter(config.rate_limit_per_s))
     stream = create_stream(config, creds, timeout_ms=timeout_ms) if streams else None
-    return Gateway(settings, account, nc, event_log, venue, stream)
+    return Gateway(settings, account, nc, event_log, venue, stream, watched)
 
 
 async def run(
@@ -66,13 +79,14 @@ async def run(
     """Run the gateways of `accounts` until `stop` is set."""
     event_log = await open_event_log(settings)
     gateways: list[Gateway] = []
+    watched = supervisor("gateway", stop)
     try:
         for name in accounts:  # one by one: those built before a failure are closed
-            gateways.append(build(settings, name, nc, event_log, streams))
+            gateways.append(build(settings, name, nc, event_log, streams, watched))
         for gateway in gateways:
             if not await until_stopped(gateway.start(), stop):
                 return
-        await answer_health(nc, "gateway")
+        await answer_health(nc, watched)
         log.info("gateway ready (%s)", ", ".join(accounts))
         await stop.wait()
     finally:

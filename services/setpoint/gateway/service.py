@@ -2,7 +2,8 @@
 
 Contract:
 
-* On start: the projections are folded from the log, `MarketsLoaded` is appended, the
+* On start: the projections are folded from the log (the one projection runner, which
+  then follows it live and resumes after a broken subscription), `MarketsLoaded` is appended, the
   command handlers answer `setpoint.gw.<account>.*`, and the startup reconciliation runs
   (REST snapshot → facts → SEMANTICS §4 decisions). Only then is the gateway ready.
 * Afterwards: reconciliation again on every stream break (trigger `reconnect`) and every
@@ -21,12 +22,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from nats.aio.client import Client as NATS
 
 from setpoint.bus import subjects
 from setpoint.bus.messages import Ticker
+from setpoint.bus.supervise import Supervisor
 from setpoint.config import AccountConfig, Settings
 from setpoint.core.events import (
     Event,
@@ -39,7 +42,8 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, IntentState, apply_actual, apply_intent
-from setpoint.eventlog import ANY, EventLog
+from setpoint.eventlog import ANY, EventLog, Recorded
+from setpoint.eventlog.projection import ProjectionRunner
 from setpoint.gateway import facts
 from setpoint.gateway.convert import dec, to_fill, to_order
 from setpoint.gateway.handlers import CommandHandlers
@@ -63,8 +67,10 @@ class Gateway:
         event_log: EventLog,
         venue: Venue,
         stream: Any | None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.settings, self.account, self.nc, self.log = settings, account, nc, event_log
+        self.supervisor = supervisor or Supervisor("gateway")
         self.config: AccountConfig = settings.accounts[account]
         self.venue, self.stream = venue, stream
         self.actual = ActualState.empty()
@@ -72,10 +78,14 @@ class Gateway:
         self.position = 0
         self.pending_fills: set[str] = set()
         self.last_fill_at: dict[Key, datetime] = {}
-        self.folded = asyncio.Condition()
+        self.runner = ProjectionRunner(
+            event_log, self._on_record, self._applied, name=f"log ({account})",
+            on_failed=lambda exc: self.supervisor.fail(f"log ({account})", exc),
+        )  # fmt: skip
+        self.supervisor.watch(self.runner)
         self.handlers = CommandHandlers(nc, account, venue, self.record_fills_of)
         self.reconciler = Reconciler(self)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._once: set[asyncio.Task[None]] = set()
         self._reconcile_lock = asyncio.Lock()
         self._break_pending = False
 
@@ -86,22 +96,23 @@ class Gateway:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        async for record in self.log.read_all(1):
-            self._fold(record.position, record.event)
-        self._spawn(self._follow(self.position + 1))
+        await self.runner.rebuild()
+        self.runner.start()
         await self._load_markets()
         await self.handlers.start()
         if self.stream is not None:
             self._start_streams()
         await self.reconcile(ReconcileTrigger.STARTUP)
-        self._spawn(self._periodic())
-        self._spawn(self._tickers())
+        self._spawn("periodic reconciliation", self._periodic)
+        self._spawn("tickers", self._tickers)
 
     async def stop(self) -> None:
         await self.handlers.stop()
-        for task in self._tasks:
+        await self.runner.stop()
+        await self.supervisor.stop()
+        for task in list(self._once):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._once, return_exceptions=True)
 
     async def close(self) -> None:
         """Close the ccxt clients (after `stop`)."""
@@ -109,8 +120,9 @@ class Gateway:
         if self.stream is not None:
             await self.stream.close()
 
-    def _spawn(self, coro: Any) -> None:
-        self._tasks.append(asyncio.create_task(coro))
+    def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        """A long-running task of this account's gateway, supervised (resumed if it dies)."""
+        self.supervisor.spawn(f"{name} ({self.account})", factory)
 
     # ------------------------------------------------------------------ log
 
@@ -127,21 +139,17 @@ class Gateway:
             if previous is None or at > previous:
                 self.last_fill_at[event.key] = at
 
-    async def _follow(self, start: int) -> None:
-        async for record in self.log.subscribe(start):
-            self._fold(record.position, record.event)
-            async with self.folded:
-                self.folded.notify_all()
+    def _on_record(self, record: Recorded) -> None:
+        self._fold(record.position, record.event)
+
+    def _applied(self) -> int:
+        return self.position
 
     async def caught_up(self, within_s: float = 30.0) -> None:  # float-ok
         """Wait until every event in the log now has been folded (TimeoutError after
         `within_s`: a reconciliation never judges from a projection it knows is behind)."""
-        head = await self.log.head()
-        async with asyncio.timeout(within_s), self.folded:
-            await self.folded.wait_for(lambda: self._position_at_least(head))
-
-    def _position_at_least(self, head: int) -> bool:
-        return self.position >= head
+        if not await self.runner.caught_up(within_s):
+            raise TimeoutError(f"the log was not folded up to its head within {within_s} s")
 
     async def append(self, key: Key, events: Sequence[Event]) -> None:
         """Append facts of one key (idempotent by event id)."""
@@ -210,7 +218,9 @@ class Gateway:
         if self._break_pending:
             return
         self._break_pending = True
-        self._spawn(self._reconnect_reconcile())
+        task = asyncio.create_task(self._reconnect_reconcile())
+        self._once.add(task)
+        task.add_done_callback(self._once.discard)
 
     async def _reconnect_reconcile(self) -> None:
         await asyncio.sleep(0.3)
@@ -230,8 +240,15 @@ class Gateway:
         if any(m.is_derivative for m in self.venue.markets.values()):
             kinds.append({"type": "future"})
         for params in kinds:
-            self._spawn(self._watch("orders", self.stream.watch_orders, params, self._on_orders))
-            self._spawn(self._watch("trades", self.stream.watch_my_trades, params, self._on_trades))
+            kind = params.get("type", "spot")
+            orders = partial(
+                self._watch, "orders", self.stream.watch_orders, params, self._on_orders
+            )
+            trades = partial(
+                self._watch, "trades", self.stream.watch_my_trades, params, self._on_trades
+            )
+            self._spawn(f"orders stream ({kind})", orders)
+            self._spawn(f"trades stream ({kind})", trades)
 
     async def _watch(
         self,

@@ -61,6 +61,9 @@ async def host(settings: Settings, strategies: Hosted, nc: NATS, stop: asyncio.E
     """Start the host (it answers health and prints `ready` once the logs are caught up),
     then call the strategies until `stop` is set."""
     runners = [Runner(name, config, kind) for name, (config, kind) in strategies.items()]
-    strategy_host = Host(settings, runners)
-    if await runtime.until_stopped(strategy_host.start(nc), stop):
-        await strategy_host.run(stop)
+    strategy_host = Host(settings, runners, runtime.supervisor("strategy", stop))
+    try:
+        if await runtime.until_stopped(strategy_host.start(nc), stop):
+            await strategy_host.run(stop)
+    finally:
+        await strategy_host.stop()

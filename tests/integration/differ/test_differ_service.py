@@ -229,7 +229,9 @@ async def test_health_and_status_answer_once_ready(
     health = await env.request(subjects.health_subject("differ"), b"")
     assert health["service"] == "differ"
     assert health["ready"] is True
-    assert set(health) == {"service", "ready", "version", "started_at"}
+    # the contract's four fields, plus each task's state and the log position it holds
+    assert set(health) == {"service", "ready", "version", "started_at", "tasks", "position"}
+    assert health["tasks"]["log"] == "following"
     await publish(env, 1)
     await env.eventually(lambda: _has(log, env.key(), DiffComputed), "a decision")
     status = await env.request(subjects.STATUS_REQUEST, b"")

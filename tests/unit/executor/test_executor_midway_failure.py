@@ -95,9 +95,8 @@ async def test_a_stage_cut_short_by_a_log_failure_is_completed_on_the_next_run(
     executor = Executor(Settings(accounts={"demo": {}}), None, log)  # type: ignore[arg-type]
     gateway = Gateway()
     executor.gateway = gateway  # type: ignore[assignment]
-    async for rec in log.read_all(1):
-        executor._fold(rec.position, rec.event)
-    executor._tasks.append(asyncio.create_task(executor._follow(executor.actual.position + 1)))
+    await executor.runner.rebuild()
+    executor.runner.start()
     try:
         executor.queue.mark(KEY)
         for _ in range(200):

@@ -1,10 +1,10 @@
-"""The executor's per-key work queue: bursts collapse, a key never runs twice at once."""
+"""The per-key runner (the executor's plans): bursts collapse, a key never runs twice at once."""
 
 from __future__ import annotations
 
 import asyncio
 
-from setpoint.executor.keyqueue import KeyQueue
+from setpoint.bus.workqueue import KeyRunner
 
 
 async def test_bursts_collapse_and_runs_never_overlap() -> None:
@@ -19,7 +19,7 @@ async def test_bursts_collapse_and_runs_never_overlap() -> None:
         await gate.wait()
         running.discard(key)
 
-    queue: KeyQueue[str] = KeyQueue(work)
+    queue: KeyRunner[str] = KeyRunner(work)
     queue.mark("a")
     await asyncio.sleep(0)
     for _ in range(10):
@@ -40,7 +40,7 @@ async def test_a_failing_run_does_not_stop_the_queue() -> None:
         if len(calls) == 1:
             raise RuntimeError("boom")
 
-    queue: KeyQueue[str] = KeyQueue(work)
+    queue: KeyRunner[str] = KeyRunner(work)
     queue.mark("k")
     await queue.idle()
     queue.mark("k")

@@ -1,6 +1,6 @@
-"""A per-key work queue in the manner of Kubernetes client-go's workqueue.
+"""The one per-key work queue, in the manner of Kubernetes client-go's workqueue.
 
-Contract:
+Contract of `WorkQueue` (the differ's workers take keys from one):
 
 * `add(key)` marks the key dirty. A key that is already waiting is not queued twice
   (bursts collapse into one run); a key being processed is queued again only when its
@@ -14,20 +14,25 @@ Contract:
 * `settled()` returns once no key is waiting or being processed (keys due later by
   `add_after` / `retry` do not count).
 * `shut_down()` wakes every waiting `get()`, which then raises `QueueShutDown`.
+
+`KeyRunner` drives a `WorkQueue` with one task per key (different keys run concurrently,
+one key never twice at once; the executor's plans): `mark(key)` asks for `work(key)` to
+run; marks that arrive while the key runs collapse into one run after it. A run that
+raises is logged and the key is retried after its backoff; a run that returns resets it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from setpoint.core.errors import QueueShutDown as QueueShutDown
+
 K = TypeVar("K", bound=Hashable)
-
-
-class QueueShutDown(Exception):
-    """The queue was shut down; no more keys will come."""
+log = logging.getLogger(__name__)
 
 
 def backoff_delay(failures: int, base: float, cap: float) -> float:  # float-ok
@@ -127,3 +132,62 @@ class WorkQueue(Generic[K]):
         self._timers.clear()
         self._ready.set()
         self._idle.set()
+
+
+class KeyRunner(Generic[K]):
+    """See the module docstring. The dispatcher starts with the first `mark`."""
+
+    def __init__(
+        self,
+        work: Callable[[K], Awaitable[None]],
+        *,
+        base_delay: float = 0.5,  # float-ok
+        max_delay: float = 30.0,  # float-ok
+    ) -> None:
+        self._work = work
+        self.queue: WorkQueue[K] = WorkQueue(base_delay, max_delay)
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+
+    def mark(self, key: K) -> None:
+        self.queue.add(key)
+        if self._dispatcher is None:
+            self._dispatcher = asyncio.create_task(self._dispatch())
+
+    async def _dispatch(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except QueueShutDown:
+                return
+            task = asyncio.create_task(self._run(key))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run(self, key: K) -> None:
+        try:
+            await self._work(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            delay = self.queue.retry(key)
+            log.exception("work for %s failed; again in %.2f s", key, delay)
+        else:
+            self.queue.forget(key)
+        finally:
+            self.queue.done(key)
+
+    def busy(self) -> int:
+        """Keys running now."""
+        return len(self._running)
+
+    async def idle(self) -> None:
+        """Wait until no key is waiting or running."""
+        await self.queue.settled()
+
+    async def stop(self) -> None:
+        self.queue.shut_down()
+        tasks = [t for t in (self._dispatcher, *self._running) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

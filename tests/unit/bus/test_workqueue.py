@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from setpoint.differ.workqueue import QueueShutDown, WorkQueue, backoff_delay
+from setpoint.bus.workqueue import QueueShutDown, WorkQueue, backoff_delay
 
 
 async def test_a_burst_of_adds_collapses_into_one_run() -> None:

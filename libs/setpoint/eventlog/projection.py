@@ -1,0 +1,234 @@
+"""The one projection runner: rebuild a projection from the log, then follow it live.
+
+Every service keeps its state as a fold of the log (the differ's view, the executor's and
+the gateway's actual store, the strategies' own views). `ProjectionRunner` is the one
+loop that feeds such a fold, through the `EventLog` port only, so it works on every
+backend the port has.
+
+Contract:
+
+* `rebuild()` folds every entry from the projection's position up to the head of the log
+  as it was when the call began (the cyclic GC paused meanwhile, see `gc_paused`) and
+  returns the position reached.
+* `start()` (after `rebuild`) follows the log from the next position in a task: each
+  record is passed to `apply` once, in log order, with no gap. Records at or below
+  `applied()` are skipped (the projection may fold its own appends at once, ahead of the
+  subscription; see `EventLog.follow`).
+* A broken subscription (`EventLogError`: the server restarted, the connection is back
+  after an outage, a consumer was lost) is resumed from `applied() + 1` after a backoff
+  (`RESUME_BASE_S` doubling up to `RESUME_CAP_S`). The outage is logged once when it starts
+  and once when it ends; meanwhile `state` is `RESUMING` with the moment it began.
+* Any other exception raised while following (a bug in a fold) is not resumed: `state`
+  becomes `FAILED`, the error is logged with its traceback and `on_failed` is called (a
+  service then stops its process with a clear message, so its supervisor restarts it).
+  A projection that may have folded half an event is never trusted again.
+* `wait(position, within_s)` returns True once `applied() >= position`, False after
+  `within_s`. `notify()` must be called by a projection that folds records itself (its
+  own appends), so that waiters see them.
+* `caught_up(within_s)` waits for the head of the log as it is now: True when the
+  projection holds every entry that existed when it was asked. `live()` says whether the
+  follower is running and not resuming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import heapq
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+from setpoint.bus.supervise import (
+    RESUME_BASE_S,
+    RESUME_CAP_S,
+    SETTLE_S,
+    TaskState,
+    TaskStatus,
+    status,
+)
+from setpoint.bus.workqueue import backoff_delay
+from setpoint.eventlog.port import EventLog, EventLogError, Recorded
+
+__all__ = ["ProjectionRunner", "gc_paused"]
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a long fold (a replay or a catch-up), and
+    restore it after (a nested use leaves it to the outermost).
+
+    The folds make only acyclic immutable values, which reference counting frees; but the
+    state they build is large and long-lived, so with the collector on every full
+    collection walks all of it again (about a third of a replay's time)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+class ProjectionRunner:
+    """See the module docstring.
+
+    `apply(record)` folds one record; `applied()` is the position the projection holds."""
+
+    def __init__(
+        self,
+        event_log: EventLog,
+        apply: Callable[[Recorded], None],
+        applied: Callable[[], int],
+        *,
+        name: str,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.log, self._apply, self._applied = event_log, apply, applied
+        self.name = name
+        self._on_failed = on_failed
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._counter = 0
+        self._task: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self._failures = 0
+        self.status: TaskStatus = status(name, TaskState.STOPPED)
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def position(self) -> int:
+        return self._applied()
+
+    async def rebuild(self) -> int:
+        """Fold the log up to its head as of now (module docstring)."""
+        head = await self.log.head()
+        with gc_paused():
+            async for record in self.log.read_all(self._applied() + 1):
+                if record.position > head:
+                    break
+                self._apply(record)
+        self.notify()
+        return self._applied()
+
+    def start(self) -> None:
+        """Follow the log live from `applied() + 1` in a task (module docstring)."""
+        if self._task is None:
+            self._set(TaskState.FOLLOWING)
+            self._task = asyncio.create_task(self._follow(), name=f"follow {self.name}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        for pending in (task, self._probe):
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+        self._set(TaskState.STOPPED)
+        for _, _, future in self._waiters:
+            future.cancel()
+        self._waiters.clear()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                async for record in self.log.follow(self._applied() + 1, self._applied):
+                    self._apply(record)
+                    self.notify()
+                    if self._failures:
+                        self._recovered()
+            except EventLogError as exc:
+                self._broken(exc)
+                await asyncio.sleep(backoff_delay(self._failures - 1, RESUME_BASE_S, RESUME_CAP_S))
+                if self._probe is None or self._probe.done():
+                    self._probe = asyncio.create_task(self._until_answered())
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                self._failed(exc)
+                return
+
+    async def _until_answered(self) -> None:
+        """After an outage, the follower counts as live again once the log answers and no
+        new failure came for `SETTLE_S`: an idle log brings no record that would say so."""
+        while self._failures:
+            failures = self._failures
+            await asyncio.sleep(SETTLE_S)
+            try:
+                async with asyncio.timeout(SETTLE_S * 2):
+                    await self.log.head()
+            except (TimeoutError, EventLogError):
+                continue
+            if self._failures == failures:
+                self._recovered()
+
+    def _broken(self, exc: EventLogError) -> None:
+        self._failures += 1
+        if self._failures == 1:  # once per outage
+            log.warning(
+                "%s: log subscription lost at position %d (%s); resuming",
+                self.name, self._applied(), exc,
+            )  # fmt: skip
+            self._set(TaskState.RESUMING, str(exc))
+
+    def _recovered(self) -> None:
+        if not self._failures:
+            return
+        log.warning(
+            "%s: log subscription resumed at position %d after %d attempt(s)",
+            self.name, self._applied(), self._failures,
+        )  # fmt: skip
+        self._failures = 0
+        self._set(TaskState.FOLLOWING)
+
+    def _failed(self, exc: BaseException) -> None:
+        log.critical("%s: following the log failed; this process must stop", self.name,
+                     exc_info=exc)  # fmt: skip
+        self._set(TaskState.FAILED, f"{type(exc).__name__}: {exc}")
+        if self._on_failed is not None:
+            self._on_failed(exc)
+
+    def _set(self, state: TaskState, detail: str | None = None) -> None:
+        self.status = status(self.name, state, detail)
+
+    # ------------------------------------------------------------------ waiting
+
+    def notify(self) -> None:
+        """Wake the waiters whose position the projection now holds."""
+        if not self._waiters:
+            return
+        applied = self._applied()
+        while self._waiters and self._waiters[0][0] <= applied:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)
+
+    async def wait(self, position: int, within_s: float) -> bool:  # float-ok
+        """True once the projection holds `position`; False after `within_s` seconds."""
+        if self._applied() >= position:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._counter += 1
+        heapq.heappush(self._waiters, (position, self._counter, future))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(future), within_s)
+        if not future.done():
+            future.cancel()  # dropped from the heap when its turn comes
+        return self._applied() >= position
+
+    async def caught_up(self, within_s: float) -> bool:  # float-ok
+        """True when the projection holds the head of the log as of this call within
+        `within_s` (False too when the log does not answer)."""
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(within_s):
+                head = await self.log.head()
+        except (TimeoutError, EventLogError):
+            return False
+        return await self.wait(head, max(0.0, within_s - (time.monotonic() - started)))
+
+    def live(self) -> bool:
+        task = self._task
+        return task is not None and not task.done() and self.status.working
