@@ -1,1 +1,69 @@
-"""NATS wiring: subjects, codecs, telemetry propagation, the embedded server."""
+"""NATS wiring: subjects, codecs, telemetry propagation, the embedded server, raw replies,
+the work queue and the frame every service process runs in.
+
+The names below are its public surface (`subjects`, `messages` and `telemetry` are used as
+modules). Each is loaded from its module on first use: `import setpoint.bus` imports
+neither nats-py nor the configuration.
+"""
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from setpoint.bus.connect import (
+        NatsServerTooOld,
+        NatsUnavailable,
+        connect_nats,
+        nats_connection,
+    )
+    from setpoint.bus.embedded import EmbeddedNats, NatsServerNotFound
+    from setpoint.bus.replies import NoResponders, Replies, dispatch_table
+    from setpoint.bus.runtime import UsageError, run_service, serve, until_stopped
+    from setpoint.bus.workqueue import KeyRunner, QueueShutDown, WorkQueue
+
+_WHERE = {
+    "connect_nats": "connect",
+    "nats_connection": "connect",
+    "NatsUnavailable": "connect",
+    "NatsServerTooOld": "connect",
+    "EmbeddedNats": "embedded",
+    "NatsServerNotFound": "embedded",
+    "NoResponders": "replies",
+    "Replies": "replies",
+    "dispatch_table": "replies",
+    "UsageError": "runtime",
+    "run_service": "runtime",
+    "serve": "runtime",
+    "until_stopped": "runtime",
+    "KeyRunner": "workqueue",
+    "QueueShutDown": "workqueue",
+    "WorkQueue": "workqueue",
+}
+"""Public name -> the module of this package that defines it."""
+
+__all__ = [
+    "EmbeddedNats",
+    "KeyRunner",
+    "NatsServerNotFound",
+    "NatsServerTooOld",
+    "NatsUnavailable",
+    "NoResponders",
+    "QueueShutDown",
+    "Replies",
+    "UsageError",
+    "WorkQueue",
+    "connect_nats",
+    "dispatch_table",
+    "nats_connection",
+    "run_service",
+    "serve",
+    "until_stopped",
+]
+
+
+def __getattr__(name: str) -> object:
+    """Load a public name from its module on first use (PEP 562)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

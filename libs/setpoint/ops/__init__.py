@@ -1,1 +1,85 @@
-"""Operator and auditor commands behind the `setpoint` CLI (one module per command)."""
+"""Operator and auditor commands behind the `setpoint` CLI (one module per command, named
+in `setpoint.cli.COMMANDS`, each with `add_arguments(parser)` and `main(config, args)`).
+
+The names below are what other code may use besides the commands (the functions `audit`,
+`replay` and `explain` are reached through their modules: a module name is never also a
+name here). Each is loaded from its module on first use.
+"""
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from setpoint.ops.exits import (
+        CANNOT_READ,
+        FAILED,
+        NOBODY_ANSWERED,
+        NOTHING_ANSWERED,
+        OK,
+        READ_ERRORS,
+        USAGE,
+        exit_status,
+    )
+    from setpoint.ops.export import export_jsonl, export_parquet
+    from setpoint.ops.kill import send_kill
+    from setpoint.ops.logread import opened_log, print_json, run_on_log, stream
+    from setpoint.ops.progress import LogProgress
+    from setpoint.ops.replay import Until, snapshot
+    from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
+
+_WHERE = {
+    "CANNOT_READ": "exits",
+    "FAILED": "exits",
+    "NOBODY_ANSWERED": "exits",
+    "NOTHING_ANSWERED": "exits",
+    "OK": "exits",
+    "READ_ERRORS": "exits",
+    "USAGE": "exits",
+    "exit_status": "exits",
+    "export_jsonl": "export",
+    "export_parquet": "export",
+    "send_kill": "kill",
+    "opened_log": "logread",
+    "print_json": "logread",
+    "run_on_log": "logread",
+    "stream": "logread",
+    "LogProgress": "progress",
+    "Until": "replay",
+    "snapshot": "replay",
+    "ChildSpec": "supervisor",
+    "ChildState": "supervisor",
+    "Supervisor": "supervisor",
+}
+"""Public name -> the module of this package that defines it."""
+
+__all__ = [
+    "CANNOT_READ",
+    "FAILED",
+    "NOBODY_ANSWERED",
+    "NOTHING_ANSWERED",
+    "OK",
+    "READ_ERRORS",
+    "USAGE",
+    "ChildSpec",
+    "ChildState",
+    "LogProgress",
+    "Supervisor",
+    "Until",
+    "exit_status",
+    "export_jsonl",
+    "export_parquet",
+    "opened_log",
+    "print_json",
+    "run_on_log",
+    "send_kill",
+    "snapshot",
+    "stream",
+]
+
+
+def __getattr__(name: str) -> object:
+    """Load a public name from its module on first use (PEP 562)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

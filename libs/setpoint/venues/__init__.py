@@ -1,1 +1,76 @@
-"""The ccxt side: exchange factory, error classification, simulator conformance."""
+"""The ccxt side: exchange factory, error classification, commands, simulator conformance.
+
+The names below are its public surface; each is loaded from its module on first use, so
+`import setpoint.venues` does not import ccxt (a caller pays for it when it touches
+`classify` or the exchange factory).
+"""
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from setpoint.venues.commands import (
+        CancelCommand,
+        Command,
+        CommandReply,
+        FillsCommand,
+        PlaceCommand,
+        QueryCommand,
+        VenueFill,
+        VenueOrder,
+        parse_command,
+    )
+    from setpoint.venues.errors import Outcome, VenueFailure, classify, redact
+    from setpoint.venues.exchange import Credentials, create_rest, create_stream, credentials
+    from setpoint.venues.ratelimit import RateLimiter
+
+_WHERE = {
+    "CancelCommand": "commands",
+    "Command": "commands",
+    "CommandReply": "commands",
+    "FillsCommand": "commands",
+    "PlaceCommand": "commands",
+    "QueryCommand": "commands",
+    "VenueFill": "commands",
+    "VenueOrder": "commands",
+    "parse_command": "commands",
+    "Outcome": "errors",
+    "VenueFailure": "errors",
+    "classify": "errors",
+    "redact": "errors",
+    "Credentials": "exchange",
+    "create_rest": "exchange",
+    "create_stream": "exchange",
+    "credentials": "exchange",
+    "RateLimiter": "ratelimit",
+}
+"""Public name -> the module of this package that defines it."""
+
+__all__ = [
+    "CancelCommand",
+    "Command",
+    "CommandReply",
+    "Credentials",
+    "FillsCommand",
+    "Outcome",
+    "PlaceCommand",
+    "QueryCommand",
+    "RateLimiter",
+    "VenueFailure",
+    "VenueFill",
+    "VenueOrder",
+    "classify",
+    "create_rest",
+    "create_stream",
+    "credentials",
+    "parse_command",
+    "redact",
+]
+
+
+def __getattr__(name: str) -> object:
+    """Load a public name from its module on first use (PEP 562)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
