@@ -229,7 +229,7 @@ async def replay(
     """read_all from 1, parse, and (optionally) fold every event. `per_cpu_s` divides by
     this process's CPU time, a steadier figure on a shared machine than `per_s`. A fold
     runs with the cyclic collector paused, as the services' catch-up and `setpoint replay`
-    fold (`projections.gc_paused`). `offloaded`: read through `offloaded_read_all` (a
+    fold (`gc_paused`). `offloaded`: read through `offloaded_read_all` (a
     second process reads from NATS, this one parses and folds); `reader_cpu_s` is the
     CPU time of that process."""
     count = 0
@@ -281,11 +281,15 @@ def _children_cpu() -> float:
 
 
 def _paused() -> contextlib.AbstractContextManager[None]:
-    """`projections.gc_paused()` when the module has it, else nothing."""
+    """`gc_paused()` where this commit has it (eventlog.projection; earlier commits kept it
+    in core.projections), else nothing."""
     try:
-        from setpoint.core.projections import gc_paused
+        from setpoint.eventlog.projection import gc_paused
     except ImportError:
-        return contextlib.nullcontext()
+        try:
+            from setpoint.core.projections import gc_paused  # type: ignore[attr-defined,no-redef]
+        except ImportError:
+            return contextlib.nullcontext()
     return gc_paused()
 
 

@@ -28,10 +28,10 @@ from rich.console import Console
 from rich.table import Table
 
 from setpoint.core.audit import AuditChecker, AuditLimits, AuditReport
-from setpoint.core.projections import gc_paused
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.eventlog.offload import Worker, usable_cpus
 from setpoint.eventlog.port import EventLog
+from setpoint.eventlog.projection import gc_paused
 from setpoint.ops.exits import FAILED, OK
 from setpoint.ops.logread import opened_log, print_json, run_on_log, stream
 from setpoint.ops.progress import LogProgress

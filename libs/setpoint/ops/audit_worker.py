@@ -63,7 +63,7 @@ def main() -> int:
 
 
 def _serve() -> int:
-    gc.disable()  # the checker's state only grows: see projections.gc_paused
+    gc.disable()  # the checker's state only grows: see eventlog.projection.gc_paused
     frames = child_frames()
     checked = check(frames)
     if checked is None:

@@ -33,9 +33,9 @@ from setpoint.core.projections import (
     OrderRecord,
     apply_actual,
     apply_intent,
-    gc_paused,
 )
 from setpoint.eventlog.port import EventLog
+from setpoint.eventlog.projection import gc_paused
 from setpoint.ops.exits import OK, USAGE
 from setpoint.ops.logread import dec, opened_log, parse_time, print_json, run_on_log, stream
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -52,7 +51,6 @@ from setpoint.core.projections import (
     IntentState,
     Journal,
     apply_actual,
-    gc_paused,
     rebuild,
 )
 
@@ -308,13 +306,3 @@ def test_empty_states() -> None:
     assert IntentState.empty().position == 0
     assert ActualState.empty().position == 0
     assert rebuild([]) == (IntentState.empty(), ActualState.empty())
-
-
-def test_gc_paused_restores_the_collector_and_leaves_nesting_to_the_outermost() -> None:
-    assert gc.isenabled()
-    with gc_paused():
-        assert not gc.isenabled()
-        with gc_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    assert gc.isenabled()

@@ -8,6 +8,7 @@ does; a fold that raises is a failure, never a silent stop.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 
 from setpoint.bus.supervise import Supervisor, TaskState
@@ -15,7 +16,7 @@ from setpoint.core.events import OrderPlaced, OrderPlacedData
 from setpoint.core.model import Key, Producer
 from setpoint.eventlog import ANY, LogUnavailable, Recorded
 from setpoint.eventlog.memory import InMemoryEventLog
-from setpoint.eventlog.projection import ProjectionRunner
+from setpoint.eventlog.projection import ProjectionRunner, gc_paused
 
 KEY = Key("demo", "BTC/USDT")
 
@@ -200,3 +201,13 @@ async def test_a_supervised_task_that_breaks_is_resumed_and_a_fatal_one_fails() 
         assert health.tasks["fatal"].startswith("failed since ")
     finally:
         await supervisor.stop()
+
+
+def test_gc_paused_restores_the_collector_and_leaves_nesting_to_the_outermost() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()

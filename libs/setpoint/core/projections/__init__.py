@@ -104,7 +104,7 @@ from setpoint.core.projections.orders import (
     find_order,
     retry_delay,
 )
-from setpoint.core.projections.rebuild import gc_paused, rebuild
+from setpoint.core.projections.rebuild import rebuild
 
 __all__ = [
     "POSITION_BACKOFF",
@@ -121,7 +121,6 @@ __all__ = [
     "apply_actual",
     "apply_intent",
     "find_order",
-    "gc_paused",
     "orphan_name",
     "rebuild",
     "retry_delay",
