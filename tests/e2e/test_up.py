@@ -192,3 +192,35 @@ def test_up_runs_the_demo_and_ctrl_c_leaves_nothing_behind(
     survivors = [pid for pid in pids if _alive(pid)]
     assert survivors == [], "\n".join(out.lines)
     assert out.lines[-1] == "setpoint up: stopped"
+
+
+def _status_code(ports: dict[str, int], cwd: Path) -> int:
+    done = subprocess.run(
+        [sys.executable, "-m", "setpoint", "status", "--json"],
+        cwd=cwd, env=_environment(ports), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    return done.returncode
+
+
+def test_up_restarts_its_nats_server_and_the_services_ride_through(
+    up: tuple[subprocess.Popen[str], Output, dict[str, int]], tmp_path: Path
+) -> None:
+    process, out, ports = up
+    started = out.until(r"nats: started \(pid \d+\)", 30)
+    nats_pid = int(re.search(r"pid (\d+)", started).group(1))  # type: ignore[union-attr]
+    out.until(r"all started", 150)
+    deadline = time.monotonic() + 60
+    while _status_code(ports, tmp_path) != 0:  # every service ready
+        assert time.monotonic() < deadline, "\n".join(out.lines)
+        time.sleep(1)
+
+    os.kill(nats_pid, signal.SIGKILL)
+    out.until(r"nats: exited", 30)
+    out.until(r"nats: restarted", 30)
+    deadline = time.monotonic() + 90
+    while _status_code(ports, tmp_path) != 0:  # ready again: following the log, caught up
+        assert time.monotonic() < deadline, "\n".join(out.lines)
+        time.sleep(1)
+    assert process.poll() is None
+    for child in ("gateway", "executor", "differ", "strategy"):
+        assert not any(re.search(rf"{child}: exited", line) for line in out.lines), out.lines
