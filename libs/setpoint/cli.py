@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
+from setpoint.ops.exits import INTERRUPTED, OK, USAGE
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("setpoint.ops.up", "run the whole system on this machine (demo config if none)"),
     "run": ("setpoint.ops.run", "run one service in the foreground"),
@@ -50,10 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from importlib.metadata import version
 
         print(f"setpoint {version('setpoint')}")
-        return 0
+        return OK
     if known.command is None:
         top.print_help()
-        return 2
+        return USAGE
     module_name, help_text = COMMANDS[known.command]
     module: CommandModule = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"setpoint {known.command}", description=help_text)
@@ -62,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return module.main(known.config, args)
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

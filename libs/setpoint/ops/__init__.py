@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from setpoint.ops.exits import (
         CANNOT_READ,
         FAILED,
+        INTERRUPTED,
         NOBODY_ANSWERED,
         NOTHING_ANSWERED,
         OK,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "CANNOT_READ": "exits",
     "FAILED": "exits",
+    "INTERRUPTED": "exits",
     "NOBODY_ANSWERED": "exits",
     "NOTHING_ANSWERED": "exits",
     "OK": "exits",
@@ -55,6 +57,7 @@ _WHERE = {
 __all__ = [
     "CANNOT_READ",
     "FAILED",
+    "INTERRUPTED",
     "NOBODY_ANSWERED",
     "NOTHING_ANSWERED",
     "OK",

@@ -10,6 +10,7 @@
                          `UsageError`, reported by `setpoint run` like an argparse error)
     NOBODY_ANSWERED   2  `target set`, `kill`: no differ answered the request
     NOTHING_ANSWERED  3  `status`: nothing answered at all (no server at the url, no service)
+    INTERRUPTED     130  Ctrl-C (128 + SIGINT, as a shell reports it)
 
 `exit_status(exc)` is the status an error ends a command with; `READ_ERRORS` are the errors
 that end a log command with CANNOT_READ (one line on stderr, no traceback).
@@ -28,6 +29,7 @@ from setpoint.core.errors import (
 __all__ = [
     "CANNOT_READ",
     "FAILED",
+    "INTERRUPTED",
     "NOBODY_ANSWERED",
     "NOTHING_ANSWERED",
     "OK",
@@ -42,6 +44,7 @@ CANNOT_READ: Final = 2
 USAGE: Final = 2
 NOBODY_ANSWERED: Final = 2
 NOTHING_ANSWERED: Final = 3
+INTERRUPTED: Final = 130
 
 READ_ERRORS: Final = (NatsUnavailable, NatsServerTooOld, EventLogError, OSError)
 """What ends a log command with CANNOT_READ: no NATS, an old one, the log itself, a file."""
