@@ -1,4 +1,4 @@
-"""Every NATS subject Setpoint uses (CONTRACTS.md). Build subjects here, nowhere else."""
+"""Every NATS subject Setpoint uses (docs/asyncapi.json). Build subjects here, nowhere else."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ Invariants (the `invariant` field of a `Violation`):
 * `order_resolved` - an `OrderSubmitted` with no venue answer is reported as in flight;
   it is a violation only when the log goes on for `stale_after` (log time) past it.
 * `fill_correlated` - a fill of one of our orders carries that order's correlation id
-  (CONTRACTS.md: venue facts inherit it), so the fill traces back to its target; reported
+  (venue facts inherit it: docs/events.md), so the fill traces back to its target; reported
   once per order.
 * `no_quarantine` - no log entry was unreadable (`quarantined()`).
 """
@@ -147,7 +147,7 @@ class AuditReport:
         return not self.violations
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON of `setpoint audit --json` (CONTRACTS.md), plus `in_flight`."""
+        """The JSON of `setpoint audit --json` (docs/operations.md), `in_flight` included."""
         return {
             "clean": self.clean,
             "events": self.events,

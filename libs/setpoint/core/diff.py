@@ -1,5 +1,5 @@
 """The differ: the minimal actions that take one key from its actual state to its effective
-target (SEMANTICS.md §1, §2, §4 "expectations").
+target (semantics §1, §2, §4 "one action per intent at a time").
 
 Per intent id (`decide`):
 

@@ -1,6 +1,6 @@
 """The event catalog: every fact Setpoint records, as frozen pydantic models.
 
-Each event is an envelope (CONTRACTS.md, "Events") whose `data` has a type of its own.
+Each event is an envelope (docs/events.md, "The envelope") whose `data` has a type of its own.
 `parse_event` turns wire bytes into the right class or raises `EventParseError`;
 `Event.to_json()` is the wire form. Every price, quantity and fee is a `Dec`.
 
@@ -152,7 +152,7 @@ class Action(Frozen):
 
 
 class ReconciliationItem(Frozen):
-    """One finding of a reconciliation (SEMANTICS.md §4) and what was decided for it."""
+    """One finding of a reconciliation (docs/semantics.md §4) and what was decided for it."""
 
     category: Literal["matched", "ghost", "zombie", "in_flight"]
     client_order_id: str | None = None

@@ -101,7 +101,7 @@ class TargetOrder(Frozen):
 
 
 class TargetState(Frozen):
-    """The whole desired world for one key (SEMANTICS.md §1)."""
+    """The whole desired world for one key (docs/semantics.md §1)."""
 
     account: Name
     symbol: Annotated[str, Field(min_length=3, max_length=64)]

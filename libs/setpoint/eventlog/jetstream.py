@@ -1,4 +1,4 @@
-"""The EventLog on NATS JetStream (CONTRACTS.md, "Event log layout").
+"""The EventLog on NATS JetStream (docs/events.md, "Where events live").
 
 Layout: one stream (`SETPOINT`) over `setpoint.evt.>`, file storage, deletes and purges
 denied, limits retention with no limit, a duplicate window. An event goes to

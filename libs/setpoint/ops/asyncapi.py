@@ -118,7 +118,7 @@ def build_spec() -> dict[str, Any]:
         broker,
         title="Setpoint",
         version=version("setpoint"),
-        description="Every NATS subject Setpoint uses and its payload (CONTRACTS.md).",
+        description="Every NATS subject Setpoint uses and its payload.",
         schema_version="3.0.0",
     )
     document: dict[str, Any] = spec.to_specification().to_jsonable()

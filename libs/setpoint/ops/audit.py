@@ -2,7 +2,7 @@
 
 Streams the log once (`EventLog.read_all`) through `core.audit.AuditChecker` (bounded
 memory), adds every entry the log quarantined while reading, and prints the report: a
-summary and a table of violations by default, or the JSON of CONTRACTS.md ("Command line")
+summary and a table of violations by default, or the JSON of docs/operations.md ("audit")
 with `--json`: `{"clean", "events", "counts": {"targets", "intents", "orders", "fills"},
 "violations": [{"invariant", "position", "detail"}]}` plus `"in_flight"` (orders submitted
 and not yet answered at the end of the log; listed, not violations).
@@ -45,7 +45,7 @@ SEND_EVENTS = 4096
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (CONTRACTS.md)")
+    parser.add_argument("--json", action="store_true", help="print JSON (docs/operations.md)")
     parser.add_argument(
         "--stale-after",
         type=float,

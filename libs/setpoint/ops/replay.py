@@ -1,7 +1,7 @@
 """`setpoint replay [--until TIME|SEQ] [--account A] [--symbol S] [--json]`.
 
 Rebuilds the intent and actual projections (core.projections) from the log as of a point
-and prints them: a table by default, or the JSON of CONTRACTS.md ("Command line"):
+and prints them: a table by default, or the JSON of docs/operations.md ("replay"):
 `{"position": SEQ, "keys": [{"account", "symbol", "generation", "position",
 "target_position", "intents": [...], "open_orders": [{"client_order_id", "order_id",
 "side", "price", "quantity", "filled"}]}]}`.
@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="TIME|SEQ", help="stop at this position or time")
     parser.add_argument("--account", help="only this account")
     parser.add_argument("--symbol", help="only this unified symbol (e.g. BTC/USDT)")
-    parser.add_argument("--json", action="store_true", help="print JSON (CONTRACTS.md)")
+    parser.add_argument("--json", action="store_true", help="print JSON (docs/operations.md)")
 
 
 def main(config: str | None, args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """`setpoint target set --account A --symbol S --file target.json`: publish a target by hand.
 
-The file holds the JSON body of CONTRACTS.md "Publishing a target" (`-` reads stdin).
+The file holds the target JSON of docs/strategies.md ("publish JSON"; `-` reads stdin).
 `account` and `symbol` default to the options when the file leaves them out; when it
 names others, the differ rejects the target (the subject decides). The differ's reply is
 printed as JSON; exit status 0 when accepted, 1 when rejected, 2 when nobody answered.

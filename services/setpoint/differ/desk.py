@@ -1,7 +1,7 @@
 """The intake desk: target intake and the kill switch (the appends of producer `intake`).
 
 `IntakeDesk.target(account, token, raw)` answers a request on
-`setpoint.target.<account>.<token>` (CONTRACTS.md, "Publishing a target"):
+`setpoint.target.<account>.<token>` (docs/strategies.md, "publish JSON"):
 
 * an account that is not configured is answered and counted (`unknown_account`), never
   logged, so nobody can fill the log with junk;

@@ -1,5 +1,5 @@
-"""Target intake: the pure validation of one published target (CONTRACTS.md, "Publishing a
-target").
+"""Target intake: the pure validation of one published target (docs/strategies.md,
+"publish JSON").
 
 `validate_target` turns the raw bytes of a request on `setpoint.target.<account>.<token>`
 into a `TargetState`, or into a `Rejection` whose `error` reads `"<field path>: <why>"`

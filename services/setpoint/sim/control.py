@@ -1,4 +1,4 @@
-"""The control API (`/_sim/...`, CONTRACTS.md "Venue simulator"), for tests and demos.
+"""The control API (`/_sim/...`, docs/simulator.md "Control API"), for tests and demos.
 
 Bodies are JSON with unified symbols and decimal strings. A bad body answers 400
 `{"error": "<field>: <why>"}` and changes nothing. No authentication, no faults.

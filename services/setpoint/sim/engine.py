@@ -1,6 +1,6 @@
 """The matching engine: pure, synchronous, Decimal only, no I/O and no clock.
 
-Contract (CONTRACTS.md, "Venue simulator"):
+Contract (docs/simulator.md, "Control API" and "Matching"):
 - Incoming orders take, in price-time priority, from the configured liquidity of the
   opposite book side (`set_liquidity`, used up by fills) and from resting orders; at one
   price the liquidity goes first. A taker fills at the maker's price. Nothing else gives

@@ -1,9 +1,9 @@
-"""Fault injection rules (CONTRACTS.md, `POST /_sim/faults`).
+"""Fault injection rules (docs/simulator.md, `POST /_sim/faults`).
 
 A rule matches requests by exact `method` and URL `path` (either may be left out), fires
 with `probability` (default 1, drawn from a seeded RNG) on at most `count` matching
 requests (default unlimited). The first rule that matches and fires wins. `delay_ms`
-defaults to 30,000 for `timeout_after_accept` (CONTRACTS.md) and 1,000 for `delay`.
+defaults to 30,000 for `timeout_after_accept` and 1,000 for `delay`.
 Probabilities draw from `random.Random(seed)`: the seed of `POST /_sim/faults` when given,
 else the one in force (the random-walk seed, or 0), so a run is reproducible.
 

@@ -1,4 +1,4 @@
-"""The simulator's markets: identity, filters and the default set (CONTRACTS.md, "Venue simulator").
+"""The simulator's markets: identity, filters and the default set (docs/simulator.md, "Defaults").
 
 A `SimMarket` is a frozen value. Filters follow Binance: PRICE_FILTER (tick), LOT_SIZE
 (step, minimum quantity) and NOTIONAL / MIN_NOTIONAL (minimum price x quantity).
@@ -82,7 +82,7 @@ DEFAULT_MARKETS: tuple[SimMarket, ...] = (
     make_market("ETH/USDT", Decimal("0.0001")),
     make_market("BTC/USDT:USDT", Decimal("0.00001")),
 )
-"""CONTRACTS.md defaults: two spot markets and the BTC USD-M perpetual."""
+"""The default markets (docs/simulator.md): two spot markets and the BTC USD-M perpetual."""
 
 
 class MarketIndex:

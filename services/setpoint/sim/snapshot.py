@@ -1,4 +1,4 @@
-"""`GET /_sim/state`: the engine as JSON, exactly in the shape CONTRACTS.md gives.
+"""`GET /_sim/state`: the engine as JSON, exactly in the shape docs/simulator.md gives.
 
 Ids are strings, `side` lowercase, times integer microseconds, every price, quantity and
 fee a decimal string (a market order's price is "0"); `balances` is the spot wallet,

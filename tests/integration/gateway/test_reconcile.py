@@ -159,7 +159,7 @@ async def test_reconciliation_reads_wait_for_the_accounts_tokens(rig: Rig) -> No
 
 
 async def test_lost_ioc_attempt_does_not_consume_its_intent(rig: Rig) -> None:
-    """SEMANTICS §4: the venue never saw it, so the intent is placed again (attempt 2)."""
+    """Semantics §4: the venue never saw it, so the intent is placed again (attempt 2)."""
     key = Key(rig.account, SYMBOL)
     coid = client_order_id(rig.account, SYMBOL, "lost-ioc", 1)
     data = OrderSubmittedData(

@@ -1,4 +1,4 @@
-"""Retry backoff after non-terminal rejections, and stale pending cancels (SEMANTICS §1, §4).
+"""Retry backoff after non-terminal rejections, and stale pending cancels (semantics §1, §4).
 
 A non-terminal rejection (insufficient funds, no gateway answering) does not consume the
 intent, so it is placed again, but not before `retry_after` (1 s, 2 s, 4 s, … 60 s per

@@ -1,4 +1,4 @@
-"""The differ (SEMANTICS §1, §2, expectations) and its invariants."""
+"""The differ (semantics §1, §2, one action per intent at a time) and its invariants."""
 
 from __future__ import annotations
 

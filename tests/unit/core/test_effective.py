@@ -1,4 +1,4 @@
-"""The effective target: oco groups, expiry, liquidate-only (SEMANTICS §3)."""
+"""The effective target: oco groups, expiry, liquidate-only (semantics §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lost attempts (SEMANTICS §4, in-flight): an attempt the venue never acknowledged, closed
+"""Lost attempts (semantics §4, in flight): an attempt the venue never acknowledged, closed
 as lost, never consumes its intent, whatever its time in force; the intent is placed again
 under attempt + 1, and a position order is recomputed as if the lost one never was."""
 

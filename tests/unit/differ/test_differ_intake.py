@@ -1,4 +1,4 @@
-"""Target intake: every bad input of CONTRACTS.md is refused with `<field path>: <why>`."""
+"""Target intake: every bad input of a published target is refused with `<field path>: <why>`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""replay and audit on the in-memory log: the JSON shapes of CONTRACTS.md, --until, filters,
+"""replay and audit on the in-memory log: the JSON shapes of docs/operations.md, --until, filters,
 and the quarantine reaching the audit."""
 
 from __future__ import annotations
