@@ -12,6 +12,9 @@ are not checked. Tests are not checked: they may reach any module they test.
    standard library (without asyncio and the I/O modules) and `PURE_THIRD_PARTY`.
 3. Only `setpoint.eventlog` imports the JetStream adapter modules; the exceptions are
    named in `ADAPTER_USERS`, each with why.
+
+Two neighbours keep the rest of "One house" true: each package's `__all__` names exist and
+importing the packages stays light; every exception class is defined in the one tree.
 """
 
 from __future__ import annotations
@@ -210,3 +213,37 @@ def test_importing_a_package_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def exception_classes(source: str) -> list[str]:
+    """Classes of `source` whose base is an exception by its name (`...Error`,
+    `...Exception`): the ones the tree must hold."""
+    return [
+        node.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ClassDef)
+        and any(
+            (b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "")).endswith(
+                ("Error", "Exception")
+            )
+            for b in node.bases
+        )
+    ]
+
+
+def test_every_exception_class_is_defined_in_the_tree() -> None:
+    """One tree (`setpoint.core.errors`): an exception of libs/ or services/ is defined
+    there, and imported by the module that raised it before the tree."""
+    tree = ROOT / "libs" / "setpoint" / "core" / "errors.py"
+    found = [
+        f"{module_name(path)} defines {name}"
+        for path in sources()
+        if path != tree and not path.is_relative_to(ROOT / "bench")
+        for name in exception_classes(path.read_text())
+    ]
+    assert found == [], "\n".join(found)
+
+
+def test_the_exception_checker_catches() -> None:
+    source = "class A(ValueError): ...\nclass B(errors.SetpointError): ...\nclass C(Base): ..."
+    assert exception_classes(source) == ["A", "B"]
