@@ -54,6 +54,11 @@ symbol absent from `snapshot.open_orders` was not looked at. Per symbol:
   read corrects a trade that raced it. **balances** → `BalanceObserved` per wallet when
   they differ.
 
+`VenueOrder` and `VenueFill` are the one venue vocabulary of Setpoint: the gateway reads
+the venue into them, its command replies carry them (`venues.commands.CommandReply`, their
+JSON on the wire) and this kernel judges them. Their docstrings are their descriptions in
+docs/asyncapi.json.
+
 Event ids are deterministic (a fill's from venue, symbol and trade id; others from the
 snapshot time and the order), so reconciling the same snapshot twice appends nothing new.
 """
@@ -65,6 +70,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime
 
 from setpoint.core.events import (
     Action,
@@ -97,8 +104,8 @@ from setpoint.core.events import (
     stable_event_id,
 )
 from setpoint.core.ids import is_ours
-from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
-from setpoint.core.numeric import ZERO
+from setpoint.core.model import Frozen, Key, OrderType, Producer, Side, TimeInForce
+from setpoint.core.numeric import ZERO, Dec, NonNegativeDec, PositiveDec
 from setpoint.core.projections import (
     STALE_CANCEL,
     ActualState,
@@ -140,35 +147,36 @@ class Fetched(Generic[T]):
         return cls(False, None, error)
 
 
-@dataclass(frozen=True, slots=True)
-class VenueOrder:
+class VenueOrder(Frozen):
     """An order as the venue reports it."""
 
     order_id: str
     client_order_id: str | None
+    symbol: str
     side: Side
     type: OrderType
-    price: Decimal | None
-    quantity: Decimal
-    filled: Decimal
-    status: OrderStatus
     time_in_force: TimeInForce | None = None
-    average: Decimal | None = None
-    created_at: datetime | None = None
+    price: PositiveDec | None = None
+    quantity: PositiveDec
+    filled: NonNegativeDec
+    status: OrderStatus
+    venue_time: AwareDatetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class VenueFill:
+class VenueFill(Frozen):
+    """One trade of ours as the venue reports it."""
+
     trade_id: str
     order_id: str
-    client_order_id: str | None
+    client_order_id: str | None = None
+    symbol: str
     side: Side
-    price: Decimal
-    quantity: Decimal
-    fee: Decimal = ZERO
-    fee_currency: str = ""
-    liquidity: Liquidity = Liquidity.TAKER
-    traded_at: datetime | None = None
+    price: PositiveDec
+    quantity: PositiveDec
+    fee: Dec
+    fee_currency: str
+    liquidity: Liquidity
+    traded_at: AwareDatetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,15 +469,15 @@ def _infer(
     category: Category,
 ) -> None:  # fmt: skip
     """One inferred fill for a filled quantity the venue reports without trades."""
-    price = venue.average or order.price or venue.price
+    price = order.price or venue.price
     if not kw.fills_ok or price is None:
         why = "trades were not fetched" if not kw.fills_ok else "no price to infer a fill at"
         work.errors.append(f"{query_key(order)}: venue filled {venue.filled}, {why}")
         return
     fill = VenueFill(
-        trade_id=f"inferred-{query_key(order)}-{venue.filled}",
-        order_id=venue.order_id, client_order_id=order.client_order_id, side=order.side,
-        price=price, quantity=qty,
+        trade_id=f"inferred-{query_key(order)}-{venue.filled}", order_id=venue.order_id,
+        client_order_id=order.client_order_id, symbol=venue.symbol, side=order.side,
+        price=price, quantity=qty, fee=ZERO, fee_currency="", liquidity=Liquidity.TAKER,
     )  # fmt: skip
     _emit_fill(work, kw, order, fill, FillSource.INFERRED, venue.filled)
     kw.late_fill = kw.late_fill or category != "matched"
@@ -485,7 +493,7 @@ def _observe(
         client_order_id=venue.client_order_id, order_id=venue.order_id, side=venue.side,
         type=venue.type, time_in_force=venue.time_in_force, price=venue.price,
         quantity=venue.quantity, filled=venue.filled, status=venue.status, source=source,
-        origin=origin, adopted=adopted, venue_time=venue.created_at,
+        origin=origin, adopted=adopted, venue_time=venue.venue_time,
     )  # fmt: skip
     eid = work.eid("observed", kw.key.symbol or "", venue.order_id, venue.status.value,
                    str(venue.filled))  # fmt: skip
@@ -552,7 +560,7 @@ def _zombie(work: _Work, kw: _KeyWork, venue: VenueOrder) -> None:
     policy, symbol = work.policy, kw.key.symbol or ""
     if policy.zombie_scope == "keys" and symbol not in policy.target_symbols:
         return
-    if not _older(venue.created_at, work.now, policy.in_flight_timeout_s):
+    if not _older(venue.venue_time, work.now, policy.in_flight_timeout_s):
         work.item("zombie", venue, "seen", "young: looked at again next time")
         return
     coid = venue.client_order_id or ""

@@ -16,8 +16,6 @@ if TYPE_CHECKING:
         FillsCommand,
         PlaceCommand,
         QueryCommand,
-        VenueFill,
-        VenueOrder,
         parse_command,
     )
     from setpoint.venues.errors import Outcome, VenueFailure, classify, redact
@@ -31,8 +29,6 @@ _WHERE = {
     "FillsCommand": "commands",
     "PlaceCommand": "commands",
     "QueryCommand": "commands",
-    "VenueFill": "commands",
-    "VenueOrder": "commands",
     "parse_command": "commands",
     "Outcome": "errors",
     "VenueFailure": "errors",
@@ -57,8 +53,6 @@ __all__ = [
     "QueryCommand",
     "RateLimiter",
     "VenueFailure",
-    "VenueFill",
-    "VenueOrder",
     "classify",
     "create_rest",
     "create_stream",

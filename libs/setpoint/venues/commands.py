@@ -23,9 +23,11 @@ from typing import Literal, TypeAlias
 
 from pydantic import AwareDatetime
 
-from setpoint.core.events import Liquidity, OrderStatus
+from setpoint.core.events import OrderSubmittedData
 from setpoint.core.model import Frozen, OrderType, Side, TimeInForce
-from setpoint.core.numeric import Dec, NonNegativeDec, PositiveDec
+from setpoint.core.numeric import PositiveDec
+from setpoint.core.reconcile import VenueFill as VenueFill
+from setpoint.core.reconcile import VenueOrder as VenueOrder
 from setpoint.venues.errors import Outcome, VenueFailure
 
 PLACE = "place"
@@ -33,38 +35,6 @@ CANCEL = "cancel"
 QUERY = "query"
 FILLS = "fills"
 COMMANDS = (PLACE, CANCEL, QUERY, FILLS)
-
-
-class VenueOrder(Frozen):
-    """An order as the venue reports it."""
-
-    order_id: str
-    client_order_id: str | None
-    symbol: str
-    side: Side
-    type: OrderType
-    time_in_force: TimeInForce | None = None
-    price: PositiveDec | None = None
-    quantity: PositiveDec
-    filled: NonNegativeDec
-    status: OrderStatus
-    venue_time: AwareDatetime | None = None
-
-
-class VenueFill(Frozen):
-    """One trade of ours as the venue reports it."""
-
-    trade_id: str
-    order_id: str
-    client_order_id: str | None = None
-    symbol: str
-    side: Side
-    price: PositiveDec
-    quantity: PositiveDec
-    fee: Dec
-    fee_currency: str
-    liquidity: Liquidity
-    traded_at: AwareDatetime | None = None
 
 
 class PlaceCommand(Frozen):
@@ -78,6 +48,13 @@ class PlaceCommand(Frozen):
     time_in_force: TimeInForce = TimeInForce.GTC
     post_only: bool = False
     reduce_only: bool = False
+
+    @classmethod
+    def of_submitted(cls, symbol: str, submitted: OrderSubmittedData) -> PlaceCommand:
+        """The place of the order its write-ahead `OrderSubmitted` records: every order
+        field (`ORDER_FIELDS`) is the record's, so the venue is asked for exactly what
+        the log says was submitted."""
+        return cls(symbol=symbol, **submitted.model_dump(include=set(ORDER_FIELDS)))
 
 
 class CancelCommand(Frozen):
@@ -100,6 +77,10 @@ class FillsCommand(Frozen):
     symbol: str
     since: AwareDatetime | None = None
 
+
+ORDER_FIELDS = frozenset(PlaceCommand.model_fields) - {"command", "symbol"}
+"""The fields a place shares with its write-ahead record, `OrderSubmittedData` (same
+names, same types): the one description of an order to place."""
 
 Command: TypeAlias = PlaceCommand | CancelCommand | QueryCommand | FillsCommand
 

@@ -15,7 +15,7 @@ from typing import Any
 from setpoint.core.events import Liquidity, OrderStatus
 from setpoint.core.model import MarketInfo, MarketKind, OrderType, Side, TimeInForce
 from setpoint.core.numeric import ZERO
-from setpoint.venues.commands import VenueFill, VenueOrder
+from setpoint.core.reconcile import VenueFill, VenueOrder
 
 _UNIFIED_STATUS = {
     "closed": OrderStatus.FILLED,

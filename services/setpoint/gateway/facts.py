@@ -27,7 +27,7 @@ from setpoint.core.events import (
 from setpoint.core.ids import is_ours
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, OrderRecord
-from setpoint.venues.commands import VenueFill, VenueOrder
+from setpoint.core.reconcile import VenueFill, VenueOrder
 
 GATEWAY = Producer.GATEWAY
 

@@ -21,6 +21,7 @@ from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from setpoint.bus import subjects, telemetry
+from setpoint.core.reconcile import VenueOrder
 from setpoint.gateway.venue import Venue, VenueError
 from setpoint.venues.commands import (
     CancelCommand,
@@ -29,7 +30,6 @@ from setpoint.venues.commands import (
     FillsCommand,
     PlaceCommand,
     QueryCommand,
-    VenueOrder,
     parse_command,
 )
 from setpoint.venues.errors import Outcome, VenueFailure

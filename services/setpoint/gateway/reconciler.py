@@ -29,9 +29,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from setpoint.bus import telemetry
+from setpoint.config import AccountConfig
 from setpoint.core import reconcile as core
 from setpoint.core.events import (
     Action,
@@ -45,14 +46,13 @@ from setpoint.core.events import (
     Wallet,
 )
 from setpoint.core.model import Key, Producer
+from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.gateway import facts
+from setpoint.gateway.ports import Append, ProjectionView, ReconcileVenue
 from setpoint.gateway.venue import TradesRead, VenueError
 from setpoint.settings_core import reconcile_policy
-from setpoint.venues.commands import CancelCommand, VenueFill, VenueOrder
+from setpoint.venues.commands import CancelCommand
 from setpoint.venues.errors import Outcome
-
-if TYPE_CHECKING:
-    from setpoint.gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 FILL_OVERLAP = timedelta(minutes=10)
@@ -70,27 +70,24 @@ async def fetched(read: Callable[[], Awaitable[T]]) -> core.Fetched[T]:
         return core.Fetched.failed(exc.failure.reason)
 
 
-def core_order(order: VenueOrder) -> core.VenueOrder:
-    return core.VenueOrder(
-        order_id=order.order_id, client_order_id=order.client_order_id, side=order.side,
-        type=order.type, price=order.price, quantity=order.quantity, filled=order.filled,
-        status=order.status, time_in_force=order.time_in_force, created_at=order.venue_time,
-    )  # fmt: skip
-
-
-def core_fill(fill: VenueFill) -> core.VenueFill:
-    return core.VenueFill(
-        trade_id=fill.trade_id, order_id=fill.order_id, client_order_id=fill.client_order_id,
-        side=fill.side, price=fill.price, quantity=fill.quantity, fee=fill.fee,
-        fee_currency=fill.fee_currency, liquidity=fill.liquidity, traded_at=fill.traded_at,
-    )  # fmt: skip
-
-
 class Reconciler:
+    """Reconciliation runs of one account (module docstring), through the ports of
+    `gateway.ports`: the venue, a read-only view of the projections, the log's append
+    and the account's settings. One run at a time (the caller serializes them)."""
+
     def __init__(
-        self, gateway: Gateway, *, page: int = TRADES_PER_READ, pages: int = TRADE_PAGES
+        self,
+        venue: ReconcileVenue,
+        view: ProjectionView,
+        append: Append,
+        *,
+        account: str,
+        config: AccountConfig,
+        page: int = TRADES_PER_READ,
+        pages: int = TRADE_PAGES,
     ) -> None:
-        self.gw = gateway
+        self.venue, self.view, self.append = venue, view, append
+        self.account, self.config = account, config
         self.last_duration_s = 0.0
         self.page = page
         self.pages = pages
@@ -99,21 +96,21 @@ class Reconciler:
 
     def policy(self) -> core.ReconcilePolicy:
         targets = frozenset(
-            k.symbol for k in self.gw.intent.targets if k.account == self.gw.account and k.symbol
+            k.symbol for k in self.view.intent.targets if k.account == self.account and k.symbol
         )
-        return reconcile_policy(self.gw.config, targets)
+        return reconcile_policy(self.config, targets)
 
     async def run(self, trigger: ReconcileTrigger) -> core.ReconcileOutcome:
         started = time.perf_counter()
-        before = self.gw.actual
-        snap = await self._snapshot(self.gw.scope())
-        await self.gw.caught_up()
+        before = self.view.actual
+        snap = await self._snapshot(self.view.scope())
+        await self.view.caught_up()
         snap = replace(snap, fills={s: self._named(s, f) for s, f in snap.fills.items()})
         policy, now = self.policy(), datetime.now(UTC)
-        outcome = core.reconcile(self.gw.actual, snap, policy, now, before=before)
+        outcome = core.reconcile(self.view.actual, snap, policy, now, before=before)
         if outcome.queries:
             snap = replace(snap, queries=await self._queries(outcome.queries))
-            outcome = core.reconcile(self.gw.actual, snap, policy, now, before=before)
+            outcome = core.reconcile(self.view.actual, snap, policy, now, before=before)
         for key in outcome.unsettled:
             log.info("position of %s not recorded: trades moved while it was read", key.symbol)
         await self._record(outcome, snap, trigger)
@@ -121,7 +118,7 @@ class Reconciler:
         self.last_duration_s = time.perf_counter() - started
         telemetry.metrics().reconcile_duration.record(
             self.last_duration_s,
-            {"account": self.gw.account, "symbol": "*", "trigger": trigger.value},
+            {"account": self.account, "symbol": "*", "trigger": trigger.value},
         )
         log.info(
             "reconciliation (%s): %d keys, %d matched, %d events, %d actions in %.3fs",
@@ -133,57 +130,53 @@ class Reconciler:
     # ------------------------------------------------------------------ snapshot
 
     async def _snapshot(self, scope: list[str]) -> core.VenueSnapshot:
-        venue = self.gw.venue
-        spot = [s for s in scope if not _derivative(self.gw, s)]
-        derivatives = [s for s in scope if _derivative(self.gw, s)]
+        spot = [s for s in scope if not _derivative(self.venue, s)]
+        derivatives = [s for s in scope if _derivative(self.venue, s)]
         open_orders = await self._open_orders(spot, derivatives)
         reads = {s: await fetched(lambda s=s: self._fills(s)) for s in spot}  # type: ignore[misc]
         positions: dict[str, core.Fetched[Decimal]] = {}
-        after: dict[str, core.Fetched[tuple[core.VenueFill, ...]]] = {}
+        after: dict[str, core.Fetched[tuple[VenueFill, ...]]] = {}
         for symbol in derivatives:  # trades, position, trades again: one after the other
             reads[symbol] = first = await fetched(lambda s=symbol: self._fills(s))  # type: ignore[misc]
             positions[symbol] = await fetched(lambda s=symbol: self._position(s))  # type: ignore[misc]
             after[symbol] = await fetched(lambda s=symbol, f=first: self._fills_after(s, f))  # type: ignore[misc]
-        fills = {
-            s: _map(read, lambda r: tuple(core_fill(f) for f in r.fills))
-            for s, read in reads.items()
-        }
+        fills = {s: _map(read, lambda r: r.fills) for s, read in reads.items()}
         incomplete = frozenset(
             s for s, r in reads.items() if r.value is not None and not r.value.complete
         )
         balances: dict[Wallet, core.Fetched[tuple[AssetBalance, ...]]] = {
-            Wallet.SPOT: await fetched(venue.balances)
+            Wallet.SPOT: await fetched(self.venue.balances)
         }
         return core.VenueSnapshot(
-            account=self.gw.account, venue=self.gw.exchange, taken_at=datetime.now(UTC),
+            account=self.account, venue=self.config.exchange, taken_at=datetime.now(UTC),
             open_orders=open_orders, fills=fills, positions=positions, balances=balances,
             fills_after=after, fills_incomplete=incomplete,
         )  # fmt: skip
 
     async def _open_orders(
         self, spot: list[str], derivatives: list[str]
-    ) -> dict[str, core.Fetched[tuple[core.VenueOrder, ...]]]:
+    ) -> dict[str, core.Fetched[tuple[VenueOrder, ...]]]:
         """Spot: one account-wide call (zombie scope "account" sees every symbol)."""
-        out: dict[str, core.Fetched[tuple[core.VenueOrder, ...]]] = {}
-        every = await fetched(lambda: self.gw.venue.open_orders(None))
+        out: dict[str, core.Fetched[tuple[VenueOrder, ...]]] = {}
+        every = await fetched(lambda: self.venue.open_orders(None))
         if not every.ok:
             out.update({s: core.Fetched.failed(every.error or "") for s in spot})
         else:
             found = every.value or []
-            symbols = set(spot) | {o.symbol for o in found if o.symbol in self.gw.venue.markets}
+            symbols = set(spot) | {o.symbol for o in found if o.symbol in self.venue.markets}
             for symbol in symbols:
-                mine = tuple(core_order(o) for o in found if o.symbol == symbol)
+                mine = tuple(o for o in found if o.symbol == symbol)
                 out[symbol] = core.Fetched.of(mine)
         for symbol in derivatives:
-            answer = await fetched(lambda s=symbol: self.gw.venue.open_orders(s))  # type: ignore[misc]
-            out[symbol] = _map(answer, lambda orders: tuple(core_order(o) for o in orders))
+            answer = await fetched(lambda s=symbol: self.venue.open_orders(s))  # type: ignore[misc]
+            out[symbol] = _map(answer, tuple)
         return out
 
     def _since(self, symbol: str) -> datetime | None:
         """From the last recorded fill of the key or the newest trade an earlier run read
         and recorded (so trades not of ours, which are not recorded, move it on too), less
         the overlap; None (the venue's newest page) when neither is known."""
-        known = [self.gw.last_fill_at.get(Key(self.gw.account, symbol)), self.read_to.get(symbol)]
+        known = [self.view.last_fill_at.get(Key(self.account, symbol)), self.read_to.get(symbol)]
         times = [t for t in known if t is not None]
         return max(times) - FILL_OVERLAP if times else None
 
@@ -197,53 +190,52 @@ class Reconciler:
     async def _fills(self, symbol: str) -> TradesRead:
         """Every trade from `_since` up to now, unless the page cap stopped the read."""
         since = self._since(symbol)
-        return await self.gw.venue.all_fills(symbol, since, page=self.page, pages=self.pages)
+        return await self.venue.all_fills(symbol, since, page=self.page, pages=self.pages)
 
     async def _fills_after(
         self, symbol: str, first: core.Fetched[TradesRead]
-    ) -> tuple[core.VenueFill, ...]:
+    ) -> tuple[VenueFill, ...]:
         """One page from the first read's newest trade (its millisecond's rows come again):
         it only has to show a trade the first read lacks. From `_since` instead, a page
         would hold only the oldest rows the first read already has."""
         shown = () if first.value is None else first.value.fills
         times = [f.traded_at for f in shown if f.traded_at is not None]
         since = max(times) if times else self._since(symbol)
-        page = await self.gw.venue.fills(symbol, since, limit=self.page)
-        return tuple(core_fill(f) for f in page)
+        return tuple(await self.venue.fills(symbol, since, limit=self.page))
 
     def _named(
-        self, symbol: str, answer: core.Fetched[tuple[core.VenueFill, ...]]
-    ) -> core.Fetched[tuple[core.VenueFill, ...]]:
+        self, symbol: str, answer: core.Fetched[tuple[VenueFill, ...]]
+    ) -> core.Fetched[tuple[VenueFill, ...]]:
         """REST trades carry no client order id: take it from the order the log knows."""
-        key = Key(self.gw.account, symbol)
+        key = Key(self.account, symbol)
 
-        def named(fill: core.VenueFill) -> core.VenueFill:
+        def named(fill: VenueFill) -> VenueFill:
             if fill.client_order_id is not None:
                 return fill
-            record = self.gw.actual.order_by_venue_id(key, fill.order_id)
+            record = self.view.actual.order_by_venue_id(key, fill.order_id)
             coid = None if record is None else record.client_order_id
-            return fill if coid is None else replace(fill, client_order_id=coid)
+            return fill if coid is None else fill.model_copy(update={"client_order_id": coid})
 
         return _map(answer, lambda fills: tuple(named(f) for f in fills))
 
     async def _position(self, symbol: str) -> Decimal:
-        found = await self.gw.venue.positions([symbol])
+        found = await self.venue.positions([symbol])
         return found[0].quantity if found else Decimal(0)
 
     async def _queries(
         self, wanted: tuple[tuple[Key, str], ...]
-    ) -> dict[str, core.Fetched[core.VenueOrder]]:
-        out: dict[str, core.Fetched[core.VenueOrder]] = {}
+    ) -> dict[str, core.Fetched[VenueOrder]]:
+        out: dict[str, core.Fetched[VenueOrder]] = {}
         for key, qkey in wanted:
             assert key.symbol is not None
             if qkey.startswith("#"):
                 continue  # no client id: nothing to query by (the core retries next time)
             try:
-                found = await self.gw.venue.query(key.symbol, qkey)
+                found = await self.venue.query(key.symbol, qkey)
             except VenueError as exc:
                 out[qkey] = core.Fetched.failed(exc.failure.reason)
                 continue
-            out[qkey] = core.Fetched.of(None if found is None else core_order(found))
+            out[qkey] = core.Fetched.of(found)
         return out
 
     # ------------------------------------------------------------------ record and act
@@ -255,13 +247,13 @@ class Reconciler:
         for event in outcome.events:
             by_key.setdefault(event.key, []).append(event)
         for key, events in by_key.items():
-            await self.gw.append(key, events)
+            await self.append(key, events)
         for key, action in outcome.actions:
             await self._act(key, action)
         data = outcome.completed(trigger)
         for symbol in snap.open_orders:
-            key = Key(self.gw.account, symbol)
-            await self.gw.append(key, [ReconciliationCompleted.create(key, Producer.GATEWAY, data)])
+            key = Key(self.account, symbol)
+            await self.append(key, [ReconciliationCompleted.create(key, Producer.GATEWAY, data)])
 
     async def _act(self, key: Key, action: Action) -> None:
         command = CancelCommand(
@@ -270,7 +262,7 @@ class Reconciler:
             client_order_id=action.client_order_id or None,
         )
         try:
-            order: VenueOrder | None = await self.gw.venue.cancel(command)
+            order: VenueOrder | None = await self.venue.cancel(command)
         except VenueError as exc:
             if exc.outcome is not Outcome.NOT_FOUND:
                 log.warning("cancel (%s) of %s: %s", action.reason, action.client_order_id,
@@ -278,22 +270,22 @@ class Reconciler:
                 return
             order = None
         log.info("cancelled (%s) %s", action.reason, action.client_order_id or action.order_id)
-        await self.gw.append(key, self._after_cancel(key, action, order))
+        await self.append(key, self._after_cancel(key, action, order))
 
     def _after_cancel(self, key: Key, action: Action, order: VenueOrder | None) -> list[Event]:
         if action.reason == "lost" and order is None:  # the venue does not know it: lost
-            record = self.gw.actual.order(key, action.client_order_id)
+            record = self.view.actual.order(key, action.client_order_id)
             data = OrderCancelledData(client_order_id=action.client_order_id, reason="lost")
             corr = None if record is None else record.correlation_id
             return [OrderCancelled.create(key, Producer.GATEWAY, data, correlation_id=corr)]
         if order is None:
             return []
-        event = facts.order_event(self.gw.actual, key, order, ObservationSource.REST, force=True)
+        event = facts.order_event(self.view.actual, key, order, ObservationSource.REST, force=True)
         return [] if event is None else [event]
 
 
-def _derivative(gateway: Gateway, symbol: str) -> bool:
-    market = gateway.venue.markets.get(symbol)
+def _derivative(venue: ReconcileVenue, symbol: str) -> bool:
+    market = venue.markets.get(symbol)
     return market is not None and market.is_derivative
 
 

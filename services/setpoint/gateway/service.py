@@ -42,6 +42,7 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, IntentState, apply_actual, apply_intent
+from setpoint.core.reconcile import VenueOrder
 from setpoint.eventlog import ANY, EventLog, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
 from setpoint.gateway import facts
@@ -50,7 +51,6 @@ from setpoint.gateway.handlers import CommandHandlers
 from setpoint.gateway.reconciler import Reconciler
 from setpoint.gateway.streams import watch
 from setpoint.gateway.venue import Venue, VenueError
-from setpoint.venues.commands import VenueOrder
 from setpoint.venues.errors import Outcome
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Gateway:
         )  # fmt: skip
         self.supervisor.watch(self.runner)
         self.handlers = CommandHandlers(nc, account, venue, self.record_fills_of)
-        self.reconciler = Reconciler(self)
+        self.reconciler = Reconciler(venue, self, self.append, account=account, config=self.config)
         self._once: set[asyncio.Task[None]] = set()
         self._reconcile_lock = asyncio.Lock()
         self._break_pending = False

@@ -23,8 +23,9 @@ from setpoint.core.errors import VenueError as VenueError
 from setpoint.core.events import AssetBalance
 from setpoint.core.model import MarketInfo, OrderType
 from setpoint.core.numeric import ZERO
+from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.gateway.convert import dec, to_fill, to_market, to_order
-from setpoint.venues.commands import CancelCommand, PlaceCommand, VenueFill, VenueOrder
+from setpoint.venues.commands import CancelCommand, PlaceCommand
 from setpoint.venues.errors import Outcome, classify
 from setpoint.venues.ratelimit import RateLimiter
 

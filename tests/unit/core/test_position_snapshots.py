@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 from tests.unit.core.strategies import PERP, Log, PerfectVenue, ev_position, order
 from tests.unit.core.test_scenarios import venue_view
 
-from setpoint.core.events import FillObserved, OrderStatus, PositionObserved, fill_event_id
+from setpoint.core.events import (
+    FillObserved,
+    Liquidity,
+    OrderStatus,
+    PositionObserved,
+    fill_event_id,
+)
 from setpoint.core.ids import client_order_id
 from setpoint.core.model import Producer, Side
 from setpoint.core.projections import ActualState
@@ -40,7 +46,8 @@ OURS = client_order_id("demo", SYMBOL, "x", 1)
 def trade(n: int, qty: str, side: Side = Side.BUY, *, ours: bool = True) -> VenueFill:
     return VenueFill(
         trade_id=f"t{n}", order_id="o1" if ours else "f1",
-        client_order_id=OURS if ours else None, side=side, price=D("100"), quantity=D(qty),
+        client_order_id=OURS if ours else None, symbol=SYMBOL, side=side, price=D("100"),
+        quantity=D(qty), fee=D(0), fee_currency="", liquidity=Liquidity.TAKER,
     )  # fmt: skip
 
 

@@ -111,6 +111,7 @@ def _venue_orders(log: Log, seed: int) -> tuple[VenueOrder, ...]:
             VenueOrder(
                 order_id=rec.order_id or "?",
                 client_order_id=rec.client_order_id,
+                symbol="BTC/USDT",
                 side=rec.side,
                 type=rec.type,
                 price=rec.price,
@@ -182,6 +183,7 @@ def test_observed_source_is_rest_for_matched() -> None:
     view = VenueOrder(
         order_id=rec.order_id or "",
         client_order_id=rec.ref,
+        symbol="BTC/USDT",
         side=rec.side,
         type=rec.type,
         price=rec.price,

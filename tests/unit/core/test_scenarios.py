@@ -26,6 +26,7 @@ from setpoint.core.events import (
     CancelSubmitted,
     CancelSubmittedData,
     FillSource,
+    Liquidity,
     OrderRejected,
     OrderRejectedData,
     OrderStatus,
@@ -55,6 +56,7 @@ def venue_view(rec: OrderRecord, filled: Decimal | None = None, **kw: object) ->
     values: dict[str, object] = {
         "order_id": rec.order_id or "v-" + rec.ref,
         "client_order_id": rec.client_order_id,
+        "symbol": "BTC/USDT",
         "side": rec.side,
         "type": rec.type,
         "price": rec.price,
@@ -119,6 +121,7 @@ def test_our_order_injected_at_the_venue_is_cancelled() -> None:
     stray = VenueOrder(
         order_id="999",
         client_order_id=client_order_id("demo", "BTC/USDT", "old-intent", 3),
+        symbol="BTC/USDT",
         side=Side.BUY,
         type=OrderType.LIMIT,
         price=D("90"),
@@ -174,6 +177,7 @@ def test_foreign_order_under_each_zombie_policy(
     foreign = VenueOrder(
         order_id="f-1",
         client_order_id="web_abc",
+        symbol="BTC/USDT",
         side=Side.SELL,
         type=OrderType.LIMIT,
         price=D("120"),
@@ -336,7 +340,8 @@ def test_missing_trades_are_fetched_not_inferred() -> None:
     rec = log.ka().intent_orders("a")[0]
     trade = VenueFill(
         trade_id="t9", order_id=rec.order_id or "", client_order_id=rec.ref,
-        side=Side.BUY, price=D("100"), quantity=D("0.400"),
+        symbol="BTC/USDT", side=Side.BUY, price=D("100"), quantity=D("0.400"), fee=D(0),
+        fee_currency="", liquidity=Liquidity.TAKER,
     )  # fmt: skip
     view = venue_view(rec, filled=D("0.400"), status=OrderStatus.PARTIALLY_FILLED)
     out = run(log, snapshot(log, [view], fills=[trade]))
@@ -371,7 +376,8 @@ def test_in_flight_order_found_in_the_open_orders() -> None:
 def test_adopted_ghost_without_client_id_closes_by_venue_id() -> None:
     log = Log()
     foreign = VenueOrder(
-        order_id="f-9", client_order_id=None, side=Side.BUY, type=OrderType.LIMIT,
+        order_id="f-9", client_order_id=None, symbol="BTC/USDT", side=Side.BUY,
+        type=OrderType.LIMIT,
         price=D("90"), quantity=D("1"), filled=D("0"), status=OrderStatus.NEW,
     )  # fmt: skip
     adopt = ReconcilePolicy(zombie_policy="adopt", target_symbols=frozenset({"BTC/USDT"}))

@@ -19,8 +19,8 @@ from setpoint.core.events import (
 from setpoint.core.ids import client_order_id
 from setpoint.core.model import Key, OrderType, Producer, Side
 from setpoint.core.projections import ActualState, rebuild
+from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.gateway import facts
-from setpoint.venues.commands import VenueFill, VenueOrder
 
 KEY = Key("demo", "BTC/USDT")
 COID = client_order_id("demo", "BTC/USDT", "b1", 1)
@@ -127,7 +127,8 @@ def test_a_fill_has_one_id_on_the_websocket_and_in_reconciliation() -> None:
     seen = fill()
     on_ws = facts.fill_event(actual, KEY, "binance", seen, FillSource.WS)
     rest_fill = core.VenueFill(
-        trade_id=seen.trade_id, order_id=seen.order_id, client_order_id=COID, side=seen.side,
+        trade_id=seen.trade_id, order_id=seen.order_id, client_order_id=COID,
+        symbol=seen.symbol, side=seen.side,
         price=seen.price, quantity=seen.quantity, fee=seen.fee, fee_currency=seen.fee_currency,
         liquidity=seen.liquidity,
     )  # fmt: skip

@@ -1,0 +1,107 @@
+"""One venue vocabulary: the reconcile kernel, the gateway and the command replies share one
+`VenueOrder` and one `VenueFill`, and a place is built from its write-ahead record.
+
+The JSON below is what the replies and commands were on the wire before the vocabularies
+were joined: it must not change by a byte."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from setpoint.core import reconcile
+from setpoint.core.events import Action, ActionKind, Liquidity, OrderStatus, OrderSubmittedData
+from setpoint.core.model import OrderType, Side, TimeInForce
+from setpoint.venues import commands
+from setpoint.venues.commands import ORDER_FIELDS, CommandReply, PlaceCommand
+
+D = Decimal
+REPLY_JSON = (
+    '{"ok":true,"outcome":null,"code":null,"reason":"","terminal":false,"duplicate":false,'
+    '"order":{"order_id":"42","client_order_id":"sp-demo-x","symbol":"BTC/USDT","side":"buy",'
+    '"type":"limit","time_in_force":"GTC","price":"100.10","quantity":"0.500",'
+    '"filled":"0.200","status":"PARTIALLY_FILLED","venue_time":"2026-01-02T03:04:05.678000Z"},'
+    '"fills":[{"trade_id":"7","order_id":"42","client_order_id":null,"symbol":"BTC/USDT",'
+    '"side":"buy","price":"100.10","quantity":"0.200","fee":"0.0002","fee_currency":"BTC",'
+    '"liquidity":"maker","traded_at":"2026-01-02T03:04:05Z"}],'
+    '"answered_at":"2026-01-02T03:04:06Z"}'
+)
+PLACE_JSON = (
+    '{"command":"place","symbol":"BTC/USDT","client_order_id":"sp-demo-x","side":"sell",'
+    '"type":"limit","price":"61000.00","quantity":"0.010","time_in_force":"IOC",'
+    '"post_only":false,"reduce_only":true}'
+)
+
+
+def _reply() -> CommandReply:
+    order = reconcile.VenueOrder(
+        order_id="42", client_order_id="sp-demo-x", symbol="BTC/USDT", side=Side.BUY,
+        type=OrderType.LIMIT, time_in_force=TimeInForce.GTC, price=D("100.10"),
+        quantity=D("0.500"), filled=D("0.200"), status=OrderStatus.PARTIALLY_FILLED,
+        venue_time=datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
+    )  # fmt: skip
+    fill = reconcile.VenueFill(
+        trade_id="7", order_id="42", client_order_id=None, symbol="BTC/USDT", side=Side.BUY,
+        price=D("100.10"), quantity=D("0.200"), fee=D("0.0002"), fee_currency="BTC",
+        liquidity=Liquidity.MAKER, traded_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )  # fmt: skip
+    return CommandReply(
+        ok=True, order=order, fills=(fill,), answered_at=datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC)
+    )
+
+
+def test_the_wire_and_the_kernel_share_one_class_each() -> None:
+    assert commands.VenueOrder is reconcile.VenueOrder
+    assert commands.VenueFill is reconcile.VenueFill
+
+
+def test_a_reply_keeps_its_json() -> None:
+    reply = _reply()
+    assert reply.model_dump_json() == REPLY_JSON
+    assert CommandReply.model_validate_json(REPLY_JSON) == reply
+
+
+def _place(**fields: object) -> Action:
+    values: dict[str, object] = {
+        "kind": ActionKind.PLACE, "intent_id": "x1", "client_order_id": "sp-demo-x",
+        "attempt": 2, "side": Side.SELL, "type": OrderType.LIMIT, "price": D("61000.00"),
+        "quantity": D("0.010"), "time_in_force": TimeInForce.IOC, "reduce_only": True,
+    }  # fmt: skip
+    values.update(fields)
+    return Action(**values)  # type: ignore[arg-type]
+
+
+def test_a_place_is_built_from_its_write_ahead_record() -> None:
+    submitted = OrderSubmittedData.of_action(_place())
+    place = PlaceCommand.of_submitted("BTC/USDT", submitted)
+    assert place.model_dump_json() == PLACE_JSON
+    for name in ORDER_FIELDS:
+        assert getattr(place, name) == getattr(submitted, name)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"type": OrderType.MARKET, "price": None, "time_in_force": None},
+        {"post_only": True, "reduce_only": False, "time_in_force": TimeInForce.GTC},
+        {"kind": ActionKind.AMEND, "replaces": "sp-demo-old"},
+    ],
+)
+def test_every_order_field_of_a_place_is_the_records(fields: dict[str, object]) -> None:
+    submitted = OrderSubmittedData.of_action(_place(**fields))
+    place = PlaceCommand.of_submitted("BTC/USDT:USDT", submitted)
+    assert place.symbol == "BTC/USDT:USDT"
+    assert {n: getattr(place, n) for n in ORDER_FIELDS} == submitted.model_dump(
+        include=set(ORDER_FIELDS)
+    )
+
+
+def test_a_place_and_its_record_describe_an_order_with_the_same_fields() -> None:
+    """Same names, types, constraints and defaults: one description of an order."""
+    assert set(PlaceCommand.model_fields) == ORDER_FIELDS | {"command", "symbol"}
+    for name in ORDER_FIELDS:
+        mine, record = PlaceCommand.model_fields[name], OrderSubmittedData.model_fields[name]
+        same = (mine.annotation, mine.metadata, mine.default)
+        assert same == (record.annotation, record.metadata, record.default), name
