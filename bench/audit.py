@@ -3,7 +3,7 @@
 Prints one JSON object with two figures:
 
 * `checker`: the pure audit (`core.audit.AuditChecker`) over `--events` events (default
-  1,000,000) of the synthetic grid workload (`setpoint.ops.synthetic`: targets, diffs,
+  1,000,000) of the synthetic grid workload (`setpoint.testing.synthetic`: targets, diffs,
   orders, partial fills, cancels, position reports over five keys). Events are made in
   chunks of `--chunk` outside the timed section and fed to one checker, so the figure is
   the checker's own speed and the log never sits in memory whole: `rss_mb` sampled after
@@ -41,7 +41,7 @@ from typing import Any
 from setpoint.core.audit import AuditChecker
 from setpoint.core.events import Event
 from setpoint.eventlog.offload import usable_cpus
-from setpoint.ops.synthetic import GridWorkload
+from setpoint.testing.synthetic import GridWorkload
 
 
 def _rss_mb() -> float:

@@ -60,7 +60,7 @@ from setpoint.core.projections import (
     apply_intent,
     rebuild,
 )
-from setpoint.ops.synthetic import fill_data, market, submitted_data
+from setpoint.testing.synthetic import fill_data, market, submitted_data
 
 KEY = Key("bench", "BTC/USDT")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -42,7 +42,7 @@ from setpoint.eventlog.port import (
     LogUnavailable,
     Recorded,
 )
-from setpoint.ops.synthetic import fill_data
+from setpoint.testing.synthetic import fill_data
 
 KEY = Key("demo", "BTC/USDT")
 OTHER = Key("demo", "ETH/USDT")

@@ -14,7 +14,7 @@ from setpoint.bus.subjects import event_subject
 from setpoint.core.model import Key, Producer
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.eventlog.jetstream_raw import Feed
-from setpoint.ops.synthetic import synthetic_log, write
+from setpoint.testing.synthetic import synthetic_log, write
 
 pytestmark = pytest.mark.nats
 

@@ -179,6 +179,17 @@ class System:
             process.kill()
             process.wait(5)
 
+    async def restart_server(self, how: signal.Signals, pause_s: float = 0.0) -> None:  # float-ok
+        """Stop the nats-server with `how` (SIGTERM or SIGKILL) and start it again on the
+        same port and store after `pause_s` without any server."""
+        server = self.nats_server
+        assert server.process is not None
+        server.process.send_signal(how)
+        await asyncio.to_thread(server.process.wait, 10)
+        server.process = None
+        await asyncio.sleep(pause_s)
+        await asyncio.to_thread(server.start)
+
     async def up(self) -> None:
         self.nats_server.start()
         await self.start("sim")

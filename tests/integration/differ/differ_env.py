@@ -20,7 +20,7 @@ from setpoint.core.model import Key, Producer
 from setpoint.differ.service import DifferService
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.eventlog.port import ANY
-from setpoint.ops.synthetic import market, markets_loaded
+from setpoint.testing.synthetic import market, markets_loaded
 
 BTC = market("BTC/USDT", min_quantity=Decimal("0.00001"))
 ETH = market("ETH/USDT", step=Decimal("0.0001"), min_quantity=Decimal("0.00001"))

@@ -26,7 +26,7 @@ from setpoint.eventlog import offload
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.ops import audit as audit_cmd
 from setpoint.ops.audit import audit
-from setpoint.ops.synthetic import ChainBuilder, place_action, synthetic_log, write
+from setpoint.testing.synthetic import ChainBuilder, place_action, synthetic_log, write
 
 pytestmark = pytest.mark.nats
 

@@ -17,7 +17,7 @@ from setpoint.bus.embedded import EmbeddedNats, free_port
 from setpoint.core.events import Event
 from setpoint.core.model import Key, Side, TargetOrder
 from setpoint.eventlog.jetstream import JetStreamEventLog
-from setpoint.ops.synthetic import ChainBuilder, place_action, synthetic_log, write
+from setpoint.testing.synthetic import ChainBuilder, place_action, synthetic_log, write
 
 pytestmark = pytest.mark.nats
 

@@ -35,10 +35,10 @@ from setpoint.core.ids import client_order_id
 from setpoint.core.model import Key, Producer, TargetOrder, TargetState
 from setpoint.eventlog import ANY
 from setpoint.eventlog.jetstream import JetStreamEventLog
-from setpoint.ops.synthetic import fill_data
 from setpoint.strategy.grid import Grid
 from setpoint.strategy.host import Host
 from setpoint.strategy.runner import Runner
+from setpoint.testing.synthetic import fill_data
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(60)]
 SYMBOL = "BTC/USDT"

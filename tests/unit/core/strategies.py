@@ -54,7 +54,7 @@ from setpoint.core.projections import (
     apply_intent,
 )
 from setpoint.core.risk import NO_LIMITS, RiskLimits
-from setpoint.ops.synthetic import fill_data, market, submitted_data
+from setpoint.testing.synthetic import fill_data, market, submitted_data
 
 D = Decimal
 KEY = Key("demo", "BTC/USDT")

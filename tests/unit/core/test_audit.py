@@ -34,7 +34,7 @@ from setpoint.core.events import (
     Origin,
 )
 from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder
-from setpoint.ops.synthetic import ChainBuilder, Placed, place_action, synthetic_log
+from setpoint.testing.synthetic import ChainBuilder, Placed, place_action, synthetic_log
 
 SPOT = Key("alpha", "BTC/USDT")
 PERP = Key("alpha", "BTC/USDT:USDT")

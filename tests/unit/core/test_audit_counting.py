@@ -41,7 +41,7 @@ from setpoint.core.events import (
 from setpoint.core.fillcount import count_fill
 from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder, TimeInForce
 from setpoint.core.projections import KeyActual, rebuild
-from setpoint.ops.synthetic import ChainBuilder, Placed, place_action
+from setpoint.testing.synthetic import ChainBuilder, Placed, place_action
 
 D = Decimal
 SETTLE = timedelta(minutes=3)  # more than AuditLimits.position_settle

@@ -16,7 +16,7 @@ from setpoint.core.events import (
     parse_event,
 )
 from setpoint.core.model import Key, Producer, Side
-from setpoint.ops.synthetic import fill_data
+from setpoint.testing.synthetic import fill_data
 
 KEY = Key("demo", "BTC/USDT")
 

@@ -18,7 +18,7 @@ from setpoint.core.events import FillObserved, FillSource, Liquidity, OrderStatu
 from setpoint.core.model import Producer, Side
 from setpoint.core.projections import OrderRecord
 from setpoint.core.reconcile import ReconcilePolicy, VenueFill, reconcile
-from setpoint.ops.synthetic import fill_data
+from setpoint.testing.synthetic import fill_data
 
 D = Decimal
 POLICY = ReconcilePolicy(target_symbols=frozenset({"BTC/USDT"}))

@@ -35,7 +35,7 @@ from setpoint.core.reconcile import (
     VenueSnapshot,
     reconcile,
 )
-from setpoint.ops.synthetic import fill_data
+from setpoint.testing.synthetic import fill_data
 
 D = Decimal
 SYMBOL = "BTC/USDT:USDT"

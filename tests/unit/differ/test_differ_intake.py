@@ -12,7 +12,7 @@ import pytest
 from setpoint.config import AccountConfig
 from setpoint.core.model import MarketInfo, OrderType, TargetState
 from setpoint.differ.intake import Rejection, validate_target
-from setpoint.ops.synthetic import market
+from setpoint.testing.synthetic import market
 
 BTC = market("BTC/USDT", min_quantity=Decimal("0.00001"))
 MARKETS = {"BTC/USDT": BTC}

@@ -30,7 +30,7 @@ from setpoint.core.model import Key, Producer
 from setpoint.differ.service import DifferService
 from setpoint.eventlog.memory import InMemoryEventLog
 from setpoint.eventlog.port import ANY, LogUnavailable, Recorded
-from setpoint.ops.synthetic import market, markets_loaded, submitted_data
+from setpoint.testing.synthetic import market, markets_loaded, submitted_data
 
 KEY = Key("demo", "BTC/USDT")
 BTC = market("BTC/USDT")

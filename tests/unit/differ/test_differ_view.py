@@ -19,7 +19,7 @@ from setpoint.core.events import (
 from setpoint.core.model import Key, MarketKind, Producer, TargetState
 from setpoint.differ.view import DifferView, symbol_for_token
 from setpoint.eventlog.port import Recorded
-from setpoint.ops.synthetic import market, markets_loaded
+from setpoint.testing.synthetic import market, markets_loaded
 
 KEY = Key("demo", "BTC/USDT:USDT")
 ACCOUNT = Key("demo", None)

@@ -7,7 +7,7 @@ import pytest
 
 from setpoint.core.audit import AuditLimits, AuditReport
 from setpoint.eventlog.offload import Worker, WorkerFailed
-from setpoint.ops.synthetic import synthetic_log
+from setpoint.testing.synthetic import synthetic_log
 
 WORKER = "setpoint.ops.audit_worker"
 

@@ -18,7 +18,13 @@ from setpoint.ops.asyncapi import DEFAULT_PATH, build_spec, render
 from setpoint.ops.explain import explain, trace_id
 from setpoint.ops.export import export_jsonl, export_parquet
 from setpoint.ops.progress import LogProgress
-from setpoint.ops.synthetic import ChainBuilder, cancel_action, place_action, synthetic_log, write
+from setpoint.testing.synthetic import (
+    ChainBuilder,
+    cancel_action,
+    place_action,
+    synthetic_log,
+    write,
+)
 
 SPOT = Key("alpha", "BTC/USDT")
 D = Decimal

@@ -14,7 +14,7 @@ from setpoint.eventlog.memory import InMemoryEventLog
 from setpoint.ops import audit as audit_cmd
 from setpoint.ops import replay as replay_cmd
 from setpoint.ops.replay import Until, replay, snapshot
-from setpoint.ops.synthetic import ChainBuilder, place_action, synthetic_log, write
+from setpoint.testing.synthetic import ChainBuilder, place_action, synthetic_log, write
 
 SPOT = Key("alpha", "BTC/USDT")
 ETH = Key("alpha", "ETH/USDT")

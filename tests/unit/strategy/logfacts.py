@@ -30,9 +30,9 @@ from setpoint.core.model import (
     TargetState,
     TimeInForce,
 )
-from setpoint.ops.synthetic import fill_data
 from setpoint.strategy.actual import ActualProjection
 from setpoint.strategy.sdk import KeyState, View
+from setpoint.testing.synthetic import fill_data
 
 ACCOUNT = "demo"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

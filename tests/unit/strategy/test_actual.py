@@ -34,8 +34,8 @@ from setpoint.core.events import (
 )
 from setpoint.core.ids import client_order_id
 from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder
-from setpoint.ops.synthetic import fill_data
 from setpoint.strategy.actual import ActualProjection
+from setpoint.testing.synthetic import fill_data
 
 SYMBOL = "BTC/USDT"
 GTC_BUY = TargetOrder(id="b1", side=BUY, price=Decimal("100"), quantity=Decimal("2"))

@@ -9,9 +9,9 @@ from logfacts import ACCOUNT, BUY, IOC, SELL, expired, fill, placed, submitted, 
 from setpoint.config import StrategyConfig
 from setpoint.core.events import Event
 from setpoint.core.model import MarketKind, TargetState
-from setpoint.ops.synthetic import market
 from setpoint.strategy.carry import Carry, CarryState
 from setpoint.strategy.sdk import Desired
+from setpoint.testing.synthetic import market
 
 SPOT, PERP = "BTC/USDT", "BTC/USDT:USDT"
 CONFIG = StrategyConfig(

@@ -9,9 +9,9 @@ from logfacts import ACCOUNT, SELL, fill, full_fill, placed, submitted, ticker, 
 from setpoint.config import StrategyConfig
 from setpoint.core.events import Event
 from setpoint.core.model import TargetOrder, TargetState
-from setpoint.ops.synthetic import market
 from setpoint.strategy.grid import Grid, GridState
 from setpoint.strategy.sdk import Desired
+from setpoint.testing.synthetic import market
 
 SYMBOL = "BTC/USDT"
 CONFIG = StrategyConfig(

@@ -10,7 +10,7 @@ from typing import Any
 from logfacts import ACCOUNT, full_fill, ticker, view
 
 from setpoint.config import StrategyConfig
-from setpoint.ops.synthetic import market
+from setpoint.testing.synthetic import market
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "strategies.md"
 
