@@ -5,7 +5,7 @@ Contract:
 * On start: the projections are folded from the log (the one projection runner, which
   then follows it live and resumes after a broken subscription), `MarketsLoaded` is appended, the
   command handlers answer `setpoint.gw.<account>.*`, and the startup reconciliation runs
-  (REST snapshot → facts → SEMANTICS §4 decisions). Only then is the gateway ready.
+  (REST snapshot → facts → semantics §4 decisions). Only then is the gateway ready.
 * Afterwards: reconciliation again on every stream break (trigger `reconnect`) and every
   `reconcile_interval_s` (`periodic`); websocket order and trade updates are appended as
   `OrderObserved` / `FillObserved` hints; tickers are published on
