@@ -30,6 +30,7 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
 from setpoint.core.numeric import ZERO
+from setpoint.core.projections import ActualState
 from setpoint.venues.commands import CancelCommand, PlaceCommand, VenueOrder
 
 EXECUTOR = Producer.EXECUTOR
@@ -85,6 +86,13 @@ def risk_rejected(
         key, EXECUTOR, data, correlation_id=diff.correlation_id, causation_id=diff.event_id,
         event_id=stable_event_id("risk", diff.event_id, action.client_order_id, rule),
     )  # fmt: skip
+
+
+def venue_order_id(actual: ActualState, key: Key, action: Action) -> str | None:
+    """The venue's id of the order `action` concerns, when known: the action's own, else
+    the one the projection holds."""
+    record = actual.order(key, action.client_order_id)
+    return action.order_id or (record.order_id if record is not None else None)
 
 
 def place_command(key: Key, action: Action) -> PlaceCommand:

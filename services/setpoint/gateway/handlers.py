@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from setpoint.bus import subjects, telemetry
 from setpoint.core.reconcile import VenueOrder
 from setpoint.gateway.venue import Venue, VenueError
+from setpoint.venues import settle
 from setpoint.venues.commands import (
     CancelCommand,
     Command,
@@ -109,14 +110,18 @@ class CommandHandlers:
         try:
             return await self._answer(await self.venue.place(command, pace=False))
         except VenueError as exc:
-            if not exc.outcome.maybe_happened:
+            if not settle.at_the_venue(exc.outcome):
                 raise
             log.info("place %s: %s; querying", command.client_order_id, exc.outcome.value)
             first = exc.failure
-        try:
-            order = await self.venue.query(command.symbol, command.client_order_id, pace=False)
-        except VenueError:
-            return CommandReply.failure(first)
+
+        async def look() -> VenueOrder | None:  # a failed query settles nothing
+            try:
+                return await self.venue.query(command.symbol, command.client_order_id, pace=False)
+            except VenueError:
+                return None
+
+        order = await settle.settle(look, settle.GATEWAY)
         if order is None:
             return CommandReply.failure(first)
         return await self._answer(order, duplicate=first.outcome is Outcome.DUPLICATE)

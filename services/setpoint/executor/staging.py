@@ -1,0 +1,180 @@
+"""Carrying out one plan, stage by stage (the order itself is decided by `plan`, each
+action by `decide`; this module feeds them the newest projection and sends what they pass).
+
+Contract:
+
+* The stages of a plan (`plan.stages`) run in order; a plan superseded by a newer one of
+  its key stops between stages. The place of an amend goes only when the cancel of the
+  order it replaces came back without a fill beyond what the plan assumed
+  (`plan.amends_ready`).
+* Within a stage each action is sent as soon as its own write-ahead event is recorded
+  (`writeahead.WriteAhead.record_stage`); the places of a stage go first when they cannot
+  trade against the orders it cancels (`plan.places_first`).
+* Each action is decided just before its write-ahead (`decide`, against the newest
+  facts): skipped when already done, refused with a `RiskRejected`, or written ahead and
+  sent (`venue_actions.VenueActions.carry_out`).
+* A stage that is not the plan's last ends when every sent action has been answered and
+  recorded. The last stage ends once everything is sent: its answers are recorded in the
+  background (`answers`), so the key is free for its next plan at once; a failure to
+  record one is logged and the action stays in flight (reconciliation, or the next
+  start, settles it).
+* `execute` returns False when the plan was given up (a lost race it could not catch up
+  with): it is to run again, and `decide` then skips what was done. A failure (the log or
+  the gateway unavailable) raises, and what was recorded stays recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Protocol
+
+from setpoint.bus import telemetry
+from setpoint.config import Settings
+from setpoint.core.events import Action, ActionKind, DiffComputed, Event, OrderCancelled, Wallet
+from setpoint.core.model import Key
+from setpoint.core.projections import ActualState
+from setpoint.executor import records
+from setpoint.executor.decide import Seen, Verdict, decide
+from setpoint.executor.plan import Resting, amends_ready, places_first, stages
+from setpoint.executor.venue_actions import VenueActions
+from setpoint.executor.writeahead import Decision, WriteAhead
+
+log = logging.getLogger(__name__)
+
+
+class Folded(Protocol):
+    """What staging reads of the executor's projection (always the newest)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def actual(self) -> ActualState: ...
+    @property
+    def plans(self) -> dict[Key, DiffComputed]: ...
+    @property
+    def submitted(self) -> set[str]: ...
+    @property
+    def last_prices(self) -> dict[Key, Decimal]: ...
+
+
+class Staging:
+    """See the module docstring."""
+
+    def __init__(self, folded: Folded, write_ahead: WriteAhead, venue: VenueActions) -> None:
+        self.folded, self.write_ahead, self.venue = folded, write_ahead, venue
+        self.answers: set[asyncio.Task[Event | None]] = set()
+
+    async def execute(self, key: Key, plan: DiffComputed) -> bool:
+        """Run the plan's stages; False when it was given up."""
+        if not plan.data.actions:
+            return True
+        actual = self.folded.actual
+        market = actual.market(key)
+        filled_before = _filled_of_replaced(actual, key, plan.data.actions)
+        cancelled: dict[str, Decimal] = {}
+        free = _free(actual, key.account)
+        planned = stages(plan.data.actions, market, free)
+        for index, stage in enumerate(planned):
+            if self.folded.plans[key].event_id != plan.event_id:  # superseded
+                return True
+            ready = amends_ready(stage, cancelled, filled_before)
+            ready = places_first(ready, _resting(self.folded.actual, key, ready), market, free)
+            last = index == len(planned) - 1
+            completed, outcomes = await self._run_stage(key, ready, plan, wait=not last)
+            for outcome in outcomes:
+                if isinstance(outcome, OrderCancelled) and outcome.data.client_order_id:
+                    cancelled[outcome.data.client_order_id] = outcome.data.filled
+            if not completed:
+                return False
+        return True
+
+    async def _run_stage(
+        self, key: Key, stage: Sequence[Action], plan: DiffComputed, *, wait: bool
+    ) -> tuple[bool, list[Event | None]]:
+        """Write ahead and carry out one stage; with `wait` the answers of what was sent
+        are awaited and returned, without it they are recorded in the background. Returns
+        (False when the stage was given up, the answers waited for)."""
+        running: list[asyncio.Task[Event | None]] = []
+        answered = self.answers.discard if wait else self._answered
+
+        def send(action: Action, ahead: Event) -> None:
+            self.folded.submitted.add(action.client_order_id)
+            task = asyncio.create_task(self.venue.carry_out(key, action, ahead))
+            self.answers.add(task)
+            task.add_done_callback(answered)
+            running.append(task)
+
+        tp = telemetry.current_traceparent()
+
+        def decide_now(action: Action) -> Decision:
+            return self._decide(key, action, plan, tp)
+
+        try:
+            completed = (
+                await self.write_ahead.record_stage(key, stage, decide_now, send) if stage else True
+            )
+        finally:  # what was sent is answered and recorded, whatever happened meanwhile
+            outcomes = list(await asyncio.gather(*running)) if wait else []
+        return completed, outcomes
+
+    def _answered(self, task: asyncio.Task[Event | None]) -> None:
+        """A background answer is done: a failure to record it is logged (the action
+        stays in flight: reconciliation, or the next start, settles it)."""
+        self.answers.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("recording an answer failed", exc_info=task.exception())
+
+    def _decide(self, key: Key, action: Action, plan: DiffComputed, tp: str | None) -> Decision:
+        """The decision for one action now: its write-ahead event (True: to be sent), its
+        `RiskRejected` (False), or None when it is skipped."""
+        folded = self.folded
+        account = folded.settings.accounts[key.account]
+        seen = Seen(folded.submitted)
+        actual = folded.actual
+        decision = decide(action, key, actual, account, seen, folded.last_prices.get(key))
+        if decision.verdict is Verdict.REFUSE:
+            refusal = records.risk_rejected(key, action, decision.rule, decision.detail, plan)
+            return refusal, False
+        if decision.verdict is Verdict.EXECUTE:
+            return _write_ahead_event(actual, key, action, plan, tp), True
+        return None
+
+
+def _write_ahead_event(
+    actual: ActualState, key: Key, action: Action, plan: DiffComputed, tp: str | None
+) -> Event:
+    if action.kind is ActionKind.CANCEL:
+        order_id = records.venue_order_id(actual, key, action)
+        return records.cancel_submitted(key, action, order_id, plan, tp)
+    return records.submitted(key, action, plan, tp)
+
+
+def _free(actual: ActualState, account: str) -> dict[str, Decimal]:
+    balances = actual.balances(account)
+    return {asset: b.free for (wallet, asset), b in balances.items() if wallet is Wallet.SPOT}
+
+
+def _resting(actual: ActualState, key: Key, stage: Sequence[Action]) -> dict[str, Resting]:
+    """The orders the stage cancels, as far as the projection knows them."""
+    out: dict[str, Resting] = {}
+    for action in stage:
+        if action.kind is ActionKind.CANCEL:
+            record = actual.order(key, action.client_order_id)
+            if record is not None:
+                out[action.client_order_id] = (record.side, record.price, record.remaining)
+    return out
+
+
+def _filled_of_replaced(
+    actual: ActualState, key: Key, actions: Sequence[Action]
+) -> dict[str, Decimal]:
+    """What each order an amend replaces had filled when the plan began."""
+    out: dict[str, Decimal] = {}
+    for action in actions:
+        if action.replaces is not None:
+            record = actual.order(key, action.replaces)
+            out[action.replaces] = record.done if record is not None else Decimal(0)
+    return out

@@ -1,0 +1,105 @@
+"""The executor's appends, checked per (key, executor): write-ahead decisions and facts.
+
+Contract:
+
+* Appends are checked per (key, executor) against the position of the last executor
+  event *folded* for the key (`folded`) or appended by this process: a decision made on a
+  stale projection cannot pass the check.
+* `record_stage` decides and appends a stage's write-ahead events one by one, in stage
+  order, and calls `send(action, event)` as soon as an action's own event is recorded
+  (never before). Each decision is read together with the position it is checked
+  against, under the key's lock, nothing awaited in between. On a conflict (another
+  executor appended since) it waits until it has folded the winner's events and decides
+  again what is left of the stage (it then skips what the winner did); what was recorded
+  stays recorded and sent. When it cannot catch up, or conflicts five times, it gives the
+  stage up: False, and the actions not recorded by then were not sent.
+* `record_facts` appends facts (the venue's answers) with the same check; facts are true
+  whoever acted since, so on a conflict they are appended anyway (unchecked), without
+  advancing the expected position, so the next decision waits for the fold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from setpoint.core.events import Action, Event
+from setpoint.core.model import Key, Producer
+from setpoint.eventlog import ANY, NO_EVENTS, ConcurrencyConflict, EventLog
+
+log = logging.getLogger(__name__)
+CONFLICTS = 5
+
+Decision = tuple[Event, bool] | None
+"""An action decided now: its write-ahead event (True: to be sent) or its refusal
+(False: only recorded); None when it is skipped."""
+
+
+class WriteAhead:
+    """See the module docstring. `caught_up(position)` waits until the projection has
+    folded `position` (False when it could not)."""
+
+    def __init__(self, event_log: EventLog, caught_up: Callable[[int], Awaitable[bool]]):
+        self.log, self._caught_up = event_log, caught_up
+        self.expected: dict[Key, int] = {}
+        self.locks: dict[Key, asyncio.Lock] = {}
+
+    def folded(self, key: Key, position: int) -> None:
+        """An executor event of `key` at `position` has been folded into the projection."""
+        self.expected[key] = max(self.expected.get(key, NO_EVENTS), position)
+
+    async def record_stage(
+        self,
+        key: Key,
+        stage: Sequence[Action],
+        decide: Callable[[Action], Decision],
+        send: Callable[[Action, Event], None],
+    ) -> bool:
+        """Decide (`decide`, on the newest projection) and append the stage's events, see
+        the module docstring. False when it could not get past the conflicts."""
+        left = list(stage)
+        for _ in range(CONFLICTS):
+            try:
+                while left:
+                    decided = await self._decide_and_append(key, left[0], decide)
+                    if decided is not None and decided[1]:
+                        send(left[0], decided[0])
+                        await asyncio.sleep(0)  # let it reach the wire before the next
+                    left.pop(0)
+            except ConcurrencyConflict as conflict:
+                log.info("another executor acted on %s; re-deciding", key)
+                if not await self._caught_up(conflict.actual):
+                    return False
+                continue
+            return True
+        return False
+
+    async def _decide_and_append(
+        self, key: Key, action: Action, decide: Callable[[Action], Decision]
+    ) -> Decision:
+        """Decide `action` and append the decision, checked against the position of the
+        last executor event folded or appended when it decided: a decision made stale by
+        another executor's append raises ConcurrencyConflict."""
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            expected = self.expected.get(key, NO_EVENTS)
+            decided = decide(action)
+            if decided is None:
+                return None
+            positions = await self.log.append(key, Producer.EXECUTOR, [decided[0]], expected)
+            self.folded(key, positions[-1])
+            return decided
+
+    async def record_facts(self, key: Key, events: list[Event]) -> None:
+        """Append facts (venue answers), see the module docstring."""
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            try:
+                positions = await self.log.append(
+                    key, Producer.EXECUTOR, events, self.expected.get(key, NO_EVENTS)
+                )
+            except ConcurrencyConflict:
+                await self.log.append(key, Producer.EXECUTOR, events, ANY)
+                return
+            self.folded(key, positions[-1])
