@@ -46,8 +46,6 @@ from setpoint.core.projections import (
 
 from .sdk import Fill, IntentState, KeyState, OrderState
 
-_NO_KEY = KeyActual()
-
 
 class ActualProjection:
     """Fold of one key's events; see the module docstring."""
@@ -61,19 +59,24 @@ class ActualProjection:
         self._key: Key | None = None
         self._actual = ActualState.empty()
         """The core actual projection of the key's events (at positions 1, 2, 3, ...)."""
+        self._ka = KeyActual()
+        """The key's state in `_actual`."""
 
     @property
     def position(self) -> Decimal:
         """The key's position as the core counts it (`KeyActual.position`)."""
-        return self._key_actual().position
+        return self._ka.position
 
     def apply(self, event: Event) -> None:
         """Fold one event of this key (events of other keys must not be passed)."""
-        seen = isinstance(event, FillObserved) and self._key_actual().has_fill(
+        seen = isinstance(event, FillObserved) and self._ka.has_fill(
             event.data.venue, event.data.trade_id
         )
-        self._key = event.key
+        key = self._key
+        if key is None:
+            key = self._key = event.key
         self._actual = apply_actual(self._actual, self._actual.position + 1, event)
+        self._ka = self._actual.key(key)
         if isinstance(event, TargetPublished):
             self.last_target = event.data.target
         elif isinstance(event, OrderSubmitted):
@@ -83,12 +86,9 @@ class ActualProjection:
         elif isinstance(event, FillObserved) and not seen:
             self._fill(event)
 
-    def _key_actual(self) -> KeyActual:
-        return _NO_KEY if self._key is None else self._actual.key(self._key)
-
     def _record(self, order: OrderState) -> OrderRecord:
         """The core's record of one of our orders (it records every `OrderSubmitted`)."""
-        record = self._key_actual().order(order.client_order_id)
+        record = self._ka.order(order.client_order_id)
         assert record is not None
         return record
 
@@ -129,7 +129,7 @@ class ActualProjection:
         """A trade the core had not folded yet: listed, with the intent of the order the
         core counted it toward."""
         data = event.data
-        ka = self._key_actual()
+        ka = self._ka
         record = find_order(ka.orders, ka.venue_ids, data.client_order_id, data.order_id)
         order = self.orders.get(record.ref) if record is not None else None
         self.fills.append(
