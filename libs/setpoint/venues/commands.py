@@ -26,8 +26,7 @@ from pydantic import AwareDatetime
 from setpoint.core.events import OrderSubmittedData
 from setpoint.core.model import Frozen, OrderType, Side, TimeInForce
 from setpoint.core.numeric import PositiveDec
-from setpoint.core.reconcile import VenueFill as VenueFill
-from setpoint.core.reconcile import VenueOrder as VenueOrder
+from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.venues.errors import Outcome, VenueFailure
 
 PLACE = "place"

@@ -31,7 +31,8 @@ from setpoint.core.events import (
 from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
 from setpoint.core.numeric import ZERO
 from setpoint.core.projections import ActualState
-from setpoint.venues.commands import CancelCommand, PlaceCommand, VenueOrder
+from setpoint.core.reconcile import VenueOrder
+from setpoint.venues.commands import CancelCommand, PlaceCommand
 
 EXECUTOR = Producer.EXECUTOR
 

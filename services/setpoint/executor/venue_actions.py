@@ -36,10 +36,11 @@ from setpoint.config import Settings
 from setpoint.core.events import Action, ActionKind, Event, new_event_id
 from setpoint.core.model import Key
 from setpoint.core.projections import ActualState
+from setpoint.core.reconcile import VenueOrder
 from setpoint.executor import records
 from setpoint.executor.gateway_client import GatewayClient, GatewayUnavailable
 from setpoint.venues import settle
-from setpoint.venues.commands import Command, CommandReply, QueryCommand, VenueOrder
+from setpoint.venues.commands import Command, CommandReply, QueryCommand
 from setpoint.venues.errors import Outcome
 from setpoint.venues.ratelimit import RateLimiter
 

@@ -14,7 +14,6 @@ import pytest
 from setpoint.core import reconcile
 from setpoint.core.events import Action, ActionKind, Liquidity, OrderStatus, OrderSubmittedData
 from setpoint.core.model import OrderType, Side, TimeInForce
-from setpoint.venues import commands
 from setpoint.venues.commands import ORDER_FIELDS, CommandReply, PlaceCommand
 
 D = Decimal
@@ -52,9 +51,10 @@ def _reply() -> CommandReply:
     )
 
 
-def test_the_wire_and_the_kernel_share_one_class_each() -> None:
-    assert commands.VenueOrder is reconcile.VenueOrder
-    assert commands.VenueFill is reconcile.VenueFill
+def test_the_replies_carry_the_kernels_classes() -> None:
+    fields = CommandReply.model_fields
+    assert fields["order"].annotation == reconcile.VenueOrder | None
+    assert fields["fills"].annotation == tuple[reconcile.VenueFill, ...]
 
 
 def test_a_reply_keeps_its_json() -> None:
