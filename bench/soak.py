@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -39,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    # the soak's own NATS client reconnects across the restarts the soak makes: quiet
+    logging.getLogger("nats").setLevel(logging.CRITICAL)
     root = args.dir or Path(tempfile.mkdtemp(prefix=f"soak-{args.seed}-"))
     root.mkdir(parents=True, exist_ok=True)
     summary = asyncio.run(soak(root, args.seed, args.faults))
