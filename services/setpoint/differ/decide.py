@@ -9,13 +9,15 @@ properly (e.g. `MarketsNotLoaded`).
 `should_append` says whether that decision is new. A plan is level-triggered: each
 `DiffComputed` holds every action the key needs now, and the executor carries out the
 latest one, skipping client order ids it has already submitted. An action of the last
-decision is *outstanding* until the executor has acted on its client order id
-(`OrderSubmitted` / `CancelSubmitted` seen after that decision). A decision is recorded when
+decision is *outstanding* until the executor has acted on it (`OrderSubmitted` /
+`CancelSubmitted` seen after that decision, for its client order id or, for an amend,
+for the order it replaces: the executor cancels that one first). A decision is recorded when
 
 * it has an action that is not outstanding (new work: a new intent, a new attempt, a
-  changed price or quantity, or a cancel the executor already tried and that is needed
-  again); a plan that only repeats outstanding actions is the last decision being
-  carried out, and recording it again would add one event per executed action; or
+  changed price or quantity, or a cancel, plain or an amend's, the executor already
+  tried and that is needed again: its answer was lost and reconciliation cleared it,
+  semantics §4); a plan that only repeats outstanding actions is the last decision
+  being carried out, and recording it again would add one event per executed action; or
 * it has no action and the generation, the converged flag or the risk reasons changed
   (so that "nothing to do for generation 8" and "converged" are on record once, and an
   idle key never writes).
@@ -31,7 +33,7 @@ from decimal import Decimal
 from setpoint.config import AccountConfig
 from setpoint.core.diff import Plan, diff
 from setpoint.core.effective import effective_target
-from setpoint.core.events import DiffComputedData, RiskReason
+from setpoint.core.events import Action, DiffComputedData, RiskReason
 from setpoint.core.model import Key
 from setpoint.core.projections import ActualState, IntentState
 from setpoint.settings_core import risk_limits
@@ -62,9 +64,18 @@ def should_append(
     if last is None:
         return True
     if new.actions:
-        outstanding = {a for a in last.actions if a.client_order_id not in acted}
+        outstanding = {a for a in last.actions if not _acted_on(a, acted)}
         return not outstanding.issuperset(new.actions)
     return (new.generation, new.converged, new.risk) != (last.generation, last.converged, last.risk)
+
+
+def _acted_on(action: Action, acted: AbstractSet[str]) -> bool:
+    """The executor acted on `action`: it wrote its client order id ahead, or, for an
+    amend, the cancel of the order it replaces (the amend's new order waits for that
+    cancel's answer; when the answer never comes, only that `CancelSubmitted` is there)."""
+    return action.client_order_id in acted or (
+        action.replaces is not None and action.replaces in acted
+    )
 
 
 def decide(
