@@ -6,8 +6,9 @@ modules). Each is loaded from its module on first use: `import setpoint.bus` imp
 neither nats-py nor the configuration.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from setpoint.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from setpoint.bus.connect import (
@@ -60,10 +61,4 @@ __all__ = [
     "until_stopped",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """Load a public name from its module on first use (PEP 562)."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_names(__name__, _WHERE)

@@ -7,8 +7,9 @@ Each name is loaded from its module on first use, so `import setpoint.core` stay
 as the modules a caller actually touches.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from setpoint.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from setpoint.core.audit import AuditChecker, AuditLimits, AuditReport
@@ -98,10 +99,4 @@ __all__ = [
     "strict_decimal",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """Load a public name from its module on first use (PEP 562)."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_names(__name__, _WHERE)

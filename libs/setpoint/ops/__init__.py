@@ -6,8 +6,9 @@ The names below are what other code may use besides the commands (the functions 
 name here). Each is loaded from its module on first use.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from setpoint.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from setpoint.ops.exits import (
@@ -79,10 +80,4 @@ __all__ = [
     "stream",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """Load a public name from its module on first use (PEP 562)."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_names(__name__, _WHERE)

@@ -5,8 +5,9 @@ The names below are its public surface; each is loaded from its module on first 
 `classify` or the exchange factory).
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from setpoint.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from setpoint.venues.commands import (
@@ -61,10 +62,4 @@ __all__ = [
     "redact",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """Load a public name from its module on first use (PEP 562)."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_names(__name__, _WHERE)
