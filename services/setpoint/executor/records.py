@@ -28,7 +28,7 @@ from setpoint.core.events import (
     RiskRejectedData,
     stable_event_id,
 )
-from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
+from setpoint.core.model import Key, Producer
 from setpoint.core.numeric import ZERO
 from setpoint.core.projections import ActualState
 from setpoint.core.reconcile import VenueOrder
@@ -97,19 +97,10 @@ def venue_order_id(actual: ActualState, key: Key, action: Action) -> str | None:
 
 
 def place_command(key: Key, action: Action) -> PlaceCommand:
+    """The command for a place: built from what its write-ahead records, so the two never
+    differ (ValueError for a place without side, type or quantity)."""
     assert key.symbol is not None
-    assert action.quantity is not None
-    return PlaceCommand(
-        symbol=key.symbol,
-        client_order_id=action.client_order_id,
-        side=action.side or Side.BUY,
-        type=action.type or OrderType.LIMIT,
-        price=action.price,
-        quantity=action.quantity,
-        time_in_force=action.time_in_force or TimeInForce.GTC,
-        post_only=action.post_only,
-        reduce_only=action.reduce_only,
-    )
+    return PlaceCommand.of_submitted(key.symbol, OrderSubmittedData.of_action(action))
 
 
 def cancel_command(key: Key, client_order_id: str, order_id: str | None) -> CancelCommand:
