@@ -1,25 +1,9 @@
-"""The EventLog port and its adapters (memory, jetstream, eventstoredb)."""
+"""The EventLog port and its adapters (memory, jetstream, eventstoredb).
 
-from setpoint.eventlog.port import (
-    ANY,
-    NO_EVENTS,
-    ConcurrencyConflict,
-    EventLog,
-    EventLogError,
-    LogMisconfigured,
-    LogUnavailable,
-    Quarantined,
-    Recorded,
-)
+Its public names are the port's (`setpoint.eventlog.port.__all__`).
+"""
 
-__all__ = [
-    "ANY",
-    "NO_EVENTS",
-    "ConcurrencyConflict",
-    "EventLog",
-    "EventLogError",
-    "LogMisconfigured",
-    "LogUnavailable",
-    "Quarantined",
-    "Recorded",
-]
+from setpoint.eventlog import port as _port
+from setpoint.eventlog.port import *  # noqa: F403  (the one list of names: the port's __all__)
+
+__all__ = _port.__all__

@@ -45,6 +45,18 @@ from setpoint.core.errors import LogUnavailable as LogUnavailable
 from setpoint.core.events import Event
 from setpoint.core.model import Key, Producer
 
+__all__ = [
+    "ANY",
+    "NO_EVENTS",
+    "ConcurrencyConflict",
+    "EventLog",
+    "EventLogError",
+    "LogMisconfigured",
+    "LogUnavailable",
+    "Quarantined",
+    "Recorded",
+]
+
 ANY: Final = -1
 """`expected` value that skips the concurrency check."""
 NO_EVENTS: Final = 0

@@ -3,25 +3,17 @@ in `setpoint.cli.COMMANDS`, each with `add_arguments(parser)` and `main(config, 
 
 The names below are what other code may use besides the commands (the functions `audit`,
 `replay` and `explain` are reached through their modules: a module name is never also a
-name here). Each is loaded from its module on first use.
+name here). Each is loaded from its module on first use; the exit statuses
+(`setpoint.ops.exits`, small and pure) are imported at once.
 """
 
 from typing import TYPE_CHECKING
 
 from setpoint.core.lazy import lazy_names
+from setpoint.ops import exits as _exits
+from setpoint.ops.exits import *  # noqa: F403  (its names are the exit statuses' __all__)
 
 if TYPE_CHECKING:
-    from setpoint.ops.exits import (
-        CANNOT_READ,
-        FAILED,
-        INTERRUPTED,
-        NOBODY_ANSWERED,
-        NOTHING_ANSWERED,
-        OK,
-        READ_ERRORS,
-        USAGE,
-        exit_status,
-    )
     from setpoint.ops.export import export_jsonl, export_parquet
     from setpoint.ops.kill import send_kill
     from setpoint.ops.logread import opened_log, print_json, run_on_log, stream
@@ -30,15 +22,6 @@ if TYPE_CHECKING:
     from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
 
 _WHERE = {
-    "CANNOT_READ": "exits",
-    "FAILED": "exits",
-    "INTERRUPTED": "exits",
-    "NOBODY_ANSWERED": "exits",
-    "NOTHING_ANSWERED": "exits",
-    "OK": "exits",
-    "READ_ERRORS": "exits",
-    "USAGE": "exits",
-    "exit_status": "exits",
     "export_jsonl": "export",
     "export_parquet": "export",
     "send_kill": "kill",
@@ -56,20 +39,11 @@ _WHERE = {
 """Public name -> the module of this package that defines it."""
 
 __all__ = [
-    "CANNOT_READ",
-    "FAILED",
-    "INTERRUPTED",
-    "NOBODY_ANSWERED",
-    "NOTHING_ANSWERED",
-    "OK",
-    "READ_ERRORS",
-    "USAGE",
     "ChildSpec",
     "ChildState",
     "LogProgress",
     "Supervisor",
     "Until",
-    "exit_status",
     "export_jsonl",
     "export_parquet",
     "opened_log",
@@ -79,5 +53,6 @@ __all__ = [
     "snapshot",
     "stream",
 ]
+__all__ += _exits.__all__
 
 __getattr__ = lazy_names(__name__, _WHERE)
