@@ -19,6 +19,7 @@ from setpoint.core.events import (
     Event,
     FillObserved,
     FillSource,
+    Liquidity,
     ObservationSource,
     OrderCancelled,
     OrderCancelledData,
@@ -39,6 +40,7 @@ from setpoint.core.model import (
     Key,
     MarketInfo,
     MarketKind,
+    OrderType,
     Producer,
     Side,
     TargetOrder,
@@ -53,6 +55,7 @@ from setpoint.core.projections import (
     apply_actual,
     apply_intent,
 )
+from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.core.risk import NO_LIMITS, RiskLimits
 from setpoint.testing.synthetic import fill_data, market, submitted_data
 
@@ -413,3 +416,46 @@ def ev_inferred(rec: OrderRecord, order_filled: Decimal) -> FillObserved:
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+# --------------------------------------------------------------------------- the venue's view
+
+
+def venue_view(rec: OrderRecord, filled: Decimal | None = None, **kw: object) -> VenueOrder:
+    """The venue's view of a local order (same state unless overridden)."""
+    values: dict[str, object] = {
+        "order_id": rec.order_id or "v-" + rec.ref,
+        "client_order_id": rec.client_order_id,
+        "symbol": "BTC/USDT",
+        "side": rec.side,
+        "type": rec.type,
+        "price": rec.price,
+        "quantity": rec.quantity,
+        "filled": rec.done if filled is None else filled,
+        "status": rec.status or OrderStatus.NEW,
+        "time_in_force": rec.time_in_force,
+    }
+    values.update(kw)
+    return VenueOrder(**values)  # type: ignore[arg-type]
+
+
+def resting(
+    order_id: str, client_order_id: str | None, side: Side = Side.BUY, price: str = "90",
+    qty: str = "1",
+) -> VenueOrder:  # fmt: skip
+    """An order the log does not know, open at the venue on BTC/USDT: a limit, nothing
+    filled."""
+    return VenueOrder(
+        order_id=order_id, client_order_id=client_order_id, symbol="BTC/USDT", side=side,
+        type=OrderType.LIMIT, price=D(price), quantity=D(qty), filled=D(0),
+        status=OrderStatus.NEW,
+    )  # fmt: skip
+
+
+def venue_trade(rec: OrderRecord, trade_id: str, qty: str) -> VenueFill:
+    """A trade of `rec` at 100 (taker, no fee) as the venue's trade list reports it."""
+    return VenueFill(
+        trade_id=trade_id, order_id=rec.order_id or "", client_order_id=rec.ref,
+        symbol="BTC/USDT", side=rec.side, price=D("100"), quantity=D(qty), fee=D(0),
+        fee_currency="", liquidity=Liquidity.TAKER,
+    )  # fmt: skip

@@ -11,13 +11,13 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.core.strategies import KEY, Log, ev_fill, order
-from tests.unit.core.test_scenarios import run, snapshot, started, venue_view
+from tests.unit.core.strategies import KEY, Log, ev_fill, order, venue_trade, venue_view
+from tests.unit.core.test_scenarios import run, snapshot, started
 
-from setpoint.core.events import FillObserved, FillSource, Liquidity, OrderStatus
-from setpoint.core.model import Producer, Side
+from setpoint.core.events import FillObserved, FillSource, OrderStatus
+from setpoint.core.model import Producer
 from setpoint.core.projections import OrderRecord
-from setpoint.core.reconcile import ReconcilePolicy, VenueFill, reconcile
+from setpoint.core.reconcile import ReconcilePolicy, reconcile
 from setpoint.testing.synthetic import fill_data
 
 D = Decimal
@@ -118,11 +118,7 @@ def test_fills_of_the_same_reconciliation_are_counted_before_inferring() -> None
     for exactly the rest."""
     log = _partly_filled()
     rec = _order(log)
-    trade = VenueFill(
-        trade_id="t2", order_id=rec.order_id or "", client_order_id=rec.ref,
-        symbol="BTC/USDT", side=Side.BUY, price=D("100"), quantity=D("0.300"), fee=D(0),
-        fee_currency="", liquidity=Liquidity.TAKER,
-    )  # fmt: skip
+    trade = venue_trade(rec, "t2", "0.300")
     view = venue_view(rec, filled=D("0.700"), status=OrderStatus.PARTIALLY_FILLED)
     out = run(log, snapshot(log, [view], fills=[trade]))
     fills = [e.data for e in out.events if isinstance(e, FillObserved)]

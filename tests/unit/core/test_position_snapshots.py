@@ -14,8 +14,7 @@ from decimal import Decimal
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from tests.unit.core.strategies import PERP, Log, PerfectVenue, ev_position, order
-from tests.unit.core.test_scenarios import venue_view
+from tests.unit.core.strategies import PERP, Log, PerfectVenue, ev_position, order, venue_view
 
 from setpoint.core.events import (
     FillObserved,

@@ -18,6 +18,7 @@ from tests.unit.core.strategies import (
     positions,
     run_history,
     target_orders,
+    venue_view,
 )
 
 from setpoint.core.events import (
@@ -107,19 +108,7 @@ def _venue_orders(log: Log, seed: int) -> tuple[VenueOrder, ...]:
         if rec.status is None or (seed >> n) & 1:
             continue  # in flight, or (by the seed) gone from the venue
         filled = min(rec.quantity, rec.done + D("0.1") * ((seed >> (n + 8)) & 1))
-        out.append(
-            VenueOrder(
-                order_id=rec.order_id or "?",
-                client_order_id=rec.client_order_id,
-                symbol="BTC/USDT",
-                side=rec.side,
-                type=rec.type,
-                price=rec.price,
-                quantity=rec.quantity,
-                filled=filled,
-                status=OrderStatus.NEW,
-            )
-        )
+        out.append(venue_view(rec, filled=filled, status=OrderStatus.NEW))
     return tuple(out)
 
 
@@ -180,17 +169,7 @@ def test_observed_source_is_rest_for_matched() -> None:
     log.publish([order("a")])
     venue.execute(log, log.plan())
     rec = log.ka().intent_orders("a")[0]
-    view = VenueOrder(
-        order_id=rec.order_id or "",
-        client_order_id=rec.ref,
-        symbol="BTC/USDT",
-        side=rec.side,
-        type=rec.type,
-        price=rec.price,
-        quantity=rec.quantity,
-        filled=D(0),
-        status=OrderStatus.CANCELED,
-    )
+    view = venue_view(rec, filled=D(0), status=OrderStatus.CANCELED)
     snap = VenueSnapshot(
         account="demo", venue="binance", taken_at=at(5),
         open_orders={"BTC/USDT": Fetched.of((view,))},

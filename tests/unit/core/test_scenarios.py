@@ -18,6 +18,9 @@ from tests.unit.core.strategies import (
     ev_placed,
     ev_submit,
     order,
+    resting,
+    venue_trade,
+    venue_view,
 )
 
 from setpoint.core.diff import position_delta
@@ -26,7 +29,6 @@ from setpoint.core.events import (
     CancelSubmitted,
     CancelSubmittedData,
     FillSource,
-    Liquidity,
     OrderRejected,
     OrderRejectedData,
     OrderStatus,
@@ -34,7 +36,7 @@ from setpoint.core.events import (
     ReconcileTrigger,
 )
 from setpoint.core.ids import client_order_id
-from setpoint.core.model import OrderType, Producer, Side, TimeInForce
+from setpoint.core.model import Producer, Side, TimeInForce
 from setpoint.core.projections import OrderRecord
 from setpoint.core.reconcile import (
     Fetched,
@@ -49,24 +51,6 @@ from setpoint.core.reconcile import (
 
 D = Decimal
 POLICY = ReconcilePolicy(target_symbols=frozenset({"BTC/USDT"}))
-
-
-def venue_view(rec: OrderRecord, filled: Decimal | None = None, **kw: object) -> VenueOrder:
-    """The venue's view of a local order (same state unless overridden)."""
-    values: dict[str, object] = {
-        "order_id": rec.order_id or "v-" + rec.ref,
-        "client_order_id": rec.client_order_id,
-        "symbol": "BTC/USDT",
-        "side": rec.side,
-        "type": rec.type,
-        "price": rec.price,
-        "quantity": rec.quantity,
-        "filled": rec.done if filled is None else filled,
-        "status": rec.status or OrderStatus.NEW,
-        "time_in_force": rec.time_in_force,
-    }
-    values.update(kw)
-    return VenueOrder(**values)  # type: ignore[arg-type]
 
 
 def snapshot(
@@ -118,17 +102,7 @@ def test_agreeing_venue_gives_nothing_to_do() -> None:
 
 def test_our_order_injected_at_the_venue_is_cancelled() -> None:
     log, _ = started(order("a"))
-    stray = VenueOrder(
-        order_id="999",
-        client_order_id=client_order_id("demo", "BTC/USDT", "old-intent", 3),
-        symbol="BTC/USDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        price=D("90"),
-        quantity=D("1"),
-        filled=D("0"),
-        status=OrderStatus.NEW,
-    )
+    stray = resting("999", client_order_id("demo", "BTC/USDT", "old-intent", 3))
     live = [venue_view(o) for o in log.ka().live_orders()]
     outcome = run(log, snapshot(log, [*live, stray]))
     assert resolutions(outcome) == [("zombie", "cancel")]
@@ -174,17 +148,7 @@ def test_foreign_order_under_each_zombie_policy(
     policy: str, resolution: str, adopted: bool
 ) -> None:
     log, _ = started(order("a"))
-    foreign = VenueOrder(
-        order_id="f-1",
-        client_order_id="web_abc",
-        symbol="BTC/USDT",
-        side=Side.SELL,
-        type=OrderType.LIMIT,
-        price=D("120"),
-        quantity=D("2"),
-        filled=D("0"),
-        status=OrderStatus.NEW,
-    )
+    foreign = resting("f-1", "web_abc", Side.SELL, price="120", qty="2")
     live = [venue_view(o) for o in log.ka().live_orders()]
     rules = ReconcilePolicy(zombie_policy=policy, target_symbols=frozenset({"BTC/USDT"}))  # type: ignore[arg-type]
     outcome = run(log, snapshot(log, [*live, foreign]), rules)
@@ -338,11 +302,7 @@ def test_filled_below_known_fills_is_an_error_not_a_rollback() -> None:
 def test_missing_trades_are_fetched_not_inferred() -> None:
     log, _ = started(order("a", qty="1.000"))
     rec = log.ka().intent_orders("a")[0]
-    trade = VenueFill(
-        trade_id="t9", order_id=rec.order_id or "", client_order_id=rec.ref,
-        symbol="BTC/USDT", side=Side.BUY, price=D("100"), quantity=D("0.400"), fee=D(0),
-        fee_currency="", liquidity=Liquidity.TAKER,
-    )  # fmt: skip
+    trade = venue_trade(rec, "t9", "0.400")
     view = venue_view(rec, filled=D("0.400"), status=OrderStatus.PARTIALLY_FILLED)
     out = run(log, snapshot(log, [view], fills=[trade]))
     fills = [e.data for e in out.events if e.type == "FillObserved"]  # type: ignore[union-attr]
@@ -375,11 +335,7 @@ def test_in_flight_order_found_in_the_open_orders() -> None:
 
 def test_adopted_ghost_without_client_id_closes_by_venue_id() -> None:
     log = Log()
-    foreign = VenueOrder(
-        order_id="f-9", client_order_id=None, symbol="BTC/USDT", side=Side.BUY,
-        type=OrderType.LIMIT,
-        price=D("90"), quantity=D("1"), filled=D("0"), status=OrderStatus.NEW,
-    )  # fmt: skip
+    foreign = resting("f-9", None)
     adopt = ReconcilePolicy(zombie_policy="adopt", target_symbols=frozenset({"BTC/USDT"}))
     run(log, snapshot(log, [foreign]), adopt)
     assert [o.order_id for o in log.ka().live_orders()] == ["f-9"]
