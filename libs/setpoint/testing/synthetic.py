@@ -8,9 +8,9 @@ Times advance by a fixed step from a fixed start, so a seed gives the same log e
 (event ids are deterministic too).
 
 The single facts the chains are made of are builders of their own, shared by tests and
-benchmarks: `market` (a `MarketInfo` with the usual filters), `submitted_data` (what the
-executor records for an action), `fill_data` (a maker fill as the gateway reports it) and
-`markets_loaded`.
+benchmarks: `market` (a `MarketInfo` with the usual filters), `buy` (a limit buy intent),
+`submitted_data` (what the executor records for an action), `fill_data` (a maker fill as
+the gateway reports it) and `markets_loaded`.
 """
 
 from __future__ import annotations
@@ -158,6 +158,19 @@ class ChainBuilder:
         self._add(event)
         return event
 
+    def planned(
+        self, target: TargetPublished, wanted: TargetOrder, attempt: int = 1
+    ) -> OrderSubmitted:
+        """The differ's diff of `target` placing `wanted` (attempt `attempt`, alone), then
+        the executor's submission of that place."""
+        diff = self.diff(target, (place_action(target.key, wanted, attempt),))
+        return self.submit(diff, diff.data.actions[0])
+
+    def submitted(self, key: Key, wanted: TargetOrder) -> OrderSubmitted:
+        """A target of `wanted` alone for `key`, then `planned` for it: the three events a
+        fresh order chain starts with, up to the submission."""
+        return self.planned(self.target(key, (wanted,)), wanted)
+
     def placed(self, submitted: OrderSubmitted) -> tuple[OrderPlaced, Placed]:
         self._order_ids += 1
         order_id = str(1_000_000 + self._order_ids)
@@ -257,6 +270,13 @@ def markets_loaded(account: str, *markets: MarketInfo, exchange: str = "binance"
     """The gateway's account-wide report of `markets`."""
     data = MarketsLoadedData(exchange=exchange, markets=markets)
     return MarketsLoaded.create(Key(account, None), Producer.GATEWAY, data)
+
+
+def buy(intent: str = "b1", price: str = "60000", qty: str = "0.010", **extra: Any) -> TargetOrder:
+    """A limit buy intent (GTC unless `extra` says otherwise)."""
+    return TargetOrder(
+        id=intent, side=Side.BUY, price=Decimal(price), quantity=Decimal(qty), **extra
+    )
 
 
 def submitted_data(action: Action) -> OrderSubmittedData:

@@ -26,7 +26,7 @@ from setpoint.eventlog import offload
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.ops import audit as audit_cmd
 from setpoint.ops.audit import audit
-from setpoint.testing.synthetic import ChainBuilder, place_action, synthetic_log, write
+from setpoint.testing.synthetic import ChainBuilder, buy, synthetic_log, write
 
 pytestmark = pytest.mark.nats
 
@@ -44,21 +44,13 @@ BAD = (
 def _broken_chains() -> list[Event]:
     """Every kind of violation the checker knows, plus an order in flight at the end."""
     b = ChainBuilder()
-    wanted = TargetOrder(id="b1", side=Side.BUY, price=D("60000"), quantity=D("0.010"))
-    target = b.target(SPOT, (wanted,))
-    diff = b.diff(target, (place_action(SPOT, wanted),))
-    _, placed = b.placed(b.submit(diff, diff.data.actions[0]))
+    _, placed = b.placed(b.submitted(SPOT, buy()))
     first = b.fill(placed, D("0.004"))
     b.fill(placed, D("0.004"), trade_id=first.data.trade_id)  # the same fill twice
     b.fill(placed, D("0.009"))  # more than the order's quantity
-    second = TargetOrder(id="b1", side=Side.BUY, price=D("60010"), quantity=D("0.010"))
-    retarget = b.target(SPOT, (second,))
-    again = b.diff(retarget, (place_action(SPOT, second, attempt=2),))
-    b.submit(again, again.data.actions[0])  # a second live order for the intent
-    perp = TargetOrder(id="p1", side=Side.BUY, price=D("60000"), quantity=D("0.010"))
-    ptarget = b.target(PERP, (perp,))
-    pdiff = b.diff(ptarget, (place_action(PERP, perp),))
-    _, pplaced = b.placed(b.submit(pdiff, pdiff.data.actions[0]))
+    second = buy(price="60010")
+    b.planned(b.target(SPOT, (second,)), second, attempt=2)  # a second live order for the intent
+    _, pplaced = b.placed(b.submitted(PERP, buy("p1")))
     b.position(PERP, D("0"))
     b.fill(pplaced, D("0.004"))
     b.advance(timedelta(minutes=3))
@@ -66,15 +58,11 @@ def _broken_chains() -> list[Event]:
     b.advance(timedelta(minutes=3))
     b.position(PERP, D("0.007"))
     late = TargetOrder(id="b9", side=Side.SELL, price=D("61000"), quantity=D("0.010"))
-    ltarget = b.target(SPOT, (late,))
-    ldiff = b.diff(ltarget, (place_action(SPOT, late),))
-    b.submit(ldiff, ldiff.data.actions[0])  # left unanswered: stale
+    b.submitted(SPOT, late)  # left unanswered: stale
     b.advance(timedelta(minutes=11))
     b.reconciled(SPOT, 0)
     last = TargetOrder(id="b10", side=Side.SELL, price=D("61000"), quantity=D("0.010"))
-    ftarget = b.target(SPOT, (last,))
-    fdiff = b.diff(ftarget, (place_action(SPOT, last),))
-    b.submit(fdiff, fdiff.data.actions[0])  # in flight at the end
+    b.submitted(SPOT, last)  # in flight at the end
     return b.events
 
 

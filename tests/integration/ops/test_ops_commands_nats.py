@@ -15,9 +15,9 @@ from ops_cli import setpoint
 
 from setpoint.bus.embedded import EmbeddedNats, free_port
 from setpoint.core.events import Event
-from setpoint.core.model import Key, Side, TargetOrder
+from setpoint.core.model import Key
 from setpoint.eventlog.jetstream import JetStreamEventLog
-from setpoint.testing.synthetic import ChainBuilder, place_action, synthetic_log, write
+from setpoint.testing.synthetic import ChainBuilder, buy, synthetic_log, write
 
 pytestmark = pytest.mark.nats
 
@@ -96,10 +96,8 @@ async def test_audit_names_each_violation_and_its_position(
 
 async def test_replay_json_as_of_a_position(config: Path, log: JetStreamEventLog) -> None:
     b = ChainBuilder()
-    wanted = TargetOrder(id="b1", side=Side.BUY, price=D("60000"), quantity=D("0.010"))
-    target = b.target(SPOT, (wanted,), position=D("0.5"))
-    diff = b.diff(target, (place_action(SPOT, wanted),))
-    _, placed = b.placed(b.submit(diff, diff.data.actions[0]))
+    target = b.target(SPOT, (buy(),), position=D("0.5"))
+    _, placed = b.placed(b.planned(target, buy()))
     b.fill(placed, D("0.004"))
     await write(log, b.events)
     code, out, err = await setpoint(config, "replay", "--json")

@@ -34,7 +34,7 @@ from setpoint.core.events import (
     Origin,
 )
 from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder
-from setpoint.testing.synthetic import ChainBuilder, Placed, place_action, synthetic_log
+from setpoint.testing.synthetic import ChainBuilder, Placed, buy, place_action, synthetic_log
 
 SPOT = Key("alpha", "BTC/USDT")
 PERP = Key("alpha", "BTC/USDT:USDT")
@@ -54,10 +54,7 @@ def broken(report: AuditReport) -> list[tuple[str, int]]:
 
 def order(b: ChainBuilder, key: Key = SPOT, intent: str = "b1", qty: str = "0.010") -> Placed:
     """target -> diff -> submitted -> placed, for one buy intent."""
-    wanted = TargetOrder(id=intent, side=Side.BUY, price=D("60000"), quantity=D(qty))
-    target = b.target(key, (wanted,))
-    diff = b.diff(target, (place_action(key, wanted),))
-    _, placed = b.placed(b.submit(diff, diff.data.actions[0]))
+    _, placed = b.placed(b.submitted(key, buy(intent, qty=qty)))
     return placed
 
 
@@ -97,10 +94,8 @@ def test_fills_above_the_order_quantity_are_caught_even_after_it_closed() -> Non
 def test_two_live_orders_for_one_intent_are_caught() -> None:
     b = ChainBuilder()
     placed = order(b)
-    wanted = TargetOrder(id="b1", side=Side.BUY, price=D("60010"), quantity=D("0.010"))
-    target = b.target(SPOT, (wanted,))
-    diff = b.diff(target, (place_action(SPOT, wanted, attempt=2),))
-    b.submit(diff, diff.data.actions[0])
+    wanted = buy(price="60010")
+    b.planned(b.target(SPOT, (wanted,)), wanted, attempt=2)
     assert broken(audit(b.events)) == [(ONE_LIVE_ORDER, len(b.events))]
     assert placed.client_order_id in audit(b.events).violations[0].detail
 
@@ -118,18 +113,15 @@ def test_an_amend_that_names_the_order_it_replaces_is_not_a_second_order() -> No
 
 def test_an_order_not_caused_by_a_diff_is_caught() -> None:
     b = ChainBuilder()
-    wanted = TargetOrder(id="b1", side=Side.BUY, price=D("60000"), quantity=D("0.010"))
-    target = b.target(SPOT, (wanted,))
-    diff = b.diff(target, (place_action(SPOT, wanted),))
-    submitted = b.submit(diff, diff.data.actions[0])
+    target = b.target(SPOT, (buy(),))
+    submitted = b.planned(target, buy())
     b.events[-1] = submitted.model_copy(update={"causation_id": target.event_id})
     assert broken(audit(b.events)) == [(ORDER_TRACED, 3)]
 
 
 def test_an_order_the_diff_did_not_plan_is_caught() -> None:
     b = ChainBuilder()
-    one = TargetOrder(id="b1", side=Side.BUY, price=D("60000"), quantity=D("0.010"))
-    two = TargetOrder(id="b2", side=Side.BUY, price=D("59000"), quantity=D("0.010"))
+    one, two = buy(), buy("b2", price="59000")
     target = b.target(SPOT, (one,))
     diff = b.diff(target, (place_action(SPOT, one),))
     b.submit(diff, place_action(SPOT, two))
@@ -138,7 +130,7 @@ def test_an_order_the_diff_did_not_plan_is_caught() -> None:
 
 def test_a_diff_without_a_target_breaks_the_chain_of_its_orders() -> None:
     b = ChainBuilder()
-    wanted = TargetOrder(id="b1", side=Side.BUY, price=D("60000"), quantity=D("0.010"))
+    wanted = buy()
     target = b.target(SPOT, (wanted,))
     diff = b.diff(target, (place_action(SPOT, wanted),))
     orphan = DiffComputedData(generation=None, target_event_id=None, actions=diff.data.actions)
@@ -199,10 +191,7 @@ def test_a_position_that_drifts_from_the_fills_is_caught_once_settled() -> None:
 
 def test_an_order_in_flight_at_the_end_is_reported_but_not_a_violation() -> None:
     b = ChainBuilder()
-    wanted = TargetOrder(id="b1", side=Side.BUY, price=D("60000"), quantity=D("0.010"))
-    target = b.target(SPOT, (wanted,))
-    diff = b.diff(target, (place_action(SPOT, wanted),))
-    submitted = b.submit(diff, diff.data.actions[0])
+    submitted = b.submitted(SPOT, buy())
     report = audit(b.events)
     assert report.clean
     assert [o.client_order_id for o in report.in_flight] == [submitted.data.client_order_id]
@@ -211,10 +200,7 @@ def test_an_order_in_flight_at_the_end_is_reported_but_not_a_violation() -> None
 
 def test_an_order_left_in_flight_while_the_log_goes_on_is_stale() -> None:
     b = ChainBuilder()
-    wanted = TargetOrder(id="b1", side=Side.BUY, price=D("60000"), quantity=D("0.010"))
-    target = b.target(SPOT, (wanted,))
-    diff = b.diff(target, (place_action(SPOT, wanted),))
-    b.submit(diff, diff.data.actions[0])
+    b.submitted(SPOT, buy())
     b.advance(timedelta(minutes=11))
     b.reconciled(SPOT, 0)
     report = audit(b.events)

@@ -39,9 +39,9 @@ from setpoint.core.events import (
     PositionObserved,
 )
 from setpoint.core.fillcount import count_fill
-from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder, TimeInForce
+from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
 from setpoint.core.projections import KeyActual, rebuild
-from setpoint.testing.synthetic import ChainBuilder, Placed, place_action
+from setpoint.testing.synthetic import ChainBuilder, Placed, buy
 
 D = Decimal
 SETTLE = timedelta(minutes=3)  # more than AuditLimits.position_settle
@@ -310,15 +310,11 @@ def _lost(b: ChainBuilder, submitted: OrderSubmitted) -> OrderCancelled:
 @pytest.mark.parametrize("tif", [TimeInForce.GTC, TimeInForce.IOC], ids=["GTC", "IOC"])
 def test_a_lost_attempt_placed_again_under_the_next_attempt_is_clean(tif: TimeInForce) -> None:
     b = ChainBuilder()
-    wanted = TargetOrder(
-        id="b1", side=Side.BUY, price=D("60000"), quantity=D("0.010"), time_in_force=tif
-    )
+    wanted = buy(time_in_force=tif)
     target = b.target(SPOT, (wanted,))
-    first = b.diff(target, (place_action(SPOT, wanted),))
-    _lost(b, b.submit(first, first.data.actions[0]))  # never answered
+    _lost(b, b.planned(target, wanted))  # never answered
     assert not projected(b.events, SPOT).progress("b1").consumed
-    again = b.diff(target, (place_action(SPOT, wanted, attempt=2),))
-    _, placed = b.placed(b.submit(again, again.data.actions[0]))
+    _, placed = b.placed(b.planned(target, wanted, attempt=2))
     b.fill(placed, D("0.010"))
     result: AuditReport = audit(b.events)
     assert result.clean, result.violations
@@ -327,11 +323,8 @@ def test_a_lost_attempt_placed_again_under_the_next_attempt_is_clean(tif: TimeIn
 
 def test_the_next_attempt_while_the_first_is_still_in_flight_is_caught() -> None:
     b = ChainBuilder()
-    wanted = TargetOrder(id="b1", side=Side.BUY, price=D("60000"), quantity=D("0.010"))
-    target = b.target(SPOT, (wanted,))
-    first = b.diff(target, (place_action(SPOT, wanted),))
-    submitted = b.submit(first, first.data.actions[0])
-    again = b.diff(target, (place_action(SPOT, wanted, attempt=2),))
-    b.submit(again, again.data.actions[0])  # before the first was declared lost
+    target = b.target(SPOT, (buy(),))
+    submitted = b.planned(target, buy())
+    b.planned(target, buy(), attempt=2)  # before the first was declared lost
     _lost(b, submitted)
     assert broken(audit(b.events)) == [(ONE_LIVE_ORDER, len(b.events) - 1)]

@@ -21,7 +21,6 @@ from setpoint.ops.progress import LogProgress
 from setpoint.testing.synthetic import (
     ChainBuilder,
     cancel_action,
-    place_action,
     synthetic_log,
     write,
 )
@@ -36,9 +35,7 @@ def _order_life() -> tuple[ChainBuilder, str]:
     b = ChainBuilder()
     b.events.extend(synthetic_log(60, seed=9))
     wanted = TargetOrder(id="x1", side=Side.SELL, price=D("61000"), quantity=D("0.010"))
-    target = b.target(SPOT, (wanted,))
-    diff = b.diff(target, (place_action(SPOT, wanted),))
-    _, placed = b.placed(b.submit(diff, diff.data.actions[0]))
+    _, placed = b.placed(b.submitted(SPOT, wanted))
     b.fill(placed, D("0.002"))
     b.events.extend(synthetic_log(30, seed=10))
     b.fill(placed, D("0.003"))

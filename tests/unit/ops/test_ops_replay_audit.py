@@ -9,12 +9,12 @@ from decimal import Decimal
 from rich.console import Console
 
 from setpoint.core.audit import NO_QUARANTINE
-from setpoint.core.model import Key, Side, TargetOrder
+from setpoint.core.model import Key
 from setpoint.eventlog.memory import InMemoryEventLog
 from setpoint.ops import audit as audit_cmd
 from setpoint.ops import replay as replay_cmd
 from setpoint.ops.replay import Until, replay, snapshot
-from setpoint.testing.synthetic import ChainBuilder, place_action, synthetic_log, write
+from setpoint.testing.synthetic import ChainBuilder, buy, synthetic_log, write
 
 SPOT = Key("alpha", "BTC/USDT")
 ETH = Key("alpha", "ETH/USDT")
@@ -25,10 +25,8 @@ def _two_keys() -> ChainBuilder:
     """BTC: one buy, partly filled, still open. ETH: one buy, filled."""
     b = ChainBuilder()
     for key, qty in ((SPOT, "0.010"), (ETH, "0.500")):
-        wanted = TargetOrder(id="b1", side=Side.BUY, price=D("100.5"), quantity=D(qty))
-        target = b.target(key, (wanted,), position=D("1"))
-        diff = b.diff(target, (place_action(key, wanted),))
-        _, placed = b.placed(b.submit(diff, diff.data.actions[0]))
+        wanted = buy(price="100.5", qty=qty)
+        _, placed = b.placed(b.planned(b.target(key, (wanted,), position=D("1")), wanted))
         b.fill(placed, D("0.004") if key == SPOT else D(qty))
     return b
 
