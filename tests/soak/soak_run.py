@@ -80,6 +80,7 @@ class Soak:
         self.journal = journal
         self.counts: dict[str, int] = {}
         self.targets = self.rejected = 0
+        self.zombies: set[str] = set()
 
     def count(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -100,11 +101,23 @@ class Soak:
             await self.carry_out({"fault": i + 1, **fault})
 
     async def carry_out(self, step: dict[str, Any]) -> None:
+        self.restart_exited()
         n = self.journal.step(step)
         handler = getattr(self, f"do_{step['kind']}")
         outcome = await handler(step)
         if outcome:
             self.journal.note(n, outcome=outcome)
+
+    def restart_exited(self) -> None:
+        """A service that ended by itself is started again, as `setpoint up` does."""
+        for service in KILLABLE:
+            process = self.system.processes.get(service)
+            if process is not None and process.poll() is not None:
+                self.count(f"exited_{service}")
+                self.journal.step({"kind": "exited", "service": service,
+                                   "status": process.returncode})  # fmt: skip
+                self.system.processes.pop(service)
+                self.system.spawn(service)
 
     async def do_target(self, step: dict[str, Any]) -> Any:
         return await self.publish(step["symbol"])
@@ -227,7 +240,11 @@ class Soak:
     async def picked(self, symbol: str, pick: float) -> dict[str, Any] | None:  # float-ok
         """The live order of ours at rank `pick` (0 to 1) of the key's, by client id."""
         live = sorted(
-            (o for o in await self.system.open_orders(symbol) if checks.ours(o["client_order_id"])),
+            (
+                o
+                for o in await self.system.open_orders(symbol)
+                if checks.ours(o["client_order_id"]) and o["client_order_id"] not in self.zombies
+            ),
             key=lambda o: str(o["client_order_id"]),
         )
         return live[min(int(pick * len(live)), len(live) - 1)] if live else None
@@ -255,11 +272,13 @@ async def healthy(system: System) -> bool:
     return not (await checks.health(system, KILLABLE))["problems"]
 
 
-async def settle(system: System, within: float = 180.0) -> float:  # float-ok
+async def settle(soak: Soak, within: float = 180.0) -> float:  # float-ok
     """Faults cleared, every service up, then healthy for two reconcile intervals in a row;
     returns the seconds it took."""
+    system = soak.system
     began = time.monotonic()
     await system.control("DELETE", "/_sim/faults")
+    soak.restart_exited()
     for service in KILLABLE:
         await system.wait_ready(service, within)
     await asyncio.sleep(HELD_ANSWER_S)
@@ -303,7 +322,7 @@ def converged(state: dict[str, Any], finals: dict[str, dict[str, Any]]) -> bool:
 async def finish(soak: Soak) -> dict[str, Any]:
     """Steps 2 and 3 of the module docstring; returns settled_in and converged_in."""
     system = soak.system
-    settled_in = await settle(system)
+    settled_in = await settle(soak)
     for symbol in SYMBOLS:
         for side in ("buy", "sell"):
             await system.control(
