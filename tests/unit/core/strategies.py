@@ -138,6 +138,15 @@ class Log:
         self.append(event)
         return event
 
+    def submit_first(self, key: Key = KEY) -> tuple[Action, OrderRecord]:
+        """Submit the first action of the key's plan at `now`, left unanswered: the action
+        and the order record it opens (in flight)."""
+        action = self.plan(key).actions[0]
+        self.append(ev_submit(action, key, self.now))
+        rec = self.actual.order(key, action.client_order_id)
+        assert rec is not None
+        return action, rec
+
     def effective(self, key: Key = KEY) -> EffectiveTarget:
         return effective_target(
             self.intent.target(key), self.ka(key), self.actual.account(key.account), self.now, key

@@ -89,8 +89,7 @@ def test_acknowledgement_resets_the_backoff() -> None:
     log.publish([order("a")])
     submit_and_reject(log)
     log.now = at(1)
-    (action,) = log.plan().actions
-    log.append(ev_submit(action, at=log.now))
+    action, _ = log.submit_first()
     assert "a" in log.ka().backoff  # in flight: not acknowledged yet
     log.append(ev_placed(action.client_order_id, "v-1"))
     assert dict(log.ka().backoff) == {}
@@ -101,10 +100,7 @@ def test_acknowledgement_by_observation_resets_the_backoff() -> None:
     log.publish([order("a")])
     submit_and_reject(log)
     log.now = at(1)
-    (action,) = log.plan().actions
-    log.append(ev_submit(action, at=log.now))
-    rec = log.actual.order(KEY, action.client_order_id)
-    assert rec is not None
+    _, rec = log.submit_first()
     log.append(ev_observed(rec._replace(order_id="v-1"), OrderStatus.NEW, "0"))
     assert dict(log.ka().backoff) == {}
 

@@ -80,11 +80,7 @@ def test_target_accepted_by_generation_and_stale_ignored() -> None:
 def test_submit_is_in_flight_until_answered() -> None:
     log = Log()
     log.publish([order("a")])
-    action = log.plan().actions[0]
-    log.now = at(0)
-    log.append(ev_submit(action, at=at(0)))
-    rec = log.actual.order(KEY, action.client_order_id)
-    assert rec is not None
+    action, rec = log.submit_first()
     assert rec.status is None
     assert rec.pending == "submit"
     assert dict(log.ka().pending) == {rec.ref: "submit"}

@@ -227,10 +227,7 @@ def test_finished_ioc_whose_fills_are_on_their_way_is_not_traded_again() -> None
 def test_in_flight_order_found_by_query() -> None:
     log = Log()
     log.publish([order("a")])
-    action = log.plan().actions[0]
-    log.append(ev_submit(action, at=at(0)))
-    rec = log.actual.order(KEY, action.client_order_id)
-    assert rec is not None
+    _, rec = log.submit_first()
     log.now = at(2)
     young = reconcile(log.actual, snapshot(log, []), POLICY, at(2))
     assert young.report.items == ()  # younger than in_flight_timeout_s: left alone
@@ -249,8 +246,7 @@ def test_in_flight_order_found_by_query() -> None:
 def test_in_flight_lost_after_n_tries_cancel_then_new_attempt() -> None:
     log = Log()
     log.publish([order("a")])
-    action = log.plan().actions[0]
-    log.append(ev_submit(action, at=at(0)))
+    action, _ = log.submit_first()
     coid = action.client_order_id
     outcomes = []
     for when in (10, 15, 21):
@@ -322,10 +318,7 @@ def test_ioc_intent_consumed_after_partial() -> None:
 def test_in_flight_order_found_in_the_open_orders() -> None:
     log = Log()
     log.publish([order("a")])
-    action = log.plan().actions[0]
-    log.append(ev_submit(action, at=at(0)))
-    rec = log.actual.order(KEY, action.client_order_id)
-    assert rec is not None
+    _, rec = log.submit_first()
     log.now = at(1)  # young, but listed by the venue: adopted at once
     out = run(log, snapshot(log, [venue_view(rec, order_id="78")]))
     assert resolutions(out) == [("in_flight", "found")]
