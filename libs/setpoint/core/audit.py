@@ -39,9 +39,9 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -151,12 +151,7 @@ class AuditReport:
         return {
             "clean": self.clean,
             "events": self.events,
-            "counts": {
-                "targets": self.counts.targets,
-                "intents": self.counts.intents,
-                "orders": self.counts.orders,
-                "fills": self.counts.fills,
-            },
+            "counts": asdict(self.counts),
             "violations": [v.to_json() for v in self.violations],
             "in_flight": [o.to_json() for o in self.in_flight],
         }
@@ -253,14 +248,6 @@ class _PositionTrack:
     drift_since: datetime | None = None
 
 
-@dataclass(slots=True)
-class _Counter:
-    targets: int = 0
-    intents: int = 0
-    orders: int = 0
-    fills: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class AuditLimits:
     """Tuning of the checker. Times are log time (`occurred_at`), never the wall clock, so
@@ -275,7 +262,7 @@ class AuditLimits:
 
 @dataclass(slots=True)
 class _State:
-    counts: _Counter = field(default_factory=_Counter)
+    counts: Counter[str] = field(default_factory=Counter)  # by the fields of `Counts`
     events: int = 0
     last_time: datetime | None = None
     violations: list[Violation] = field(default_factory=list)
@@ -358,10 +345,9 @@ class AuditChecker:
                     f"{order.client_order_id} submitted with no venue answer for "
                     f"{int(age.total_seconds())}s of log time",
                 )
-        c = s.counts
         return AuditReport(
             events=s.events,
-            counts=Counts(c.targets, c.intents, c.orders, c.fills),
+            counts=Counts(**s.counts),
             violations=tuple(sorted(s.violations, key=lambda v: v.position)),
             in_flight=tuple(_in_flight(o) for o in in_flight),
         )
@@ -373,7 +359,7 @@ class AuditChecker:
 
     def _on_target(self, position: int, event: TargetPublished) -> None:
         s = self._s
-        s.counts.targets += 1
+        s.counts["targets"] += 1
         _remember(s.targets, event.key, event.event_id, self.limits.targets_per_key)
 
     def _on_diff(self, position: int, event: DiffComputed) -> None:
@@ -409,9 +395,9 @@ class AuditChecker:
         if coid in s.open or coid in s.closed:
             self._resubmitted(position, coid)
             return
-        s.counts.orders += 1
+        s.counts["orders"] += 1
         if data.attempt == 1:
-            s.counts.intents += 1
+            s.counts["intents"] += 1
         self._check_trace(position, event)
         intent = None if data.intent_id is None else (event.account, event.symbol, data.intent_id)
         order = _Order(
@@ -564,7 +550,7 @@ class AuditChecker:
     def _on_fill(self, position: int, event: FillObserved) -> None:
         s = self._s
         data = event.data
-        s.counts.fills += 1
+        s.counts["fills"] += 1
         account = event.account
         if not s.fills.add(fill_hash(account, event.symbol, data.venue, data.trade_id)):
             self._violate(

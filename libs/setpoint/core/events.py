@@ -516,6 +516,20 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
     for cls in Event.__args__  # type: ignore[attr-defined]
 }
 
+ORDER_LIFE: frozenset[str] = frozenset(
+    {
+        "OrderSubmitted",
+        "OrderPlaced",
+        "OrderRejected",
+        "CancelSubmitted",
+        "OrderCancelled",
+        "OrderObserved",
+        "OrderNotFound",
+        "FillObserved",
+    }
+)
+"""The event types of one order's life, from its submission to its fills and its end."""
+
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])
 _VALIDATE_JSON = _ADAPTER.validator.validate_json
 """The adapter's core validator, called without `TypeAdapter.validate_json`'s Python

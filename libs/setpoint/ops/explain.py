@@ -21,25 +21,14 @@ from typing import Any
 from rich.console import Console
 from rich.tree import Tree
 
+from setpoint.core.events import ORDER_LIFE
 from setpoint.core.ids import account_prefix
 from setpoint.core.numeric import ZERO
 from setpoint.eventlog.port import EventLog, Recorded
 from setpoint.ops.exits import FAILED, OK
 from setpoint.ops.logread import dec, opened_log, print_json, run_on_log, stream
 
-_ORDER_TYPES = frozenset(
-    {
-        "OrderSubmitted",
-        "OrderPlaced",
-        "OrderRejected",
-        "CancelSubmitted",
-        "OrderCancelled",
-        "OrderObserved",
-        "OrderNotFound",
-        "FillObserved",
-        "RiskRejected",
-    }
-)
+_ORDER_TYPES = ORDER_LIFE | {"RiskRejected"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from setpoint.core import projections
 from setpoint.core.events import (
+    ORDER_LIFE,
     AccountMode,
     CancelSubmitted,
     DiffComputed,
@@ -35,21 +36,7 @@ from setpoint.core.events import (
 from setpoint.core.model import Key, MarketInfo, Producer, symbol_token
 from setpoint.eventlog.port import Recorded
 
-TRIGGERS = frozenset(
-    {
-        "TargetPublished",
-        "OrderSubmitted",
-        "OrderPlaced",
-        "OrderRejected",
-        "CancelSubmitted",
-        "OrderCancelled",
-        "OrderObserved",
-        "OrderNotFound",
-        "FillObserved",
-        "PositionObserved",
-        "ReconciliationCompleted",
-    }
-)
+TRIGGERS = ORDER_LIFE | {"TargetPublished", "PositionObserved", "ReconciliationCompleted"}
 """Event types about one key that may change what the differ decides for it."""
 
 ACCOUNT_TRIGGERS = frozenset({"MarketsLoaded", "AccountModeChanged"})
