@@ -69,6 +69,21 @@ async def append(log: InMemoryEventLog, count: int, start: int = 1) -> None:
         await log.append(KEY, Producer.GATEWAY, [placed(n)], ANY)
 
 
+async def watched(
+    log: InMemoryEventLog, service: str
+) -> tuple[Folded, Supervisor, ProjectionRunner]:
+    """A runner of a fold over `log`, rebuilt, following and watched by a ready supervisor
+    of `service`."""
+    folded = Folded()
+    supervisor = Supervisor(service)
+    runner = ProjectionRunner(log, folded.apply, folded.applied, name="log")
+    supervisor.watch(runner)
+    await runner.rebuild()
+    runner.start()
+    supervisor.set_ready()
+    return folded, supervisor, runner
+
+
 async def test_rebuild_then_follow_resumes_after_breaks_with_no_gap_and_no_repeat() -> None:
     log = FlakyLog(break_after=2, breaks=3)
     await append(log, 5)
@@ -88,13 +103,7 @@ async def test_rebuild_then_follow_resumes_after_breaks_with_no_gap_and_no_repea
 async def test_health_is_not_ready_while_the_follower_resumes_and_ready_after() -> None:
     log = FlakyLog(break_after=1, breaks=0)
     await append(log, 2)
-    folded = Folded()
-    supervisor = Supervisor("executor")
-    runner = ProjectionRunner(log, folded.apply, folded.applied, name="log")
-    supervisor.watch(runner)
-    await runner.rebuild()
-    runner.start()
-    supervisor.set_ready()
+    folded, supervisor, runner = await watched(log, "executor")
     try:
         assert (await supervisor.health()).ready
         log.down = True
@@ -125,13 +134,7 @@ async def test_health_is_not_ready_while_the_follower_resumes_and_ready_after() 
 async def test_an_idle_log_stays_ready_and_a_follower_behind_is_not() -> None:
     log = InMemoryEventLog()
     await append(log, 3)
-    folded = Folded()
-    supervisor = Supervisor("gateway")
-    runner = ProjectionRunner(log, folded.apply, folded.applied, name="log")
-    supervisor.watch(runner)
-    await runner.rebuild()
-    supervisor.set_ready()
-    runner.start()
+    _, supervisor, runner = await watched(log, "gateway")
     try:
         assert (await supervisor.health()).ready  # idle: caught up with the head
         await runner.stop()  # a follower that stopped is deaf
