@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
+from tests.processes import alive, start_up, stop_up
 
 from setpoint.bus.embedded import free_port
 
@@ -75,18 +76,6 @@ def _exists(service: str) -> bool:
     return importlib.util.find_spec(f"setpoint.{service}.main") is not None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def _environment(ports: dict[str, int]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SETPOINT_")}
     return env | {
@@ -116,42 +105,11 @@ def _second_up_is_refused(
 def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, int]]]:
     ports = {"nats": free_port(), "sim": free_port()}
     env = _environment(ports)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "setpoint",
-            "up",
-            "--no-status",
-            "--ready-timeout",
-            "40",
-            "--grace",
-            "8",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = start_up(tmp_path, env, subprocess.PIPE, "--ready-timeout", "40")
     try:
         yield process, Output(process), ports
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    """After a failure too: Ctrl-C first so `up` stops its children, SIGKILL as a last resort
-    (its children then get SIGTERM from the parent-death signal)."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        stop_up(process)
 
 
 def test_up_runs_the_demo_and_ctrl_c_leaves_nothing_behind(
@@ -189,7 +147,7 @@ def test_up_runs_the_demo_and_ctrl_c_leaves_nothing_behind(
         for pid in match.group(1).split(", ")
     ]
     assert len(pids) >= 2  # nats and the simulator at least
-    survivors = [pid for pid in pids if _alive(pid)]
+    survivors = [pid for pid in pids if alive(pid)]
     assert survivors == [], "\n".join(out.lines)
     assert out.lines[-1] == "setpoint up: stopped"
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +22,7 @@ import pytest
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
+from tests.processes import start_up, stop_up
 
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.embedded import free_port
@@ -107,21 +106,8 @@ def _text(log: Path) -> str:
 def _start_up(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], Path]:
     log = tmp_path / "up.log"
     with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "setpoint", "up", "--no-status", "--grace", "8"],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
-        )  # fmt: skip
+        process = start_up(tmp_path, env, out)
     return process, log
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 async def _wait_ready(process: subprocess.Popen[str], log: Path, within: float) -> None:
@@ -162,7 +148,7 @@ async def test_one_target_is_one_trace(receiver: tuple[Receiver, int], tmp_path:
         assert wanted <= services, found.spans
         order = await _venue_order_span(found, trace_id)
     finally:
-        _stop(process)
+        stop_up(process)
     chain = _ancestry(found.received, order, root)
     assert [(s.service, s.name) for s in chain] == [
         ("gateway", "HTTP POST"),

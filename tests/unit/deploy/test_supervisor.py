@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from tests.processes import alive
 
 from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
 
@@ -25,15 +25,6 @@ class Clock:
 
 def _spec(tmp_path: Path, name: str, code: str) -> ChildSpec:
     return ChildSpec(name, (sys.executable, "-c", code), tmp_path / f"{name}.log")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
 def _first_number(log: Path) -> int:
@@ -118,7 +109,7 @@ def test_stop_kills_what_ignores_sigterm_and_its_group(tmp_path: Path) -> None:
     assert all(c.state is ChildState.STOPPED for c in supervisor.children.values())
     for pid in [*pids, grandchild]:
         assert pid is not None
-        assert not _alive(pid)
+        assert not alive(pid)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux")
@@ -136,10 +127,10 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
-    assert _alive(child)
+    assert alive(child)
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 20
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child)
+    assert not alive(child)
