@@ -37,12 +37,17 @@ from setpoint.core.events import (
     Liquidity,
     MarketsLoaded,
     MarketsLoadedData,
+    ObservationSource,
     OrderCancelled,
     OrderCancelledData,
+    OrderObserved,
+    OrderObservedData,
     OrderPlaced,
     OrderPlacedData,
+    OrderStatus,
     OrderSubmitted,
     OrderSubmittedData,
+    Origin,
     PositionObserved,
     PositionObservedData,
     ReconcileTrigger,
@@ -56,6 +61,7 @@ from setpoint.core.model import (
     Key,
     MarketInfo,
     MarketKind,
+    OrderType,
     Producer,
     Side,
     TargetOrder,
@@ -196,13 +202,29 @@ class ChainBuilder:
         )
         return event, order
 
+    def foreign(
+        self, key: Key, order_id: str, side: Side, price: Decimal, quantity: Decimal, *,
+        adopted: bool = False,
+    ) -> Placed:  # fmt: skip
+        """The gateway observes a limit order on `key` that the system did not place
+        (adopted or not); returns it for `fill`, whose fills of it name no client order id."""
+        data = OrderObservedData(
+            client_order_id=None, order_id=order_id, side=side, type=OrderType.LIMIT,
+            price=price, quantity=quantity, status=OrderStatus.NEW,
+            source=ObservationSource.REST, origin=Origin.FOREIGN, adopted=adopted,
+        )  # fmt: skip
+        env = self._envelope(key, Producer.GATEWAY, None, None)
+        event = OrderObserved(**env, data=data)  # type: ignore[arg-type]
+        self._add(event)
+        return Placed(key, "", order_id, "-", side, price, quantity, event.event_id, event.event_id)
+
     def fill(self, order: Placed, quantity: Decimal, trade_id: str | None = None) -> FillObserved:
         if trade_id is None:
             self._trade_ids += 1
             trade_id = str(5_000_000 + self._trade_ids)
         fee = (order.price * quantity * Decimal("0.0002")).quantize(Decimal("0.00000001"))
         data = fill_data(
-            order.client_order_id, order.order_id, order.side, order.price, quantity,
+            order.client_order_id or None, order.order_id, order.side, order.price, quantity,
             trade_id=trade_id, venue=self.venue, fee=fee,
         )  # fmt: skip
         env = self._envelope(order.key, Producer.GATEWAY, order.correlation_id, order.submitted_id)

@@ -26,14 +26,9 @@ from setpoint.core.audit import (
 from setpoint.core.events import (
     DiffComputedData,
     Event,
-    ObservationSource,
-    OrderObserved,
-    OrderObservedData,
     OrderPlacedData,
-    OrderStatus,
-    Origin,
 )
-from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder
+from setpoint.core.model import Key, Side, TargetOrder
 from setpoint.testing.synthetic import ChainBuilder, Placed, buy, place_action, synthetic_log
 
 SPOT = Key("alpha", "BTC/USDT")
@@ -257,24 +252,8 @@ def _uuid(n: int) -> str:
 def test_an_adopted_order_is_held_to_its_observed_quantity() -> None:
     b = ChainBuilder()
     placed = order(b)  # gives the builder a key and ids; the adopted order is another one
-    observed = OrderObservedData(
-        client_order_id=None,
-        order_id="900",
-        side=Side.SELL,
-        type=OrderType.LIMIT,
-        price=D("61000"),
-        quantity=D("0.002"),
-        status=OrderStatus.NEW,
-        source=ObservationSource.REST,
-        origin=Origin.FOREIGN,
-        adopted=True,
-    )
-    b.events.append(OrderObserved.create(SPOT, Producer.GATEWAY, observed))
-    foreign = Placed(SPOT, "", "900", "-", Side.SELL, D("61000"), D("0.002"), _uuid(1), _uuid(2))
-    fill = b.fill(foreign, D("0.003"))
-    b.events[-1] = fill.model_copy(
-        update={"data": fill.data.model_copy(update={"client_order_id": None})}
-    )
+    foreign = b.foreign(SPOT, "900", Side.SELL, D("61000"), D("0.002"), adopted=True)
+    b.fill(foreign, D("0.003"))
     b.fill(placed, D("0.010"))
     assert broken(audit(b.events)) == [(FILL_WITHIN_QUANTITY, len(b.events) - 1)]
 

@@ -28,24 +28,18 @@ from setpoint.core.events import (
     Event,
     FillObserved,
     FillSource,
-    ObservationSource,
     OrderCancelled,
     OrderCancelledData,
-    OrderObserved,
-    OrderObservedData,
-    OrderStatus,
     OrderSubmitted,
-    Origin,
     PositionObserved,
 )
 from setpoint.core.fillcount import count_fill
-from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
+from setpoint.core.model import Key, Producer, Side, TimeInForce
 from setpoint.core.projections import KeyActual, rebuild
 from setpoint.testing.synthetic import ChainBuilder, Placed, buy
 
 D = Decimal
 SETTLE = timedelta(minutes=3)  # more than AuditLimits.position_settle
-_UUID = "00000000-0000-4000-8000-000000000009"
 
 
 def inferred(b: ChainBuilder, placed: Placed, venue_filled: str, quantity: str) -> FillObserved:
@@ -271,18 +265,9 @@ def test_fills_of_a_foreign_order_move_the_position_the_projection_does_not_coun
     `fill_net`, but the venue's position holds them, and so does the audit's check."""
     b = ChainBuilder()
     order(b, PERP)
-    observed = OrderObservedData(
-        client_order_id=None, order_id="900", side=Side.SELL, type=OrderType.LIMIT,
-        price=D("61000"), quantity=D("0.005"), status=OrderStatus.NEW,
-        source=ObservationSource.REST, origin=Origin.FOREIGN,
-    )  # fmt: skip
-    b.events.append(OrderObserved.create(PERP, Producer.GATEWAY, observed))
+    foreign = b.foreign(PERP, "900", Side.SELL, D("61000"), D("0.005"))
     report(b, PERP, "0", "0")
-    foreign = Placed(PERP, "", "900", "-", Side.SELL, D("61000"), D("0.005"), _UUID, _UUID)
-    fill = b.fill(foreign, D("0.003"))
-    b.events[-1] = fill.model_copy(
-        update={"data": fill.data.model_copy(update={"client_order_id": None})}
-    )
+    b.fill(foreign, D("0.003"))
     assert projected(b.events, PERP).fill_net == 0
     report(b, PERP, "-0.003", "0")
     b.advance(SETTLE)
