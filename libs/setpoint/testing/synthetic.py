@@ -354,6 +354,7 @@ def place_action(
         type=order.type,
         price=order.price,
         quantity=order.quantity,
+        time_in_force=order.time_in_force,
     )
 
 

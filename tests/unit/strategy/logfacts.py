@@ -18,7 +18,6 @@ from setpoint.core.events import (
     OrderPlacedData,
     OrderStatus,
     OrderSubmitted,
-    OrderSubmittedData,
 )
 from setpoint.core.ids import client_order_id
 from setpoint.core.model import (
@@ -32,7 +31,7 @@ from setpoint.core.model import (
 )
 from setpoint.strategy.actual import ActualProjection
 from setpoint.strategy.sdk import KeyState, View
-from setpoint.testing.synthetic import fill_data
+from setpoint.testing.synthetic import fill_data, place_action, submitted_data
 
 ACCOUNT = "demo"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -59,18 +58,9 @@ def ticker(symbol: str, last: str, funding: str | None = None, spread: str = "0.
 
 
 def submitted(symbol: str, order: TargetOrder, attempt: int = 1) -> OrderSubmitted:
-    coid = client_order_id(ACCOUNT, symbol, order.id, attempt)
-    data = OrderSubmittedData(
-        client_order_id=coid,
-        intent_id=order.id,
-        attempt=attempt,
-        side=order.side,
-        type=order.type,
-        price=order.price,
-        quantity=order.quantity,
-        time_in_force=order.time_in_force,
-    )
-    return OrderSubmitted.create(Key(ACCOUNT, symbol), Producer.EXECUTOR, data, occurred_at=at())
+    key = Key(ACCOUNT, symbol)
+    data = submitted_data(place_action(key, order, attempt))
+    return OrderSubmitted.create(key, Producer.EXECUTOR, data, occurred_at=at())
 
 
 def placed(symbol: str, order: TargetOrder) -> OrderPlaced:
@@ -96,13 +86,14 @@ def expired(symbol: str, order: TargetOrder, filled: str) -> OrderCancelled:
     return OrderCancelled.create(Key(ACCOUNT, symbol), Producer.GATEWAY, data, occurred_at=at())
 
 
+def filled(symbol: str, order: TargetOrder, quantity: str, price: str | None = None) -> list[Event]:
+    """Submitted, placed and filled `quantity` (at its price unless `price` says otherwise)."""
+    return [submitted(symbol, order), placed(symbol, order), fill(symbol, order, quantity, price)]
+
+
 def full_fill(symbol: str, order: TargetOrder) -> list[Event]:
     """Submitted, placed and completely filled at its price."""
-    return [
-        submitted(symbol, order),
-        placed(symbol, order),
-        fill(symbol, order, str(order.quantity)),
-    ]
+    return filled(symbol, order, str(order.quantity))
 
 
 def fold(symbol: str, events: list[Event]) -> KeyState:

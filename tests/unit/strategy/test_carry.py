@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from logfacts import ACCOUNT, BUY, IOC, SELL, expired, fill, placed, submitted, ticker, view
+from logfacts import (
+    ACCOUNT,
+    BUY,
+    IOC,
+    SELL,
+    expired,
+    fill,
+    filled,
+    placed,
+    submitted,
+    ticker,
+    view,
+)
 
 from setpoint.config import StrategyConfig
 from setpoint.core.events import Event
-from setpoint.core.model import MarketKind, TargetState
+from setpoint.core.model import MarketKind, TargetOrder, TargetState
 from setpoint.strategy.carry import Carry, CarryState
 from setpoint.strategy.sdk import Desired
 from setpoint.testing.synthetic import market
@@ -69,14 +81,16 @@ def test_entry_is_one_ioc_buy_on_spot() -> None:
     assert state.phase == "entering"
 
 
-def test_a_42_percent_spot_fill_is_hedged_by_exactly_42_percent() -> None:
+def _entered() -> tuple[CarryState, TargetOrder]:
+    """Funding above the threshold: the state and the spot entry it decides."""
     state, spot, _ = _decide(CARRY.initial(CONFIG), "0.0005")
     (entry,) = spot.orders
-    log: list[Event] = [
-        submitted(SPOT, entry),
-        placed(SPOT, entry),
-        fill(SPOT, entry, "0.42", "60001.00"),
-    ]
+    return state, entry
+
+
+def test_a_42_percent_spot_fill_is_hedged_by_exactly_42_percent() -> None:
+    state, entry = _entered()
+    log = filled(SPOT, entry, "0.42", "60001.00")
     state, spot, perp = _decide(state, "0.0005", log)
     assert perp.position == Decimal("-0.42")  # follows the fill even before the IOC ends
     log.append(expired(SPOT, entry, "0.42"))
@@ -87,14 +101,8 @@ def test_a_42_percent_spot_fill_is_hedged_by_exactly_42_percent() -> None:
 
 
 def test_exit_unwinds_both_legs_by_what_executed() -> None:
-    state, spot, _ = _decide(CARRY.initial(CONFIG), "0.0005")
-    (entry,) = spot.orders
-    log: list[Event] = [
-        submitted(SPOT, entry),
-        placed(SPOT, entry),
-        fill(SPOT, entry, "0.42"),
-        expired(SPOT, entry, "0.42"),
-    ]
+    state, entry = _entered()
+    log = [*filled(SPOT, entry, "0.42"), expired(SPOT, entry, "0.42")]
     state, _, _ = _decide(state, "0.0005", log)
     state, spot, perp = _decide(state, "0.00005", log)
     (exit_order,) = spot.orders
@@ -104,7 +112,7 @@ def test_exit_unwinds_both_legs_by_what_executed() -> None:
     assert exit_order.id != entry.id
     assert perp.position == Decimal("-0.42")
 
-    log += [submitted(SPOT, exit_order), placed(SPOT, exit_order), fill(SPOT, exit_order, "0.30")]
+    log += filled(SPOT, exit_order, "0.30")
     log.append(expired(SPOT, exit_order, "0.30"))
     state, spot, perp = _decide(state, "0.00005", log)
     assert perp.position == Decimal("-0.12")
@@ -112,7 +120,7 @@ def test_exit_unwinds_both_legs_by_what_executed() -> None:
     assert retry.quantity == Decimal("0.12")
     assert retry.id not in {entry.id, exit_order.id}
 
-    log += [submitted(SPOT, retry), placed(SPOT, retry), fill(SPOT, retry, "0.12")]
+    log += filled(SPOT, retry, "0.12")
     state, spot, perp = _decide(state, "0.00005", log)
     assert perp.position == Decimal(0)
     assert spot.orders == ()
@@ -161,8 +169,7 @@ def test_an_ioc_that_met_no_liquidity_is_not_retried_at_once() -> None:
 
 
 def test_fills_reported_after_the_ioc_ended_still_count() -> None:
-    state, spot, _ = _decide(CARRY.initial(CONFIG), "0.0005")
-    (entry,) = spot.orders
+    state, entry = _entered()
     log: list[Event] = [submitted(SPOT, entry), placed(SPOT, entry), expired(SPOT, entry, "0.42")]
     state, spot, perp = _decide(state, "0.0005", log)
     assert perp.position == Decimal(0)  # the fill itself is not in the log yet

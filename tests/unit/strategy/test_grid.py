@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from logfacts import ACCOUNT, SELL, fill, full_fill, placed, submitted, ticker, view
+from logfacts import ACCOUNT, SELL, filled, full_fill, ticker, view
 
 from setpoint.config import StrategyConfig
 from setpoint.core.events import Event
@@ -76,11 +76,18 @@ def test_anchor_stays_when_price_moves() -> None:
     assert second == first
 
 
-def test_filled_buy_becomes_sell_one_rung_up_under_new_id() -> None:
+def _inner_buy_filled() -> tuple[GridState, Desired, TargetOrder, list[Event], Desired]:
+    """The first ladder, its inner buy (59940) filled: the state after, the first desired
+    target, the buy, the log of its fill, and the target after."""
     state, desired = _decide(GRID.initial(CONFIG))
     buy = _at(desired, "59940.00")
     events = full_fill(SYMBOL, buy)
     state, after = _decide(state, events)
+    return state, desired, buy, events, after
+
+
+def test_filled_buy_becomes_sell_one_rung_up_under_new_id() -> None:
+    _, desired, buy, _, after = _inner_buy_filled()
     assert _book(after) == [
         ("buy", Decimal("59880.00")),
         ("sell", Decimal("60000.00")),
@@ -97,16 +104,13 @@ def test_filled_buy_becomes_sell_one_rung_up_under_new_id() -> None:
 def test_partial_fill_keeps_the_rung() -> None:
     state, desired = _decide(GRID.initial(CONFIG))
     buy = _at(desired, "59940.00")
-    events = [submitted(SYMBOL, buy), placed(SYMBOL, buy), fill(SYMBOL, buy, "0.0004")]
+    events = filled(SYMBOL, buy, "0.0004")
     _, after = _decide(state, events)
     assert after == desired
 
 
 def test_filled_sell_becomes_buy_and_round_trip_restores() -> None:
-    state, desired = _decide(GRID.initial(CONFIG))
-    buy = _at(desired, "59940.00")
-    events = full_fill(SYMBOL, buy)
-    state, after_buy = _decide(state, events)
+    state, desired, _, events, after_buy = _inner_buy_filled()
     new_sell = _at(after_buy, "60000.00")
     events += full_fill(SYMBOL, new_sell)
     state, after_sell = _decide(state, events)
