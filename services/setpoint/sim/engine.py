@@ -231,17 +231,6 @@ class Engine:
             and (kind is None or self.market(o.symbol).kind is kind)
         ]
 
-    def trades_for(
-        self,
-        symbol: str,
-        start_us: int | None = None,
-        end_us: int | None = None,
-        from_id: int | None = None,
-        limit: int = 500,
-    ) -> list[Trade]:
-        """The account's trades on `symbol`, oldest first; the newest `limit` without a start."""
-        return self.records.trades_for(symbol, start_us, end_us, from_id, limit)
-
     def best_bid_ask(self, symbol: str) -> tuple[tuple[Decimal, Decimal] | None, ...]:
         """(best bid, best ask) as (price, quantity) over liquidity and resting orders."""
         return self.matcher.best_bid_ask(symbol)

@@ -388,7 +388,7 @@ async def my_trades(request: web.Request) -> web.Response:
     params = await signed(request)
     market = need_market(sim, kind_of(request), params)
     start, end = int_param(params, "startTime"), int_param(params, "endTime")
-    trades = sim.engine.trades_for(
+    trades = sim.engine.records.trades_for(
         market.symbol,
         start_us=None if start is None else start * 1000,
         end_us=None if end is None else end * 1000 + 999,
