@@ -8,9 +8,11 @@ observation that still finds the order open, `STALE_CANCEL` or more after it was
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.unit.core.strategies import (
@@ -30,13 +32,20 @@ from setpoint.core.events import (
     ActionKind,
     CancelSubmitted,
     CancelSubmittedData,
+    Event,
     ObservationSource,
     OrderRejected,
     OrderRejectedData,
     OrderStatus,
 )
 from setpoint.core.model import Key, Producer, TimeInForce
-from setpoint.core.projections import POSITION_BACKOFF, STALE_CANCEL, Backoff, retry_delay
+from setpoint.core.projections import (
+    POSITION_BACKOFF,
+    STALE_CANCEL,
+    Backoff,
+    OrderRecord,
+    retry_delay,
+)
 
 D = Decimal
 
@@ -84,24 +93,25 @@ def test_non_terminal_rejections_count_and_set_retry_after() -> None:
     assert log.ka().progress("a").attempt == 3
 
 
-def test_acknowledgement_resets_the_backoff() -> None:
-    log = Log()
-    log.publish([order("a")])
-    submit_and_reject(log)
-    log.now = at(1)
-    action, _ = log.submit_first()
-    assert "a" in log.ka().backoff  # in flight: not acknowledged yet
-    log.append(ev_placed(action.client_order_id, "v-1"))
-    assert dict(log.ka().backoff) == {}
+def _placed(rec: OrderRecord) -> Event:
+    return ev_placed(rec.client_order_id or "", "v-1")
 
 
-def test_acknowledgement_by_observation_resets_the_backoff() -> None:
+def _observed(rec: OrderRecord) -> Event:
+    return ev_observed(rec._replace(order_id="v-1"), OrderStatus.NEW, "0")
+
+
+@pytest.mark.parametrize("acknowledgement", [_placed, _observed], ids=["placed", "observed"])
+def test_acknowledgement_resets_the_backoff(
+    acknowledgement: Callable[[OrderRecord], Event],
+) -> None:
     log = Log()
     log.publish([order("a")])
     submit_and_reject(log)
     log.now = at(1)
     _, rec = log.submit_first()
-    log.append(ev_observed(rec._replace(order_id="v-1"), OrderStatus.NEW, "0"))
+    assert "a" in log.ka().backoff  # in flight: not acknowledged yet
+    log.append(acknowledgement(rec))
     assert dict(log.ka().backoff) == {}
 
 
