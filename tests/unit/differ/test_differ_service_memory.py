@@ -72,6 +72,13 @@ class Services:
         await service.start()
         return service
 
+    async def deciding(self, *intents: str, name: str = "differ") -> DifferService:
+        """A differ started, given generation 1 of a target of buys `intents`, settled."""
+        differ = await self.start(name)
+        await differ.intake("demo", "BTC-USDT", body(1, *intents))
+        await settle(differ)
+        return differ
+
 
 @pytest.fixture
 async def services(log: InMemoryEventLog) -> AsyncIterator[Services]:
@@ -172,9 +179,7 @@ async def test_two_differs_on_one_log_record_each_decision_once(services: Servic
 async def test_a_restart_rebuilds_from_the_log_and_does_not_decide_again(
     services: Services,
 ) -> None:
-    first = await services.start()
-    await first.intake("demo", "BTC-USDT", body(1, "b1", "b2"))
-    await settle(first)
+    first = await services.deciding("b1", "b2")
     await first.stop()
     head = await services.log.head()
     again = await services.start("restarted")
@@ -261,9 +266,7 @@ async def test_liquidate_only_leaves_out_orders_that_do_not_reduce(services: Ser
 async def test_executing_a_plan_records_no_new_decision_until_converged(
     services: Services,
 ) -> None:
-    differ = await services.start()
-    await differ.intake("demo", "BTC-USDT", body(1, "b1", "b2"))
-    await settle(differ)
+    differ = await services.deciding("b1", "b2")
     [diff] = await events(services.log, DiffComputed)
     executor = 0
     for action in diff.data.actions:
@@ -325,9 +328,7 @@ async def test_a_non_terminal_rejection_is_placed_again_after_its_backoff(
     """Insufficient funds: no new attempt until the backoff ends (1 s for the first
     rejection), then one, with no event in between: the differ wakes itself up (the
     periodic tick is an hour here). Meanwhile the key is degraded with `RetryBackoff`."""
-    differ = await services.start()
-    await differ.intake("demo", "BTC-USDT", body(1, "b1"))
-    await settle(differ)
+    differ = await services.deciding("b1")
     [diff] = await events(services.log, DiffComputed)
     [action] = diff.data.actions
     submitted = OrderSubmitted.create(KEY, Producer.EXECUTOR, submitted_data(action))
