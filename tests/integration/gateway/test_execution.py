@@ -18,10 +18,10 @@ from setpoint.core.events import (
     Event,
     ReconcileTrigger,
 )
-from setpoint.core.ids import client_order_id
-from setpoint.core.model import Key, OrderType, Producer, Side
+from setpoint.core.model import Key, Producer, Side
 from setpoint.eventlog import ANY
 from setpoint.executor.service import Executor
+from setpoint.testing.synthetic import buy, place_action
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
 SYMBOL = "BTC/USDT"
@@ -41,16 +41,8 @@ async def eventually(check: Callable[[], Awaitable[Any]], within: float = 10.0) 
 def place(
     account: str, intent: str, price: str = "59000", qty: str = "0.01", attempt: int = 1
 ) -> Action:
-    return Action(
-        kind=ActionKind.PLACE,
-        intent_id=intent,
-        attempt=attempt,
-        client_order_id=client_order_id(account, SYMBOL, intent, attempt),
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        price=Decimal(price),
-        quantity=Decimal(qty),
-    )
+    """The place action of a limit buy `intent` (attempt `attempt`) on SYMBOL."""
+    return place_action(Key(account, SYMBOL), buy(intent, price, qty), attempt)
 
 
 async def plan(rig: Rig, *actions: Action) -> DiffComputed:
@@ -62,6 +54,14 @@ async def plan(rig: Rig, *actions: Action) -> DiffComputed:
     )
     await rig.log.append(key, Producer.DIFFER, [event], ANY)
     return event
+
+
+async def placed(rig: Rig, intent: str) -> Action:
+    """`intent` (a limit buy) planned, and an `OrderPlaced` in the log."""
+    action = place(rig.account, intent)
+    await plan(rig, action)
+    await eventually(lambda: events(rig, "OrderPlaced"))
+    return action
 
 
 async def events(rig: Rig, kind: str) -> list[Event]:
@@ -84,9 +84,7 @@ async def test_place_is_written_ahead_then_placed(rig: Rig) -> None:
 
 
 async def test_replayed_plan_does_not_place_twice(rig: Rig) -> None:
-    action = place(rig.account, "b2")
-    await plan(rig, action)
-    await eventually(lambda: events(rig, "OrderPlaced"))
+    action = await placed(rig, "b2")
     await plan(rig, action)  # the same action again, as a differ might repeat it
     await asyncio.sleep(0.5)
     assert len(await events(rig, "OrderSubmitted")) == 1
@@ -94,9 +92,7 @@ async def test_replayed_plan_does_not_place_twice(rig: Rig) -> None:
 
 
 async def test_cancel_then_fill_recorded_once(rig: Rig) -> None:
-    action = place(rig.account, "b3")
-    await plan(rig, action)
-    await eventually(lambda: events(rig, "OrderPlaced"))
+    action = await placed(rig, "b3")
     await rig.control.fill(client_order_id=action.client_order_id, quantity="0.004")
     fills = await eventually(lambda: events(rig, "FillObserved"))
     cancel = Action(kind=ActionKind.CANCEL, intent_id="b3", client_order_id=action.client_order_id)
@@ -110,9 +106,7 @@ async def test_cancel_then_fill_recorded_once(rig: Rig) -> None:
 async def _requote(rig: Rig, new: Action) -> tuple[list[str], Action]:
     """Place `rq-old`, then a plan that cancels it and places `new`; the kinds of the
     plan's write-ahead events in log order, once both answers are in."""
-    old = place(rig.account, "rq-old")
-    await plan(rig, old)
-    await eventually(lambda: events(rig, "OrderPlaced"))
+    old = await placed(rig, "rq-old")
     cancel = Action(kind=ActionKind.CANCEL, intent_id="rq-old", client_order_id=old.client_order_id)
     await plan(rig, cancel, new)
     await eventually(lambda: events(rig, "OrderCancelled"))

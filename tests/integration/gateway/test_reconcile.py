@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from gateway_rig import Rig
-from test_execution import SYMBOL, events, eventually, place, plan
+from test_execution import SYMBOL, events, eventually, placed
 
 from setpoint.core.events import (
     Action,
@@ -18,7 +18,6 @@ from setpoint.core.events import (
     DiffComputedData,
     OrderStatus,
     OrderSubmitted,
-    OrderSubmittedData,
     ReconcileTrigger,
     TargetPublished,
     TargetPublishedData,
@@ -26,6 +25,7 @@ from setpoint.core.events import (
 from setpoint.core.ids import client_order_id
 from setpoint.core.model import Key, OrderType, Producer, Side, TargetState, TimeInForce
 from setpoint.eventlog import ANY
+from setpoint.testing.synthetic import buy, place_action, submitted_data
 from setpoint.venues.ratelimit import RateLimiter
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
@@ -76,9 +76,7 @@ async def test_foreign_order_adopted(rig: Rig) -> None:
 
 
 async def test_venue_side_cancel_is_recorded(rig: Rig) -> None:
-    action = place(rig.account, "vc")
-    await plan(rig, action)
-    await eventually(lambda: events(rig, "OrderPlaced"))
+    action = await placed(rig, "vc")
     await rig.control.cancel(client_order_id=action.client_order_id)
 
     async def observed() -> bool:
@@ -89,9 +87,7 @@ async def test_venue_side_cancel_is_recorded(rig: Rig) -> None:
 
 
 async def test_fill_seen_on_stream_and_rest_is_recorded_once(rig: Rig) -> None:
-    action = place(rig.account, "f1")
-    await plan(rig, action)
-    await eventually(lambda: events(rig, "OrderPlaced"))
+    action = await placed(rig, "f1")
     await rig.control.faults({"kind": "ws_drop", "count": 1})
     await rig.control.fill(client_order_id=action.client_order_id, quantity="0.003")
     await rig.control.fill(client_order_id=action.client_order_id, quantity="0.002")
@@ -107,35 +103,30 @@ async def _two(rig: Rig) -> list[object] | None:
     return fills if len(fills) >= 2 else None
 
 
-async def test_lost_in_flight_attempt_is_cancelled_and_closed(rig: Rig) -> None:
+async def lost(rig: Rig, intent: str, time_in_force: TimeInForce = TimeInForce.GTC) -> Action:
+    """A limit buy of `intent` submitted that never reached the venue, until reconciliation
+    closes it as lost; its place action."""
     key = Key(rig.account, SYMBOL)
-    coid = client_order_id(rig.account, SYMBOL, "lost", 1)
-    data = OrderSubmittedData(
-        client_order_id=coid,
-        intent_id="lost",
-        attempt=1,
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        price=Decimal("50000"),
-        quantity=Decimal("0.01"),
-    )
-    await rig.log.append(
-        key, Producer.EXECUTOR, [OrderSubmitted.create(key, Producer.EXECUTOR, data)], ANY
-    )
+    action = place_action(key, buy(intent, "50000", "0.01", time_in_force=time_in_force))
+    submitted = OrderSubmitted.create(key, Producer.EXECUTOR, submitted_data(action))
+    await rig.log.append(key, Producer.EXECUTOR, [submitted], ANY)
     await asyncio.sleep(0.6)  # older than in_flight_timeout_s
 
     async def closed() -> bool:
         return any(e.data.reason == "lost" for e in await events(rig, "OrderCancelled"))
 
     await reconcile_until(rig, closed)
+    return action
+
+
+async def test_lost_in_flight_attempt_is_cancelled_and_closed(rig: Rig) -> None:
+    await lost(rig, "lost")
     assert len(await events(rig, "OrderNotFound")) >= 1
 
 
 async def test_fill_arrives_on_the_stream(rig: Rig) -> None:
     """No reconciliation runs here (interval 60 s): the websocket hint records the fill."""
-    action = place(rig.account, "ws1")
-    await plan(rig, action)
-    await eventually(lambda: events(rig, "OrderPlaced"))
+    action = await placed(rig, "ws1")
     await rig.control.fill(client_order_id=action.client_order_id, quantity="0.002")
     fills = await eventually(lambda: events(rig, "FillObserved"))
     assert [f.data.source.value for f in fills] == ["ws"]
@@ -160,24 +151,10 @@ async def test_reconciliation_reads_wait_for_the_accounts_tokens(rig: Rig) -> No
 
 async def test_lost_ioc_attempt_does_not_consume_its_intent(rig: Rig) -> None:
     """Semantics §4: the venue never saw it, so the intent is placed again (attempt 2)."""
-    key = Key(rig.account, SYMBOL)
-    coid = client_order_id(rig.account, SYMBOL, "lost-ioc", 1)
-    data = OrderSubmittedData(
-        client_order_id=coid, intent_id="lost-ioc", attempt=1, side=Side.BUY,
-        type=OrderType.LIMIT, price=Decimal("50000"), quantity=Decimal("0.01"),
-        time_in_force=TimeInForce.IOC,
-    )  # fmt: skip
-    await rig.log.append(
-        key, Producer.EXECUTOR, [OrderSubmitted.create(key, Producer.EXECUTOR, data)], ANY
-    )
-    await asyncio.sleep(0.6)  # older than in_flight_timeout_s
-
-    async def closed() -> bool:
-        return any(e.data.reason == "lost" for e in await events(rig, "OrderCancelled"))
-
-    await reconcile_until(rig, closed)
+    action = await lost(rig, "lost-ioc", TimeInForce.IOC)
     await rig.gateway.caught_up()
-    record = rig.gateway.actual.order(key, coid)
+    key = Key(rig.account, SYMBOL)
+    record = rig.gateway.actual.order(key, action.client_order_id)
     assert record is not None
     assert record.lost
     assert not rig.gateway.actual.consumed(key, "lost-ioc")
