@@ -84,6 +84,13 @@ async def watched(
     return folded, supervisor, runner
 
 
+async def assert_unready(supervisor: Supervisor, task: str, state: str) -> None:
+    """The supervisor's health is not ready, and says `task` is in `state` since a time."""
+    health = await supervisor.health()
+    assert not health.ready
+    assert health.tasks[task].startswith(f"{state} since ")
+
+
 async def test_rebuild_then_follow_resumes_after_breaks_with_no_gap_and_no_repeat() -> None:
     log = FlakyLog(break_after=2, breaks=3)
     await append(log, 5)
@@ -113,9 +120,7 @@ async def test_health_is_not_ready_while_the_follower_resumes_and_ready_after() 
             if runner.status.state is TaskState.RESUMING:
                 break
             await asyncio.sleep(0.01)
-        health = await supervisor.health()
-        assert not health.ready
-        assert health.tasks["log"].startswith("resuming since ")
+        await assert_unready(supervisor, "log", "resuming")
         log.down = False  # the server is back: the follower resumes where it was
         await append(log, 1, start=4)
         assert await runner.wait(4, 10)
@@ -139,9 +144,7 @@ async def test_an_idle_log_stays_ready_and_a_follower_behind_is_not() -> None:
         assert (await supervisor.health()).ready  # idle: caught up with the head
         await runner.stop()  # a follower that stopped is deaf
         await append(log, 1, start=4)
-        health = await supervisor.health()
-        assert not health.ready
-        assert health.tasks["log"].startswith("stopped since ")
+        await assert_unready(supervisor, "log", "stopped")
     finally:
         await runner.stop()
 
@@ -168,9 +171,7 @@ async def test_a_fold_that_raises_fails_the_follower_and_says_so() -> None:
             await asyncio.sleep(0.01)
         assert failed == ["log"]
         assert runner.status.state is TaskState.FAILED
-        health = await supervisor.health()
-        assert not health.ready
-        assert health.tasks["log"].startswith("failed since ")
+        await assert_unready(supervisor, "log", "failed")
     finally:
         await runner.stop()
 
@@ -199,9 +200,7 @@ async def test_a_supervised_task_that_breaks_is_resumed_and_a_fatal_one_fails() 
             await asyncio.sleep(0.01)
         assert len(runs) == 3
         assert failed == ["fatal"]
-        health = await supervisor.health()
-        assert not health.ready
-        assert health.tasks["fatal"].startswith("failed since ")
+        await assert_unready(supervisor, "fatal", "failed")
     finally:
         await supervisor.stop()
 
