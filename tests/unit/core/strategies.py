@@ -122,19 +122,7 @@ class Log:
     ) -> TargetPublished:
         gen = self.generations.get(key, 0) + 1
         self.generations[key] = gen
-        assert key.symbol is not None
-        target = TargetState(
-            account=key.account,
-            symbol=key.symbol,
-            generation=gen,
-            strategy="test",
-            position=position,
-            expires_at=expires_at,
-            orders=tuple(orders),
-        )
-        event = TargetPublished.create(
-            key, Producer.INTAKE, TargetPublishedData(target=target), occurred_at=self.now
-        )
+        event = ev_target(orders, gen, self.now, key, position=position, expires_at=expires_at)
         self.append(event)
         return event
 
@@ -172,6 +160,21 @@ class Log:
 
 
 # --------------------------------------------------------------------------- event makers
+
+
+def ev_target(
+    orders: tuple[TargetOrder, ...] | list[TargetOrder], generation: int, at: datetime = T0,
+    key: Key = KEY, *, position: Decimal | None = None, expires_at: datetime | None = None,
+) -> TargetPublished:  # fmt: skip
+    """The intake's acceptance of generation `generation` of strategy "test" for `key`."""
+    assert key.symbol is not None
+    target = TargetState(
+        account=key.account, symbol=key.symbol, generation=generation, strategy="test",
+        position=position, expires_at=expires_at, orders=tuple(orders),
+    )  # fmt: skip
+    return TargetPublished.create(
+        key, Producer.INTAKE, TargetPublishedData(target=target), occurred_at=at
+    )
 
 
 def ev_submit(action: Action, key: Key = KEY, at: datetime = T0) -> OrderSubmitted:
@@ -220,7 +223,11 @@ def ev_fill(
     return FillObserved.create(rec.key, Producer.GATEWAY, data)
 
 
-def ev_observed(rec: OrderRecord, status: OrderStatus, filled: str | Decimal) -> OrderObserved:
+def ev_observed(
+    rec: OrderRecord, status: OrderStatus, filled: str | Decimal,
+    source: ObservationSource = ObservationSource.QUERY, at: datetime | None = None,
+) -> OrderObserved:  # fmt: skip
+    """The gateway's observation of `rec` (by a query unless `source` says otherwise)."""
     return OrderObserved.create(
         rec.key,
         Producer.GATEWAY,
@@ -234,8 +241,9 @@ def ev_observed(rec: OrderRecord, status: OrderStatus, filled: str | Decimal) ->
             quantity=rec.quantity,
             filled=D(filled),
             status=status,
-            source=ObservationSource.QUERY,
+            source=source,
         ),
+        occurred_at=at,
     )
 
 

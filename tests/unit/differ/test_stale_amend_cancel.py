@@ -19,7 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tests.unit.core.strategies import KEY, MARKET, at, ev_placed, ev_submit, order
+from tests.unit.core.strategies import (
+    KEY,
+    MARKET,
+    at,
+    ev_observed,
+    ev_placed,
+    ev_submit,
+    ev_target,
+    order,
+)
 
 from setpoint.config import AccountConfig
 from setpoint.core.events import (
@@ -32,11 +41,8 @@ from setpoint.core.events import (
     Event,
     ObservationSource,
     OrderObserved,
-    OrderObservedData,
-    TargetPublished,
-    TargetPublishedData,
 )
-from setpoint.core.model import Producer, TargetOrder, TargetState
+from setpoint.core.model import Producer, TargetOrder
 from setpoint.core.projections import STALE_CANCEL
 from setpoint.differ import decide
 from setpoint.differ.view import DifferView
@@ -63,15 +69,7 @@ class Differ:
 
     def publish(self, orders: list[TargetOrder], now: datetime) -> None:
         self.generation += 1
-        target = TargetState(
-            account=KEY.account, symbol=KEY.symbol or "", generation=self.generation,
-            strategy="test", orders=tuple(orders),
-        )  # fmt: skip
-        self.append(
-            TargetPublished.create(
-                KEY, Producer.INTAKE, TargetPublishedData(target=target), occurred_at=now
-            )
-        )
+        self.append(ev_target(orders, self.generation, now))
 
     def reconcile(self, now: datetime) -> DiffComputedData | None:
         """What the differ's `_reconcile` records for the key now (None: nothing)."""
@@ -102,12 +100,7 @@ def still_open(differ: Differ, coid: str, when: datetime) -> OrderObserved:
     assert rec is not None
     assert rec.order_id is not None
     assert rec.status is not None
-    data = OrderObservedData(
-        client_order_id=coid, order_id=rec.order_id, side=rec.side, type=rec.type,
-        time_in_force=rec.time_in_force, price=rec.price, quantity=rec.quantity,
-        filled=rec.filled, status=rec.status, source=ObservationSource.REST,
-    )  # fmt: skip
-    return OrderObserved.create(KEY, Producer.GATEWAY, data, occurred_at=when)
+    return ev_observed(rec, rec.status, rec.filled, ObservationSource.REST, when)
 
 
 def amend_left_unanswered() -> tuple[Differ, Action]:
