@@ -29,6 +29,8 @@ from setpoint.core.events import (
     OrderObservedData,
     OrderPlaced,
     OrderPlacedData,
+    OrderRejected,
+    OrderRejectedData,
     OrderStatus,
     OrderSubmitted,
     PositionObserved,
@@ -190,6 +192,15 @@ def ev_placed(
         Producer.EXECUTOR,
         OrderPlacedData(client_order_id=coid, order_id=order_id, status=status, filled=D(filled)),
     )
+
+
+def ev_rejected(
+    coid: str, when: datetime = T0, *, terminal: bool = False, key: Key = KEY,
+    reason: str = "insufficient funds", code: str | None = "-2010",
+) -> OrderRejected:  # fmt: skip
+    """The venue's refusal of an attempt (by default not terminal: a balance too low)."""
+    data = OrderRejectedData(client_order_id=coid, reason=reason, code=code, terminal=terminal)
+    return OrderRejected.create(key, Producer.EXECUTOR, data, occurred_at=when)
 
 
 def ev_cancel_submitted(coid: str, key: Key = KEY) -> CancelSubmitted:

@@ -24,6 +24,7 @@ from tests.unit.core.strategies import (
     ev_cancelled,
     ev_observed,
     ev_placed,
+    ev_rejected,
     ev_submit,
     order,
 )
@@ -34,8 +35,6 @@ from setpoint.core.events import (
     CancelSubmittedData,
     Event,
     ObservationSource,
-    OrderRejected,
-    OrderRejectedData,
     OrderStatus,
 )
 from setpoint.core.model import Key, Producer, TimeInForce
@@ -48,15 +47,6 @@ from setpoint.core.projections import (
 )
 
 D = Decimal
-
-
-def ev_rejected(
-    coid: str, when: datetime, *, terminal: bool = False, key: Key = KEY
-) -> OrderRejected:
-    data = OrderRejectedData(
-        client_order_id=coid, reason="insufficient funds", code="-2010", terminal=terminal
-    )
-    return OrderRejected.create(key, Producer.EXECUTOR, data, occurred_at=when)
 
 
 def submit_and_reject(log: Log, key: Key = KEY, *, terminal: bool = False) -> list[str]:

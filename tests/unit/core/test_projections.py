@@ -19,6 +19,7 @@ from tests.unit.core.strategies import (
     ev_not_found,
     ev_placed,
     ev_position,
+    ev_rejected,
     ev_submit,
     lossy_steps,
     order,
@@ -34,13 +35,9 @@ from setpoint.core.events import (
     AssetBalance,
     BalanceObserved,
     BalanceObservedData,
-    MarketsLoaded,
-    MarketsLoadedData,
     ObservationSource,
     OrderObserved,
     OrderObservedData,
-    OrderRejected,
-    OrderRejectedData,
     OrderStatus,
     Origin,
     Wallet,
@@ -53,6 +50,7 @@ from setpoint.core.projections import (
     apply_actual,
     rebuild,
 )
+from setpoint.testing.synthetic import markets_loaded
 
 D = Decimal
 
@@ -142,14 +140,8 @@ def test_rejections() -> None:
         log.append(ev_submit(action))
     a, b = (x.client_order_id for x in plan.actions)
     log.append(
-        OrderRejected.create(
-            KEY, Producer.EXECUTOR, OrderRejectedData(client_order_id=a, reason="bad")
-        ),
-        OrderRejected.create(
-            KEY,
-            Producer.EXECUTOR,
-            OrderRejectedData(client_order_id=b, reason="later", terminal=False),
-        ),
+        ev_rejected(a, terminal=True, reason="bad", code=None),
+        ev_rejected(b, reason="later", code=None),
     )
     assert log.actual.consumed(KEY, "a")
     assert not log.actual.consumed(KEY, "b")
@@ -211,9 +203,7 @@ def test_account_facts() -> None:
     state = ActualState.empty()
     acct = Key("demo", None)
     events = [
-        MarketsLoaded.create(
-            acct, Producer.GATEWAY, MarketsLoadedData(exchange="binance", markets=(MARKET,))
-        ),
+        markets_loaded("demo", MARKET),
         BalanceObserved.create(
             acct,
             Producer.GATEWAY,

@@ -16,6 +16,7 @@ from tests.unit.core.strategies import (
     ev_cancelled,
     ev_fill,
     ev_placed,
+    ev_rejected,
     ev_submit,
     order,
     resting,
@@ -29,8 +30,6 @@ from setpoint.core.events import (
     CancelSubmitted,
     CancelSubmittedData,
     FillSource,
-    OrderRejected,
-    OrderRejectedData,
     OrderStatus,
     Origin,
     ReconcileTrigger,
@@ -351,11 +350,7 @@ def test_insufficient_funds_one_attempt_per_backoff_step_over_a_minute() -> None
             assert action.attempt == len(attempts) + 1
             attempts.append(tenth / 10)
             log.append(ev_submit(action, at=log.now))
-            data = OrderRejectedData(
-                client_order_id=action.client_order_id, reason="insufficient balance",
-                code="-2010", terminal=False,
-            )  # fmt: skip
-            log.append(OrderRejected.create(KEY, Producer.EXECUTOR, data, occurred_at=log.now))
+            log.append(ev_rejected(action.client_order_id, log.now, reason="insufficient balance"))
     assert attempts == [0, 1, 3, 7, 15, 31]
     assert not log.actual.consumed(KEY, "a")
     assert log.ka().backoff["a"].rejections == 6
