@@ -44,24 +44,20 @@ from setpoint.core.events import (
     Event,
     EventParseError,
     FillObserved,
-    FillObservedData,
-    FillSource,
-    Liquidity,
     ObservationSource,
     OrderObserved,
-    OrderObservedData,
     OrderPlaced,
     OrderPlacedData,
     OrderStatus,
     OrderSubmitted,
-    OrderSubmittedData,
     parse_event,
 )
 from setpoint.core.ids import client_order_id
-from setpoint.core.model import Key, OrderType, Producer, Side
+from setpoint.core.model import Key, Producer, Side, TargetOrder
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.eventlog.offload import Worker
 from setpoint.eventlog.port import ANY, EventLog, Recorded
+from setpoint.testing.synthetic import fill_data, observed_data, place_action, submitted_data
 
 KEYS = (
     Key("demo", "BTC/USDT"),
@@ -93,20 +89,15 @@ def order_cycle(ids: _Ids, key: Key, n: int) -> list[Event]:
     side = Side.BUY if n % 2 == 0 else Side.SELL
     price = Decimal("60000.00") + Decimal(n % 500) / 100
     qty = Decimal("0.010")
-    coid = client_order_id(key.account, key.symbol or "_", f"b{n:06d}", 1)
+    intent = f"b{n:06d}"
+    coid = client_order_id(key.account, key.symbol or "_", intent, 1)
     oid = str(1_000_000 + n)
     common: dict[str, Any] = {"correlation_id": corr}
     submitted = OrderSubmitted.create(
         key,
         Producer.EXECUTOR,
-        OrderSubmittedData(
-            client_order_id=coid,
-            intent_id=f"b{n:06d}",
-            attempt=1,
-            side=side,
-            type=OrderType.LIMIT,
-            price=price,
-            quantity=qty,
+        submitted_data(
+            place_action(key, TargetOrder(id=intent, side=side, price=price, quantity=qty))
         ),
         event_id=ids.uuid(),
         occurred_at=ids.now(),
@@ -129,18 +120,14 @@ def order_cycle(ids: _Ids, key: Key, n: int) -> list[Event]:
         fill = FillObserved.create(
             key,
             Producer.GATEWAY,
-            FillObservedData(
-                venue="binance",
+            fill_data(
+                coid,
+                oid,
+                side,
+                price,
+                part,
                 trade_id=ids.uuid()[:12],
-                order_id=oid,
-                client_order_id=coid,
-                side=side,
-                price=price,
-                quantity=part,
-                fee=(price * part * Decimal("0.0002")),
-                fee_currency="USDT",
-                liquidity=Liquidity.MAKER,
-                source=FillSource.WS,
+                fee=price * part * Decimal("0.0002"),
             ),
             event_id=ids.uuid(),
             occurred_at=ids.now(),
@@ -151,16 +138,15 @@ def order_cycle(ids: _Ids, key: Key, n: int) -> list[Event]:
         observed = OrderObserved.create(
             key,
             Producer.GATEWAY,
-            OrderObservedData(
-                client_order_id=coid,
-                order_id=oid,
-                side=side,
-                type=OrderType.LIMIT,
-                price=price,
-                quantity=qty,
+            observed_data(
+                coid,
+                oid,
+                side,
+                price,
+                qty,
+                source=ObservationSource.WS,
                 filled=filled,
                 status=status,
-                source=ObservationSource.WS,
             ),
             event_id=ids.uuid(),
             occurred_at=ids.now(),

@@ -10,7 +10,8 @@ Times advance by a fixed step from a fixed start, so a seed gives the same log e
 The single facts the chains are made of are builders of their own, shared by tests and
 benchmarks: `market` (a `MarketInfo` with the usual filters), `buy` (a limit buy intent),
 `submitted_data` (what the executor records for an action), `fill_data` (a maker fill as
-the gateway reports it) and `markets_loaded`.
+the gateway reports it), `observed_data` (an order as the gateway observes it) and
+`markets_loaded`.
 """
 
 from __future__ import annotations
@@ -208,11 +209,9 @@ class ChainBuilder:
     ) -> Placed:  # fmt: skip
         """The gateway observes a limit order on `key` that the system did not place
         (adopted or not); returns it for `fill`, whose fills of it name no client order id."""
-        data = OrderObservedData(
-            client_order_id=None, order_id=order_id, side=side, type=OrderType.LIMIT,
-            price=price, quantity=quantity, status=OrderStatus.NEW,
-            source=ObservationSource.REST, origin=Origin.FOREIGN, adopted=adopted,
-        )  # fmt: skip
+        data = observed_data(
+            None, order_id, side, price, quantity, origin=Origin.FOREIGN, adopted=adopted
+        )
         env = self._envelope(key, Producer.GATEWAY, None, None)
         event = OrderObserved(**env, data=data)  # type: ignore[arg-type]
         self._add(event)
@@ -332,6 +331,19 @@ def fill_data(
         liquidity=Liquidity.MAKER,
         source=source,
     )
+
+
+def observed_data(
+    client_order_id: str | None, order_id: str, side: Side, price: Decimal | None,
+    quantity: Decimal, *, source: ObservationSource = ObservationSource.REST, **fields: Any,
+) -> OrderObservedData:  # fmt: skip
+    """A limit order as the gateway observes it at the venue: ours, new, nothing filled
+    unless `fields` say otherwise (any other `OrderObservedData` field)."""
+    values: dict[str, Any] = {"type": OrderType.LIMIT, "status": OrderStatus.NEW} | fields
+    return OrderObservedData(
+        client_order_id=client_order_id, order_id=order_id, side=side, price=price,
+        quantity=quantity, source=source, **values,
+    )  # fmt: skip
 
 
 def _traceparent(chain: str, event_id: str) -> str:

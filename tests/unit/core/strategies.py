@@ -26,7 +26,6 @@ from setpoint.core.events import (
     OrderNotFound,
     OrderNotFoundData,
     OrderObserved,
-    OrderObservedData,
     OrderPlaced,
     OrderPlacedData,
     OrderRejected,
@@ -59,7 +58,7 @@ from setpoint.core.projections import (
 )
 from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.core.risk import NO_LIMITS, RiskLimits
-from setpoint.testing.synthetic import fill_data, market, submitted_data
+from setpoint.testing.synthetic import fill_data, market, observed_data, submitted_data
 
 D = Decimal
 KEY = Key("demo", "BTC/USDT")
@@ -239,23 +238,12 @@ def ev_observed(
     source: ObservationSource = ObservationSource.QUERY, at: datetime | None = None,
 ) -> OrderObserved:  # fmt: skip
     """The gateway's observation of `rec` (by a query unless `source` says otherwise)."""
-    return OrderObserved.create(
-        rec.key,
-        Producer.GATEWAY,
-        OrderObservedData(
-            client_order_id=rec.client_order_id,
-            order_id=rec.order_id or "?",
-            side=rec.side,
-            type=rec.type,
-            time_in_force=rec.time_in_force,
-            price=rec.price,
-            quantity=rec.quantity,
-            filled=D(filled),
-            status=status,
-            source=source,
-        ),
-        occurred_at=at,
-    )
+    data = observed_data(
+        rec.client_order_id, rec.order_id or "?", rec.side, rec.price, rec.quantity,
+        source=source, type=rec.type, time_in_force=rec.time_in_force, filled=D(filled),
+        status=status,
+    )  # fmt: skip
+    return OrderObserved.create(rec.key, Producer.GATEWAY, data, occurred_at=at)
 
 
 def ev_not_found(coid: str, n: int, key: Key = KEY, at: datetime = T0) -> OrderNotFound:

@@ -35,14 +35,12 @@ from setpoint.core.events import (
     AssetBalance,
     BalanceObserved,
     BalanceObservedData,
-    ObservationSource,
     OrderObserved,
-    OrderObservedData,
     OrderStatus,
     Origin,
     Wallet,
 )
-from setpoint.core.model import Key, OrderType, Producer, Side, TimeInForce
+from setpoint.core.model import Key, Producer, Side, TimeInForce
 from setpoint.core.projections import (
     ActualState,
     IntentState,
@@ -50,7 +48,7 @@ from setpoint.core.projections import (
     apply_actual,
     rebuild,
 )
-from setpoint.testing.synthetic import markets_loaded
+from setpoint.testing.synthetic import markets_loaded, observed_data
 
 D = Decimal
 
@@ -170,22 +168,10 @@ def test_foreign_orders_adopted_or_not() -> None:
     log = Log()
 
     def observed(oid: str, adopted: bool) -> OrderObserved:
-        return OrderObserved.create(
-            KEY,
-            Producer.GATEWAY,
-            OrderObservedData(
-                client_order_id="web_1",
-                order_id=oid,
-                side=Side.BUY,
-                type=OrderType.LIMIT,
-                price=D("90"),
-                quantity=D("1"),
-                status=OrderStatus.NEW,
-                source=ObservationSource.REST,
-                origin=Origin.FOREIGN,
-                adopted=adopted,
-            ),
+        data = observed_data(
+            "web_1", oid, Side.BUY, D("90"), D("1"), origin=Origin.FOREIGN, adopted=adopted
         )
+        return OrderObserved.create(KEY, Producer.GATEWAY, data)
 
     log.append(observed("f1", False), observed("f2", True))
     assert [o.order_id for o in log.actual.live_orders(KEY)] == ["f2"]

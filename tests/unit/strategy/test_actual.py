@@ -24,7 +24,6 @@ from setpoint.core.events import (
     OrderCancelled,
     OrderCancelledData,
     OrderObserved,
-    OrderObservedData,
     OrderRejected,
     OrderRejectedData,
     OrderStatus,
@@ -33,9 +32,9 @@ from setpoint.core.events import (
     PositionObservedData,
 )
 from setpoint.core.ids import client_order_id
-from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder
+from setpoint.core.model import Key, Producer, Side, TargetOrder
 from setpoint.strategy.actual import ActualProjection
-from setpoint.testing.synthetic import fill_data
+from setpoint.testing.synthetic import fill_data, observed_data
 
 SYMBOL = "BTC/USDT"
 GTC_BUY = TargetOrder(id="b1", side=BUY, price=Decimal("100"), quantity=Decimal("2"))
@@ -166,10 +165,9 @@ def _observed(
     coid: str | None, order_id: str, side: Side, quantity: str, filled: str, status: OrderStatus,
     origin: Origin = Origin.OURS, adopted: bool = False,
 ) -> OrderObserved:  # fmt: skip
-    data = OrderObservedData(
-        client_order_id=coid, order_id=order_id, side=side, type=OrderType.LIMIT,
-        price=Decimal(100), quantity=Decimal(quantity), filled=Decimal(filled), status=status,
-        source=ObservationSource.QUERY, origin=origin, adopted=adopted,
+    data = observed_data(
+        coid, order_id, side, Decimal(100), Decimal(quantity), source=ObservationSource.QUERY,
+        filled=Decimal(filled), status=status, origin=origin, adopted=adopted,
     )  # fmt: skip
     return OrderObserved.create(Key(ACCOUNT, SYMBOL), Producer.GATEWAY, data)
 
