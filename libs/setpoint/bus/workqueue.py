@@ -14,6 +14,11 @@ Contract of `WorkQueue` (the differ's workers take keys from one):
 * `settled()` returns once no key is waiting or being processed (keys due later by
   `add_after` / `retry` do not count).
 * `shut_down()` wakes every waiting `get()`, which then raises `QueueShutDown`.
+* `keys()` yields what `get()` hands out until the queue is shut down; `run(key, work,
+  failed)` is a worker's turn with one of them: `work(key)`, then `forget` on success or,
+  when it raises, `retry` with `failed(key, delay)` told (inside the `except`), and
+  `done(key)` in any case. Every worker loop is `async for key in queue.keys(): await
+  queue.run(key, ...)`.
 
 `KeyRunner` drives a `WorkQueue` with one task per key (different keys run concurrently,
 one key never twice at once; the executor's plans): `mark(key)` asks for `work(key)` to
@@ -26,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 from setpoint.core.errors import QueueShutDown as QueueShutDown
@@ -80,6 +85,29 @@ class WorkQueue(Generic[K]):
         self._dirty.discard(key)
         self._processing.add(key)
         return key
+
+    async def keys(self) -> AsyncIterator[K]:
+        """The keys `get` hands out, one by one, until the queue is shut down."""
+        while True:
+            try:
+                yield await self.get()
+            except QueueShutDown:
+                return
+
+    async def run(
+        self, key: K, work: Callable[[K], Awaitable[None]], failed: Callable[[K, float], None]
+    ) -> None:
+        """A worker's turn with `key` (from `get`): see the module docstring."""
+        try:
+            await work(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failed(key, self.retry(key))
+        else:
+            self.forget(key)
+        finally:
+            self.done(key)
 
     def done(self, key: K) -> None:
         """The worker finished `key`; if it was added meanwhile, it is queued now."""
@@ -155,27 +183,14 @@ class KeyRunner(Generic[K]):
             self._dispatcher = asyncio.create_task(self._dispatch())
 
     async def _dispatch(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except QueueShutDown:
-                return
-            task = asyncio.create_task(self._run(key))
+        async for key in self.queue.keys():
+            task = asyncio.create_task(self.queue.run(key, self._work, self._failed))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _run(self, key: K) -> None:
-        try:
-            await self._work(key)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            delay = self.queue.retry(key)
-            log.exception("work for %s failed; again in %.2f s", key, delay)
-        else:
-            self.queue.forget(key)
-        finally:
-            self.queue.done(key)
+    @staticmethod
+    def _failed(key: K, delay: float) -> None:  # float-ok
+        log.exception("work for %s failed; again in %.2f s", key, delay)
 
     def busy(self) -> int:
         """Keys running now."""

@@ -44,7 +44,7 @@ from nats.aio.subscription import Subscription
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.messages import Health, KeyStatus, Ticker
 from setpoint.bus.supervise import Supervisor
-from setpoint.bus.workqueue import QueueShutDown, WorkQueue
+from setpoint.bus.workqueue import WorkQueue
 from setpoint.config import Settings
 from setpoint.core.diff import Plan
 from setpoint.core.events import (
@@ -258,24 +258,14 @@ class DifferService:
     # ------------------------------------------------------------------ the loop
 
     async def _work(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except QueueShutDown:
-                return
-            try:
-                await self._reconcile(key)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("deciding %s failed; retrying with backoff", key)
-                self._problems[key] = "DecisionFailed"
-                self._publish_status(key)
-                self.queue.retry(key)
-            else:
-                self.queue.forget(key)
-            finally:
-                self.queue.done(key)
+        async for key in self.queue.keys():
+            await self.queue.run(key, self._reconcile, self._decision_failed)
+
+    def _decision_failed(self, key: Key, delay: float) -> None:  # float-ok
+        """Called by the queue inside the `except` of a failed `_reconcile(key)`."""
+        log.exception("deciding %s failed; retrying with backoff", key)
+        self._problems[key] = "DecisionFailed"
+        self._publish_status(key)
 
     async def _reconcile(self, key: Key) -> None:
         """Decide for `key`; append the decision when it differs from the last one."""

@@ -103,3 +103,31 @@ async def test_shut_down_wakes_waiting_workers() -> None:
         await waiter
     queue.add("ignored")
     assert len(queue) == 0
+
+
+async def test_a_workers_turn_retries_a_failure_forgets_a_success_and_ends_with_shut_down() -> None:
+    queue: WorkQueue[str] = WorkQueue(base_delay=0.01)
+    told: list[tuple[str, float]] = []
+    runs: list[str] = []
+
+    async def work(key: str) -> None:
+        runs.append(key)
+        if len(runs) == 1:
+            raise RuntimeError("the first run fails")
+
+    async def worker() -> None:
+        async for key in queue.keys():
+            await queue.run(key, work, lambda k, delay: told.append((k, delay)))
+
+    task = asyncio.create_task(worker())
+    queue.add("a")
+    for _ in range(200):
+        if len(runs) == 2:
+            break
+        await asyncio.sleep(0.005)
+    await queue.settled()
+    assert runs == ["a", "a"]  # retried after its backoff
+    assert told == [("a", 0.01)]
+    assert queue.failures("a") == 0  # the success forgot the failure
+    queue.shut_down()
+    await asyncio.wait_for(task, 1)
