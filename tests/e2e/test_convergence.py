@@ -42,6 +42,21 @@ def order(intent: str, side: str, price: str, qty: str, **extra: Any) -> dict[st
     return {"id": intent, "side": side, "price": price, "quantity": qty, **extra}
 
 
+async def all_working(system: System, symbol: str, *intents: str) -> bool:
+    """Every one of `intents` has an order working at the venue on `symbol`."""
+    return all([bool(await working(system, symbol, intent)) for intent in intents])
+
+
+async def working_alone(
+    system: System, symbol: str, intent: str, side: str, price: str, qty: str
+) -> str:
+    """Target `intent` alone on `symbol` and wait until it works at the venue; its client
+    order id there."""
+    await system.target(symbol, [order(intent, side, price, qty)])
+    live = await eventually(lambda: working(system, symbol, intent), what=f"{intent} working")
+    return str(live[0]["client_order_id"])
+
+
 async def test_services_answer_health(system: System) -> None:
     for service in ("gateway", "executor"):
         health = await system.health(service)
@@ -54,11 +69,7 @@ async def test_place_amend_cancel_converge(system: System) -> None:
         BTC,
         [order("c-b1", "buy", "59000.00", "0.01000"), order("c-s1", "sell", "61000.00", "0.01000")],
     )
-
-    async def placed() -> bool:
-        return bool(await working(system, BTC, "c-b1")) and bool(await working(system, BTC, "c-s1"))
-
-    await eventually(placed, what="both orders working")
+    await eventually(lambda: all_working(system, BTC, "c-b1", "c-s1"), what="both orders working")
 
     await system.target(
         BTC,
@@ -82,9 +93,7 @@ async def _none(pending: Any) -> bool:
 
 
 async def test_partial_then_full_fill_consumes_the_intent(system: System) -> None:
-    await system.target(ETH, [order("p-b1", "buy", "2900.00", "0.1000")])
-    live = await eventually(lambda: working(system, ETH, "p-b1"), what="p-b1 working")
-    coid = live[0]["client_order_id"]
+    coid = await working_alone(system, ETH, "p-b1", "buy", "2900.00", "0.1000")
     await system.control("POST", "/_sim/fill", {"client_order_id": coid, "quantity": "0.04"})
 
     async def partial_recorded() -> bool:
@@ -108,13 +117,12 @@ async def test_partial_then_full_fill_consumes_the_intent(system: System) -> Non
 
 
 async def test_venue_side_cancel_is_placed_again(system: System) -> None:
-    await system.target(BTC, [order("v-b1", "buy", "58000.00", "0.01000")])
-    live = await eventually(lambda: working(system, BTC, "v-b1"), what="v-b1 working")
-    await system.control("POST", "/_sim/cancel", {"client_order_id": live[0]["client_order_id"]})
+    coid = await working_alone(system, BTC, "v-b1", "buy", "58000.00", "0.01000")
+    await system.control("POST", "/_sim/cancel", {"client_order_id": coid})
 
     async def replaced() -> bool:
         now = await working(system, BTC, "v-b1")
-        return bool(now) and now[0]["client_order_id"] != live[0]["client_order_id"]
+        return bool(now) and now[0]["client_order_id"] != coid
 
     await eventually(replaced, what="v-b1 placed again")
     assert len(await working(system, BTC, "v-b1")) == 1

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from system import System, eventually
-from test_convergence import BTC, ETH, all_orders, order, working
+from test_convergence import BTC, ETH, all_orders, order, working, working_alone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 SPOT_ORDER = {"method": "POST", "path": "/api/v3/order"}
@@ -77,9 +77,7 @@ async def test_executor_killed_between_write_ahead_and_answer(system: System) ->
 
 async def test_gateway_killed_while_fills_happen(system: System) -> None:
     intent = "k-gw"
-    await system.target(ETH, [order(intent, "buy", "2700.00", "0.3000")])
-    live = await eventually(lambda: working(system, ETH, intent), what=f"{intent} working")
-    coid = live[0]["client_order_id"]
+    coid = await working_alone(system, ETH, intent, "buy", "2700.00", "0.3000")
     system.kill("gateway")
     for quantity in ("0.1", "0.1"):
         await system.control("POST", "/_sim/fill", {"client_order_id": coid, "quantity": quantity})
@@ -96,9 +94,7 @@ async def test_gateway_killed_while_fills_happen(system: System) -> None:
 
 async def test_fills_missed_by_a_dropped_websocket_come_from_rest(system: System) -> None:
     intent = "w-drop"
-    await system.target(BTC, [order(intent, "sell", "62000.00", "0.02000")])
-    live = await eventually(lambda: working(system, BTC, intent), what=f"{intent} working")
-    coid = live[0]["client_order_id"]
+    coid = await working_alone(system, BTC, intent, "sell", "62000.00", "0.02000")
     await system.control("POST", "/_sim/faults", {"rules": [{"kind": "ws_drop", "count": 1}]})
     await system.control("POST", "/_sim/fill", {"client_order_id": coid, "quantity": "0.005"})
 

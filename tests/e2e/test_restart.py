@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 from system import System, eventually
-from test_convergence import BTC, order, working
+from test_convergence import BTC, all_working, order
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 ACTIONS = ("OrderSubmitted", "CancelSubmitted")
@@ -18,11 +18,7 @@ async def test_restart_of_everything_changes_nothing(system: System) -> None:
         BTC,
         [order("r-b1", "buy", "55000.00", "0.01000"), order("r-s1", "sell", "65000.00", "0.01000")],
     )
-
-    async def converged() -> bool:
-        return bool(await working(system, BTC, "r-b1")) and bool(await working(system, BTC, "r-s1"))
-
-    await eventually(converged, what="converged")
+    await eventually(lambda: all_working(system, BTC, "r-b1", "r-s1"), what="converged")
     await asyncio.sleep(1.5)  # let cancels of the previous target's orders settle
     before_actions = [e for kind in ACTIONS for e in await system.events(BTC, kind)]
     before_orders = {o["order_id"] for o in await system.open_orders(BTC)}
