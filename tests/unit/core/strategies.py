@@ -457,14 +457,13 @@ def venue_view(rec: OrderRecord, filled: Decimal | None = None, **kw: object) ->
 
 def resting(
     order_id: str, client_order_id: str | None, side: Side = Side.BUY, price: str = "90",
-    qty: str = "1",
+    qty: str = "1", status: OrderStatus = OrderStatus.NEW,
 ) -> VenueOrder:  # fmt: skip
-    """An order the log does not know, open at the venue on BTC/USDT: a limit, nothing
-    filled."""
+    """An order at the venue on BTC/USDT, as its open orders list it: a limit, nothing
+    filled, new unless `status` says otherwise."""
     return VenueOrder(
         order_id=order_id, client_order_id=client_order_id, symbol="BTC/USDT", side=side,
-        type=OrderType.LIMIT, price=D(price), quantity=D(qty), filled=D(0),
-        status=OrderStatus.NEW,
+        type=OrderType.LIMIT, price=D(price), quantity=D(qty), filled=D(0), status=status,
     )  # fmt: skip
 
 

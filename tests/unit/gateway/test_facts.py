@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from tests.unit.core.strategies import resting
+
 from setpoint.core.events import (
     Event,
     FillSource,
@@ -13,14 +15,14 @@ from setpoint.core.events import (
     OrderPlacedData,
     OrderStatus,
     OrderSubmitted,
-    OrderSubmittedData,
     Origin,
 )
 from setpoint.core.ids import client_order_id
-from setpoint.core.model import Key, OrderType, Producer, Side
+from setpoint.core.model import Key, Producer, Side
 from setpoint.core.projections import ActualState, rebuild
 from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.gateway import facts
+from setpoint.testing.synthetic import buy, place_action, submitted_data
 
 KEY = Key("demo", "BTC/USDT")
 COID = client_order_id("demo", "BTC/USDT", "b1", 1)
@@ -36,15 +38,7 @@ def state(*events: Event) -> ActualState:
 
 
 def submitted() -> OrderSubmitted:
-    data = OrderSubmittedData(
-        client_order_id=COID,
-        intent_id="b1",
-        attempt=1,
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        price=Decimal("100"),
-        quantity=Decimal("1"),
-    )
+    data = submitted_data(place_action(KEY, buy("b1", "100", "1")))
     return OrderSubmitted.create(KEY, Producer.EXECUTOR, data)
 
 
@@ -70,17 +64,7 @@ def fill(trade_id: str = "t1", coid: str | None = None) -> VenueFill:
 
 
 def order(status: OrderStatus = OrderStatus.NEW, coid: str | None = COID) -> VenueOrder:
-    return VenueOrder(
-        order_id="42",
-        client_order_id=coid,
-        symbol="BTC/USDT",
-        side=Side.BUY,
-        type=OrderType.LIMIT,
-        price=Decimal("100"),
-        quantity=Decimal("1"),
-        filled=Decimal(0),
-        status=status,
-    )
+    return resting("42", coid, price="100", status=status)
 
 
 def test_a_fill_becomes_one_event_with_a_stable_id_and_the_orders_chain() -> None:
