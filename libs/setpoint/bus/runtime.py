@@ -48,6 +48,7 @@ from setpoint.bus import subjects, telemetry
 from setpoint.bus.connect import connect_nats
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import Settings, load_settings
+from setpoint.core.errors import LogUnavailable, NatsUnavailable
 from setpoint.core.errors import UsageError as UsageError
 
 __all__ = [
@@ -136,14 +137,20 @@ async def serve(name: str, settings: Settings, body: Body) -> None:
                 _failures.append("the NATS connection closed")
                 stop.set()
 
-        nc = await connect_nats(
-            settings, name=f"setpoint-{name}", closed_cb=on_closed,
-            max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S,
-        )  # fmt: skip
+        try:
+            nc = await connect_nats(
+                settings, name=f"setpoint-{name}", closed_cb=on_closed,
+                max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S,
+            )  # fmt: skip
+        except NatsUnavailable as exc:
+            _unavailable(name, exc)
+            return
         try:
             running = asyncio.ensure_future(body(nc, stop))
             _on_signals(stop, running)
             await _finished(running)
+        except LogUnavailable as exc:  # while starting: the server went away meanwhile
+            _unavailable(name, exc)
         finally:
             try:
                 await nc.drain()
@@ -151,6 +158,13 @@ async def serve(name: str, settings: Settings, body: Body) -> None:
                 log.warning("%s: NATS drain failed: %s", name, exc)
     finally:
         handle.shutdown()
+
+
+def _unavailable(name: str, exc: Exception) -> None:
+    """NATS or the log did not answer where the service cannot go on without them: one
+    line, and exit status 1 (whoever runs the service starts it again)."""
+    log.error("%s: %s; stopping", name, exc)
+    _failures.append(str(exc))
 
 
 async def _finished(running: asyncio.Future[None]) -> None:

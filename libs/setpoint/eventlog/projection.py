@@ -9,7 +9,8 @@ Contract:
 
 * `rebuild()` folds every entry from the projection's position up to the head of the log
   as it was when the call began (the cyclic GC paused meanwhile, see `gc_paused`) and
-  returns the position reached.
+  returns the position reached; a log that does not answer meanwhile is read again from
+  the projection's position after a backoff.
 * `start()` (after `rebuild`) follows the log from the next position in a task: each
   record is passed to `apply` once, in log order, with no gap. Records at or below
   `applied()` are skipped (the projection may fold its own appends at once, ahead of the
@@ -49,7 +50,7 @@ from setpoint.bus.supervise import (
     status,
 )
 from setpoint.bus.workqueue import backoff_delay
-from setpoint.eventlog.port import EventLog, EventLogError, Recorded
+from setpoint.eventlog.port import EventLog, EventLogError, LogMisconfigured, Recorded
 
 __all__ = ["ProjectionRunner", "gc_paused"]
 
@@ -104,15 +105,32 @@ class ProjectionRunner:
         return self._applied()
 
     async def rebuild(self) -> int:
-        """Fold the log up to its head as of now (module docstring)."""
+        """Fold the log up to its head as of now (module docstring). While the log does not
+        answer (a server restarting as the service starts), the read is resumed from the
+        projection's position after a backoff, logged once."""
+        failures = 0
+        while True:
+            try:
+                await self._rebuild_once()
+                break
+            except LogMisconfigured:
+                raise
+            except EventLogError as exc:
+                if not failures:
+                    log.warning("%s: the log does not answer (%s); reading it again",
+                                self.name, exc)  # fmt: skip
+                await asyncio.sleep(backoff_delay(failures, RESUME_BASE_S, RESUME_CAP_S))
+                failures += 1
+        self.notify()
+        return self._applied()
+
+    async def _rebuild_once(self) -> None:
         head = await self.log.head()
         with gc_paused():
             async for record in self.log.read_all(self._applied() + 1):
                 if record.position > head:
                     break
                 self._apply(record)
-        self.notify()
-        return self._applied()
 
     def start(self) -> None:
         """Follow the log live from `applied() + 1` in a task (module docstring)."""

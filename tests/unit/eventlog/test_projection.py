@@ -28,12 +28,13 @@ def placed(n: int) -> OrderPlaced:
 
 class FlakyLog(InMemoryEventLog):
     """A memory log whose live subscription breaks after `break_after` records, `breaks`
-    times (a server restart as the follower sees it)."""
+    times, and whose reads `read_breaks` times (a server restart as a reader sees it)."""
 
     def __init__(self, break_after: int, breaks: int) -> None:
         super().__init__()
         self.break_after, self.breaks, self.subscriptions = break_after, breaks, 0
         self.down = False
+        self.read_breaks = 0
 
     async def follow(self, from_position: int, held: Callable[[], int]) -> AsyncIterator[Recorded]:
         self.subscriptions += 1
@@ -51,6 +52,15 @@ class FlakyLog(InMemoryEventLog):
         if self.down:
             raise LogUnavailable("no server")
         return await super().head()
+
+    async def read_all(self, from_position: int = 1) -> AsyncIterator[Recorded]:
+        count = 0
+        async for record in super().read_all(from_position):
+            yield record
+            count += 1
+            if self.read_breaks and count >= self.break_after:
+                self.read_breaks -= 1
+                raise LogUnavailable("connection lost")
 
 
 class Folded:
@@ -213,3 +223,13 @@ def test_gc_paused_restores_the_collector_and_leaves_nesting_to_the_outermost() 
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+async def test_a_rebuild_the_log_breaks_is_read_again_from_where_it_was() -> None:
+    log = FlakyLog(break_after=3, breaks=0)
+    await append(log, 10)
+    log.read_breaks = 2  # the server restarts twice while the service starts
+    folded = Folded()
+    runner = ProjectionRunner(log, folded.apply, folded.applied, name="log")
+    assert await runner.rebuild() == 10
+    assert folded.positions == list(range(1, 11))
