@@ -180,9 +180,9 @@ class Soak:
         return await self.resting(step, f"hand-{step['tag']}")
 
     async def do_zombie(self, step: dict[str, Any]) -> Any:
-        return await self.resting(
-            step, client_order_id(ACCOUNT, step["symbol"], f"z{step['tag']}", 1)
-        )
+        coid = client_order_id(ACCOUNT, step["symbol"], f"z{step['tag']}", 1)
+        self.zombies.add(coid)  # never filled by the soak: the log never held it
+        return await self.resting(step, coid)
 
     async def do_kill(self, step: dict[str, Any]) -> Any:
         service = step["service"]
