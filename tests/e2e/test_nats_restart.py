@@ -11,7 +11,6 @@ clients printed a traceback for each reconnect instead of one line.
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,17 +20,6 @@ from test_convergence import BTC, order, working
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 SERVICES = ("differ", "executor", "gateway")
-
-
-@pytest.fixture
-async def own_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    """A system of its own: restarting the server of the shared one would disturb others."""
-    running = System(tmp_path_factory.mktemp("nats-restart"))
-    try:
-        await running.up()
-        yield running
-    finally:
-        await running.down()
 
 
 def restart_server(system: System, how: signal.Signals, pause_s: float) -> None:  # float-ok
