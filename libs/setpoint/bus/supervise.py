@@ -31,6 +31,7 @@ from typing import Final, Protocol
 
 from setpoint.bus.messages import Health
 from setpoint.bus.workqueue import backoff_delay
+from setpoint.core.errors import SetpointError
 
 __all__ = [
     "CATCH_UP_S",
@@ -216,5 +217,6 @@ class Supervisor:
 
 
 def _unexpected(exc: Exception) -> bool:
-    """A traceback is worth logging for errors that are not about connectivity."""
-    return not isinstance(exc, (ConnectionError, TimeoutError, OSError))
+    """A traceback is worth logging for errors that are neither about connectivity nor
+    Setpoint's own (which say what happened)."""
+    return not isinstance(exc, (ConnectionError, TimeoutError, OSError, SetpointError))

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 from setpoint.core.errors import QueueShutDown as QueueShutDown
+from setpoint.core.errors import SetpointError
 
 K = TypeVar("K", bound=Hashable)
 log = logging.getLogger(__name__)
@@ -162,6 +164,18 @@ class WorkQueue(Generic[K]):
         self._idle.set()
 
 
+def report_failure(logger: logging.Logger, what: str, delay: float) -> None:  # float-ok
+    """Inside the `except` of a turn that failed and is retried: one line for Setpoint's own
+    errors (they say what happened: the log or a gateway did not answer, a lost race), the
+    traceback for anything else (a bug)."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, SetpointError):
+        why = f"{type(exc).__name__}: {exc}"
+        logger.warning("%s failed (%s); again in %.2f s", what, why, delay)
+    else:
+        logger.exception("%s failed; again in %.2f s", what, delay)
+
+
 class KeyRunner(Generic[K]):
     """See the module docstring. The dispatcher starts with the first `mark`."""
 
@@ -190,7 +204,7 @@ class KeyRunner(Generic[K]):
 
     @staticmethod
     def _failed(key: K, delay: float) -> None:  # float-ok
-        log.exception("work for %s failed; again in %.2f s", key, delay)
+        report_failure(log, f"work for {key}", delay)
 
     def busy(self) -> int:
         """Keys running now."""

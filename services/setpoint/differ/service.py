@@ -44,7 +44,7 @@ from nats.aio.subscription import Subscription
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.messages import Health, KeyStatus, Ticker
 from setpoint.bus.supervise import Supervisor
-from setpoint.bus.workqueue import WorkQueue
+from setpoint.bus.workqueue import WorkQueue, report_failure
 from setpoint.config import Settings
 from setpoint.core.diff import Plan
 from setpoint.core.events import (
@@ -263,7 +263,7 @@ class DifferService:
 
     def _decision_failed(self, key: Key, delay: float) -> None:  # float-ok
         """Called by the queue inside the `except` of a failed `_reconcile(key)`."""
-        log.exception("deciding %s failed; retrying with backoff", key)
+        report_failure(log, f"deciding {key}", delay)
         self._problems[key] = "DecisionFailed"
         self._publish_status(key)
 

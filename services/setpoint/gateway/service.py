@@ -40,6 +40,7 @@ from setpoint.core.events import (
     ObservationSource,
     ReconcileTrigger,
 )
+from setpoint.core.ids import is_ours
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, IntentState, apply_actual, apply_intent
 from setpoint.core.reconcile import VenueOrder
@@ -54,6 +55,8 @@ from setpoint.gateway.venue import Venue, VenueError
 from setpoint.venues.errors import Outcome
 
 log = logging.getLogger(__name__)
+
+FACT_CATCH_UP_S = 5.0  # float-ok: longest wait for the write-ahead of an order a fact is about
 
 
 class Gateway:
@@ -285,6 +288,7 @@ class Gateway:
             log.warning("trades of %s: %s", order.client_order_id, exc.failure.reason)
             return
         key = Key(self.account, order.symbol)
+        await self._knows(key, order.client_order_id, order.order_id)
         events = []
         for fill in fills:
             if fill.order_id != order.order_id:
@@ -297,10 +301,21 @@ class Gateway:
                 events.append(event)
         await self.append(key, events)
 
+    async def _knows(self, key: Key, client_order_id: str | None, order_id: str) -> None:
+        """Before a fact about an order of ours that the projection does not hold yet (its
+        write-ahead is in the log, not yet folded: an IOC that filled on arrival, a trade
+        right after a restart), fold the log up to its head, so the fact is traced to the
+        order's target. Waits at most `FACT_CATCH_UP_S`; the fact is recorded either way."""
+        if not is_ours(self.account, client_order_id):
+            return
+        if facts.find_order(self.actual, key, client_order_id, order_id) is None:
+            await self.runner.caught_up(FACT_CATCH_UP_S)
+
     async def _on_trades(self, batch: list[dict[str, Any]]) -> None:
         for raw in batch:
             fill = to_fill(raw)
             key = Key(self.account, fill.symbol)
+            await self._knows(key, fill.client_order_id, fill.order_id)
             event = facts.fill_event(
                 self.actual, key, self.exchange, fill, FillSource.WS, self.pending_fills
             )

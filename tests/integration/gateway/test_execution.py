@@ -18,7 +18,7 @@ from setpoint.core.events import (
     Event,
     ReconcileTrigger,
 )
-from setpoint.core.model import Key, Producer, Side
+from setpoint.core.model import Key, Producer, Side, TimeInForce
 from setpoint.eventlog import ANY
 from setpoint.executor.service import Executor
 from setpoint.testing.synthetic import buy, place_action
@@ -189,3 +189,23 @@ async def test_three_executors_streaming_a_long_stage_never_both_act(rig: Rig) -
 
 async def _placed_all(rig: Rig, count: int) -> bool:
     return len(await events(rig, "OrderPlaced")) >= count
+
+
+async def test_a_fill_before_the_gateway_folded_the_write_ahead_is_traced_to_its_target(
+    rig: Rig,
+) -> None:
+    """An IOC that fills on arrival: the gateway records its trades while answering the
+    place, possibly before its own projection holds the executor's write-ahead. It folds
+    the log first, so the fill carries the order's correlation, not its own id (the fault
+    soak found fills recorded with their own id after a restart)."""
+    await rig.control.liquidity(SYMBOL, "sell", [["59990", "1"]])
+    await rig.gateway.runner.stop()  # the gateway's projection falls behind the log
+    asyncio.get_running_loop().call_later(0.5, rig.gateway.runner.start)
+    action = place_action(
+        Key(rig.account, SYMBOL), buy("ioc-1", "60010", "0.01", time_in_force=TimeInForce.IOC)
+    )
+    await plan(rig, action)
+    [fill] = await eventually(lambda: events(rig, "FillObserved"))
+    [submitted] = await events(rig, "OrderSubmitted")
+    assert fill.correlation_id == submitted.correlation_id
+    assert fill.correlation_id != fill.event_id
