@@ -58,6 +58,7 @@ from setpoint.eventlog.jetstream_raw import (
     NoResponders,
     Raw,
     Replies,
+    across_reconnects,
     header_value,
 )
 from setpoint.eventlog.memory import QuarantineMixin, check_batch
@@ -379,8 +380,10 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         return int(msg.seq or 0)
 
     async def head(self) -> int:
+        """The log's last position; asked again of the new server when the client
+        reconnects before the answer (`across_reconnects`)."""
         try:
-            info = await self._js.stream_info(self._stream)
+            info = await across_reconnects(self._nc, lambda: self._js.stream_info(self._stream))
         except (NatsTimeout, ConnectionClosedError) as exc:
             raise LogUnavailable(f"no answer for stream info of {self._stream}") from exc
         return int(info.state.last_seq)

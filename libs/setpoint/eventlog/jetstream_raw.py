@@ -19,7 +19,10 @@ they arrive, the messages at or below `held()` (the reader has them already), so
 wake nobody.
 A consumer lost on the server (deleted, server restarted, no message and no heartbeat
 for `stall_s`) is recreated from the last sequence yielded + 1, so nothing is skipped or
-repeated. `close()` is idempotent.
+repeated. Its creation is asked again of the new server as soon as the client reconnects
+(`across_reconnects`): a server shutting down ends the pull requests (409) and then never
+answers, so waiting out the request's timeout would hold the reader for seconds after the
+server is back. `close()` is idempotent.
 
 This leans on one private detail of nats-py 2.x (`Client._process_msg(sid, subject,
 reply, data, headers)`, called by its protocol parser); `pyproject.toml` pins nats-py < 3.
@@ -31,8 +34,8 @@ import asyncio
 import bisect
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable
-from typing import Final, NamedTuple
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Final, NamedTuple, TypeVar
 
 import orjson
 from nats.aio.client import Client as NATS
@@ -49,6 +52,9 @@ BATCH: Final = 1024
 EXPIRES_S: Final = 30.0
 HEARTBEAT_S: Final = 5.0
 RECONNECT_CHECK_S: Final = 0.5
+ANSWER_CHECK_S: Final = 0.05
+
+T = TypeVar("T")
 
 
 class Raw(NamedTuple):
@@ -77,6 +83,32 @@ def header_value(headers: bytes | None, name: str) -> str | None:
         if sep and key.strip().lower() == wanted:
             return value.strip().decode()
     return None
+
+
+def reconnects(nc: NATS) -> int:
+    """How many times the client has reconnected so far."""
+    return int(nc.stats.get("reconnects", 0))
+
+
+async def across_reconnects(nc: NATS, ask: Callable[[], Awaitable[T]]) -> T:
+    """The answer of `ask()` (one request to the server), asked again at once each time
+    the client reconnects before it is answered: the server it went to (shutting down, or
+    gone with the old connection) will not answer it, and its own timeout would hold the
+    caller for nothing. Otherwise the answer or error of `ask()` as it comes (its timeout
+    too). An abandoned request may still be carried out (buffered while reconnecting): it
+    must be harmless twice, like the creation of an ephemeral consumer that expires."""
+    while True:
+        before = reconnects(nc)
+        task = asyncio.ensure_future(ask())
+        try:
+            while reconnects(nc) == before:
+                done, _ = await asyncio.wait({task}, timeout=ANSWER_CHECK_S)
+                if done:
+                    return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 class Feed:
@@ -123,11 +155,14 @@ class Feed:
             mem_storage=True,
             num_replicas=1,
         )
-        self._reconnects_at_create = self._reconnects()
-        info = await self._nc.jsm().add_consumer(self._stream, config)
+        info = await across_reconnects(self._nc, lambda: self._add_consumer(config))
         self._consumer = info.name
         self._requested = self._received = 0
         self._lost = False
+
+    async def _add_consumer(self, config: api.ConsumerConfig) -> api.ConsumerInfo:
+        self._reconnects_at_create = self._reconnects()
+        return await self._nc.jsm().add_consumer(self._stream, config)
 
     def _on_message(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
         """Called by the parser for every message on our inbox; never blocks."""
@@ -195,7 +230,7 @@ class Feed:
                     return
 
     def _reconnects(self) -> int:
-        return int(self._nc.stats.get("reconnects", 0))
+        return reconnects(self._nc)
 
     async def _restart(self) -> None:
         self._delete_consumer()
