@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -151,8 +152,13 @@ class Gateway:
     async def caught_up(self, within_s: float = 30.0) -> None:  # float-ok
         """Wait until every event in the log now has been folded (TimeoutError after
         `within_s`: a reconciliation never judges from a projection it knows is behind)."""
+        started = time.monotonic()
         if not await self.runner.caught_up(within_s):
-            raise TimeoutError(f"the log was not folded up to its head within {within_s} s")
+            waited = time.monotonic() - started
+            raise TimeoutError(
+                f"the log's head was not reached after {waited:.1f} s (the log did not answer, "
+                f"or the projection is behind by more than {within_s:g} s)"
+            )
 
     async def append(self, key: Key, events: Sequence[Event]) -> None:
         """Append facts of one key (idempotent by event id)."""
