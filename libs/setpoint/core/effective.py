@@ -60,7 +60,8 @@ class EffectiveTarget:
     position: Decimal | None = None
     reasons: tuple[RiskReason, ...] = ()
     position_paused: bool = False
-    """Position orders wait: the last one was rejected non-terminally (``retry_backoff``)."""
+    """Position orders wait: the last one was rejected non-terminally or ended with nothing
+    filled (``retry_backoff``)."""
     wake_at: datetime | None = None
     """The earliest moment a backoff ends (decide the key again then); None if none."""
 

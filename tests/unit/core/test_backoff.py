@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -22,6 +23,7 @@ from tests.unit.core.strategies import (
     PerfectVenue,
     at,
     ev_cancelled,
+    ev_fill,
     ev_observed,
     ev_placed,
     ev_rejected,
@@ -34,6 +36,7 @@ from setpoint.core.events import (
     CancelSubmitted,
     CancelSubmittedData,
     Event,
+    EventBase,
     ObservationSource,
     OrderStatus,
 )
@@ -47,6 +50,7 @@ from setpoint.core.projections import (
 )
 
 D = Decimal
+EventT = TypeVar("EventT", bound=EventBase)
 
 
 def submit_and_reject(log: Log, key: Key = KEY, *, terminal: bool = False) -> list[str]:
@@ -290,3 +294,159 @@ def test_stale_pending_cancel_of_an_amend_is_cleared_too() -> None:
     observed_open(log, old, at(30), ObservationSource.REST)
     assert log.ka().pending.get(old) is None
     assert [(a.kind, a.client_order_id) for a in log.plan().actions] == [(ActionKind.CANCEL, old)]
+
+
+# --------------------------------------------------------------------------- unfilled position IOCs
+
+
+def _when(event: EventT, when: datetime) -> EventT:
+    return event.model_copy(update={"occurred_at": when})
+
+
+def place_position(log: Log) -> OrderRecord:
+    """Submit the key's one position order at `log.now`; its record (in flight)."""
+    (action,) = log.plan(PERP).actions
+    assert action.position_order
+    assert action.time_in_force is TimeInForce.IOC
+    log.append(ev_submit(action, PERP, log.now))
+    rec = log.actual.order(PERP, action.client_order_id)
+    assert rec is not None
+    return rec
+
+
+def expire(log: Log, rec: OrderRecord, filled: str = "0") -> None:
+    """The venue's answer to an IOC at `log.now`: it took `filled` and expired the rest."""
+    coid = rec.client_order_id or ""
+    log.append(_when(ev_placed(coid, f"v-{rec.attempt}-{rec.intent_id}", PERP), log.now))
+    if D(filled):
+        acked = log.actual.order(PERP, coid)
+        assert acked is not None
+        log.append(ev_fill(acked, filled, f"t-{rec.intent_id}"))
+    log.append(_when(ev_cancelled(coid, PERP, reason="expired", filled=filled), log.now))
+
+
+def test_empty_book_position_ioc_backs_off_doubles_and_a_partial_fill_resets() -> None:
+    """The fault soak's case: a position target and no depth at the venue. Every IOC
+    expires with nothing filled; the next one waits 1 s, 2 s, 4 s, … as after rejections,
+    not a tight loop; a partial fill is progress and the hedge goes on at once."""
+    log = Log()
+    log.publish(position=D("-1"), key=PERP)
+    rec = place_position(log)
+    expire(log, rec)
+    assert log.ka(PERP).progress(rec.intent_id or "").consumed
+    assert dict(log.ka(PERP).backoff) == {POSITION_BACKOFF: Backoff(1, at(1))}
+    log.now = at(0.999)
+    plan = log.plan(PERP)
+    assert plan.actions == ()
+    assert not plan.converged
+    assert log.effective(PERP).position_paused
+    assert log.effective(PERP).wake_at == at(1)
+    log.now = at(1)  # no event: only time passed
+    rec = place_position(log)
+    assert rec.intent_id == "@pos-1-2"
+    log.append(_when(ev_placed(rec.client_order_id or "", "v-2", PERP), log.now))
+    assert log.ka(PERP).backoff[POSITION_BACKOFF].rejections == 1  # acked: no progress yet
+    log.now = at(1.25)  # the venue's expiry comes by the user-data stream
+    acked = log.actual.order(PERP, rec.ref)
+    assert acked is not None
+    log.append(ev_observed(acked, OrderStatus.EXPIRED, "0", ObservationSource.WS, log.now))
+    assert dict(log.ka(PERP).backoff) == {POSITION_BACKOFF: Backoff(2, at(3.25))}
+    log.now = at(3.249)
+    assert log.plan(PERP).actions == ()
+    log.now = at(3.25)
+    expire(log, place_position(log))
+    assert dict(log.ka(PERP).backoff) == {POSITION_BACKOFF: Backoff(3, at(7.25))}
+    log.now = at(7.25)
+    expire(log, place_position(log), filled="0.4")  # some depth came back
+    assert dict(log.ka(PERP).backoff) == {}
+    assert log.ka(PERP).position == D("-0.4")
+    (action,) = log.plan(PERP).actions  # at once: the hedge follows what was executed
+    assert (action.intent_id, action.quantity) == ("@pos-1-5", D("0.600"))
+
+
+def test_placed_expired_at_once_backs_off_like_a_rejection_and_shares_its_count() -> None:
+    log = Log()
+    log.publish(position=D("1"), key=PERP)
+    submit_and_reject(log, PERP)
+    log.now = at(1)
+    rec = place_position(log)
+    log.append(
+        _when(ev_placed(rec.client_order_id or "", "v-1", PERP, OrderStatus.EXPIRED, "0"), log.now)
+    )
+    assert dict(log.ka(PERP).backoff) == {POSITION_BACKOFF: Backoff(2, at(3))}
+    log.now = at(3)
+    rec = place_position(log)
+    log.append(
+        _when(
+            ev_placed(rec.client_order_id or "", "v-2", PERP, OrderStatus.EXPIRED, "0.2"),
+            log.now,
+        )
+    )
+    assert dict(log.ka(PERP).backoff) == {}  # the venue reports a fill: progress
+
+
+def test_what_does_not_start_a_position_backoff() -> None:
+    """A lost attempt (it never reached the venue, semantics §4) and an IOC of a strategy's
+    own intent (consumed, never placed again) add no entry."""
+    log = Log()
+    log.publish([order("a", time_in_force=TimeInForce.IOC)], position=D("1"), key=PERP)
+    actions = log.plan(PERP).actions
+    assert {a.position_order for a in actions} == {True, False}
+    for action in actions:
+        log.append(ev_submit(action, PERP, log.now))
+        if action.position_order:
+            log.append(ev_cancelled(action.client_order_id, PERP, reason="lost"))
+        else:
+            log.append(ev_placed(action.client_order_id, "v-a", PERP))
+            log.append(ev_cancelled(action.client_order_id, PERP, reason="expired"))
+    assert dict(log.ka(PERP).backoff) == {}
+    assert log.ka(PERP).progress("a").consumed
+    (action,) = log.plan(PERP).actions
+    assert action.position_order
+    assert action.intent_id == "@pos-1-2"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=90, allow_nan=False),
+            st.sampled_from(["reject", "expire", "partial", "wait"]),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_position_order_never_placed_before_the_family_retry_after(
+    steps: list[tuple[float, str]],
+) -> None:
+    """Whatever the venue does with position IOCs and whenever the differ looks: after a
+    non-terminal rejection or an IOC that ended with nothing filled, no position order goes
+    out before the family's `retry_after`; each such failure in a row doubles the wait, and
+    an attempt that filled anything clears it."""
+    log = Log()
+    log.publish(position=D("50"), key=PERP)
+    clock, earliest, failures = 0.0, None, 0
+    for gap, answer in steps:
+        clock += gap
+        log.now = at(clock)
+        if not log.plan(PERP).actions:
+            assert earliest is not None
+            assert log.now < earliest
+            continue
+        assert earliest is None or log.now >= earliest
+        rec = place_position(log)
+        if answer == "reject":
+            log.append(ev_rejected(rec.client_order_id or "", log.now, key=PERP))
+        elif answer == "wait":  # the answer is still on its way: nothing to place
+            log.append(_when(ev_placed(rec.client_order_id or "", f"v-{clock}", PERP), log.now))
+            assert log.plan(PERP).actions == ()
+        expire(log, rec, "0.1" if answer == "partial" else "0")
+        if answer == "partial":
+            assert POSITION_BACKOFF not in log.ka(PERP).backoff
+            earliest, failures = None, 0
+            continue
+        failures += 1
+        entry = log.ka(PERP).backoff[POSITION_BACKOFF]
+        assert entry == Backoff(failures, log.now + retry_delay(failures))
+        earliest = entry.retry_after

@@ -32,7 +32,7 @@ OrderSubmitted           A      new order, in flight (status None, pending "subm
                                 order is marked pending "cancel". A duplicate coid: nothing.
 OrderPlaced              A      venue acknowledged: order id, status, reported filled; pending
                                 "submit" cleared; the intent's retry backoff cleared (open or
-                                filled)
+                                filled); a position order ended unfilled backs off (below)
 OrderRejected            A      closed; terminal → REJECTED (intent consumed), else CANCELED
                                 (placed again under the next attempt, after a backoff: the
                                 intent's `backoff` entry counts consecutive rejections n and
@@ -43,7 +43,8 @@ CancelSubmitted          A      order pending "cancel" since occurred_at (no sec
 OrderCancelled           A      closed: CANCELED (EXPIRED for reason "expired"), reported
                                 filled kept; pending cleared; fills are never rolled back.
                                 Reason "lost" of an order still in flight, without venue id
-                                or fill: marked `lost` (does not consume its intent)
+                                or fill: marked `lost` (does not consume its intent); else a
+                                position order with nothing filled backs off (below)
 OrderObserved            A      venue state of a known order (status, filled, price, qty;
                                 not-found count reset; open → pending "submit" cleared; open,
                                 source rest/query, occurred_at ≥ cancel sent + STALE_CANCEL →
@@ -85,8 +86,14 @@ until `retry_after` (`effective.py`, rule ``retry_backoff``), so such an order i
 2 s, 4 s … then every 60 s after its rejections, not in a tight loop. The entry goes when
 an attempt is acknowledged (open or filled: OrderPlaced, OrderObserved, a fill that
 completes it) or the intent is consumed (not for the position family, whose every IOC
-attempt consumes its own intent id: only an acknowledgement clears it). Entries of intents
-the target no longer lists stay until then; they exclude nothing.
+attempt consumes its own intent id). Entries of intents the target no longer lists stay
+until then; they exclude nothing.
+
+The position family (`POSITION_BACKOFF`) counts progress, not acknowledgements: a position
+order the venue ends (EXPIRED or CANCELED, by OrderPlaced, OrderCancelled or OrderObserved)
+with nothing filled (`done` 0, not `lost`) counts as one more failure, as a non-terminal
+rejection does (an empty book would otherwise get a new IOC at once, every time), and its
+entry goes only when an attempt fills something (counted or reported, even partly).
 
 Position (semantics §2): the last `PositionObserved` (zero if none) plus the signed fills
 folded since; for a spot key that is simply the net of its fills.

@@ -68,6 +68,8 @@ query observation that still finds the order open: its answer was lost (package 
 Reconciliation waits `max(in_flight_timeout_s, STALE_CANCEL)` before reporting one."""
 
 _ACKED = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED})
+_UNFILLED_END = frozenset({OrderStatus.EXPIRED, OrderStatus.CANCELED})
+"""How the venue ends an order without a complete fill (a rejection has its own fold)."""
 _OURS = Origin.OURS
 _INFERRED = FillSource.INFERRED
 
@@ -199,9 +201,10 @@ def _backoff_cleared(
     backoff: Map[str, Backoff], iid: str, new: OrderRecord, intents: Map[str, IntentProgress]
 ) -> Map[str, Backoff]:
     """Without the entry of `new`'s intent once the venue acknowledged it (open or filled)
-    or the intent is consumed (a position order's family: on acknowledgement only)."""
+    or the intent is consumed. A position order's family: once an attempt filled anything
+    (counted or reported), since an acknowledged IOC may still end with nothing filled."""
     if new.position_order:
-        if new.status in _ACKED and POSITION_BACKOFF in backoff:
+        if new.done and POSITION_BACKOFF in backoff:
             return backoff.delete(POSITION_BACKOFF)
         return backoff
     if iid in backoff and (new.status in _ACKED or intents.get(iid, NO_PROGRESS).consumed):
@@ -255,7 +258,7 @@ def _placed(state: ActualState, position: int, event: OrderPlaced) -> ActualStat
     reported = min(max(old.reported, d.filled), old.quantity)
     pending = _clear_submit(old) if status.is_open else None
     new = _evolve(old, d.order_id, status, old.filled, reported, pending)
-    return _commit(state, position, old, new)
+    return _closed(_commit(state, position, old, new), position, new, event.occurred_at)
 
 
 def _rejected(state: ActualState, position: int, event: OrderRejected) -> ActualState:
@@ -269,14 +272,31 @@ def _rejected(state: ActualState, position: int, event: OrderRejected) -> Actual
     name = _backoff_name(new)
     if d.terminal or name is None:
         return state
-    ka = state.keys[event.key]
-    if not new.position_order and ka.intents[name].consumed:
+    if not new.position_order and state.keys[event.key].intents[name].consumed:
         return state  # an IOC/FOK/market intent: finished, never placed again
+    return _backed_off(state, position, event.key, name, event.occurred_at)
+
+
+def _backed_off(
+    state: ActualState, position: int, key: Key, name: str, at: datetime
+) -> ActualState:
+    """One more consecutive failed attempt for backoff entry `name` of `key`, at `at`:
+    count n = previous + 1 (1 without one), retry_after = at + `retry_delay(n)`."""
+    ka = state.keys[key]
     previous = ka.backoff.get(name)
     count = 1 if previous is None else previous.rejections + 1
-    entry = Backoff(count, event.occurred_at + retry_delay(count))
+    entry = Backoff(count, at + retry_delay(count))
     new_ka = ka._replace(backoff=ka.backoff.set(name, entry))
-    return new_tuple(ActualState, (position, state.keys.set(event.key, new_ka), *state[2:]))
+    return new_tuple(ActualState, (position, state.keys.set(key, new_ka), *state[2:]))
+
+
+def _closed(state: ActualState, position: int, new: OrderRecord, at: datetime) -> ActualState:
+    """`state` after `new` (open before) was committed; a position order the venue ended
+    (expired or cancelled) with nothing filled made no progress: its family backs off as
+    after a non-terminal rejection (package docstring, "Retry backoff")."""
+    if new.position_order and new.status in _UNFILLED_END and not new.done and not new.lost:
+        return _backed_off(state, position, new.key, POSITION_BACKOFF, at)
+    return state
 
 
 def _cancel_submitted(state: ActualState, position: int, event: CancelSubmitted) -> ActualState:
@@ -297,7 +317,7 @@ def _cancelled(state: ActualState, position: int, event: OrderCancelled) -> Actu
     new = _evolve(old, old.order_id or d.order_id, status, old.filled, reported, None)
     if d.reason == "lost" and _never_acknowledged(old) and d.order_id is None and not reported:
         new = new._replace(lost=True)
-    return _commit(state, position, old, new)
+    return _closed(_commit(state, position, old, new), position, new, event.occurred_at)
 
 
 def _never_acknowledged(order: OrderRecord) -> bool:
@@ -336,7 +356,7 @@ def _observed(state: ActualState, position: int, event: OrderObserved) -> Actual
         old.filled, reported, pending, *old[18:20], old.adopted or d.adopted, 0, None,
         *old[23:],
     ))  # fmt: skip
-    return _commit(state, position, old, new)
+    return _closed(_commit(state, position, old, new), position, new, event.occurred_at)
 
 
 def _stale_cancel(old: OrderRecord, event: OrderObserved) -> bool:

@@ -29,7 +29,8 @@ __all__ = [
 
 BACKOFF_BASE = timedelta(seconds=1)
 BACKOFF_MAX = timedelta(seconds=60)
-"""Backoff after non-terminal rejections: `min(BACKOFF_MAX, BACKOFF_BASE * 2**(count-1))`."""
+"""Backoff after non-terminal rejections (and, for position orders, IOCs that ended with
+nothing filled): `min(BACKOFF_MAX, BACKOFF_BASE * 2**(count-1))`."""
 POSITION_BACKOFF = "@pos"
 """Backoff entry shared by every position intent (`@pos-<generation>-<n>`) of a key."""
 
@@ -154,7 +155,10 @@ NO_PROGRESS = IntentProgress()
 
 
 class Backoff(NamedTuple):
-    """Consecutive non-terminal rejections of an intent and when it may be placed again."""
+    """Consecutive non-terminal rejections of an intent and when it may be placed again.
+
+    For the position family (`POSITION_BACKOFF`), `rejections` also counts position orders
+    the venue ended with nothing filled; an attempt that fills anything clears the entry."""
 
     rejections: int
     retry_after: datetime
