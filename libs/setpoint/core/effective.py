@@ -150,8 +150,9 @@ def _backing_off(
         else:
             out.append(name)
         wake = entry.retry_after if wake is None else min(wake, entry.retry_after)
+        failed = "failed attempt(s)" if name == POSITION_BACKOFF else "non-terminal rejection(s)"
         detail = (
-            f"{entry.rejections} consecutive non-terminal rejection(s); "
+            f"{entry.rejections} consecutive {failed}; "
             f"retry after {entry.retry_after.isoformat()}"
         )
         reasons.append(RiskReason(intent_id=name, rule="retry_backoff", detail=detail))
