@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 MIN_SERVER_VERSION: Final = (2, 11, 0)
 LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
 
+RECONNECT_WAIT_S: Final = 0.5
+"""Between attempts to reach a NATS server that went away; clients reconnect for as long as
+it takes unless the caller says otherwise (one log line per disconnect and reconnect)."""
+
 _EMBEDDED: dict[int, EmbeddedNats] = {}
 
 
@@ -105,6 +109,8 @@ async def _connect(
 
     for event, callback in _connection_log(name).items():
         options.setdefault(event, callback)
+    options.setdefault("max_reconnect_attempts", -1)  # a service never gives up on NATS
+    options.setdefault("reconnect_time_wait", RECONNECT_WAIT_S)
     try:
         nc = await nats.connect(url, name=name, closed_cb=on_closed, **options)
     except Exception as exc:

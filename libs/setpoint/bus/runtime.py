@@ -16,8 +16,8 @@ A service's `main.py` says only what is its own::
 `run_service` parses `argv` (the service's own parser, plus `--log-level`), configures
 logging, loads the settings and builds the service's `Body`; `serve` then installs
 telemetry and the signal handlers, connects to NATS as `setpoint-<service>` and awaits the
-body. The client reconnects for as long as it takes (every `RECONNECT_WAIT_S`; each
-disconnect and reconnect is one log line); on exit the NATS connection is drained and
+body. The client reconnects for as long as it takes (`bus.connect`: each disconnect and
+reconnect is one log line); on exit the NATS connection is drained and
 telemetry flushed.
 
 Supervision: `supervisor(name, stop)` gives the body a `Supervisor` for its long-running
@@ -70,8 +70,6 @@ Body = Callable[[NATS, asyncio.Event], Awaitable[None]]
 (NATS itself is drained by `serve`)."""
 
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
-
-RECONNECT_WAIT_S = 0.5  # float-ok: between attempts to reach a NATS server that went away
 
 _failures: list[str] = []
 """What failed beyond resuming in this process (its exit status is 1 when any)."""
@@ -138,10 +136,7 @@ async def serve(name: str, settings: Settings, body: Body) -> None:
                 stop.set()
 
         try:
-            nc = await connect_nats(
-                settings, name=f"setpoint-{name}", closed_cb=on_closed,
-                max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S,
-            )  # fmt: skip
+            nc = await connect_nats(settings, name=f"setpoint-{name}", closed_cb=on_closed)
         except NatsUnavailable as exc:
             _unavailable(name, exc)
             return
@@ -149,7 +144,7 @@ async def serve(name: str, settings: Settings, body: Body) -> None:
             running = asyncio.ensure_future(body(nc, stop))
             _on_signals(stop, running)
             await _finished(running)
-        except LogUnavailable as exc:  # while starting: the server went away meanwhile
+        except (LogUnavailable, NatsUnavailable) as exc:  # the server went away meanwhile
             _unavailable(name, exc)
         finally:
             try:
