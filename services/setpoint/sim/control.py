@@ -6,6 +6,7 @@ Bodies are JSON with unified symbols and decimal strings. A bad body answers 400
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,7 @@ from setpoint.core.errors import BadBody as BadBody
 from setpoint.core.model import Side
 from setpoint.core.numeric import NotADecimal, strict_decimal
 from setpoint.sim.faults import BadRule, FaultKind, parse_rule
-from setpoint.sim.orders import Order, OrderKind, OrderRequest, Rejected, Status, Tif
+from setpoint.sim.orders import Event, Order, OrderKind, OrderRequest, Rejected, Status, Tif
 from setpoint.sim.snapshot import engine_state, order_json
 from setpoint.sim.state import SIM, Simulator
 
@@ -65,6 +66,23 @@ def _find(sim: Simulator, body: dict[str, Any]) -> Order:
     except (Rejected, ValueError):
         raise BadBody("order: no such order") from None
     raise BadBody("order_id or client_order_id: required")
+
+
+async def _answer(
+    sim: Simulator,
+    command: Callable[[int], tuple[Order, list[Event]]],
+    *,
+    with_reason: bool = False,
+) -> web.Response:
+    """Run an engine `command` at the simulator's now, publish its events and answer the
+    order it leaves. A refusal changes nothing and is a 400 `order: <detail>` (with
+    `with_reason`, `order: <reason>: <detail>`)."""
+    try:
+        order, events = command(sim.clock.now_us())
+    except Rejected as rejected:
+        raise BadBody(f"order: {rejected if with_reason else rejected.detail}") from None
+    await sim.publish(events)
+    return web.json_response(order_json(order))
 
 
 async def price(request: web.Request) -> web.Response:
@@ -133,12 +151,9 @@ async def foreign_order(request: web.Request) -> web.Response:
         tif=tif,
         client_order_id=body.get("client_order_id") or None,
     )
-    try:
-        order, events = sim.engine.place(order_request, sim.clock.now_us())
-    except Rejected as rejected:
-        raise BadBody(f"order: {rejected}") from None
-    await sim.publish(events)
-    return web.json_response(order_json(order))
+    return await _answer(
+        sim, lambda now_us: sim.engine.place(order_request, now_us), with_reason=True
+    )
 
 
 async def venue_cancel(request: web.Request) -> web.Response:
@@ -149,14 +164,12 @@ async def venue_cancel(request: web.Request) -> web.Response:
     status = Status(str(body.get("status", "EXPIRED")).upper())
     if status not in (Status.CANCELED, Status.EXPIRED):
         raise BadBody("status: CANCELED or EXPIRED")
-    try:
-        final, events = sim.engine.cancel(
-            order.symbol, order_id=order.order_id, now_us=sim.clock.now_us(), status=status
-        )
-    except Rejected as rejected:
-        raise BadBody(f"order: {rejected.detail}") from None
-    await sim.publish(events)
-    return web.json_response(order_json(final))
+    return await _answer(
+        sim,
+        lambda now_us: sim.engine.cancel(
+            order.symbol, order_id=order.order_id, now_us=now_us, status=status
+        ),
+    )
 
 
 async def add_faults(request: web.Request) -> web.Response:
