@@ -106,43 +106,43 @@ async def test_a_plain_publish_without_reply_is_handled(env: Env) -> None:
     assert service.counters["accepted"] == 1
 
 
+def _buy(price: str, quantity: str, id: str = "b") -> dict[str, str]:
+    """One order of a target's `orders`, a buy."""
+    return {"id": id, "side": "buy", "price": price, "quantity": quantity}
+
+
 BAD: list[tuple[str, dict[str, Any], str]] = [
     ("DOGE/USDT", {}, "symbol: unknown symbol 'DOGE/USDT'"),
     ("BTC/USDT", {"position": 0.5}, "position: 0.5 is a binary float"),
     ("BTC/USDT", {"position": "-x"}, "position: '-x' is not a decimal number"),
     (
         "BTC/USDT",
-        {"orders": [{"id": "b", "side": "buy", "price": "60000.005", "quantity": "0.01"}]},
+        {"orders": [_buy("60000.005", "0.01")]},
         "orders[0].price: 60000.005 is not a multiple of the tick 0.01",
     ),
     (
         "BTC/USDT",
-        {"orders": [{"id": "b", "side": "buy", "price": "-1", "quantity": "0.01"}]},
+        {"orders": [_buy("-1", "0.01")]},
         "orders[0].price: -1 must be greater than 0",
     ),
     (
         "BTC/USDT",
-        {"orders": [{"id": "b", "side": "buy", "price": "60000", "quantity": "0.000001"}]},
+        {"orders": [_buy("60000", "0.000001")]},
         "orders[0].quantity: 0.000001 is not a multiple of the step 0.00001",
     ),
     (
         "BTC/USDT",
-        {"orders": [{"id": "b", "side": "buy", "price": "100", "quantity": "0.001"}]},
+        {"orders": [_buy("100", "0.001")]},
         "orders[0]: notional 0.100 (price x quantity) is below the minimum notional 5",
     ),
     (
         "BTC/USDT",
-        {"orders": [{"id": "b", "side": "buy", "price": "60000", "quantity": "0.01"}] * 2},
+        {"orders": [_buy("60000", "0.01")] * 2},
         "orders[1].id: duplicate intent id 'b'",
     ),
     (
         "BTC/USDT",
-        {
-            "orders": [
-                {"id": f"b{i}", "side": "buy", "price": "60000", "quantity": "0.01"}
-                for i in range(6)
-            ]
-        },
+        {"orders": [_buy("60000", "0.01", id=f"b{i}") for i in range(6)]},
         "orders: 6 orders, more than max_orders_per_target 5",
     ),
     ("BTC/USDT", {"generation": 7}, "generation: 7 is stale"),
