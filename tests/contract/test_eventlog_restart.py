@@ -1,5 +1,6 @@
 """The JetStream adapter across a restart of its nats-server: a follower and `head()` answer
-again within a couple of seconds of the server being back.
+again once the server is back, without waiting out a request the old connection took with
+it (the log's request timeout is set far past the tests' deadline: no timing is asserted).
 
 Each test starts a nats-server of its own (the session's one must not restart under the
 other tests). The bug this pins: a server stopped with SIGTERM ends the follower's pull
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,7 +30,10 @@ from setpoint.eventlog.port import ANY, Recorded
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(120)]
 
-BACK_WITHIN_S = 2.0
+REQUEST_TIMEOUT_S = 60.0
+"""The log's request timeout here: a request lost with the old connection and waited out
+would hold the reader this long, far past the tests' deadline (no timing is asserted)."""
+DEADLINE_S = 30.0
 
 
 @pytest.fixture
@@ -53,7 +56,9 @@ async def log(server: EmbeddedNats) -> AsyncIterator[JetStreamEventLog]:
         error_cb=quiet,
     )
     suffix = uuid.uuid4().hex[:10]
-    log = await JetStreamEventLog.open(nc, stream=f"RS_{suffix}", subject_root=f"rs{suffix}.evt")
+    log = await JetStreamEventLog.open(
+        nc, stream=f"RS_{suffix}", subject_root=f"rs{suffix}.evt", timeout=REQUEST_TIMEOUT_S
+    )
     yield log
     await log.close()
     await nc.close()
@@ -86,9 +91,7 @@ async def test_a_follower_resumes_soon_after_a_graceful_restart(
     await stop(server, signal.SIGTERM)
     await asyncio.to_thread(server.start)
     position = await append_when_answered(log, 1)
-    appended = time.monotonic()
-    assert (await asyncio.wait_for(nxt, 30)).position == position
-    assert time.monotonic() - appended < BACK_WITHIN_S
+    assert (await asyncio.wait_for(nxt, DEADLINE_S)).position == position
     await follower.aclose()  # type: ignore[attr-defined]
 
 
@@ -104,6 +107,4 @@ async def test_head_asked_of_a_server_that_went_away_is_asked_again_after_reconn
     finally:
         await stop(server, signal.SIGKILL)
     await asyncio.to_thread(server.start)
-    started = time.monotonic()
-    assert await asyncio.wait_for(head, 30) == 1
-    assert time.monotonic() - started < BACK_WITHIN_S
+    assert await asyncio.wait_for(head, DEADLINE_S) == 1

@@ -475,7 +475,9 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         held: Callable[[], int] | None = None,
     ) -> AsyncGenerator[list[Raw], None]:
         """`_messages` in the batches they arrive in."""
-        feed = Feed(self._nc, self._stream, filter_subject, start, held=held)
+        feed = Feed(
+            self._nc, self._stream, filter_subject, start, held=held, request_timeout=self._timeout
+        )
         try:
             await feed.open()
             async for batch in feed.batches(stop):

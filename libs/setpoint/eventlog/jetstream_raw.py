@@ -123,8 +123,10 @@ class Feed:
         *,
         stall_s: float = 15.0,  # float-ok
         held: Callable[[], int] | None = None,
+        request_timeout: float = 5.0,  # float-ok: consumer creation, as the log's requests
     ) -> None:
         self._nc, self._stream, self._filter = nc, stream, filter_subject
+        self._request_timeout = request_timeout
         self._held = held
         self._last = start - 1
         self._stall_s = stall_s
@@ -162,7 +164,7 @@ class Feed:
 
     async def _add_consumer(self, config: api.ConsumerConfig) -> api.ConsumerInfo:
         self._reconnects_at_create = self._reconnects()
-        return await self._nc.jsm().add_consumer(self._stream, config)
+        return await self._nc.jsm(timeout=self._request_timeout).add_consumer(self._stream, config)
 
     def _on_message(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
         """Called by the parser for every message on our inbox; never blocks."""
