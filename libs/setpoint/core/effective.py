@@ -151,10 +151,8 @@ def _backing_off(
             out.append(name)
         wake = entry.retry_after if wake is None else min(wake, entry.retry_after)
         failed = "failed attempt(s)" if name == POSITION_BACKOFF else "non-terminal rejection(s)"
-        detail = (
-            f"{entry.rejections} consecutive {failed}; "
-            f"retry after {entry.retry_after.isoformat()}"
-        )
+        retry = entry.retry_after.isoformat()
+        detail = f"{entry.rejections} consecutive {failed}; retry after {retry}"
         reasons.append(RiskReason(intent_id=name, rule="retry_backoff", detail=detail))
     return frozenset(out), tuple(reasons), paused, wake
 
