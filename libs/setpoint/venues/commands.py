@@ -24,8 +24,7 @@ from typing import Literal, TypeAlias
 from pydantic import AwareDatetime
 
 from setpoint.core.events import OrderSubmittedData
-from setpoint.core.model import Frozen, OrderType, Side, TimeInForce
-from setpoint.core.numeric import PositiveDec
+from setpoint.core.model import Frozen
 from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.venues.errors import Outcome, VenueFailure
 
@@ -36,24 +35,20 @@ FILLS = "fills"
 COMMANDS = (PLACE, CANCEL, QUERY, FILLS)
 
 
-class PlaceCommand(Frozen):
+class PlaceCommand(OrderSubmittedData):
+    """A place: the order its write-ahead `OrderSubmitted` records (one description of an
+    order, so the venue is asked for exactly what the log says was submitted) and the
+    symbol. A place built by hand, with no intent, is attempt 1."""
+
+    intent_id: str | None = None
+    attempt: int = 1
     command: Literal["place"] = "place"
     symbol: str
-    client_order_id: str
-    side: Side
-    type: OrderType
-    price: PositiveDec | None = None
-    quantity: PositiveDec
-    time_in_force: TimeInForce = TimeInForce.GTC
-    post_only: bool = False
-    reduce_only: bool = False
 
     @classmethod
     def of_submitted(cls, symbol: str, submitted: OrderSubmittedData) -> PlaceCommand:
-        """The place of the order its write-ahead `OrderSubmitted` records: every order
-        field (`ORDER_FIELDS`) is the record's, so the venue is asked for exactly what
-        the log says was submitted."""
-        return cls(symbol=symbol, **submitted.model_dump(include=set(ORDER_FIELDS)))
+        """The place of the order `submitted` records: every one of its fields."""
+        return cls(symbol=symbol, **dict(submitted))
 
 
 class CancelCommand(Frozen):
@@ -77,7 +72,7 @@ class FillsCommand(Frozen):
     since: AwareDatetime | None = None
 
 
-ORDER_FIELDS = frozenset(PlaceCommand.model_fields) - {"command", "symbol"}
+ORDER_FIELDS = frozenset(OrderSubmittedData.model_fields)
 """The fields a place shares with its write-ahead record, `OrderSubmittedData` (same
 names, same types): the one description of an order to place."""
 

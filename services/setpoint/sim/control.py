@@ -13,10 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from setpoint.core.errors import BadBody as BadBody
+from setpoint.core.events import OrderStatus
 from setpoint.core.model import Side
 from setpoint.core.numeric import NotADecimal, strict_decimal
 from setpoint.sim.faults import BadRule, FaultKind, parse_rule
-from setpoint.sim.orders import Event, Order, OrderKind, OrderRequest, Rejected, Status, Tif
+from setpoint.sim.orders import Event, Order, OrderKind, OrderRequest, Rejected, Tif
 from setpoint.sim.snapshot import engine_state, order_json
 from setpoint.sim.state import SIM, Simulator
 
@@ -161,8 +162,8 @@ async def venue_cancel(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     body = await _body(request)
     order = _find(sim, body)
-    status = Status(str(body.get("status", "EXPIRED")).upper())
-    if status not in (Status.CANCELED, Status.EXPIRED):
+    status = OrderStatus(str(body.get("status", "EXPIRED")).upper())
+    if status not in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
         raise BadBody("status: CANCELED or EXPIRED")
     return await _answer(
         sim,

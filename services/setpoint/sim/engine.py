@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 
+from setpoint.core.events import OrderStatus
 from setpoint.core.model import Side
 from setpoint.core.numeric import ZERO
 from setpoint.sim.accounts import MarginWallet, SpotWallet
@@ -43,7 +44,6 @@ from setpoint.sim.orders import (
     OrderRequest,
     Reason,
     Rejected,
-    Status,
     Tif,
     Trade,
 )
@@ -115,7 +115,7 @@ class Engine:
         order_id: int | None = None,
         client_order_id: str | None = None,
         now_us: int,
-        status: Status = Status.CANCELED,
+        status: OrderStatus = OrderStatus.CANCELED,
     ) -> tuple[Order, list[Event]]:
         """Cancel (or, with status EXPIRED, expire) an open order; Rejected UNKNOWN_ORDER else."""
         try:
@@ -310,7 +310,7 @@ class Engine:
         if not order.is_open:
             return order
         if order.kind is OrderKind.MARKET or order.tif in (Tif.IOC, Tif.FOK):
-            return self._close(order_id, Status.EXPIRED, now_us)
+            return self._close(order_id, OrderStatus.EXPIRED, now_us)
         self.matcher.rest(order)
         return order
 
@@ -341,10 +341,10 @@ class Engine:
         self.orders[order_id] = order
         self._events.append(Execution(order, ExecType.TRADE, trade))
         self._events.append(settled.touched)
-        if order.status is Status.FILLED:
-            self._close(order_id, Status.FILLED, now_us)
+        if order.status is OrderStatus.FILLED:
+            self._close(order_id, OrderStatus.FILLED, now_us)
 
-    def _close(self, order_id: int, status: Status, now_us: int) -> Order:
+    def _close(self, order_id: int, status: OrderStatus, now_us: int) -> Order:
         """End an order: out of the book, lock released; emits CANCELED/EXPIRED executions."""
         order = self.orders[order_id]
         self.matcher.unrest(order)
@@ -353,11 +353,11 @@ class Engine:
             self._events.append(touched)
         final = (
             order.closed(status, now_us)
-            if status is not Status.FILLED
+            if status is not OrderStatus.FILLED
             else replace(order, locked=ZERO)
         )
         self.orders[order_id] = final
-        if status in (Status.CANCELED, Status.EXPIRED):
+        if status in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
             self._events.append(Execution(final, ExecType(status.value)))
         return final
 
@@ -379,7 +379,7 @@ def _new_order(order_id: int, request: OrderRequest, quantity: Decimal, now_us: 
         quantity=quantity,
         filled=ZERO,
         cum_quote=ZERO,
-        status=Status.NEW,
+        status=OrderStatus.NEW,
         created_us=now_us,
         updated_us=now_us,
         reduce_only=request.reduce_only,

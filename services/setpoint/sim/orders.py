@@ -13,20 +13,9 @@ from enum import StrEnum
 
 from setpoint.core.errors import Reason as Reason
 from setpoint.core.errors import Rejected as Rejected
+from setpoint.core.events import OrderStatus
 from setpoint.core.model import Side
 from setpoint.core.numeric import ZERO
-
-
-class Status(StrEnum):
-    NEW = "NEW"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"
-    REJECTED = "REJECTED"
-
-
-OPEN_STATUSES = frozenset({Status.NEW, Status.PARTIALLY_FILLED})
 
 
 class OrderKind(StrEnum):
@@ -69,7 +58,7 @@ class Order:
     quantity: Decimal
     filled: Decimal
     cum_quote: Decimal
-    status: Status
+    status: OrderStatus
     created_us: int
     updated_us: int
     reduce_only: bool = False
@@ -78,7 +67,7 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
+        return self.status.is_open
 
     @property
     def remaining(self) -> Decimal:
@@ -94,7 +83,7 @@ class Order:
 
     def with_fill(self, price: Decimal, quantity: Decimal, now_us: int) -> Order:
         filled = self.filled + quantity
-        status = Status.FILLED if filled == self.quantity else Status.PARTIALLY_FILLED
+        status = OrderStatus.FILLED if filled == self.quantity else OrderStatus.PARTIALLY_FILLED
         return replace(
             self,
             filled=filled,
@@ -103,7 +92,7 @@ class Order:
             updated_us=now_us,
         )
 
-    def closed(self, status: Status, now_us: int) -> Order:
+    def closed(self, status: OrderStatus, now_us: int) -> Order:
         return replace(self, status=status, updated_us=now_us, locked=ZERO)
 
 

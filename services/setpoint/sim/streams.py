@@ -25,8 +25,9 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from setpoint.core.events import OrderStatus
 from setpoint.sim.engine import Engine
-from setpoint.sim.orders import Event, Execution, Status, WalletTouched
+from setpoint.sim.orders import Event, Execution, WalletTouched
 from setpoint.sim.snapshot import dec
 from setpoint.sim.wire import ms, spot_dec
 
@@ -288,7 +289,7 @@ def order_trade_update(event: Execution, venue_id: str, now_ms: int) -> dict[str
         "pm": "NONE",
         "gtd": 0,
     }
-    if order.status is Status.CANCELED:
+    if order.status is OrderStatus.CANCELED:
         body["x"] = "CANCELED"
     return {"e": "ORDER_TRADE_UPDATE", "E": now_ms, "T": ms(order.updated_us), "o": body}
 

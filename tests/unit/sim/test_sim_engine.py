@@ -6,6 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from setpoint.core.events import OrderStatus
 from setpoint.core.model import Side
 from setpoint.sim.engine import Engine
 from setpoint.sim.markets import DEFAULT_MARKETS
@@ -16,7 +17,6 @@ from setpoint.sim.orders import (
     OrderRequest,
     Reason,
     Rejected,
-    Status,
     Tif,
 )
 from setpoint.sim.snapshot import engine_state
@@ -45,7 +45,7 @@ def market(side: Side, qty: str, symbol: str = SPOT) -> OrderRequest:
 
 def test_limit_order_rests_and_locks_quote_with_taker_fee(engine: Engine) -> None:
     order, events = engine.place(limit(Side.BUY, "0.01", "59000", client_order_id="a"), 1)
-    assert order.status is Status.NEW
+    assert order.status is OrderStatus.NEW
     assert engine.spot.balance("USDT").locked == D("590") * D("1.0005")
     assert [e.exec_type for e in events if isinstance(e, Execution)] == [ExecType.NEW]
 
@@ -75,11 +75,11 @@ def test_duplicate_client_id_among_open_orders_only(engine: Engine) -> None:
 
 def test_market_order_takes_only_configured_liquidity(engine: Engine) -> None:
     order, _ = engine.place(market(Side.BUY, "0.01"), 1)
-    assert order.status is Status.EXPIRED
+    assert order.status is OrderStatus.EXPIRED
     assert order.filled == 0
     engine.set_liquidity(SPOT, Side.SELL, [(D("60000"), D("0.004")), (D("60001"), D("0.002"))])
     order, _ = engine.place(market(Side.BUY, "0.01"), 2)
-    assert order.status is Status.EXPIRED
+    assert order.status is OrderStatus.EXPIRED
     assert order.filled == D("0.006")
     assert order.cum_quote == D("60000") * D("0.004") + D("60001") * D("0.002")
     assert engine.depth(SPOT, Side.SELL) == []  # used up
@@ -88,10 +88,10 @@ def test_market_order_takes_only_configured_liquidity(engine: Engine) -> None:
 def test_ioc_partial_and_fok_all_or_nothing(engine: Engine) -> None:
     engine.set_liquidity(SPOT, Side.SELL, [(D("60000"), D("0.004"))])
     fok, _ = engine.place(limit(Side.BUY, "0.01", "60000", tif=Tif.FOK), 1)
-    assert fok.status is Status.EXPIRED
+    assert fok.status is OrderStatus.EXPIRED
     assert fok.filled == 0
     ioc, _ = engine.place(limit(Side.BUY, "0.01", "60000", tif=Tif.IOC), 2)
-    assert ioc.status is Status.EXPIRED
+    assert ioc.status is OrderStatus.EXPIRED
     assert ioc.filled == D("0.004")
     assert engine.spot.balance("USDT").locked == 0
 
@@ -101,8 +101,8 @@ def test_taker_matches_resting_orders_in_price_time_priority(engine: Engine) -> 
     early, _ = engine.place(limit(Side.SELL, "0.01", "60100"), 2)
     best, _ = engine.place(limit(Side.SELL, "0.01", "60050"), 3)
     taker, _ = engine.place(limit(Side.BUY, "0.015", "60100"), 4)
-    assert taker.status is Status.FILLED
-    assert engine.orders[best.order_id].status is Status.FILLED
+    assert taker.status is OrderStatus.FILLED
+    assert engine.orders[best.order_id].status is OrderStatus.FILLED
     assert engine.orders[late.order_id].filled == D("0.005")
     assert engine.orders[early.order_id].filled == 0
     makers = [t for t in engine.trades if t.maker]
@@ -118,7 +118,7 @@ def test_limit_maker_rejected_when_it_would_take(engine: Engine) -> None:
     order, _ = engine.place(
         OrderRequest(SPOT, Side.BUY, OrderKind.LIMIT_MAKER, D("0.01"), D("59999.99")), 2
     )
-    assert order.status is Status.NEW
+    assert order.status is OrderStatus.NEW
 
 
 def test_insufficient_balance_changes_nothing(engine: Engine) -> None:
@@ -134,7 +134,7 @@ def test_price_move_fills_crossing_orders_at_their_price_as_maker(engine: Engine
     far, _ = engine.place(limit(Side.BUY, "0.01", "58000"), 2)
     sell, _ = engine.place(limit(Side.SELL, "0.01", "61000"), 3)
     engine.move_price(SPOT, D("58500"), 4)
-    assert engine.orders[buy.order_id].status is Status.FILLED
+    assert engine.orders[buy.order_id].status is OrderStatus.FILLED
     assert engine.orders[far.order_id].is_open
     assert engine.orders[sell.order_id].is_open
     trade = engine.trades[-1]
@@ -145,9 +145,9 @@ def test_price_move_fills_crossing_orders_at_their_price_as_maker(engine: Engine
 def test_cancel_releases_lock_and_closed_orders_stay_queryable(engine: Engine) -> None:
     order, _ = engine.place(limit(Side.BUY, "0.01", "59000", client_order_id="c1"), 1)
     final, _events = engine.cancel(SPOT, client_order_id="c1", now_us=2)
-    assert final.status is Status.CANCELED
+    assert final.status is OrderStatus.CANCELED
     assert engine.spot.balance("USDT").locked == 0
-    assert engine.find(SPOT, order_id=order.order_id).status is Status.CANCELED
+    assert engine.find(SPOT, order_id=order.order_id).status is OrderStatus.CANCELED
     with pytest.raises(Rejected) as caught:
         engine.cancel(SPOT, order_id=order.order_id, now_us=3)
     assert caught.value.reason is Reason.UNKNOWN_ORDER
@@ -159,9 +159,9 @@ def test_cancel_releases_lock_and_closed_orders_stay_queryable(engine: Engine) -
 def test_force_fill_partial_then_rest(engine: Engine) -> None:
     order, _ = engine.place(limit(Side.SELL, "0.01", "61000"), 1)
     engine.force_fill(order, D("0.004"), 2)
-    assert engine.orders[order.order_id].status is Status.PARTIALLY_FILLED
+    assert engine.orders[order.order_id].status is OrderStatus.PARTIALLY_FILLED
     engine.force_fill(order, None, 3)
-    assert engine.orders[order.order_id].status is Status.FILLED
+    assert engine.orders[order.order_id].status is OrderStatus.FILLED
     assert engine.spot.balance("BTC").total == D("9.99")
 
 
@@ -236,7 +236,7 @@ def test_amend_keeps_ids_and_matches_like_a_new_order(engine: Engine) -> None:
         PERP, order_id=order.order_id, quantity=D("0.02"), price=D("60500"), now_us=2
     )
     assert (amended.order_id, amended.client_order_id) == (order.order_id, "m")
-    assert (amended.filled, amended.status) == (D("0.003"), Status.PARTIALLY_FILLED)
+    assert (amended.filled, amended.status) == (D("0.003"), OrderStatus.PARTIALLY_FILLED)
     kinds = [e.exec_type for e in events if isinstance(e, Execution)]
     assert kinds == [ExecType.AMENDMENT, ExecType.TRADE]
     assert engine.open_orders(symbol=PERP) == [amended]

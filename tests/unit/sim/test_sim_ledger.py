@@ -14,10 +14,11 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from setpoint.core.events import OrderStatus
 from setpoint.core.model import Side
 from setpoint.sim.ledger import Fees, Ledger
 from setpoint.sim.markets import DEFAULT_MARKETS, MarketIndex, SimMarket
-from setpoint.sim.orders import Order, OrderKind, OrderRequest, Rejected, Status, Tif
+from setpoint.sim.orders import Order, OrderKind, OrderRequest, Rejected, Tif
 
 MARKETS = MarketIndex(DEFAULT_MARKETS)
 SPOT = MARKETS.get("BTC/USDT")
@@ -38,7 +39,7 @@ def new_ledger(open_orders: Iterable[Order] = ()) -> Ledger:
 def new_order(order_id: int, market: SimMarket, side: Side, qty: D, price: D) -> Order:
     return Order(
         order_id, f"c{order_id}", market.symbol, side, OrderKind.LIMIT, Tif.GTC, price, qty,
-        D(0), D(0), Status.NEW, order_id, order_id,
+        D(0), D(0), OrderStatus.NEW, order_id, order_id,
     )  # fmt: skip
 
 
