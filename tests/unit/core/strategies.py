@@ -9,34 +9,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from setpoint.core import events as ev
+from setpoint.core import projections as proj
 from setpoint.core.diff import Plan, diff
 from setpoint.core.effective import EffectiveTarget, effective_target
-from setpoint.core.events import (
-    Action,
-    ActionKind,
-    CancelSubmitted,
-    CancelSubmittedData,
-    Event,
-    FillObserved,
-    FillSource,
-    Liquidity,
-    ObservationSource,
-    OrderCancelled,
-    OrderCancelledData,
-    OrderNotFound,
-    OrderNotFoundData,
-    OrderObserved,
-    OrderPlaced,
-    OrderPlacedData,
-    OrderRejected,
-    OrderRejectedData,
-    OrderStatus,
-    OrderSubmitted,
-    PositionObserved,
-    PositionObservedData,
-    TargetPublished,
-    TargetPublishedData,
-)
 from setpoint.core.model import (
     Key,
     MarketInfo,
@@ -47,14 +23,6 @@ from setpoint.core.model import (
     TargetOrder,
     TargetState,
     TimeInForce,
-)
-from setpoint.core.projections import (
-    ActualState,
-    IntentState,
-    KeyActual,
-    OrderRecord,
-    apply_actual,
-    apply_intent,
 )
 from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.core.risk import NO_LIMITS, RiskLimits
@@ -89,7 +57,7 @@ def order(
 @dataclass
 class Rec:
     position: int
-    event: Event
+    event: ev.Event
 
 
 @dataclass
@@ -97,20 +65,20 @@ class Log:
     """An in-memory log with both projections folded as events are appended."""
 
     records: list[Rec] = field(default_factory=list)
-    intent: IntentState = field(default_factory=IntentState.empty)
-    actual: ActualState = field(default_factory=ActualState.empty)
+    intent: proj.IntentState = field(default_factory=proj.IntentState.empty)
+    actual: proj.ActualState = field(default_factory=proj.ActualState.empty)
     generations: dict[Key, int] = field(default_factory=dict)
     last_plan: dict[Key, Plan] = field(default_factory=dict)
     now: datetime = T0
 
-    def append(self, *events: Event) -> None:
+    def append(self, *events: ev.Event) -> None:
         for event in events:
             position = len(self.records) + 1
             self.records.append(Rec(position, event))
-            self.intent = apply_intent(self.intent, position, event)
-            self.actual = apply_actual(self.actual, position, event)
+            self.intent = proj.apply_intent(self.intent, position, event)
+            self.actual = proj.apply_actual(self.actual, position, event)
 
-    def ka(self, key: Key = KEY) -> KeyActual:
+    def ka(self, key: Key = KEY) -> proj.KeyActual:
         return self.actual.key(key)
 
     def publish(
@@ -120,14 +88,14 @@ class Log:
         key: Key = KEY,
         position: Decimal | None = None,
         expires_at: datetime | None = None,
-    ) -> TargetPublished:
+    ) -> ev.TargetPublished:
         gen = self.generations.get(key, 0) + 1
         self.generations[key] = gen
         event = ev_target(orders, gen, self.now, key, position=position, expires_at=expires_at)
         self.append(event)
         return event
 
-    def submit_first(self, key: Key = KEY) -> tuple[Action, OrderRecord]:
+    def submit_first(self, key: Key = KEY) -> tuple[ev.Action, proj.OrderRecord]:
         """Submit the first action of the key's plan at `now`, left unanswered: the action
         and the order record it opens (in flight)."""
         action = self.plan(key).actions[0]
@@ -166,95 +134,101 @@ class Log:
 def ev_target(
     orders: tuple[TargetOrder, ...] | list[TargetOrder], generation: int, at: datetime = T0,
     key: Key = KEY, *, position: Decimal | None = None, expires_at: datetime | None = None,
-) -> TargetPublished:  # fmt: skip
+) -> ev.TargetPublished:  # fmt: skip
     """The intake's acceptance of generation `generation` of strategy "test" for `key`."""
     assert key.symbol is not None
     target = TargetState(
         account=key.account, symbol=key.symbol, generation=generation, strategy="test",
         position=position, expires_at=expires_at, orders=tuple(orders),
     )  # fmt: skip
-    return TargetPublished.create(
-        key, Producer.INTAKE, TargetPublishedData(target=target), occurred_at=at
+    return ev.TargetPublished.create(
+        key, Producer.INTAKE, ev.TargetPublishedData(target=target), occurred_at=at
     )
 
 
-def ev_submit(action: Action, key: Key = KEY, at: datetime = T0) -> OrderSubmitted:
-    return OrderSubmitted.create(key, Producer.EXECUTOR, submitted_data(action), occurred_at=at)
+def ev_submit(action: ev.Action, key: Key = KEY, at: datetime = T0) -> ev.OrderSubmitted:
+    return ev.OrderSubmitted.create(key, Producer.EXECUTOR, submitted_data(action), occurred_at=at)
 
 
 def ev_placed(
-    coid: str, order_id: str, key: Key = KEY, status: OrderStatus = OrderStatus.NEW,
+    coid: str, order_id: str, key: Key = KEY, status: ev.OrderStatus = ev.OrderStatus.NEW,
     filled: str = "0",
-) -> OrderPlaced:  # fmt: skip
-    return OrderPlaced.create(
+) -> ev.OrderPlaced:  # fmt: skip
+    return ev.OrderPlaced.create(
         key,
         Producer.EXECUTOR,
-        OrderPlacedData(client_order_id=coid, order_id=order_id, status=status, filled=D(filled)),
+        ev.OrderPlacedData(
+            client_order_id=coid, order_id=order_id, status=status, filled=D(filled)
+        ),
     )
 
 
 def ev_rejected(
     coid: str, when: datetime = T0, *, terminal: bool = False, key: Key = KEY,
     reason: str = "insufficient funds", code: str | None = "-2010",
-) -> OrderRejected:  # fmt: skip
+) -> ev.OrderRejected:  # fmt: skip
     """The venue's refusal of an attempt (by default not terminal: a balance too low)."""
-    data = OrderRejectedData(client_order_id=coid, reason=reason, code=code, terminal=terminal)
-    return OrderRejected.create(key, Producer.EXECUTOR, data, occurred_at=when)
+    data = ev.OrderRejectedData(client_order_id=coid, reason=reason, code=code, terminal=terminal)
+    return ev.OrderRejected.create(key, Producer.EXECUTOR, data, occurred_at=when)
 
 
-def ev_cancel_submitted(coid: str, key: Key = KEY) -> CancelSubmitted:
-    return CancelSubmitted.create(key, Producer.EXECUTOR, CancelSubmittedData(client_order_id=coid))
+def ev_cancel_submitted(coid: str, key: Key = KEY) -> ev.CancelSubmitted:
+    return ev.CancelSubmitted.create(
+        key, Producer.EXECUTOR, ev.CancelSubmittedData(client_order_id=coid)
+    )
 
 
 def ev_cancelled(
     coid: str | None, key: Key = KEY, reason: str = "requested", filled: str = "0",
     order_id: str | None = None,
-) -> OrderCancelled:  # fmt: skip
-    return OrderCancelled.create(
+) -> ev.OrderCancelled:  # fmt: skip
+    return ev.OrderCancelled.create(
         key,
         Producer.GATEWAY,
-        OrderCancelledData(
+        ev.OrderCancelledData(
             client_order_id=coid,
             order_id=order_id,
-            reason=reason,
-            filled=D(filled),  # type: ignore[arg-type]
+            reason=reason,  # type: ignore[arg-type]
+            filled=D(filled),
         ),
     )
 
 
 def ev_fill(
-    rec: OrderRecord, qty: str | Decimal, trade_id: str, price: Decimal | None = None,
-    source: FillSource = FillSource.WS,
-) -> FillObserved:  # fmt: skip
+    rec: proj.OrderRecord, qty: str | Decimal, trade_id: str, price: Decimal | None = None,
+    source: ev.FillSource = ev.FillSource.WS,
+) -> ev.FillObserved:  # fmt: skip
     data = fill_data(
         rec.client_order_id, rec.order_id or "?", rec.side, price or rec.price or D("100"),
         D(qty), trade_id=trade_id, source=source,
     )  # fmt: skip
-    return FillObserved.create(rec.key, Producer.GATEWAY, data)
+    return ev.FillObserved.create(rec.key, Producer.GATEWAY, data)
 
 
 def ev_observed(
-    rec: OrderRecord, status: OrderStatus, filled: str | Decimal,
-    source: ObservationSource = ObservationSource.QUERY, at: datetime | None = None,
-) -> OrderObserved:  # fmt: skip
+    rec: proj.OrderRecord, status: ev.OrderStatus, filled: str | Decimal,
+    source: ev.ObservationSource = ev.ObservationSource.QUERY, at: datetime | None = None,
+) -> ev.OrderObserved:  # fmt: skip
     """The gateway's observation of `rec` (by a query unless `source` says otherwise)."""
     data = observed_data(
         rec.client_order_id, rec.order_id or "?", rec.side, rec.price, rec.quantity,
         source=source, type=rec.type, time_in_force=rec.time_in_force, filled=D(filled),
         status=status,
     )  # fmt: skip
-    return OrderObserved.create(rec.key, Producer.GATEWAY, data, occurred_at=at)
+    return ev.OrderObserved.create(rec.key, Producer.GATEWAY, data, occurred_at=at)
 
 
-def ev_not_found(coid: str, n: int, key: Key = KEY, at: datetime = T0) -> OrderNotFound:
-    return OrderNotFound.create(
-        key, Producer.GATEWAY, OrderNotFoundData(client_order_id=coid, consecutive=n),
+def ev_not_found(coid: str, n: int, key: Key = KEY, at: datetime = T0) -> ev.OrderNotFound:
+    return ev.OrderNotFound.create(
+        key, Producer.GATEWAY, ev.OrderNotFoundData(client_order_id=coid, consecutive=n),
         occurred_at=at,
     )  # fmt: skip
 
 
-def ev_position(qty: str, key: Key = PERP) -> PositionObserved:
-    return PositionObserved.create(key, Producer.GATEWAY, PositionObservedData(quantity=D(qty)))
+def ev_position(qty: str, key: Key = PERP) -> ev.PositionObserved:
+    return ev.PositionObserved.create(
+        key, Producer.GATEWAY, ev.PositionObservedData(quantity=D(qty))
+    )
 
 
 # --------------------------------------------------------------------------- perfect venue
@@ -271,16 +245,16 @@ class PerfectVenue:
 
     def execute(self, log: Log, plan: Plan) -> None:
         for action in plan.actions:
-            if action.kind is ActionKind.CANCEL:
+            if action.kind is ev.ActionKind.CANCEL:
                 log.append(ev_cancel_submitted(action.client_order_id, plan.key))
                 log.append(ev_cancelled(action.client_order_id, plan.key))
                 continue
             log.append(ev_submit(action, plan.key, log.now))
-            if action.kind is ActionKind.AMEND and action.replaces is not None:
+            if action.kind is ev.ActionKind.AMEND and action.replaces is not None:
                 log.append(ev_cancelled(action.replaces, plan.key))
             self._book(log, plan.key, action)
 
-    def _book(self, log: Log, key: Key, action: Action) -> None:
+    def _book(self, log: Log, key: Key, action: ev.Action) -> None:
         oid = str(self.next_id)
         self.next_id += 1
         log.append(ev_placed(action.client_order_id, oid, key))
@@ -360,7 +334,7 @@ lossy_steps = st.lists(
 )  # fmt: skip
 
 
-def live_records(log: Log, key: Key = KEY) -> list[OrderRecord]:
+def live_records(log: Log, key: Key = KEY) -> list[proj.OrderRecord]:
     ka = log.ka(key)
     return sorted(ka.live_orders(), key=lambda o: o.ref)
 
@@ -380,7 +354,7 @@ def run_history(
             venue.execute(log, plan)
         elif what == "inflight":
             for action in log.plan().actions:
-                if action.kind is ActionKind.PLACE:
+                if action.kind is ev.ActionKind.PLACE:
                     log.append(ev_submit(action, at=log.now))
         elif what == "lost":
             waiting = [o for o in live_records(log) if o.status is None]
@@ -420,14 +394,14 @@ def _venue_fact(log: Log, venue: PerfectVenue, what: str, seed: int) -> None:
             log.append(ev_inferred(rec, reported))
 
 
-def ev_inferred(rec: OrderRecord, order_filled: Decimal) -> FillObserved:
+def ev_inferred(rec: proj.OrderRecord, order_filled: Decimal) -> ev.FillObserved:
     """The inferred fill reconciliation makes when the venue reports `order_filled`."""
     data = fill_data(
         rec.client_order_id, rec.order_id or "?", rec.side, rec.price or D("100"),
         order_filled - rec.filled, trade_id=f"inferred-{rec.ref}-{order_filled}",
-        source=FillSource.INFERRED,
+        source=ev.FillSource.INFERRED,
     ).model_copy(update={"order_filled": order_filled})  # fmt: skip
-    return FillObserved.create(rec.key, Producer.GATEWAY, data)
+    return ev.FillObserved.create(rec.key, Producer.GATEWAY, data)
 
 
 def at(seconds: float) -> datetime:
@@ -437,7 +411,7 @@ def at(seconds: float) -> datetime:
 # --------------------------------------------------------------------------- the venue's view
 
 
-def venue_view(rec: OrderRecord, filled: Decimal | None = None, **kw: object) -> VenueOrder:
+def venue_view(rec: proj.OrderRecord, filled: Decimal | None = None, **kw: object) -> VenueOrder:
     """The venue's view of a local order (same state unless overridden)."""
     values: dict[str, object] = {
         "order_id": rec.order_id or "v-" + rec.ref,
@@ -448,7 +422,7 @@ def venue_view(rec: OrderRecord, filled: Decimal | None = None, **kw: object) ->
         "price": rec.price,
         "quantity": rec.quantity,
         "filled": rec.done if filled is None else filled,
-        "status": rec.status or OrderStatus.NEW,
+        "status": rec.status or ev.OrderStatus.NEW,
         "time_in_force": rec.time_in_force,
     }
     values.update(kw)
@@ -457,7 +431,7 @@ def venue_view(rec: OrderRecord, filled: Decimal | None = None, **kw: object) ->
 
 def resting(
     order_id: str, client_order_id: str | None, side: Side = Side.BUY, price: str = "90",
-    qty: str = "1", status: OrderStatus = OrderStatus.NEW,
+    qty: str = "1", status: ev.OrderStatus = ev.OrderStatus.NEW,
 ) -> VenueOrder:  # fmt: skip
     """An order at the venue on BTC/USDT, as its open orders list it: a limit, nothing
     filled, new unless `status` says otherwise."""
@@ -467,10 +441,10 @@ def resting(
     )  # fmt: skip
 
 
-def venue_trade(rec: OrderRecord, trade_id: str, qty: str) -> VenueFill:
+def venue_trade(rec: proj.OrderRecord, trade_id: str, qty: str) -> VenueFill:
     """A trade of `rec` at 100 (taker, no fee) as the venue's trade list reports it."""
     return VenueFill(
         trade_id=trade_id, order_id=rec.order_id or "", client_order_id=rec.ref,
         symbol="BTC/USDT", side=rec.side, price=D("100"), quantity=D(qty), fee=D(0),
-        fee_currency="", liquidity=Liquidity.TAKER,
+        fee_currency="", liquidity=ev.Liquidity.TAKER,
     )  # fmt: skip
