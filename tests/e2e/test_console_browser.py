@@ -36,20 +36,17 @@ SYMBOL = "ETH/USDT"
 ROW = f'tr[data-key="e2e {SYMBOL}"]'
 
 # Every condition the overview row ever displays, in order (a drift may last a second).
-RECORD_CONDITIONS = (
-    """() => {
+RECORD_CONDITIONS = """() => {
   window.seen = [];
   const note = () => {
-    const cell = document.querySelector('%s td.condition .badge');
+    const cell = document.querySelector('ROW td.condition .badge');
     const value = cell ? cell.textContent : null;
     if (value && window.seen[window.seen.length - 1] !== value) window.seen.push(value);
   };
   new MutationObserver(note).observe(document.body, {subtree: true, childList: true,
                                                      characterData: true});
   note();
-}"""
-    % ROW
-)  # noqa: UP031  (a JavaScript body: braces everywhere)
+}""".replace("ROW", ROW)
 
 
 def _chromium_missing() -> str | None:

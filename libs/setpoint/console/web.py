@@ -106,7 +106,9 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 
 def _bad(text: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(body=orjson.dumps({"error": text}), content_type="application/json")
+    return web.HTTPBadRequest(
+        text=orjson.dumps({"error": text}).decode(), content_type="application/json"
+    )
 
 
 async def _index(request: web.Request) -> web.StreamResponse:
