@@ -163,6 +163,23 @@ class StrategyConfig(Section):
         return (self.symbol,)
 
 
+class ConsoleConfig(Section):
+    """The web console (`setpoint run console`): read-only, on loopback by default. Bound
+    to any other address it refuses to start without `token`, a secret reference
+    (`env:NAME` or `file:PATH`) the browser must present."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8780, ge=0, le=65535)
+    token: str | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _is_reference(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("env:", "file:")):
+            raise ValueError("must be a reference, env:NAME or file:PATH, never the secret")
+        return value
+
+
 class Settings(BaseSettings):
     """The whole configuration of one Setpoint deployment."""
 
@@ -179,6 +196,7 @@ class Settings(BaseSettings):
     sim: SimConfig = SimConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
+    console: ConsoleConfig = ConsoleConfig()
     demo: bool = False
 
     @classmethod

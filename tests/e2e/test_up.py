@@ -31,7 +31,7 @@ from setpoint.bus.embedded import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-CHILDREN = ("sim", "gateway", "executor", "differ", "strategy")
+CHILDREN = ("sim", "gateway", "executor", "differ", "strategy", "console")
 
 
 class Output:
@@ -82,6 +82,7 @@ def _environment(ports: dict[str, int]) -> dict[str, str]:
         "SETPOINT_NATS__URL": f"nats://127.0.0.1:{ports['nats']}",
         "SETPOINT_SIM__PORT": str(ports["sim"]),
         "SETPOINT_ACCOUNTS__DEMO__BASE_URL": f"http://127.0.0.1:{ports['sim']}",
+        "SETPOINT_CONSOLE__PORT": str(ports["console"]),
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -103,7 +104,7 @@ def _second_up_is_refused(
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, int]]]:
-    ports = {"nats": free_port(), "sim": free_port()}
+    ports = {"nats": free_port(), "sim": free_port(), "console": free_port()}
     env = _environment(ports)
     process = start_up(tmp_path, env, subprocess.PIPE, "--ready-timeout", "40")
     try:
@@ -133,6 +134,9 @@ def test_up_runs_the_demo_and_ctrl_c_leaves_nothing_behind(
             assert "orders" in json.loads(reply.read())
     if ready == set(CHILDREN):
         out.until(r"status demo BTC/USDT \| [1-9]", 60)  # the grid's target reached the differ
+        out.until(rf"console: open http://127.0.0.1:{ports['console']}/", 5)
+        with urlopen(f"http://127.0.0.1:{ports['console']}/api/overview", timeout=5) as reply:
+            assert {k["symbol"] for k in json.loads(reply.read())["keys"]} >= {"BTC/USDT"}
 
     assert (tmp_path / ".setpoint" / "logs" / "nats-server.log").exists()
     if ready & {"gateway", "executor", "differ", "strategy"}:

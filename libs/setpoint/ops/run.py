@@ -2,6 +2,8 @@
 
 Each service package has a `main` module with `main(config: str | None, argv: list[str])
 -> int` that parses its own options (e.g. `setpoint run sim --port 8765 --random-walk 7`).
+The web console is `setpoint.console.main` (a package of `libs/`: it reuses the operator
+commands' views).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-SERVICES = ("strategy", "differ", "executor", "gateway", "sim")
+SERVICES = ("strategy", "differ", "executor", "gateway", "sim", "console")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -80,12 +80,18 @@ async def collect(url: str, wait_s: float = 1.0) -> dict[str, Any]:  # float-ok
     except (TimeoutError, Exception) as exc:
         raise NoConnection(f"cannot connect to NATS at {url} ({type(exc).__name__})") from None
     try:
-        keys, *healths = await asyncio.gather(
-            _request(nc, STATUS_REQUEST, wait_s),
-            *(_request(nc, health_subject(s), wait_s) for s in SERVICES),
-        )
+        return await ask(nc, url, wait_s)
     finally:
         await nc.close()
+
+
+async def ask(nc: Any, url: str, wait_s: float = 1.0) -> dict[str, Any]:  # float-ok
+    """The body of `collect` over a connection the caller holds (the web console asks
+    on its own): every service at once, each within `wait_s`."""
+    keys, *healths = await asyncio.gather(
+        _request(nc, STATUS_REQUEST, wait_s),
+        *(_request(nc, health_subject(s), wait_s) for s in SERVICES),
+    )
     return {
         "nats": url,
         "services": [_health(s, raw) for s, raw in zip(SERVICES, healths, strict=True)],

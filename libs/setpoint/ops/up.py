@@ -4,7 +4,8 @@
    bundled nats-server with JetStream, store `<data_dir>/nats`.
 2. The venue simulator (`setpoint run sim --port P`) for every account whose `base_url` is
    a local address where nothing answers yet.
-3. The four services (`setpoint run gateway|executor|differ|strategy`), each its own
+3. The four services (`setpoint run gateway|executor|differ|strategy`), then the web
+   console (`setpoint run console`, its URL printed once it is ready), each its own
    process; `up` waits for each to answer `setpoint.health.<service>` before the next.
    With the built-in demo configuration, SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET default
    to the simulator's demo-key / demo-secret in the children's environment.
@@ -44,7 +45,7 @@ from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import Settings, config_path, load_settings
 from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
 
-SERVICES = ("gateway", "executor", "differ", "strategy")
+SERVICES = ("gateway", "executor", "differ", "strategy", "console")
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
 DEMO_ENV = {"SETPOINT_DEMO_KEY": "demo-key", "SETPOINT_DEMO_SECRET": "demo-secret"}
 
@@ -250,6 +251,8 @@ class Up:
     def _ready(self, name: str) -> None:
         self.supervisor.mark_ready(name)
         self.console.line(f"{name}: ready")
+        if name == "console":
+            self.console.line(f"console: open {console_url(self.settings)}")
 
     def poll(self) -> None:
         for note in self.supervisor.poll():
@@ -295,6 +298,14 @@ class Up:
             pids = ", ".join(map(str, child.pids))
             self.console.line(f"{child.name}: stopped (pids {pids})")
         self.console.line("stopped")
+
+
+def console_url(settings: Settings) -> str:
+    """The web console's address as configured (its token, if any, is never printed)."""
+    host = settings.console.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{settings.console.port}/"
 
 
 def _port_probe(url: str) -> Callable[[], bool]:

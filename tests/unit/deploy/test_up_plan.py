@@ -33,7 +33,13 @@ def test_demo_plan_starts_everything_with_demo_credentials(tmp_path: Path) -> No
     assert str(tmp_path / "d" / "nats") in plan.nats.argv
     (sim,) = plan.sims
     assert sim.argv[-4:] == ("run", "sim", "--port", str(settings.sim.port))
-    assert [s.argv[-1] for s in plan.services] == ["gateway", "executor", "differ", "strategy"]
+    assert [s.argv[-1] for s in plan.services] == [
+        "gateway",
+        "executor",
+        "differ",
+        "strategy",
+        "console",
+    ]
     assert {s.argv[-1] for s in plan.services} | {"sim"} == set(SERVICES)
     for spec in (*plan.sims, *plan.services):
         assert spec.env is not None
