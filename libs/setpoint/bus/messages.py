@@ -16,6 +16,7 @@ class Condition(StrEnum):
     CONVERGED = "converged"
     DRIFTING = "drifting"
     DEGRADED = "degraded"
+    UNVERIFIED = "unverified"
 
 
 class KeyStatus(Frozen):
