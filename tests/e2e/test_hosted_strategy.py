@@ -31,18 +31,23 @@ def _placed_intents(events: list[object]) -> list[str]:
     return [e.data.intent_id for e in events]  # type: ignore[attr-defined]
 
 
-async def test_the_documented_quote_strategy_trades_when_hosted(own_system: System) -> None:
-    system = own_system
+def _host_the_example(system: System) -> subprocess.Popen[bytes]:
+    """The documented program, run with the system's `setpoint.toml` in its directory."""
     program = system.root / "quote.py"
     program.write_text(documented_program())
-    out = open(system.root / "quote.out", "wb")  # noqa: SIM115  (closed below)
-    process = subprocess.Popen(
-        [sys.executable, str(program)],
-        cwd=system.root,  # its setpoint.toml is the system's configuration
-        env=system.env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    with open(system.root / "quote.out", "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, str(program)],
+            cwd=system.root,
+            env=system.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def test_the_documented_quote_strategy_trades_when_hosted(own_system: System) -> None:
+    system = own_system
+    process = _host_the_example(system)
     try:
 
         async def submitted() -> list[str]:
@@ -66,6 +71,5 @@ async def test_the_documented_quote_strategy_trades_when_hosted(own_system: Syst
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
-        out.close()
     text = (system.root / "quote.out").read_text(errors="replace")
     assert "strategy ready" in text, text[-3000:]

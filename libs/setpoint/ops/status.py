@@ -31,6 +31,7 @@ from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import load_settings
 from setpoint.core.errors import NoConnection as NoConnection
+from setpoint.ops import output
 from setpoint.ops.exits import FAILED, OK, exit_status
 from setpoint.ops.exits import NOTHING_ANSWERED as NOTHING_ANSWERED
 from setpoint.ops.logread import print_json
@@ -153,7 +154,7 @@ def exit_code(body: dict[str, Any]) -> int:
 
 def render(body: dict[str, Any], console: Console | None = None) -> None:
     """Services, then one line per key."""
-    out = console or Console()
+    out = console or output.console()
     services = Table(
         "service", "ready", "version", "started at", "tasks", title=f"NATS {body['nats']}"
     )
@@ -168,11 +169,11 @@ def render(body: dict[str, Any], console: Console | None = None) -> None:
             s["service"], ready, s["version"] or "-", s["started_at"] or "-",
             "; ".join(troubles) or "-",
         )  # fmt: skip
-    out.print(services)
+    out.print(output.whole(services))
     if body["keys"] is None:
         out.print("[red]the differ did not answer: no per-key status[/red]")
         return
-    out.print(_keys_table(body["keys"]))
+    out.print(output.whole(_keys_table(body["keys"])))
 
 
 def _keys_table(keys: list[dict[str, Any]]) -> Table:

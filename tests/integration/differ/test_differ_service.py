@@ -21,13 +21,13 @@ from nats.aio.msg import Msg
 from setpoint.bus import subjects
 from setpoint.config import Settings
 from setpoint.core.events import (
-    ReconcileTrigger,
-    ReconciliationCompleted,
-    ReconciliationCompletedData,
     AccountMode,
     AccountModeChanged,
     ActionKind,
     DiffComputed,
+    ReconcileTrigger,
+    ReconciliationCompleted,
+    ReconciliationCompletedData,
     TargetPublished,
     TargetRejected,
 )

@@ -156,9 +156,11 @@ async def test_a_state_file_keeps_the_book_across_a_restart(tmp_path: Path) -> N
         again = SimServer(config)
         await again.start()
         try:
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"{again.base_url}/_sim/state") as reply:
-                    orders = (await reply.json())["orders"]
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"{again.base_url}/_sim/state") as reply,
+            ):
+                orders = (await reply.json())["orders"]
         finally:
             await again.stop()
         assert [o["client_order_id"] for o in orders] == (["kept-1"] if kept else [])
