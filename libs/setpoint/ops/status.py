@@ -37,6 +37,8 @@ from setpoint.ops.exits import NOTHING_ANSWERED as NOTHING_ANSWERED
 from setpoint.ops.logread import print_json
 
 SERVICES = ("differ", "executor", "gateway", "strategy")
+START_HINT = "nothing is running: start the whole system with `setpoint up`"
+"""Printed after the one-line error when no NATS server listens at `nats.url`."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +52,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
         body = asyncio.run(collect(url, args.timeout))
     except NoConnection as exc:
         print(f"setpoint status: {exc}", file=sys.stderr)
+        print(f"setpoint status: {START_HINT}", file=sys.stderr)
         return exit_status(exc)
     code = exit_code(body)
     if args.json:
