@@ -130,6 +130,9 @@ class SimConfig(Section):
         }
     )
     random_walk_seed: int | None = None
+    # the engine is saved here after every change and read back at start (None: the
+    # state is lost on restart; docs/simulator.md)
+    state_file: Path | None = None
     markets: list[SimMarketConfig] = Field(default_factory=_default_sim_markets)
 
 
@@ -228,6 +231,7 @@ def demo_settings_data() -> dict[str, Any]:
         "demo": True,
         "accounts": {"demo": {"exchange": "binance", "base_url": "http://127.0.0.1:8765"}},
         "strategies": {"grid-1": {"kind": "grid", "account": "demo", "symbol": "BTC/USDT"}},
+        "sim": {"state_file": ".setpoint/sim-state"},
     }
 
 

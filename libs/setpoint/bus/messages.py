@@ -1,4 +1,5 @@
-"""Messages on NATS that are not log events: per-key status and service health."""
+"""Messages on NATS that are not log events: per-key status, service health, market data
+and market-data subscriptions."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class Condition(StrEnum):
     CONVERGED = "converged"
     DRIFTING = "drifting"
     DEGRADED = "degraded"
+    UNVERIFIED = "unverified"
 
 
 class KeyStatus(Frozen):
@@ -75,3 +77,17 @@ class Ticker(Frozen):
     ask: Dec | None = None
     funding_rate: Dec | None = None
     at: datetime
+
+
+class MarketDataSubscription(Frozen):
+    """Published (no reply) on `setpoint.md.<account>.subscribe` by whoever wants tickers
+    of `symbols` before they have a target (the strategy host, for every symbol its
+    strategies declare). The gateway of `account` publishes tickers for them until
+    `ttl_s` seconds after the last subscription that named them: a subscriber refreshes
+    well within `ttl_s` (the host every `ttl_s / 3`), and one that stops refreshing stops
+    costing venue calls. Symbols the venue does not list are ignored."""
+
+    account: str
+    subscriber: str
+    symbols: tuple[str, ...]
+    ttl_s: float = Field(default=30.0, gt=0, le=3600)  # float-ok: a duration

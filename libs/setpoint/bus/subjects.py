@@ -54,6 +54,13 @@ def ticker_subject(account: str, symbol: str) -> str:
     return f"setpoint.md.{account}.{symbol_token(symbol)}.ticker"
 
 
+def market_data_subscribe_subject(account: str) -> str:
+    """Market-data subscriptions for the gateway of `account`:
+    `setpoint.md.<account>.subscribe` (a `MarketDataSubscription`, refreshed by whoever
+    wants tickers of symbols that have no target yet)."""
+    return f"setpoint.md.{account}.subscribe"
+
+
 def control_subject(account: str, command: str) -> str:
     """Operator commands (e.g. `kill`): `setpoint.control.<account>.<command>`."""
     return f"setpoint.control.{account}.{command}"

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from setpoint.bus import subjects
-from setpoint.bus.messages import Health, KeyStatus, Ticker
+from setpoint.bus.messages import Health, KeyStatus, MarketDataSubscription, Ticker
 from setpoint.core.events import EVENT_TYPES
 from setpoint.core.model import Frozen, TargetState
 
@@ -69,6 +69,10 @@ _SERVICE_CHANNELS: tuple[Channel, ...] = (
      "strategy): answered once the service is ready."),
     ("marketdata.ticker", subjects.ticker_subject("*", "*"), Ticker,
      f"Ticker of {_KEY}, published by the gateway."),
+    ("marketdata.subscribe", subjects.market_data_subscribe_subject("*"),
+     MarketDataSubscription,
+     "Published (no reply) by the strategy host, refreshed: tickers wanted for symbols "
+     "that have no target yet."),
     ("control.kill", subjects.control_subject("*", "kill"), ControlRequest,
      "Operator command to an account's differ (setpoint kill): request/reply."),
 )  # fmt: skip

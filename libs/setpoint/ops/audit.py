@@ -32,6 +32,7 @@ from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.eventlog.offload import Worker, usable_cpus
 from setpoint.eventlog.port import EventLog
 from setpoint.eventlog.projection import gc_paused
+from setpoint.ops import output
 from setpoint.ops.exits import FAILED, OK
 from setpoint.ops.logread import opened_log, print_json, run_on_log, stream
 from setpoint.ops.progress import LogProgress
@@ -178,7 +179,7 @@ async def _send_entries(log: JetStreamEventLog, worker: Worker, bar: LogProgress
 
 def render(report: AuditReport, console: Console | None = None) -> None:
     """The report for a person: the verdict, the counts, each violation, the in-flight."""
-    out = console or Console()
+    out = console or output.console()
     c = report.counts
     verdict = "[green]clean[/green]" if report.clean else "[red]NOT clean[/red]"
     out.print(

@@ -25,6 +25,7 @@ from setpoint.core.events import ORDER_LIFE
 from setpoint.core.ids import account_prefix
 from setpoint.core.numeric import ZERO
 from setpoint.eventlog.port import EventLog, Recorded
+from setpoint.ops import output
 from setpoint.ops.exits import FAILED, OK
 from setpoint.ops.logread import dec, opened_log, print_json, run_on_log, stream
 
@@ -253,7 +254,7 @@ def _text(value: Any) -> str:
 
 def render(body: dict[str, Any], console: Console | None = None) -> None:
     """The chain as a tree: target, then each event in log order."""
-    out = console or Console()
+    out = console or output.console()
     if not body["found"]:
         out.print(f"{body['client_order_id']}: no such order in the log")
         return

@@ -7,7 +7,8 @@ and prints them: a table by default, or the JSON of docs/operations.md ("replay"
 "side", "price", "quantity", "filled"}]}]}`.
 
 `--until SEQ` folds the events at positions up to SEQ; `--until TIME` (RFC 3339, UTC when
-no zone is given) folds the log up to the first event that occurred after TIME. `position`
+no zone is given; or a time of day today, local time, `19:50:20`; or a time ago, `5m`,
+`2h ago`: `UNTIL_FORMS`) folds the log up to the first event that occurred after TIME. `position`
 in the output is the last log position read. `--account` / `--symbol` only select what is
 folded and shown: keys are independent, so the selected keys come out as in a full replay.
 """
@@ -15,10 +16,12 @@ folded and shown: keys are independent, so the selected keys come out as in a fu
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 from rich.console import Console
@@ -36,6 +39,7 @@ from setpoint.core.projections import (
 )
 from setpoint.eventlog.port import EventLog
 from setpoint.eventlog.projection import gc_paused
+from setpoint.ops import output
 from setpoint.ops.exits import OK, USAGE
 from setpoint.ops.logread import dec, opened_log, parse_time, print_json, run_on_log, stream
 
@@ -50,13 +54,39 @@ class Until:
     time: datetime | None = None
 
     @classmethod
-    def parse(cls, text: str | None) -> Until:
-        """`"1234"` is a position; anything else must be an RFC 3339 time."""
+    def parse(cls, text: str | None, now: datetime | None = None) -> Until:
+        """One of `UNTIL_FORMS`: `"1234"` is a position; `"2026-01-01T12:00:00Z"` an RFC
+        3339 time (UTC without a zone); `"19:50:20"` or `"19:50"` a time of day today in
+        the machine's local time zone; `"5m"`, `"2h ago"`, `"90s"`, `"1d"` that long
+        before `now` (default: the clock). ValueError for anything else."""
         if text is None:
             return cls()
-        if text.strip().isdigit():
-            return cls(position=int(text))
-        return cls(time=parse_time(text))
+        value = text.strip()
+        if value.isdigit():
+            return cls(position=int(value))
+        current = now or datetime.now(UTC)
+        relative = _RELATIVE.fullmatch(value.lower())
+        if relative is not None:
+            amount, unit = int(relative["amount"]), relative["unit"]
+            return cls(time=current - timedelta(seconds=amount * _UNIT_S[unit]))
+        if _TIME_OF_DAY.fullmatch(value):
+            local = current.astimezone()
+            clock = dt_time.fromisoformat(value)
+            return cls(time=datetime.combine(local.date(), clock, local.tzinfo).astimezone(UTC))
+        return cls(time=parse_time(value))
+
+
+UNTIL_FORMS = (
+    "a log position (1234)",
+    "an RFC 3339 time (2026-01-01T19:50:20Z; UTC without a zone)",
+    "a time of day today, local time (19:50:20 or 19:50)",
+    "a time ago (90s, 5m, 2h ago, 1d; units s, m, h, d)",
+)
+"""What `--until` accepts, as the error message lists it."""
+
+_RELATIVE = re.compile(r"(?P<amount>\d+)\s*(?P<unit>s|m|h|d)(?:\s+ago)?")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +99,11 @@ class Replayed:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--until", metavar="TIME|SEQ", help="stop at this position or time")
+    parser.add_argument(
+        "--until",
+        metavar="TIME|SEQ",
+        help="stop at this position or time: " + "; ".join(UNTIL_FORMS),
+    )
     parser.add_argument("--account", help="only this account")
     parser.add_argument("--symbol", help="only this unified symbol (e.g. BTC/USDT)")
     parser.add_argument("--json", action="store_true", help="print JSON (docs/operations.md)")
@@ -80,7 +114,8 @@ def main(config: str | None, args: argparse.Namespace) -> int:
         until = Until.parse(args.until)
     except ValueError:
         print(
-            f"setpoint replay: --until {args.until!r} is neither a position nor a time",
+            f"setpoint replay: --until {args.until!r} is neither a position nor a time; "
+            f"accepted: {'; '.join(UNTIL_FORMS)}",
             file=sys.stderr,
         )
         return USAGE
@@ -199,7 +234,7 @@ def _order_json(order: OrderRecord) -> dict[str, Any]:
 
 def render(body: dict[str, Any], console: Console | None = None) -> None:
     """The snapshot as tables: one line per key, then each key's open orders."""
-    out = console or Console()
+    out = console or output.console()
     table = Table(title=f"Projections as of log position {body['position']}")
     for column in (
         "account",
@@ -221,10 +256,10 @@ def render(body: dict[str, Any], console: Console | None = None) -> None:
             str(len(key["intents"])),
             str(len(key["open_orders"])),
         )
-    out.print(table)
+    out.print(output.whole(table))
     for key in body["keys"]:
         if key["open_orders"]:
-            out.print(_orders_table(key))
+            out.print(output.whole(_orders_table(key)))
 
 
 def _orders_table(key: dict[str, Any]) -> Table:

@@ -31,11 +31,14 @@ from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import load_settings
 from setpoint.core.errors import NoConnection as NoConnection
+from setpoint.ops import output
 from setpoint.ops.exits import FAILED, OK, exit_status
 from setpoint.ops.exits import NOTHING_ANSWERED as NOTHING_ANSWERED
 from setpoint.ops.logread import print_json
 
 SERVICES = ("differ", "executor", "gateway", "strategy")
+START_HINT = "nothing is running: start the whole system with `setpoint up`"
+"""Printed after the one-line error when no NATS server listens at `nats.url`."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +52,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
         body = asyncio.run(collect(url, args.timeout))
     except NoConnection as exc:
         print(f"setpoint status: {exc}", file=sys.stderr)
+        print(f"setpoint status: {START_HINT}", file=sys.stderr)
         return exit_status(exc)
     code = exit_code(body)
     if args.json:
@@ -159,7 +163,7 @@ def exit_code(body: dict[str, Any]) -> int:
 
 def render(body: dict[str, Any], console: Console | None = None) -> None:
     """Services, then one line per key."""
-    out = console or Console()
+    out = console or output.console()
     services = Table(
         "service", "ready", "version", "started at", "tasks", title=f"NATS {body['nats']}"
     )
@@ -174,11 +178,11 @@ def render(body: dict[str, Any], console: Console | None = None) -> None:
             s["service"], ready, s["version"] or "-", s["started_at"] or "-",
             "; ".join(troubles) or "-",
         )  # fmt: skip
-    out.print(services)
+    out.print(output.whole(services))
     if body["keys"] is None:
         out.print("[red]the differ did not answer: no per-key status[/red]")
         return
-    out.print(_keys_table(body["keys"]))
+    out.print(output.whole(_keys_table(body["keys"])))
 
 
 def _keys_table(keys: list[dict[str, Any]]) -> Table:

@@ -32,7 +32,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -58,7 +58,7 @@ from setpoint.core.events import (
 from setpoint.core.model import Key, Producer
 from setpoint.differ import decide
 from setpoint.differ.desk import IntakeDesk
-from setpoint.differ.status import key_status, same_status
+from setpoint.differ.status import key_status, same_status, unverified_reasons
 from setpoint.differ.view import DifferView
 from setpoint.eventlog.port import (
     ConcurrencyConflict,
@@ -112,6 +112,8 @@ class DifferService:
         self._prices: dict[Key, Decimal] = {}
         self._plans: dict[Key, Plan] = {}
         self._wakes: dict[Key, datetime] = {}
+        self._started_at: datetime | None = None
+        self._inherited: frozenset[Key] = frozenset()
         self.desk = IntakeDesk(settings, event_log, self.view, self._applied_own, self.counters)
 
     # ------------------------------------------------------------------ lifecycle
@@ -122,6 +124,8 @@ class DifferService:
         With `nc` None (unit tests) nothing is served on NATS; call `intake` and `kill`
         directly."""
         await self.runner.rebuild()
+        self._started_at = self._clock()
+        self._inherited = frozenset(self.view.targeted_keys())
         self.runner.start()
         for worker in range(self._workers):
             self.supervisor.spawn(f"worker {worker + 1}", self._work)
@@ -343,16 +347,27 @@ class DifferService:
 
     def status(self, key: Key) -> KeyStatus:
         last = self.view.actual.last_reconciliation(key)
+        actual = self.view.actual.key(key)
         return key_status(
             key,
             self.view.target(key),
             self.view.facts(key).decision,
-            self.view.actual.key(key),
+            actual,
             mode=self.view.mode(key.account),
             problem=self._problems.get(key),
             last_reconciliation=None if last is None else last.occurred_at,
             now=self._clock(),
+            unverified=unverified_reasons(
+                actual, last, inherited=key in self._inherited, not_before=self._not_before(key)
+            ),
         )
+
+    def _not_before(self, key: Key) -> datetime:
+        """The oldest reconciliation that still verifies `key` (differ/status.py)."""
+        started = self._started_at or self._clock()
+        account = self.settings.accounts.get(key.account)
+        interval = 0.0 if account is None else account.reconcile_interval_s  # float-ok
+        return started - timedelta(seconds=interval)
 
     def statuses(self) -> list[KeyStatus]:
         return [self.status(key) for key in sorted(self.view.targeted_keys(), key=str)]

@@ -8,6 +8,14 @@ Condition, first that applies:
   left out by OCO, expiry or liquidate-only are not a problem), `RetryBackoff` (the venue
   rejected an order non-terminally, e.g. insufficient funds or no gateway answering: it is
   placed again after a backoff of 1 s, 2 s, 4 s, … up to 60 s).
+* `unverified`: what the log says of the key has not been checked against the venue since
+  this differ started. Reasons: `NotReconciled` (the key had a target before the differ
+  started and no successful reconciliation of it is recent enough: none at or after the
+  differ's start minus the account's `reconcile_interval_s`, so the gateway's startup
+  reconciliation counts, the last run's does not), `OrdersNotFound` (the venue did not
+  show an open order of the key at the last reading; the ghost rule closes it after
+  `not_found_retries` readings, or a later reading finds it). The reasons of the
+  condition it would otherwise have follow.
 * `converged`: the last decision needed no action and no order of the key has an action
   in flight.
 * `drifting`: anything else. Reasons: `ActionsPlanned` (the last decision has actions),
@@ -27,6 +35,7 @@ from setpoint.bus.messages import Condition, KeyStatus
 from setpoint.core.events import AccountMode, DiffComputedData
 from setpoint.core.model import Key
 from setpoint.core.projections import AcceptedTarget, KeyActual
+from setpoint.core.projections.actual import ReconcileSummary
 from setpoint.differ.decide import EXCLUSION_RULES
 
 
@@ -40,9 +49,13 @@ def key_status(
     problem: str | None,
     last_reconciliation: datetime | None,
     now: datetime,
+    unverified: tuple[str, ...] = (),
 ) -> KeyStatus:
-    """The status of `key`. `problem` is a CamelCase reason that makes it degraded."""
+    """The status of `key`. `problem` is a CamelCase reason that makes it degraded;
+    `unverified` the reasons it is unverified (`unverified_reasons`)."""
     condition, reasons = _condition(decision, actual, problem)
+    if unverified and condition is not Condition.DEGRADED:
+        condition, reasons = Condition.UNVERIFIED, [*unverified, *reasons]
     target = None if accepted is None else accepted.target
     if target is not None and target.expires_at is not None and target.expires_at <= now:
         reasons.append("TargetExpired")
@@ -61,6 +74,27 @@ def key_status(
         last_reconciliation=last_reconciliation,
         updated_at=now,
     )
+
+
+def unverified_reasons(
+    actual: KeyActual,
+    last: ReconcileSummary | None,
+    *,
+    inherited: bool,
+    not_before: datetime,
+) -> tuple[str, ...]:
+    """Why the key is `unverified` (module docstring); empty when it is verified.
+    `inherited`: the key had a target when the differ started; `not_before`: the differ's
+    start minus the account's reconciliation interval."""
+    reasons: list[str] = []
+    fresh = last is not None and last.data.ok and last.occurred_at >= not_before
+    if inherited and not fresh:
+        reasons.append("NotReconciled")
+    orders = actual.orders
+    refs = cast("Iterable[str]", actual.live.keys())
+    if any((o := orders.get(ref)) is not None and o.not_found > 0 for ref in refs):
+        reasons.append("OrdersNotFound")
+    return tuple(reasons)
 
 
 def _condition(

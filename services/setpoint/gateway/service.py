@@ -10,8 +10,10 @@ Contract:
   `reconcile_interval_s` (`periodic`); websocket order and trade updates are appended as
   `OrderObserved` / `FillObserved` hints; tickers are published on
   `setpoint.md.<account>.<token>.ticker` for `market_data_scope()`: the reconciliation
-  scope plus the symbols of the account's configured strategies (a strategy gets prices
-  before it has published anything).
+  scope, the symbols of the account's configured strategies, and the symbols named by
+  live subscriptions on `setpoint.md.<account>.subscribe` (`MarketDataSubscription`,
+  refreshed by the strategy host for every symbol its strategies declare): a strategy
+  gets prices before it has published anything, configured here or hosted elsewhere.
 * Every fact is appended by producer `gateway`. Fills are deduplicated against the
   projection (the log is the memory) and by their stable event id.
 """
@@ -29,7 +31,7 @@ from typing import Any
 from nats.aio.client import Client as NATS
 
 from setpoint.bus import subjects
-from setpoint.bus.messages import Ticker
+from setpoint.bus.messages import MarketDataSubscription, Ticker
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import AccountConfig, Settings
 from setpoint.core.events import (
@@ -52,6 +54,7 @@ from setpoint.gateway.convert import dec, to_fill, to_order
 from setpoint.gateway.handlers import CommandHandlers
 from setpoint.gateway.reconciler import Reconciler
 from setpoint.gateway.streams import watch
+from setpoint.gateway.subscriptions import NONE, live, renew
 from setpoint.gateway.venue import Venue, VenueError
 from setpoint.venues.errors import Outcome
 
@@ -92,6 +95,7 @@ class Gateway:
         self._once: set[asyncio.Task[None]] = set()
         self._reconcile_lock = asyncio.Lock()
         self._break_pending = False
+        self.subscriptions = NONE
 
     @property
     def exchange(self) -> str:
@@ -104,6 +108,9 @@ class Gateway:
         self.runner.start()
         await self._load_markets()
         await self.handlers.start()
+        await self.nc.subscribe(
+            subjects.market_data_subscribe_subject(self.account), cb=self._on_subscription
+        )
         if self.stream is not None:
             self._start_streams()
         await self.reconcile(ReconcileTrigger.STARTUP)
@@ -198,13 +205,15 @@ class Gateway:
         return sorted(s for s in symbols if s is not None and s in self.venue.markets)
 
     def market_data_scope(self) -> list[str]:
-        """`scope()` plus the symbols the configured strategies of this account trade."""
+        """`scope()` plus the symbols the configured strategies of this account trade and
+        those of live market-data subscriptions."""
         configured = {
             symbol
             for strategy in self.settings.strategies.values()
             if strategy.account == self.account
             for symbol in strategy.traded_symbols()
         }
+        configured |= live(self.subscriptions, time.monotonic())
         known = {s for s in configured if s in self.venue.markets}
         return sorted(known | set(self.scope()))
 
@@ -329,6 +338,15 @@ class Gateway:
                 await self.append(key, [event])
 
     # ------------------------------------------------------------------ market data
+
+    async def _on_subscription(self, msg: Any) -> None:
+        try:
+            message = MarketDataSubscription.model_validate_json(msg.data)
+        except ValueError as exc:
+            log.warning("bad market-data subscription on %s: %s", msg.subject, exc)
+            return
+        if message.account == self.account:
+            self.subscriptions = renew(self.subscriptions, message, time.monotonic())
 
     async def _tickers(self) -> None:
         while True:

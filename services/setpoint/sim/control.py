@@ -197,6 +197,10 @@ async def clear_faults(request: web.Request) -> web.Response:
     return web.json_response({"rules": 0})
 
 
+async def list_faults(request: web.Request) -> web.Response:
+    return web.json_response({"rules": request.app[SIM].faults.active()})
+
+
 async def state(request: web.Request) -> web.Response:
     return web.json_response(engine_state(request.app[SIM].engine))
 
@@ -226,6 +230,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/_sim/cancel", venue_cancel),
         web.post("/_sim/faults", add_faults),
         web.delete("/_sim/faults", clear_faults),
+        web.get("/_sim/faults", list_faults),
         web.get("/_sim/state", state),
         web.post("/_sim/reset", reset),
     ]

@@ -103,6 +103,16 @@ class Faults:
     def clear(self) -> None:
         self.rules.clear()
 
+    def active(self) -> list[dict[str, Any]]:
+        """The rules that can still fire (count not used up), in their JSON form with the
+        count left: what `GET /_sim/faults` answers."""
+        return [
+            {"kind": r.kind.value, "method": r.method, "path": r.path,
+             "probability": r.probability, "count": r.count, "delay_ms": r.delay_ms}
+            for r in self.rules
+            if r.count != 0
+        ]  # fmt: skip
+
     def take(
         self, method: str, path: str, kinds: frozenset[FaultKind] | None = None
     ) -> FaultRule | None:

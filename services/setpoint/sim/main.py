@@ -9,9 +9,14 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import sys
 
 from setpoint.config import SimConfig, load_settings
+from setpoint.core.errors import ConfigError
 from setpoint.sim.app import SimServer
+
+CONFIG_FAILED = 2
+"""Exit status for a configuration the simulator cannot use (a usage error, as `setpoint`)."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -65,6 +70,10 @@ async def serve(settings: SimConfig) -> None:
 def main(config: str | None, argv: list[str]) -> int:
     args = parse_args(argv)
     settings = sim_config(config, args)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except ConfigError as exc:
+        print(f"setpoint run sim: {exc}", file=sys.stderr)
+        return CONFIG_FAILED
     return 0

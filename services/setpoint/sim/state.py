@@ -15,6 +15,7 @@ from aiohttp import web
 
 from setpoint.config import SimConfig
 from setpoint.core.numeric import round_to
+from setpoint.sim import persist
 from setpoint.sim.engine import Engine
 from setpoint.sim.faults import Faults
 from setpoint.sim.markets import make_market
@@ -49,7 +50,8 @@ class Simulator:
         self.keys = {config.api_key: config.api_secret}
         self.hub = StreamHub()
         self.faults = Faults(seed=config.random_walk_seed or 0)
-        self.engine = self._new_engine()
+        saved = None if config.state_file is None else persist.load(config.state_file)
+        self.engine = saved if saved is not None else self._new_engine()
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing = asyncio.Lock()
 
@@ -70,10 +72,17 @@ class Simulator:
         ids keep counting up (fills are deduplicated by trade id downstream)."""
         self.engine = self._new_engine(self.engine.next_ids)
         self.faults = Faults(seed=self.config.random_walk_seed or 0)
+        self.save()
+
+    def save(self) -> None:
+        """Write the engine to `sim.state_file`, if one is configured (sim/persist.py)."""
+        if self.config.state_file is not None:
+            persist.save(self.config.state_file, self.engine)
 
     async def publish(self, events: list[Event], cancel_ids: dict[int, str] | None = None) -> None:
         """Send one command's events to the streams. Call it right after the engine command,
         with no await in between: the (FIFO) lock then keeps the streams in engine order."""
+        self.save()
         async with self._publishing:
             await self.hub.publish(events, self.engine, self.clock.now_ms(), cancel_ids)
 
@@ -87,6 +96,7 @@ class Simulator:
             self._tasks.append(asyncio.create_task(self._random_walk(self.config.random_walk_seed)))
 
     async def stop(self) -> None:
+        self.save()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -5,7 +5,11 @@ For every configured strategy (a `Runner`) the host
    the `EventLog` port, so any backend works: rebuild, then follow live, resumed after a
    broken subscription); each runner keeps the events of its own keys and its account's
    markets;
-2. subscribes to the tickers of its keys (`setpoint.md.<account>.<token>.ticker`);
+2. subscribes to the tickers of its keys (`setpoint.md.<account>.<token>.ticker`) and asks
+   the gateway for them: a `MarketDataSubscription` per account on
+   `setpoint.md.<account>.subscribe` naming every symbol its strategies declare, at start
+   and every `SUBSCRIPTION_TTL_S / 3` after (so prices flow before any target exists,
+   whether or not the gateway's configuration names the strategy);
 3. once the log is caught up, answers `setpoint.health.strategy` and prints `ready`;
 4. calls the strategy after each change (bursts collapse into one call) and publishes
    the targets that changed, as NATS requests to `setpoint.target.<account>.<token>` with
@@ -18,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +34,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from setpoint.bus import subjects, telemetry
-from setpoint.bus.messages import Ticker
+from setpoint.bus.messages import MarketDataSubscription, Ticker
 from setpoint.bus.runtime import answer_health
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import Settings
@@ -43,6 +49,7 @@ from .runner import Runner
 log = logging.getLogger("setpoint.strategy")
 RETRY_S = 2.0
 REQUEST_TIMEOUT_S = 5.0
+SUBSCRIPTION_TTL_S = 30.0  # float-ok: a duration
 _tracer = telemetry.tracer("setpoint.strategy")
 
 
@@ -61,6 +68,8 @@ class Host:
         self.supervisor = supervisor or Supervisor("strategy")
         self.event_log: EventLog | None = None
         self.follower: ProjectionRunner | None = None
+        self.subscribed_at: float | None = None  # float-ok: monotonic seconds
+        self.subscriber = f"strategy-host-{uuid.uuid4().hex[:12]}"
 
     async def start(self, nc: NATS) -> None:
         """Fold the log, follow it, subscribe to tickers, then answer health."""
@@ -80,6 +89,7 @@ class Host:
                     subjects.ticker_subject(runner.account, symbol),
                     cb=self._ticker_handler(runner),
                 )
+        await self.subscribe_market_data()
         await answer_health(nc, self.supervisor)  # the server routes to us before "ready"
         self.ready = True
         self.wake.set()
@@ -106,6 +116,34 @@ class Host:
                 if self.ready:
                     self.wake.set()
 
+    def subscriptions(self) -> list[MarketDataSubscription]:
+        """One subscription per account: every symbol its strategies declare."""
+        symbols: dict[str, set[str]] = {}
+        for runner in self.runners:
+            symbols.setdefault(runner.account, set()).update(runner.symbols)
+        return [
+            MarketDataSubscription(
+                account=account, subscriber=self.subscriber,
+                symbols=tuple(sorted(wanted)), ttl_s=SUBSCRIPTION_TTL_S,
+            )
+            for account, wanted in sorted(symbols.items())
+        ]  # fmt: skip
+
+    async def subscribe_market_data(self) -> None:
+        """Publish the subscriptions (no reply: a gateway that starts later gets the next
+        refresh)."""
+        for message in self.subscriptions():
+            subject = subjects.market_data_subscribe_subject(message.account)
+            await self.nc.publish(subject, message.model_dump_json().encode())
+        self.subscribed_at = time.monotonic()
+
+    async def _refresh_subscriptions(self) -> None:
+        due = self.subscribed_at is None or (
+            time.monotonic() - self.subscribed_at >= SUBSCRIPTION_TTL_S / 3
+        )
+        if due:
+            await self.subscribe_market_data()
+
     def _ticker_handler(self, runner: Runner) -> Callable[[Msg], Awaitable[None]]:
         async def on_ticker(msg: Msg) -> None:
             try:
@@ -131,6 +169,7 @@ class Host:
                 task.cancel()
             self.wake.clear()
             if not stop.is_set():
+                await self._refresh_subscriptions()
                 await self.step_all()
 
     async def step_all(self) -> None:

@@ -19,15 +19,20 @@ from differ_env import Env
 from nats.aio.msg import Msg
 
 from setpoint.bus import subjects
+from setpoint.config import Settings
 from setpoint.core.events import (
     AccountMode,
     AccountModeChanged,
     ActionKind,
     DiffComputed,
+    ReconcileTrigger,
+    ReconciliationCompleted,
+    ReconciliationCompletedData,
     TargetPublished,
     TargetRejected,
 )
 from setpoint.core.model import Key, Producer
+from setpoint.eventlog import ANY
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.ops import kill
 from setpoint.ops.kill import send_kill
@@ -366,3 +371,48 @@ async def test_the_trace_of_a_target_reaches_its_decision(env: Env) -> None:
     [diff] = await of_type(log, env.key(), DiffComputed)
     assert trace_id in (published.traceparent or "")
     assert trace_id in (diff.traceparent or "")
+
+
+async def _reconciled(log: JetStreamEventLog, key: Key, ok: bool = True) -> None:
+    data = ReconciliationCompletedData(trigger=ReconcileTrigger.STARTUP, ok=ok)
+    event = ReconciliationCompleted.create(key, Producer.GATEWAY, data)
+    await log.append(key, Producer.GATEWAY, [event], ANY)
+
+
+async def test_after_a_restart_a_key_is_unverified_until_a_reconciliation(env: Env) -> None:
+    """The last run's reconciliation does not vouch for the venue after a restart (it may
+    have restarted empty); the gateway's next one does. A reconciliation counts from the
+    differ's start minus the account's interval: a tiny interval here, so that the one
+    before the restart is too old."""
+    env.settings = Settings(
+        nats={"url": env.url, "embedded": False},  # type: ignore[arg-type]
+        accounts={env.account: {"reconcile_interval_s": 0.001}},  # type: ignore[dict-item]
+    )
+    log = await env.open_log()
+    await env.load_markets(log)
+    first = await env.start_differ()
+    await publish(env, 1)
+    await first.queue.settled()
+    assert first.status(env.key()).condition != "unverified"  # learnt live, after the start
+    await _reconciled(log, env.key())
+    await first.stop()
+
+    again = await env.start_differ("differ-restarted")  # the old reconciliation is too old
+    await again.queue.settled()
+    status = again.status(env.key())
+    assert (status.condition, status.reasons[0]) == ("unverified", "NotReconciled")
+    await _reconciled(log, env.key(), ok=False)  # a failed one verifies nothing
+    await env.eventually(lambda: _has_failed_recon(again, env.key()), "the failed one folded")
+    assert again.status(env.key()).condition == "unverified"
+    await _reconciled(log, env.key())
+
+    async def verified() -> bool:
+        return again.status(env.key()).condition != "unverified"
+
+    await env.eventually(verified, "verified by the reconciliation after the restart")
+    assert again.status(env.key()).last_reconciliation is not None
+
+
+async def _has_failed_recon(differ: Any, key: Key) -> bool:
+    last = differ.view.actual.last_reconciliation(key)
+    return last is not None and not last.data.ok

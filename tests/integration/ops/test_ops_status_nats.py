@@ -105,3 +105,4 @@ async def test_status_without_a_server_says_so(tmp_path: Path) -> None:
     code, _, err = await _status(_config(tmp_path, f"nats://127.0.0.1:{free_port()}"))
     assert code == NOTHING_ANSWERED
     assert "cannot connect to NATS" in err
+    assert "start the whole system with `setpoint up`" in err

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
+from setpoint.config import SimConfig
+from setpoint.core.errors import ConfigError
 from setpoint.sim.app import SimServer
 from setpoint.sim.main import parse_args, sim_config
 from setpoint.sim.testing import ControlError, SimControl
@@ -128,3 +133,48 @@ async def test_reset_never_reuses_ids(binance: Any, control: SimControl) -> None
     assert int(second["id"]) > int(first["id"])
     state = await control.state()
     assert [t["trade_id"] for t in state["trades"]] != ["1"]
+
+
+async def test_a_state_file_keeps_the_book_across_a_restart(tmp_path: Path) -> None:
+    """With `sim.state_file` an order resting before a restart is still there after it;
+    without one the simulator starts empty (docs/simulator.md)."""
+    state = tmp_path / "sim-state"
+    config = SimConfig(port=0, state_file=state)
+    first = SimServer(config)
+    await first.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            body = {"symbol": "BTC/USDT", "side": "buy", "type": "limit", "price": "59000",
+                    "quantity": "0.001", "client_order_id": "kept-1"}  # fmt: skip
+            async with http.post(f"{first.base_url}/_sim/orders", json=body) as reply:
+                assert reply.status == 200, await reply.text()
+    finally:
+        await first.stop()
+    assert state.is_file()
+
+    for kept, config in ((True, SimConfig(port=0, state_file=state)), (False, SimConfig(port=0))):
+        again = SimServer(config)
+        await again.start()
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"{again.base_url}/_sim/state") as reply,
+            ):
+                orders = (await reply.json())["orders"]
+        finally:
+            await again.stop()
+        assert [o["client_order_id"] for o in orders] == (["kept-1"] if kept else [])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not a pickle", "not a simulator state file"),
+        (pickle.dumps({"format": 99}), "another version"),
+    ],
+)
+def test_an_unreadable_state_file_is_refused(tmp_path: Path, content: bytes, message: str) -> None:
+    state = tmp_path / "sim-state"
+    state.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        SimServer(SimConfig(port=0, state_file=state))

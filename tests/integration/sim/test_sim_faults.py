@@ -127,3 +127,22 @@ async def test_bad_rule_is_refused(control: SimControl) -> None:
 
     with pytest.raises(ControlError, match="kind"):
         await control.faults({"kind": "meteor_strike"})
+
+
+async def test_get_faults_lists_the_active_rules(binance: Any, control: SimControl) -> None:
+    assert await control._call("GET", "/_sim/faults") == {"rules": []}
+    await control.faults(
+        {"kind": "drop_after_accept", **ORDER, "count": 1},
+        {"kind": "http_503", "method": "GET", "path": "/api/v3/account", "probability": 0.5},
+    )
+    listed = (await control._call("GET", "/_sim/faults"))["rules"]
+    assert [(r["kind"], r["count"]) for r in listed] == [
+        ("drop_after_accept", 1),
+        ("http_503", None),
+    ]
+    with pytest.raises(ccxt.NetworkError):
+        await binance.create_order("BTC/USDT", "limit", "buy", 0.01, 59000, {"clientOrderId": "g1"})
+    listed = (await control._call("GET", "/_sim/faults"))["rules"]
+    assert [r["kind"] for r in listed] == ["http_503"]  # the one-shot rule is spent
+    await control.clear_faults()
+    assert await control._call("GET", "/_sim/faults") == {"rules": []}
