@@ -3,7 +3,8 @@
 Without a state file the simulator starts from the configured balances and prices with an
 empty book every time: a restart loses every order, trade and position (docs/simulator.md).
 With one, the whole engine (book, orders, trades, balances, positions, prices, the next
-ids) is written after every change and read back at start. The file is private to the
+ids) is written at most once a second while it changes and at stop, and read back at start.
+The file is private to the
 simulator (a versioned pickle of its own objects, written by it alone: not a format to
 edit or to accept from elsewhere); it is replaced atomically, so a crash leaves the last
 complete state. A file that cannot be read is an error at start, never a silent reset.

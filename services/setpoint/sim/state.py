@@ -25,6 +25,7 @@ from setpoint.sim.streams import StreamHub
 RANDOM_WALK_INTERVAL_S = 1.0
 RANDOM_WALK_BPS = 5
 LISTEN_KEY_SWEEP_S = 1.0
+STATE_FLUSH_S = 1.0
 
 
 class Clock:
@@ -54,6 +55,7 @@ class Simulator:
         self.engine = saved if saved is not None else self._new_engine()
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing = asyncio.Lock()
+        self._unsaved = False
 
     def _new_engine(self, first_ids: tuple[int, int] = (1, 1)) -> Engine:
         markets = [
@@ -82,16 +84,19 @@ class Simulator:
     async def publish(self, events: list[Event], cancel_ids: dict[int, str] | None = None) -> None:
         """Send one command's events to the streams. Call it right after the engine command,
         with no await in between: the (FIFO) lock then keeps the streams in engine order."""
-        self.save()
+        self._unsaved = True
         async with self._publishing:
             await self.hub.publish(events, self.engine, self.clock.now_ms(), cancel_ids)
 
     def start_background(self) -> None:
-        """The listen-key sweeper and, with `random_walk_seed` set, the random walk (every
-        price moves by up to +-5 bp each second)."""
+        """The listen-key sweeper; with `random_walk_seed` set, the random walk (every
+        price moves by up to +-5 bp each second); with `state_file` set, the state's writer
+        (at most once a second, and at stop: a crash loses at most the last second)."""
         if self._tasks:
             return
         self._tasks.append(asyncio.create_task(self._sweep_listen_keys()))
+        if self.config.state_file is not None:
+            self._tasks.append(asyncio.create_task(self._flush_state()))
         if self.config.random_walk_seed is not None:
             self._tasks.append(asyncio.create_task(self._random_walk(self.config.random_walk_seed)))
 
@@ -102,6 +107,13 @@ class Simulator:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.hub.close()
+
+    async def _flush_state(self) -> None:
+        while True:
+            await asyncio.sleep(STATE_FLUSH_S)
+            if self._unsaved:
+                self._unsaved = False
+                self.save()
 
     async def _sweep_listen_keys(self) -> None:
         while True:
