@@ -30,8 +30,9 @@ its target as an order can take it (the rest is below one step, the minimum quan
 the minimum notional at the last price).
 
 Incremental: pass the previous plan of the key as `previous`. Only the intents that the
-target's journal, the actual journal or the exclusions (oco, liquidate-only, retry backoff:
-an intent whose backoff ended is decided again without any new event) name as changed since
+target's journal, the actual journal or the exclusions and reductions (oco, liquidate-only,
+retry backoff: an intent whose backoff ended is decided again without any new event) name
+as changed since
 that plan are decided again; the others keep their cached decision. An unchanged key costs
 O(actions), one changed order O(log n). Anything the journals cannot vouch for (another
 key, another market, orders no longer held, a window overrun) falls back to a full diff;
@@ -99,6 +100,7 @@ class _Cache(NamedTuple):
     actual: KeyActual
     actual_seq: int
     excluded: frozenset[str]
+    reduced: Map[str, TargetOrder]
     hold_orders: bool
     market: MarketInfo | None
     decisions: Map[str, tuple[Action, ...]]
@@ -348,6 +350,7 @@ def diff(
         actual,
         actual.journal.seq,
         target.excluded,
+        target.reduced,
         target.hold_orders,
         market,
         decisions,
@@ -428,6 +431,13 @@ def _all_names(target: EffectiveTarget, actual: KeyActual) -> set[str]:
     return names
 
 
+def _reduced_changes(now: Map[str, TargetOrder], then: Map[str, TargetOrder]) -> set[str]:
+    """Intent ids whose liquidate-only reduction differs between two plans."""
+    names = {i for i, o in now.items() if then.get(i) != o}
+    names.update(i for i in then if i not in now)
+    return names
+
+
 def _changed(
     cache: _Cache, target: EffectiveTarget, actual: KeyActual, market: MarketInfo | None
 ) -> frozenset[str] | None:
@@ -453,4 +463,6 @@ def _changed(
         names.update(moved)
     if target.excluded != cache.excluded:
         names.update(target.excluded ^ cache.excluded)
+    if target.reduced is not cache.reduced:
+        names.update(_reduced_changes(target.reduced, cache.reduced))
     return frozenset(names)
