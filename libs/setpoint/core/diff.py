@@ -60,7 +60,7 @@ from setpoint.core.projections import (
     OrderRecord,
     orphan_name,
 )
-from setpoint.core.risk import NO_LIMITS, RiskLimits, screen
+from setpoint.core.risk import NO_LIMITS, NO_VIEW, AccountRiskView, KeyBook, RiskLimits, screen
 
 __all__ = ["POSITION_PREFIX", "Plan", "decide", "diff", "position_delta", "position_intent_id"]
 
@@ -331,17 +331,21 @@ def diff(
     ioc_band_bps: int = 50,
     limits: RiskLimits = NO_LIMITS,
     previous: Plan | None = None,
+    view: AccountRiskView = NO_VIEW,
 ) -> Plan:
-    """The plan that converges `actual` (one key) to `target` (module docstring)."""
+    """The plan that converges `actual` (one key) to `target` (module docstring). `view`:
+    the account's facts for the exposure gates (`risk.check_exposure`)."""
     ctx = _Ctx.of(target.key, market)
     decisions = _decisions(target, actual, market, ctx, previous)
     raw = _flatten(decisions)
     move = _position_action(target, actual, ctx, last_price, ioc_band_bps)
     if move is not None:
         raw.append(move)
+    book = _book(actual, raw, market) if limits.exposure and market is not None else None
     actions, reasons = screen(
-        raw, limits, live_count=len(actual.live), last_price=last_price, market=market
-    )
+        raw, limits, live_count=len(actual.live), last_price=last_price, market=market,
+        book=book, view=view,
+    )  # fmt: skip
     settled = _position_settled(position_delta(target, actual), ctx, last_price, ioc_band_bps)
     cache = _Cache(
         target.key,
@@ -365,6 +369,23 @@ def diff(
         waiting=len(actual.pending),
         cache=cache,
     )
+
+
+def _book(actual: KeyActual, raw: list[Action], market: MarketInfo) -> KeyBook:
+    """The key's position and working orders (base units) once the plan's cancels and
+    its amends' old orders are gone (orders already being cancelled do not count)."""
+    going = {a.client_order_id for a in raw if a.kind is ActionKind.CANCEL}
+    going.update(a.replaces for a in raw if a.replaces is not None)
+    size = market.contract_size
+    buying = selling = ZERO
+    for order in actual.live_orders():
+        if order.client_order_id in going or order.pending == "cancel":
+            continue
+        if order.side is Side.BUY:
+            buying += order.remaining
+        else:
+            selling += order.remaining
+    return KeyBook(actual.position * size, buying * size, selling * size)
 
 
 def _position_settled(delta: Decimal, ctx: _Ctx, last_price: Decimal | None, band_bps: int) -> bool:
