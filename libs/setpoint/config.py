@@ -13,7 +13,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -75,6 +83,17 @@ class AccountConfig(Section):
     max_order_notional: Dec | None = None
     max_open_orders_per_key: int | None = None
     price_band_bps: int | None = None
+    # exposure, order-rate, loss and margin limits (docs/risk.md); None = off
+    max_position: Dec | None = None
+    max_position_notional: Dec | None = None
+    max_gross_exposure: Dec | None = None
+    max_net_exposure: Dec | None = None
+    max_orders_per_s: int | None = None
+    max_orders_per_min: int | None = None
+    max_loss: Dec | None = None
+    loss_window_s: float | None = None  # float-ok
+    loss_reset_at: AwareDatetime | None = None
+    max_margin_ratio: Dec | None = None
     # in-flight and ghost resolution (semantics §4)
     in_flight_timeout_s: float = 5  # float-ok
     not_found_retries: int = 3
@@ -90,6 +109,34 @@ class AccountConfig(Section):
         if not value.startswith(("env:", "file:")):
             raise ValueError("must be a reference, env:NAME or file:PATH, never the secret")
         return value
+
+    @field_validator(
+        "max_position", "max_position_notional", "max_gross_exposure", "max_net_exposure",
+        "max_orders_per_s", "max_orders_per_min", "max_loss", "loss_window_s",
+    )  # fmt: skip
+    @classmethod
+    def _positive_limit(cls, value: Decimal | float | None) -> Decimal | float | None:  # float-ok
+        if value is not None and value <= 0:
+            raise ValueError(f"a limit must be above 0 (leave it out for no limit), not {value}")
+        return value
+
+    @field_validator("max_margin_ratio")
+    @classmethod
+    def _ratio(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and not 0 < value <= 1:
+            raise ValueError(f"a margin ratio is above 0 and at most 1, not {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _limits_agree(self) -> AccountConfig:
+        per_s, per_min = self.max_orders_per_s, self.max_orders_per_min
+        if per_s is not None and per_min is not None and per_min < per_s:
+            raise ValueError(f"max_orders_per_min ({per_min}) is below max_orders_per_s ({per_s})")
+        if self.loss_window_s is not None and self.loss_reset_at is not None:
+            raise ValueError("give loss_window_s or loss_reset_at, not both")
+        if self.max_loss is None and (self.loss_window_s or self.loss_reset_at) is not None:
+            raise ValueError("loss_window_s / loss_reset_at need max_loss")
+        return self
 
 
 class SimMarketConfig(Section):

@@ -6,18 +6,41 @@ the values the core takes (`RiskLimits`, `ReconcilePolicy`) here, and passes the
 
 from __future__ import annotations
 
+from datetime import timedelta
+from functools import lru_cache
+
 from setpoint.config import AccountConfig
 from setpoint.core.reconcile import ReconcilePolicy
-from setpoint.core.risk import RiskLimits
+from setpoint.core.risk import NO_LIMITS, RiskLimits
 
 __all__ = ["reconcile_policy", "risk_limits"]
 
 
 def risk_limits(config: AccountConfig) -> RiskLimits:
-    """The account's risk limits (None in the settings = no limit)."""
-    return RiskLimits(
-        config.max_order_notional, config.max_open_orders_per_key, config.price_band_bps
+    """The account's risk limits (None in the settings = no limit); the same value for the
+    same settings (built once per account configuration)."""
+    return _risk_limits(config)
+
+
+@lru_cache(maxsize=64)
+def _risk_limits(config: AccountConfig) -> RiskLimits:
+    window = config.loss_window_s
+    limits = RiskLimits(
+        max_order_notional=config.max_order_notional,
+        max_open_orders_per_key=config.max_open_orders_per_key,
+        price_band_bps=config.price_band_bps,
+        max_position=config.max_position,
+        max_position_notional=config.max_position_notional,
+        max_gross_exposure=config.max_gross_exposure,
+        max_net_exposure=config.max_net_exposure,
+        max_margin_ratio=config.max_margin_ratio,
+        max_orders_per_s=config.max_orders_per_s,
+        max_orders_per_min=config.max_orders_per_min,
+        max_loss=config.max_loss,
+        loss_window=None if window is None else timedelta(seconds=window),
+        loss_reset_at=config.loss_reset_at,
     )
+    return NO_LIMITS if limits == NO_LIMITS else limits
 
 
 def reconcile_policy(config: AccountConfig, target_symbols: frozenset[str]) -> ReconcilePolicy:

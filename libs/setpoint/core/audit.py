@@ -32,6 +32,10 @@ Invariants (the `invariant` field of a `Violation`):
 * `fill_correlated` - a fill of one of our orders carries that order's correlation id
   (venue facts inherit it: docs/events.md), so the fill traces back to its target; reported
   once per order.
+* `liquidate_only_reduces` - while the account is liquidate-only (`AccountModeChanged`), no
+  counted fill takes a key's position through zero, away from zero, or off zero (the
+  position as this checker tracks it: the last venue report plus the fills since where
+  the venue reports positions, else the net of the counted fills).
 * `no_quarantine` - no log entry was unreadable (`quarantined()`).
 """
 
@@ -47,6 +51,8 @@ from decimal import Decimal
 from typing import Any
 
 from setpoint.core.events import (
+    AccountMode,
+    AccountModeChanged,
     ActionKind,
     DiffComputed,
     FillObserved,
@@ -73,6 +79,7 @@ POSITION_MATCHES_FILLS = "position_matches_fills"
 ORDER_RESOLVED = "order_resolved"
 FILL_CORRELATED = "fill_correlated"
 NO_QUARANTINE = "no_quarantine"
+LIQUIDATE_ONLY_REDUCES = "liquidate_only_reduces"
 
 INVARIANTS = (
     ORDER_TRACED,
@@ -83,6 +90,7 @@ INVARIANTS = (
     ORDER_RESOLVED,
     FILL_CORRELATED,
     NO_QUARANTINE,
+    LIQUIDATE_ONLY_REDUCES,
 )
 
 
@@ -280,6 +288,8 @@ class _State:
     """Per key, the signed sum of recorded fills the projection does not count (of
     foreign orders not adopted)."""
     positions: dict[Key, _PositionTrack] = field(default_factory=dict)
+    liquidating: set[str] = field(default_factory=set)
+    """Accounts in liquidate-only mode."""
 
 
 _PLACING = (ActionKind.PLACE, ActionKind.AMEND)
@@ -308,6 +318,7 @@ class AuditChecker:
             "OrderObserved": self._on_observed,
             "FillObserved": self._on_fill,
             "PositionObserved": self._on_position,
+            "AccountModeChanged": self._on_mode,
         }
 
     @property
@@ -572,7 +583,36 @@ class AuditChecker:
         if qty:
             sums = s.net if counts else s.other
             key = event.key
-            sums[key] = sums.get(key, ZERO) + (qty if data.side is Side.BUY else -qty)
+            signed = qty if data.side is Side.BUY else -qty
+            if counts and account in s.liquidating:
+                self._check_reduces(position, key, signed, data.trade_id)
+            sums[key] = sums.get(key, ZERO) + signed
+
+    def _on_mode(self, position: int, event: AccountModeChanged) -> None:
+        if event.data.mode is AccountMode.LIQUIDATE_ONLY:
+            self._s.liquidating.add(event.account)
+        else:
+            self._s.liquidating.discard(event.account)
+
+    def _position(self, key: Key) -> Decimal:
+        """The key's position as far as the recorded facts go (see the invariant)."""
+        s = self._s
+        net = s.net.get(key, ZERO)
+        track = s.positions.get(key)
+        if track is None:
+            return net
+        return track.observed + (net + s.other.get(key, ZERO) - track.net_at_observation)
+
+    def _check_reduces(self, position: int, key: Key, signed: Decimal, trade_id: str) -> None:
+        before = self._position(key)
+        after = before + signed
+        if before == 0 or after * before < 0 or abs(after) > abs(before):
+            self._violate(
+                LIQUIDATE_ONLY_REDUCES,
+                position,
+                f"{key}: trade {trade_id} moved the position from {before} to {after} while "
+                f"{key.account} is liquidate-only",
+            )
 
     def _miscorrelated(self, position: int, order: _Order, correlation: str) -> None:
         if not order.miscorrelated:

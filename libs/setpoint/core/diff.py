@@ -30,8 +30,9 @@ its target as an order can take it (the rest is below one step, the minimum quan
 the minimum notional at the last price).
 
 Incremental: pass the previous plan of the key as `previous`. Only the intents that the
-target's journal, the actual journal or the exclusions (oco, liquidate-only, retry backoff:
-an intent whose backoff ended is decided again without any new event) name as changed since
+target's journal, the actual journal or the exclusions and reductions (oco, liquidate-only,
+retry backoff: an intent whose backoff ended is decided again without any new event) name
+as changed since
 that plan are decided again; the others keep their cached decision. An unchanged key costs
 O(actions), one changed order O(log n). Anything the journals cannot vouch for (another
 key, another market, orders no longer held, a window overrun) falls back to a full diff;
@@ -59,7 +60,7 @@ from setpoint.core.projections import (
     OrderRecord,
     orphan_name,
 )
-from setpoint.core.risk import NO_LIMITS, RiskLimits, screen
+from setpoint.core.risk import NO_LIMITS, NO_VIEW, AccountRiskView, KeyBook, RiskLimits, screen
 
 __all__ = ["POSITION_PREFIX", "Plan", "decide", "diff", "position_delta", "position_intent_id"]
 
@@ -99,6 +100,7 @@ class _Cache(NamedTuple):
     actual: KeyActual
     actual_seq: int
     excluded: frozenset[str]
+    reduced: Map[str, TargetOrder]
     hold_orders: bool
     market: MarketInfo | None
     decisions: Map[str, tuple[Action, ...]]
@@ -329,17 +331,21 @@ def diff(
     ioc_band_bps: int = 50,
     limits: RiskLimits = NO_LIMITS,
     previous: Plan | None = None,
+    view: AccountRiskView = NO_VIEW,
 ) -> Plan:
-    """The plan that converges `actual` (one key) to `target` (module docstring)."""
+    """The plan that converges `actual` (one key) to `target` (module docstring). `view`:
+    the account's facts for the exposure gates (`risk.check_exposure`)."""
     ctx = _Ctx.of(target.key, market)
     decisions = _decisions(target, actual, market, ctx, previous)
     raw = _flatten(decisions)
     move = _position_action(target, actual, ctx, last_price, ioc_band_bps)
     if move is not None:
         raw.append(move)
+    book = _book(actual, raw, market) if limits.exposure and market is not None else None
     actions, reasons = screen(
-        raw, limits, live_count=len(actual.live), last_price=last_price, market=market
-    )
+        raw, limits, live_count=len(actual.live), last_price=last_price, market=market,
+        book=book, view=view,
+    )  # fmt: skip
     settled = _position_settled(position_delta(target, actual), ctx, last_price, ioc_band_bps)
     cache = _Cache(
         target.key,
@@ -348,6 +354,7 @@ def diff(
         actual,
         actual.journal.seq,
         target.excluded,
+        target.reduced,
         target.hold_orders,
         market,
         decisions,
@@ -362,6 +369,23 @@ def diff(
         waiting=len(actual.pending),
         cache=cache,
     )
+
+
+def _book(actual: KeyActual, raw: list[Action], market: MarketInfo) -> KeyBook:
+    """The key's position and working orders (base units) once the plan's cancels and
+    its amends' old orders are gone (orders already being cancelled do not count)."""
+    going = {a.client_order_id for a in raw if a.kind is ActionKind.CANCEL}
+    going.update(a.replaces for a in raw if a.replaces is not None)
+    size = market.contract_size
+    buying = selling = ZERO
+    for order in actual.live_orders():
+        if order.client_order_id in going or order.pending == "cancel":
+            continue
+        if order.side is Side.BUY:
+            buying += order.remaining
+        else:
+            selling += order.remaining
+    return KeyBook(actual.position * size, buying * size, selling * size)
 
 
 def _position_settled(delta: Decimal, ctx: _Ctx, last_price: Decimal | None, band_bps: int) -> bool:
@@ -428,6 +452,13 @@ def _all_names(target: EffectiveTarget, actual: KeyActual) -> set[str]:
     return names
 
 
+def _reduced_changes(now: Map[str, TargetOrder], then: Map[str, TargetOrder]) -> set[str]:
+    """Intent ids whose liquidate-only reduction differs between two plans."""
+    names = {i for i, o in now.items() if then.get(i) != o}
+    names.update(i for i in then if i not in now)
+    return names
+
+
 def _changed(
     cache: _Cache, target: EffectiveTarget, actual: KeyActual, market: MarketInfo | None
 ) -> frozenset[str] | None:
@@ -453,4 +484,6 @@ def _changed(
         names.update(moved)
     if target.excluded != cache.excluded:
         names.update(target.excluded ^ cache.excluded)
+    if target.reduced is not cache.reduced:
+        names.update(_reduced_changes(target.reduced, cache.reduced))
     return frozenset(names)

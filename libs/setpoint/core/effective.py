@@ -7,9 +7,17 @@ except:
 * ``oco``: in an oco group where some order has a fill, the orders without a fill drop out
   at once (the filled one keeps working for its rest);
 * ``expired``: at or after `expires_at`, no orders at all; the position target is kept;
-* ``liquidate_only`` (account mode): only orders that reduce the position stay (sells when
-  long, buys when short, none when flat), and the position target is clamped between the
-  current position and zero (it may shrink the position, never grow or flip it);
+* ``liquidate_only`` (account mode): the position target is clamped between the current
+  position and zero (it may shrink the position, never grow or flip it), and at most the
+  position's size stays working on the reducing side (sells when long, buys when short,
+  nothing when flat), counted cumulatively (`liquidate_only_orders`): first what position
+  orders will still do (open ones, and the move the clamped position target asks for),
+  then the target's reducing orders nearest the market first (market orders, then sells
+  by rising price / buys by falling price; ties by intent id) while their remaining
+  quantities (`quantity - filled`) fit; the first that does not fit is reduced to what is
+  left (rounded down to the step) when that is placeable (step, minimum quantity, minimum
+  notional at its price), else dropped; every later one is dropped. The choice depends
+  only on the log, so a replay makes it again, and it is made again after every fill;
 * ``retry_backoff``: an intent whose last attempts the venue rejected non-terminally
   (`KeyActual.backoff`) and that has no live order is left out until `retry_after`; the
   `POSITION_BACKOFF` entry pauses position orders (`position_paused`) the same way.
@@ -20,6 +28,8 @@ Each exclusion is reported as a `RiskReason` (rule ``oco`` / ``expired`` /
 ``liquidate_only`` / ``retry_backoff``). Risk limits on single actions (notional, open
 orders, price band) are applied to the plan's actions by `risk.screen`, called from
 `diff`, because they judge what would be sent, not what is already working.
+
+A reduced order is in `reduced` (intent id → the order with its smaller quantity).
 
 The result shares the accepted target's order map, so it costs O(oco orders + backoff
 entries) in the normal mode (O(orders) in liquidate-only mode) and the differ can diff
@@ -33,8 +43,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from immutables import Map
+
 from setpoint.core.events import AccountMode, RiskReason
-from setpoint.core.model import Key, Side, TargetOrder
+from setpoint.core.model import Key, MarketInfo, Side, TargetOrder
+from setpoint.core.numeric import ZERO, round_to
 from setpoint.core.projections import (
     POSITION_BACKOFF,
     AcceptedTarget,
@@ -43,7 +56,9 @@ from setpoint.core.projections import (
     KeyActual,
 )
 
-__all__ = ["EffectiveTarget", "effective_target"]
+__all__ = ["EffectiveTarget", "effective_target", "liquidate_only_orders"]
+
+_NO_REDUCED: Map[str, TargetOrder] = Map()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +79,8 @@ class EffectiveTarget:
     filled (``retry_backoff``)."""
     wake_at: datetime | None = None
     """The earliest moment a backoff ends (decide the key again then); None if none."""
+    reduced: Map[str, TargetOrder] = _NO_REDUCED
+    """Orders kept with a smaller quantity (liquidate-only), by intent id."""
 
     @property
     def generation(self) -> int | None:
@@ -76,13 +93,17 @@ class EffectiveTarget:
     def order(self, intent_id: str) -> TargetOrder | None:
         if self.accepted is None or not self.hold_orders or intent_id in self.excluded:
             return None
+        if self.reduced:
+            smaller = self.reduced.get(intent_id)
+            if smaller is not None:
+                return smaller
         return self.accepted.orders.get(intent_id)
 
     def orders(self) -> Iterator[TargetOrder]:
         if self.accepted is None or not self.hold_orders:
             return iter(())
-        excluded = self.excluded
-        return (o for i, o in self.accepted.orders.items() if i not in excluded)
+        excluded, reduced = self.excluded, self.reduced
+        return (reduced.get(i, o) for i, o in self.accepted.orders.items() if i not in excluded)
 
 
 def effective_target(
@@ -109,16 +130,22 @@ def effective_target(
         )  # fmt: skip
     excluded, reasons = _oco_excluded(target, actual)
     position = state.position
+    reduced = _NO_REDUCED
     if account_state.mode is AccountMode.LIQUIDATE_ONLY:
-        more, more_reasons = _liquidate_only(target, actual.position, excluded)
-        excluded, reasons = excluded | more, reasons + more_reasons
         position = _clamp(position, actual.position)
+        market = None if state.key.symbol is None else account_state.markets.get(state.key.symbol)
+        more, reduced, more_reasons = liquidate_only_orders(
+            target, actual, position, excluded, market
+        )
+        excluded, reasons = excluded | more, reasons + more_reasons
     if not actual.backoff:
-        return EffectiveTarget(state.key, target, excluded, True, position, reasons)
+        return EffectiveTarget(
+            state.key, target, excluded, True, position, reasons, reduced=reduced
+        )
     waiting, wait_reasons, paused, wake = _backing_off(target, actual, now, excluded)
     return EffectiveTarget(
         state.key, target, excluded | waiting, True, position, reasons + wait_reasons,
-        paused, wake,
+        paused, wake, reduced,
     )  # fmt: skip
 
 
@@ -177,15 +204,90 @@ def _oco_excluded(
     return frozenset(out), tuple(reasons)
 
 
-def _liquidate_only(
-    target: AcceptedTarget, position: Decimal, already: frozenset[str]
-) -> tuple[frozenset[str], tuple[RiskReason, ...]]:
-    """Orders that would not reduce `position` (every order when flat)."""
+_Liquidation = tuple[frozenset[str], Map[str, TargetOrder], tuple[RiskReason, ...]]
+
+
+def liquidate_only_orders(
+    target: AcceptedTarget,
+    actual: KeyActual,
+    position_target: Decimal | None,
+    already: frozenset[str],
+    market: MarketInfo | None = None,
+) -> _Liquidation:
+    """What liquidate-only leaves of the target's orders (module docstring): the intents
+    dropped, the intents reduced (intent id → smaller order) and a reason for each.
+    `position_target` is the clamped one; `already` are excluded by another rule."""
+    position = actual.position
     reducing = Side.SELL if position > 0 else Side.BUY if position < 0 else None
-    out = [i for i, o in target.orders.items() if i not in already and o.side is not reducing]
+    room = _room(position, actual.position_open, position_target)
+    candidates: list[TargetOrder] = []
+    out: list[str] = []
+    for intent_id, o in target.orders.items():
+        if intent_id in already:
+            continue
+        if o.side is reducing:
+            candidates.append(o)
+        else:
+            out.append(intent_id)
     detail = f"account is liquidate-only; position {position}"
-    reasons = tuple(RiskReason(intent_id=i, rule="liquidate_only", detail=detail) for i in out)
-    return frozenset(out), reasons
+    reasons = [RiskReason(intent_id=i, rule="liquidate_only", detail=detail) for i in out]
+    reduced: dict[str, TargetOrder] = {}
+    candidates.sort(key=_nearest_first)
+    full = False
+    for o in candidates:
+        progress = actual.progress(o.id)
+        rest = ZERO if progress.consumed else o.quantity - progress.filled
+        if rest <= 0:
+            continue  # nothing left to work (the diff cancels what is live)
+        if not full and rest <= room:
+            room -= rest
+            continue
+        fit = _placeable_part(room, o.price, market) if not full else ZERO
+        full = True
+        if fit > 0:
+            reduced[o.id] = o.model_copy(update={"quantity": progress.filled + fit})
+            room -= fit
+            why = f"reduced to {fit} to stay within position {position}"
+            reasons.append(RiskReason(intent_id=o.id, rule="liquidate_only", detail=why))
+            continue
+        out.append(o.id)
+        why = f"{detail}: no room left on the reducing side"
+        reasons.append(RiskReason(intent_id=o.id, rule="liquidate_only", detail=why))
+    return frozenset(out), Map(reduced) if reduced else _NO_REDUCED, tuple(reasons)
+
+
+def _room(position: Decimal, position_open: Decimal, position_target: Decimal | None) -> Decimal:
+    """How much the target's reducing orders may still do: the position's size less what
+    open position orders and the move toward the position target will do first."""
+    room = abs(position)
+    if position_open and (position_open > 0) != (position > 0):
+        room -= abs(position_open)
+    if position_target is not None:
+        move = position_target - (position + position_open)
+        if move and (move > 0) != (position > 0):
+            room -= abs(move)
+    return max(room, ZERO)
+
+
+def _nearest_first(o: TargetOrder) -> tuple[int, Decimal, str]:
+    """Market orders first, then the price the market reaches first, then intent id."""
+    if o.price is None:
+        return (0, ZERO, o.id)
+    return (1, o.price if o.side is Side.SELL else -o.price, o.id)
+
+
+def _placeable_part(room: Decimal, price: Decimal | None, market: MarketInfo | None) -> Decimal:
+    """`room` rounded down to the step when that is a placeable order, else 0."""
+    if room <= 0:
+        return ZERO
+    if market is None:
+        return room
+    fit = round_to(room, market.step)
+    if fit <= 0 or fit < market.step or fit < market.min_quantity:
+        return ZERO
+    if price is not None and price * fit < market.min_notional:  # as the diff judges it
+        return ZERO
+    return fit
 
 
 def _clamp(target: Decimal | None, position: Decimal) -> Decimal | None:

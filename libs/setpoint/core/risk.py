@@ -12,18 +12,51 @@ dropped (the differ service records them as `RiskRejected`). Cancels always pass
   order (amends replace one order by one and never add).
 
 An amend that fails a rule is dropped whole: the old order keeps working.
+
+Exposure gates (`check_exposure`), for an action that does not *reduce* (`reduces`: filling
+it and every order already working on its side leaves the key's position nearer zero,
+never across it); a reducing action and a cancel always pass them:
+
+* ``max_position`` / ``max_position_notional``: the key's worst-case position after the
+  action (position + every working order on the action's side + the action), in base
+  units (quantity * contract size) / valued at the mark, above the limit;
+* ``max_gross_exposure`` / ``max_net_exposure``: the account's sum of |position * mark|
+  / |sum of position * mark| over its keys, with the key's worst case after the action,
+  above the limit and above what it is without the action;
+* ``margin_health``: on a derivative key, the account's margin ratio (maintenance margin /
+  margin balance) above `max_margin_ratio`, or its available margin below the action's
+  initial margin (notional at the mark / leverage; leverage 1 when unknown).
+
+Account gates: ``max_order_rate`` (`check_rate`: places, amends and cancels sent in the last
+second / minute; only places and amends are refused, a cancel always goes) and ``max_loss``
+(`loss_breached`: the account's loss over its window, or since its reset, at or above
+`max_loss` puts the account in liquidate-only).
+
+Every gate reads only its arguments: the account's facts come in an `AccountRiskView`.
+Each refusal's detail names the value and the threshold ("... V above T").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from setpoint.core.events import Action, ActionKind, RiskReason
-from setpoint.core.model import MarketInfo
+from setpoint.core.model import MarketInfo, Side
 
-__all__ = ["RiskLimits", "check_action", "screen"]
+__all__ = [
+    "AccountRiskView",
+    "KeyBook",
+    "RiskLimits",
+    "check_action",
+    "check_exposure",
+    "check_rate",
+    "loss_breached",
+    "reduces",
+    "screen",
+]
 
 _BPS = Decimal(10_000)
 
@@ -35,14 +68,79 @@ class RiskLimits:
     max_order_notional: Decimal | None = None
     max_open_orders_per_key: int | None = None
     price_band_bps: int | None = None
+    max_position: Decimal | None = None
+    max_position_notional: Decimal | None = None
+    max_gross_exposure: Decimal | None = None
+    max_net_exposure: Decimal | None = None
+    max_margin_ratio: Decimal | None = None
+    max_orders_per_s: int | None = None
+    max_orders_per_min: int | None = None
+    max_loss: Decimal | None = None
+    loss_window: timedelta | None = None
+    """None: the loss counts since `loss_reset_at` (or since the log began)."""
+    loss_reset_at: datetime | None = None
 
     @property
     def none(self) -> bool:
+        return self is NO_LIMITS or self == NO_LIMITS
+
+    @property
+    def exposure(self) -> bool:
+        """Some exposure gate is on (`check_exposure` has work to do)."""
         return (
-            self.max_order_notional is None
-            and self.max_open_orders_per_key is None
-            and self.price_band_bps is None
+            self.max_position is not None
+            or self.max_position_notional is not None
+            or self.max_gross_exposure is not None
+            or self.max_net_exposure is not None
+            or self.max_margin_ratio is not None
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRiskView:
+    """The account's facts the gates read (immutable; built by the services).
+
+    `positions` and `marks` by symbol: positions in base units (contract size applied),
+    marks the price to value them at (the venue's mark where known, else the last price).
+    The rest comes from the venue's margin facts and the portfolio fold; None = not known
+    yet, and a gate that needs an unknown fact lets the action pass."""
+
+    positions: Mapping[str, Decimal] = field(default_factory=dict)
+    marks: Mapping[str, Decimal] = field(default_factory=dict)
+    loss: Decimal | None = None
+    """Loss over the limit's window or since its reset (positive = money lost)."""
+    margin_ratio: Decimal | None = None
+    """Maintenance margin / margin balance of the derivatives wallet."""
+    available_margin: Decimal | None = None
+    leverage: Mapping[str, Decimal] = field(default_factory=dict)
+    sent: Sequence[datetime] = ()
+    """When the account's recent places, amends and cancels were sent (any order)."""
+
+
+NO_VIEW = AccountRiskView()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBook:
+    """One key's position (base units) and the remaining quantity (base units) of the
+    orders working on each side."""
+
+    position: Decimal = Decimal(0)
+    buying: Decimal = Decimal(0)
+    selling: Decimal = Decimal(0)
+
+    def working(self, side: Side) -> Decimal:
+        return self.buying if side is Side.BUY else self.selling
+
+    def add(self, side: Side, quantity: Decimal) -> KeyBook:
+        if side is Side.BUY:
+            return KeyBook(self.position, self.buying + quantity, self.selling)
+        return KeyBook(self.position, self.buying, self.selling + quantity)
+
+    def worst(self, side: Side, quantity: Decimal) -> Decimal:
+        """The position if `quantity` more and everything working on `side` filled."""
+        total = self.working(side) + quantity
+        return self.position + total if side is Side.BUY else self.position - total
 
 
 NO_LIMITS = RiskLimits()
@@ -80,6 +178,159 @@ def _reason(action: Action, rule: str, detail: str) -> RiskReason:
     return RiskReason(intent_id=action.intent_id, rule=rule, detail=detail)
 
 
+def _above(action: Action, rule: str, what: str, value: Decimal, limit: Decimal) -> RiskReason:
+    return _reason(action, rule, f"{what} {value} above {limit}")
+
+
+def reduces(side: Side, quantity: Decimal, book: KeyBook) -> bool:
+    """Filling `quantity` on `side`, and every order working on that side, leaves the
+    position nearer zero and never across it."""
+    position = book.position
+    if position == 0 or (side is Side.BUY) == (position > 0):
+        return False
+    return book.working(side) + quantity <= abs(position)
+
+
+def check_exposure(
+    action: Action,
+    symbol: str,
+    book: KeyBook,
+    view: AccountRiskView,
+    limits: RiskLimits,
+    market: MarketInfo | None = None,
+) -> RiskReason | None:
+    """The first exposure gate `action` breaks (module docstring), or None. `book` is the
+    key's without `action` (for an amend: without the order it replaces)."""
+    if action.kind is ActionKind.CANCEL or action.side is None or action.quantity is None:
+        return None
+    size = market.contract_size if market is not None else Decimal(1)
+    quantity = action.quantity * size
+    if reduces(action.side, quantity, book):
+        return None
+    worst = book.worst(action.side, quantity)
+    mark = view.marks.get(symbol)
+    if mark is None:
+        mark = action.price
+    reason = _position_gate(action, worst, mark, limits)
+    if reason is None:
+        reason = _account_gate(action, symbol, book, worst, mark, view, limits)
+    if reason is None and market is not None and market.is_derivative:
+        reason = _margin_gate(action, symbol, quantity, mark, view, limits)
+    return reason
+
+
+def _position_gate(
+    action: Action, worst: Decimal, mark: Decimal | None, limits: RiskLimits
+) -> RiskReason | None:
+    if limits.max_position is not None and abs(worst) > limits.max_position:
+        return _above(action, "max_position", "position", abs(worst), limits.max_position)
+    cap = limits.max_position_notional
+    if cap is None:
+        return None
+    if mark is None:
+        return _reason(action, "max_position_notional", "no mark to value the position at")
+    if abs(worst) * mark > cap:
+        return _above(action, "max_position_notional", "notional", abs(worst) * mark, cap)
+    return None
+
+
+def _account_gate(
+    action: Action,
+    symbol: str,
+    book: KeyBook,
+    worst: Decimal,
+    mark: Decimal | None,
+    view: AccountRiskView,
+    limits: RiskLimits,
+) -> RiskReason | None:
+    gross_cap, net_cap = limits.max_gross_exposure, limits.max_net_exposure
+    if gross_cap is None and net_cap is None:
+        return None
+    if mark is None:
+        return _reason(action, "max_gross_exposure", "no mark to value the position at")
+    gross, net = _exposure(view, symbol)
+    before = book.worst(action.side or Side.BUY, Decimal(0)) * mark
+    after = worst * mark
+    if gross_cap is not None:
+        g_before, g_after = gross + abs(before), gross + abs(after)
+        if g_after > gross_cap and g_after > g_before:
+            return _above(action, "max_gross_exposure", "gross exposure", g_after, gross_cap)
+    if net_cap is not None:
+        n_before, n_after = abs(net + before), abs(net + after)
+        if n_after > net_cap and n_after > n_before:
+            return _above(action, "max_net_exposure", "net exposure", n_after, net_cap)
+    return None
+
+
+def _exposure(view: AccountRiskView, skip: str) -> tuple[Decimal, Decimal]:
+    """Gross and signed net notional of the account's other keys (unknown mark: 0)."""
+    gross = net = Decimal(0)
+    for symbol, position in view.positions.items():
+        mark = view.marks.get(symbol)
+        if symbol == skip or mark is None or not position:
+            continue
+        gross += abs(position) * mark
+        net += position * mark
+    return gross, net
+
+
+def _margin_gate(
+    action: Action,
+    symbol: str,
+    quantity: Decimal,
+    mark: Decimal | None,
+    view: AccountRiskView,
+    limits: RiskLimits,
+) -> RiskReason | None:
+    cap = limits.max_margin_ratio
+    if cap is None:
+        return None
+    ratio = view.margin_ratio
+    if ratio is not None and ratio > cap:
+        return _above(action, "margin_health", "margin ratio", ratio, cap)
+    available = view.available_margin
+    if available is None or mark is None:
+        return None
+    initial = quantity * mark / view.leverage.get(symbol, Decimal(1))
+    if available < initial:
+        detail = f"initial margin {initial} above available margin {available}"
+        return _reason(action, "margin_health", detail)
+    return None
+
+
+_SECOND, _MINUTE = timedelta(seconds=1), timedelta(minutes=1)
+
+
+def check_rate(
+    action: Action, sent: Sequence[datetime], now: datetime, limits: RiskLimits
+) -> RiskReason | None:
+    """``max_order_rate``: a place or amend when `sent` (send times, oldest first) already
+    holds `max_orders_per_s` in the last second or `max_orders_per_min` in the last
+    minute. Cancels always pass (they are counted in `sent` all the same)."""
+    if action.kind is ActionKind.CANCEL:
+        return None
+    for cap, span, unit in (
+        (limits.max_orders_per_s, _SECOND, "second"),
+        (limits.max_orders_per_min, _MINUTE, "minute"),
+    ):
+        if cap is None:
+            continue
+        count = sum(1 for at in reversed(sent) if at > now - span)
+        if count >= cap:
+            detail = f"{count} orders and cancels in the last {unit}, limit {cap}"
+            return _reason(action, "max_order_rate", detail)
+    return None
+
+
+def loss_breached(view: AccountRiskView, limits: RiskLimits) -> RiskReason | None:
+    """``max_loss``: the account's loss is at or above `max_loss` (the account is to go
+    liquidate-only); None while the loss is unknown or below it."""
+    cap, loss = limits.max_loss, view.loss
+    if cap is None or loss is None or loss < cap:
+        return None
+    return RiskReason(rule="max_loss", detail=f"loss {loss} at or above {cap}")
+
+
 def screen(
     actions: Iterable[Action],
     limits: RiskLimits,
@@ -87,8 +338,13 @@ def screen(
     live_count: int,
     last_price: Decimal | None,
     market: MarketInfo | None = None,
+    book: KeyBook | None = None,
+    view: AccountRiskView = NO_VIEW,
 ) -> tuple[tuple[Action, ...], tuple[RiskReason, ...]]:
-    """Split `actions` (in plan order) into those to execute and reasons for the others."""
+    """Split `actions` (in plan order) into those to execute and reasons for the others.
+    `book`: the key's position and working orders once the plan's cancels (and amends'
+    old orders) are gone, for the exposure gates (None: those gates are not checked);
+    each kept place or amend is added to it."""
     if limits.none:
         return tuple(actions), ()
     kept: list[Action] = []
@@ -96,8 +352,13 @@ def screen(
     ordered = list(actions)
     open_count = live_count - sum(1 for a in ordered if a.kind is ActionKind.CANCEL)
     cap = limits.max_open_orders_per_key
+    gated = book if limits.exposure and market is not None else None
     for action in ordered:
         reason = check_action(action, limits, last_price, market)
+        if reason is None and gated is not None and market is not None:
+            reason = check_exposure(action, market.symbol, gated, view, limits, market)
+            if reason is None and action.side is not None and action.quantity is not None:
+                gated = gated.add(action.side, action.quantity * market.contract_size)
         if reason is None and action.kind is ActionKind.PLACE and cap is not None:
             if open_count >= cap:
                 reason = _reason(action, "max_open_orders", f"{cap} open orders already")

@@ -25,6 +25,9 @@ from decimal import Decimal
 from typing import Any
 
 from setpoint.core.events import (
+    AccountMode,
+    AccountModeChanged,
+    AccountModeChangedData,
     Action,
     ActionKind,
     CancelSubmitted,
@@ -253,6 +256,13 @@ class ChainBuilder:
     def position(self, key: Key, quantity: Decimal) -> PositionObserved:
         env = self._envelope(key, Producer.GATEWAY, None, None)
         event = PositionObserved(**env, data=PositionObservedData(quantity=quantity))  # type: ignore[arg-type]
+        self._add(event)
+        return event
+
+    def mode(self, account: str, mode: AccountMode) -> AccountModeChanged:
+        """The differ's record of an operator's `kill` (or `--resume`) for `account`."""
+        env = self._envelope(Key(account, None), Producer.DIFFER, None, None)
+        event = AccountModeChanged(**env, data=AccountModeChangedData(mode=mode))  # type: ignore[arg-type]
         self._add(event)
         return event
 

@@ -25,6 +25,7 @@ for the order it replaces: the executor cancels that one first). A decision is r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,9 +34,11 @@ from decimal import Decimal
 from setpoint.config import AccountConfig
 from setpoint.core.diff import Plan, diff
 from setpoint.core.effective import effective_target
-from setpoint.core.events import Action, DiffComputedData, RiskReason
+from setpoint.core.events import AccountMode, Action, DiffComputedData, RiskReason
 from setpoint.core.model import Key
 from setpoint.core.projections import ActualState, IntentState
+from setpoint.core.risk import NO_VIEW, loss_breached
+from setpoint.core.riskview import account_risk_view
 from setpoint.settings_core import risk_limits
 
 EXCLUSION_RULES = frozenset({"oco", "expired", "liquidate_only", "retry_backoff"})
@@ -47,13 +50,16 @@ class Outcome:
     """One decision: the `DiffComputed` data, the actions a risk limit refused (each to be
     recorded as `RiskRejected`), the kernel's plan (pass it back as `previous` for an
     incremental diff), a CamelCase problem, if any, and when a retry backoff of the key
-    ends (`wake_at`: decide the key again then; no event marks it)."""
+    ends (`wake_at`: decide the key again then; no event marks it), and `liquidate` when a
+    loss limit puts the account in liquidate-only (the service records the mode change)."""
 
     data: DiffComputedData
     refused: tuple[RiskReason, ...] = ()
     plan: Plan | None = None
     problem: str | None = None
     wake_at: datetime | None = None
+    liquidate: RiskReason | None = None
+    """The account is to go liquidate-only by itself (``max_loss``): the reason."""
 
 
 def should_append(
@@ -87,8 +93,10 @@ def decide(
     *,
     last_price: Decimal | None = None,
     previous: Plan | None = None,
+    prices: Mapping[Key, Decimal] | None = None,
 ) -> Outcome:
-    """The decision for `key` now. A key whose market is unknown gets no action."""
+    """The decision for `key` now. A key whose market is unknown gets no action. `prices`:
+    the last price of every key the service knows, for the account's exposure gates."""
     accepted = intent.target(key)
     market = actual.market(key)
     if market is None:
@@ -100,16 +108,26 @@ def decide(
         return Outcome(data, problem=problem)
     key_actual = actual.key(key)
     effective = effective_target(accepted, key_actual, actual.account(key.account), now, key)
+    limits = risk_limits(account)
+    view = NO_VIEW
+    if limits.exposure or limits.max_loss is not None:
+        view = account_risk_view(actual, key.account, prices or {}, limits, now)
     plan = diff(
         effective,
         key_actual,
         market,
         last_price=last_price,
         ioc_band_bps=account.ioc_band_bps,
-        limits=risk_limits(account),
+        limits=limits,
         previous=previous,
+        view=view,
     )
     data = plan.data()
     if effective.reasons:
         data = data.model_copy(update={"risk": effective.reasons + plan.risk})
-    return Outcome(data, refused=plan.risk, plan=plan, wake_at=effective.wake_at)
+    liquidate = None
+    if limits.max_loss is not None and actual.mode(key.account) is AccountMode.NORMAL:
+        liquidate = loss_breached(view, limits)
+    return Outcome(
+        data, refused=plan.risk, plan=plan, wake_at=effective.wake_at, liquidate=liquidate
+    )

@@ -50,6 +50,7 @@ from setpoint.core.diff import Plan
 from setpoint.core.events import (
     DiffComputed,
     Event,
+    RiskReason,
     RiskRejected,
     RiskRejectedData,
     TargetPublished,
@@ -282,7 +283,10 @@ class DifferService:
         outcome = decide.decide(
             self.view.intent, self.view.actual, key, account, self._clock(),
             last_price=self._prices.get(key), previous=self._plans.get(key),
+            prices=self._prices,
         )  # fmt: skip
+        if outcome.liquidate is not None:
+            await self._liquidate(key.account, outcome.liquidate)
         if decide.should_append(outcome.data, facts.decision, facts.acted):
             # A span only for a decision that is recorded: the periodic re-decisions that
             # change nothing would otherwise grow the target's trace forever.
@@ -296,6 +300,14 @@ class DifferService:
         if outcome.problem is not None:
             self._problems[key] = outcome.problem
         self._publish_status(key)
+
+    async def _liquidate(self, account: str, reason: RiskReason) -> None:
+        """A loss limit is breached: the account goes liquidate-only by itself, recorded
+        as `AccountModeChanged` with the limit, the value and the threshold as its reason."""
+        body = {"mode": "liquidate_only", "reason": f"{reason.rule}: {reason.detail}"}
+        answer = await self.kill(account, json.dumps(body).encode())
+        if not answer.get("ok"):
+            raise RuntimeError(f"cannot put {account} in liquidate-only: {answer.get('error')}")
 
     async def _append_decision(self, key: Key, outcome: decide.Outcome, target_id: str) -> None:
         """Append `DiffComputed` (+ one `RiskRejected` per refused action) under

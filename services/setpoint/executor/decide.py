@@ -6,8 +6,12 @@ The last line of defence before the venue:
   (by this executor before a crash, or by another executor that won the race), a cancel
   of an order known to be closed. This is what makes re-reading the log harmless.
 * **refuse** (RiskRejected) what breaks a rule: in `liquidate_only` mode a place that does
-  not reduce the position; an order above the account's maximum notional; more open
-  orders for the key than allowed; a price outside the band around the last price.
+  not reduce the position, counted with every reducing order already working for the key
+  (`core.risk.reduces`); an order above the account's maximum notional; more open orders
+  for the key than allowed; a price outside the band around the last price; the order
+  rate, the exposure and margin gates and the loss limit (`core.risk`, over the account's
+  `AccountRiskView`; a loss limit reached refuses what does not reduce until the differ's
+  mode change is folded).
 * otherwise **execute**.
 """
 
@@ -15,14 +19,24 @@ from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from setpoint.config import AccountConfig
-from setpoint.core.events import AccountMode, Action, ActionKind
+from setpoint.core.events import AccountMode, Action, ActionKind, RiskReason
 from setpoint.core.model import Key
 from setpoint.core.projections import ActualState
-from setpoint.core.risk import check_action
+from setpoint.core.risk import (
+    NO_VIEW,
+    AccountRiskView,
+    KeyBook,
+    check_action,
+    check_exposure,
+    check_rate,
+    loss_breached,
+    reduces,
+)
 from setpoint.settings_core import risk_limits
 
 
@@ -58,8 +72,12 @@ def decide(
     account: AccountConfig,
     seen: Seen = Seen(),
     last_price: Decimal | None = None,
+    view: AccountRiskView = NO_VIEW,
+    now: datetime | None = None,
 ) -> Decision:
-    """The decision for `action` given what the log says (see the module docstring)."""
+    """The decision for `action` given what the log says (see the module docstring).
+    `view`: the account's facts for the exposure, margin, loss and rate gates; `now`: the
+    moment the rate gate counts back from (None: no rate gate)."""
     if action.kind is ActionKind.CANCEL:
         record = actual.order(key, action.client_order_id)
         if record is None and action.order_id is not None:
@@ -69,7 +87,7 @@ def decide(
         return EXECUTE
     if action.client_order_id in seen.submitted or actual.order(key, action.client_order_id):
         return Decision(Verdict.SKIP, detail="already submitted")
-    return _risk(action, key, actual, account, last_price)
+    return _risk(action, key, actual, account, last_price, view, now)
 
 
 def _risk(
@@ -78,11 +96,31 @@ def _risk(
     actual: ActualState,
     account: AccountConfig,
     last_price: Decimal | None,
+    view: AccountRiskView,
+    now: datetime | None,
 ) -> Decision:
-    mode = actual.mode(key.account)
-    if mode is AccountMode.LIQUIDATE_ONLY and not reduces_position(action, actual.position_of(key)):
-        return Decision(Verdict.REFUSE, "liquidate_only", "the account only reduces positions")
-    reason = check_action(action, risk_limits(account), last_price, actual.market(key))
+    market = actual.market(key)
+    limits = risk_limits(account)
+    liquidating = actual.mode(key.account) is AccountMode.LIQUIDATE_ONLY
+    book, reducing = KeyBook(), False
+    if liquidating or limits.exposure or limits.max_loss is not None:
+        book = working_book(actual, key, action)
+        size = market.contract_size if market is not None else Decimal(1)
+        reducing = (
+            action.side is not None
+            and action.quantity is not None
+            and reduces(action.side, action.quantity * size, book)
+        )
+    if liquidating and not reducing:
+        detail = f"the account only reduces positions; {_book_text(book)}"
+        return Decision(Verdict.REFUSE, "liquidate_only", detail)
+    reason: RiskReason | None = check_action(action, limits, last_price, market)
+    if reason is None and now is not None:
+        reason = check_rate(action, view.sent, now, limits)
+    if reason is None and not reducing:
+        reason = loss_breached(view, limits)
+    if reason is None and limits.exposure and key.symbol is not None:
+        reason = check_exposure(action, key.symbol, book, view, limits, market)
     if reason is not None:
         return Decision(Verdict.REFUSE, reason.rule, reason.detail)
     max_open = account.max_open_orders_per_key
@@ -92,8 +130,29 @@ def _risk(
 
 
 def reduces_position(action: Action, position: Decimal) -> bool:
-    """True when filling `action` completely brings the position closer to zero."""
-    if action.side is None or action.quantity is None or position == 0:
+    """True when filling `action` completely, alone, brings the position closer to zero."""
+    if action.side is None or action.quantity is None:
         return False
-    opposite = (position > 0) != (action.side.sign > 0)
-    return opposite and action.quantity <= abs(position)
+    return reduces(action.side, action.quantity, KeyBook(position))
+
+
+def working_book(actual: ActualState, key: Key, action: Action) -> KeyBook:
+    """The key's position and the remaining quantity of its live orders by side (base
+    units), without `action`'s own order, the order it replaces and orders being
+    cancelled."""
+    market = actual.market(key)
+    size = market.contract_size if market is not None else Decimal(1)
+    skip = {action.client_order_id, action.replaces}
+    buying = selling = Decimal(0)
+    for order in actual.key(key).live_orders():
+        if order.client_order_id in skip or order.pending == "cancel":
+            continue
+        if order.side.sign > 0:
+            buying += order.remaining
+        else:
+            selling += order.remaining
+    return KeyBook(actual.position_of(key) * size, buying * size, selling * size)
+
+
+def _book_text(book: KeyBook) -> str:
+    return f"position {book.position}, working buys {book.buying}, sells {book.selling}"

@@ -27,22 +27,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
 from setpoint.bus import telemetry
 from setpoint.config import Settings
-from setpoint.core.events import Action, ActionKind, DiffComputed, Event, OrderCancelled, Wallet
+from setpoint.core.events import (
+    Action,
+    ActionKind,
+    DiffComputed,
+    Event,
+    OrderCancelled,
+    Wallet,
+    utcnow,
+)
 from setpoint.core.model import Key
 from setpoint.core.projections import ActualState
+from setpoint.core.risk import NO_VIEW
+from setpoint.core.riskview import account_risk_view
 from setpoint.executor import records
 from setpoint.executor.decide import Seen, Verdict, decide
 from setpoint.executor.plan import Resting, amends_ready, places_first, stages
 from setpoint.executor.venue_actions import VenueActions
 from setpoint.executor.writeahead import Decision, WriteAhead
+from setpoint.settings_core import risk_limits
 
 log = logging.getLogger(__name__)
+
+_RATE_SPAN = timedelta(minutes=1)
 
 
 class Folded(Protocol):
@@ -66,6 +81,9 @@ class Staging:
     def __init__(self, folded: Folded, write_ahead: WriteAhead, venue: VenueActions) -> None:
         self.folded, self.write_ahead, self.venue = folded, write_ahead, venue
         self.answers: set[asyncio.Task[Event | None]] = set()
+        self.sent: dict[str, deque[datetime]] = {}
+        """Per account, when this executor wrote ahead its places, amends and cancels in
+        the last minute (the order-rate gate counts them)."""
 
     async def execute(self, key: Key, plan: DiffComputed) -> bool:
         """Run the plan's stages; False when it was given up."""
@@ -134,13 +152,31 @@ class Staging:
         account = folded.settings.accounts[key.account]
         seen = Seen(folded.submitted)
         actual = folded.actual
-        decision = decide(action, key, actual, account, seen, folded.last_prices.get(key))
+        now = utcnow()
+        sent = self._sent(key.account, now)
+        limits = risk_limits(account)
+        view = NO_VIEW
+        if limits.exposure or limits.max_loss is not None or sent:
+            view = account_risk_view(
+                actual, key.account, folded.last_prices, limits, now, tuple(sent)
+            )
+        decision = decide(
+            action, key, actual, account, seen, folded.last_prices.get(key), view, now
+        )
         if decision.verdict is Verdict.REFUSE:
             refusal = records.risk_rejected(key, action, decision.rule, decision.detail, plan)
             return refusal, False
         if decision.verdict is Verdict.EXECUTE:
+            sent.append(now)
             return _write_ahead_event(actual, key, action, plan, tp), True
         return None
+
+    def _sent(self, account: str, now: datetime) -> deque[datetime]:
+        """The account's send times of the last minute (older ones dropped)."""
+        sent = self.sent.setdefault(account, deque())
+        while sent and sent[0] <= now - _RATE_SPAN:
+            sent.popleft()
+        return sent
 
 
 def _write_ahead_event(

@@ -14,6 +14,7 @@ from setpoint.core.audit import (
     FILL_CORRELATED,
     FILL_UNIQUE,
     FILL_WITHIN_QUANTITY,
+    LIQUIDATE_ONLY_REDUCES,
     NO_QUARANTINE,
     ONE_LIVE_ORDER,
     ORDER_RESOLVED,
@@ -24,6 +25,7 @@ from setpoint.core.audit import (
     HashSet64,
 )
 from setpoint.core.events import (
+    AccountMode,
     DiffComputedData,
     Event,
     OrderPlacedData,
@@ -182,6 +184,46 @@ def test_a_position_that_drifts_from_the_fills_is_caught_once_settled() -> None:
     b.advance(timedelta(minutes=3))
     b.position(PERP, D("0.005"))
     assert len(audit(b.events).violations) == 1  # reported once, then re-based
+
+
+def _sell(b: ChainBuilder, key: Key, intent: str, qty: str) -> Placed:
+    wanted = TargetOrder(id=intent, side=Side.SELL, price=D("61000"), quantity=D(qty))
+    _, placed = b.placed(b.submitted(key, wanted))
+    return placed
+
+
+def test_in_liquidate_only_a_fill_that_flips_or_grows_the_position_is_caught() -> None:
+    b = ChainBuilder()
+    long = order(b, SPOT, "b0", qty="0.010")
+    b.fill(long, D("0.010"))
+    sells = [_sell(b, SPOT, f"s{n}", "0.006") for n in (1, 2)]
+    more = order(b, SPOT, "b1", qty="0.010")
+    b.fill(more, D("0.002"))  # normal mode: growing is fine
+    b.mode("alpha", AccountMode.LIQUIDATE_ONLY)
+    b.fill(sells[0], D("0.006"))  # 0.012 -> 0.006: reduces
+    assert audit(b.events).clean
+    b.fill(more, D("0.001"))  # 0.006 -> 0.007: grows
+    b.fill(sells[1], D("0.006"))  # 0.007 -> 0.001: reduces
+    b.fill(more, D("0.001"))  # 0.001 -> 0.002: grows
+    report = audit(b.events)
+    assert [v.invariant for v in report.violations] == [LIQUIDATE_ONLY_REDUCES] * 2
+    assert "from 0.006 to 0.007" in report.violations[0].detail
+    b.mode("alpha", AccountMode.NORMAL)
+    b.fill(more, D("0.001"))  # normal again
+    assert len(audit(b.events).violations) == 2
+
+
+def test_in_liquidate_only_a_fill_through_zero_is_caught_on_a_venue_position() -> None:
+    b = ChainBuilder()
+    b.position(PERP, D("0.004"))  # the venue's word: long 0.004
+    sell = _sell(b, PERP, "s1", "0.006")
+    b.mode("alpha", AccountMode.LIQUIDATE_ONLY)
+    b.fill(sell, D("0.004"))  # to zero: fine
+    assert audit(b.events).clean
+    b.fill(sell, D("0.001"))  # off zero
+    report = audit(b.events)
+    assert broken(report) == [(LIQUIDATE_ONLY_REDUCES, len(b.events))]
+    assert "from 0.000 to -0.001" in report.violations[0].detail
 
 
 def test_an_order_in_flight_at_the_end_is_reported_but_not_a_violation() -> None:

@@ -68,8 +68,10 @@ def test_expiry_keeps_position_but_no_orders() -> None:
     ("position", "kept", "target", "clamped"),
     [
         ("1.000", {"s"}, "2.000", "1.000"),  # long: sells stay, no growth
-        ("1.000", {"s"}, "-1.000", "0"),  # never flips
-        ("-1.000", {"b"}, "-0.500", "-0.500"),  # short: buys stay, reduction allowed
+        # never flips; the position order to 0 takes the whole position, so no resting sell
+        ("1.000", set(), "-1.000", "0"),
+        # short: buys stay (reduced to what the position order to -0.5 leaves)
+        ("-1.000", {"b"}, "-0.500", "-0.500"),
         ("0", set(), "1.000", "0"),  # flat: nothing reduces
     ],
 )
