@@ -178,8 +178,8 @@ def _nats_spec(
         )
     store = data_dir / "nats"
     argv: tuple[str, ...] = (server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(store))
-    if security is not None:
-        argv += ("-c", str(security.config))
+    if security is not None:  # its configuration says listen and store itself
+        argv = (server_binary(), "-c", str(security.config))
     return ChildSpec("nats", argv, logs / "nats-server.log")
 
 
