@@ -14,7 +14,7 @@ import contextlib
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,7 +121,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-async def loaded(server: Server) -> AsyncIterator[Server]:
+async def loaded(server: Server) -> Server:
     """The admin creates the stream and loads the saved log into it."""
     admin = await connect(server, "admin")
     try:
@@ -132,7 +132,7 @@ async def loaded(server: Server) -> AsyncIterator[Server]:
             await js.publish(entry.subject, entry.data.encode(), stream=log.stream)
     finally:
         await admin.nc.close()
-    yield server
+    return server
 
 
 async def head(server: Server) -> int:
@@ -273,8 +273,8 @@ async def test_tls_works_and_plain_connections_are_refused(tmp_path: Path) -> No
         client = await connect(secured, "admin")
         assert client.nc.is_connected
         await client.nc.close()
-        plain = Settings(nats=NatsConfig(url=secured.url, embedded=False,
-                                         credentials=f"file:{seed_file(tmp_path, 'admin')}"))  # fmt: skip
+        admin = f"file:{seed_file(tmp_path, 'admin')}"
+        plain = Settings(nats=NatsConfig(url=secured.url, embedded=False, credentials=admin))
         with pytest.raises(NatsRefused, match="certificate is not trusted"):
             await connect_nats(plain, name="no CA")  # it must upgrade, and cannot verify
         info, answer = await asyncio.to_thread(plain_protocol, secured.url)
