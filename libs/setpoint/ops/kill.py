@@ -76,7 +76,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
                 args.reason,
                 args.timeout,
                 **operator_options(settings.nats),
-            )  # fmt: skip
+            )
         )
     except TimeoutError:
         print(f"no differ answered on {control_subject(args.account, 'kill')}")
