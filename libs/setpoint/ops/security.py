@@ -196,6 +196,9 @@ def reload_server(data_dir: Path) -> int | None:
     path = security_dir(data_dir) / PID
     try:
         pid = int(path.read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"nats-server" not in command:  # a stale pid file: that pid is someone else's
+            return None
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError):
         return None
