@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("setpoint.ops.audit", "replay the whole log and check its invariants"),
     "explain": ("setpoint.ops.explain", "the causal chain of one client order id"),
     "export": ("setpoint.ops.export", "write the log as jsonl or parquet"),
+    "creds": ("setpoint.ops.creds", "issue, list and revoke NATS credentials"),
 }
 
 

@@ -41,9 +41,27 @@ class Section(BaseModel):
 
 
 class NatsConfig(Section):
+    """Where NATS is and how to reach it. `credentials`: this process's nkey seed, a
+    reference (`env:NAME` or `file:PATH`) like every secret; None connects without any and
+    lets the server decide. `tls_ca`: clients use TLS and verify the server with this CA.
+    `tls`: `setpoint up` runs its server with TLS required (with `tls_cert`/`tls_key`,
+    else a development CA and certificate it generates in its data directory)."""
+
     url: str = "nats://127.0.0.1:4222"
     embedded: bool = True
     data_dir: str = ".setpoint"
+    credentials: str | None = None
+    tls: bool = False
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @field_validator("credentials")
+    @classmethod
+    def _credentials_are_a_reference(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("env:", "file:")):
+            raise ValueError("must be a reference, env:NAME or file:PATH, never the seed")
+        return value
 
 
 class EventLogConfig(Section):

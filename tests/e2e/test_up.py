@@ -102,6 +102,18 @@ def _second_up_is_refused(
     assert first.poll() is None
 
 
+def _no_seed_leaks(data_dir: Path, lines: list[str]) -> None:
+    """`up` is secure by default: every identity has an owner-only nkey seed, and no seed
+    appears in `up`'s output or any child's log."""
+    seeds = {p.stem: p for p in (data_dir / "security" / "creds").glob("*.nk")}
+    assert {"admin", "gateway", "executor", "differ", "strategy"} <= set(seeds)
+    texts = ["\n".join(lines)] + [p.read_text() for p in (data_dir / "logs").glob("*.log")]
+    for path in seeds.values():
+        assert path.stat().st_mode & 0o077 == 0, path
+        seed = path.read_text().strip()
+        assert all(seed not in text for text in texts), path.name
+
+
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, int]]]:
     ports = {"nats": free_port(), "sim": free_port(), "console": free_port()}
@@ -139,6 +151,7 @@ def test_up_runs_the_demo_and_ctrl_c_leaves_nothing_behind(
             assert {k["symbol"] for k in json.loads(reply.read())["keys"]} >= {"BTC/USDT"}
 
     assert (tmp_path / ".setpoint" / "logs" / "nats-server.log").exists()
+    _no_seed_leaks(tmp_path / ".setpoint", out.lines)
     if ready & {"gateway", "executor", "differ", "strategy"}:
         _second_up_is_refused(process, ports, tmp_path)
     process.send_signal(signal.SIGINT)

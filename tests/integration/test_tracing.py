@@ -25,7 +25,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from tests.processes import start_up, stop_up
 
 from setpoint.bus import subjects, telemetry
+from setpoint.bus.credentials import operator_options
 from setpoint.bus.embedded import free_port
+from setpoint.config import NatsConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -143,7 +145,7 @@ async def test_one_target_is_one_trace(receiver: tuple[Receiver, int], tmp_path:
     try:
         await _wait_ready(process, log, 90)
         assert "failed to start" not in _text(log)
-        trace_id, root = await _publish_traced_target(nats_port)
+        trace_id, root = await _publish_traced_target(nats_port, tmp_path / ".setpoint")
         services = await _services_in_trace(found, trace_id, wanted)
         assert wanted <= services, found.spans
         order = await _venue_order_span(found, trace_id)
@@ -159,14 +161,17 @@ async def test_one_target_is_one_trace(receiver: tuple[Receiver, int], tmp_path:
     ], chain
     assert order.attributes["http.response.status_code"] == "200"
     assert found.received, "no span received"
+    seeds = [p.read_text().strip() for p in (tmp_path / ".setpoint").glob("security/creds/*.nk")]
+    assert seeds  # `setpoint up` is secure by default: every service had its own nkey seed
     for span in found.received:
-        for forbidden in (api_key, secret, "signature=", "X-MBX-APIKEY"):
+        for forbidden in (api_key, secret, "signature=", "X-MBX-APIKEY", *seeds):
             assert forbidden not in span.text, (forbidden, span)
 
 
-async def _publish_traced_target(nats_port: int) -> tuple[str, str]:
-    """Request a target for demo ETH/USDT under a root span of this test; the trace id and
-    the root span's id (hex)."""
+async def _publish_traced_target(nats_port: int, data_dir: Path) -> tuple[str, str]:
+    """Request a target for demo ETH/USDT under a root span of this test, as the operator
+    (the admin credential `setpoint up` made in `data_dir`); the trace id and the root
+    span's id (hex)."""
     tracer = TracerProvider().get_tracer("test")
     body: dict[str, Any] = {
         "account": "demo", "symbol": "ETH/USDT", "generation": 1, "strategy": "trace-test",
@@ -175,7 +180,8 @@ async def _publish_traced_target(nats_port: int) -> tuple[str, str]:
                     "quantity": "0.0100", "time_in_force": "GTC", "post_only": False,
                     "reduce_only": False, "oco_group": None}],
     }  # fmt: skip
-    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+    options = operator_options(NatsConfig(data_dir=str(data_dir)))
+    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}", **options)
     try:
         with tracer.start_as_current_span("test.publish") as span:
             reply = await nc.request(

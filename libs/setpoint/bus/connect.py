@@ -9,6 +9,12 @@
   closed (`await nc.close()` or `drain()`); `embedded_server(nc)` returns it;
 * otherwise → `NatsUnavailable`, saying what to do.
 
+Credentials and TLS come from `[nats]` (`setpoint.bus.credentials.client_options`; an
+option the caller passes wins). A server that refuses the client while it first connects
+(authorization violation: no, a wrong or a revoked credential; TLS required or not
+verifiable) ends the attempt at once with `NatsRefused`, one line saying why, instead of
+trying again forever.
+
 Any server found is checked: older than `MIN_SERVER_VERSION` → `NatsServerTooOld`
 (the event log's per-producer concurrency check needs the
 `Nats-Expected-Last-Subject-Sequence-Subject` header, which nats-server 2.11 introduced).
@@ -28,8 +34,11 @@ from typing import Any, Final
 import nats
 from nats.aio.client import Client as NATS
 
+from setpoint.bus.credentials import client_options
 from setpoint.bus.embedded import EmbeddedNats, answers, host_port
 from setpoint.config import Settings
+from setpoint.core.errors import ConfigError
+from setpoint.core.errors import NatsRefused as NatsRefused
 from setpoint.core.errors import NatsServerTooOld as NatsServerTooOld
 from setpoint.core.errors import NatsUnavailable as NatsUnavailable
 
@@ -76,6 +85,12 @@ def embedded_server(nc: NATS) -> EmbeddedNats | None:
 async def connect_nats(settings: Settings, *, name: str, **options: Any) -> NATS:
     """A client connected as the module docstring says. `options` go to `nats.connect`."""
     url = settings.nats.url
+    try:
+        own = client_options(settings.nats)
+    except ConfigError as exc:
+        raise NatsRefused(f"cannot present a credential to NATS at {url}: {exc}") from None
+    for option, value in own.items():
+        options.setdefault(option, value)
     server = None
     if not await asyncio.to_thread(answers, url):
         server = await _start_embedded(settings)
@@ -111,14 +126,70 @@ async def _connect(
         options.setdefault(event, callback)
     options.setdefault("max_reconnect_attempts", -1)  # a service never gives up on NATS
     options.setdefault("reconnect_time_wait", RECONNECT_WAIT_S)
-    try:
-        nc = await nats.connect(url, name=name, closed_cb=on_closed, **options)
-    except Exception as exc:
-        raise NatsUnavailable(f"cannot connect to NATS at {url}: {exc!r}") from exc
+    nc = await _connect_unless_refused(url, name, on_closed, options)
     holder.append(nc)
     if server is not None:
         _EMBEDDED[id(nc)] = server
     return nc
+
+
+async def _connect_unless_refused(
+    url: str, name: str, on_closed: Callable[[], Awaitable[None]], options: dict[str, Any]
+) -> NATS:
+    """`nats.connect`, ended at once with NatsRefused by the first refusal (`REFUSALS`);
+    NatsUnavailable for any other failure to connect."""
+    refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    options["error_cb"] = _watch_refusal(options["error_cb"], refused)
+    attempt: asyncio.Future[NATS] = asyncio.ensure_future(
+        nats.connect(url, name=name, closed_cb=on_closed, **options)
+    )
+    try:
+        either: list[asyncio.Future[Any]] = [attempt, refused]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if not attempt.done():
+            attempt.cancel()
+            await asyncio.gather(attempt, return_exceptions=True)
+            raise NatsRefused(f"NATS at {url} refused the connection: {refused.result()}")
+        return attempt.result()
+    except NatsRefused:
+        raise
+    except Exception as exc:
+        raise NatsUnavailable(f"cannot connect to NATS at {url}: {exc!r}") from exc
+    finally:
+        if not refused.done():
+            refused.cancel()
+
+
+REFUSALS: Final = (
+    ("authorization violation", "authorization violation (no credential, or a wrong or "
+     "revoked one: check nats.credentials)"),
+    ("tls required", "the server requires TLS (set nats.tls_ca to its CA)"),
+    ("certificate verify failed", "the server's certificate is not trusted (nats.tls_ca)"),
+    ("wrong_version_number", "the server does not speak TLS (remove nats.tls_ca)"),
+)  # fmt: skip
+"""Connection errors that trying again cannot cure, and what each one means."""
+
+
+def refusal(exc: BaseException) -> str | None:
+    """What a connection error means when it is a refusal (`REFUSALS`), else None."""
+    text = str(exc).lower()
+    return next((why for marker, why in REFUSALS if marker in text), None)
+
+
+def _watch_refusal(
+    callback: Callable[[Exception], Awaitable[None]], refused: asyncio.Future[str]
+) -> Callable[[Exception], Awaitable[None]]:
+    """`callback`, which also settles `refused` with the first refusal before the client
+    is connected (after that, a refusal is logged and reconnecting goes on)."""
+
+    async def on_error(exc: Exception) -> None:
+        why = refusal(exc)
+        if why is not None and not refused.done():
+            refused.set_result(why)
+            return
+        await callback(exc)
+
+    return on_error
 
 
 def _connection_log(name: str) -> dict[str, Callable[..., Awaitable[None]]]:

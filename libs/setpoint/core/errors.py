@@ -21,6 +21,7 @@ Errors::
     │   └── WorkerFailed             an offload child process exited or sent garbage
     ├── BusError                     NATS: the server, requests, JetStream reads
     │   ├── NatsUnavailable (RuntimeError)     nothing answers and none may be started
+    │   │   └── NatsRefused          the server refused our credential or TLS setup
     │   ├── NatsServerTooOld (RuntimeError)    the server found is too old
     │   ├── NatsServerNotFound (RuntimeError)  no nats-server binary installed
     │   ├── NoConnection             no NATS server at the url (`setpoint status`)
@@ -70,6 +71,7 @@ __all__ = [
     "InvalidValue",
     "LogMisconfigured",
     "LogUnavailable",
+    "NatsRefused",
     "NatsServerNotFound",
     "NatsServerTooOld",
     "NatsUnavailable",
@@ -175,6 +177,10 @@ class BusError(SetpointError):
 
 class NatsUnavailable(BusError, RuntimeError):
     """Nothing answers at the configured url and no server may be started here."""
+
+
+class NatsRefused(NatsUnavailable):
+    """The NATS server refused this client: its credential or TLS setup (one line why)."""
 
 
 class NatsServerTooOld(BusError, RuntimeError):

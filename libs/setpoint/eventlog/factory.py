@@ -5,9 +5,15 @@
   over `nc` when given (the caller keeps owning it), else over a connection of its own
   made by `connect_nats` (which may start the bundled server; `close()` ends both);
 * `eventstoredb` → LogMisconfigured: that adapter is not part of this release.
+
+`account` opens a view of one trading account (JetStream: reads filtered to its subjects,
+what a strategy's NATS identity is allowed); `connect_options` go to `connect_nats` when
+the log makes its own connection (e.g. the operator's credential).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from nats.aio.client import Client as NATS
 
@@ -16,7 +22,12 @@ from setpoint.eventlog.port import EventLog, LogMisconfigured
 
 
 async def open_event_log(
-    settings: Settings, *, nc: NATS | None = None, name: str = "setpoint-eventlog"
+    settings: Settings,
+    *,
+    nc: NATS | None = None,
+    name: str = "setpoint-eventlog",
+    account: str | None = None,
+    **connect_options: Any,
 ) -> EventLog:
     """Open the configured backend (module docstring). Raises LogMisconfigured for a
     backend that cannot be used and the connect errors of `setpoint.bus.connect`."""
@@ -26,25 +37,32 @@ async def open_event_log(
 
         return InMemoryEventLog()
     if backend == "jetstream":
-        return await _open_jetstream(settings, nc, name)
+        return await _open_jetstream(settings, nc, name, account, connect_options)
     raise LogMisconfigured(
         f'eventlog.backend = {backend!r} is not available in this release: use "jetstream" '
         '(the default; NATS with JetStream) or "memory" (tests only)'
     )
 
 
-async def _open_jetstream(settings: Settings, nc: NATS | None, name: str) -> EventLog:
+async def _open_jetstream(
+    settings: Settings,
+    nc: NATS | None,
+    name: str,
+    account: str | None,
+    connect_options: dict[str, Any],
+) -> EventLog:
     from setpoint.bus.connect import connect_nats
     from setpoint.eventlog.jetstream import JetStreamEventLog
 
     owns = nc is None
-    client = nc if nc is not None else await connect_nats(settings, name=name)
+    client = nc if nc is not None else await connect_nats(settings, name=name, **connect_options)
     try:
         return await JetStreamEventLog.open(
             client,
             stream=settings.eventlog.stream,
             duplicate_window_s=settings.eventlog.duplicate_window_s,
             owns_connection=owns,
+            account=account,
         )
     except BaseException:
         if owns:

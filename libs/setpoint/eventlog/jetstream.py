@@ -26,6 +26,13 @@ are quarantined (`Quarantined(stream sequence, subject, reason, raw)`) and skipp
 For long reads on two cores, `read_all_raw` gives the same entries unparsed, in batches,
 for a parser in another process (`setpoint audit`, `setpoint.eventlog.offload`).
 
+The stream is looked up at open and created only when it is missing (an admin's step:
+`setpoint up` does it before any service starts); an identity that may not create it gets
+LogMisconfigured saying so, and one that may only read needs nothing but stream info.
+`account` makes a view of one trading account: its reads (`read_all`, `subscribe`,
+`follow`) and `head` cover `<root>.<account>.>` only, through consumers whose filter is in
+their creation subject, so a server can grant a strategy its own accounts and no more.
+
 `subject_root` (default `setpoint.evt`) and `stream` exist so that tests and side-by-side
 deployments can use a log of their own on one server; production keeps the defaults.
 """
@@ -131,6 +138,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         owns_connection: bool = False,
         timeout: float = 5.0,  # float-ok
         append_retry_s: float = APPEND_RETRY_S,  # float-ok
+        account: str | None = None,
     ) -> None:
         super().__init__()
         self._quarantined_positions = set()
@@ -143,6 +151,8 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         self._timeout = timeout
         self._append_retry_s = append_retry_s
         self._direct = True
+        self._account = account
+        self._scope = f"{subject_root}.{account}.>" if account else f"{subject_root}.>"
         self._replies: Replies | None = None
         self._replies_lock = asyncio.Lock()
 
@@ -211,6 +221,12 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
                 return await self._js.stream_info(self._stream)
             raise LogMisconfigured(
                 f"cannot create stream {self._stream} over {self._root}.>: {exc.description}"
+            ) from exc
+        except NatsTimeout as exc:  # a denied request is not answered
+            raise LogMisconfigured(
+                f"stream {self._stream} does not exist and this client could not create it "
+                "(no answer: its NATS identity may not create streams). An admin creates it: "
+                "`setpoint up`, or any `setpoint` service run with the admin credential"
             ) from exc
 
     # ------------------------------------------------------------------ subjects
@@ -380,13 +396,28 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         return int(msg.seq or 0)
 
     async def head(self) -> int:
-        """The log's last position; asked again of the new server when the client
-        reconnects before the answer (`across_reconnects`)."""
+        """The log's last position (of the account's entries, for an account view); asked
+        again of the new server when the client reconnects before the answer
+        (`across_reconnects`)."""
+        if self._account is not None:
+            return await self._last_in_scope()
         try:
             info = await across_reconnects(self._nc, lambda: self._js.stream_info(self._stream))
         except (NatsTimeout, ConnectionClosedError) as exc:
             raise LogUnavailable(f"no answer for stream info of {self._stream}") from exc
         return int(info.state.last_seq)
+
+    async def _last_in_scope(self) -> int:
+        """The last position under the account's subjects (a direct get by subject, which a
+        server can grant per account); 0 when there is none."""
+        subject = f"$JS.API.DIRECT.GET.{self._stream}.{self._scope}"
+        _, headers = await self._request(subject, b"", None, f"reading the last of {self._scope}")
+        sequence = header_value(headers, "Nats-Sequence")
+        if sequence is not None:
+            return int(sequence)
+        if headers is not None and headers[9:12] == b"404":
+            return 0
+        raise EventLogError(f"unexpected direct-get answer for {self._scope}: {headers!r}")
 
     async def read(self, key: Key) -> list[Recorded]:
         flt = self._rooted(subjects.key_filter(key))
@@ -400,7 +431,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         start = max(from_position, 1)
         if stop < start:
             return
-        async for rec in self._records(f"{self._root}.>", start, stop):
+        async for rec in self._records(self._scope, start, stop):
             yield rec
 
     async def read_all_raw(self, from_position: int = 1) -> AsyncGenerator[list[Raw], None]:
@@ -412,7 +443,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         start = max(from_position, 1)
         if stop < start:
             return
-        async with aclosing(self._batches(f"{self._root}.>", start, stop)) as batches:
+        async with aclosing(self._batches(self._scope, start, stop)) as batches:
             async for batch in batches:
                 yield batch
 
@@ -422,13 +453,13 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         self._quarantine(entry.position, entry.subject, entry.reason, entry.raw)
 
     async def subscribe(self, from_position: int = 1) -> AsyncIterator[Recorded]:
-        async for rec in self._records(f"{self._root}.>", max(from_position, 1), None):
+        async for rec in self._records(self._scope, max(from_position, 1), None):
             yield rec
 
     async def follow(self, from_position: int, held: Callable[[], int]) -> AsyncIterator[Recorded]:
         """`subscribe` that skips the entries at or below `held()` before parsing them
         (e.g. a service's own appends, which it folded already)."""
-        async for rec in self._records(f"{self._root}.>", max(from_position, 1), None, held):
+        async for rec in self._records(self._scope, max(from_position, 1), None, held):
             yield rec
 
     async def _records(

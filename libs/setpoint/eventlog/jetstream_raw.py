@@ -17,6 +17,9 @@ filter from `start` once, in stream order; with `stop` it ends after the message
 never ends. A feed made with `held` drops, as
 they arrive, the messages at or below `held()` (the reader has them already), so they
 wake nobody.
+Each consumer is named (`sp<random hex>`), so that its creation subject carries its filter
+(`$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`) and a server can allow a reader the
+filters of its own accounts only (`setpoint.bus.permissions`).
 A consumer lost on the server (deleted, server restarted, no message and no heartbeat
 for `stall_s`) is recreated from the last sequence yielded + 1, so nothing is skipped or
 repeated. Its creation is asked again of the new server as soon as the client reconnects
@@ -33,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import secrets
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Final, NamedTuple, TypeVar
@@ -149,6 +153,7 @@ class Feed:
 
     async def _create_consumer(self) -> None:
         config = api.ConsumerConfig(
+            name=f"sp{secrets.token_hex(8)}",
             ack_policy=api.AckPolicy.NONE,
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=self._last + 1,

@@ -14,6 +14,7 @@ import asyncio
 import json
 from typing import Any
 
+from setpoint.bus.credentials import operator_options
 from setpoint.bus.subjects import control_subject
 from setpoint.config import load_settings
 from setpoint.ops.exits import FAILED, NOBODY_ANSWERED, OK
@@ -38,6 +39,7 @@ async def send_kill(
     resume: bool,
     reason: str,
     wait_s: float,  # float-ok
+    **options: Any,
 ) -> Any:
     """Send the command; returns the differ's decoded answer. Raises TimeoutError when no
     differ answers and OSError-like errors when NATS is unreachable."""
@@ -46,7 +48,11 @@ async def send_kill(
     from nats.errors import TimeoutError as NatsTimeout
 
     client = await nats.connect(
-        url, name="setpoint-kill", connect_timeout=max(1, int(wait_s)), allow_reconnect=False
+        url,
+        name="setpoint-kill",
+        connect_timeout=max(1, int(wait_s)),
+        allow_reconnect=False,
+        **options,
     )
     try:
         msg = await client.request(
@@ -63,7 +69,14 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     settings = load_settings(config)
     try:
         reply = asyncio.run(
-            send_kill(settings.nats.url, args.account, args.resume, args.reason, args.timeout)
+            send_kill(
+                settings.nats.url,
+                args.account,
+                args.resume,
+                args.reason,
+                args.timeout,
+                **operator_options(settings.nats),
+            )
         )
     except TimeoutError:
         print(f"no differ answered on {control_subject(args.account, 'kill')}")

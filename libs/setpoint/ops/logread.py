@@ -34,9 +34,11 @@ def run_on_log(command: str, work: Coroutine[Any, Any, T]) -> T:
 @asynccontextmanager
 async def opened_log(config: str | None) -> AsyncIterator[EventLog]:
     """The event log of the configuration in force, closed on exit."""
+    from setpoint.bus.credentials import operator_options
     from setpoint.eventlog.factory import open_event_log
 
-    log = await open_event_log(load_settings(config))
+    settings = load_settings(config)
+    log = await open_event_log(settings, **operator_options(settings.nats))
     try:
         yield log
     finally:

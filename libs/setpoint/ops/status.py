@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from setpoint.bus.credentials import operator_options
 from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import load_settings
@@ -47,9 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(config: str | None, args: argparse.Namespace) -> int:
-    url = load_settings(config).nats.url
+    settings = load_settings(config)
+    url = settings.nats.url
     try:
-        body = asyncio.run(collect(url, args.timeout))
+        body = asyncio.run(collect(url, args.timeout, **operator_options(settings.nats)))
     except NoConnection as exc:
         print(f"setpoint status: {exc}", file=sys.stderr)
         print(f"setpoint status: {START_HINT}", file=sys.stderr)
@@ -68,7 +70,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     return code
 
 
-async def collect(url: str, wait_s: float = 1.0) -> dict[str, Any]:  # float-ok
+async def collect(url: str, wait_s: float = 1.0, **options: Any) -> dict[str, Any]:  # float-ok
     """Ask every service at once; unanswered ones are reported as such."""
     import nats
 
@@ -78,7 +80,9 @@ async def collect(url: str, wait_s: float = 1.0) -> dict[str, Any]:  # float-ok
         raise NoConnection(f"cannot connect to NATS at {url}: nothing listens there")
     try:
         nc = await asyncio.wait_for(
-            nats.connect(url, allow_reconnect=False, error_cb=_quiet, name="setpoint-status"),
+            nats.connect(
+                url, allow_reconnect=False, error_cb=_quiet, name="setpoint-status", **options
+            ),
             wait_s + 1,
         )
     except (TimeoutError, Exception) as exc:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from setpoint.bus import subjects, telemetry
+from setpoint.bus.credentials import operator_options
 from setpoint.bus.embedded import answers
 from setpoint.config import Settings, load_settings
 from setpoint.ops.exits import FAILED, NOBODY_ANSWERED, OK, USAGE
@@ -89,6 +90,7 @@ async def publish(
                 allow_reconnect=False,
                 max_reconnect_attempts=0,
                 error_cb=quiet,
+                **operator_options(settings.nats),
             ),
             5,
         )

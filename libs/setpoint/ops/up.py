@@ -16,6 +16,16 @@
 
 If services already answer on the NATS in use, `up` refuses to start a second copy.
 
+Secure by default (docs/operations.md, "Security"): when `up` starts the bundled server it
+first makes the identities and the server configuration in `<data_dir>/security`
+(`setpoint.ops.security`; owner-only files), starts the server with it, connects itself as
+the admin, creates (or checks) the event log's stream, the admin's step, and hands each
+service only its own credential (`SETPOINT_NATS__CREDENTIALS=file:...`). `--tls` (or
+`nats.tls = true`) also requires TLS of every client, with `nats.tls_cert`/`tls_key`, or a
+development CA and certificate generated there (clients get `SETPOINT_NATS__TLS_CA`).
+`--insecure`: no identities, no TLS, a server anyone who reaches the port may use (tests).
+A server that was already running is used as it is: its own authorization applies.
+
 Logs: `<data_dir>/logs/<child>.log`.
 """
 
@@ -35,14 +45,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import nats
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
+from setpoint.bus.connect import connect_nats
+from setpoint.bus.credentials import ADMIN, client_options, operator_options
 from setpoint.bus.embedded import answers, host_port, server_binary
 from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import Settings, config_path, load_settings
+from setpoint.core.errors import ConfigError, EventLogError, NatsUnavailable
+from setpoint.ops.security import Prepared, prepare_server
 from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
 
 SERVICES = ("gateway", "executor", "differ", "strategy", "console")
@@ -64,12 +77,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=60.0,
         help="seconds to wait for each service's health answer (default 60)",
     )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no identities and no TLS: anyone who reaches the NATS port may do anything",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="require TLS of every NATS client (a development certificate unless "
+        "nats.tls_cert and nats.tls_key are set)",
+    )
 
 
 def main(config: str | None, args: argparse.Namespace) -> int:
     settings = load_settings(config)
     path = config_path(config)
-    plan = make_plan(settings, path, dict(os.environ))
+    if args.insecure and args.tls:
+        raise SystemExit("setpoint up: --insecure and --tls exclude each other")
+    security = None
+    if not args.insecure and not answers(settings.nats.url):
+        security = prepare_server(settings, tls=args.tls or settings.nats.tls)
+    plan = make_plan(settings, path, dict(os.environ), security)
     console = Console(live=sys.stdout.isatty() and not args.no_status)
     return asyncio.run(Up(settings, plan, console, args.grace, args.ready_timeout).run())
 
@@ -83,10 +112,18 @@ class Plan:
     sims: tuple[ChildSpec, ...]
     services: tuple[ChildSpec, ...]
     sim_urls: dict[str, str] = field(default_factory=dict)
+    security: Prepared | None = None
 
 
-def make_plan(settings: Settings, path: Path | None, environ: dict[str, str]) -> Plan:
-    """The children for this configuration (pure but for checking which ports answer)."""
+def make_plan(
+    settings: Settings,
+    path: Path | None,
+    environ: dict[str, str],
+    security: Prepared | None = None,
+) -> Plan:
+    """The children for this configuration (pure but for checking which ports answer).
+    With `security`, the server runs with its configuration and each service gets its own
+    credential (and the CA)."""
     data_dir = Path(settings.nats.data_dir).resolve()
     logs = data_dir / "logs"
     env = dict(environ)
@@ -102,7 +139,7 @@ def make_plan(settings: Settings, path: Path | None, environ: dict[str, str]) ->
     }
     return Plan(
         data_dir=data_dir,
-        nats=_nats_spec(settings, data_dir, logs),
+        nats=_nats_spec(settings, data_dir, logs, security),
         sims=tuple(
             ChildSpec(
                 name, (*setpoint, "run", "sim", "--port", str(port)), logs / f"{name}.log", env
@@ -110,13 +147,27 @@ def make_plan(settings: Settings, path: Path | None, environ: dict[str, str]) ->
             for name, (port, _) in sims.items()
         ),
         services=tuple(
-            ChildSpec(svc, (*setpoint, "run", svc), logs / f"{svc}.log", env) for svc in SERVICES
+            ChildSpec(svc, (*setpoint, "run", svc), logs / f"{svc}.log", _own(env, svc, security))
+            for svc in SERVICES
         ),
         sim_urls={name: url for name, (_, url) in sims.items()},
+        security=security,
     )
 
 
-def _nats_spec(settings: Settings, data_dir: Path, logs: Path) -> ChildSpec | None:
+def _own(env: dict[str, str], service: str, security: Prepared | None) -> dict[str, str]:
+    """The environment of one service: with `security`, its own credential and the CA."""
+    if security is None:
+        return env
+    own = dict(env, SETPOINT_NATS__CREDENTIALS=f"file:{security.creds[service]}")
+    if security.ca is not None:
+        own["SETPOINT_NATS__TLS_CA"] = str(security.ca)
+    return own
+
+
+def _nats_spec(
+    settings: Settings, data_dir: Path, logs: Path, security: Prepared | None
+) -> ChildSpec | None:
     url = settings.nats.url
     if answers(url):
         return None
@@ -127,7 +178,9 @@ def _nats_spec(settings: Settings, data_dir: Path, logs: Path) -> ChildSpec | No
             "started here (nats.embedded is false or the url is not local)"
         )
     store = data_dir / "nats"
-    argv = (server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(store))
+    argv: tuple[str, ...] = (server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(store))
+    if security is not None:  # its configuration says listen and store itself
+        argv = (server_binary(), "-c", str(security.config))
     return ChildSpec("nats", argv, logs / "nats-server.log")
 
 
@@ -203,12 +256,8 @@ class Up:
             self.console.line(f"nats: using the server at {self.settings.nats.url}")
         if self.stop.is_set():
             return True
-        self.nc = await nats.connect(
-            self.settings.nats.url,
-            name="setpoint-up",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-        )
+        if not await self._connect_as_admin():
+            return False
         running = [svc for svc in SERVICES if await service_ready(self.nc, svc)]
         if running:
             self.console.line(
@@ -216,10 +265,46 @@ class Up:
                 "`setpoint up` (or a deployment) runs there; stop it first"
             )
             return False
+        if not await self._prepare_log():
+            return False
         for spec in (*self.plan.sims, *self.plan.services):
             if self.stop.is_set():
                 break
             await self._start_and_wait(spec)
+        return True
+
+    async def _connect_as_admin(self) -> bool:
+        """Connect as the admin (the credential made for the server we started, else the
+        operator's); False, said in one line, when the server refuses us."""
+        security, nats_config = self.plan.security, self.settings.nats
+        try:
+            if security is None:
+                options = operator_options(nats_config)
+            else:
+                ca = None if security.ca is None else str(security.ca)
+                admin = f"file:{security.creds[ADMIN]}"
+                options = client_options(
+                    nats_config.model_copy(update={"credentials": admin, "tls_ca": ca})
+                )
+            self.nc = await connect_nats(self.settings, name="setpoint-up", **options)
+        except (NatsUnavailable, ConfigError) as exc:
+            self.console.line(
+                f"{exc}. If another `setpoint up` (or a deployment) already answers there "
+                "with its own identities, stop it first"
+            )
+            return False
+        return True
+
+    async def _prepare_log(self) -> bool:
+        """The admin's step: create the event log's stream, or check the existing one."""
+        from setpoint.eventlog.factory import open_event_log
+
+        try:
+            event_log = await open_event_log(self.settings, nc=self.nc)
+        except EventLogError as exc:
+            self.console.line(f"event log: {exc}")
+            return False
+        await event_log.close()
         return True
 
     async def _start_and_wait(self, spec: ChildSpec) -> None:

@@ -42,6 +42,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from setpoint.bus import subjects, telemetry
+from setpoint.bus.credentials import broker_options
 from setpoint.bus.messages import Health, KeyStatus, Ticker
 from setpoint.bus.supervise import Supervisor
 from setpoint.bus.workqueue import WorkQueue, report_failure
@@ -168,7 +169,12 @@ class DifferService:
 
     async def _start_broker(self) -> None:
         """Control, status and health handlers (FastStream, off the hot path)."""
-        broker = NatsBroker(self.settings.nats.url, logger=None, name=f"setpoint-{self._name}")
+        broker = NatsBroker(
+            self.settings.nats.url,
+            logger=None,
+            name=f"setpoint-{self._name}",
+            **broker_options(self.settings.nats),
+        )
 
         @broker.subscriber(subjects.control_subject("*", "kill"), queue=QUEUE_GROUP)
         async def on_kill(msg: NatsMessage) -> bytes:

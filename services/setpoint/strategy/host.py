@@ -1,8 +1,9 @@
 """The strategy host: NATS in, strategies called, targets out.
 
 For every configured strategy (a `Runner`) the host
-1. folds the event log into the runners of its account (the one projection runner over
-   the `EventLog` port, so any backend works: rebuild, then follow live, resumed after a
+1. folds the event log into the runners of its account: per trading account one view of
+   the log that reads that account's entries only (what a strategy's NATS identity may
+   read) and one projection runner over it (rebuild, then follow live, resumed after a
    broken subscription); each runner keeps the events of its own keys and its account's
    markets;
 2. subscribes to the tickers of its keys (`setpoint.md.<account>.<token>.ticker`) and asks
@@ -64,25 +65,20 @@ class Host:
         self.started_at = datetime.now(UTC)
         self.wake = asyncio.Event()
         self.ready = False
-        self.position = 0
+        self.positions: dict[str, int] = {}
         self.supervisor = supervisor or Supervisor("strategy")
-        self.event_log: EventLog | None = None
-        self.follower: ProjectionRunner | None = None
         self.subscribed_at: float | None = None  # float-ok: monotonic seconds
         self.subscriber = f"strategy-host-{uuid.uuid4().hex[:12]}"
+        self.event_logs: list[EventLog] = []
+        self.followers: list[ProjectionRunner] = []
 
     async def start(self, nc: NATS) -> None:
         """Fold the log, follow it, subscribe to tickers, then answer health."""
         self.nc = nc
-        self.event_log = await open_event_log(self.settings, nc=nc)
-        self.follower = ProjectionRunner(
-            self.event_log, self._fold, lambda: self.position, name="log",
-            on_failed=lambda exc: self.supervisor.fail("log", exc),
-        )  # fmt: skip
-        self.supervisor.watch(self.follower)
+        accounts = sorted({runner.account for runner in self.runners})
         log.info("replaying the log for %d strategies", len(self.runners))
-        await self.follower.rebuild()
-        self.follower.start()
+        for account in accounts:
+            await self._follow(nc, account)
         for runner in self.runners:
             for symbol in runner.symbols:
                 await nc.subscribe(
@@ -96,20 +92,36 @@ class Host:
         names = ", ".join(f"{r.name} ({r.config.kind})" for r in self.runners) or "none"
         print(f"strategy ready: strategies {names}", flush=True)
 
+    async def _follow(self, nc: NATS, account: str) -> None:
+        """Rebuild the runners of `account` from its view of the log, then follow it."""
+        event_log = await open_event_log(self.settings, nc=nc, account=account)
+        self.event_logs.append(event_log)
+        self.positions[account] = 0
+        name = f"log {account}"
+        follower = ProjectionRunner(
+            event_log, lambda record: self._fold(account, record),
+            lambda: self.positions[account], name=name,
+            on_failed=lambda exc: self.supervisor.fail(name, exc),
+        )  # fmt: skip
+        self.followers.append(follower)
+        self.supervisor.watch(follower)
+        await follower.rebuild()
+        follower.start()
+
     async def stop(self) -> None:
         """Stop following the log and release it (the NATS connection stays the caller's)."""
-        if self.follower is not None:
-            await self.follower.stop()
-        if self.event_log is not None:
-            await self.event_log.close()
+        for follower in self.followers:
+            await follower.stop()
+        for event_log in self.event_logs:
+            await event_log.close()
 
-    def _fold(self, record: Recorded) -> None:
-        """Give the event to the runners of its account: each keeps its own keys and its
+    def _fold(self, account: str, record: Recorded) -> None:
+        """Give an event of `account` to its runners: each keeps its own keys and its
         account's markets."""
-        self.position = record.position
+        self.positions[account] = record.position
         event = record.event
         for runner in self.runners:
-            if event.account != runner.account:
+            if event.account != runner.account or event.account != account:
                 continue
             if isinstance(event, MarketsLoaded) or event.symbol in runner.symbols:
                 runner.apply(event)

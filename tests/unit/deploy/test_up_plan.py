@@ -96,3 +96,25 @@ def test_key_row() -> None:
         "- / 0.002",
         "12:00:05",
     )
+
+
+def test_a_secure_plan_gives_each_service_only_its_own_credential(tmp_path: Path) -> None:
+    from setpoint.ops.security import prepare_server
+
+    settings = _settings(tmp_path)
+    security = prepare_server(settings, tls=True)
+    plan = make_plan(settings, None, {"PATH": "/bin"}, security)
+    assert plan.nats is not None
+    assert plan.nats.argv[1:] == ("-c", str(security.config))
+    for spec in plan.services:
+        assert spec.env is not None
+        name = spec.argv[-1]
+        assert spec.env["SETPOINT_NATS__CREDENTIALS"] == f"file:{security.creds[name]}"
+        assert spec.env["SETPOINT_NATS__TLS_CA"] == str(security.ca)
+    (sim,) = plan.sims
+    assert sim.env is not None
+    assert "SETPOINT_NATS__CREDENTIALS" not in sim.env
+    for path in (security.config, *security.creds.values()):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    again = prepare_server(settings, tls=True)  # a second start keeps every identity's key
+    assert all(again.creds[n].read_text() == p.read_text() for n, p in security.creds.items())
