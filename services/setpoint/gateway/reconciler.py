@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -92,6 +93,8 @@ class Reconciler:
         self.pages = pages
         self.read_to: dict[str, datetime] = {}
         """Per symbol: the newest trade a recorded run's trades read showed (this process)."""
+        self.runs: Counter[ReconcileTrigger] = Counter()
+        """Runs this process completed, by trigger."""
 
     def policy(self) -> core.ReconcilePolicy:
         targets = frozenset(
@@ -117,6 +120,7 @@ class Reconciler:
             log.info("position of %s not recorded: trades moved while it was read", key.symbol)
         await self._record(outcome, snap, trigger)
         self._advance(snap)
+        self.runs[trigger] += 1
         self.last_duration_s = time.perf_counter() - started
         telemetry.metrics().reconcile_duration.record(
             self.last_duration_s,
