@@ -34,6 +34,9 @@ from setpoint.core.errors import SecretUnavailable as SecretUnavailable
 from setpoint.core.numeric import Dec
 
 DEFAULT_PATH = "setpoint.toml"
+MAX_STARTUP_DELAY_S = 3600.0  # float-ok
+MAX_LOOKBACK_S = 7 * 24 * 3600.0  # float-ok
+MIN_PURGE_AFTER_S = 60.0  # float-ok
 
 
 class Section(BaseModel):
@@ -120,6 +123,47 @@ class AccountConfig(Section):
     # the gateway's venue calls (ccxt timeout) and market-data polling
     venue_timeout_s: float = 10  # float-ok
     ticker_interval_s: float = 1  # float-ok
+    # reconciliation settings (docs/services.md, "Reconciliation settings")
+    reconcile_startup_delay_s: float = 10  # float-ok
+    in_flight_check_interval_s: float = 2  # float-ok
+    open_order_lookback_s: float = 600  # float-ok
+    purge_closed_orders_after_s: float = 3600  # float-ok
+
+    @field_validator("reconcile_interval_s", "in_flight_check_interval_s")
+    @classmethod
+    def _positive_interval(cls, value: float) -> float:  # float-ok
+        if not value > 0:
+            raise ValueError(f"must be a number of seconds above 0, not {value:g}")
+        return value
+
+    @field_validator("reconcile_startup_delay_s")
+    @classmethod
+    def _delay(cls, value: float) -> float:  # float-ok
+        if not 0 <= value <= MAX_STARTUP_DELAY_S:
+            raise ValueError(
+                f"must be between 0 and {MAX_STARTUP_DELAY_S:g} seconds, not {value:g}"
+            )
+        return value
+
+    @field_validator("open_order_lookback_s")
+    @classmethod
+    def _lookback(cls, value: float) -> float:  # float-ok
+        if not 0 < value <= MAX_LOOKBACK_S:
+            raise ValueError(
+                f"must be above 0 and at most {MAX_LOOKBACK_S:g} seconds (7 days, the longest "
+                f"trades window Binance answers), not {value:g}"
+            )
+        return value
+
+    @field_validator("purge_closed_orders_after_s")
+    @classmethod
+    def _purge(cls, value: float) -> float:  # float-ok
+        if value != 0 and not value >= MIN_PURGE_AFTER_S:
+            raise ValueError(
+                f"must be 0 (never purge) or at least {MIN_PURGE_AFTER_S:g} seconds (a closed "
+                f"order's last facts must still find it), not {value:g}"
+            )
+        return value
 
     @field_validator("api_key", "secret")
     @classmethod

@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 
-from setpoint.config import AccountConfig
+from immutables import Map
+
+from setpoint.config import AccountConfig, Settings
 from setpoint.core.reconcile import ReconcilePolicy
 from setpoint.core.risk import NO_LIMITS, RiskLimits
 
-__all__ = ["reconcile_policy", "risk_limits"]
+__all__ = ["purge_after", "reconcile_policy", "risk_limits"]
 
 
 def risk_limits(config: AccountConfig) -> RiskLimits:
@@ -49,3 +51,14 @@ def reconcile_policy(config: AccountConfig, target_symbols: frozenset[str]) -> R
         config.zombie_policy, config.zombie_scope, config.in_flight_timeout_s,
         config.not_found_retries, config.not_found_min_age_s, target_symbols,
     )  # fmt: skip
+
+
+def purge_after(settings: Settings) -> Map[str, timedelta]:
+    """Per account, how long after an order closes the live projections drop it
+    (`ActualState.purge_after`); accounts whose `purge_closed_orders_after_s` is 0 keep
+    every order."""
+    return Map(
+        (name, timedelta(seconds=account.purge_closed_orders_after_s))
+        for name, account in settings.accounts.items()
+        if account.purge_closed_orders_after_s
+    )

@@ -120,6 +120,8 @@ class ReconcileTrigger(StrEnum):
     RECONNECT = "reconnect"
     PERIODIC = "periodic"
     MANUAL = "manual"
+    IN_FLIGHT = "in_flight"
+    """The in-flight check: a run over the symbols with submissions unanswered too long."""
 
 
 class Wallet(StrEnum):

@@ -68,6 +68,7 @@ from setpoint.eventlog.port import (
     Recorded,
 )
 from setpoint.eventlog.projection import ProjectionRunner
+from setpoint.settings_core import purge_after
 
 log = logging.getLogger("setpoint.differ")
 _TRACER = telemetry.tracer("setpoint.differ")
@@ -93,7 +94,7 @@ class DifferService:
         supervisor: Supervisor | None = None,
     ) -> None:
         self.settings, self.log, self.nc = settings, event_log, nc
-        self.view = DifferView()
+        self.view = DifferView(purge_after(settings))
         self.queue: WorkQueue[Key] = WorkQueue()
         self.counters: dict[str, int] = {
             "accepted": 0, "rejected": 0, "unknown_account": 0, "decisions": 0, "lost_races": 0,

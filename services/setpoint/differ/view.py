@@ -21,6 +21,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
+
+from immutables import Map
 
 from setpoint.core import projections
 from setpoint.core.events import (
@@ -56,12 +59,16 @@ class KeyFacts:
     positions: dict[Producer, int] = field(default_factory=dict)
 
 
+EMPTY_PURGE: Map[str, timedelta] = Map()
+
+
 class DifferView:
     """See the module docstring. Not thread-safe; one event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, purge_after: Map[str, timedelta] = EMPTY_PURGE) -> None:
+        """`purge_after`: per account, when closed orders leave `actual` (`projections.purge`)."""
         self.intent = projections.IntentState.empty()
-        self.actual = projections.ActualState.empty()
+        self.actual = projections.ActualState.empty(purge_after)
         self.position = 0
         self.keys: dict[Key, KeyFacts] = {}
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []

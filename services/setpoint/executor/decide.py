@@ -3,7 +3,8 @@
 The last line of defence before the venue:
 
 * **skip** what was already done: a place whose client order id was already submitted
-  (by this executor before a crash, or by another executor that won the race), a cancel
+  (by this executor before a crash, or by another executor that won the race; also
+  known by its intent's highest attempt, once the closed order is purged), a cancel
   of an order known to be closed. This is what makes re-reading the log harmless.
 * **refuse** (RiskRejected) what breaks a rule: in `liquidate_only` mode a place that does
   not reduce the position, counted with every reducing order already working for the key
@@ -87,7 +88,18 @@ def decide(
         return EXECUTE
     if action.client_order_id in seen.submitted or actual.order(key, action.client_order_id):
         return Decision(Verdict.SKIP, detail="already submitted")
+    if _attempt_taken(action, key, actual):
+        return Decision(Verdict.SKIP, detail="already submitted")
     return _risk(action, key, actual, account, last_price, view, now)
+
+
+def _attempt_taken(action: Action, key: Key, actual: ActualState) -> bool:
+    """The intent already had this attempt (or a later one) submitted: true also once the
+    order has closed and been purged from the projection (`projections.purge`), whose
+    intent progress is kept."""
+    if action.intent_id is None or action.attempt is None:
+        return False
+    return actual.last_attempt(key, action.intent_id) >= action.attempt
 
 
 def _risk(

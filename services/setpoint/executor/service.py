@@ -52,6 +52,7 @@ from setpoint.executor.gateway_client import GatewayClient
 from setpoint.executor.staging import Staging
 from setpoint.executor.venue_actions import VenueActions
 from setpoint.executor.writeahead import WriteAhead
+from setpoint.settings_core import purge_after
 
 RETRY_FAILED_PLAN_S = 1.0  # float-ok: first backoff before a plan that failed midway runs again
 _tracer = telemetry.tracer("setpoint.executor")
@@ -69,7 +70,7 @@ class Executor:
     ) -> None:
         self.settings, self.nc, self.log = settings, nc, event_log
         self.supervisor = supervisor or Supervisor("executor")
-        self.actual = ActualState.empty()
+        self.actual = ActualState.empty(purge_after(settings))
         self.plans: dict[Key, DiffComputed] = {}
         self.done: dict[Key, str] = {}
         self.submitted: set[str] = set()

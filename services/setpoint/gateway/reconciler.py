@@ -4,12 +4,12 @@ One run (startup, stream reconnect, periodic):
 
 1. the projection catches up with the log (kept as `before`); the venue is read: open
    orders (one call for the spot account, one per derivative symbol), trades since the
-   last recorded fill less an overlap up to now (paged, at most `TRADE_PAGES` calls per
-   symbol: a read stopped by that cap is marked incomplete), positions of derivative
-   symbols (each between two trades reads, so the core can tell whether a trade moved
-   while it was read: the second is one page from the first's newest trade), spot
-   balances. Each read is a `Fetched`: a failed read concludes nothing (the core never
-   reads it as "empty");
+   last recorded fill less the account's `open_order_lookback_s` up to now (paged, at
+   most `TRADE_PAGES` calls per symbol: a read stopped by that cap is marked
+   incomplete), positions of derivative symbols (each between two trades reads, so the
+   core can tell whether a trade moved while it was read: the second is one page from the
+   first's newest trade), spot balances. Each read is a `Fetched`: a failed read
+   concludes nothing (the core never reads it as "empty");
 2. the projection catches up again, so every order the venue showed has its write-ahead
    `OrderSubmitted` folded (the executor appends it before placing);
 3. `reconcile` decides; the targeted queries it asks for (ghosts, aged in-flight orders)
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -55,7 +56,6 @@ from setpoint.venues.commands import CancelCommand
 from setpoint.venues.errors import Outcome
 
 log = logging.getLogger(__name__)
-FILL_OVERLAP = timedelta(minutes=10)
 TRADES_PER_READ = 1000
 """The most trades one call asks the venue for (a page)."""
 TRADE_PAGES = 10
@@ -93,6 +93,8 @@ class Reconciler:
         self.pages = pages
         self.read_to: dict[str, datetime] = {}
         """Per symbol: the newest trade a recorded run's trades read showed (this process)."""
+        self.runs: Counter[ReconcileTrigger] = Counter()
+        """Runs this process completed, by trigger."""
 
     def policy(self) -> core.ReconcilePolicy:
         targets = frozenset(
@@ -100,10 +102,13 @@ class Reconciler:
         )
         return reconcile_policy(self.config, targets)
 
-    async def run(self, trigger: ReconcileTrigger) -> core.ReconcileOutcome:
+    async def run(
+        self, trigger: ReconcileTrigger, symbols: list[str] | None = None
+    ) -> core.ReconcileOutcome:
+        """One run over `symbols` (default: the whole scope, `view.scope()`)."""
         started = time.perf_counter()
         before = self.view.actual
-        snap = await self._snapshot(self.view.scope())
+        snap = await self._snapshot(self.view.scope() if symbols is None else symbols)
         await self.view.caught_up()
         snap = replace(snap, fills={s: self._named(s, f) for s, f in snap.fills.items()})
         policy, now = self.policy(), datetime.now(UTC)
@@ -115,6 +120,7 @@ class Reconciler:
             log.info("position of %s not recorded: trades moved while it was read", key.symbol)
         await self._record(outcome, snap, trigger)
         self._advance(snap)
+        self.runs[trigger] += 1
         self.last_duration_s = time.perf_counter() - started
         telemetry.metrics().reconcile_duration.record(
             self.last_duration_s,
@@ -175,10 +181,12 @@ class Reconciler:
     def _since(self, symbol: str) -> datetime | None:
         """From the last recorded fill of the key or the newest trade an earlier run read
         and recorded (so trades not of ours, which are not recorded, move it on too), less
-        the overlap; None (the venue's newest page) when neither is known."""
+        the account's `open_order_lookback_s`; None (the venue's newest page) when neither
+        is known."""
         known = [self.view.last_fill_at.get(Key(self.account, symbol)), self.read_to.get(symbol)]
         times = [t for t in known if t is not None]
-        return max(times) - FILL_OVERLAP if times else None
+        lookback = timedelta(seconds=self.config.open_order_lookback_s)
+        return max(times) - lookback if times else None
 
     def _advance(self, snap: core.VenueSnapshot) -> None:
         for symbol, read in snap.fills.items():

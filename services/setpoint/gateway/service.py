@@ -6,9 +6,11 @@ Contract:
   then follows it live and resumes after a broken subscription), `MarketsLoaded` is appended, the
   command handlers answer `setpoint.gw.<account>.*`, and the startup reconciliation runs
   (REST snapshot → facts → semantics §4 decisions). Only then is the gateway ready.
-* Afterwards: reconciliation again on every stream break (trigger `reconnect`) and every
-  `reconcile_interval_s` (`periodic`); websocket order and trade updates are appended as
-  `OrderObserved` / `FillObserved` hints; tickers are published on
+* Afterwards: reconciliation again on every stream break (trigger `reconnect`), every
+  `reconcile_interval_s` (`periodic`, the first `reconcile_startup_delay_s` after the
+  startup run), and every `in_flight_check_interval_s` over the symbols whose submissions
+  have gone unanswered for `in_flight_timeout_s` (`in_flight`); websocket order and trade
+  updates are appended as `OrderObserved` / `FillObserved` hints; tickers are published on
   `setpoint.md.<account>.<token>.ticker` for `market_data_scope()`: the reconciliation
   scope, the symbols of the account's configured strategies, and the symbols named by
   live subscriptions on `setpoint.md.<account>.subscribe` (`MarketDataSubscription`,
@@ -56,6 +58,7 @@ from setpoint.gateway.reconciler import Reconciler
 from setpoint.gateway.streams import watch
 from setpoint.gateway.subscriptions import NONE, live, renew
 from setpoint.gateway.venue import Venue, VenueError
+from setpoint.settings_core import purge_after
 from setpoint.venues.errors import Outcome
 
 log = logging.getLogger(__name__)
@@ -80,7 +83,7 @@ class Gateway:
         self.supervisor = supervisor or Supervisor("gateway")
         self.config: AccountConfig = settings.accounts[account]
         self.venue, self.stream = venue, stream
-        self.actual = ActualState.empty()
+        self.actual = ActualState.empty(purge_after(settings))
         self.intent = IntentState.empty()
         self.position = 0
         self.pending_fills: set[str] = set()
@@ -96,6 +99,7 @@ class Gateway:
         self._reconcile_lock = asyncio.Lock()
         self._break_pending = False
         self.subscriptions = NONE
+        self._settled: asyncio.Task[None] | None = None
 
     @property
     def exchange(self) -> str:
@@ -115,6 +119,7 @@ class Gateway:
             self._start_streams()
         await self.reconcile(ReconcileTrigger.STARTUP)
         self._spawn("periodic reconciliation", self._periodic)
+        self._spawn("in-flight checks", self._in_flight_checks)
         self._spawn("tickers", self._tickers)
 
     async def stop(self) -> None:
@@ -219,18 +224,55 @@ class Gateway:
 
     # ------------------------------------------------------------------ reconciliation
 
-    async def reconcile(self, trigger: ReconcileTrigger) -> None:
+    async def reconcile(self, trigger: ReconcileTrigger, symbols: list[str] | None = None) -> None:
+        """One reconciliation run over `symbols` (default: the whole scope); runs of the
+        account never overlap."""
         async with self._reconcile_lock:
             await self.caught_up()
-            await self.reconciler.run(trigger)
+            await self.reconciler.run(trigger, symbols)
+
+    async def _continuous(self) -> None:
+        """Wait out `reconcile_startup_delay_s` once per process (counted from the end of
+        the startup run), so a loop resumed after a failure does not wait again."""
+        if self._settled is None:
+            self._settled = asyncio.get_running_loop().create_task(
+                asyncio.sleep(self.config.reconcile_startup_delay_s)
+            )
+        await asyncio.shield(self._settled)
 
     async def _periodic(self) -> None:
+        """`periodic` runs: the first `reconcile_startup_delay_s` after the startup run,
+        then every `reconcile_interval_s` after the previous one ends."""
+        await self._continuous()
         while True:
-            await asyncio.sleep(self.config.reconcile_interval_s)
             try:
                 await self.reconcile(ReconcileTrigger.PERIODIC)
             except Exception:
                 log.exception("periodic reconciliation failed")
+            await asyncio.sleep(self.config.reconcile_interval_s)
+
+    async def _in_flight_checks(self) -> None:
+        """Every `in_flight_check_interval_s` (after the startup delay): when submissions
+        of this account have gone unanswered for `in_flight_timeout_s`, an `in_flight` run
+        over their symbols settles them (found, or counted not found towards lost), so a
+        place whose answer was lost is not left for the next periodic run."""
+        await self._continuous()
+        while True:
+            symbols = self.aged_in_flight_symbols()
+            if symbols:
+                try:
+                    await self.reconcile(ReconcileTrigger.IN_FLIGHT, symbols)
+                except Exception:
+                    log.exception("in-flight check failed")
+            await asyncio.sleep(self.config.in_flight_check_interval_s)
+
+    def aged_in_flight_symbols(self) -> list[str]:
+        """Symbols of this account with a submission unanswered for `in_flight_timeout_s`."""
+        aged = self.actual.in_flight(datetime.now(UTC), self.config.in_flight_timeout_s)
+        return sorted(
+            {o.key.symbol for o in aged if o.key.account == self.account and o.key.symbol}
+            & set(self.venue.markets)
+        )
 
     async def _on_break(self) -> None:
         if self._break_pending:

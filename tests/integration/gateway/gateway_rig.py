@@ -45,6 +45,7 @@ def account_config(base_url: str, **overrides: Any) -> AccountConfig:
         "api_key": "env:SETPOINT_IT_KEY",
         "secret": "env:SETPOINT_IT_SECRET",
         "reconcile_interval_s": 60,
+        "reconcile_startup_delay_s": 60,  # the first periodic run as before: after 60 s
         "venue_timeout_s": 1.0,
         "in_flight_timeout_s": 0.5,
         "not_found_retries": 2,

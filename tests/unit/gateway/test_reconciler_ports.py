@@ -114,3 +114,34 @@ def test_the_reconciler_does_not_import_the_gateway_service() -> None:
             for alias in node.names
         }
         assert "setpoint.gateway.service" not in imported, module
+
+
+@dataclass
+class ReadsFrom(MemoryVenue):
+    """Remembers where each trades read started."""
+
+    starts: list[datetime | None] = field(default_factory=list)
+
+    async def all_fills(
+        self, symbol: str, since: datetime | None, *, page: int, pages: int
+    ) -> TradesRead:
+        self.starts.append(since)
+        return TradesRead((), complete=True)
+
+
+async def test_the_trades_read_looks_back_open_order_lookback_s_before_the_last_fill() -> None:
+    last_fill = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    venue = ReadsFrom()
+    view = Projections(last_fill_at={Key("demo", SYMBOL): last_fill})
+
+    async def append(key: Key, events: Sequence[Event]) -> None:
+        return None
+
+    ports: tuple[ReconcileVenue, ProjectionView] = (venue, view)
+    config = AccountConfig(open_order_lookback_s=3600)
+    await Reconciler(*ports, append, account="demo", config=config).run(ReconcileTrigger.MANUAL)
+    assert venue.starts == [last_fill - timedelta(hours=1)]
+    await Reconciler(*ports, append, account="demo", config=AccountConfig()).run(
+        ReconcileTrigger.MANUAL
+    )
+    assert venue.starts[-1] == last_fill - timedelta(minutes=10)  # the default, 600 s

@@ -12,8 +12,9 @@ so one event costs O(log n) and an old state stays valid after a newer one is ma
 One module per concern: `journal` (which names changed, by sequence number), `intents`
 (the intent store and its fold), `orders` (what the actual store records per order and per
 intent), `actual` (the actual store's values and queries), `actual_folds` (what each event
-does to it) and `rebuild` (both stores from a run of records). Importers use this package;
-`__all__` is its surface.
+does to it), `purge` (closed orders leaving the store after a per-account buffer of log
+time, `ActualState.purge_after`) and `rebuild` (both stores from a run of records).
+Importers use this package; `__all__` is its surface.
 
 What each event does
 ====================

@@ -25,6 +25,7 @@ from setpoint.core.projections.orders import (
     IntentProgress,
     OrderRecord,
 )
+from setpoint.core.projections.purge import NO_CLOSED, ClosedQueue
 
 __all__ = [
     "EMPTY_KEY",
@@ -62,6 +63,9 @@ class KeyActual(NamedTuple):
     fill_net: Decimal = ZERO
     """Running signed sum of every quantity fills added to `position`, never reset (a
     `PositionObserved` names the value it includes: later fills go on top of it)."""
+    closed: ClosedQueue = NO_CLOSED
+    """Orders closed and not yet purged, oldest first; only while the account has a purge
+    buffer (`ActualState.purge_after`, see `projections.purge`)."""
 
     def progress(self, intent_id: str) -> IntentProgress:
         return self.intents.get(intent_id, NO_PROGRESS)
@@ -113,10 +117,13 @@ class ActualState(NamedTuple):
     keys: Map[Key, KeyActual]
     accounts: Map[str, AccountActual]
     reconciliations: Map[Key, ReconcileSummary]
+    purge_after: Map[str, timedelta] = EMPTY
+    """Per account: how long after an order closes (in log time) it leaves the store
+    (`projections.purge`); an account absent keeps every order."""
 
     @classmethod
-    def empty(cls) -> ActualState:
-        return cls(0, EMPTY, EMPTY, EMPTY)
+    def empty(cls, purge_after: Map[str, timedelta] = EMPTY) -> ActualState:
+        return cls(0, EMPTY, EMPTY, EMPTY, purge_after)
 
     def key(self, key: Key) -> KeyActual:
         return self.keys.get(key, EMPTY_KEY)

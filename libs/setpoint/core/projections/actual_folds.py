@@ -59,6 +59,7 @@ from setpoint.core.projections.orders import (
     find_order,
     retry_delay,
 )
+from setpoint.core.projections.purge import ClosedQueue, due
 
 __all__ = ["STALE_CANCEL", "apply_actual"]
 
@@ -151,16 +152,18 @@ def _is_live(o: OrderRecord) -> bool:
 def _commit(
     state: ActualState,
     position: int,
+    at: datetime,
     old: OrderRecord | None,
     new: OrderRecord,
     applied: Decimal = ZERO,
     fill_id: tuple[str, str] | None = None,
 ) -> ActualState:
-    """Store `new` (replacing `old`) and update every index of its key."""
-    _, keys, accounts, reconciliations = state
+    """Store `new` (replacing `old`) by the event of `at` and update every index of its key;
+    with a purge buffer for the account, queue `new` if it closed and purge what is due."""
+    _, keys, accounts, reconciliations, purge_after = state
     key = new.key
     (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
-     backoff, net) = keys.get(key, EMPTY_KEY)  # fmt: skip
+     backoff, net, closed) = keys.get(key, EMPTY_KEY)  # fmt: skip
     ref, iid, order_id = new.ref, new.intent_id, new.order_id
     was_live, now_live = old is not None and _is_live(old), _is_live(new)
     if now_live is not was_live:
@@ -185,12 +188,45 @@ def _commit(
         fills = fills.set(fill_id, None)
     journal = journal.touch(iid if iid is not None else orphan_name(ref))
     orders = orders.set(ref, new)
+    buffer = purge_after.get(key.account) if purge_after else None
+    if buffer is not None:
+        if (old is None or old[14] in OPEN) and new[14] not in OPEN:
+            closed = closed.push(at, ref)
+        if closed:
+            closed, orders, venue_ids = _purged(closed, orders, venue_ids, at, buffer)
     new_ka = new_tuple(
         KeyActual,
         (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
-         backoff, net),
+         backoff, net, closed),
     )  # fmt: skip
-    return new_tuple(ActualState, (position, keys.set(key, new_ka), accounts, reconciliations))
+    return new_tuple(
+        ActualState, (position, keys.set(key, new_ka), accounts, reconciliations, purge_after)
+    )
+
+
+def _purged(
+    closed: ClosedQueue,
+    orders: Map[str, OrderRecord],
+    venue_ids: Map[str, str],
+    at: datetime,
+    buffer: timedelta,
+) -> tuple[ClosedQueue, Map[str, OrderRecord], Map[str, str]]:
+    """Drop the orders of `closed` that are due at `at` (`projections.purge`). One whose
+    reported fills are not all folded yet (`reported > filled`: they are on their way) is
+    queued again from `at` rather than dropped, so its fills still find it."""
+    closed, refs = due(closed, at, buffer)
+    for ref in refs:
+        record = orders.get(ref)
+        if record is None or record[14] in OPEN:
+            continue
+        if record[16] > record[15]:
+            closed = closed.push(at, ref)
+            continue
+        orders = orders.delete(ref)
+        order_id = record[3]
+        if order_id is not None and venue_ids.get(order_id) == ref:
+            venue_ids = venue_ids.delete(order_id)
+    return closed, orders, venue_ids
 
 
 def _backoff_name(order: OrderRecord) -> str | None:
@@ -241,8 +277,10 @@ def _submitted(state: ActualState, position: int, event: OrderSubmitted) -> Actu
     if d.replaces is not None:
         old = orders.get(d.replaces)
         if old is not None and old.is_live:
-            state = _commit(state, position, old, _cancel_pending(old, event.occurred_at))
-    return _commit(state, position, None, order)
+            state = _commit(
+                state, position, event.occurred_at, old, _cancel_pending(old, event.occurred_at)
+            )
+    return _commit(state, position, event.occurred_at, None, order)
 
 
 def _clear_submit(order: OrderRecord) -> str | None:
@@ -258,7 +296,9 @@ def _placed(state: ActualState, position: int, event: OrderPlaced) -> ActualStat
     reported = min(max(old.reported, d.filled), old.quantity)
     pending = _clear_submit(old) if status.is_open else None
     new = _evolve(old, d.order_id, status, old.filled, reported, pending)
-    return _closed(_commit(state, position, old, new), position, new, event.occurred_at)
+    return _closed(
+        _commit(state, position, event.occurred_at, old, new), position, new, event.occurred_at
+    )
 
 
 def _rejected(state: ActualState, position: int, event: OrderRejected) -> ActualState:
@@ -268,7 +308,7 @@ def _rejected(state: ActualState, position: int, event: OrderRejected) -> Actual
         return skip(state, position, None)
     status = OrderStatus.REJECTED if d.terminal else OrderStatus.CANCELED
     new = _evolve(old, old.order_id, status, old.filled, old.reported, None)
-    state = _commit(state, position, old, new)
+    state = _commit(state, position, event.occurred_at, old, new)
     name = _backoff_name(new)
     if d.terminal or name is None:
         return state
@@ -304,7 +344,7 @@ def _cancel_submitted(state: ActualState, position: int, event: CancelSubmitted)
     old = _lookup(state, event.key, d.client_order_id, d.order_id)
     if old is None or not old.is_open or old.pending == CANCEL:
         return skip(state, position, None)
-    return _commit(state, position, old, _cancel_pending(old, event.occurred_at))
+    return _commit(state, position, event.occurred_at, old, _cancel_pending(old, event.occurred_at))
 
 
 def _cancelled(state: ActualState, position: int, event: OrderCancelled) -> ActualState:
@@ -317,7 +357,9 @@ def _cancelled(state: ActualState, position: int, event: OrderCancelled) -> Actu
     new = _evolve(old, old.order_id or d.order_id, status, old.filled, reported, None)
     if d.reason == "lost" and _never_acknowledged(old) and d.order_id is None and not reported:
         new = new._replace(lost=True)
-    return _closed(_commit(state, position, old, new), position, new, event.occurred_at)
+    return _closed(
+        _commit(state, position, event.occurred_at, old, new), position, new, event.occurred_at
+    )
 
 
 def _never_acknowledged(order: OrderRecord) -> bool:
@@ -341,7 +383,7 @@ def _observed(state: ActualState, position: int, event: OrderObserved) -> Actual
     d = event.data
     old = _lookup(state, event.key, d.client_order_id, d.order_id)
     if old is None:
-        return _commit(state, position, None, _observed_new(event))
+        return _commit(state, position, event.occurred_at, None, _observed_new(event))
     if old.status is not None and not old.status.is_open:
         return skip(state, position, None)
     price = d.price if d.price is not None else old.price
@@ -356,7 +398,9 @@ def _observed(state: ActualState, position: int, event: OrderObserved) -> Actual
         old.filled, reported, pending, *old[18:20], old.adopted or d.adopted, 0, None,
         *old[23:],
     ))  # fmt: skip
-    return _closed(_commit(state, position, old, new), position, new, event.occurred_at)
+    return _closed(
+        _commit(state, position, event.occurred_at, old, new), position, new, event.occurred_at
+    )
 
 
 def _stale_cancel(old: OrderRecord, event: OrderObserved) -> bool:
@@ -379,7 +423,7 @@ def _not_found(state: ActualState, position: int, event: OrderNotFound) -> Actua
         return skip(state, position, None)
     since = old.not_found_since if d.consecutive > 1 and old.not_found_since else None
     new = old._replace(not_found=d.consecutive, not_found_since=since or event.occurred_at)
-    return _commit(state, position, old, new)
+    return _commit(state, position, event.occurred_at, old, new)
 
 
 def _fill(state: ActualState, position: int, event: FillObserved) -> ActualState:
@@ -402,7 +446,7 @@ def _fill(state: ActualState, position: int, event: FillObserved) -> ActualState
         status = OrderStatus.FILLED
     pending = old.pending if status is None or status.is_open else None
     new = _evolve(old, old.order_id, status, filled, old.reported, pending)
-    return _commit(state, position, old, new, applied, fid)
+    return _commit(state, position, event.occurred_at, old, new, applied, fid)
 
 
 def _netted_fill(
@@ -423,7 +467,7 @@ def _netted_fill(
     pending = old.pending if status is None or status.is_open else None
     new = _evolve(old, old.order_id, status, filled, old.reported, pending)
     new = new._replace(inferred=inferred)
-    return _commit(state, position, old, new, filled - old.filled, fid)
+    return _commit(state, position, event.occurred_at, old, new, filled - old.filled, fid)
 
 
 def _orphan_fill(
