@@ -335,7 +335,7 @@ class Gauges:
 
     def observe(self, name: str, source: Source) -> None:
         """Report `source()` as gauge `name` (a key of `GAUGES`; `source` a bound method)."""
-        self._sources[name].append(weakref.WeakMethod(source))  # type: ignore[arg-type]
+        self._sources[name].append(weakref.WeakMethod(source))
 
     def readings(self, name: str) -> dict[frozenset[tuple[str, str]], float]:  # float-ok
         """The merged readings of gauge `name` now (what a collection reports)."""
