@@ -160,17 +160,16 @@ async def _publish(
 # --------------------------------------------------------------------------- latency
 
 
-def cpu_seconds(system: System) -> float:  # float-ok
-    """User + system CPU time of the running service processes (Linux /proc)."""
+def cpu_seconds(system: System) -> dict[str, float]:  # float-ok
+    """User + system CPU time of each running service process (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    out: dict[str, float] = {}  # float-ok
     for name in SERVICES:
         process = system.processes.get(name)
-        if process is None:
-            continue
-        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / tick
+        if process is not None:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
 
 
 async def _scraping(system: System) -> None:
@@ -184,7 +183,7 @@ async def _scraping(system: System) -> None:
 async def latency(system: System, count: int, warmup: int) -> dict[str, Any]:
     placements = await _subscribe_placements(system)
     sent: dict[str, int] = {}
-    cpu_before = 0.0
+    cpu_before: dict[str, float] = {}  # float-ok
     for i in range(warmup + count):
         if i == warmup:
             cpu_before = cpu_seconds(system)
@@ -196,12 +195,14 @@ async def latency(system: System, count: int, warmup: int) -> dict[str, Any]:
         await asyncio.wait_for(waiter.wait(), 10)
         if i >= warmup:
             sent[coid] = t0
-    cpu_ms = (cpu_seconds(system) - cpu_before) * 1000 / max(count, 1)
+    cpu_after = cpu_seconds(system)
+    cpu_ms = {s: (cpu_after[s] - cpu_before.get(s, 0)) * 1000 / max(count, 1) for s in cpu_after}
     booked = {o["client_order_id"]: o["created_us"] for o in (await system.venue())["orders"]}
     wire = [(booked[c] - t0) / 1000 for c, t0 in sent.items() if c in booked]
     return {
         "target_to_wire_ms": percentiles(wire),
-        "service_cpu_ms_per_target": round(cpu_ms, 3),
+        "service_cpu_ms_per_target": round(sum(cpu_ms.values()), 3),
+        "cpu_ms_per_target_by_service": {s: round(ms, 3) for s, ms in cpu_ms.items()},
         "stages_ms": await _stages(system, set(sent), booked, placements.commands),
     }
 
