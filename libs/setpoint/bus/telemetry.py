@@ -137,7 +137,11 @@ def setup_telemetry(settings: Settings, service_name: str) -> Telemetry:
 
 
 def _install(service_name: str, config: TelemetryConfig) -> Telemetry:
-    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics import (
+        AlwaysOffExemplarFilter,
+        MeterProvider,
+        TraceBasedExemplarFilter,
+    )
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -160,7 +164,13 @@ def _install(service_name: str, config: TelemetryConfig) -> Telemetry:
         server, port = _serve_metrics(config.metrics_host, config.metrics_port)
         readers.append(prometheus_reader())
         providers.append(server)
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    # Exemplars link measurements to sampled spans: none without tracing, and the
+    # Prometheus text format does not carry them; off, a measurement costs ~30 % less.
+    tracing = config.exporter != "none"
+    exemplars = TraceBasedExemplarFilter() if tracing else AlwaysOffExemplarFilter()
+    meter_provider = MeterProvider(
+        resource=resource, metric_readers=readers, exemplar_filter=exemplars
+    )
     otel_metrics.set_meter_provider(meter_provider)
     providers.insert(0, meter_provider)
     return Telemetry(service_name, config.exporter, tuple(providers), port)
