@@ -8,13 +8,18 @@ gateway|differ|executor`, then measures:
   replaces the last with a new intent, so every target costs a place (and a cancel of
   the previous order). The stages are split with the events' own timestamps (one host,
   one clock): intake (TargetPublished), diff (DiffComputed), write-ahead
-  (OrderSubmitted), venue booking, answer recorded (OrderPlaced).
+  (OrderSubmitted), venue booking, answer recorded (OrderPlaced); and the CPU time the
+  gateway, differ and executor processes spent per target (user + system, from /proc).
 * **throughput** (`--seconds` at `--rate` targets/s round-robin over `--keys` keys):
   targets sent, orders placed, and the placement lag (target sent → its order booked) in
   the first and the last third of the run; a lag that grows means a growing backlog.
 * **startup reconciliation** with `--open` open orders of ours at the venue: the gateway
   is restarted and its startup reconciliation timed (its own log line) and the time to
   ready measured.
+
+`--metrics` runs every service with its Prometheus endpoint on (`telemetry.metrics_port`)
+and scrapes each once a second meanwhile, as Prometheus would: run it alternately with
+and without to see what the metrics cost.
 
 Prints one JSON object. Goals: latency p50 ≤ 3 ms, p99 ≤ 10 ms; startup reconciliation of
 1,000 orders ≤ 2 s.
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import statistics
 import sys
@@ -42,6 +48,7 @@ from setpoint.bus import subjects
 from setpoint.core.ids import client_order_id
 from setpoint.core.model import Producer
 
+SERVICES = ("gateway", "differ", "executor")
 LATENCY_SYMBOL = "BTC/USDT"
 STARTUP_SYMBOL = "ETH/USDT"
 
@@ -59,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         help="the gateway's periodic reconciliation (s)",
+    )
+    parser.add_argument(
+        "--metrics", action="store_true", help="metrics endpoints on, scraped every second"
     )
     parser.add_argument(
         "--skip", action="append", default=[], choices=["latency", "throughput", "startup"]
@@ -150,10 +160,33 @@ async def _publish(
 # --------------------------------------------------------------------------- latency
 
 
+def cpu_seconds(system: System) -> dict[str, float]:  # float-ok
+    """User + system CPU time of each running service process (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}  # float-ok
+    for name in SERVICES:
+        process = system.processes.get(name)
+        if process is not None:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+async def _scraping(system: System) -> None:
+    """Scrape every service's /metrics once a second (as Prometheus would)."""
+    while True:
+        for service in system.metrics_ports:
+            await system.scrape(service)
+        await asyncio.sleep(1)
+
+
 async def latency(system: System, count: int, warmup: int) -> dict[str, Any]:
     placements = await _subscribe_placements(system)
     sent: dict[str, int] = {}
+    cpu_before: dict[str, float] = {}  # float-ok
     for i in range(warmup + count):
+        if i == warmup:
+            cpu_before = cpu_seconds(system)
         intent = f"lat-{i}"
         coid = _coid(LATENCY_SYMBOL, intent)
         waiter = placements.waiter(coid)
@@ -162,10 +195,14 @@ async def latency(system: System, count: int, warmup: int) -> dict[str, Any]:
         await asyncio.wait_for(waiter.wait(), 10)
         if i >= warmup:
             sent[coid] = t0
+    cpu_after = cpu_seconds(system)
+    cpu_ms = {s: (cpu_after[s] - cpu_before.get(s, 0)) * 1000 / max(count, 1) for s in cpu_after}
     booked = {o["client_order_id"]: o["created_us"] for o in (await system.venue())["orders"]}
     wire = [(booked[c] - t0) / 1000 for c, t0 in sent.items() if c in booked]
     return {
         "target_to_wire_ms": percentiles(wire),
+        "service_cpu_ms_per_target": round(sum(cpu_ms.values()), 3),
+        "cpu_ms_per_target_by_service": {s: round(ms, 3) for s, ms in cpu_ms.items()},
         "stages_ms": await _stages(system, set(sent), booked, placements.commands),
     }
 
@@ -293,12 +330,16 @@ async def startup(system: System, open_orders: int) -> dict[str, Any]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="setpoint-bench-e2e-"))
     account = {"reconcile_interval_s": args.reconcile_interval, "ticker_interval_s": 5}
-    system = System(root, sim_extra(args.keys), account)
+    system = System(root, sim_extra(args.keys), account, metrics=args.metrics)
     result: dict[str, Any] = {"bench": "e2e", "goals": {
         "target_to_wire_p50_ms": 3, "target_to_wire_p99_ms": 10,
         "startup_reconciliation_1000_s": 2}}  # fmt: skip
+    scraper: asyncio.Task[None] | None = None
     try:
         await system.up()
+        if args.metrics:
+            scraper = asyncio.create_task(_scraping(system))
+        result["metrics"] = args.metrics
         if "latency" not in args.skip:
             result["latency"] = await latency(system, args.count, args.warmup)
         if "throughput" not in args.skip:
@@ -306,6 +347,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if "startup" not in args.skip:
             result["startup"] = await startup(system, args.open)
     finally:
+        if scraper is not None:
+            scraper.cancel()
         await system.down()
     return result
 

@@ -98,9 +98,18 @@ async def eventually(
 
 class System:
     def __init__(
-        self, root: Path, sim_extra: str = "", account: dict[str, object] | None = None
+        self,
+        root: Path,
+        sim_extra: str = "",
+        account: dict[str, object] | None = None,
+        *,
+        metrics: bool = False,
     ) -> None:
         self.root = root
+        self.metrics_ports = (
+            {svc: free_port() for svc in ("gateway", "differ", "executor")} if metrics else {}
+        )
+        """With `metrics`: each service's Prometheus port (`telemetry.metrics_port`)."""
         self.nats_url = f"nats://127.0.0.1:{free_port()}"
         self.sim_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.sim_port}"
@@ -142,10 +151,22 @@ class System:
             command,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**self.env, **(env or {})},
+            env={**self.env, **self._metrics_env(service), **(env or {})},
             cwd=self.root,
         )
         out.close()
+
+    def _metrics_env(self, service: str) -> dict[str, str]:
+        port = self.metrics_ports.get(service)
+        return {} if port is None else {"SETPOINT_TELEMETRY__METRICS_PORT": str(port)}
+
+    async def scrape(self, service: str) -> str:
+        """The text of `service`'s /metrics endpoint (with `metrics` only)."""
+        assert self.http is not None
+        url = f"http://127.0.0.1:{self.metrics_ports[service]}/metrics"
+        async with self.http.get(url) as reply:
+            assert reply.status == 200, reply.status
+            return await reply.text()
 
     async def wait_ready(self, service: str, within: float = 60.0) -> None:
         async def ready() -> bool:

@@ -87,6 +87,16 @@ def _environment(ports: dict[str, int]) -> dict[str, str]:
     }
 
 
+def _differ_serves_metrics(cwd: Path) -> None:
+    """The targets file names one port per service; the differ's answers with its metrics."""
+    targets = json.loads((cwd / ".setpoint" / "prometheus" / "targets.json").read_text())
+    by_service = {group["labels"]["service"]: group["targets"][0] for group in targets}
+    assert set(by_service) == {"gateway", "executor", "differ", "strategy"}
+    assert len(set(by_service.values())) == 4
+    with urlopen(f"http://{by_service['differ']}/metrics", timeout=5) as reply:
+        assert "setpoint_key_converged" in reply.read().decode()
+
+
 def _second_up_is_refused(
     first: subprocess.Popen[str], ports: dict[str, int], tmp_path: Path
 ) -> None:
@@ -149,6 +159,9 @@ def test_up_runs_the_demo_and_ctrl_c_leaves_nothing_behind(
         out.until(rf"console: open http://127.0.0.1:{ports['console']}/", 5)
         with urlopen(f"http://127.0.0.1:{ports['console']}/api/overview", timeout=5) as reply:
             assert {k["symbol"] for k in json.loads(reply.read())["keys"]} >= {"BTC/USDT"}
+
+    if "differ" in ready:
+        _differ_serves_metrics(tmp_path)
 
     assert (tmp_path / ".setpoint" / "logs" / "nats-server.log").exists()
     _no_seed_leaks(tmp_path / ".setpoint", out.lines)

@@ -9,6 +9,8 @@
    process; `up` waits for each to answer `setpoint.health.<service>` before the next.
    With the built-in demo configuration, SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET default
    to the simulator's demo-key / demo-secret in the children's environment.
+   Each service serves its metrics on its own port (`ops.scrape_targets`), written to
+   `<data_dir>/prometheus/targets.json` for Prometheus' file-based service discovery.
 4. The status view (rich, on a terminal; plain lines with `--no-status` or when stdout is
    not a terminal) until SIGINT or SIGTERM; then every child is stopped (SIGTERM, SIGKILL
    after `--grace` seconds), services first, NATS last. A child that crashes is reported
@@ -55,6 +57,7 @@ from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import Settings, config_path, load_settings
 from setpoint.core.errors import ConfigError, EventLogError, NatsUnavailable
+from setpoint.ops.scrape_targets import metrics_ports, write_targets
 from setpoint.ops.security import Prepared, prepare_server
 from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
 
@@ -99,6 +102,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     if not args.insecure and not answers(settings.nats.url):
         security = prepare_server(settings, tls=args.tls or settings.nats.tls)
     plan = make_plan(settings, path, dict(os.environ), security)
+    write_targets(plan.data_dir, settings.telemetry.metrics_host, plan.metrics_ports)
     console = Console(live=sys.stdout.isatty() and not args.no_status)
     return asyncio.run(Up(settings, plan, console, args.grace, args.ready_timeout).run())
 
@@ -113,6 +117,7 @@ class Plan:
     services: tuple[ChildSpec, ...]
     sim_urls: dict[str, str] = field(default_factory=dict)
     security: Prepared | None = None
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
 
 def make_plan(
@@ -133,6 +138,7 @@ def make_plan(
     else:
         env["SETPOINT_CONFIG"] = str(path.resolve())
     setpoint = (sys.executable, "-m", "setpoint")
+    ports = metrics_ports(settings, SERVICES)
     sims = {
         f"sim-{port}" if port != settings.sim.port else "sim": (port, url)
         for port, url in _local_venues(settings)
@@ -147,11 +153,20 @@ def make_plan(
             for name, (port, _) in sims.items()
         ),
         services=tuple(
-            ChildSpec(svc, (*setpoint, "run", svc), logs / f"{svc}.log", _own(env, svc, security))
+            ChildSpec(
+                svc,
+                (*setpoint, "run", svc),
+                logs / f"{svc}.log",
+                {
+                    **_own(env, svc, security),
+                    "SETPOINT_TELEMETRY__METRICS_PORT": str(ports[svc]),
+                },
+            )
             for svc in SERVICES
         ),
         sim_urls={name: url for name, (_, url) in sims.items()},
         security=security,
+        metrics_ports=ports,
     )
 
 
