@@ -1,0 +1,156 @@
+"""The monitoring files in deploy/ as tests read them: the names the services export, the
+PromQL of the dashboard and of the alert rules, the metric names an expression reads, and
+a parse of expressions by Debian's `promtool` (Prometheus 2.42)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+GRAFANA_DIR = ROOT / "deploy" / "grafana"
+DASHBOARD = GRAFANA_DIR / "dashboards" / "setpoint.json"
+RULES = PROMETHEUS_DIR / "rules.yml"
+PROMTOOL = shutil.which("promtool")
+PROMETHEUS = shutil.which("prometheus")
+NO_PROMTOOL = "promtool not found: install Debian's `prometheus` package (.ci/run does)"
+NO_PROMETHEUS = "prometheus not found: install Debian's `prometheus` package (.ci/run does)"
+
+# The names as scraped from a service's /metrics (histograms add _bucket, _sum, _count).
+HISTOGRAMS = frozenset(
+    {
+        "setpoint_reconcile_lag_seconds",
+        "setpoint_reconcile_duration_seconds",
+        "setpoint_venue_request_duration_seconds",
+    }
+)
+EXPORTED = HISTOGRAMS | {
+    "setpoint_key_drift_age_seconds",
+    "setpoint_key_converged",
+    "setpoint_key_orders_target",
+    "setpoint_key_orders_venue",
+    "setpoint_key_position_target",
+    "setpoint_key_position_actual",
+    "setpoint_actions_pending",
+    "setpoint_orders_inflight",
+    "setpoint_cancels_pending",
+    "setpoint_orders_total",
+    "setpoint_venue_errors_total",
+    "setpoint_retries_total",
+    "setpoint_risk_refusals_total",
+    "setpoint_reconcile_runs_total",
+    "setpoint_reconcile_findings_total",
+    "setpoint_reconcile_last_success_timestamp_seconds",
+    "setpoint_position_discrepancy",
+    "setpoint_eventlog_consumer_lag_events",
+    "setpoint_events_appended_total",
+    "setpoint_ws_reconnects_total",
+    "setpoint_account_liquidate_only",
+    "setpoint_targets_total",
+}
+# Prometheus' own series: `up` per scraped target.
+PROMETHEUS_OWN = frozenset({"up"})
+# Exported once the venue dead-man switch exists; only its alert reads it.
+DEADMAN = "setpoint_deadman_last_renewal_timestamp_seconds"
+
+# What the dashboard's template variables stand for when a query is run outside Grafana.
+VARIABLES = {"$account": ".*"}
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_MATCHERS = re.compile(r"\{[^{}]*\}")
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
+_RANGE = re.compile(r"\[[^\]]*\]")
+_IDENT = re.compile(r"(?<![\w:.])([A-Za-z_:][\w:]*)(\s*\()?")
+_KEYWORDS = frozenset(
+    {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring"}
+    | {"group_left", "group_right", "inf", "nan"}
+)
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names `expr` selects (identifiers that are neither functions, keywords,
+    label names, strings nor durations)."""
+    text = _STRING.sub('""', expr)
+    text = _MATCHERS.sub("", text)
+    text = _GROUPING.sub("", text)
+    text = _RANGE.sub("", text)
+    names = set()
+    for match in _IDENT.finditer(text):
+        name, call = match.groups()
+        if call is None and name.lower() not in _KEYWORDS:
+            names.add(name)
+    return names
+
+
+def unknown_names(expr: str, allowed: Iterable[str]) -> set[str]:
+    """Names `expr` reads that are not in `allowed` (a histogram's series count as it)."""
+    known = set(allowed)
+    suffixes = ("_bucket", "_sum", "_count")
+
+    def is_known(name: str) -> bool:
+        base = next((name.removesuffix(s) for s in suffixes if name.endswith(s)), None)
+        return name in known or (base in HISTOGRAMS and base in known)
+
+    return {name for name in metric_names(expr) if not is_known(name)}
+
+
+def substitute(expr: str) -> str:
+    """`expr` with the dashboard's template variables replaced by what selects everything."""
+    for variable, value in VARIABLES.items():
+        expr = expr.replace(variable, value)
+    return expr
+
+
+def dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return loaded
+
+
+def dashboard_queries() -> dict[str, str]:
+    """`"<panel title> / <refId>"` → its PromQL, variables substituted."""
+    queries = {}
+    for panel in dashboard()["panels"]:
+        for target in panel.get("targets", []):
+            queries[f"{panel['title']} / {target['refId']}"] = substitute(target["expr"])
+    return queries
+
+
+def alert_rules() -> dict[str, dict[str, Any]]:
+    """Alert name → its rule, from rules.yml."""
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return {rule["alert"]: rule for group in groups for rule in group["rules"] if "alert" in rule}
+
+
+def parse_errors(exprs: dict[str, str]) -> str | None:
+    """None when `promtool check rules` parses every expression (each as a recording rule);
+    else promtool's message, with the names of the expressions."""
+    assert PROMTOOL is not None, NO_PROMTOOL
+    names = list(exprs)
+    rules = [{"record": f"query_{i}", "expr": exprs[n]} for i, n in enumerate(names)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "queries.yml"
+        path.write_text(yaml.safe_dump({"groups": [{"name": "queries", "rules": rules}]}))
+        run = subprocess.run(
+            [PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, check=False
+        )
+    if run.returncode == 0:
+        return None
+    legend = "\n".join(f"query_{i} = {name}: {exprs[name]}" for i, name in enumerate(names))
+    return f"{run.stdout}{run.stderr}\n{legend}"
+
+
+def promtool(*args: str, cwd: Path = PROMETHEUS_DIR) -> subprocess.CompletedProcess[str]:
+    """`promtool <args>` in `cwd`, output captured."""
+    assert PROMTOOL is not None, NO_PROMTOOL
+    return subprocess.run(
+        [PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120
+    )
