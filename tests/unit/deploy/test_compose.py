@@ -179,6 +179,7 @@ def test_prometheus_scrapes_every_setpoint_service_on_its_metrics_port() -> None
     for name in services:
         env = _environment(SETPOINT_SERVICES[name])
         assert int(env["SETPOINT_TELEMETRY__METRICS_PORT"]) == scraped[name], name
+        assert env["SETPOINT_TELEMETRY__METRICS_HOST"] == "0.0.0.0", name
 
 
 def test_grafana_is_provisioned_from_deploy() -> None:
