@@ -9,6 +9,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -154,3 +157,77 @@ def promtool(*args: str, cwd: Path = PROMETHEUS_DIR) -> subprocess.CompletedProc
     return subprocess.run(
         [PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120
     )
+
+
+def prometheus_config(targets_file: Path, interval: str = "1s") -> dict[str, Any]:
+    """deploy/prometheus/prometheus.yml as a test runs it: the same job and rules, reading
+    `targets_file` (absolute), scraping and evaluating every `interval`."""
+    config: dict[str, Any] = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config["global"] = {"scrape_interval": interval, "evaluation_interval": interval}
+    config["rule_files"] = [str(PROMETHEUS_DIR / name) for name in config["rule_files"]]
+    (job,) = config["scrape_configs"]
+    (discovery,) = job["file_sd_configs"]
+    discovery["files"] = [str(targets_file)]
+    discovery["refresh_interval"] = interval
+    return config
+
+
+class PrometheusServer:
+    """A real Prometheus (Debian's /usr/bin/prometheus) on a free port, with its storage in
+    `folder`, running `config`; queried through its HTTP API."""
+
+    def __init__(self, folder: Path, config: dict[str, Any], port: int) -> None:
+        assert PROMETHEUS is not None, NO_PROMETHEUS
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "prometheus.yml"
+        path.write_text(yaml.safe_dump(config))
+        self.url = f"http://127.0.0.1:{port}"
+        self.output = folder / "prometheus.out"
+        with self.output.open("wb") as out:
+            self.process = subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={path}",
+                    f"--storage.tsdb.path={folder / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--log.level=warn",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def get(self, path: str, **params: str) -> Any:
+        """GET `path` of the HTTP API; its `data` (raises AssertionError on an error)."""
+        query = urllib.parse.urlencode(params)
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=10) as reply:
+                body = json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read())
+        assert body.get("status") == "success", f"{path} {params}: {body}"
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """The instant vector `expr` evaluates to now (a scalar becomes one sample)."""
+        data = self.get("/api/v1/query", query=expr)
+        if data["resultType"] == "vector":
+            return list(data["result"])
+        return [{"metric": {}, "value": data["result"]}]
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"prometheus exited:\n{self.output.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
