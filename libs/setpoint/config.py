@@ -137,6 +137,10 @@ class TelemetryConfig(Section):
     exporter: Literal["console", "otlp", "none"] = "none"
     otlp_endpoint: str = "http://127.0.0.1:4318"
     service_namespace: str = "setpoint"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    """Prometheus endpoint of the process (`/metrics`); 0 = none. `setpoint up` gives each
+    service its own (docs/operations.md, "Metrics")."""
+    metrics_host: str = "127.0.0.1"
 
 
 class StrategyConfig(Section):

@@ -25,14 +25,17 @@ Usage, in a service::
         ...
 
     m = telemetry.metrics()
-    m.reconcile_duration.record(0.012, {"account": "demo", "symbol": "BTC/USDT"})
-    m.actions.add(1, {"kind": "place"})
+    m.reconcile_duration.record(0.012, {"account": "demo", "trigger": "periodic"})
+    m.gauges.observe("orders_inflight", self._inflight_readings)  # read at each scrape
 
 Contract:
 - `setup_telemetry` installs the global tracer and meter providers at most once per process
   (later calls return the first handle). Exporter by `settings.telemetry.exporter`:
   `"console"` writes spans and metrics to stderr, `"otlp"` sends OTLP/HTTP to
-  `telemetry.otlp_endpoint`, `"none"` installs nothing (the API's no-op providers stay).
+  `telemetry.otlp_endpoint`, `"none"` installs no exporter. With `telemetry.metrics_port`
+  (0 = off) the metrics are also served for Prometheus on
+  `http://<telemetry.metrics_host>:<port>/metrics`; with neither, nothing is installed (the
+  API's no-op providers stay) and recording a metric costs next to nothing.
 - `inject` / `extract` / `current_traceparent` / `continue_trace` work whatever the setup,
   with any tracer provider, and never raise on missing or malformed headers.
 """
@@ -40,26 +43,33 @@ Contract:
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
 from opentelemetry.metrics import _Gauge as Gauge
 from opentelemetry.trace import Span, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from setpoint.config import Settings
+from setpoint.config import Settings, TelemetryConfig
+from setpoint.core.errors import ConfigError
 
 if TYPE_CHECKING:
     import aiohttp
+    from opentelemetry.sdk.metrics.export import MetricReader
+    from prometheus_client import CollectorRegistry
 
 __all__ = [
+    "GAUGES",
+    "Gauges",
     "Metrics",
     "Telemetry",
     "context_from_traceparent",
@@ -68,7 +78,9 @@ __all__ = [
     "extract",
     "http_trace_config",
     "inject",
+    "metering",
     "metrics",
+    "prometheus_reader",
     "setup_telemetry",
     "tracer",
 ]
@@ -86,11 +98,17 @@ def _version() -> str:
 
 @dataclass(frozen=True)
 class Telemetry:
-    """Handle on what `setup_telemetry` installed; `shutdown()` flushes the exporters."""
+    """Handle on what `setup_telemetry` installed; `shutdown()` flushes the exporters.
+    `metrics_port`: where the Prometheus endpoint listens (0: none)."""
 
     service_name: str
     exporter: str
     _providers: tuple[object, ...] = ()
+    metrics_port: int = 0
+
+    @property
+    def metering(self) -> bool:
+        return self.exporter != "none" or self.metrics_port != 0
 
     def shutdown(self) -> None:
         """Flush and stop the exporters (safe to call more than once)."""
@@ -104,41 +122,62 @@ _INSTALLED: dict[str, Telemetry] = {}
 
 
 def setup_telemetry(settings: Settings, service_name: str) -> Telemetry:
-    """Install tracing and metrics for this process (once; see module docstring)."""
+    """Install tracing and metrics for this process (once; see module docstring). Raises
+    ConfigError when the metrics port cannot be bound."""
     if "handle" in _INSTALLED:
         return _INSTALLED["handle"]
     config = settings.telemetry
-    if config.exporter == "none":
+    _SERVICE["name"] = service_name
+    if config.exporter == "none" and not config.metrics_port:
         handle = Telemetry(service_name, "none")
     else:
-        handle = _install(
-            service_name, config.exporter, config.otlp_endpoint, config.service_namespace
-        )
+        handle = _install(service_name, config)
     _INSTALLED["handle"] = handle
     return handle
 
 
-def _install(service_name: str, exporter: str, endpoint: str, namespace: str) -> Telemetry:
+def _install(service_name: str, config: TelemetryConfig) -> Telemetry:
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
     resource = Resource.create(
         {
             "service.name": service_name,
-            "service.namespace": namespace,
+            "service.namespace": config.service_namespace,
             "service.version": _version(),
         }
     )
+    providers: list[object] = []
+    readers: list[MetricReader] = []
+    if config.exporter != "none":
+        tracer_provider = TracerProvider(resource=resource)
+        readers.append(_otel_exporters(config, tracer_provider))
+        trace.set_tracer_provider(tracer_provider)
+        providers.append(tracer_provider)
+    port = 0
+    if config.metrics_port:
+        server, port = _serve_metrics(config.metrics_host, config.metrics_port)
+        readers.append(prometheus_reader())
+        providers.append(server)
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    otel_metrics.set_meter_provider(meter_provider)
+    providers.insert(0, meter_provider)
+    return Telemetry(service_name, config.exporter, tuple(providers), port)
+
+
+def _otel_exporters(config: TelemetryConfig, tracer_provider: Any) -> MetricReader:
+    """Spans to the configured exporter; returns the reader pushing metrics to it."""
+    from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
     span_exporter: SpanExporter
     metric_exporter: MetricExporter
-    if exporter == "otlp":
+    if config.exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        base = endpoint.rstrip("/")
+        base = config.otlp_endpoint.rstrip("/")
         span_exporter = OTLPSpanExporter(endpoint=f"{base}/v1/traces")
         metric_exporter = OTLPMetricExporter(endpoint=f"{base}/v1/metrics")
     else:
@@ -147,13 +186,21 @@ def _install(service_name: str, exporter: str, endpoint: str, namespace: str) ->
 
         span_exporter = ConsoleSpanExporter(out=sys.stderr)
         metric_exporter = ConsoleMetricExporter(out=sys.stderr)
-    tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
-    reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=30_000)
-    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
-    trace.set_tracer_provider(tracer_provider)
-    otel_metrics.set_meter_provider(meter_provider)
-    return Telemetry(service_name, exporter, (tracer_provider, meter_provider))
+    return PeriodicExportingMetricReader(metric_exporter, export_interval_millis=30_000)
+
+
+def _serve_metrics(host: str, port: int) -> tuple[Any, int]:
+    """Start the /metrics HTTP server (a daemon thread); returns (server, port)."""
+    from prometheus_client import start_http_server
+
+    try:
+        server, _ = start_http_server(port, addr=host)
+    except OSError as exc:
+        raise ConfigError(
+            f"telemetry.metrics_port {port}: cannot listen on {host}:{port} ({exc.strerror})"
+        ) from None
+    return server, int(server.server_port)
 
 
 def tracer(name: str) -> Tracer:
@@ -249,46 +296,144 @@ def http_trace_config(source: Tracer | None = None) -> aiohttp.TraceConfig:
 
 # --------------------------------------------------------------------------- metrics
 
+Attributes = Mapping[str, str]
+Reading = tuple[float, Attributes]  # float-ok: a gauge's value
+Source = Callable[[], Iterable[Reading]]
+
+LAG_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+REQUEST_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+GAUGES: dict[str, tuple[str, str, str]] = {
+    # name: (instrument, unit, description); the exported name is the instrument's with
+    # dots as underscores and the unit's suffix ("s" → "_seconds"; "{...}" adds none).
+    "key_drift_age": ("setpoint.key.drift_age", "s", "age of the key's current drift"),
+    "key_converged": ("setpoint.key.converged", "{bool}", "1 converged, 0 drifting"),
+    "key_orders_target": ("setpoint.key.orders_target", "{order}", "orders the target wants"),
+    "key_orders_venue": ("setpoint.key.orders_venue", "{order}", "our orders open at the venue"),
+    "key_position_target": ("setpoint.key.position_target", "{base}", "target position"),
+    "key_position_actual": ("setpoint.key.position_actual", "{base}", "position of the log"),
+    "account_liquidate_only": ("setpoint.account.liquidate_only", "{bool}", "1 if liquidate-only"),
+    "actions_pending": ("setpoint.actions.pending", "{action}", "actions planned, not sent"),
+    "orders_inflight": ("setpoint.orders.inflight", "{order}", "orders submitted, unanswered"),
+    "cancels_pending": ("setpoint.cancels.pending", "{cancel}", "cancels sent, unanswered"),
+    "consumer_lag": ("setpoint.eventlog.consumer_lag_events", "{event}", "log head - applied"),
+}
+
+
+class Gauges:
+    """Observable gauges: their values are read from the registered sources when the
+    metrics are collected (a scrape), never on the hot path. A source is a bound method
+    (held weakly: a service that is gone stops reporting) returning (value, attributes)
+    readings; readings of one gauge with equal attributes are merged by their maximum."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._sources: dict[str, list[weakref.WeakMethod[Source]]] = {n: [] for n in GAUGES}
+        for name, (instrument, unit, description) in GAUGES.items():
+            meter.create_observable_gauge(
+                instrument, [partial(self._observe, name)], unit=unit, description=description
+            )
+
+    def observe(self, name: str, source: Source) -> None:
+        """Report `source()` as gauge `name` (a key of `GAUGES`; `source` a bound method)."""
+        self._sources[name].append(weakref.WeakMethod(source))
+
+    def readings(self, name: str) -> dict[frozenset[tuple[str, str]], float]:  # float-ok
+        """The merged readings of gauge `name` now (what a collection reports)."""
+        merged: dict[frozenset[tuple[str, str]], float] = {}  # float-ok
+        live = []
+        for ref in self._sources[name]:
+            source = ref()
+            if source is None:
+                continue
+            live.append(ref)
+            for value, attributes in source():
+                labels = frozenset(attributes.items())
+                known = merged.get(labels)
+                merged[labels] = value if known is None else max(known, value)
+        self._sources[name][:] = live
+        return merged
+
+    def _observe(self, name: str, _: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(v, dict(labels)) for labels, v in self.readings(name).items()]
+
 
 @dataclass(frozen=True)
 class Metrics:
-    """The instruments every service records into (attributes in brackets).
+    """The instruments every service records into; the names as scraped and their labels
+    are listed in docs/operations.md ("Metrics"). Labels are bounded: account, symbol,
+    and small closed sets (outcome, trigger, kind, error class, event type, endpoint)."""
 
-    - `reconcile_duration` (s) [account, symbol, trigger]: one diff or venue reconciliation;
-    - `drift` (actions still needed) [account, symbol]: 0 when the key is converged;
-    - `actions` [account, kind = place|cancel|amend, outcome]: venue actions taken;
-    - `venue_errors` [account, error_class]: ccxt errors by class;
-    - `targets` [account, outcome = accepted|rejected|unknown_account]: target intake.
-    """
-
-    reconcile_duration: Histogram
-    drift: Gauge
-    actions: Counter
-    venue_errors: Counter
+    reconcile_lag: Histogram
     targets: Counter
+    retries: Counter
+    risk_refusals: Counter
+    orders: Counter
+    venue_errors: Counter
+    reconcile_runs: Counter
+    reconcile_duration: Histogram
+    reconcile_findings: Counter
+    reconcile_last_success: Gauge
+    position_discrepancy: Gauge
+    venue_request_duration: Histogram
+    ws_reconnects: Counter
+    events_appended: Counter
+    gauges: Gauges
+
+    def retried(self, reason: str) -> None:
+        """Count one retry of this process (`reason`: rate_limit | backoff | maybe_happened)."""
+        self.retries.add(1, {"service": _SERVICE.get("name", "unknown"), "reason": reason})
 
 
 def _make_metrics(meter: Meter) -> Metrics:
+    counter, histogram = meter.create_counter, meter.create_histogram
     return Metrics(
-        reconcile_duration=meter.create_histogram(
-            "setpoint.reconcile.duration", unit="s", description="diff or reconciliation time"
+        reconcile_lag=histogram(
+            "setpoint.reconcile.lag", unit="s", description="target accepted to key converged",
+            explicit_bucket_boundaries_advisory=LAG_BUCKETS_S,
         ),
-        drift=meter.create_gauge(
-            "setpoint.key.drift", unit="{action}", description="actions still needed per key"
+        targets=counter("setpoint.targets", unit="{target}", description="targets by outcome"),
+        retries=counter("setpoint.retries", unit="{retry}", description="retries by reason"),
+        risk_refusals=counter(
+            "setpoint.risk_refusals", unit="{refusal}", description="RiskRejected by limit"
         ),
-        actions=meter.create_counter(
-            "setpoint.actions", unit="{action}", description="venue actions by kind"
-        ),
-        venue_errors=meter.create_counter(
+        orders=counter("setpoint.orders", unit="{order}", description="orders by outcome"),
+        venue_errors=counter(
             "setpoint.venue.errors", unit="{error}", description="venue errors by class"
         ),
-        targets=meter.create_counter(
-            "setpoint.targets", unit="{target}", description="targets received by outcome"
+        reconcile_runs=counter(
+            "setpoint.reconcile.runs", unit="{run}", description="reconciliations by trigger"
         ),
-    )
+        reconcile_duration=histogram(
+            "setpoint.reconcile.duration", unit="s", description="one reconciliation's time",
+            explicit_bucket_boundaries_advisory=LAG_BUCKETS_S,
+        ),
+        reconcile_findings=counter(
+            "setpoint.reconcile.findings", unit="{finding}", description="findings by kind"
+        ),
+        reconcile_last_success=meter.create_gauge(
+            "setpoint.reconcile.last_success_timestamp", unit="s",
+            description="unix time of the last successful reconciliation",
+        ),
+        position_discrepancy=meter.create_gauge(
+            "setpoint.position_discrepancy", unit="{base}",
+            description="venue position minus the log's fold",
+        ),
+        venue_request_duration=histogram(
+            "setpoint.venue.request.duration", unit="s", description="venue REST call time",
+            explicit_bucket_boundaries_advisory=REQUEST_BUCKETS_S,
+        ),
+        ws_reconnects=counter(
+            "setpoint.ws.reconnects", unit="{reconnect}", description="websocket reconnects"
+        ),
+        events_appended=counter(
+            "setpoint.events.appended", unit="{event}", description="events appended by type"
+        ),
+        gauges=Gauges(meter),
+    )  # fmt: skip
 
 
 _DEFAULT: dict[str, Metrics] = {}
+_SERVICE: dict[str, str] = {}
 
 
 def metrics(meter: Meter | None = None) -> Metrics:
@@ -300,3 +445,21 @@ def metrics(meter: Meter | None = None) -> Metrics:
     if "m" not in _DEFAULT:
         _DEFAULT["m"] = _make_metrics(otel_metrics.get_meter("setpoint", _version()))
     return _DEFAULT["m"]
+
+
+def metering() -> bool:
+    """True when this process exports metrics (a collector or a scrape reads them): work
+    done only to feed a metric (e.g. asking the log for its head) is skipped otherwise."""
+    handle = _INSTALLED.get("handle")
+    return handle is not None and handle.metering
+
+
+def prometheus_reader(registry: CollectorRegistry | None = None) -> MetricReader:
+    """A reader that exposes the instruments in `registry` (the process's default one
+    when None) under their Prometheus names, without scope labels or `target_info`."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import REGISTRY
+
+    return PrometheusMetricReader(
+        disable_target_info=True, scope_info_enabled=False, registry=registry or REGISTRY
+    )

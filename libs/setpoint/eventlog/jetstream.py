@@ -46,7 +46,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
-from setpoint.bus import subjects
+from setpoint.bus import subjects, telemetry
 from setpoint.bus.connect import check_server_version
 from setpoint.bus.workqueue import backoff_delay
 from setpoint.core.errors import WrongLastSequence as _WrongLastSequence
@@ -118,6 +118,15 @@ APPEND_RETRY_S: Final = 10.0
 """How long an append is sent again while the server does not answer (`_publish`)."""
 
 
+_TYPE_LABELS: dict[str, dict[str, str]] = {}
+"""The attributes of `setpoint_events_appended_total` per event type (made once each)."""
+
+
+def _type_labels(event_type: str) -> dict[str, str]:
+    labels = _TYPE_LABELS[event_type] = {"type": event_type}
+    return labels
+
+
 class JetStreamEventLog(QuarantineMixin, EventLog):
     """The port contract on one JetStream stream. Create with `await open(nc, ...)`."""
 
@@ -145,6 +154,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         self._direct = True
         self._replies: Replies | None = None
         self._replies_lock = asyncio.Lock()
+        self._appended = telemetry.metrics().events_appended
 
     @classmethod
     async def open(cls, nc: NATS, **options: Any) -> JetStreamEventLog:
@@ -226,6 +236,17 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
     # ------------------------------------------------------------------ append
 
     async def append(
+        self, key: Key, producer: Producer, events: Sequence[Event], expected: int
+    ) -> list[int]:
+        """See the port. Each event appended counts in `setpoint_events_appended_total`
+        by its type."""
+        positions = await self._append(key, producer, events, expected)
+        appended = self._appended
+        for event in events:
+            appended.add(1, _TYPE_LABELS.get(event.type) or _type_labels(event.type))
+        return positions
+
+    async def _append(
         self, key: Key, producer: Producer, events: Sequence[Event], expected: int
     ) -> list[int]:
         check_batch(key, producer, events)

@@ -29,6 +29,9 @@ Contract:
 * `caught_up(within_s)` waits for the head of the log as it is now: True when the
   projection holds every entry that existed when it was asked. `live()` says whether the
   follower is running and not resuming.
+* Metrics: while the process exports them (`telemetry.metering()`), the follower asks
+  the log for its head every `LAG_PROBE_S` and `setpoint_eventlog_consumer_lag_events`
+  reports the head minus the projection's position (the largest of the process's runners).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 
+from setpoint.bus import telemetry
 from setpoint.bus.supervise import (
     RESUME_BASE_S,
     RESUME_CAP_S,
@@ -55,6 +59,7 @@ from setpoint.eventlog.port import EventLog, EventLogError, LogMisconfigured, Re
 __all__ = ["ProjectionRunner", "gc_paused"]
 
 log = logging.getLogger(__name__)
+LAG_PROBE_S = 5.0  # float-ok: how often the log's head is asked for the consumer lag
 
 
 @contextlib.contextmanager
@@ -97,6 +102,9 @@ class ProjectionRunner:
         self._probe: asyncio.Task[None] | None = None
         self._failures = 0
         self.status: TaskStatus = status(name, TaskState.STOPPED)
+        self._head = 0
+        self._lag_probe: asyncio.Task[None] | None = None
+        telemetry.metrics().gauges.observe("consumer_lag", self._consumer_lag)
 
     # ------------------------------------------------------------------ reading
 
@@ -137,10 +145,12 @@ class ProjectionRunner:
         if self._task is None:
             self._set(TaskState.FOLLOWING)
             self._task = asyncio.create_task(self._follow(), name=f"follow {self.name}")
+            if telemetry.metering():
+                self._lag_probe = asyncio.create_task(self._probe_head(), name="log head")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        for pending in (task, self._probe):
+        for pending in (task, self._probe, self._lag_probe):
             if pending is not None:
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
@@ -165,6 +175,18 @@ class ProjectionRunner:
             except Exception as exc:  # a bug in a fold: never resumed (module docstring)
                 self._failed(exc)
                 return
+
+    async def _probe_head(self) -> None:
+        """The log's head every `LAG_PROBE_S` (for the consumer lag); a log that does not
+        answer keeps the last head known."""
+        while True:
+            with contextlib.suppress(TimeoutError, EventLogError):
+                async with asyncio.timeout(LAG_PROBE_S):
+                    self._head = await self.log.head()
+            await asyncio.sleep(LAG_PROBE_S)
+
+    def _consumer_lag(self) -> list[telemetry.Reading]:
+        return [(float(max(0, self._head - self._applied())), {})]
 
     async def _until_answered(self) -> None:
         """After an outage, the follower counts as live again once the log answers and no

@@ -8,6 +8,8 @@
    process; `up` waits for each to answer `setpoint.health.<service>` before the next.
    With the built-in demo configuration, SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET default
    to the simulator's demo-key / demo-secret in the children's environment.
+   Each service serves its metrics on its own port (`ops.scrape_targets`), written to
+   `<data_dir>/prometheus/targets.json` for Prometheus' file-based service discovery.
 4. The status view (rich, on a terminal; plain lines with `--no-status` or when stdout is
    not a terminal) until SIGINT or SIGTERM; then every child is stopped (SIGTERM, SIGKILL
    after `--grace` seconds), services first, NATS last. A child that crashes is reported
@@ -42,6 +44,7 @@ from setpoint.bus.embedded import answers, host_port, server_binary
 from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import Settings, config_path, load_settings
+from setpoint.ops.scrape_targets import metrics_ports, write_targets
 from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
 
 SERVICES = ("gateway", "executor", "differ", "strategy")
@@ -69,6 +72,7 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     settings = load_settings(config)
     path = config_path(config)
     plan = make_plan(settings, path, dict(os.environ))
+    write_targets(plan.data_dir, settings.telemetry.metrics_host, plan.metrics_ports)
     console = Console(live=sys.stdout.isatty() and not args.no_status)
     return asyncio.run(Up(settings, plan, console, args.grace, args.ready_timeout).run())
 
@@ -82,6 +86,7 @@ class Plan:
     sims: tuple[ChildSpec, ...]
     services: tuple[ChildSpec, ...]
     sim_urls: dict[str, str] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
 
 def make_plan(settings: Settings, path: Path | None, environ: dict[str, str]) -> Plan:
@@ -95,6 +100,7 @@ def make_plan(settings: Settings, path: Path | None, environ: dict[str, str]) ->
     else:
         env["SETPOINT_CONFIG"] = str(path.resolve())
     setpoint = (sys.executable, "-m", "setpoint")
+    ports = metrics_ports(settings, SERVICES)
     sims = {
         f"sim-{port}" if port != settings.sim.port else "sim": (port, url)
         for port, url in _local_venues(settings)
@@ -109,9 +115,16 @@ def make_plan(settings: Settings, path: Path | None, environ: dict[str, str]) ->
             for name, (port, _) in sims.items()
         ),
         services=tuple(
-            ChildSpec(svc, (*setpoint, "run", svc), logs / f"{svc}.log", env) for svc in SERVICES
+            ChildSpec(
+                svc,
+                (*setpoint, "run", svc),
+                logs / f"{svc}.log",
+                {**env, "SETPOINT_TELEMETRY__METRICS_PORT": str(ports[svc])},
+            )
+            for svc in SERVICES
         ),
         sim_urls={name: url for name, (_, url) in sims.items()},
+        metrics_ports=ports,
     )
 
 

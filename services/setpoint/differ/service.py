@@ -21,7 +21,8 @@ Wiring (one `DifferService` per process; any number of processes may share one l
   decides again, so two differs never both act on one decision. After an append the worker
   waits until the view holds its own event before the key may run again.
 * **status**: a `KeyStatus` per key on `setpoint.status.<account>.<token>` when it changes;
-  all of them in answer to `setpoint.status.request`.
+  all of them in answer to `setpoint.status.request`. The key's metrics follow the same
+  statuses (`metering.KeyMetrics`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from setpoint.core.events import (
 from setpoint.core.model import Key, Producer
 from setpoint.differ import decide
 from setpoint.differ.desk import IntakeDesk
+from setpoint.differ.metering import KeyMetrics
 from setpoint.differ.status import key_status, same_status
 from setpoint.differ.view import DifferView
 from setpoint.eventlog.port import (
@@ -113,6 +115,7 @@ class DifferService:
         self._plans: dict[Key, Plan] = {}
         self._wakes: dict[Key, datetime] = {}
         self.desk = IntakeDesk(settings, event_log, self.view, self._applied_own, self.counters)
+        self.metrics = KeyMetrics(self._status, list(settings.accounts), self.view.mode, clock)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -229,6 +232,7 @@ class DifferService:
         if pending is not None and now < pending <= at:
             return  # an earlier (or the same) wake-up is already set
         self._wakes[key] = at
+        telemetry.metrics().retried("backoff")
         self.queue.add_after(key, (at - now).total_seconds() + 0.001)
 
     async def _tick(self) -> None:
@@ -311,6 +315,9 @@ class DifferService:
             self.queue.add(key)
             return
         self.counters["decisions"] += 1
+        for refused in outcome.refused:
+            limit = {"account": key.account, "limit": refused.rule}
+            telemetry.metrics().risk_refusals.add(1, limit)
         for position, event in zip(positions, events, strict=True):
             self._applied_own(position, event)
         if self.view.position < positions[-1]:  # usually folded just above: no task, no timer
@@ -362,6 +369,8 @@ class DifferService:
         if same_status(self._status.get(key), current):
             return
         self._status[key] = current
+        accepted = self.view.target(key)
+        self.metrics.changed(key, current, None if accepted is None else accepted.published_at)
         subject = subjects.status_subject(key.account, key.symbol or "_")
         if self.nc is not None:
             payload = current.model_dump_json().encode()

@@ -41,6 +41,7 @@ from pydantic import ValidationError
 from setpoint.bus import telemetry
 from setpoint.bus.messages import Ticker
 from setpoint.bus.supervise import Supervisor
+from setpoint.bus.telemetry import Reading
 from setpoint.bus.workqueue import KeyRunner
 from setpoint.config import Settings
 from setpoint.core.events import DiffComputed, Event, OrderSubmitted
@@ -48,6 +49,7 @@ from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, apply_actual
 from setpoint.eventlog import EventLog, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
+from setpoint.executor import metering
 from setpoint.executor.gateway_client import GatewayClient
 from setpoint.executor.staging import Staging
 from setpoint.executor.venue_actions import VenueActions
@@ -87,6 +89,21 @@ class Executor:
             on_failed=lambda exc: self.supervisor.fail("log", exc),
         )  # fmt: skip
         self.supervisor.watch(self.runner)
+        gauges = telemetry.metrics().gauges
+        gauges.observe("actions_pending", self._actions_pending)
+        gauges.observe("orders_inflight", self._orders_inflight)
+        gauges.observe("cancels_pending", self._cancels_pending)
+
+    # ------------------------------------------------------------------ gauges (`metering`)
+
+    def _actions_pending(self) -> list[Reading]:
+        return metering.actions_pending(self.actual, self.plans, self.done, self.submitted)
+
+    def _orders_inflight(self) -> list[Reading]:
+        return metering.in_flight(self.actual, self.plans.keys(), "submit")
+
+    def _cancels_pending(self) -> list[Reading]:
+        return metering.in_flight(self.actual, self.plans.keys(), "cancel")
 
     @property
     def gateway(self) -> GatewayClient:

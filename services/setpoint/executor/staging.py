@@ -136,6 +136,8 @@ class Staging:
         actual = folded.actual
         decision = decide(action, key, actual, account, seen, folded.last_prices.get(key))
         if decision.verdict is Verdict.REFUSE:
+            limit = {"account": key.account, "limit": decision.rule}
+            telemetry.metrics().risk_refusals.add(1, limit)
             refusal = records.risk_rejected(key, action, decision.rule, decision.detail, plan)
             return refusal, False
         if decision.verdict is Verdict.EXECUTE:

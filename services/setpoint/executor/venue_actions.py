@@ -6,7 +6,7 @@ Contract:
 * `carry_out` is called only once the action's write-ahead event (`OrderSubmitted` /
   `CancelSubmitted`) is recorded; it sends the command and appends the venue's answer as
   a fact, `OrderPlaced` / `OrderRejected` / `OrderCancelled` (through `record`, see
-  `writeahead.WriteAhead.record_facts`), and counts it in `setpoint.actions`.
+  `writeahead.WriteAhead.record_facts`).
 * An answer that leaves open whether the request happened leads to queries by client
   order id (`venues.settle`); when those do not settle it, nothing is appended: the order
   stays in flight and the gateway's reconciliation resolves it (semantics §4). Never a
@@ -20,7 +20,9 @@ Contract:
   next plan cancels again).
 * Per account, commands go through a token bucket (`rate_limit_per_s`); a rate-limit
   answer from the venue empties it and the same command is sent again, at most
-  `RATE_LIMIT_RETRIES` times (the last answer is then the reply).
+  `RATE_LIMIT_RETRIES` times (the last answer is then the reply). Each re-send counts in
+  `setpoint_retries_total{reason="rate_limit"}`, each place whose answer is unknown (and
+  so is looked up) in `reason="maybe_happened"`.
 * `resolve_unanswered` (at start) queries every submission of ours with no answer in the
   log (a crash between the write-ahead and the answer) and records what the venue holds.
 """
@@ -76,10 +78,6 @@ class VenueActions:
                 outcome = await self._place(key, action, ahead)
         except GatewayUnavailable as exc:
             outcome = self._unsent(action, ahead, str(exc))
-        result = "unsettled" if outcome is None else outcome.type
-        telemetry.metrics().actions.add(
-            1, {"account": key.account, "kind": action.kind.value, "outcome": result}
-        )
         if outcome is not None:
             await self._record(key, [outcome])
         return outcome
@@ -94,7 +92,9 @@ class VenueActions:
     async def _send(self, key: Key, command: Command) -> CommandReply:
         limiter = self.limiters[key.account]
         reply = CommandReply(ok=False)
-        for _ in range(RATE_LIMIT_RETRIES):
+        for attempt in range(RATE_LIMIT_RETRIES):
+            if attempt:
+                telemetry.metrics().retried("rate_limit")
             await limiter.acquire()
             reply = await self.gateway.send(key.account, command)
             if reply.outcome is not Outcome.RATE_LIMITED:
@@ -114,6 +114,7 @@ class VenueActions:
             return records.rejected(
                 records.Cause.of(ahead), coid, reply.reason, reply.code, reply.terminal
             )
+        telemetry.metrics().retried("maybe_happened")
         try:
             found = await self.query(key, coid)
         except GatewayUnavailable:  # the place may have reached the venue: stay in flight

@@ -36,6 +36,8 @@ from setpoint.venues.commands import (
 from setpoint.venues.errors import Outcome, VenueFailure
 
 log = logging.getLogger(__name__)
+_REFUSALS = frozenset({Outcome.REJECTED, Outcome.FATAL})
+"""Venue errors of a place that count as the order rejected."""
 _tracer = telemetry.tracer("setpoint.gateway")
 
 
@@ -53,6 +55,7 @@ class CommandHandlers:
         self.on_filled = on_filled
         self._subscription: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._orders = telemetry.metrics().orders
 
     async def start(self) -> None:
         subject = subjects.gateway_subject(self.account, "*")
@@ -84,19 +87,30 @@ class CommandHandlers:
             await _reply(msg, await self.execute(command))
 
     async def execute(self, command: Command) -> CommandReply:
-        """Carry out one command against the venue; never raises a venue error."""
+        """Carry out one command against the venue; never raises a venue error. Places
+        and cancels count in `setpoint_orders_total` (placed, cancelled, rejected)."""
         try:
             if isinstance(command, PlaceCommand):
-                return await self._place(command)
+                return self._counted(command.symbol, "placed", await self._place(command))
             if isinstance(command, CancelCommand):
-                return await self._answer(await self.venue.cancel(command, pace=False))
+                reply = await self._answer(await self.venue.cancel(command, pace=False))
+                return self._counted(command.symbol, "cancelled", reply)
             if isinstance(command, QueryCommand):
                 return await self._query(command.symbol, command.client_order_id)
             return await self._fills(command)
         except VenueError as exc:
-            attributes = {"account": self.account, "error_class": exc.outcome.value}
-            telemetry.metrics().venue_errors.add(1, attributes)
-            return CommandReply.failure(exc.failure)
+            reply = CommandReply.failure(exc.failure)
+            if isinstance(command, PlaceCommand) and exc.outcome in _REFUSALS:
+                self._counted(command.symbol, "rejected", reply)
+            return reply
+
+    def _counted(self, symbol: str, outcome: str, reply: CommandReply) -> CommandReply:
+        """Count `outcome` for an answered command (a place whose answer is unknown is not
+        counted) and return the reply."""
+        if reply.ok or outcome == "rejected":
+            attributes = {"account": self.account, "symbol": symbol, "outcome": outcome}
+            self._orders.add(1, attributes)
+        return reply
 
     async def _answer(self, order: VenueOrder, duplicate: bool = False) -> CommandReply:
         """Reply with `order`; fills it already has are recorded first, so that nobody

@@ -68,7 +68,7 @@ def build(
     creds = credentials(config)
     timeout_ms = int(config.venue_timeout_s * 1000)
     rest = create_rest(config, creds, timeout_ms=timeout_ms, traced=True)
-    venue = Venue(rest, creds.redactions, RateLimiter(config.rate_limit_per_s))
+    venue = Venue(rest, creds.redactions, RateLimiter(config.rate_limit_per_s), account)
     stream = create_stream(config, creds, timeout_ms=timeout_ms) if streams else None
     return Gateway(settings, account, nc, event_log, venue, stream, watched)
 

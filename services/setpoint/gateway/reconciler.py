@@ -47,7 +47,7 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Key, Producer
 from setpoint.core.reconcile import VenueFill, VenueOrder
-from setpoint.gateway import facts
+from setpoint.gateway import facts, metering
 from setpoint.gateway.ports import Append, ProjectionView, ReconcileVenue
 from setpoint.gateway.venue import TradesRead, VenueError
 from setpoint.settings_core import reconcile_policy
@@ -93,6 +93,7 @@ class Reconciler:
         self.pages = pages
         self.read_to: dict[str, datetime] = {}
         """Per symbol: the newest trade a recorded run's trades read showed (this process)."""
+        self._metrics = telemetry.metrics()
 
     def policy(self) -> core.ReconcilePolicy:
         targets = frozenset(
@@ -102,6 +103,24 @@ class Reconciler:
 
     async def run(self, trigger: ReconcileTrigger) -> core.ReconcileOutcome:
         started = time.perf_counter()
+        labels = {"account": self.account, "trigger": trigger.value}
+        try:
+            outcome, keys = await self._run(trigger)
+        finally:
+            self.last_duration_s = time.perf_counter() - started
+            self._metrics.reconcile_runs.add(1, labels)
+            self._metrics.reconcile_duration.record(self.last_duration_s, labels)
+        if not outcome.report.errors:
+            self._metrics.reconcile_last_success.set(time.time(), {"account": self.account})
+        log.info(
+            "reconciliation (%s): %d keys, %d matched, %d events, %d actions in %.3fs",
+            trigger.value, keys, outcome.report.matched, len(outcome.events),
+            len(outcome.actions), self.last_duration_s,
+        )  # fmt: skip
+        return outcome
+
+    async def _run(self, trigger: ReconcileTrigger) -> tuple[core.ReconcileOutcome, int]:
+        """One run (module docstring); returns its outcome and the number of keys read."""
         before = self.view.actual
         snap = await self._snapshot(self.view.scope())
         await self.view.caught_up()
@@ -113,19 +132,20 @@ class Reconciler:
             outcome = core.reconcile(self.view.actual, snap, policy, now, before=before)
         for key in outcome.unsettled:
             log.info("position of %s not recorded: trades moved while it was read", key.symbol)
+        self._measured(outcome, snap)
         await self._record(outcome, snap, trigger)
         self._advance(snap)
-        self.last_duration_s = time.perf_counter() - started
-        telemetry.metrics().reconcile_duration.record(
-            self.last_duration_s,
-            {"account": self.account, "symbol": "*", "trigger": trigger.value},
-        )
-        log.info(
-            "reconciliation (%s): %d keys, %d matched, %d events, %d actions in %.3fs",
-            trigger.value, len(snap.open_orders), outcome.report.matched,
-            len(outcome.events), len(outcome.actions), self.last_duration_s,
-        )  # fmt: skip
-        return outcome
+        return outcome, len(snap.open_orders)
+
+    def _measured(self, outcome: core.ReconcileOutcome, snap: core.VenueSnapshot) -> None:
+        """Findings and position discrepancies of the run (`gateway.metering`)."""
+        for kind, count in metering.findings(outcome).items():
+            if count:
+                attributes = {"account": self.account, "kind": kind}
+                self._metrics.reconcile_findings.add(count, attributes)
+        for symbol, gap in metering.discrepancies(snap, self.view.actual).items():
+            attributes = {"account": self.account, "symbol": symbol}
+            self._metrics.position_discrepancy.set(float(gap), attributes)  # float-ok
 
     # ------------------------------------------------------------------ snapshot
 

@@ -14,6 +14,9 @@ Contract:
   before it has published anything).
 * Every fact is appended by producer `gateway`. Fills are deduplicated against the
   projection (the log is the memory) and by their stable event id.
+* Metrics: an order of the account that becomes filled in the live projection counts in
+  `setpoint_orders_total{outcome="filled"}` (not while the log is replayed at start); each
+  stream failure in `setpoint_ws_reconnects_total` (the stream is then watched again).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from setpoint.bus import subjects
+from setpoint.bus import subjects, telemetry
 from setpoint.bus.messages import Ticker
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import AccountConfig, Settings
@@ -39,6 +42,9 @@ from setpoint.core.events import (
     MarketsLoaded,
     MarketsLoadedData,
     ObservationSource,
+    OrderObserved,
+    OrderPlaced,
+    OrderStatus,
     ReconcileTrigger,
 )
 from setpoint.core.ids import is_ours
@@ -57,6 +63,9 @@ from setpoint.venues.errors import Outcome
 
 log = logging.getLogger(__name__)
 
+_Filling = OrderPlaced | OrderObserved | FillObserved
+_FILLING = (OrderPlaced, OrderObserved, FillObserved)
+"""Events that can fill an order (counted once it is filled)."""
 FACT_CATCH_UP_S = 5.0  # float-ok: longest wait for the write-ahead of an order a fact is about
 
 
@@ -92,6 +101,8 @@ class Gateway:
         self._once: set[asyncio.Task[None]] = set()
         self._reconcile_lock = asyncio.Lock()
         self._break_pending = False
+        self._live = False
+        self._metrics = telemetry.metrics()
 
     @property
     def exchange(self) -> str:
@@ -101,6 +112,7 @@ class Gateway:
 
     async def start(self) -> None:
         await self.runner.rebuild()
+        self._live = True
         self.runner.start()
         await self._load_markets()
         await self.handlers.start()
@@ -134,7 +146,10 @@ class Gateway:
         self.position = position
         if event.account != self.account:
             return
+        before = self.actual
         self.actual = apply_actual(self.actual, position, event)
+        if self._live and isinstance(event, _FILLING):
+            self._count_filled(before, event)
         self.intent = apply_intent(self.intent, position, event)
         if isinstance(event, FillObserved):
             self.pending_fills.discard(event.event_id)
@@ -142,6 +157,19 @@ class Gateway:
             previous = self.last_fill_at.get(event.key)
             if previous is None or at > previous:
                 self.last_fill_at[event.key] = at
+
+    def _count_filled(self, before: ActualState, event: _Filling) -> None:
+        """`setpoint_orders_total{outcome="filled"}` when `event` filled an order."""
+        coid = event.data.client_order_id
+        if coid is None:
+            return
+        now = self.actual.order(event.key, coid)
+        if now is None or now.status is not OrderStatus.FILLED:
+            return
+        was = before.order(event.key, coid)
+        if was is None or was.status is not OrderStatus.FILLED:
+            labels = {"account": self.account, "symbol": event.symbol or "", "outcome": "filled"}
+            self._metrics.orders.add(1, labels)
 
     def _on_record(self, record: Recorded) -> None:
         self._fold(record.position, record.event)
@@ -224,6 +252,7 @@ class Gateway:
                 log.exception("periodic reconciliation failed")
 
     async def _on_break(self) -> None:
+        self._metrics.ws_reconnects.add(1, {"account": self.account})
         if self._break_pending:
             return
         self._break_pending = True

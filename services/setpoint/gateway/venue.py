@@ -13,12 +13,14 @@ any call empties the bucket for `RATE_LIMIT_PENALTY_S`, so every caller backs of
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from setpoint.bus import telemetry
 from setpoint.core.errors import VenueError as VenueError
 from setpoint.core.events import AssetBalance
 from setpoint.core.model import MarketInfo, OrderType
@@ -61,29 +63,43 @@ class Venue:
     paced by `limiter` when there is one (module docstring)."""
 
     def __init__(
-        self, rest: Any, redactions: tuple[str, ...], limiter: RateLimiter | None = None
+        self,
+        rest: Any,
+        redactions: tuple[str, ...],
+        limiter: RateLimiter | None = None,
+        account: str = "",
     ) -> None:
         self.rest = rest
         self.redactions = redactions
         self.limiter = limiter
+        self.account = account
         self.markets: dict[str, MarketInfo] = {}
+        self._metrics = telemetry.metrics()
 
     async def call(self, pending: Awaitable[T], *, pace: bool = True) -> T:
         """Await a ccxt call (not yet started) after its token; any exception becomes a
-        classified `VenueError`."""
+        classified `VenueError`. Each call is timed in
+        `setpoint_venue_request_duration_seconds{account, endpoint}` (endpoint: the ccxt
+        method's name) and each error counted by class in `setpoint_venue_errors_total`."""
         try:
             await self._take_token(pace)
         except BaseException:
             if inspect.iscoroutine(pending):
                 pending.close()  # cancelled while waiting: the call never starts
             raise
+        labels = {"account": self.account, "endpoint": getattr(pending, "__name__", "call")}
+        started = time.perf_counter()
         try:
             return await pending
         except Exception as exc:
             failure = classify(exc, self.redactions)
             if failure.outcome is Outcome.RATE_LIMITED and self.limiter is not None:
                 self.limiter.penalize()
+            errors = {"account": self.account, "error_class": failure.outcome.value}
+            self._metrics.venue_errors.add(1, errors)
             raise VenueError(failure) from None
+        finally:
+            self._metrics.venue_request_duration.record(time.perf_counter() - started, labels)
 
     async def _take_token(self, pace: bool) -> None:
         if self.limiter is None:

@@ -6,12 +6,15 @@ they share is the headers dict (or the event's `traceparent`), as over the wire.
 
 from __future__ import annotations
 
+import gc
+
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from setpoint.bus import telemetry
 from setpoint.config import Settings
@@ -106,30 +109,103 @@ def test_header_names_are_case_insensitive() -> None:
     assert received.parent.span_id == _only(sent_spans).context.span_id  # type: ignore[union-attr]
 
 
-def test_metrics_instruments_record() -> None:
-    reader = InMemoryMetricReader()
-    meter = MeterProvider(metric_readers=[reader]).get_meter("test")
-    m = telemetry.metrics(meter)
-    m.reconcile_duration.record(0.25, {"account": "demo", "symbol": "BTC/USDT"})
-    m.drift.set(3, {"account": "demo", "symbol": "BTC/USDT"})
-    m.actions.add(2, {"account": "demo", "kind": "place"})
-    m.venue_errors.add(1, {"account": "demo", "error_class": "RequestTimeout"})
+# The names, types and labels as scraped (docs/operations.md, "Metrics"): the dashboard
+# and the alert rules are written against exactly these.
+SCRAPED = {
+    "setpoint_reconcile_lag_seconds": ("histogram", {"account", "symbol"}),
+    "setpoint_key_drift_age_seconds": ("gauge", {"account", "symbol"}),
+    "setpoint_key_converged": ("gauge", {"account", "symbol"}),
+    "setpoint_key_orders_target": ("gauge", {"account", "symbol"}),
+    "setpoint_key_orders_venue": ("gauge", {"account", "symbol"}),
+    "setpoint_key_position_target": ("gauge", {"account", "symbol"}),
+    "setpoint_key_position_actual": ("gauge", {"account", "symbol"}),
+    "setpoint_actions_pending": ("gauge", {"account", "symbol"}),
+    "setpoint_orders_inflight": ("gauge", {"account", "symbol"}),
+    "setpoint_cancels_pending": ("gauge", {"account", "symbol"}),
+    "setpoint_orders_total": ("counter", {"account", "symbol", "outcome"}),
+    "setpoint_venue_errors_total": ("counter", {"account", "error_class"}),
+    "setpoint_retries_total": ("counter", {"service", "reason"}),
+    "setpoint_risk_refusals_total": ("counter", {"account", "limit"}),
+    "setpoint_reconcile_runs_total": ("counter", {"account", "trigger"}),
+    "setpoint_reconcile_duration_seconds": ("histogram", {"account", "trigger"}),
+    "setpoint_reconcile_findings_total": ("counter", {"account", "kind"}),
+    "setpoint_reconcile_last_success_timestamp_seconds": ("gauge", {"account"}),
+    "setpoint_position_discrepancy": ("gauge", {"account", "symbol"}),
+    "setpoint_eventlog_consumer_lag_events": ("gauge", set()),
+    "setpoint_events_appended_total": ("counter", {"type"}),
+    "setpoint_venue_request_duration_seconds": ("histogram", {"account", "endpoint"}),
+    "setpoint_ws_reconnects_total": ("counter", {"account"}),
+    "setpoint_account_liquidate_only": ("gauge", {"account"}),
+    "setpoint_targets_total": ("counter", {"account", "outcome"}),
+}
+
+
+def scraped(text: str) -> dict[str, tuple[str, set[str]]]:
+    """{exported name: (type, label names)} of a Prometheus text exposition."""
+    out: dict[str, tuple[str, set[str]]] = {}
+    for family in text_string_to_metric_families(text):
+        labels = {name for sample in family.samples for name in sample.labels} - {"le"}
+        suffix = "_total" if family.type == "counter" else ""
+        out[family.name + suffix] = (family.type, labels)
+    return out
+
+
+class _Sources:
+    """Gauge sources (bound methods, as services register them)."""
+
+    def key(self) -> list[telemetry.Reading]:
+        return [(2.0, {"account": "demo", "symbol": "BTC/USDT"})]
+
+    def account(self) -> list[telemetry.Reading]:
+        return [(1.0, {"account": "demo"})]
+
+    def process(self) -> list[telemetry.Reading]:
+        return [(3.0, {})]
+
+
+def _record_everything(m: telemetry.Metrics, sources: _Sources) -> None:
+    key = {"account": "demo", "symbol": "BTC/USDT"}
+    for name in telemetry.GAUGES:
+        source = {"account_liquidate_only": sources.account, "consumer_lag": sources.process}
+        m.gauges.observe(name, source.get(name, sources.key))
+    m.reconcile_lag.record(0.2, key)
+    m.orders.add(1, {**key, "outcome": "placed"})
+    m.venue_errors.add(1, {"account": "demo", "error_class": "rejected"})
+    m.retried("rate_limit")
+    m.risk_refusals.add(1, {"account": "demo", "limit": "max_notional"})
+    m.reconcile_runs.add(1, {"account": "demo", "trigger": "startup"})
+    m.reconcile_duration.record(0.1, {"account": "demo", "trigger": "startup"})
+    m.reconcile_findings.add(1, {"account": "demo", "kind": "ghost"})
+    m.reconcile_last_success.set(1.7e9, {"account": "demo"})
+    m.position_discrepancy.set(0.5, key)
+    m.events_appended.add(1, {"type": "TargetPublished"})
+    m.venue_request_duration.record(0.003, {"account": "demo", "endpoint": "create_order"})
+    m.ws_reconnects.add(1, {"account": "demo"})
     m.targets.add(1, {"account": "demo", "outcome": "accepted"})
-    data = reader.get_metrics_data()
-    assert data is not None
-    names = {
-        metric.name
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
+
+
+def test_the_exported_names_types_and_labels_are_the_agreed_ones() -> None:
+    registry = CollectorRegistry()
+    provider = MeterProvider(metric_readers=[telemetry.prometheus_reader(registry)])
+    m = telemetry.metrics(provider.get_meter("setpoint"))
+    sources = _Sources()
+    _record_everything(m, sources)
+    assert scraped(generate_latest(registry).decode()) == SCRAPED
+
+
+def test_gauge_readings_merge_by_maximum_and_forget_sources_that_are_gone() -> None:
+    m = telemetry.metrics(MeterProvider().get_meter("test"))
+    first, second = _Sources(), _Sources()
+    m.gauges.observe("consumer_lag", first.process)
+    m.gauges.observe("consumer_lag", second.key)
+    m.gauges.observe("consumer_lag", second.process)
+    assert m.gauges.readings("consumer_lag") == {
+        frozenset(): 3.0,
+        frozenset({("account", "demo"), ("symbol", "BTC/USDT")}): 2.0,
     }
-    assert names == {
-        "setpoint.reconcile.duration",
-        "setpoint.key.drift",
-        "setpoint.actions",
-        "setpoint.venue.errors",
-        "setpoint.targets",
-    }
+    del second
+    gc.collect()
+    assert m.gauges.readings("consumer_lag") == {frozenset(): 3.0}
 
 
 def test_setup_none_installs_nothing() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +14,7 @@ from setpoint.bus.embedded import free_port
 from setpoint.bus.messages import Condition, KeyStatus
 from setpoint.config import Settings, demo_settings_data
 from setpoint.ops.run import SERVICES
+from setpoint.ops.scrape_targets import targets_document, write_targets
 from setpoint.ops.up import key_row, make_plan
 
 
@@ -90,3 +93,38 @@ def test_key_row() -> None:
         "- / 0.002",
         "12:00:05",
     )
+
+
+def test_each_service_gets_its_own_metrics_port_and_the_targets_file_names_them(
+    tmp_path: Path,
+) -> None:
+    base = free_port()
+    settings = _settings(tmp_path, telemetry={"metrics_port": base})
+    with socket.socket() as busy:  # the second port of the range is taken: another is used
+        busy.bind(("127.0.0.1", base + 1))
+        plan = make_plan(settings, None, {})
+    ports = plan.metrics_ports
+    assert list(ports) == ["gateway", "executor", "differ", "strategy"]
+    assert ports["gateway"] == base
+    assert ports["executor"] != base + 1
+    assert len(set(ports.values())) == 4
+    for spec in plan.services:
+        assert spec.env is not None
+        assert spec.env["SETPOINT_TELEMETRY__METRICS_PORT"] == str(ports[spec.name])
+    path = write_targets(plan.data_dir, settings.telemetry.metrics_host, ports)
+    assert path == tmp_path / "d" / "prometheus" / "targets.json"
+    assert json.loads(path.read_text()) == [
+        {"targets": [f"127.0.0.1:{port}"], "labels": {"service": service}}
+        for service, port in ports.items()
+    ]
+
+
+def test_targets_of_services_listening_on_every_interface_are_scraped_on_localhost() -> None:
+    assert targets_document("0.0.0.0", {"differ": 9466}) == [
+        {"targets": ["127.0.0.1:9466"], "labels": {"service": "differ"}}
+    ]
+
+
+def test_a_metrics_port_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="metrics_port"):
+        Settings(telemetry={"metrics_port": 70000})  # type: ignore[arg-type]
