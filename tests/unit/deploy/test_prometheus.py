@@ -24,6 +24,9 @@ from tests.monitoring import (
     unknown_names,
 )
 
+from setpoint.config import Settings
+from setpoint.ops.scrape_targets import TARGETS_FILE
+
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
 UNIT_TESTS = PROMETHEUS_DIR / "rules_test.yml"
 ALERTS = sorted(alert_rules())
@@ -48,10 +51,9 @@ def test_the_host_config_discovers_what_setpoint_up_writes() -> None:
     job = _scrape_config("prometheus.yml")
     (discovery,) = job["file_sd_configs"]
     (path,) = discovery["files"]
-    # relative to the config file: <repository>/.setpoint, the default data dir
-    assert (PROMETHEUS_DIR / path).resolve() == PROMETHEUS_DIR.parents[1] / ".setpoint" / (
-        "prometheus/targets.json"
-    )
+    # relative to the config file: the default data dir at the repository's root
+    data_dir = PROMETHEUS_DIR.parents[1] / Settings().nats.data_dir
+    assert (PROMETHEUS_DIR / path).resolve() == data_dir / TARGETS_FILE
 
 
 def test_the_compose_config_labels_every_target_with_its_service() -> None:
