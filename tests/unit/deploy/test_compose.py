@@ -1,6 +1,6 @@
-"""docker-compose.yml, deploy/Dockerfile and deploy/otel-collector.yaml, checked statically
-(Docker does not run here): they parse, run real commands, and agree with the config schema,
-with each other and with the README."""
+"""docker-compose.yml, deploy/Dockerfile, deploy/otel-collector.yaml and the Prometheus it
+runs, checked statically (Docker does not run here): they parse, run real commands, and
+agree with the config schema, with each other and with the README."""
 
 from __future__ import annotations
 
@@ -76,9 +76,10 @@ def test_every_setpoint_process_is_a_real_run_command() -> None:
 def test_infrastructure_is_there() -> None:
     services = COMPOSE["services"]
     assert "-js" in services["nats"]["command"]
-    assert {"otel-collector", "jaeger"} <= set(services)
-    assert services["eventstoredb"]["profiles"] == ["eventstoredb"]
-    assert all("profiles" not in svc for svc in SETPOINT_SERVICES.values())
+    assert {"otel-collector", "jaeger", "prometheus", "grafana"} <= set(services)
+    # no EventStoreDB: no adapter for it exists (eventlog.backend = "eventstoredb" refuses)
+    assert not any("eventstore" in str(svc.get("image")) for svc in services.values())
+    assert all("profiles" not in svc for svc in services.values())
 
 
 def test_environment_names_real_settings() -> None:
@@ -154,3 +155,47 @@ def test_dockerfile_installs_what_the_readme_installs() -> None:
     assert (int(python.group(1)), int(python.group(2))) >= (3, 11)
     build = COMPOSE["x-setpoint"]["build"]
     assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+
+
+def _mounted(service: dict[str, Any], container_path: str) -> Path:
+    """The host path (relative to the repository) mounted at `container_path`."""
+    for volume in service["volumes"]:
+        host, path, *_ = volume.split(":")
+        if container_path == path or container_path.startswith(path + "/"):
+            return ROOT / host / container_path.removeprefix(path).lstrip("/")
+    raise AssertionError(f"nothing mounted at {container_path}")
+
+
+def test_prometheus_scrapes_every_setpoint_service_on_its_metrics_port() -> None:
+    prometheus = COMPOSE["services"]["prometheus"]
+    (flag,) = [a for a in prometheus["command"] if a.startswith("--config.file=")]
+    config = yaml.safe_load(_mounted(prometheus, flag.split("=", 1)[1]).read_text())
+    assert (_mounted(prometheus, flag.split("=", 1)[1]).parent / config["rule_files"][0]).is_file()
+    (job,) = config["scrape_configs"]
+    scraped = {}
+    for group in job["static_configs"]:
+        (target,) = group["targets"]
+        host, port = target.split(":")
+        assert group["labels"]["service"] == host
+        scraped[host] = int(port)
+    services = {name for name in SETPOINT_SERVICES if name != "sim"}
+    assert set(scraped) == services
+    for name in services:
+        env = _environment(SETPOINT_SERVICES[name])
+        assert int(env["SETPOINT_TELEMETRY__METRICS_PORT"]) == scraped[name], name
+        assert env["SETPOINT_TELEMETRY__METRICS_HOST"] == "0.0.0.0", name
+
+
+def test_grafana_is_provisioned_from_deploy() -> None:
+    grafana = COMPOSE["services"]["grafana"]
+    provisioning = _mounted(grafana, "/etc/grafana/provisioning")
+    assert (provisioning / "datasources").is_dir()
+    assert (provisioning / "dashboards").is_dir()
+    home = _environment(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert _mounted(grafana, home).is_file()
+    (source,) = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())[
+        "datasources"
+    ]
+    url = urlparse(source["url"])
+    assert url.hostname == "prometheus"
+    assert url.port in _container_ports(COMPOSE["services"]["prometheus"])
