@@ -15,6 +15,7 @@ from aiohttp import web
 
 from setpoint.config import SimConfig
 from setpoint.core.numeric import round_to
+from setpoint.sim.countdown import Countdowns
 from setpoint.sim.engine import Engine
 from setpoint.sim.faults import Faults
 from setpoint.sim.markets import make_market
@@ -24,6 +25,7 @@ from setpoint.sim.streams import StreamHub
 RANDOM_WALK_INTERVAL_S = 1.0
 RANDOM_WALK_BPS = 5
 LISTEN_KEY_SWEEP_S = 1.0
+COUNTDOWN_CHECK_S = 0.05
 
 
 class Clock:
@@ -50,6 +52,7 @@ class Simulator:
         self.hub = StreamHub()
         self.faults = Faults(seed=config.random_walk_seed or 0)
         self.engine = self._new_engine()
+        self.countdowns = Countdowns()
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing = asyncio.Lock()
 
@@ -70,6 +73,7 @@ class Simulator:
         ids keep counting up (fills are deduplicated by trade id downstream)."""
         self.engine = self._new_engine(self.engine.next_ids)
         self.faults = Faults(seed=self.config.random_walk_seed or 0)
+        self.countdowns = Countdowns()
 
     async def publish(self, events: list[Event], cancel_ids: dict[int, str] | None = None) -> None:
         """Send one command's events to the streams. Call it right after the engine command,
@@ -78,11 +82,12 @@ class Simulator:
             await self.hub.publish(events, self.engine, self.clock.now_ms(), cancel_ids)
 
     def start_background(self) -> None:
-        """The listen-key sweeper and, with `random_walk_seed` set, the random walk (every
-        price moves by up to +-5 bp each second)."""
+        """The listen-key sweeper, the dead-man switch's timers and, with `random_walk_seed`
+        set, the random walk (every price moves by up to +-5 bp each second)."""
         if self._tasks:
             return
         self._tasks.append(asyncio.create_task(self._sweep_listen_keys()))
+        self._tasks.append(asyncio.create_task(self._run_countdowns()))
         if self.config.random_walk_seed is not None:
             self._tasks.append(asyncio.create_task(self._random_walk(self.config.random_walk_seed)))
 
@@ -97,6 +102,23 @@ class Simulator:
         while True:
             await asyncio.sleep(LISTEN_KEY_SWEEP_S)
             await self.hub.expire_due(self.clock.now_ms())
+
+    async def _run_countdowns(self) -> None:
+        while True:
+            await asyncio.sleep(COUNTDOWN_CHECK_S)
+            for symbol in self.countdowns.due(self.clock.now_ms()):
+                await self.cancel_all(symbol)
+
+    async def cancel_all(self, symbol: str) -> int:
+        """Cancel every open order of `symbol` (the dead-man switch ran out); how many."""
+        cancelled = 0
+        for order in self.engine.open_orders(symbol=symbol):
+            _, events = self.engine.cancel(
+                symbol, order_id=order.order_id, now_us=self.clock.now_us()
+            )
+            await self.publish(events)
+            cancelled += 1
+        return cancelled
 
     async def _random_walk(self, seed: int) -> None:
         rng = random.Random(seed)
