@@ -83,6 +83,10 @@ class AccountConfig(Section):
     # the gateway's venue calls (ccxt timeout) and market-data polling
     venue_timeout_s: float = 10  # float-ok
     ticker_interval_s: float = 1  # float-ok
+    # the futures wallet's state (MarginObserved) and the venue's dead-man switch
+    account_state_interval_s: float = Field(default=10, gt=0)  # float-ok
+    dead_man_switch: bool = False
+    dead_man_countdown_s: float = Field(default=60, ge=1, le=3600)  # float-ok
 
     @field_validator("api_key", "secret")
     @classmethod
