@@ -104,14 +104,8 @@ def test_adding_averages_the_entry_price() -> None:
 
 
 def test_a_perpetual_counts_its_contract_size_and_the_margin_positions_mark() -> None:
-    state = fold(
-        fill("sell", "1", "60000", key=PERP, trade="p1"),
-        marks(
-            positions=(
-                MarginPosition(symbol=PERP.symbol or "", quantity=D(-2), mark_price=D(59000)),
-            )
-        ),  # fmt: skip
-    )
+    position = MarginPosition(symbol="BTC/USDT:USDT", quantity=D(-2), mark_price=D(59000))
+    state = fold(fill("sell", "1", "60000", key=PERP, trade="p1"), marks(positions=(position,)))
     key = state.key(PERP)
     assert (key.position, key.mark, key.unrealized_pnl) == (-1, 59000, 2000)
 
