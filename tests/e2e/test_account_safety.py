@@ -17,7 +17,6 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,8 +116,3 @@ async def test_the_venue_cancels_our_orders_when_every_service_dies(safe_system:
 
     await eventually(cancelled, 30, "the venue's cancel")
     assert (await system.venue())["countdowns"] == {}
-    assert _text(system.root / "sim.1.out") is not None
-
-
-def _text(path: Path) -> str | None:
-    return path.read_text(errors="replace") if path.exists() else None
