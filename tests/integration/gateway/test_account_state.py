@@ -3,6 +3,7 @@ switch, against the simulator through the real ccxt (in-process, real JetStream 
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from test_execution import eventually
 from setpoint.core.events import MarginObserved, TargetPublished, TargetPublishedData
 from setpoint.core.model import Key, Producer, TargetState
 from setpoint.eventlog import ANY
+from setpoint.gateway.deadman import DeadManSwitch
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
 PERP = "BTC/USDT:USDT"
@@ -72,3 +74,23 @@ async def test_the_dead_man_switch_is_armed_for_the_derivatives_in_scope(rig: Ri
 async def _later(armed: object, than: int) -> int | None:
     now = await armed()  # type: ignore[operator]
     return now if now is not None and now > than else None
+
+
+async def test_a_failing_renewal_is_logged_once_and_its_recovery_once(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    switch = DeadManSwitch(rig.gateway.venue, lambda: [PERP], 5, rig.account)
+    rule = {"kind": "http_503", "method": "POST", "path": "/fapi/v1/countdownCancelAll"}
+    await rig.control.faults(rule)
+    with caplog.at_level(logging.INFO, logger="setpoint.gateway.deadman"):
+        for _ in range(3):
+            await switch.renew()
+        assert PERP in switch.failing
+        await rig.control.clear_faults()
+        await switch.renew()
+        await switch.renew()
+    messages = [r.getMessage() for r in caplog.records if r.name == "setpoint.gateway.deadman"]
+    assert len([m for m in messages if "not renewed" in m]) == 1
+    assert len([m for m in messages if "renewed again" in m]) == 1
+    assert switch.failing == {}
+    assert PERP in (await rig.control.state())["countdowns"]
