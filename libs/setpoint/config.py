@@ -165,6 +165,11 @@ class AccountConfig(Section):
             )
         return value
 
+    # the futures wallet's state (MarginObserved) and the venue's dead-man switch
+    account_state_interval_s: float = Field(default=10, gt=0)  # float-ok
+    dead_man_switch: bool = False
+    dead_man_countdown_s: float = Field(default=60, ge=1, le=3600)  # float-ok
+
     @field_validator("api_key", "secret")
     @classmethod
     def _is_reference(cls, value: str) -> str:

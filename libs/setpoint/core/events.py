@@ -331,6 +331,45 @@ class BalanceObservedData(Frozen):
     balances: tuple[AssetBalance, ...]
 
 
+class MarginPosition(Frozen):
+    """One derivative position as the venue's margin account reports it."""
+
+    symbol: str
+    quantity: Dec
+    """Signed: long > 0, short < 0."""
+    entry_price: NonNegativeDec | None = None
+    mark_price: NonNegativeDec | None = None
+    unrealized_pnl: Dec = ZERO
+    leverage: Annotated[int, Field(ge=1)] | None = None
+    liquidation_price: NonNegativeDec | None = None
+    """None when the venue names none (no position, or too little at risk to liquidate)."""
+
+
+class SymbolMark(Frozen):
+    """The venue's last price of one symbol when the account state was read."""
+
+    symbol: str
+    price: PositiveDec
+
+
+class MarginObservedData(Frozen):
+    """The futures wallet of the account (cross margin, in the margin asset), its
+    derivative positions, and the last prices of the account's symbols in scope."""
+
+    asset: str
+    wallet_balance: Dec
+    margin_balance: Dec
+    """Wallet balance + unrealised PnL."""
+    unrealized_pnl: Dec
+    initial_margin: NonNegativeDec
+    """Positions' and open orders' initial margin."""
+    maintenance_margin: NonNegativeDec
+    available_margin: Dec
+    """What new orders may still use (negative when the account is short of margin)."""
+    positions: tuple[MarginPosition, ...] = ()
+    marks: tuple[SymbolMark, ...] = ()
+
+
 class ReconciliationCompletedData(Frozen):
     trigger: ReconcileTrigger
     ok: bool
@@ -478,6 +517,11 @@ class BalanceObserved(EventBase):
     data: BalanceObservedData
 
 
+class MarginObserved(EventBase):
+    type: Literal["MarginObserved"] = "MarginObserved"
+    data: MarginObservedData
+
+
 class ReconciliationCompleted(EventBase):
     type: Literal["ReconciliationCompleted"] = "ReconciliationCompleted"
     data: ReconciliationCompletedData
@@ -511,6 +555,7 @@ Event: TypeAlias = Union[  # noqa: UP007  (a discriminated union needs the Union
     ReconciliationCompleted,
     RiskRejected,
     AccountModeChanged,
+    MarginObserved,
 ]
 
 EVENT_TYPES: dict[str, type[EventBase]] = {

@@ -11,8 +11,13 @@ Exit status: 0 when every service answered ready and the differ gave the key sta
 server at the url, or no Setpoint service on it), with a message saying so.
 
 `--json` prints `{"nats": url, "services": [{"service", "answered", "ready", "version",
-"started_at"}], "keys": [KeyStatus...] | null}` (`keys` null when the differ did not
-answer).
+"started_at"}], "keys": [KeyStatus...] | null, "portfolio": [account...] | null}` (`keys`
+and `portfolio` null when the differ did not answer). Each portfolio account is
+`{"account", "realized_pnl", "unrealized_pnl", "equity", "peak_equity", "drawdown", "fees",
+"margin_balance", "maintenance_margin", "available_margin", "margin_ratio", "updated_at",
+"keys": [{"symbol", "position", "entry_price", "mark", "realized_pnl", "unrealized_pnl",
+"equity", "peak_equity", "drawdown", "fees"}]}`, amounts as decimal strings (the margin
+fields null until the gateway has observed a futures wallet).
 """
 
 from __future__ import annotations
@@ -104,6 +109,7 @@ async def ask(nc: Any, url: str, wait_s: float = 1.0) -> dict[str, Any]:  # floa
         "nats": url,
         "services": [_health(s, raw) for s, raw in zip(SERVICES, healths, strict=True)],
         "keys": _keys(keys),
+        "portfolio": _portfolio(keys),
     }
 
 
@@ -155,6 +161,17 @@ def _keys(raw: bytes | None) -> list[dict[str, Any]] | None:
     return [s.model_dump(mode="json") for s in statuses]
 
 
+def _portfolio(raw: bytes | None) -> list[dict[str, Any]] | None:
+    """The differ's portfolio (a list of accounts), None when absent or unreadable."""
+    if raw is None:
+        return None
+    try:
+        found = orjson.loads(raw).get("portfolio")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return found if isinstance(found, list) else None
+
+
 def exit_code(body: dict[str, Any]) -> int:
     """0 all answered and ready; 1 some did; 3 none did (module docstring)."""
     answered = [s for s in body["services"] if s["answered"]]
@@ -187,6 +204,8 @@ def render(body: dict[str, Any], console: Console | None = None) -> None:
         out.print("[red]the differ did not answer: no per-key status[/red]")
         return
     out.print(output.whole(_keys_table(body["keys"])))
+    if body.get("portfolio"):
+        out.print(output.whole(_portfolio_table(body["portfolio"])))
 
 
 def _keys_table(keys: list[dict[str, Any]]) -> Table:
@@ -212,4 +231,25 @@ def _keys_table(keys: list[dict[str, Any]]) -> Table:
             f"{k['position_target'] or '-'}/{k['position_actual'] or '-'}",
             k["last_reconciliation"] or "-",
         )
+    return table
+
+
+def _portfolio_table(accounts: list[dict[str, Any]]) -> Table:
+    """One line per account, then one per key of it (PnL figures; the margin columns for
+    the account only)."""
+    table = Table(
+        "account", "symbol", "realised", "unrealised", "equity", "peak", "drawdown",
+        "margin ratio", "available margin", title="portfolio",
+    )  # fmt: skip
+    for a in accounts:
+        table.add_row(
+            a["account"], "*", a["realized_pnl"], a["unrealized_pnl"], a["equity"],
+            a["peak_equity"], a["drawdown"], a["margin_ratio"] or "-",
+            a["available_margin"] or "-",
+        )  # fmt: skip
+        for k in a.get("keys") or ():
+            table.add_row(
+                "", k["symbol"], k["realized_pnl"], k["unrealized_pnl"], k["equity"],
+                k["peak_equity"], k["drawdown"], "", "",
+            )  # fmt: skip
     return table

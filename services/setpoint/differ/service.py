@@ -21,8 +21,9 @@ Wiring (one `DifferService` per process; any number of processes may share one l
   decides again, so two differs never both act on one decision. After an append the worker
   waits until the view holds its own event before the key may run again.
 * **status**: a `KeyStatus` per key on `setpoint.status.<account>.<token>` when it changes;
-  all of them in answer to `setpoint.status.request`. The key's metrics follow the same
-  statuses (`metering.KeyMetrics`).
+  all of them in answer to `setpoint.status.request`, with the portfolio (PnL, equity,
+  drawdown and futures wallet per account and key: `status.portfolio_status`). The key's
+  metrics follow the same statuses (`metering.KeyMetrics`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from setpoint.core.model import Key, Producer
 from setpoint.differ import decide
 from setpoint.differ.desk import IntakeDesk
 from setpoint.differ.metering import KeyMetrics
-from setpoint.differ.status import key_status, same_status, unverified_reasons
+from setpoint.differ.status import key_status, portfolio_status, same_status, unverified_reasons
 from setpoint.differ.view import DifferView
 from setpoint.eventlog.port import (
     ConcurrencyConflict,
@@ -188,7 +189,8 @@ class DifferService:
         @broker.subscriber(subjects.STATUS_REQUEST, queue=QUEUE_GROUP)
         async def on_status(msg: NatsMessage) -> bytes:
             keys = [s.model_dump(mode="json") for s in self.statuses()]
-            return json.dumps({"keys": keys}).encode()
+            portfolio = portfolio_status(self.view.portfolio)
+            return json.dumps({"keys": keys, "portfolio": portfolio}).encode()
 
         @broker.subscriber(subjects.health_subject("differ"))
         async def on_health(msg: NatsMessage) -> bytes:

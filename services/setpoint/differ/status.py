@@ -29,12 +29,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import cast
+from decimal import Decimal
+from typing import Any, cast
 
 from setpoint.bus.messages import Condition, KeyStatus
 from setpoint.core.events import AccountMode, DiffComputedData
 from setpoint.core.model import Key
-from setpoint.core.projections import AcceptedTarget, KeyActual
+from setpoint.core.projections import (
+    AcceptedTarget,
+    AccountPortfolio,
+    KeyActual,
+    KeyPortfolio,
+    PortfolioState,
+)
 from setpoint.core.projections.actual import ReconcileSummary
 from setpoint.differ.decide import EXCLUSION_RULES
 
@@ -128,3 +135,53 @@ def _acknowledged(actual: KeyActual) -> int:
 def same_status(a: KeyStatus | None, b: KeyStatus) -> bool:
     """True when nothing but `updated_at` differs (no need to publish again)."""
     return a is not None and a.model_copy(update={"updated_at": b.updated_at}) == b
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize() + 0, "f")
+
+
+def _key_pnl(symbol: str, key: KeyPortfolio) -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "position": _text(key.position),
+        "entry_price": _text(key.entry_price),
+        "mark": _text(key.mark),
+        "realized_pnl": _text(key.realized_pnl),
+        "unrealized_pnl": _text(key.unrealized_pnl),
+        "equity": _text(key.equity),
+        "peak_equity": _text(key.peak_equity),
+        "drawdown": _text(key.drawdown),
+        "fees": _text(key.fees),
+    }
+
+
+def _account_pnl(account: AccountPortfolio) -> dict[str, Any]:
+    margin = account.margin
+    ratio = account.margin_ratio
+    return {
+        "account": account.account,
+        "realized_pnl": _text(account.realized_pnl),
+        "unrealized_pnl": _text(account.unrealized_pnl),
+        "equity": _text(account.equity),
+        "peak_equity": _text(account.peak_equity),
+        "drawdown": _text(account.drawdown),
+        "fees": _text(account.fees),
+        "margin_balance": None if margin is None else _text(margin.margin_balance),
+        "maintenance_margin": None if margin is None else _text(margin.maintenance_margin),
+        "available_margin": None if margin is None else _text(margin.available_margin),
+        "margin_ratio": None if ratio is None or not ratio.is_finite() else _text(ratio),
+        "updated_at": None if account.updated_at is None else account.updated_at.isoformat(),
+    }
+
+
+def portfolio_status(portfolio: PortfolioState) -> list[dict[str, Any]]:
+    """Per account (sorted): its PnL figures, futures wallet and, per key, its own (JSON
+    values; amounts as decimal strings). The `portfolio` of the status answer."""
+    out = []
+    for name in sorted(portfolio.accounts):
+        keys = [
+            _key_pnl(key.symbol or "", portfolio.key(key)) for key in portfolio.account_keys(name)
+        ]
+        out.append(_account_pnl(portfolio.account(name)) | {"keys": keys})
+    return out

@@ -5,7 +5,8 @@ rebuild from position 1, then the live subscription); it returns the keys the re
 worth reconciling again. The view holds:
 
 * the core's intent and actual projections (`setpoint.core.projections`), which also
-  hold the accepted target per key and each account's markets and mode;
+  hold the accepted target per key and each account's markets and mode, and the
+  portfolio fold (PnL, equity, drawdown per key and account; the futures wallet);
 * per key: the last decision (`DiffComputed`), the client order ids acted on since (see
   `decide.should_append`) and, per producer, the position of its last
   event for the key (the `expected` of that producer's next append);
@@ -69,6 +70,7 @@ class DifferView:
         """`purge_after`: per account, when closed orders leave `actual` (`projections.purge`)."""
         self.intent = projections.IntentState.empty()
         self.actual = projections.ActualState.empty(purge_after)
+        self.portfolio = projections.PortfolioState.empty()
         self.position = 0
         self.keys: dict[Key, KeyFacts] = {}
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -87,6 +89,7 @@ class DifferView:
         event = record.event
         self.intent = projections.apply_intent(self.intent, record.position, event)
         self.actual = projections.apply_actual(self.actual, record.position, event)
+        self.portfolio = projections.apply_portfolio(self.portfolio, record.position, event)
         self.position = max(self.position, record.position)
         triggered = self._apply_own(record.position, event)
         self._wake()

@@ -16,6 +16,10 @@ Contract:
   live subscriptions on `setpoint.md.<account>.subscribe` (`MarketDataSubscription`,
   refreshed by the strategy host for every symbol its strategies declare): a strategy
   gets prices before it has published anything, configured here or hosted elsewhere.
+* Accounts whose venue lists derivative markets: the futures wallet's state
+  (`MarginObserved`, gateway/margin.py) at start and every `account_state_interval_s`,
+  appended only when it differs from the last one in the log; with `dead_man_switch` the
+  venue's dead-man switch is armed and renewed (gateway/deadman.py).
 * Every fact is appended by producer `gateway`. Fills are deduplicated against the
   projection (the log is the memory) and by their stable event id.
 * Metrics: an order of the account that becomes filled in the live projection counts in
@@ -30,6 +34,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -43,6 +48,8 @@ from setpoint.core.events import (
     Event,
     FillObserved,
     FillSource,
+    MarginObserved,
+    MarginObservedData,
     MarketsLoaded,
     MarketsLoadedData,
     ObservationSource,
@@ -59,7 +66,9 @@ from setpoint.eventlog import ANY, EventLog, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
 from setpoint.gateway import facts
 from setpoint.gateway.convert import dec, to_fill, to_order
+from setpoint.gateway.deadman import DeadManSwitch, supported
 from setpoint.gateway.handlers import CommandHandlers
+from setpoint.gateway.margin import margin_data
 from setpoint.gateway.reconciler import Reconciler
 from setpoint.gateway.streams import watch
 from setpoint.gateway.subscriptions import NONE, live, renew
@@ -111,6 +120,8 @@ class Gateway:
         self._settled: asyncio.Task[None] | None = None
         self._live = False
         self._metrics = telemetry.metrics()
+        self.last_prices: dict[str, Decimal] = {}
+        self.last_margin: MarginObservedData | None = None
 
     @property
     def exchange(self) -> str:
@@ -133,6 +144,9 @@ class Gateway:
         self._spawn("periodic reconciliation", self._periodic)
         self._spawn("in-flight checks", self._in_flight_checks)
         self._spawn("tickers", self._tickers)
+        if any(m.is_derivative for m in self.venue.markets.values()):
+            self._spawn("account state", self._account_state)
+            self._arm_dead_man_switch()
 
     async def stop(self) -> None:
         await self.handlers.stop()
@@ -163,6 +177,8 @@ class Gateway:
         if self._live and isinstance(event, _FILLING):
             self._count_filled(before, event)
         self.intent = apply_intent(self.intent, position, event)
+        if isinstance(event, MarginObserved):
+            self.last_margin = event.data
         if isinstance(event, FillObserved):
             self.pending_fills.discard(event.event_id)
             at = event.data.traded_at or event.occurred_at
@@ -408,6 +424,44 @@ class Gateway:
             if event is not None:
                 await self.append(key, [event])
 
+    # ------------------------------------------------------------------ account state
+
+    async def _account_state(self) -> None:
+        while True:
+            await self.record_account_state()
+            await asyncio.sleep(self.config.account_state_interval_s)
+
+    async def record_account_state(self) -> None:
+        """Read the futures wallet and positions; append `MarginObserved` when it differs
+        from the last one folded. A failed or malformed read is logged, nothing appended."""
+        try:
+            balance = await self.venue.call(self.venue.rest.fetch_balance({"type": "future"}))
+            rows = await self.venue.call(self.venue.rest.fetch_positions(None, {"useV2": True}))
+            marks = {s: p for s, p in self.last_prices.items() if s in self.market_data_scope()}
+            data = margin_data(balance, rows, self.venue.markets, marks)
+        except VenueError as exc:
+            log.warning("futures account of %s not read: %s", self.account, exc.failure.reason)
+            return
+        except ValueError as exc:
+            log.warning("futures account of %s: unreadable answer (%s)", self.account, exc)
+            return
+        if data == self.last_margin:
+            return
+        key = Key(self.account, None)
+        await self.append(key, [MarginObserved.create(key, Producer.GATEWAY, data)])
+        self.last_margin = data
+
+    def _arm_dead_man_switch(self) -> None:
+        if not self.config.dead_man_switch:
+            return
+        if not supported(self.venue.rest):
+            log.warning("dead-man switch: %s has none; not armed", self.exchange)
+            return
+        switch = DeadManSwitch(
+            self.venue, self.scope, self.config.dead_man_countdown_s, self.account
+        )
+        self._spawn("dead-man switch", switch.run)
+
     # ------------------------------------------------------------------ market data
 
     async def _on_subscription(self, msg: Any) -> None:
@@ -440,5 +494,7 @@ class Gateway:
             bid=dec(raw.get("bid")), ask=dec(raw.get("ask")), funding_rate=funding,
             at=datetime.now(UTC),
         )  # fmt: skip
+        if ticker.last is not None and ticker.last > 0:
+            self.last_prices[symbol] = ticker.last
         subject = subjects.ticker_subject(self.account, symbol)
         await self.nc.publish(subject, ticker.model_dump_json().encode())

@@ -202,7 +202,9 @@ async def list_faults(request: web.Request) -> web.Response:
 
 
 async def state(request: web.Request) -> web.Response:
-    return web.json_response(engine_state(request.app[SIM].engine))
+    sim = request.app[SIM]
+    countdowns = {symbol: at for symbol, at in sorted(sim.countdowns.deadlines.items())}
+    return web.json_response(engine_state(sim.engine) | {"countdowns": countdowns})
 
 
 async def reset(request: web.Request) -> web.Response:

@@ -31,6 +31,36 @@ from setpoint.sim.orders import Match, Order, OrderRequest, Reason, Rejected, Wa
 
 
 @dataclass(frozen=True, slots=True)
+class Bracket:
+    """One maintenance-margin bracket of a perpetual (Binance's leverage bracket): below
+    `cap` notional, maintenance margin = notional x `rate` - `cum`."""
+
+    floor: Decimal
+    cap: Decimal
+    rate: Decimal
+    cum: Decimal
+    max_leverage: int
+
+
+BRACKETS = (
+    Bracket(Decimal(0), Decimal(50000), Decimal("0.004"), Decimal(0), 125),
+    Bracket(Decimal(50000), Decimal(600000), Decimal("0.005"), Decimal(50), 100),
+)
+"""Every simulated perpetual's brackets (the last one also covers anything larger)."""
+
+
+def bracket(notional: Decimal) -> Bracket:
+    """The bracket of an absolute notional."""
+    return next((b for b in BRACKETS if notional < b.cap), BRACKETS[-1])
+
+
+def maintenance(notional: Decimal) -> Decimal:
+    """Maintenance margin of a position of absolute `notional` (never negative)."""
+    chosen = bracket(notional)
+    return max(notional * chosen.rate - chosen.cum, ZERO)
+
+
+@dataclass(frozen=True, slots=True)
 class Fees:
     maker: Decimal = Decimal("0.0002")
     taker: Decimal = Decimal("0.0005")
@@ -228,6 +258,40 @@ class Ledger:
             ),
             ZERO,
         )
+
+    def maintenance_margin(self, asset: str, *, without: str | None = None) -> Decimal:
+        """Maintenance margin of the positions settled in `asset` (but `without`'s)."""
+        return sum(
+            (
+                maintenance(abs(pos.quantity) * self._mark(s))
+                for s, pos in self.margin.positions.items()
+                if self._market(s).quote == asset and s != without
+            ),
+            ZERO,
+        )
+
+    def liquidation_price(self, symbol: str) -> Decimal:
+        """The mark at which the account (cross margin, net mode) would be liquidated for
+        the position of `symbol`, the others' marks held where they are: Binance's
+        formula, (WB - TMM1 + UPNL1 + cum - side*Q*EP) / (Q*MMR - side*Q), with TMM1 and
+        UPNL1 the other positions' maintenance margin and unrealized PnL. 0 when flat or
+        when no price above zero liquidates it."""
+        position = self.margin.position(symbol)
+        if position.quantity == 0:
+            return ZERO
+        asset = self._market(symbol).quote
+        size = abs(position.quantity)
+        side = Decimal(1) if position.quantity > 0 else Decimal(-1)
+        chosen = bracket(size * self._mark(symbol))
+        others_pnl = self.unrealized(asset) - position.unrealized(self._mark(symbol))
+        room = (
+            self.margin.wallet.get(asset, ZERO)
+            - self.maintenance_margin(asset, without=symbol)
+            + others_pnl
+            + chosen.cum
+        )
+        price = (room - side * size * position.entry_price) / (size * chosen.rate - side * size)
+        return max(price.quantize(self._market(symbol).tick), ZERO)
 
     def _mark(self, symbol: str) -> Decimal:
         return self._marks.get(symbol, ZERO)

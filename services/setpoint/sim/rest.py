@@ -2,7 +2,8 @@
 
 Only what ccxt 4.5's binance sends for the calls Setpoint makes (load_markets, orders,
 edit_order (spot cancelReplace, USD-M modify), trades, balances, positions, tickers, depth,
-funding, time, listen keys); any other path answers 404 with a Binance-style body.
+funding, time, listen keys, the USD-M dead-man switch `countdownCancelAll`); any other
+path answers 404 with a Binance-style body.
 SIGNED endpoints check the key, signature and recvWindow (`auth`); errors are Binance's
 codes (`errors`).
 """
@@ -483,6 +484,21 @@ async def set_leverage(request: web.Request) -> web.Response:
     return json({"leverage": leverage, "maxNotionalValue": "50000", "symbol": market.venue_id})
 
 
+async def countdown_cancel_all(request: web.Request) -> web.Response:
+    """POST /fapi/v1/countdownCancelAll: arm (renew; 0 disarms) the symbol's dead-man
+    switch: its open orders are cancelled unless renewed within `countdownTime` ms."""
+    sim = request.app[SIM]
+    params = await signed(request)
+    market = need_market(sim, Kind.PERP, params)
+    countdown = int_param(params, "countdownTime")
+    if countdown is None:
+        raise errors.missing("countdownTime")
+    if countdown < 0:
+        raise errors.bad_value("countdownTime")
+    sim.countdowns.arm(market.symbol, countdown, sim.clock.now_ms())
+    return json({"symbol": market.venue_id, "countdownTime": str(countdown)})
+
+
 async def position_mode(request: web.Request) -> web.Response:
     await signed(request)
     return json({"dualSidePosition": False})
@@ -543,6 +559,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/fapi/v1/premiumIndex", premium_index),
         web.get("/fapi/v1/leverageBracket", leverage_bracket),
         web.post("/fapi/v1/leverage", set_leverage),
+        web.post("/fapi/v1/countdownCancelAll", countdown_cancel_all),
         web.get("/fapi/v1/positionSide/dual", position_mode),
         web.get("/fapi/v1/multiAssetsMargin", multi_assets_mode),
         web.route("*", "/fapi/v1/listenKey", listen_key),

@@ -16,6 +16,7 @@ from aiohttp import web
 from setpoint.config import SimConfig
 from setpoint.core.numeric import round_to
 from setpoint.sim import persist
+from setpoint.sim.countdown import Countdowns
 from setpoint.sim.engine import Engine
 from setpoint.sim.faults import Faults
 from setpoint.sim.markets import make_market
@@ -26,6 +27,7 @@ RANDOM_WALK_INTERVAL_S = 1.0
 RANDOM_WALK_BPS = 5
 LISTEN_KEY_SWEEP_S = 1.0
 STATE_FLUSH_S = 1.0
+COUNTDOWN_CHECK_S = 0.05
 
 
 class Clock:
@@ -53,6 +55,7 @@ class Simulator:
         self.faults = Faults(seed=config.random_walk_seed or 0)
         saved = None if config.state_file is None else persist.load(config.state_file)
         self.engine = saved if saved is not None else self._new_engine()
+        self.countdowns = Countdowns()
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing = asyncio.Lock()
         self._unsaved = False
@@ -74,6 +77,7 @@ class Simulator:
         ids keep counting up (fills are deduplicated by trade id downstream)."""
         self.engine = self._new_engine(self.engine.next_ids)
         self.faults = Faults(seed=self.config.random_walk_seed or 0)
+        self.countdowns = Countdowns()
         self.save()
 
     def save(self) -> None:
@@ -89,12 +93,14 @@ class Simulator:
             await self.hub.publish(events, self.engine, self.clock.now_ms(), cancel_ids)
 
     def start_background(self) -> None:
-        """The listen-key sweeper; with `random_walk_seed` set, the random walk (every
-        price moves by up to +-5 bp each second); with `state_file` set, the state's writer
-        (at most once a second, and at stop: a crash loses at most the last second)."""
+        """The listen-key sweeper, the dead-man switch's timers; with `random_walk_seed`
+        set, the random walk (every price moves by up to +-5 bp each second); with
+        `state_file` set, the state's writer (at most once a second, and at stop: a crash
+        loses at most the last second; armed countdowns are not kept)."""
         if self._tasks:
             return
         self._tasks.append(asyncio.create_task(self._sweep_listen_keys()))
+        self._tasks.append(asyncio.create_task(self._run_countdowns()))
         if self.config.state_file is not None:
             self._tasks.append(asyncio.create_task(self._flush_state()))
         if self.config.random_walk_seed is not None:
@@ -119,6 +125,23 @@ class Simulator:
         while True:
             await asyncio.sleep(LISTEN_KEY_SWEEP_S)
             await self.hub.expire_due(self.clock.now_ms())
+
+    async def _run_countdowns(self) -> None:
+        while True:
+            await asyncio.sleep(COUNTDOWN_CHECK_S)
+            for symbol in self.countdowns.due(self.clock.now_ms()):
+                await self.cancel_all(symbol)
+
+    async def cancel_all(self, symbol: str) -> int:
+        """Cancel every open order of `symbol` (the dead-man switch ran out); how many."""
+        cancelled = 0
+        for order in self.engine.open_orders(symbol=symbol):
+            _, events = self.engine.cancel(
+                symbol, order_id=order.order_id, now_us=self.clock.now_us()
+            )
+            await self.publish(events)
+            cancelled += 1
+        return cancelled
 
     async def _random_walk(self, seed: int) -> None:
         rng = random.Random(seed)

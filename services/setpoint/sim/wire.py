@@ -13,6 +13,7 @@ from typing import Any
 
 from setpoint.core.model import Side
 from setpoint.sim.engine import Engine
+from setpoint.sim.ledger import maintenance
 from setpoint.sim.markets import SimMarket
 from setpoint.sim.orders import Order, OrderKind, Trade
 from setpoint.sim.snapshot import dec
@@ -203,7 +204,7 @@ def _asset_row(engine: Engine, asset: str, now_ms: int) -> dict[str, Any]:
         "walletBalance": dec(wallet),
         "unrealizedProfit": dec(unrealized),
         "marginBalance": dec(wallet + unrealized),
-        "maintMargin": dec(position_margin / 10),
+        "maintMargin": dec(engine.ledger.maintenance_margin(asset)),
         "initialMargin": dec(position_margin + order_margin),
         "positionInitialMargin": dec(position_margin),
         "openOrderInitialMargin": dec(order_margin),
@@ -231,13 +232,13 @@ def position_row(engine: Engine, market: SimMarket, now_ms: int) -> dict[str, An
         "breakEvenPrice": dec(position.entry_price),
         "markPrice": dec(mark),
         "unRealizedProfit": dec(position.unrealized(mark)),
-        "liquidationPrice": "0",
+        "liquidationPrice": dec(engine.ledger.liquidation_price(market.symbol)),
         "isolatedMargin": "0",
         "notional": dec(notional),
         "marginAsset": market.quote,
         "isolatedWallet": "0",
         "initialMargin": dec(initial),
-        "maintMargin": dec(abs(notional) * Decimal("0.004")),
+        "maintMargin": dec(maintenance(abs(notional))),
         "positionInitialMargin": dec(initial),
         "openOrderInitialMargin": "0",
         "adl": 0,

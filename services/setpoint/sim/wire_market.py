@@ -10,6 +10,7 @@ from typing import Any
 
 from setpoint.core.model import Side
 from setpoint.sim.engine import Engine
+from setpoint.sim.ledger import BRACKETS
 from setpoint.sim.markets import SimMarket
 from setpoint.sim.snapshot import dec
 from setpoint.sim.wire import PERPETUAL_DELIVERY_MS, spot_dec
@@ -230,21 +231,14 @@ def leverage_brackets(engine: Engine) -> list[dict[str, Any]]:
             "notionalCoef": 1.0,
             "brackets": [
                 {
-                    "bracket": 1,
-                    "initialLeverage": 125,
-                    "notionalCap": 50000,
-                    "notionalFloor": 0,
-                    "maintMarginRatio": 0.004,
-                    "cum": 0.0,
-                },
-                {
-                    "bracket": 2,
-                    "initialLeverage": 100,
-                    "notionalCap": 600000,
-                    "notionalFloor": 50000,
-                    "maintMarginRatio": 0.005,
-                    "cum": 50.0,
-                },
+                    "bracket": number,
+                    "initialLeverage": b.max_leverage,
+                    "notionalCap": int(b.cap),
+                    "notionalFloor": int(b.floor),
+                    "maintMarginRatio": float(b.rate),  # float-ok: Binance sends JSON numbers
+                    "cum": float(b.cum),  # float-ok
+                }
+                for number, b in enumerate(BRACKETS, start=1)
             ],
         }
         for m in engine.markets.all

@@ -106,3 +106,23 @@ async def test_status_without_a_server_says_so(tmp_path: Path) -> None:
     assert code == NOTHING_ANSWERED
     assert "cannot connect to NATS" in err
     assert "start the whole system with `setpoint up`" in err
+
+
+async def test_status_passes_the_portfolio_through_and_null_without_one(
+    responder: Client, nats_url: str, tmp_path: Path
+) -> None:
+    account = {"account": "demo", "equity": "4.882", "keys": [{"symbol": "BTC/USDT"}]}
+    answer = {"keys": [], "portfolio": [account]}
+    await _answer(responder, STATUS_REQUEST, json.dumps(answer).encode())
+    await responder.flush()
+    _, out, _ = await _status(_config(tmp_path, nats_url))
+    assert json.loads(out)["portfolio"] == [account]
+
+
+async def test_status_of_an_older_differ_has_no_portfolio(
+    responder: Client, nats_url: str, tmp_path: Path
+) -> None:
+    await _answer(responder, STATUS_REQUEST, b'{"keys":[]}')
+    await responder.flush()
+    _, out, _ = await _status(_config(tmp_path, nats_url))
+    assert json.loads(out)["portfolio"] is None

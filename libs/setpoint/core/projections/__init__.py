@@ -66,6 +66,8 @@ BalanceObserved          A      the account wallet's assets, merged by asset
 ReconciliationCompleted  A      last reconciliation of the key (or account, symbol None)
 AccountModeChanged       A      account mode (normal | liquidate_only)
 RiskRejected             -      nothing (a decision, not a change of state)
+MarginObserved           -      nothing here; the portfolio fold (`portfolio`: PnL, equity,
+                                drawdown per key and account) reads it with the fills
 =======================  =====  ==============================================================
 
 Consumed (semantics §1): an intent is consumed once one of its orders is completely filled,
@@ -112,6 +114,12 @@ from setpoint.core.projections.orders import (
     find_order,
     retry_delay,
 )
+from setpoint.core.projections.portfolio import (
+    AccountPortfolio,
+    KeyPortfolio,
+    PortfolioState,
+    apply_portfolio,
+)
 from setpoint.core.projections.rebuild import rebuild
 
 __all__ = [
@@ -119,15 +127,19 @@ __all__ = [
     "STALE_CANCEL",
     "AcceptedTarget",
     "AccountActual",
+    "AccountPortfolio",
     "ActualState",
     "Backoff",
     "IntentProgress",
     "IntentState",
     "Journal",
     "KeyActual",
+    "KeyPortfolio",
     "OrderRecord",
+    "PortfolioState",
     "apply_actual",
     "apply_intent",
+    "apply_portfolio",
     "find_order",
     "orphan_name",
     "rebuild",

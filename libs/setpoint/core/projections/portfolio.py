@@ -1,0 +1,293 @@
+"""The portfolio: realised and unrealised PnL, equity, peak equity and drawdown per key and
+per account, as a pure fold of the log (`apply_portfolio(state, position, event)`).
+
+What is counted, per key:
+
+* **fills** (`FillObserved`) of our orders and of adopted ones (ours by client order id,
+  adopted by an `OrderObserved` with `adopted`), as the actual projection counts them: a
+  fill is folded once per (venue, trade id); an order counts `max(sum of its real trades,
+  the filled quantity its inferred fills name)`, so a real trade that stands for an
+  inferred one adds only what goes beyond it (at its own price). The position is the net
+  of these fills, valued by **average cost**: a fill that adds to the position (or opens
+  it) moves the average entry price; one that reduces it realises `closed quantity x
+  (price - entry) x contract size` (sign of the position), and one that goes through zero
+  opens the rest at its price. A position the venue reports without fills behind it (from
+  before Setpoint, or foreign) is not valued here.
+* **fees** are taken off the realised PnL: in the quote asset as they are, in the base
+  asset at the fill's price; a fee in any other asset (BNB) is not valued: it is kept by
+  currency in `other_fees`.
+* **mark**: the last price the log shows for the symbol, in log order: a fill's price, or
+  a `MarginObserved` mark (its positions' mark prices, then its `marks`). Unrealised PnL =
+  position x (mark - entry) x contract size (0 without a mark).
+* **equity** = realised + unrealised (the key's PnL since the log began); **peak equity**
+  is the highest equity after any event, starting at 0; **drawdown** = peak - equity.
+
+Per account the same figures are the sums over its keys, kept as running totals (equal to
+the keys' figures to Decimal's 28 significant digits: the average entry price is a
+division), one quote asset per account assumed (amounts in different quotes are added as
+they are); the peak is that of the
+account's equity, and `margin` is the last `MarginObserved` (the venue's futures wallet).
+`AccountPortfolio` is the small frozen value risk gates read (`PortfolioState.account`).
+
+An event at or below `state.position` changes nothing; the same records always give equal
+states. Every amount is a Decimal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from immutables import Map
+
+from setpoint.core.events import (
+    Event,
+    FillObserved,
+    FillObservedData,
+    FillSource,
+    MarginObserved,
+    MarginObservedData,
+    MarketsLoaded,
+    OrderObserved,
+)
+from setpoint.core.ids import is_ours
+from setpoint.core.model import Key, MarketInfo, Side
+from setpoint.core.numeric import ZERO
+from setpoint.core.projections._values import EMPTY
+
+__all__ = [
+    "AccountPortfolio",
+    "KeyPortfolio",
+    "PortfolioState",
+    "apply_portfolio",
+]
+
+ONE = Decimal(1)
+
+
+class KeyPortfolio(NamedTuple):
+    """The PnL of one key (module docstring)."""
+
+    position: Decimal = ZERO
+    entry_price: Decimal = ZERO
+    """Average cost of the open position (0 when flat)."""
+    realized_pnl: Decimal = ZERO
+    """Closed PnL less the valued fees."""
+    fees: Decimal = ZERO
+    """Fees valued in the quote asset (already in `realized_pnl`)."""
+    other_fees: Map[str, Decimal] = EMPTY
+    mark: Decimal | None = None
+    contract_size: Decimal = ONE
+    peak_equity: Decimal = ZERO
+    counted: Map[str, tuple[Decimal, Decimal]] = EMPTY
+    """Per venue order id: (sum of its real trades, filled named by its inferred fills)."""
+    trades: Map[tuple[str, str], None] = EMPTY
+    """(venue, trade id) of every fill folded."""
+    adopted: Map[str, None] = EMPTY
+    """Venue ids of adopted orders (their fills count)."""
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        if self.mark is None or self.position == 0:
+            return ZERO
+        return self.position * (self.mark - self.entry_price) * self.contract_size
+
+    @property
+    def equity(self) -> Decimal:
+        return self.realized_pnl + self.unrealized_pnl
+
+    @property
+    def drawdown(self) -> Decimal:
+        return self.peak_equity - self.equity
+
+
+EMPTY_KEY = KeyPortfolio()
+
+
+class AccountPortfolio(NamedTuple):
+    """What risk gates read of one account: its PnL figures (sums over its keys), the
+    peak of its equity and the drawdown from it, and the venue's futures wallet."""
+
+    account: str
+    realized_pnl: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
+    peak_equity: Decimal = ZERO
+    margin: MarginObservedData | None = None
+    """The last `MarginObserved` of the account (None: never observed)."""
+    updated_at: datetime | None = None
+    """`occurred_at` of the last event that changed the account's figures."""
+
+    @property
+    def equity(self) -> Decimal:
+        return self.realized_pnl + self.unrealized_pnl
+
+    @property
+    def drawdown(self) -> Decimal:
+        """Peak equity - equity (never negative)."""
+        return self.peak_equity - self.equity
+
+    @property
+    def margin_ratio(self) -> Decimal | None:
+        """Maintenance margin / margin balance of the futures wallet; None without one,
+        `Decimal("Infinity")` when the margin balance is 0 or less with margin required."""
+        margin = self.margin
+        if margin is None:
+            return None
+        if margin.margin_balance <= 0:
+            return Decimal("Infinity") if margin.maintenance_margin > 0 else ZERO
+        return margin.maintenance_margin / margin.margin_balance
+
+    @property
+    def available_margin(self) -> Decimal | None:
+        return None if self.margin is None else self.margin.available_margin
+
+
+class PortfolioState(NamedTuple):
+    """Every key's and account's portfolio, and the log position folded up to."""
+
+    position: int = 0
+    keys: Map[Key, KeyPortfolio] = EMPTY
+    accounts: Map[str, AccountPortfolio] = EMPTY
+    markets: Map[Key, MarketInfo] = EMPTY
+
+    @classmethod
+    def empty(cls) -> PortfolioState:
+        return cls()
+
+    def key(self, key: Key) -> KeyPortfolio:
+        return self.keys.get(key, EMPTY_KEY)
+
+    def account(self, account: str) -> AccountPortfolio:
+        found = self.accounts.get(account)
+        return AccountPortfolio(account) if found is None else found
+
+    def account_keys(self, account: str) -> list[Key]:
+        return sorted((k for k in self.keys if k.account == account), key=str)
+
+
+# --------------------------------------------------------------------------- folds
+
+
+def apply_portfolio(state: PortfolioState, position: int, event: Event) -> PortfolioState:
+    """Fold one event (module docstring)."""
+    if position <= state.position:
+        return state
+    if isinstance(event, FillObserved):
+        return _fill(state, event)._replace(position=position)
+    if isinstance(event, MarginObserved):
+        return _margin(state, event)._replace(position=position)
+    if isinstance(event, MarketsLoaded):
+        markets = state.markets.mutate()
+        for market in event.data.markets:
+            markets[Key(event.account, market.symbol)] = market
+        return state._replace(position=position, markets=markets.finish())
+    if isinstance(event, OrderObserved) and event.data.adopted:
+        before = state.key(event.key)
+        adopted = before.adopted.set(event.data.order_id, None)
+        changed = {event.key: before._replace(adopted=adopted)}
+        return _put(state, event, changed)._replace(position=position)
+    return state._replace(position=position)
+
+
+def _counts(key: KeyPortfolio, account: str, event: FillObserved) -> bool:
+    data = event.data
+    return is_ours(account, data.client_order_id) or data.order_id in key.adopted
+
+
+def _fill(state: PortfolioState, event: FillObserved) -> PortfolioState:
+    data = event.data
+    before = state.key(event.key)
+    trade = (data.venue, data.trade_id)
+    if trade in before.trades:
+        return state
+    after = before._replace(trades=before.trades.set(trade, None), mark=data.price)
+    market = state.markets.get(event.key)
+    if market is not None:
+        after = after._replace(contract_size=market.contract_size)
+    if _counts(before, event.account, event):
+        after = _count_fill(after, data, market)
+    return _put(state, event, {event.key: after})
+
+
+def _count_fill(
+    key: KeyPortfolio, data: FillObservedData, market: MarketInfo | None
+) -> KeyPortfolio:
+    """Count what the fill adds to its order (inferred fills: module docstring), at its
+    price, and charge its fee."""
+    real, inferred = key.counted.get(data.order_id, (ZERO, ZERO))
+    before = max(real, inferred)
+    if data.source is FillSource.INFERRED:
+        inferred = max(inferred, data.order_filled or inferred + data.quantity)
+    else:
+        real += data.quantity
+    added = max(real, inferred) - before
+    key = key._replace(counted=key.counted.set(data.order_id, (real, inferred)))
+    if added > 0:
+        signed = added if data.side is Side.BUY else -added
+        key = _trade(key, signed, data.price)
+    return _charge(key, data.fee, data.fee_currency, data.price, market)
+
+
+def _trade(key: KeyPortfolio, signed: Decimal, price: Decimal) -> KeyPortfolio:
+    """Average cost: add to (or open) the position, or close part of it and realise."""
+    held = key.position
+    if held == 0 or (held > 0) == (signed > 0):
+        size = abs(held) + abs(signed)
+        entry = (abs(held) * key.entry_price + abs(signed) * price) / size
+        return key._replace(position=held + signed, entry_price=entry)
+    closed = min(abs(held), abs(signed))
+    direction = ONE if held > 0 else -ONE
+    realized = closed * (price - key.entry_price) * direction * key.contract_size
+    after = held + signed
+    entry = ZERO if after == 0 else (key.entry_price if (after > 0) == (held > 0) else price)
+    return key._replace(position=after, entry_price=entry, realized_pnl=key.realized_pnl + realized)
+
+
+def _charge(
+    key: KeyPortfolio, fee: Decimal, currency: str, price: Decimal, market: MarketInfo | None
+) -> KeyPortfolio:
+    if fee == 0:
+        return key
+    if market is not None and currency == market.quote:
+        valued = fee
+    elif market is not None and currency == market.base:
+        valued = fee * price
+    else:
+        other = key.other_fees.set(currency, key.other_fees.get(currency, ZERO) + fee)
+        return key._replace(other_fees=other)
+    return key._replace(fees=key.fees + valued, realized_pnl=key.realized_pnl - valued)
+
+
+def _margin(state: PortfolioState, event: MarginObserved) -> PortfolioState:
+    marks = {m.symbol: m.price for m in event.data.marks}
+    marks |= {p.symbol: p.mark_price for p in event.data.positions if p.mark_price}
+    changed = {}
+    for symbol, price in marks.items():
+        key = Key(event.account, symbol)
+        before = state.keys.get(key)
+        if before is not None and before.mark != price:
+            changed[key] = before._replace(mark=price)
+    account = state.account(event.account)._replace(margin=event.data)
+    state = state._replace(accounts=state.accounts.set(event.account, account))
+    return _put(state, event, changed)
+
+
+def _put(state: PortfolioState, event: Event, changed: dict[Key, KeyPortfolio]) -> PortfolioState:
+    """Store changed keys (their peaks moved on) and the account's sums and peak."""
+    account = state.account(event.account)
+    realized, unrealized, fees = account.realized_pnl, account.unrealized_pnl, account.fees
+    keys = state.keys.mutate()
+    for key, after in changed.items():
+        before = state.key(key)
+        realized += after.realized_pnl - before.realized_pnl
+        unrealized += after.unrealized_pnl - before.unrealized_pnl
+        fees += after.fees - before.fees
+        keys[key] = after._replace(peak_equity=max(after.peak_equity, after.equity))
+    equity = realized + unrealized
+    account = account._replace(
+        realized_pnl=realized, unrealized_pnl=unrealized, fees=fees,
+        peak_equity=max(account.peak_equity, equity), updated_at=event.occurred_at,
+    )  # fmt: skip
+    return state._replace(keys=keys.finish(), accounts=state.accounts.set(event.account, account))
