@@ -109,7 +109,8 @@ def ensure_identity(
 
 def service_identities(settings: Settings) -> list[tuple[str, Kind, tuple[str, ...]]]:
     """The identities `setpoint up` runs with: the admin (itself and the operator's
-    commands), one per service; the strategy host gets its strategies' accounts."""
+    commands), one per service; the strategy host gets its strategies' accounts; the web
+    console reads."""
     accounts = tuple(sorted({s.account for s in settings.strategies.values()}))
     return [
         (ADMIN, Kind.ADMIN, ()),
@@ -117,6 +118,7 @@ def service_identities(settings: Settings) -> list[tuple[str, Kind, tuple[str, .
         ("executor", Kind.EXECUTOR, ()),
         ("differ", Kind.DIFFER, ()),
         ("strategy", Kind.STRATEGY, accounts),
+        ("console", Kind.CONSOLE, ()),
     ]
 
 

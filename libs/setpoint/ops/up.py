@@ -62,6 +62,8 @@ from setpoint.ops.security import Prepared, prepare_server
 from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
 
 SERVICES = ("gateway", "executor", "differ", "strategy", "console")
+METERED = SERVICES[:4]
+"""The services that export metrics (the console serves pages, not metrics)."""
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
 DEMO_ENV = {"SETPOINT_DEMO_KEY": "demo-key", "SETPOINT_DEMO_SECRET": "demo-secret"}
 
@@ -138,7 +140,7 @@ def make_plan(
     else:
         env["SETPOINT_CONFIG"] = str(path.resolve())
     setpoint = (sys.executable, "-m", "setpoint")
-    ports = metrics_ports(settings, SERVICES)
+    ports = metrics_ports(settings, METERED)
     sims = {
         f"sim-{port}" if port != settings.sim.port else "sim": (port, url)
         for port, url in _local_venues(settings)
@@ -157,10 +159,7 @@ def make_plan(
                 svc,
                 (*setpoint, "run", svc),
                 logs / f"{svc}.log",
-                {
-                    **_own(env, svc, security),
-                    "SETPOINT_TELEMETRY__METRICS_PORT": str(ports[svc]),
-                },
+                _own(env, svc, security) | _metrics_env(ports.get(svc)),
             )
             for svc in SERVICES
         ),
@@ -168,6 +167,10 @@ def make_plan(
         security=security,
         metrics_ports=ports,
     )
+
+
+def _metrics_env(port: int | None) -> dict[str, str]:
+    return {} if port is None else {"SETPOINT_TELEMETRY__METRICS_PORT": str(port)}
 
 
 def _own(env: dict[str, str], service: str, security: Prepared | None) -> dict[str, str]:
