@@ -9,7 +9,7 @@ from typing import Any
 import ccxt
 import pytest
 
-from setpoint.sim.testing import SimControl
+from setpoint.sim.testing import SimControl, make_okx, okx_ws_url
 
 pytestmark = pytest.mark.sim
 
@@ -145,3 +145,15 @@ async def test_the_control_api_and_state_are_the_same_on_both_dialects(
     assert (await okx.fetch_order(listed["id"], "BTC/USDT"))["status"] == "closed"
     state = await okx_control.state()
     assert [o["status"] for o in state["orders"]] == ["FILLED"]
+
+
+async def test_ccxt_sandbox_mode_works_too(okx_sim: Any) -> None:
+    exchange = make_okx(okx_sim.base_url)
+    exchange.set_sandbox_mode(True)  # sends x-simulated-trading: 1, skips the currencies
+    exchange.urls["api"] = {"rest": okx_sim.base_url, "ws": okx_ws_url(okx_sim.base_url)}
+    try:
+        await exchange.load_markets()
+        placed = await exchange.create_order("ETH/USDT", "limit", "buy", 0.01, 2000)
+        assert (await exchange.fetch_order(placed["id"], "ETH/USDT"))["status"] == "open"
+    finally:
+        await exchange.close()
