@@ -226,8 +226,15 @@ def _default_sim_markets() -> list[SimMarketConfig]:
 class SimConfig(Section):
     host: str = "127.0.0.1"
     port: int = 8765
+    # the venue whose API the simulator speaks (docs/simulator.md, "Dialects")
+    dialect: Literal["binance", "okx"] = "binance"
     api_key: str = "demo-key"
     api_secret: str = "demo-secret"
+    api_passphrase: str = "demo-passphrase"  # OKX dialect only
+    # OKX dialect: requests per `okx_rate_window_ms` per endpoint ("trade/order", ...) and
+    # instrument; an endpoint not listed is not limited (the default: none is)
+    okx_rate_limits: dict[str, int] = Field(default_factory=dict)
+    okx_rate_window_ms: int = Field(default=2000, gt=0)
     balances: dict[str, Dec] = Field(
         default_factory=lambda: {
             "USDT": Decimal("100000"),

@@ -6,8 +6,11 @@
     server.simulator.engine                   # the engine, for white-box tests
     await server.stop()
 
-Middlewares, outermost first: Binance-shaped errors (ApiError, unknown path -> 404 JSON,
-crash -> 500 -1000), fault injection (never on `/_sim`), control-API body errors.
+Middlewares, outermost first: errors in the dialect's shape (ApiError, unknown path -> 404
+JSON, crash -> 500: Binance -5000 / -1000, OKX 50000 / 50026), fault injection (never on
+`/_sim`), control-API body errors. `config.dialect` chooses the venue API served
+(`binance`: `rest`, `ws`; `okx`: `okx_rest`, `okx_ws`); the engine, the control API and the
+fault rules are the same for both.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from setpoint.config import SimConfig
-from setpoint.sim import control, errors, rest, ws
+from setpoint.sim import control, errors, okx_errors, okx_rest, okx_ws, rest, ws
 from setpoint.sim.errors import ApiError
 from setpoint.sim.faults import STREAM_KINDS, FaultKind, FaultRule
 from setpoint.sim.state import SIM, Simulator
@@ -30,25 +33,38 @@ log = logging.getLogger("setpoint.sim")
 Handler = Any
 
 
+def _okx(request: web.Request) -> bool:
+    return request.app[SIM].config.dialect == "okx"
+
+
+def _not_served(request: web.Request) -> ApiError:
+    msg = f"Path {request.method} {request.path} is not served by the simulator."
+    if _okx(request):
+        return okx_errors.OkxError(okx_errors.NOT_SERVED, msg, 404)
+    return ApiError(404, -5000, msg)
+
+
+def _crashed(request: web.Request) -> ApiError:
+    if _okx(request):
+        return okx_errors.CRASHED
+    return ApiError(500, -1000, "An unknown error occurred while processing the request.")
+
+
 @web.middleware
-async def binance_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """ApiError -> its answer; unknown path or method -> 404 with a Binance error body."""
+async def venue_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """ApiError -> its answer; unknown path or method -> 404 with the dialect's error body;
+    a crash -> 500 with the dialect's internal-error body."""
     try:
         response: web.StreamResponse = await handler(request)
     except ApiError as error:
         return errors.response(error)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
-        body = {
-            "code": -5000,
-            "msg": f"Path {request.method} {request.path} is not served by the simulator.",
-        }
-        return web.json_response(body, status=404)
+        return errors.response(_not_served(request))
     except web.HTTPException:
         raise
     except Exception:
         log.exception("simulator crashed on %s %s", request.method, request.path)
-        body = {"code": -1000, "msg": "An unknown error occurred while processing the request."}
-        return web.json_response(body, status=500)
+        return errors.response(_crashed(request))
     return response
 
 
@@ -77,7 +93,8 @@ async def _apply(
     elif kind is FaultKind.HTTP_503:
         return web.Response(status=503, text="Service Unavailable")
     elif kind is FaultKind.RATE_LIMIT_429:
-        return web.json_response(errors.RATE_LIMIT.body(), status=429, headers={"Retry-After": "1"})
+        limited = okx_errors.RATE_LIMIT if _okx(request) else errors.RATE_LIMIT
+        return web.json_response(limited.body(), status=429, headers={"Retry-After": "1"})
     elif kind in STREAM_KINDS:
         await _stream_fault(sim, kind)
     else:
@@ -88,9 +105,9 @@ async def _apply(
 
 async def _stream_fault(sim: Simulator, kind: FaultKind) -> None:
     if kind is FaultKind.WS_DROP:
-        await sim.hub.drop_all()
+        await sim.drop_streams()
     else:
-        await sim.hub.expire_all(sim.clock.now_ms())
+        await sim.expire_streams()
 
 
 async def _after_accept(
@@ -100,7 +117,8 @@ async def _after_accept(
     with contextlib.suppress(ApiError):  # refused anyway; the client still learns nothing
         await handler(request)
     if rule.kind is FaultKind.STATUS_UNKNOWN_AFTER_ACCEPT:
-        return errors.response(errors.STATUS_UNKNOWN)
+        unknown = okx_errors.STATUS_UNKNOWN if _okx(request) else errors.STATUS_UNKNOWN
+        return errors.response(unknown)
     if rule.kind is FaultKind.TIMEOUT_AFTER_ACCEPT:
         await _hold(request, rule.delay_s)
     if request.transport is not None:
@@ -121,10 +139,14 @@ async def _hold(request: web.Request, seconds: float) -> None:  # float-ok
 
 def build_app(config: SimConfig) -> web.Application:
     """The aiohttp application of one simulator (its state at `app[SIM]`)."""
-    app = web.Application(middlewares=[binance_errors, inject_faults, control.bad_body])
+    app = web.Application(middlewares=[venue_errors, inject_faults, control.bad_body])
     app[SIM] = Simulator(config)
-    app.add_routes(rest.routes())
-    app.add_routes(ws.routes())
+    if config.dialect == "okx":
+        app.add_routes(okx_rest.routes())
+        app.add_routes(okx_ws.routes())
+    else:
+        app.add_routes(rest.routes())
+        app.add_routes(ws.routes())
     app.add_routes(control.routes())
     return app
 

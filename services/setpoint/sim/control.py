@@ -19,7 +19,7 @@ from setpoint.core.numeric import NotADecimal, strict_decimal
 from setpoint.sim.faults import BadRule, FaultKind, parse_rule
 from setpoint.sim.orders import Event, Order, OrderKind, OrderRequest, Rejected, Tif
 from setpoint.sim.snapshot import engine_state, order_json
-from setpoint.sim.state import SIM, Simulator
+from setpoint.sim.state import POSITION_MODES, SIM, Simulator
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -186,9 +186,9 @@ async def add_faults(request: web.Request) -> web.Response:
     seed = body.get("seed")
     sim.faults.install(rules, seed if isinstance(seed, int) else None)
     if sim.faults.fire_unfiltered(FaultKind.LISTEN_KEY_EXPIRE):
-        await sim.hub.expire_all(sim.clock.now_ms())
+        await sim.expire_streams()
     if sim.faults.fire_unfiltered(FaultKind.WS_DROP):
-        await sim.hub.drop_all()
+        await sim.drop_streams()
     return web.json_response({"rules": len(sim.faults.rules)})
 
 
@@ -199,6 +199,18 @@ async def clear_faults(request: web.Request) -> web.Response:
 
 async def list_faults(request: web.Request) -> web.Response:
     return web.json_response({"rules": request.app[SIM].faults.active()})
+
+
+async def position_mode(request: web.Request) -> web.Response:
+    """Set the account's position mode as the venue reports it (OKX `posMode`, Binance
+    `dualSidePosition`): `net_mode` or `long_short_mode` (the engine trades net only)."""
+    sim = request.app[SIM]
+    body = await _body(request)
+    mode = body.get("mode")
+    if mode not in POSITION_MODES:
+        raise BadBody(f"mode: one of {list(POSITION_MODES)}")
+    sim.position_mode = str(mode)
+    return web.json_response({"mode": sim.position_mode})
 
 
 async def state(request: web.Request) -> web.Response:
@@ -235,4 +247,5 @@ def routes() -> list[web.RouteDef]:
         web.get("/_sim/faults", list_faults),
         web.get("/_sim/state", state),
         web.post("/_sim/reset", reset),
+        web.post("/_sim/position-mode", position_mode),
     ]

@@ -90,18 +90,27 @@ class Engine:
 
     # ----------------------------------------------------------------- commands
 
-    def place(self, request: OrderRequest, now_us: int) -> tuple[Order, list[Event]]:
-        """Accept, fill and rest (or expire) a new order; raises Rejected changing nothing."""
+    def place(
+        self, request: OrderRequest, now_us: int, *, post_only_cancels: bool = False
+    ) -> tuple[Order, list[Event]]:
+        """Accept, fill and rest (or expire) a new order; raises Rejected changing nothing.
+
+        A post-only order that would take is refused (WOULD_TAKE), or, with
+        `post_only_cancels` (OKX), accepted and at once CANCELED without a fill."""
         market = self.market(request.symbol)
         self._validate(market, request)
         plan = self.matcher.plan(market, request)
-        _check_post_only(request, plan)
+        taking = _takes_post_only(request, plan)
+        if taking and not post_only_cancels:
+            _check_post_only(request, plan)
         quantity = request.quantity
         if quantity is None:  # quote-quantity market order: the plan decides the size
             quantity = sum((m.quantity for m in plan), ZERO)
         self.ledger.check_funds(market, request, quantity, plan)
         self._events = []
         order = self._open(market, request, quantity, now_us)
+        if taking:
+            return self._close(order.order_id, OrderStatus.CANCELED, now_us), self._drain()
         if request.tif is Tif.FOK and sum((m.quantity for m in plan), ZERO) < quantity:
             plan = []
         self._execute(order.order_id, plan, now_us)
@@ -138,12 +147,14 @@ class Engine:
         price: Decimal,
         now_us: int,
     ) -> tuple[Order, list[Event]]:
-        """Change price and quantity of an open perpetual limit order in place (USD-M
-        modify): same ids, queue priority lost, then it matches like a new order."""
+        """Change price and quantity (the new total, fills included) of an open limit order
+        in place (USD-M modify, OKX amend-order): same ids, queue priority lost, then it
+        matches like a new order. A spot order's lock follows its new remaining size
+        (Rejected INSUFFICIENT_BALANCE when the free balance cannot cover the increase)."""
         order = self.find(symbol, order_id=order_id, client_order_id=client_order_id)
         market = self.market(order.symbol)
-        if not order.is_open or order.price is None or not market.is_perp:
-            raise Rejected(Reason.NO_SUCH_ORDER, "only open perpetual limit orders are modified")
+        if not order.is_open or order.price is None:
+            raise Rejected(Reason.NO_SUCH_ORDER, "only open limit orders are modified")
         failure = market.filter_failure(price, quantity)
         if failure is not None:
             raise Rejected(Reason.FILTER, failure)
@@ -154,9 +165,10 @@ class Engine:
         )
         plan = self.matcher.plan(market, remaining)
         _check_post_only(remaining, plan)
-        self._events = []
-        self.matcher.unrest(order)
         amended = replace(order, price=price, quantity=quantity, updated_us=now_us)
+        amended, touched = self.ledger.relock(market, amended)
+        self._events = [] if touched is None else [touched]
+        self.matcher.unrest(order)
         self.orders[order.order_id] = amended
         self._events.append(Execution(amended, ExecType.AMENDMENT))
         self._execute(order.order_id, plan, now_us)
@@ -386,8 +398,12 @@ def _new_order(order_id: int, request: OrderRequest, quantity: Decimal, now_us: 
     )
 
 
+def _takes_post_only(request: OrderRequest, plan: list[Match]) -> bool:
+    """Whether a post-only order (LIMIT_MAKER, GTX) would take."""
+    return (request.kind is OrderKind.LIMIT_MAKER or request.tif is Tif.GTX) and bool(plan)
+
+
 def _check_post_only(request: OrderRequest, plan: list[Match]) -> None:
     """Rejected WOULD_TAKE when a post-only order (LIMIT_MAKER, GTX) would take."""
-    post_only = request.kind is OrderKind.LIMIT_MAKER or request.tif is Tif.GTX
-    if post_only and plan:
+    if _takes_post_only(request, plan):
         raise Rejected(Reason.WOULD_TAKE, "the order would immediately match and take")

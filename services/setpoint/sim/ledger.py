@@ -171,6 +171,23 @@ class Ledger:
         touched = WalletTouched(False, (asset,), None, order.created_us)
         return replace(order, locked=amount, lock_asset=asset), touched
 
+    def relock(self, market: SimMarket, order: Order) -> tuple[Order, WalletTouched | None]:
+        """Resize an amended spot limit order's lock to what its remaining quantity at its
+        (new) price needs; Rejected INSUFFICIENT_BALANCE, changing nothing, when the free
+        balance cannot cover an increase. Perpetual orders lock nothing."""
+        if market.is_perp or order.price is None or not order.lock_asset:
+            return order, None
+        if order.side is Side.BUY:
+            need = order.price * order.remaining * (Decimal(1) + self.fees.taker)
+        else:
+            need = order.remaining
+        asset = order.lock_asset
+        if not self.spot.can_lock(asset, need - order.locked):
+            raise Rejected(Reason.INSUFFICIENT_BALANCE, f"{asset} free below {need}")
+        self.spot.unlock(asset, order.locked)
+        self.spot.lock(asset, need)
+        return replace(order, locked=need), WalletTouched(False, (asset,), None, order.updated_us)
+
     def settle(
         self,
         market: SimMarket,

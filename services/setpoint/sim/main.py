@@ -1,6 +1,7 @@
-"""`setpoint run sim [--host H] [--port P] [--random-walk SEED]`: the venue simulator in
-the foreground, configured by the `[sim]` section of the config file (command-line options
-override it). Prints one line containing `ready` once it listens; Ctrl-C stops it.
+"""`setpoint run sim [--dialect binance|okx] [--host H] [--port P] [--random-walk SEED]`:
+the venue simulator in the foreground, configured by the `[sim]` section of the config
+file (command-line options override it). Prints one line containing `ready` once it
+listens; Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ CONFIG_FAILED = 2
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="setpoint run sim", description=__doc__)
+    parser.add_argument(
+        "--dialect",
+        choices=("binance", "okx"),
+        default=None,
+        help="the venue API to speak (default: config, binance)",
+    )
     parser.add_argument("--host", default=None, help="listen address (default: config)")
     parser.add_argument("--port", type=int, default=None, help="port (default: config, 8765)")
     parser.add_argument(
@@ -37,6 +44,8 @@ def sim_config(config: str | None, args: argparse.Namespace) -> SimConfig:
     """The `[sim]` section of the config in force, with the command-line overrides."""
     base = load_settings(config).sim
     overrides: dict[str, object] = {}
+    if args.dialect is not None:
+        overrides["dialect"] = args.dialect
     if args.host is not None:
         overrides["host"] = args.host
     if args.port is not None:
@@ -60,7 +69,7 @@ async def serve(settings: SimConfig) -> None:
         if settings.random_walk_seed is None
         else (f"random walk seed {settings.random_walk_seed}")
     )
-    print(f"setpoint sim ready on {server.base_url} ({walk})", flush=True)
+    print(f"setpoint sim ready on {server.base_url} ({settings.dialect}, {walk})", flush=True)
     try:
         await stop.wait()
     finally:

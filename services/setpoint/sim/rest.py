@@ -501,7 +501,7 @@ async def countdown_cancel_all(request: web.Request) -> web.Response:
 
 async def position_mode(request: web.Request) -> web.Response:
     await signed(request)
-    return json({"dualSidePosition": False})
+    return json({"dualSidePosition": request.app[SIM].position_mode == "long_short_mode"})
 
 
 async def multi_assets_mode(request: web.Request) -> web.Response:

@@ -19,7 +19,10 @@ from setpoint.sim import persist
 from setpoint.sim.countdown import Countdowns
 from setpoint.sim.engine import Engine
 from setpoint.sim.faults import Faults
+from setpoint.sim.limits import RateLimiter
 from setpoint.sim.markets import make_market
+from setpoint.sim.okx_auth import Credential
+from setpoint.sim.okx_streams import OkxHub
 from setpoint.sim.orders import Event
 from setpoint.sim.streams import StreamHub
 
@@ -44,14 +47,25 @@ class Clock:
         return self.now_us() // 1000
 
 
+POSITION_MODES = ("net_mode", "long_short_mode")
+
+
 class Simulator:
-    """Engine, streams and faults of one running simulator."""
+    """Engine, streams and faults of one running simulator.
+
+    `position_mode` is the account's setting as the venue reports it (OKX `posMode`,
+    Binance `dualSidePosition`): `net_mode` (the default, the only one the engine trades)
+    or `long_short_mode` (set through the control API to test a hedge-mode refusal)."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.clock = Clock()
         self.keys = {config.api_key: config.api_secret}
+        self.okx_keys = {config.api_key: Credential(config.api_secret, config.api_passphrase)}
+        self.position_mode = POSITION_MODES[0]
+        self.limits = RateLimiter(config.okx_rate_limits, config.okx_rate_window_ms)
         self.hub = StreamHub()
+        self.okx_hub = OkxHub()
         self.faults = Faults(seed=config.random_walk_seed or 0)
         saved = None if config.state_file is None else persist.load(config.state_file)
         self.engine = saved if saved is not None else self._new_engine()
@@ -78,6 +92,8 @@ class Simulator:
         self.engine = self._new_engine(self.engine.next_ids)
         self.faults = Faults(seed=self.config.random_walk_seed or 0)
         self.countdowns = Countdowns()
+        self.position_mode = POSITION_MODES[0]
+        self.limits = RateLimiter(self.config.okx_rate_limits, self.config.okx_rate_window_ms)
         self.save()
 
     def save(self) -> None:
@@ -91,6 +107,18 @@ class Simulator:
         self._unsaved = True
         async with self._publishing:
             await self.hub.publish(events, self.engine, self.clock.now_ms(), cancel_ids)
+            await self.okx_hub.publish(events, self.engine, self.clock.now_ms())
+
+    async def drop_streams(self) -> None:
+        """Close every open user-data stream, of both dialects (fault `ws_drop`)."""
+        await self.hub.drop_all()
+        await self.okx_hub.drop_all()
+
+    async def expire_streams(self) -> None:
+        """Fault `listen_key_expire`: Binance's listen keys expire; OKX has none, so its
+        private streams are closed as by `ws_drop`."""
+        await self.hub.expire_all(self.clock.now_ms())
+        await self.okx_hub.drop_all()
 
     def start_background(self) -> None:
         """The listen-key sweeper, the dead-man switch's timers; with `random_walk_seed`
@@ -113,6 +141,7 @@ class Simulator:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.hub.close()
+        await self.okx_hub.drop_all()
 
     async def _flush_state(self) -> None:
         while True:
