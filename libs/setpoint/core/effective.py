@@ -18,6 +18,14 @@ except:
   left (rounded down to the step) when that is placeable (step, minimum quantity, minimum
   notional at its price), else dropped; every later one is dropped. The choice depends
   only on the log, so a replay makes it again, and it is made again after every fill;
+* ``flatten`` (account mode `flatten` / `flatten_all`, `setpoint kill --flatten`): no
+  target orders at all, and the position target is zero — on a derivative always, closed
+  with reduce-only position orders (`reduce_only_position`); on spot only when the key's
+  fills bought more than they sold (a spot key sells what it bought, never more than the
+  fold says it holds, and never buys). `flatten_all` also asks the diff to cancel adopted
+  foreign orders (`cancel_foreign`). It needs no accepted target: a key the account knows
+  only from its facts (a position, orders) is flattened too. Position orders keep their
+  retry backoff, so a position that finds no liquidity within the band is tried again;
 * ``retry_backoff``: an intent whose last attempts the venue rejected non-terminally
   (`KeyActual.backoff`) and that has no live order is left out until `retry_after`; the
   `POSITION_BACKOFF` entry pauses position orders (`position_paused`) the same way.
@@ -81,6 +89,10 @@ class EffectiveTarget:
     """The earliest moment a backoff ends (decide the key again then); None if none."""
     reduced: Map[str, TargetOrder] = _NO_REDUCED
     """Orders kept with a smaller quantity (liquidate-only), by intent id."""
+    reduce_only_position: bool = False
+    """Position orders carry the venue's reduce-only flag (flatten, derivatives)."""
+    cancel_foreign: bool = False
+    """Adopted foreign orders are cancelled too (`flatten_all`)."""
 
     @property
     def generation(self) -> int | None:
@@ -115,6 +127,8 @@ def effective_target(
 ) -> EffectiveTarget:
     """The effective target of a key (module docstring). `key` is needed only when
     `target` is None (no target yet: no orders, no position target)."""
+    if account_state.mode.flattening:
+        return _flattening(target, actual, account_state, now, key)
     if target is None:
         if key is None:
             raise ValueError("effective_target needs a key when there is no target")
@@ -149,15 +163,46 @@ def effective_target(
     )  # fmt: skip
 
 
+def _flattening(
+    target: AcceptedTarget | None,
+    actual: KeyActual,
+    account_state: AccountActual,
+    now: datetime,
+    key: Key | None,
+) -> EffectiveTarget:
+    """The effective target while the account is flattening (module docstring)."""
+    key = target.target.key if target is not None else key
+    if key is None:
+        raise ValueError("effective_target needs a key when there is no target")
+    market = None if key.symbol is None else account_state.markets.get(key.symbol)
+    derivative = market is not None and market.is_derivative
+    position = ZERO if derivative or actual.position > 0 else actual.position
+    detail = f"account is flattening; position {actual.position}"
+    reasons: tuple[RiskReason, ...] = (RiskReason(rule="flatten", detail=detail),)
+    paused, wake = False, None
+    if actual.backoff:
+        _, waits, paused, wake = _backing_off(target, actual, now, None)
+        reasons += waits
+    return EffectiveTarget(
+        key, target, hold_orders=False, position=position, reasons=reasons,
+        position_paused=paused, wake_at=wake, reduce_only_position=derivative,
+        cancel_foreign=account_state.mode is AccountMode.FLATTEN_ALL,
+    )  # fmt: skip
+
+
 _Wait = tuple[frozenset[str], tuple[RiskReason, ...], bool, datetime | None]
 _NO_WAIT: _Wait = (frozenset(), (), False, None)
 
 
 def _backing_off(
-    target: AcceptedTarget, actual: KeyActual, now: datetime, already: frozenset[str] | None
+    target: AcceptedTarget | None,
+    actual: KeyActual,
+    now: datetime,
+    already: frozenset[str] | None,
 ) -> _Wait:
     """Intents (and the position family) still in their retry backoff at `now`: excluded
-    intents, reasons, position paused, earliest end. `already` None: the position only."""
+    intents, reasons, position paused, earliest end. `already` None (or no `target`): the
+    position only."""
     out: list[str] = []
     reasons: list[RiskReason] = []
     paused, wake = False, None
@@ -169,6 +214,7 @@ def _backing_off(
             paused = True
         elif (
             already is None
+            or target is None
             or name in already
             or name not in target.orders
             or actual.progress(name).live
