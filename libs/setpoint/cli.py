@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
-from setpoint.ops.exits import INTERRUPTED, OK, USAGE
+from setpoint.core.errors import ConfigError
+from setpoint.ops.exits import INTERRUPTED, OK, USAGE, exit_status
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("setpoint.ops.up", "run the whole system on this machine (demo config if none)"),
@@ -63,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(rest)
     try:
         return module.main(known.config, args)
+    except ConfigError as exc:  # one line naming the field, never a traceback
+        print(f"setpoint {known.command}: configuration: {exc}", file=sys.stderr)
+        return exit_status(exc)
     except KeyboardInterrupt:
         return INTERRUPTED
 

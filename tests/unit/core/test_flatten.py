@@ -70,11 +70,13 @@ def test_flatten_cancels_every_order_and_sells_what_the_spot_fills_bought() -> N
     ]
     assert places[0].time_in_force is TimeInForce.IOC
     assert not places[0].reduce_only  # spot has no reduce-only flag
-    assert [r.rule for r in plan.risk] == [] and log.effective().reasons[0].rule == "flatten"
+    assert [r.rule for r in plan.risk] == []
+    assert log.effective().reasons[0].rule == "flatten"
     venue.execute(log, plan)
     assert log.ka().position == 0
     assert list(log.ka().live_orders()) == []
-    assert log.plan().actions == () and log.plan().converged
+    assert log.plan().actions == ()
+    assert log.plan().converged
 
 
 def test_a_spot_key_that_sold_more_than_it_bought_is_not_bought_back() -> None:
@@ -118,7 +120,8 @@ def test_no_liquidity_backs_off_and_is_tried_again() -> None:
     venue.execute(log, log.plan())  # the IOC expires with nothing filled
     assert log.ka().position == D("0.500")
     eff = log.effective()
-    assert eff.position_paused and eff.wake_at is not None
+    assert eff.position_paused
+    assert eff.wake_at is not None
     assert any(r.intent_id == POSITION_BACKOFF for r in eff.reasons)
     assert not log.plan().converged
     log.now = eff.wake_at
@@ -183,6 +186,7 @@ def test_flatten_never_grows_or_flips_a_position(
             assert all(a.side is None or a.side.value == "sell" for a in plan.actions)
         venue.execute(log, plan)
         after = log.ka(key).position
-        assert abs(after) <= abs(before) and after * before >= 0
+        assert abs(after) <= abs(before)
+        assert after * before >= 0
         before = after
         log.now = log.effective(key).wake_at or log.now
