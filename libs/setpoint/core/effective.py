@@ -25,7 +25,9 @@ except:
   fold says it holds, and never buys). `flatten_all` also asks the diff to cancel adopted
   foreign orders (`cancel_foreign`). It needs no accepted target: a key the account knows
   only from its facts (a position, orders) is flattened too. Position orders keep their
-  retry backoff, so a position that finds no liquidity within the band is tried again;
+  retry backoff, so a position that finds no liquidity within the band is tried again,
+  and wait (`position_paused`) while orders the flatten cancels are still live: cancel
+  first, then close;
 * ``retry_backoff``: an intent whose last attempts the venue rejected non-terminally
   (`KeyActual.backoff`) and that has no live order is left out until `retry_after`; the
   `POSITION_BACKOFF` entry pauses position orders (`position_paused`) the same way.
@@ -53,7 +55,7 @@ from decimal import Decimal
 
 from immutables import Map
 
-from setpoint.core.events import AccountMode, RiskReason
+from setpoint.core.events import AccountMode, Origin, RiskReason
 from setpoint.core.model import Key, MarketInfo, Side, TargetOrder
 from setpoint.core.numeric import ZERO, round_to
 from setpoint.core.projections import (
@@ -183,11 +185,29 @@ def _flattening(
     if actual.backoff:
         _, waits, paused, wake = _backing_off(target, actual, now, None)
         reasons += waits
+    flatten_all = account_state.mode is AccountMode.FLATTEN_ALL
+    going = _still_working(actual, flatten_all)
+    if going:
+        paused = True
+        why = f"flatten: closing the position after {going} order(s) are cancelled"
+        reasons += (RiskReason(intent_id=POSITION_BACKOFF, rule="flatten", detail=why),)
     return EffectiveTarget(
         key, target, hold_orders=False, position=position, reasons=reasons,
         position_paused=paused, wake_at=wake, reduce_only_position=derivative,
-        cancel_foreign=account_state.mode is AccountMode.FLATTEN_ALL,
+        cancel_foreign=flatten_all,
     )  # fmt: skip
+
+
+def _still_working(actual: KeyActual, foreign: bool) -> int:
+    """Live orders a flatten cancels (ours but position orders; foreign ones too under
+    `foreign`): the position orders wait until they are gone, so that the executor, which
+    counts working orders on the reducing side, never sees the close as growing the
+    position."""
+    return sum(
+        1
+        for o in actual.live_orders()
+        if not o.position_order and (foreign or o.origin is Origin.OURS)
+    )
 
 
 _Wait = tuple[frozenset[str], tuple[RiskReason, ...], bool, datetime | None]

@@ -62,9 +62,14 @@ def test_flatten_cancels_every_order_and_sells_what_the_spot_fills_bought() -> N
     long_spot(log, venue)
     log.append(mode(AccountMode.FLATTEN))
     plan = log.plan()
-    cancels = {a.intent_id for a in plan.actions if a.kind is ActionKind.CANCEL}
+    assert {(a.kind, a.intent_id) for a in plan.actions} == {
+        (ActionKind.CANCEL, "bid"),
+        (ActionKind.CANCEL, "ask"),
+    }  # cancel first: the close waits until they are gone
+    assert log.effective().position_paused
+    venue.execute(log, plan)
+    plan = log.plan()
     places = [a for a in plan.actions if a.kind is ActionKind.PLACE]
-    assert cancels == {"bid", "ask"}
     assert [(p.side.value, p.quantity, p.position_order) for p in places] == [  # type: ignore[union-attr]
         ("sell", D("0.500"), True)
     ]
@@ -96,9 +101,10 @@ def test_a_perp_is_closed_with_reduce_only_orders_and_a_short_is_bought_back() -
     log.append(ev_position("-0.700", PERP))
     log.append(mode(AccountMode.FLATTEN))
     plan = log.plan(PERP)
-    place = next(a for a in plan.actions if a.kind is ActionKind.PLACE)
+    assert [(a.kind, a.intent_id) for a in plan.actions] == [(ActionKind.CANCEL, "ask")]
+    venue.execute(log, plan)
+    (place,) = log.plan(PERP).actions
     assert (place.side.value, place.quantity, place.reduce_only) == ("buy", D("0.700"), True)  # type: ignore[union-attr]
-    assert any(a.kind is ActionKind.CANCEL and a.intent_id == "ask" for a in plan.actions)
 
 
 def test_a_key_without_a_target_is_flattened_too() -> None:
@@ -117,6 +123,7 @@ def test_no_liquidity_backs_off_and_is_tried_again() -> None:
     log, venue = with_markets(), PerfectVenue(ioc_fill=D(0))
     long_spot(log, venue)
     log.append(mode(AccountMode.FLATTEN))
+    venue.execute(log, log.plan())  # the cancels
     venue.execute(log, log.plan())  # the IOC expires with nothing filled
     assert log.ka().position == D("0.500")
     eff = log.effective()
