@@ -31,6 +31,7 @@ from setpoint.core.errors import (
 
 __all__ = [
     "CANNOT_READ",
+    "CONFIG_ERRORS",
     "FAILED",
     "INTERRUPTED",
     "NOBODY_ANSWERED",
@@ -48,6 +49,10 @@ USAGE: Final = 2
 NOBODY_ANSWERED: Final = 2
 NOTHING_ANSWERED: Final = 3
 INTERRUPTED: Final = 130
+
+CONFIG_ERRORS: Final = (ConfigError,)
+"""What ends any command with USAGE and one line naming the field: a configuration that
+cannot be used (`setpoint.cli`)."""
 
 READ_ERRORS: Final = (NatsUnavailable, NatsServerTooOld, EventLogError, OSError)
 """What ends a log command with CANNOT_READ: no NATS, an old one, the log itself, a file."""
