@@ -13,14 +13,14 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol
 
-from setpoint.ops.exits import INTERRUPTED, OK, USAGE
+from setpoint.ops.exits import CONFIG_ERRORS, INTERRUPTED, OK, USAGE, exit_status
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("setpoint.ops.up", "run the whole system on this machine (demo config if none)"),
     "run": ("setpoint.ops.run", "run one service in the foreground"),
     "target": ("setpoint.ops.target", "publish a target (`target set`)"),
     "status": ("setpoint.ops.status", "per-key status of the running system"),
-    "kill": ("setpoint.ops.kill", "put an account in liquidate-only mode"),
+    "kill": ("setpoint.ops.kill", "put an account in liquidate-only mode (--flatten: close all)"),
     "replay": ("setpoint.ops.replay", "rebuild the projections from the log as of a point"),
     "audit": ("setpoint.ops.audit", "replay the whole log and check its invariants"),
     "explain": ("setpoint.ops.explain", "the causal chain of one client order id"),
@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(rest)
     try:
         return module.main(known.config, args)
+    except CONFIG_ERRORS as exc:  # one line naming the field, never a traceback
+        print(f"setpoint {known.command}: configuration: {exc}", file=sys.stderr)
+        return exit_status(exc)
     except KeyboardInterrupt:
         return INTERRUPTED
 

@@ -9,6 +9,7 @@ them (the gateway) and never printed.
 from __future__ import annotations
 
 import os
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -30,6 +32,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from setpoint.core.errors import ConfigError
 from setpoint.core.errors import SecretUnavailable as SecretUnavailable
 from setpoint.core.numeric import Dec
 
@@ -373,13 +376,31 @@ def config_path(explicit: str | None = None) -> Path | None:
 
 
 def load_settings(explicit: str | None = None) -> Settings:
-    """Load the configuration in force (see module docstring)."""
+    """Load the configuration in force (see module docstring). A value that cannot be
+    used raises `ConfigError` with one line naming each field at fault and its problem
+    (`config_problems`), never the value of a secret; a file that is not TOML too."""
     path = config_path(explicit)
     _CONFIG_PATH["path"] = path
     if path is None:
         _DEFAULTS["data"] = demo_settings_data()
     try:
         return Settings()
+    except ValidationError as exc:
+        raise ConfigError(config_problems(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     finally:
         _CONFIG_PATH.pop("path", None)
         _DEFAULTS.pop("data", None)
+
+
+def config_problems(exc: ValidationError) -> str:
+    """One line: `field.path: problem` for each error of `exc`, joined by `; ` (pydantic's
+    own wording, without its "Value error, " prefix; the offending input is left out, so a
+    secret written where a reference belongs is never repeated)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in error["loc"]) or "configuration"
+        problem = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{field}: {problem}")
+    return "; ".join(parts)

@@ -45,10 +45,17 @@ def _risk_limits(config: AccountConfig) -> RiskLimits:
     return NO_LIMITS if limits == NO_LIMITS else limits
 
 
-def reconcile_policy(config: AccountConfig, target_symbols: frozenset[str]) -> ReconcilePolicy:
-    """The account's reconciliation rules; `target_symbols` have or had a target."""
+def reconcile_policy(
+    config: AccountConfig, target_symbols: frozenset[str], *, cancel_foreign: bool = False
+) -> ReconcilePolicy:
+    """The account's reconciliation rules; `target_symbols` have or had a target.
+    `cancel_foreign` (the account is in `flatten_all`): every foreign order found anywhere
+    on the account is cancelled, whatever `zombie_policy` and `zombie_scope` say."""
+    policy, scope = config.zombie_policy, config.zombie_scope
+    if cancel_foreign:
+        policy, scope = "cancel", "account"
     return ReconcilePolicy(
-        config.zombie_policy, config.zombie_scope, config.in_flight_timeout_s,
+        policy, scope, config.in_flight_timeout_s,
         config.not_found_retries, config.not_found_min_age_s, target_symbols,
     )  # fmt: skip
 

@@ -32,7 +32,8 @@ Invariants (the `invariant` field of a `Violation`):
 * `fill_correlated` - a fill of one of our orders carries that order's correlation id
   (venue facts inherit it: docs/events.md), so the fill traces back to its target; reported
   once per order.
-* `liquidate_only_reduces` - while the account is liquidate-only (`AccountModeChanged`), no
+* `liquidate_only_reduces` - while the account is liquidate-only or flattening
+  (`AccountModeChanged`), no
   counted fill takes a key's position through zero, away from zero, or off zero (the
   position as this checker tracks it: the last venue report plus the fills since where
   the venue reports positions, else the net of the counted fills).
@@ -51,7 +52,6 @@ from decimal import Decimal
 from typing import Any
 
 from setpoint.core.events import (
-    AccountMode,
     AccountModeChanged,
     ActionKind,
     DiffComputed,
@@ -589,7 +589,7 @@ class AuditChecker:
             sums[key] = sums.get(key, ZERO) + signed
 
     def _on_mode(self, position: int, event: AccountModeChanged) -> None:
-        if event.data.mode is AccountMode.LIQUIDATE_ONLY:
+        if event.data.mode.liquidating:
             self._s.liquidating.add(event.account)
         else:
             self._s.liquidating.discard(event.account)

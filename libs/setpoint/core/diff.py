@@ -15,13 +15,16 @@ Per intent id (`decide`):
 * extra live orders of one intent (older attempts) → cancel.
 
 A live order of ours that serves no intent is cancelled; adopted foreign orders are left
-alone. Position orders are never cancelled (IOC, they finish on their own).
+alone, unless the effective target says `cancel_foreign` (`flatten_all`). Position orders
+are never cancelled (IOC, they finish on their own).
 
 Position (§2): `delta = target - (position + signed open quantity of position orders)`;
 when `|delta|` rounded down to the step is at least one step, the minimum quantity and the
 minimum notional, one IOC limit order at last price ± `ioc_band_bps` (rounded to the tick
-inward), intent id `@pos-<generation>-<n>` (n = first unused), attempt 1 — unless the
-effective target pauses position orders (a retry backoff after a non-terminal rejection).
+inward), intent id `@pos-<generation>-<n>` (n = first unused; generation 0 for a key
+flattened without a target), attempt 1, reduce-only when the effective target says so
+(flatten on a derivative) — unless the effective target pauses position orders (a retry
+backoff after a non-terminal rejection).
 
 Every place/amend then passes `risk.screen`. Actions come sorted: cancels, amends, places,
 each by intent id. The plan is `converged` when there is nothing to do, nothing in flight,
@@ -104,6 +107,7 @@ class _Cache(NamedTuple):
     hold_orders: bool
     market: MarketInfo | None
     decisions: Map[str, tuple[Action, ...]]
+    cancel_foreign: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +166,7 @@ class _Ctx:
 def decide(name: str, target: EffectiveTarget, actual: KeyActual, ctx: _Ctx) -> tuple[Action, ...]:
     """The actions for one intent id (or `orphan_name(ref)`), per the module docstring."""
     if name.startswith("\x00"):
-        return _orphan(actual.orders.get(name[1:]))
+        return _orphan(actual.orders.get(name[1:]), target.cancel_foreign)
     p = actual.intents.get(name)
     live: tuple[OrderRecord, ...] = ()
     if p is not None:
@@ -214,12 +218,15 @@ def _same_terms(order: OrderRecord, want: TargetOrder) -> bool:
     )
 
 
-def _orphan(order: OrderRecord | None) -> tuple[Action, ...]:
-    """A live order of ours that serves no intent is cancelled (adopted ones stay)."""
+def _orphan(order: OrderRecord | None, cancel_foreign: bool = False) -> tuple[Action, ...]:
+    """A live order of ours that serves no intent is cancelled (adopted ones stay, unless
+    `cancel_foreign`)."""
     if order is None or not order.is_live or order.pending is not None:
         return ()
-    if order.origin is not Origin.OURS or order.position_order:
+    if order.position_order:
         return ()
+    if order.origin is not Origin.OURS:
+        return (_cancel(order, "flatten: foreign order"),) if cancel_foreign else ()
     return (_cancel(order, "serves no intent"),)
 
 
@@ -293,17 +300,18 @@ def _position_action(
     band_bps: int,
 ) -> Action | None:
     delta = position_delta(target, actual)
-    if not delta or last_price is None or target.generation is None or target.position_paused:
+    if not delta or last_price is None or target.position_paused:
         return None
+    generation = target.generation or 0
     side = Side.BUY if delta > 0 else Side.SELL
     quantity = round_to(abs(delta), ctx.step) if ctx.step else abs(delta)
     price = _ioc_price(side, last_price, band_bps, ctx)
     if price <= 0 or not ctx.placeable(quantity, price):
         return None
     n = 1
-    while position_intent_id(target.generation, n) in actual.intents:
+    while position_intent_id(generation, n) in actual.intents:
         n += 1
-    intent = position_intent_id(target.generation, n)
+    intent = position_intent_id(generation, n)
     return _action(
         kind=ActionKind.PLACE,
         intent_id=intent,
@@ -314,6 +322,7 @@ def _position_action(
         price=price,
         quantity=quantity,
         time_in_force=TimeInForce.IOC,
+        reduce_only=target.reduce_only_position,
         position_order=True,
         reason=f"position delta {delta}",
     )
@@ -358,6 +367,7 @@ def diff(
         target.hold_orders,
         market,
         decisions,
+        target.cancel_foreign,
     )
     return Plan(
         key=target.key,
@@ -466,6 +476,7 @@ def _changed(
     if (
         cache.key != target.key
         or cache.hold_orders != target.hold_orders
+        or cache.cancel_foreign != target.cancel_foreign
         or (cache.market is not market and cache.market != market)
     ):
         return None

@@ -18,6 +18,16 @@ except:
   left (rounded down to the step) when that is placeable (step, minimum quantity, minimum
   notional at its price), else dropped; every later one is dropped. The choice depends
   only on the log, so a replay makes it again, and it is made again after every fill;
+* ``flatten`` (account mode `flatten` / `flatten_all`, `setpoint kill --flatten`): no
+  target orders at all, and the position target is zero — on a derivative always, closed
+  with reduce-only position orders (`reduce_only_position`); on spot only when the key's
+  fills bought more than they sold (a spot key sells what it bought, never more than the
+  fold says it holds, and never buys). `flatten_all` also asks the diff to cancel adopted
+  foreign orders (`cancel_foreign`). It needs no accepted target: a key the account knows
+  only from its facts (a position, orders) is flattened too. Position orders keep their
+  retry backoff, so a position that finds no liquidity within the band is tried again,
+  and wait (`position_paused`) while orders the flatten cancels are still live: cancel
+  first, then close;
 * ``retry_backoff``: an intent whose last attempts the venue rejected non-terminally
   (`KeyActual.backoff`) and that has no live order is left out until `retry_after`; the
   `POSITION_BACKOFF` entry pauses position orders (`position_paused`) the same way.
@@ -45,7 +55,7 @@ from decimal import Decimal
 
 from immutables import Map
 
-from setpoint.core.events import AccountMode, RiskReason
+from setpoint.core.events import AccountMode, Origin, RiskReason
 from setpoint.core.model import Key, MarketInfo, Side, TargetOrder
 from setpoint.core.numeric import ZERO, round_to
 from setpoint.core.projections import (
@@ -81,6 +91,10 @@ class EffectiveTarget:
     """The earliest moment a backoff ends (decide the key again then); None if none."""
     reduced: Map[str, TargetOrder] = _NO_REDUCED
     """Orders kept with a smaller quantity (liquidate-only), by intent id."""
+    reduce_only_position: bool = False
+    """Position orders carry the venue's reduce-only flag (flatten, derivatives)."""
+    cancel_foreign: bool = False
+    """Adopted foreign orders are cancelled too (`flatten_all`)."""
 
     @property
     def generation(self) -> int | None:
@@ -115,6 +129,8 @@ def effective_target(
 ) -> EffectiveTarget:
     """The effective target of a key (module docstring). `key` is needed only when
     `target` is None (no target yet: no orders, no position target)."""
+    if account_state.mode.flattening:
+        return _flattening(target, actual, account_state, now, key)
     if target is None:
         if key is None:
             raise ValueError("effective_target needs a key when there is no target")
@@ -149,15 +165,64 @@ def effective_target(
     )  # fmt: skip
 
 
+def _flattening(
+    target: AcceptedTarget | None,
+    actual: KeyActual,
+    account_state: AccountActual,
+    now: datetime,
+    key: Key | None,
+) -> EffectiveTarget:
+    """The effective target while the account is flattening (module docstring)."""
+    key = target.target.key if target is not None else key
+    if key is None:
+        raise ValueError("effective_target needs a key when there is no target")
+    market = None if key.symbol is None else account_state.markets.get(key.symbol)
+    derivative = market is not None and market.is_derivative
+    position = ZERO if derivative or actual.position > 0 else actual.position
+    detail = f"account is flattening; position {actual.position}"
+    reasons: tuple[RiskReason, ...] = (RiskReason(rule="flatten", detail=detail),)
+    paused, wake = False, None
+    if actual.backoff:
+        _, waits, paused, wake = _backing_off(target, actual, now, None)
+        reasons += waits
+    flatten_all = account_state.mode is AccountMode.FLATTEN_ALL
+    going = _still_working(actual, flatten_all)
+    if going:
+        paused = True
+        why = f"flatten: closing the position after {going} order(s) are cancelled"
+        reasons += (RiskReason(intent_id=POSITION_BACKOFF, rule="flatten", detail=why),)
+    return EffectiveTarget(
+        key, target, hold_orders=False, position=position, reasons=reasons,
+        position_paused=paused, wake_at=wake, reduce_only_position=derivative,
+        cancel_foreign=flatten_all,
+    )  # fmt: skip
+
+
+def _still_working(actual: KeyActual, foreign: bool) -> int:
+    """Live orders a flatten cancels (ours but position orders; foreign ones too under
+    `foreign`): the position orders wait until they are gone, so that the executor, which
+    counts working orders on the reducing side, never sees the close as growing the
+    position."""
+    return sum(
+        1
+        for o in actual.live_orders()
+        if not o.position_order and (foreign or o.origin is Origin.OURS)
+    )
+
+
 _Wait = tuple[frozenset[str], tuple[RiskReason, ...], bool, datetime | None]
 _NO_WAIT: _Wait = (frozenset(), (), False, None)
 
 
 def _backing_off(
-    target: AcceptedTarget, actual: KeyActual, now: datetime, already: frozenset[str] | None
+    target: AcceptedTarget | None,
+    actual: KeyActual,
+    now: datetime,
+    already: frozenset[str] | None,
 ) -> _Wait:
     """Intents (and the position family) still in their retry backoff at `now`: excluded
-    intents, reasons, position paused, earliest end. `already` None: the position only."""
+    intents, reasons, position paused, earliest end. `already` None (or no `target`): the
+    position only."""
     out: list[str] = []
     reasons: list[RiskReason] = []
     paused, wake = False, None
@@ -169,6 +234,7 @@ def _backing_off(
             paused = True
         elif (
             already is None
+            or target is None
             or name in already
             or name not in target.orders
             or actual.progress(name).live

@@ -111,8 +111,23 @@ class ActionKind(StrEnum):
 
 
 class AccountMode(StrEnum):
+    """`normal`; `liquidate_only` (orders may only take positions toward zero); `flatten`
+    (liquidate-only, and every key's orders cancelled and its position driven to zero);
+    `flatten_all` (`flatten`, and foreign orders on the account cancelled too)."""
+
     NORMAL = "normal"
     LIQUIDATE_ONLY = "liquidate_only"
+    FLATTEN = "flatten"
+    FLATTEN_ALL = "flatten_all"
+
+    @property
+    def liquidating(self) -> bool:
+        """Every rule of liquidate-only holds (it, and both flatten modes)."""
+        return self is not AccountMode.NORMAL
+
+    @property
+    def flattening(self) -> bool:
+        return self is AccountMode.FLATTEN or self is AccountMode.FLATTEN_ALL
 
 
 class ReconcileTrigger(StrEnum):

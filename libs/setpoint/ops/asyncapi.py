@@ -49,7 +49,7 @@ class StatusReply(Frozen):
 class ControlRequest(Frozen):
     """An operator command (`setpoint kill`): the account mode to switch to."""
 
-    mode: Literal["normal", "liquidate_only"]
+    mode: Literal["normal", "liquidate_only", "flatten", "flatten_all"]
     reason: str = ""
 
 

@@ -7,7 +7,9 @@
     CANNOT_READ       2  a log command (`audit`, `replay`, `explain`, `export`) cannot open
                          or read the log
     USAGE             2  arguments that cannot be used (argparse's status; also a service's
-                         `UsageError`, reported by `setpoint run` like an argparse error)
+                         `UsageError`, reported by `setpoint run` like an argparse error),
+                         and a configuration that cannot be used (`ConfigError`: one line
+                         on stderr naming the field and the problem, from every command)
     NOBODY_ANSWERED   2  `target set`, `kill`: no differ answered the request
     NOTHING_ANSWERED  3  `status`: nothing answered at all (no server at the url, no service)
     INTERRUPTED     130  Ctrl-C (128 + SIGINT, as a shell reports it)
@@ -19,6 +21,7 @@ that end a log command with CANNOT_READ (one line on stderr, no traceback).
 from typing import Final
 
 from setpoint.core.errors import (
+    ConfigError,
     EventLogError,
     NatsServerTooOld,
     NatsUnavailable,
@@ -28,6 +31,7 @@ from setpoint.core.errors import (
 
 __all__ = [
     "CANNOT_READ",
+    "CONFIG_ERRORS",
     "FAILED",
     "INTERRUPTED",
     "NOBODY_ANSWERED",
@@ -46,12 +50,17 @@ NOBODY_ANSWERED: Final = 2
 NOTHING_ANSWERED: Final = 3
 INTERRUPTED: Final = 130
 
+CONFIG_ERRORS: Final = (ConfigError,)
+"""What ends any command with USAGE and one line naming the field: a configuration that
+cannot be used (`setpoint.cli`)."""
+
 READ_ERRORS: Final = (NatsUnavailable, NatsServerTooOld, EventLogError, OSError)
 """What ends a log command with CANNOT_READ: no NATS, an old one, the log itself, a file."""
 
 _BY_ERROR: Final[tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...]] = (
     (NoConnection, NOTHING_ANSWERED),
     (UsageError, USAGE),
+    (ConfigError, USAGE),
     (READ_ERRORS, CANNOT_READ),
 )
 

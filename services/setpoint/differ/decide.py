@@ -41,7 +41,7 @@ from setpoint.core.risk import NO_VIEW, loss_breached
 from setpoint.core.riskview import account_risk_view
 from setpoint.settings_core import risk_limits
 
-EXCLUSION_RULES = frozenset({"oco", "expired", "liquidate_only", "retry_backoff"})
+EXCLUSION_RULES = frozenset({"oco", "expired", "liquidate_only", "flatten", "retry_backoff"})
 """Rules of the effective target: orders left out by design, not refused by a limit."""
 
 

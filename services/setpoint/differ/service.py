@@ -12,7 +12,9 @@ Wiring (one `DifferService` per process; any number of processes may share one l
   them (`DifferView.apply_own`), so a new target is decided without waiting for the live
   subscription to bring it back.
 * **loop**: every record of the live log that concerns a key enqueues it (`view.TRIGGERS`);
-  a periodic tick enqueues every key with a target, a target's `expires_at` enqueues
+  a periodic tick enqueues every key with a target (and every key of a flattening account:
+  `DifferView.keys_to_decide`; a key flattened without a target correlates its decisions
+  with the account's `AccountModeChanged`), a target's `expires_at` enqueues
   its key, and so does the end of a retry backoff (`Outcome.wake_at`, one timer per key
   and moment). Workers take keys from a `WorkQueue` (one key never twice at once) and
   `decide.decide` for each; a decision that differs from the last one of the key is
@@ -137,7 +139,7 @@ class DifferService:
         for worker in range(self._workers):
             self.supervisor.spawn(f"worker {worker + 1}", self._work)
         self.supervisor.spawn("tick", self._tick)
-        for key in self.view.targeted_keys():
+        for key in self.view.keys_to_decide():
             self.queue.add(key)
             self._schedule_expiry(key)
         self.ready.set()
@@ -253,7 +255,7 @@ class DifferService:
         """Level-triggered safety net: every key is decided again each `tick_s`."""
         while True:
             await asyncio.sleep(self._tick_s)
-            for key in self.view.targeted_keys():
+            for key in self.view.keys_to_decide():
                 self.queue.add(key)
 
     # ------------------------------------------------------------------ intake
@@ -289,7 +291,12 @@ class DifferService:
         """Decide for `key`; append the decision when it differs from the last one."""
         accepted = self.view.target(key)
         account = self.settings.accounts.get(key.account)
-        if accepted is None or account is None:
+        if account is None or not self.view.decides(key):
+            return
+        chain = (
+            accepted.event_id if accepted is not None else self.view.mode_events.get(key.account)
+        )
+        if chain is None:
             return
         facts = self.view.facts(key)
         started_ns = time.time_ns()
@@ -304,7 +311,7 @@ class DifferService:
             # A span only for a decision that is recorded: the periodic re-decisions that
             # change nothing would otherwise grow the target's trace forever.
             with telemetry.continue_trace(_TRACER, "diff", facts.traceparent, started_ns):
-                await self._append_decision(key, outcome, accepted.event_id)
+                await self._append_decision(key, outcome, chain)
         if outcome.plan is not None:
             self._plans[key] = outcome.plan
         if outcome.wake_at is not None:
@@ -366,9 +373,7 @@ class DifferService:
         known = self._prices.get(key)
         self._prices[key] = price
         decision = self.view.facts(key).decision if key in self.view.keys else None
-        if self.view.target(key) is not None and (
-            known is None or decision is None or not decision.converged
-        ):
+        if self.view.decides(key) and (known is None or decision is None or not decision.converged):
             self.queue.add(key)
 
     # ------------------------------------------------------------------ status

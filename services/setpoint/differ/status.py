@@ -68,6 +68,8 @@ def key_status(
         reasons.append("TargetExpired")
     if mode is AccountMode.LIQUIDATE_ONLY:
         reasons.append("LiquidateOnly")
+    elif mode.flattening:
+        reasons.append("Flattening")
     return KeyStatus(
         account=key.account,
         symbol=key.symbol or "",

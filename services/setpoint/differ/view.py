@@ -30,6 +30,7 @@ from setpoint.core import projections
 from setpoint.core.events import (
     ORDER_LIFE,
     AccountMode,
+    AccountModeChanged,
     CancelSubmitted,
     DiffComputed,
     DiffComputedData,
@@ -73,6 +74,8 @@ class DifferView:
         self.portfolio = projections.PortfolioState.empty()
         self.position = 0
         self.keys: dict[Key, KeyFacts] = {}
+        self.mode_events: dict[str, str] = {}
+        """Per account: the event id of its last `AccountModeChanged`."""
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def facts(self, key: Key) -> KeyFacts:
@@ -122,16 +125,38 @@ class DifferView:
     def _apply_account(self, position: int, event: Event) -> list[Key]:
         facts = self.facts(event.key)
         facts.positions[event.producer] = max(facts.positions.get(event.producer, 0), position)
+        if isinstance(event, AccountModeChanged):
+            self.mode_events[event.account] = event.event_id
         if event.type not in ACCOUNT_TRIGGERS:
             return []
         return self.account_keys(event.account)
 
     def account_keys(self, account: str) -> list[Key]:
-        """Every key of the account that has an accepted target."""
-        return [k for k in self.intent.targets if k.account == account]
+        """Every key of the account to decide: those with an accepted target, and while
+        the account is flattening every key its facts name too (a position to close)."""
+        keys = [k for k in self.intent.targets if k.account == account]
+        if self.actual.mode(account).flattening:
+            targeted = set(keys)
+            keys += [
+                k for k in self.actual.keys
+                if k.account == account and k.symbol is not None and k not in targeted
+            ]  # fmt: skip
+        return keys
 
     def targeted_keys(self) -> list[Key]:
         return list(self.intent.targets)
+
+    def keys_to_decide(self) -> list[Key]:
+        """Every key with a target, and every key of a flattening account (`account_keys`)."""
+        keys = self.targeted_keys()
+        flattening = {a for a, state in self.actual.accounts.items() if state.mode.flattening}
+        for account in sorted(flattening):
+            keys += [k for k in self.account_keys(account) if k not in self.intent.targets]
+        return keys
+
+    def decides(self, key: Key) -> bool:
+        """The differ decides `key`: it has a target, or its account is flattening."""
+        return key in self.intent.targets or self.actual.mode(key.account).flattening
 
     def target(self, key: Key) -> projections.AcceptedTarget | None:
         return self.intent.target(key)

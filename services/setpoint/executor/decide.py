@@ -25,7 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from setpoint.config import AccountConfig
-from setpoint.core.events import AccountMode, Action, ActionKind, RiskReason
+from setpoint.core.events import Action, ActionKind, RiskReason
 from setpoint.core.model import Key
 from setpoint.core.projections import ActualState
 from setpoint.core.risk import (
@@ -113,7 +113,7 @@ def _risk(
 ) -> Decision:
     market = actual.market(key)
     limits = risk_limits(account)
-    liquidating = actual.mode(key.account) is AccountMode.LIQUIDATE_ONLY
+    liquidating = actual.mode(key.account).liquidating
     book, reducing = KeyBook(), False
     if liquidating or limits.exposure or limits.max_loss is not None:
         book = working_book(actual, key, action)

@@ -36,6 +36,7 @@ from setpoint.bus import telemetry
 from setpoint.config import AccountConfig
 from setpoint.core import reconcile as core
 from setpoint.core.events import (
+    AccountMode,
     Action,
     AssetBalance,
     Event,
@@ -101,7 +102,8 @@ class Reconciler:
         targets = frozenset(
             k.symbol for k in self.view.intent.targets if k.account == self.account and k.symbol
         )
-        return reconcile_policy(self.config, targets)
+        flatten_all = self.view.actual.mode(self.account) is AccountMode.FLATTEN_ALL
+        return reconcile_policy(self.config, targets, cancel_foreign=flatten_all)
 
     async def run(
         self, trigger: ReconcileTrigger, symbols: list[str] | None = None
