@@ -186,7 +186,7 @@ class ProjectionRunner:
             await asyncio.sleep(LAG_PROBE_S)
 
     def _consumer_lag(self) -> list[telemetry.Reading]:
-        return [(float(max(0, self._head - self._applied())), {})]
+        return [(float(max(0, self._head - self._applied())), {})]  # float-ok
 
     async def _until_answered(self) -> None:
         """After an outage, the follower counts as live again once the log answers and no

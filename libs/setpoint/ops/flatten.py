@@ -65,7 +65,11 @@ def _plain(quantity: Decimal) -> str:
 
 
 async def follow(
-    config: str | None, account: str, event_id: str, cancel_foreign: bool, deadline: float
+    config: str | None,
+    account: str,
+    event_id: str,
+    cancel_foreign: bool,
+    deadline: float,  # float-ok: monotonic seconds
 ) -> int:
     """Follow the flatten recorded as `event_id` until flat or `deadline` (monotonic)."""
     started = time.monotonic()

@@ -81,10 +81,12 @@ class KeyMetrics:
         ]
 
     def _key_orders_target(self) -> list[Reading]:
-        return [(float(s.open_orders_target), _labels(s)) for s in self._statuses.values()]
+        statuses = self._statuses.values()
+        return [(float(s.open_orders_target), _labels(s)) for s in statuses]  # float-ok
 
     def _key_orders_venue(self) -> list[Reading]:
-        return [(float(s.open_orders_venue), _labels(s)) for s in self._statuses.values()]
+        statuses = self._statuses.values()
+        return [(float(s.open_orders_venue), _labels(s)) for s in statuses]  # float-ok
 
     def _key_position_target(self) -> list[Reading]:
         return [

@@ -35,7 +35,7 @@ def actions_pending(
         if done.get(key) != plan.event_id:
             held = actual.key(key)
             count = sum(1 for a in plan.data.actions if not _sent(held, a, submitted))
-        out.append((float(count), _labels(key)))
+        out.append((float(count), _labels(key)))  # float-ok
     return out
 
 
@@ -54,7 +54,7 @@ def in_flight(actual: ActualState, keys: Collection[Key], kind: str) -> list[Rea
     for key, held in actual.keys.items():
         if held.pending or key in keys:
             count = sum(1 for pending in held.pending.values() if pending == kind)
-            out.append((float(count), _labels(key)))
+            out.append((float(count), _labels(key)))  # float-ok
     return out
 
 
