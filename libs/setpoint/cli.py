@@ -23,7 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kill": ("setpoint.ops.kill", "put an account in liquidate-only mode"),
     "replay": ("setpoint.ops.replay", "rebuild the projections from the log as of a point"),
     "audit": ("setpoint.ops.audit", "replay the whole log and check its invariants"),
-    "explain": ("setpoint.ops.explain", "the causal chain of one client order id"),
+    "orders": ("setpoint.ops.orders", "recent orders per key: the ids to give `explain`"),
+    "explain": (
+        "setpoint.ops.explain",
+        "the causal chain of an order (client, venue or intent id)",
+    ),
     "export": ("setpoint.ops.export", "write the log as jsonl or parquet"),
 }
 
