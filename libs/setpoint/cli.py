@@ -16,6 +16,7 @@ from typing import Protocol
 from setpoint.ops.exits import INTERRUPTED, OK, USAGE
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("setpoint.ops.init", "write a commented setpoint.toml (demo, binance or okx)"),
     "up": ("setpoint.ops.up", "run the whole system on this machine (demo config if none)"),
     "run": ("setpoint.ops.run", "run one service in the foreground"),
     "target": ("setpoint.ops.target", "publish a target (`target set`)"),

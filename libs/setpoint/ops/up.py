@@ -7,8 +7,9 @@
 3. The four services (`setpoint run gateway|executor|differ|strategy`), then the web
    console (`setpoint run console`, its URL printed once it is ready), each its own
    process; `up` waits for each to answer `setpoint.health.<service>` before the next.
-   With the built-in demo configuration, SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET default
-   to the simulator's demo-key / demo-secret in the children's environment.
+   With the built-in demo configuration (or a file saying `demo = true`, as `setpoint
+   init` writes), SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET default to the simulator's
+   demo-key / demo-secret in the children's environment.
 4. The status view (rich, on a terminal; plain lines with `--no-status` or when stdout is
    not a terminal) until SIGINT or SIGTERM; then every child is stopped (SIGTERM, SIGKILL
    after `--grace` seconds), services first, NATS last. A child that crashes is reported
@@ -90,11 +91,11 @@ def make_plan(settings: Settings, path: Path | None, environ: dict[str, str]) ->
     data_dir = Path(settings.nats.data_dir).resolve()
     logs = data_dir / "logs"
     env = dict(environ)
-    if path is None:
+    if path is not None:
+        env["SETPOINT_CONFIG"] = str(path.resolve())
+    if path is None or settings.demo:
         for name, value in DEMO_ENV.items():
             env.setdefault(name, value)
-    else:
-        env["SETPOINT_CONFIG"] = str(path.resolve())
     setpoint = (sys.executable, "-m", "setpoint")
     sims = {
         f"sim-{port}" if port != settings.sim.port else "sim": (port, url)

@@ -51,7 +51,7 @@ def test_demo_plan_starts_everything_with_demo_credentials(tmp_path: Path) -> No
 def test_own_credentials_and_config_file_are_passed_on(tmp_path: Path) -> None:
     config = tmp_path / "setpoint.toml"
     config.write_text("")
-    plan = make_plan(_settings(tmp_path), config, {"SETPOINT_DEMO_KEY": "mine"})
+    plan = make_plan(_settings(tmp_path, demo=False), config, {"SETPOINT_DEMO_KEY": "mine"})
     env = plan.services[0].env
     assert env is not None
     assert env["SETPOINT_CONFIG"] == str(config.resolve())
