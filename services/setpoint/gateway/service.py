@@ -30,7 +30,7 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from setpoint.bus import subjects
+from setpoint.bus import subjects, telemetry
 from setpoint.bus.messages import MarketDataSubscription, Ticker
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import AccountConfig, Settings
@@ -349,12 +349,15 @@ class Gateway:
             self.subscriptions = renew(self.subscriptions, message, time.monotonic())
 
     async def _tickers(self) -> None:
+        """Poll and publish every symbol's ticker each `ticker_interval_s`, untraced (a
+        root span per poll would bury the traces that matter; `telemetry.untraced`)."""
         while True:
-            for symbol in self.market_data_scope():
-                try:
-                    await self._publish_ticker(symbol)
-                except VenueError as exc:
-                    log.debug("ticker %s: %s", symbol, exc)
+            with telemetry.untraced():
+                for symbol in self.market_data_scope():
+                    try:
+                        await self._publish_ticker(symbol)
+                    except VenueError as exc:
+                        log.debug("ticker %s: %s", symbol, exc)
             await asyncio.sleep(self.config.ticker_interval_s)
 
     async def _publish_ticker(self, symbol: str) -> None:
