@@ -7,7 +7,8 @@ Contract:
   command handlers answer `setpoint.gw.<account>.*`, and the startup reconciliation runs
   (REST snapshot → facts → semantics §4 decisions). Only then is the gateway ready.
 * Afterwards: reconciliation again on every stream break (trigger `reconnect`) and every
-  `reconcile_interval_s` (`periodic`); websocket order and trade updates are appended as
+  `reconcile_interval_s` (`periodic`, also within a second of a symbol entering the
+  scope, so a new key is reconciled from its first target on); websocket order and trade updates are appended as
   `OrderObserved` / `FillObserved` hints; tickers are published on
   `setpoint.md.<account>.<token>.ticker` for `market_data_scope()`: the reconciliation
   scope, the symbols of the account's configured strategies, and the symbols named by
@@ -61,6 +62,7 @@ from setpoint.venues.errors import Outcome
 log = logging.getLogger(__name__)
 
 FACT_CATCH_UP_S = 5.0  # float-ok: longest wait for the write-ahead of an order a fact is about
+NEW_SCOPE_CHECK_S = 1.0  # float-ok: how often the periodic loop looks for a new symbol in scope
 
 
 class Gateway:
@@ -225,12 +227,27 @@ class Gateway:
             await self.reconciler.run(trigger)
 
     async def _periodic(self) -> None:
+        """A `periodic` reconciliation every `reconcile_interval_s`, and one within about
+        a second of a symbol entering the scope (a key's first target): a new key is
+        checked against the venue, and shows a last reconciliation, from the start
+        rather than up to an interval later."""
+        seen = set(self.scope())  # the startup reconciliation's
         while True:
-            await asyncio.sleep(self.config.reconcile_interval_s)
+            await self._interval_or_new(seen)
+            seen = set(self.scope())
             try:
                 await self.reconcile(ReconcileTrigger.PERIODIC)
             except Exception:
                 log.exception("periodic reconciliation failed")
+
+    async def _interval_or_new(self, seen: set[str]) -> None:
+        """Sleep `reconcile_interval_s`, or less once `scope()` names a symbol not in `seen`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.reconcile_interval_s
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(left, NEW_SCOPE_CHECK_S))
+            if not set(self.scope()) <= seen:
+                return
 
     async def _on_break(self) -> None:
         if self._break_pending:
