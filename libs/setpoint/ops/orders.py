@@ -23,14 +23,12 @@ import argparse
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from setpoint.core.model import Key, MarketInfo
-from setpoint.core.numeric import at_increment, strict_decimal
 from setpoint.core.projections import ActualState, OrderRecord
 from setpoint.ops import output
 from setpoint.ops.exits import OK, USAGE
@@ -173,13 +171,8 @@ def _row(order: dict[str, Any], market: MarketInfo | None) -> tuple[str, ...]:
     tick = None if market is None else market.tick
     step = None if market is None else market.step
     shown = order | {
-        "price": shown_decimal(order["price"], tick),
-        "quantity": shown_decimal(order["quantity"], step),
-        "filled": shown_decimal(order["filled"], step),
+        "price": output.decimal(order["price"], tick),
+        "quantity": output.decimal(order["quantity"], step),
+        "filled": output.decimal(order["filled"], step),
     }
     return tuple("-" if shown[c] is None else str(shown[c]) for c in _COLUMNS)
-
-
-def shown_decimal(text: str | None, increment: Decimal | None) -> str | None:
-    """A JSON decimal string written at `increment` (`numeric.at_increment`); None stays."""
-    return None if text is None else at_increment(strict_decimal(text), increment)

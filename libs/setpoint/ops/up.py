@@ -31,7 +31,6 @@ import sys
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -44,6 +43,7 @@ from setpoint.bus.embedded import answers, host_port, server_binary
 from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import Settings, config_path, load_settings
+from setpoint.ops import output
 from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
 
 SERVICES = ("gateway", "executor", "differ", "strategy", "console")
@@ -345,24 +345,25 @@ async def request_status(nc: NATS | None) -> list[KeyStatus] | None:
 # --------------------------------------------------------------------------- the view
 
 
-def key_row(status: KeyStatus) -> tuple[str, ...]:
-    """One key as table cells: key, generation, condition, orders, position, last recon."""
-    condition = status.condition.value
+def key_row(status: KeyStatus, *, styled: bool = False) -> tuple[str, ...]:
+    """One key as table cells: key, generation, condition, orders, position (at the
+    market's step), last recon. `styled`: the condition in its colour as rich markup
+    (the live view); plain text otherwise (the lines printed off a terminal)."""
+    condition = output.condition(status.condition.value) if styled else status.condition.value
     if status.reasons:
         condition += f" ({', '.join(status.reasons)})"
     last = status.last_reconciliation.strftime("%H:%M:%S") if status.last_reconciliation else "-"
+    positions = (
+        output.decimal(p, status.step) for p in (status.position_target, status.position_actual)
+    )
     return (
         f"{status.account} {status.symbol}",
         str(status.generation) if status.generation is not None else "-",
         condition,
         f"{status.open_orders_target} / {status.open_orders_venue}",
-        f"{_dec(status.position_target)} / {_dec(status.position_actual)}",
+        " / ".join(positions),
         last,
     )
-
-
-def _dec(value: Decimal | None) -> str:
-    return "-" if value is None else format(value, "f")
 
 
 KEY_COLUMNS = (
@@ -427,7 +428,7 @@ class Console:
             )  # fmt: skip
         status = Table(*KEY_COLUMNS, title="keys")
         for key in keys or []:
-            status.add_row(*key_row(key))
+            status.add_row(*key_row(key, styled=True))
         if keys is None:
             status.caption = "no answer from the differ on setpoint.status.request"
         view = Group(children, status)

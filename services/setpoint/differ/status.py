@@ -36,7 +36,7 @@ from typing import cast
 
 from setpoint.bus.messages import Condition, KeyStatus
 from setpoint.core.events import AccountMode, DiffComputedData
-from setpoint.core.model import Key, TargetState
+from setpoint.core.model import Key, MarketInfo, TargetState
 from setpoint.core.projections import AcceptedTarget, KeyActual
 from setpoint.core.projections.actual import ReconcileSummary
 from setpoint.differ.decide import EXCLUSION_RULES
@@ -53,9 +53,11 @@ def key_status(
     last_reconciliation: datetime | None,
     now: datetime,
     unverified: tuple[str, ...] = (),
+    market: MarketInfo | None = None,
 ) -> KeyStatus:
     """The status of `key`. `problem` is a CamelCase reason that makes it degraded;
-    `unverified` the reasons it is unverified (`unverified_reasons`)."""
+    `unverified` the reasons it is unverified (`unverified_reasons`); `market` gives the
+    tick and step the views show prices and quantities at."""
     condition, reasons = _condition(decision, actual, problem)
     if unverified and condition is not Condition.DEGRADED:
         condition, reasons = Condition.UNVERIFIED, [*unverified, *reasons]
@@ -76,6 +78,8 @@ def key_status(
         position_actual=actual.position,
         last_reconciliation=last_reconciliation,
         updated_at=now,
+        tick=None if market is None else market.tick,
+        step=None if market is None else market.step,
     )
 
 

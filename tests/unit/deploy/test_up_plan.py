@@ -96,3 +96,21 @@ def test_key_row() -> None:
         "- / 0.002",
         "12:00:05",
     )
+
+
+def test_key_row_styled_and_at_the_markets_step() -> None:
+    status = KeyStatus(
+        account="demo",
+        symbol="BTC/USDT",
+        condition=Condition.CONVERGED,
+        position_target=Decimal("0.01"),
+        position_actual=Decimal("0"),
+        updated_at=datetime(2026, 1, 1, 12, 0, 6, tzinfo=UTC),
+        tick=Decimal("0.01"),
+        step=Decimal("0.00001"),
+    )
+    plain = key_row(status)
+    assert plain[2] == "converged"
+    assert plain[4] == "0.01000 / 0.00000"
+    assert plain[5] == "-"  # no reconciliation yet
+    assert key_row(status, styled=True)[2] == "[green]converged[/green]"

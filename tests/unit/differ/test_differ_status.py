@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from tests.unit.core.strategies import (
     KEY,
+    MARKET,
     T0,
     Log,
     ev_fill,
@@ -110,3 +111,14 @@ def _recon(at: datetime) -> ReconcileSummary:
     """A successful periodic reconciliation of the key at `at`."""
     data = ReconciliationCompletedData(trigger=ReconcileTrigger.PERIODIC, ok=True)
     return ReconcileSummary(1, at, data)
+
+
+def test_the_status_carries_the_markets_tick_and_step() -> None:
+    log = Log()
+    _placed(log, "bid")
+    assert (_status(log).tick, _status(log).step) == (None, None)  # markets not loaded
+    status = key_status(
+        KEY, log.intent.target(KEY), CONVERGED, log.ka(), mode=AccountMode.NORMAL,
+        problem=None, last_reconciliation=None, now=T0, market=MARKET,
+    )  # fmt: skip
+    assert (status.tick, status.step) == (MARKET.tick, MARKET.step)
