@@ -29,6 +29,7 @@ from rich.tree import Tree
 
 from setpoint.core.events import ORDER_LIFE
 from setpoint.core.ids import account_prefix
+from setpoint.core.model import MarketInfo
 from setpoint.core.numeric import ZERO
 from setpoint.eventlog.port import EventLog, Recorded
 from setpoint.ops import output
@@ -78,11 +79,16 @@ class _Search:
     diffs: list[Recorded] = field(default_factory=list)
     events: list[Recorded] = field(default_factory=list)
     venue_ids: set[tuple[str, str | None, str]] = field(default_factory=set)
+    markets: dict[tuple[str, str | None], MarketInfo] = field(default_factory=dict)
+    """The last `MarketsLoaded` of every account, by (account, symbol): for showing the
+    order's prices at the tick and quantities at the step."""
 
     def feed(self, record: Recorded) -> None:
         event: Any = record.event
         kind = event.type
-        if kind == "TargetPublished":
+        if kind == "MarketsLoaded":
+            self.markets.update({(event.account, m.symbol): m for m in event.data.markets})
+        elif kind == "TargetPublished":
             if self.coid and self.coid.startswith(account_prefix(event.account)):
                 self.targets[event.event_id] = record  # only the order's account
         elif kind == "DiffComputed":
@@ -166,6 +172,9 @@ def _chain(search: _Search) -> dict[str, Any]:
     fills = _unique_fills(search.events)
     filled = sum((f.quantity for f in fills), ZERO)
     first = submitted or (own[0] if own else None)
+    market = (
+        None if first is None else search.markets.get((first.event.account, first.event.symbol))
+    )
     return {
         "client_order_id": search.coid or None,
         "order_id": _venue_id(own),
@@ -177,7 +186,9 @@ def _chain(search: _Search) -> dict[str, Any]:
         "target": None if target is None else _target_json(target),
         "filled": dec(filled),
         "average_price": _average(fills, filled),
-        "chain": [_entry(r, search.coid) for r in chain],
+        "tick": None if market is None else dec(market.tick),
+        "step": None if market is None else dec(market.step),
+        "chain": [_entry(r, search.coid, market) for r in chain],
     }
 
 
@@ -244,7 +255,7 @@ def trace_id(traceparent: str | None) -> str | None:
     return parts[1] if len(parts) >= 4 else None
 
 
-def _entry(record: Recorded, coid: str) -> dict[str, Any]:
+def _entry(record: Recorded, coid: str, market: MarketInfo | None) -> dict[str, Any]:
     event = record.event
     return {
         "position": record.position,
@@ -256,56 +267,83 @@ def _entry(record: Recorded, coid: str) -> dict[str, Any]:
         "causation_id": event.causation_id,
         "trace_id": trace_id(event.traceparent),
         "traceparent": event.traceparent,
-        "summary": summarize(event, coid),
+        "summary": summarize(event, coid, market),
     }
 
 
 # --------------------------------------------------------------------------- summaries
 
 
-def summarize(event: Any, coid: str) -> str:
-    """One line saying what the event means for the order `coid`."""
+def summarize(event: Any, coid: str, market: MarketInfo | None = None) -> str:
+    """One line saying what the event means for the order `coid`; prices at the
+    `market`'s tick and quantities at its step when it is known."""
     data = event.data
     kind = event.type
     if kind == "TargetPublished":
         t = data.target
         return (
             f"generation {t.generation} by {t.strategy}: {len(t.orders)} orders, "
-            f"position {_text(t.position)}"
+            f"position {_qty(t.position, market)}"
         )
     if kind == "DiffComputed":
         mine = [a for a in data.actions if coid in (a.client_order_id, a.replaces)]
         said = ", ".join(f"{a.kind.value} {a.client_order_id}" for a in mine)
         return f"generation {_text(data.generation)}: {len(data.actions)} actions; {said}"
-    line: str = _ORDER_SUMMARY.get(kind, lambda d: "")(data)
-    return line
+    summary = _ORDER_SUMMARY.get(kind)
+    return "" if summary is None else str(summary(data, _Shown.of(market)))
 
 
-def _submitted(d: Any) -> str:
-    what = f"{d.side.value} {d.quantity} @ {_text(d.price)} {d.type.value} {d.time_in_force.value}"
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """Prices at a market's tick, quantities at its step (as given when not known)."""
+
+    tick: Decimal | None = None
+    step: Decimal | None = None
+
+    @classmethod
+    def of(cls, market: MarketInfo | None) -> _Shown:
+        return cls() if market is None else cls(market.tick, market.step)
+
+    def p(self, value: Decimal | None) -> str:
+        return output.decimal(value, self.tick)
+
+    def q(self, value: Decimal | None) -> str:
+        return output.decimal(value, self.step)
+
+
+def _qty(value: Decimal | None, market: MarketInfo | None) -> str:
+    return _Shown.of(market).q(value)
+
+
+def _submitted(d: Any, s: _Shown) -> str:
+    what = (
+        f"{d.side.value} {s.q(d.quantity)} @ {s.p(d.price)} {d.type.value} {d.time_in_force.value}"
+    )
     also = f", replaces {d.replaces}" if d.replaces else ""
     return f"{d.client_order_id}: {what} (intent {d.intent_id}, attempt {d.attempt}{also})"
 
 
-def _fill(d: Any) -> str:
+def _fill(d: Any, s: _Shown) -> str:
     return (
-        f"trade {d.trade_id}: {d.side.value} {d.quantity} @ {d.price}, fee {d.fee} "
+        f"trade {d.trade_id}: {d.side.value} {s.q(d.quantity)} @ {s.p(d.price)}, fee {d.fee} "
         f"{d.fee_currency} ({d.liquidity.value}, {d.source.value})"
     )
 
 
 _ORDER_SUMMARY: dict[str, Any] = {
     "OrderSubmitted": _submitted,
-    "OrderPlaced": lambda d: f"venue order {d.order_id}: {d.status.value}, filled {d.filled}",
-    "OrderRejected": lambda d: f"rejected ({'terminal' if d.terminal else 'retry'}): {d.reason}",
-    "CancelSubmitted": lambda d: f"cancel sent: {d.reason or 'no reason given'}",
-    "OrderCancelled": lambda d: f"cancelled ({d.reason}), filled {d.filled}",
-    "OrderObserved": lambda d: (
-        f"{d.status.value}, filled {d.filled} of {d.quantity} ({d.source.value})"
+    "OrderPlaced": lambda d, s: (
+        f"venue order {d.order_id}: {d.status.value}, filled {s.q(d.filled)}"
     ),
-    "OrderNotFound": lambda d: f"not found at the venue ({d.consecutive} in a row)",
+    "OrderRejected": lambda d, s: f"rejected ({'terminal' if d.terminal else 'retry'}): {d.reason}",
+    "CancelSubmitted": lambda d, s: f"cancel sent: {d.reason or 'no reason given'}",
+    "OrderCancelled": lambda d, s: f"cancelled ({d.reason}), filled {s.q(d.filled)}",
+    "OrderObserved": lambda d, s: (
+        f"{d.status.value}, filled {s.q(d.filled)} of {s.q(d.quantity)} ({d.source.value})"
+    ),
+    "OrderNotFound": lambda d, s: f"not found at the venue ({d.consecutive} in a row)",
     "FillObserved": _fill,
-    "RiskRejected": lambda d: f"risk rule {d.rule}: {d.detail}",
+    "RiskRejected": lambda d, s: f"risk rule {d.rule}: {d.detail}",
 }
 
 
@@ -331,11 +369,14 @@ def render(body: dict[str, Any], console: Console | None = None) -> None:
 
 
 def _tree(body: dict[str, Any]) -> Tree:
+    tick, step = (body.get(k) for k in ("tick", "step"))
+    shown = _Shown(None if tick is None else Decimal(tick), None if step is None else Decimal(step))
+    average = body["average_price"]
     head = (
         f"[bold]{body['client_order_id'] or '-'}[/bold] order {_text(body['order_id'])} "
         f"{body['account']} {body['symbol']} intent {_text(body['intent_id'])} "
-        f"attempt {_text(body['attempt'])}: filled {body['filled']}"
-        f" avg {_text(body['average_price'])}"
+        f"attempt {_text(body['attempt'])}: filled {shown.q(Decimal(body['filled']))}"
+        f" avg {shown.p(None if average is None else Decimal(average))}"
     )
     tree = Tree(head)
     for entry in body["chain"]:

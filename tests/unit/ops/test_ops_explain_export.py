@@ -21,6 +21,8 @@ from setpoint.ops.progress import LogProgress
 from setpoint.testing.synthetic import (
     ChainBuilder,
     cancel_action,
+    market,
+    markets_loaded,
     synthetic_log,
     write,
 )
@@ -237,3 +239,21 @@ async def test_explain_by_client_order_id_keeps_its_shape_and_filters() -> None:
     out = io.StringIO()
     explain_cmd.render(nothing, Console(file=out, width=250))
     assert "no-such-thing: no order in the log" in out.getvalue()
+
+
+async def test_explain_shows_prices_and_quantities_at_the_markets_precision() -> None:
+    b = ChainBuilder()
+    b.events.append(markets_loaded("alpha", market("BTC/USDT", step=D("0.0001"))))
+    wanted = TargetOrder(id="x1", side=Side.BUY, price=D("59000"), quantity=D("0.01"))
+    _, placed = b.placed(b.submitted(SPOT, wanted))
+    b.fill(placed, D("0.01"))
+    log = InMemoryEventLog()
+    await write(log, b.events)
+    body = await explain(log, placed.client_order_id, progress=False)
+    assert (body["tick"], body["step"], body["filled"]) == ("0.01", "0.0001", "0.01")
+    summaries = {e["type"]: e["summary"] for e in body["chain"]}
+    assert "buy 0.0100 @ 59000.00 limit GTC" in summaries["OrderSubmitted"]
+    assert "buy 0.0100 @ 59000.00, fee" in summaries["FillObserved"]
+    out = io.StringIO()
+    explain_cmd.render(body, Console(file=out, width=250))
+    assert "filled 0.0100 avg 59000.00" in out.getvalue()
