@@ -73,11 +73,11 @@ class AccountConfig(Section):
     reconcile_interval_s: float = 30  # float-ok
     ioc_band_bps: int = 50
     max_orders_per_target: int = 10_000
-    # risk limits (semantics §3); None = no limit
+    # risk limits (docs/semantics.md §3); None = no limit
     max_order_notional: Dec | None = None
     max_open_orders_per_key: int | None = None
     price_band_bps: int | None = None
-    # in-flight and ghost resolution (semantics §4)
+    # in-flight and ghost resolution (docs/semantics.md §4)
     in_flight_timeout_s: float = 5  # float-ok
     not_found_retries: int = 3
     not_found_min_age_s: float = 10  # float-ok

@@ -1,5 +1,5 @@
 """The differ: the minimal actions that take one key from its actual state to its effective
-target (semantics §1, §2, §4 "one action per intent at a time").
+target (docs/semantics.md §1, §2, §4 "one action per intent at a time").
 
 Per intent id (`decide`):
 
@@ -17,10 +17,11 @@ Per intent id (`decide`):
 A live order of ours that serves no intent is cancelled; adopted foreign orders are left
 alone. Position orders are never cancelled (IOC, they finish on their own).
 
-Position (§2): `delta = target - (position + signed open quantity of position orders)`;
-when `|delta|` rounded down to the step is at least one step, the minimum quantity and the
-minimum notional, one IOC limit order at last price ± `ioc_band_bps` (rounded to the tick
-inward), intent id `@pos-<generation>-<n>` (n = first unused), attempt 1 — unless the
+Position (docs/semantics.md §2):
+`delta = target - (position + signed open quantity of position orders)`; when `|delta|`
+rounded down to the step is at least one step, the minimum quantity and the minimum
+notional, one IOC limit order at last price ± `ioc_band_bps` (rounded to the tick inward),
+intent id `@pos-<generation>-<n>` (n = first unused), attempt 1 — unless the
 effective target pauses position orders (a retry backoff after a non-terminal rejection).
 
 Every place/amend then passes `risk.screen`. Actions come sorted: cancels, amends, places,

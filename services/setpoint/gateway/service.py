@@ -5,11 +5,11 @@ Contract:
 * On start: the projections are folded from the log (the one projection runner, which
   then follows it live and resumes after a broken subscription), `MarketsLoaded` is appended, the
   command handlers answer `setpoint.gw.<account>.*`, and the startup reconciliation runs
-  (REST snapshot → facts → semantics §4 decisions). Only then is the gateway ready.
+  (REST snapshot → facts → docs/semantics.md §4 decisions). Only then is the gateway ready.
 * Afterwards: reconciliation again on every stream break (trigger `reconnect`) and every
   `reconcile_interval_s` (`periodic`, also within a second of a symbol entering the
-  scope, so a new key is reconciled from its first target on); websocket order and trade updates are appended as
-  `OrderObserved` / `FillObserved` hints; tickers are published on
+  scope, so a new key is reconciled from its first target on); websocket order and trade
+  updates are appended as `OrderObserved` / `FillObserved` hints; tickers are published on
   `setpoint.md.<account>.<token>.ticker` for `market_data_scope()`: the reconciliation
   scope, the symbols of the account's configured strategies, and the symbols named by
   live subscriptions on `setpoint.md.<account>.subscribe` (`MarketDataSubscription`,
