@@ -49,10 +49,6 @@ from setpoint.core.model import (
 from setpoint.core.numeric import is_multiple
 
 
-class _Stopped(Exception):
-    """Checking cannot go on; the errors that say why are already collected."""
-
-
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """A refused target. `generation` and `strategy` are whatever could be read from the
@@ -96,18 +92,18 @@ def validate_target(
         body = _load_json(raw) if decoded is None else decoded
         _check_count(body.get("orders"), account.max_orders_per_target)
         target = _parse_model(raw, found)
+        if target is None:
+            return _rejection(found, body)  # nothing more can be read
         found += _subject_errors(target, subject_account, subject_token)
         market = _market(target, markets)
         found += _generation_errors(target.generation, last_generation)
         found += _order_errors(target, market, account.max_orders_per_target)
         found += _position_errors(target, market)
+        if not found:
+            return target
     except _Invalid as exc:
         found.append(exc.message)
-    except _Stopped:
-        pass  # what stopped the checks is in `found` already
-    if found:
-        return _rejection(found, body)
-    return target
+    return _rejection(found, body)
 
 
 def _rejection(found: list[str], body: Any) -> Rejection:
@@ -137,16 +133,16 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _parse_model(raw: bytes, found: list[str]) -> TargetState:
+def _parse_model(raw: bytes, found: list[str]) -> TargetState | None:
     """Schema check in pydantic's strict JSON mode: decimals must be strings (the `Dec`
     validator refuses JSON numbers), flags JSON booleans, generation a JSON integer.
-    Every schema error is added to `found`, then `_Stopped` raised (nothing more can be
-    read); an `expires_at` without an offset is added and checking goes on."""
+    Every schema error is added to `found` and None returned (nothing more can be read);
+    an `expires_at` without an offset is added and checking goes on."""
     try:
         target = TargetState.model_validate_json(raw)
     except ValidationError as exc:
         found += [": ".join(_describe(e)) for e in exc.errors(include_url=False)]
-        raise _Stopped from None
+        return None
     if target.expires_at is not None:
         if target.expires_at.tzinfo is None:
             found.append("expires_at: needs a UTC offset (RFC 3339, e.g. ...T12:00:00Z)")
