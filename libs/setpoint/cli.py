@@ -16,6 +16,7 @@ from typing import Protocol
 from setpoint.ops.exits import CONFIG_ERRORS, INTERRUPTED, OK, USAGE, exit_status
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("setpoint.ops.init", "write a commented setpoint.toml (demo, binance or okx)"),
     "up": ("setpoint.ops.up", "run the whole system on this machine (demo config if none)"),
     "run": ("setpoint.ops.run", "run one service in the foreground"),
     "target": ("setpoint.ops.target", "publish a target (`target set`)"),
@@ -23,7 +24,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kill": ("setpoint.ops.kill", "put an account in liquidate-only mode (--flatten: close all)"),
     "replay": ("setpoint.ops.replay", "rebuild the projections from the log as of a point"),
     "audit": ("setpoint.ops.audit", "replay the whole log and check its invariants"),
-    "explain": ("setpoint.ops.explain", "the causal chain of one client order id"),
+    "orders": ("setpoint.ops.orders", "recent orders per key: the ids to give `explain`"),
+    "explain": (
+        "setpoint.ops.explain",
+        "the causal chain of an order (client, venue or intent id)",
+    ),
     "export": ("setpoint.ops.export", "write the log as jsonl or parquet"),
     "creds": ("setpoint.ops.creds", "issue, list and revoke NATS credentials"),
 }

@@ -98,12 +98,14 @@ class AccountConfig(Section):
     base_url: str | None = None
     api_key: str = "env:SETPOINT_DEMO_KEY"
     secret: str = "env:SETPOINT_DEMO_SECRET"
+    # a third credential some venues require (OKX's API passphrase), a reference as well
+    passphrase: str | None = None
     zombie_policy: Literal["cancel", "adopt", "ignore"] = "ignore"
     zombie_scope: Literal["keys", "account"] = "keys"
     reconcile_interval_s: float = 30  # float-ok
     ioc_band_bps: int = 50
     max_orders_per_target: int = 10_000
-    # risk limits (semantics §3); None = no limit
+    # risk limits (docs/semantics.md §3); None = no limit
     max_order_notional: Dec | None = None
     max_open_orders_per_key: int | None = None
     price_band_bps: int | None = None
@@ -118,7 +120,7 @@ class AccountConfig(Section):
     loss_window_s: float | None = None  # float-ok
     loss_reset_at: AwareDatetime | None = None
     max_margin_ratio: Dec | None = None
-    # in-flight and ghost resolution (semantics §4)
+    # in-flight and ghost resolution (docs/semantics.md §4)
     in_flight_timeout_s: float = 5  # float-ok
     not_found_retries: int = 3
     not_found_min_age_s: float = 10  # float-ok
@@ -173,10 +175,10 @@ class AccountConfig(Section):
     dead_man_switch: bool = False
     dead_man_countdown_s: float = Field(default=60, ge=1, le=3600)  # float-ok
 
-    @field_validator("api_key", "secret")
+    @field_validator("api_key", "secret", "passphrase")
     @classmethod
-    def _is_reference(cls, value: str) -> str:
-        if not value.startswith(("env:", "file:")):
+    def _is_reference(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("env:", "file:")):
             raise ValueError("must be a reference, env:NAME or file:PATH, never the secret")
         return value
 

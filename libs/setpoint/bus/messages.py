@@ -36,6 +36,11 @@ class KeyStatus(Frozen):
     position_actual: Dec | None = None
     last_reconciliation: datetime | None = None
     updated_at: datetime
+    tick: Dec | None = None
+    """The market's price increment, for showing prices at its precision; null while
+    the account's markets are not loaded."""
+    step: Dec | None = None
+    """The market's quantity increment, for showing quantities (positions) likewise."""
 
 
 class Health(Frozen):

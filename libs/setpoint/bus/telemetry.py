@@ -51,6 +51,7 @@ from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -83,6 +84,7 @@ __all__ = [
     "prometheus_reader",
     "setup_telemetry",
     "tracer",
+    "untraced",
 ]
 
 TRACEPARENT = "traceparent"
@@ -263,9 +265,25 @@ def continue_trace(
 # --------------------------------------------------------------------------- venue HTTP
 
 
+_UNTRACED = otel_context.create_key("setpoint-untraced")
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Within this block (this task and the tasks it starts), venue HTTP requests make no
+    span: for routine polling (the gateway's tickers, every second per symbol), which
+    would otherwise start a new trace with one root span per request."""
+    token = otel_context.attach(otel_context.set_value(_UNTRACED, True))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 def http_trace_config(source: Tracer | None = None) -> aiohttp.TraceConfig:
     """An `aiohttp.TraceConfig` that records one CLIENT span per HTTP request, child of
-    the current span (e.g. the gateway's `gateway.place`). Only the method, host, path and
+    the current span (e.g. the gateway's `gateway.place`), except within `untraced()`.
+    Only the method, host, path and
     status are recorded, and for a failed request the exception's class name: never the
     query string, headers or exception text (they can carry signatures and keys).
 
@@ -276,6 +294,9 @@ def http_trace_config(source: Tracer | None = None) -> aiohttp.TraceConfig:
     config = aiohttp.TraceConfig()
 
     async def on_start(_: Any, ctx: Any, params: aiohttp.TraceRequestStartParams) -> None:
+        ctx.span = None
+        if otel_context.get_value(_UNTRACED):
+            return
         ctx.span = spans.start_span(
             f"HTTP {params.method}",
             kind=trace.SpanKind.CLIENT,
@@ -287,12 +308,16 @@ def http_trace_config(source: Tracer | None = None) -> aiohttp.TraceConfig:
         )
 
     async def on_end(_: Any, ctx: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        if ctx.span is None:
+            return
         ctx.span.set_attribute("http.response.status_code", params.response.status)
         if params.response.status >= 500:
             ctx.span.set_status(trace.StatusCode.ERROR)
         ctx.span.end()
 
     async def on_error(_: Any, ctx: Any, params: aiohttp.TraceRequestExceptionParams) -> None:
+        if ctx.span is None:
+            return
         error = type(params.exception).__name__
         ctx.span.set_attribute("error.type", error)
         ctx.span.set_status(trace.StatusCode.ERROR, error)

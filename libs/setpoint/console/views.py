@@ -30,6 +30,7 @@ from typing import Any
 from setpoint.bus.messages import KeyStatus
 from setpoint.core.events import Origin
 from setpoint.core.model import Key
+from setpoint.core.numeric import at_increment
 from setpoint.core.projections import ActualState, IntentState, OrderRecord
 from setpoint.eventlog.port import Recorded
 from setpoint.ops.explain import summarize, trace_id
@@ -66,8 +67,10 @@ class ConditionMark:
     reasons: tuple[str, ...]
 
 
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
+def _dec(value: Decimal | None, increment: Decimal | None = None) -> str | None:
+    """A decimal as shown: at `increment` (the market's tick for prices, step for
+    quantities) when known (`numeric.at_increment`, no digit dropped); None stays."""
+    return None if value is None else at_increment(value, increment)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -121,6 +124,8 @@ def _key_row(
     accepted = intent.target(key)
     ka = actual.key(key)
     recon = actual.last_reconciliation(key)
+    market = actual.market(key)
+    step = None if market is None else market.step
     row: dict[str, Any] = {
         "account": key.account,
         "symbol": key.symbol,
@@ -130,8 +135,8 @@ def _key_row(
         "since": _time(since),
         "orders_target": _wanted(key, intent, actual),
         "orders_venue": sum(1 for _ in ka.live_orders()),
-        "position_target": None if accepted is None else _dec(accepted.target.position),
-        "position_actual": _dec(ka.position),
+        "position_target": None if accepted is None else _dec(accepted.target.position, step),
+        "position_actual": _dec(ka.position, step),
         "last_reconciliation": None if recon is None else _time(recon.occurred_at),
         "pnl": None if pnl is None else dict(pnl),
     }
@@ -142,8 +147,8 @@ def _key_row(
             "reasons": list(status.reasons),
             "orders_target": status.open_orders_target,
             "orders_venue": status.open_orders_venue,
-            "position_target": _dec(status.position_target),
-            "position_actual": _dec(status.position_actual),
+            "position_target": _dec(status.position_target, step),
+            "position_actual": _dec(status.position_actual, step),
             "last_reconciliation": _time(status.last_reconciliation) or row["last_reconciliation"],
         }
     return row
@@ -165,12 +170,15 @@ def ladder(key: Key, intent: IntentState, actual: ActualState) -> list[dict[str,
     """The key's price ladder (module docstring): rows by price, highest first, sells
     before buys at one price; a market order (no price) on a row of its own at the top."""
     rows: dict[tuple[str, str | None], dict[str, Any]] = {}
+    market = actual.market(key)
+    tick, step = (None, None) if market is None else (market.tick, market.step)
 
     def row(side: str, price: Decimal | None) -> dict[str, Any]:
-        found = rows.get((side, _dec(price)))
+        shown = _dec(price, tick)
+        found = rows.get((side, shown))
         if found is None:
-            found = {"side": side, "price": _dec(price), "target": [], "ours": [], "foreign": []}
-            rows[(side, _dec(price))] = found
+            found = {"side": side, "price": shown, "target": [], "ours": [], "foreign": []}
+            rows[(side, shown)] = found
         return found
 
     accepted = intent.target(key)
@@ -179,13 +187,13 @@ def ladder(key: Key, intent: IntentState, actual: ActualState) -> list[dict[str,
         progress = ka.progress(order.id)
         if not progress.consumed:
             row(order.side.value, order.price)["target"].append(
-                {"intent_id": order.id, "quantity": _dec(order.quantity),
-                 "filled": _dec(progress.filled)}
+                {"intent_id": order.id, "quantity": _dec(order.quantity, step),
+                 "filled": _dec(progress.filled, step)}
             )  # fmt: skip
     for record in ka.orders.values():
         if record.is_open:
             lane = "ours" if record.counts else "foreign"
-            row(record.side.value, record.price)[lane].append(_venue_order(record))
+            row(record.side.value, record.price)[lane].append(_venue_order(record, step))
     return sorted(rows.values(), key=_ladder_order)
 
 
@@ -196,7 +204,7 @@ def _ladder_order(row: dict[str, Any]) -> tuple[int, Decimal, int]:
     return (1, -Decimal(price), 0 if row["side"] == "sell" else 1)
 
 
-def _venue_order(record: OrderRecord) -> dict[str, Any]:
+def _venue_order(record: OrderRecord, step: Decimal | None) -> dict[str, Any]:
     if record.status is None:
         state = "in flight"
     elif record.pending == "cancel":
@@ -207,8 +215,8 @@ def _venue_order(record: OrderRecord) -> dict[str, Any]:
         "client_order_id": record.client_order_id,
         "order_id": record.order_id,
         "intent_id": record.intent_id,
-        "quantity": _dec(record.quantity),
-        "filled": _dec(record.done),
+        "quantity": _dec(record.quantity, step),
+        "filled": _dec(record.done, step),
         "state": state,
         "in_flight": record.status is None or record.pending is not None,
         "adopted": record.adopted and record.origin is not Origin.OURS,

@@ -1,5 +1,5 @@
 """The differ: the minimal actions that take one key from its actual state to its effective
-target (semantics §1, §2, §4 "one action per intent at a time").
+target (docs/semantics.md §1, §2, §4 "one action per intent at a time").
 
 Per intent id (`decide`):
 
@@ -18,13 +18,14 @@ A live order of ours that serves no intent is cancelled; adopted foreign orders 
 alone, unless the effective target says `cancel_foreign` (`flatten_all`). Position orders
 are never cancelled (IOC, they finish on their own).
 
-Position (§2): `delta = target - (position + signed open quantity of position orders)`;
-when `|delta|` rounded down to the step is at least one step, the minimum quantity and the
-minimum notional, one IOC limit order at last price ± `ioc_band_bps` (rounded to the tick
-inward), intent id `@pos-<generation>-<n>` (n = first unused; generation 0 for a key
-flattened without a target), attempt 1, reduce-only when the effective target says so
-(flatten on a derivative) — unless the effective target pauses position orders (a retry
-backoff after a non-terminal rejection).
+Position (docs/semantics.md §2):
+`delta = target - (position + signed open quantity of position orders)`; when `|delta|`
+rounded down to the step is at least one step, the minimum quantity and the minimum
+notional, one IOC limit order at last price ± `ioc_band_bps` (rounded to the tick inward),
+intent id `@pos-<generation>-<n>` (n = first unused; generation 0 for a key flattened
+without a target), attempt 1, reduce-only when the effective target says so (flatten on a
+derivative) — unless the effective target pauses position orders (a retry backoff after a
+non-terminal rejection).
 
 Every place/amend then passes `risk.screen`. Actions come sorted: cancels, amends, places,
 each by intent id. The plan is `converged` when there is nothing to do, nothing in flight,

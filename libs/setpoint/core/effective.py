@@ -1,5 +1,5 @@
 """The effective target: what the differ converges to, after what a target may add
-(semantics §3) and the account mode.
+(docs/semantics.md §3) and the account mode.
 
 `effective_target(target, actual, account_state, now)` keeps the accepted target's orders
 except:

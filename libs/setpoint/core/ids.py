@@ -1,4 +1,4 @@
-"""Deterministic client order ids (semantics §1, "Client order ids").
+"""Deterministic client order ids (docs/semantics.md §1, "Client order ids").
 
 `sp-<a>-<i>-<n>`: `<a>` is 6 chars of base32(sha256(account)), `<i>` 12 chars of
 base32(sha256(symbol + "\\x1f" + intent id)), `<n>` the attempt in base 36. From any client

@@ -89,3 +89,15 @@ def is_multiple(value: Decimal, increment: Decimal) -> bool:
     if increment <= 0:
         return True
     return (value % increment) == 0
+
+
+def at_increment(value: Decimal, increment: Decimal | None) -> str:
+    """`value` for display with as many decimal places as `increment` (a market's tick for
+    prices, its step for quantities) has: `60000` at tick 0.01 is `60000.00`, `0.01` at
+    step 0.0001 is `0.0100`. A value with more places than the increment (an average
+    price) keeps all of them: no digit is ever dropped. No increment: the plain string."""
+    if increment is None or increment <= 0:
+        return format(value, "f")
+    places = max(0, -increment.normalize().as_tuple().exponent)  # type: ignore[operator]
+    own = max(0, -value.normalize().as_tuple().exponent)  # type: ignore[operator]
+    return format(value, f".{max(places, own)}f")

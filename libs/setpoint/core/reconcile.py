@@ -1,4 +1,4 @@
-"""Reconciliation with the venue (semantics §4): one pure function, at startup and at
+"""Reconciliation with the venue (docs/semantics.md §4): one pure function, at startup and at
 runtime, compares the actual projection with a `VenueSnapshot` and returns what to record
 and what to do.
 

@@ -1,4 +1,4 @@
-"""Risk limits per account (semantics §3): an action that breaks one is not executed.
+"""Risk limits per account (docs/semantics.md §3): an action that breaks one is not executed.
 
 `screen(actions, ...)` keeps the actions that pass and returns a `RiskReason` for each one
 dropped (the differ service records them as `RiskRejected`). Cancels always pass. Rules:

@@ -1,4 +1,10 @@
-"""`setpoint explain <client-order-id> [--json]`: the causal chain of one order.
+"""`setpoint explain ID [--account A] [--symbol S] [--json]`: the causal chain of an order.
+
+ID is a client order id (`sp-...`), a venue order id, or an intent id (every attempt of
+the intent; `--account` and `--symbol` narrow a venue or intent id that several keys use).
+A client order id gives the chain of that order as below; the other two give
+`{"id", "matched": "order_id" | "intent_id", "found", "orders": [chain, ...]}`
+(`ops.lookup`), at the cost of a second pass over the log.
 
 From the target that asked for it (generation, strategy) through the `DiffComputed` that
 planned it, the order's own events (submission, venue answers, cancels, observations) to
@@ -7,7 +13,7 @@ every fill, each with its log position, time, producer, event ids and trace id (
 
 One pass over the log (`read_all`); what is kept while reading is the events of this order
 and the targets of its account (to find the one the order's correlation id names). Exit status 0
-when the order is in the log, 1 when it is not.
+when an order is found, 1 when none is.
 """
 
 from __future__ import annotations
@@ -23,22 +29,31 @@ from rich.tree import Tree
 
 from setpoint.core.events import ORDER_LIFE
 from setpoint.core.ids import account_prefix
+from setpoint.core.model import MarketInfo
 from setpoint.core.numeric import ZERO
 from setpoint.eventlog.port import EventLog, Recorded
 from setpoint.ops import output
 from setpoint.ops.exits import FAILED, OK
 from setpoint.ops.logread import dec, opened_log, print_json, run_on_log, stream
+from setpoint.ops.lookup import Lookup, Named
 
 _ORDER_TYPES = ORDER_LIFE | {"RiskRejected"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("client_order_id", help="the order's client order id (sp-...)")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "id",
+        metavar="ID",
+        help="a client order id (sp-...), a venue order id, or an intent id "
+        "(`setpoint orders` lists them)",
+    )
+    parser.add_argument("--account", help="only orders of this account")
+    parser.add_argument("--symbol", help="only orders of this unified symbol (e.g. BTC/USDT)")
+    parser.add_argument("--json", action="store_true", help="print JSON (docs/operations.md)")
 
 
 def main(config: str | None, args: argparse.Namespace) -> int:
-    body = run_on_log("explain", _run(config, args.client_order_id))
+    body = run_on_log("explain", _run(config, args.id, args.account, args.symbol))
     if args.json:
         print_json(body)
     else:
@@ -46,9 +61,11 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     return OK if body["found"] else FAILED
 
 
-async def _run(config: str | None, coid: str) -> dict[str, Any]:
+async def _run(
+    config: str | None, ident: str, account: str | None, symbol: str | None
+) -> dict[str, Any]:
     async with opened_log(config) as log:
-        return await explain(log, coid)
+        return await explain_any(log, ident, account=account, symbol=symbol)
 
 
 @dataclass
@@ -56,19 +73,28 @@ class _Search:
     """What one pass collects for one client order id."""
 
     coid: str
+    """The client order id ("" for a foreign order known only by its venue order id,
+    given in `venue_ids`)."""
     targets: dict[str, Recorded] = field(default_factory=dict)
     diffs: list[Recorded] = field(default_factory=list)
     events: list[Recorded] = field(default_factory=list)
     venue_ids: set[tuple[str, str | None, str]] = field(default_factory=set)
+    markets: dict[tuple[str, str | None], MarketInfo] = field(default_factory=dict)
+    """The last `MarketsLoaded` of every account, by (account, symbol): for showing the
+    order's prices at the tick and quantities at the step."""
 
     def feed(self, record: Recorded) -> None:
         event: Any = record.event
         kind = event.type
-        if kind == "TargetPublished":
-            if self.coid.startswith(account_prefix(event.account)):
+        if kind == "MarketsLoaded":
+            self.markets.update({(event.account, m.symbol): m for m in event.data.markets})
+        elif kind == "TargetPublished":
+            if self.coid and self.coid.startswith(account_prefix(event.account)):
                 self.targets[event.event_id] = record  # only the order's account
         elif kind == "DiffComputed":
-            if any(self.coid in (a.client_order_id, a.replaces) for a in event.data.actions):
+            if self.coid and any(
+                self.coid in (a.client_order_id, a.replaces) for a in event.data.actions
+            ):
                 self.diffs.append(record)
         elif kind in _ORDER_TYPES and self._concerns(event):
             self.events.append(record)
@@ -76,11 +102,11 @@ class _Search:
     def _concerns(self, event: Any) -> bool:
         data = event.data
         order_id = getattr(data, "order_id", None)
-        if getattr(data, "client_order_id", None) == self.coid:
+        if self.coid and getattr(data, "client_order_id", None) == self.coid:
             if order_id is not None:
                 self.venue_ids.add((event.account, event.symbol, order_id))
             return True
-        if getattr(data, "replaces", None) == self.coid:
+        if self.coid and getattr(data, "replaces", None) == self.coid:
             return True
         return order_id is not None and (event.account, event.symbol, order_id) in self.venue_ids
 
@@ -92,6 +118,44 @@ async def explain(log: EventLog, coid: str, *, progress: bool | None = None) -> 
         async for record in records:
             search.feed(record)
     return _chain(search)
+
+
+async def explain_any(
+    log: EventLog,
+    ident: str,
+    *,
+    account: str | None = None,
+    symbol: str | None = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """What `setpoint explain ID` prints (module docstring): the chain of `ident` as a
+    client order id when it is one (within `account`/`symbol`), else the chains of the
+    orders it names as a venue order id or an intent id."""
+    direct, lookup = _Search(ident), Lookup(ident, account, symbol)
+    async with aclosing(stream(log, "explain", progress=progress)) as records:
+        async for record in records:
+            direct.feed(record)
+            lookup.feed(record)
+    body = _chain(direct)
+    if body["found"] and account in (None, body["account"]) and symbol in (None, body["symbol"]):
+        return body
+    matched, named = lookup.found()
+    if matched is None:
+        return body | {"found": False, "chain": []}
+    searches = [_search_of(n) for n in named]
+    async with aclosing(stream(log, "explain", progress=progress)) as records:
+        async for record in records:
+            for search in searches:
+                search.feed(record)
+    orders = [_chain(s) for s in searches]
+    return {"id": ident, "matched": matched, "found": True, "orders": orders}
+
+
+def _search_of(named: Named) -> _Search:
+    search = _Search(named.client_order_id or "")
+    if named.order_id is not None:
+        search.venue_ids.add((named.account, named.symbol, named.order_id))
+    return search
 
 
 def _chain(search: _Search) -> dict[str, Any]:
@@ -108,8 +172,12 @@ def _chain(search: _Search) -> dict[str, Any]:
     fills = _unique_fills(search.events)
     filled = sum((f.quantity for f in fills), ZERO)
     first = submitted or (own[0] if own else None)
+    market = (
+        None if first is None else search.markets.get((first.event.account, first.event.symbol))
+    )
     return {
-        "client_order_id": search.coid,
+        "client_order_id": search.coid or None,
+        "order_id": _venue_id(own),
         "found": bool(own),
         "account": None if first is None else first.event.account,
         "symbol": None if first is None else first.event.symbol,
@@ -118,8 +186,15 @@ def _chain(search: _Search) -> dict[str, Any]:
         "target": None if target is None else _target_json(target),
         "filled": dec(filled),
         "average_price": _average(fills, filled),
-        "chain": [_entry(r, search.coid) for r in chain],
+        "tick": None if market is None else dec(market.tick),
+        "step": None if market is None else dec(market.step),
+        "chain": [_entry(r, search.coid, market) for r in chain],
     }
+
+
+def _venue_id(own: list[Recorded]) -> str | None:
+    """The venue order id the order's events name first (None before the venue answered)."""
+    return next((oid for r in own if (oid := getattr(_data(r), "order_id", None))), None)
 
 
 def _unique_fills(events: list[Recorded]) -> list[Any]:
@@ -180,7 +255,7 @@ def trace_id(traceparent: str | None) -> str | None:
     return parts[1] if len(parts) >= 4 else None
 
 
-def _entry(record: Recorded, coid: str) -> dict[str, Any]:
+def _entry(record: Recorded, coid: str, market: MarketInfo | None) -> dict[str, Any]:
     event = record.event
     return {
         "position": record.position,
@@ -192,56 +267,83 @@ def _entry(record: Recorded, coid: str) -> dict[str, Any]:
         "causation_id": event.causation_id,
         "trace_id": trace_id(event.traceparent),
         "traceparent": event.traceparent,
-        "summary": summarize(event, coid),
+        "summary": summarize(event, coid, market),
     }
 
 
 # --------------------------------------------------------------------------- summaries
 
 
-def summarize(event: Any, coid: str) -> str:
-    """One line saying what the event means for the order `coid`."""
+def summarize(event: Any, coid: str, market: MarketInfo | None = None) -> str:
+    """One line saying what the event means for the order `coid`; prices at the
+    `market`'s tick and quantities at its step when it is known."""
     data = event.data
     kind = event.type
     if kind == "TargetPublished":
         t = data.target
         return (
             f"generation {t.generation} by {t.strategy}: {len(t.orders)} orders, "
-            f"position {_text(t.position)}"
+            f"position {_qty(t.position, market)}"
         )
     if kind == "DiffComputed":
         mine = [a for a in data.actions if coid in (a.client_order_id, a.replaces)]
         said = ", ".join(f"{a.kind.value} {a.client_order_id}" for a in mine)
         return f"generation {_text(data.generation)}: {len(data.actions)} actions; {said}"
-    line: str = _ORDER_SUMMARY.get(kind, lambda d: "")(data)
-    return line
+    summary = _ORDER_SUMMARY.get(kind)
+    return "" if summary is None else str(summary(data, _Shown.of(market)))
 
 
-def _submitted(d: Any) -> str:
-    what = f"{d.side.value} {d.quantity} @ {_text(d.price)} {d.type.value} {d.time_in_force.value}"
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """Prices at a market's tick, quantities at its step (as given when not known)."""
+
+    tick: Decimal | None = None
+    step: Decimal | None = None
+
+    @classmethod
+    def of(cls, market: MarketInfo | None) -> _Shown:
+        return cls() if market is None else cls(market.tick, market.step)
+
+    def p(self, value: Decimal | None) -> str:
+        return output.decimal(value, self.tick)
+
+    def q(self, value: Decimal | None) -> str:
+        return output.decimal(value, self.step)
+
+
+def _qty(value: Decimal | None, market: MarketInfo | None) -> str:
+    return _Shown.of(market).q(value)
+
+
+def _submitted(d: Any, s: _Shown) -> str:
+    what = (
+        f"{d.side.value} {s.q(d.quantity)} @ {s.p(d.price)} {d.type.value} {d.time_in_force.value}"
+    )
     also = f", replaces {d.replaces}" if d.replaces else ""
     return f"{d.client_order_id}: {what} (intent {d.intent_id}, attempt {d.attempt}{also})"
 
 
-def _fill(d: Any) -> str:
+def _fill(d: Any, s: _Shown) -> str:
     return (
-        f"trade {d.trade_id}: {d.side.value} {d.quantity} @ {d.price}, fee {d.fee} "
+        f"trade {d.trade_id}: {d.side.value} {s.q(d.quantity)} @ {s.p(d.price)}, fee {d.fee} "
         f"{d.fee_currency} ({d.liquidity.value}, {d.source.value})"
     )
 
 
 _ORDER_SUMMARY: dict[str, Any] = {
     "OrderSubmitted": _submitted,
-    "OrderPlaced": lambda d: f"venue order {d.order_id}: {d.status.value}, filled {d.filled}",
-    "OrderRejected": lambda d: f"rejected ({'terminal' if d.terminal else 'retry'}): {d.reason}",
-    "CancelSubmitted": lambda d: f"cancel sent: {d.reason or 'no reason given'}",
-    "OrderCancelled": lambda d: f"cancelled ({d.reason}), filled {d.filled}",
-    "OrderObserved": lambda d: (
-        f"{d.status.value}, filled {d.filled} of {d.quantity} ({d.source.value})"
+    "OrderPlaced": lambda d, s: (
+        f"venue order {d.order_id}: {d.status.value}, filled {s.q(d.filled)}"
     ),
-    "OrderNotFound": lambda d: f"not found at the venue ({d.consecutive} in a row)",
+    "OrderRejected": lambda d, s: f"rejected ({'terminal' if d.terminal else 'retry'}): {d.reason}",
+    "CancelSubmitted": lambda d, s: f"cancel sent: {d.reason or 'no reason given'}",
+    "OrderCancelled": lambda d, s: f"cancelled ({d.reason}), filled {s.q(d.filled)}",
+    "OrderObserved": lambda d, s: (
+        f"{d.status.value}, filled {s.q(d.filled)} of {s.q(d.quantity)} ({d.source.value})"
+    ),
+    "OrderNotFound": lambda d, s: f"not found at the venue ({d.consecutive} in a row)",
     "FillObserved": _fill,
-    "RiskRejected": lambda d: f"risk rule {d.rule}: {d.detail}",
+    "RiskRejected": lambda d, s: f"risk rule {d.rule}: {d.detail}",
 }
 
 
@@ -253,15 +355,28 @@ def _text(value: Any) -> str:
 
 
 def render(body: dict[str, Any], console: Console | None = None) -> None:
-    """The chain as a tree: target, then each event in log order."""
+    """Each chain as a tree: target, then each event in log order; an id that named
+    several orders (an intent's attempts) gives one tree per order."""
     out = console or output.console()
     if not body["found"]:
-        out.print(f"{body['client_order_id']}: no such order in the log")
+        ident = body.get("id") or body["client_order_id"]
+        out.print(f"{ident}: no order in the log has this client order id, order id or intent id")
         return
+    if "orders" in body:
+        out.print(f"{body['id']} ({body['matched']}): {len(body['orders'])} order(s)")
+    for chain in body.get("orders", [body]):
+        out.print(_tree(chain))
+
+
+def _tree(body: dict[str, Any]) -> Tree:
+    tick, step = (body.get(k) for k in ("tick", "step"))
+    shown = _Shown(None if tick is None else Decimal(tick), None if step is None else Decimal(step))
+    average = body["average_price"]
     head = (
-        f"[bold]{body['client_order_id']}[/bold] {body['account']} {body['symbol']} "
-        f"intent {body['intent_id']} attempt {body['attempt']}: filled {body['filled']}"
-        f" avg {_text(body['average_price'])}"
+        f"[bold]{body['client_order_id'] or '-'}[/bold] order {_text(body['order_id'])} "
+        f"{body['account']} {body['symbol']} intent {_text(body['intent_id'])} "
+        f"attempt {_text(body['attempt'])}: filled {shown.q(Decimal(body['filled']))}"
+        f" avg {shown.p(None if average is None else Decimal(average))}"
     )
     tree = Tree(head)
     for entry in body["chain"]:
@@ -270,4 +385,4 @@ def render(body: dict[str, Any], console: Console | None = None) -> None:
             f"#{entry['position']} {entry['occurred_at']} [cyan]{entry['type']}[/cyan] "
             f"({entry['producer']}) {entry['summary']} [dim]trace {trace}[/dim]"
         )
-    out.print(tree)
+    return tree

@@ -8,10 +8,13 @@ ellipsis: the ids printed are the ones pasted into `setpoint explain`.
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
+
+from setpoint.core.numeric import at_increment, strict_decimal
 
 WIDE = 100_000
 """The width off a terminal: wide enough that no table is ever narrowed."""
@@ -30,3 +33,28 @@ def whole(table: Table) -> Table:
     for column in table.columns:
         column.overflow = "fold"
     return table
+
+
+CONDITION_STYLES = {
+    "converged": "green",
+    "drifting": "yellow",
+    "unverified": "magenta",
+    "degraded": "red",
+}
+"""The colour of each key condition in `status` and `up`."""
+
+
+def condition(text: str) -> str:
+    """A key condition as rich markup in its colour (`CONDITION_STYLES`). A console that
+    is not a terminal writes no colour, so a pipe or a file gets the plain word."""
+    style = CONDITION_STYLES.get(text)
+    return text if style is None else f"[{style}]{text}[/{style}]"
+
+
+def decimal(value: str | Decimal | None, increment: Decimal | None) -> str:
+    """A decimal (or its JSON string) at a market's precision: prices at the tick,
+    quantities at the step (`numeric.at_increment`; nothing dropped); `-` for None."""
+    if value is None:
+        return "-"
+    number = value if isinstance(value, Decimal) else strict_decimal(value)
+    return at_increment(number, increment)

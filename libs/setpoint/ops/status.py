@@ -37,6 +37,7 @@ from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import load_settings
 from setpoint.core.errors import NoConnection as NoConnection
+from setpoint.core.numeric import strict_decimal
 from setpoint.ops import output
 from setpoint.ops.exits import FAILED, OK, exit_status
 from setpoint.ops.exits import NOTHING_ANSWERED as NOTHING_ANSWERED
@@ -221,14 +222,16 @@ def _keys_table(keys: list[dict[str, Any]]) -> Table:
         title="keys",
     )
     for k in keys:
+        step = None if k.get("step") is None else strict_decimal(k["step"])
+        positions = (output.decimal(k[f"position_{p}"], step) for p in ("target", "actual"))
         table.add_row(
             k["account"],
             k["symbol"],
             str(k["generation"] or "-"),
-            k["condition"],
+            output.condition(k["condition"]),
             ", ".join(k["reasons"]) or "-",
             f"{k['open_orders_target']}/{k['open_orders_venue']}",
-            f"{k['position_target'] or '-'}/{k['position_actual'] or '-'}",
+            "/".join(positions),
             k["last_reconciliation"] or "-",
         )
     return table

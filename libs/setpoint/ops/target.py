@@ -1,9 +1,12 @@
-"""`setpoint target set --account A --symbol S --file target.json`: publish a target by hand.
+"""`setpoint target set [--account A] [--symbol S] --file target.json`: publish a target by hand.
 
 The file holds the target JSON of docs/strategies.md ("publish JSON"; `-` reads stdin).
-`account` and `symbol` default to the options when the file leaves them out; when it
-names others, the differ rejects the target (the subject decides). The differ's reply is
-printed as JSON; exit status 0 when accepted, 1 when rejected, 2 when nobody answered.
+The subject's account and symbol are the options, or the body's `account` and `symbol`
+when an option is left out; the body's fields default to the options when it leaves them
+out. When the two name different ones, the differ rejects the target (the subject
+decides). The differ's reply is printed as JSON (`error`, the first problem, and
+`errors`, every one, when rejected); exit status 0 when accepted, 1 when rejected, 2 when
+nobody answered or the account or symbol is given nowhere.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from setpoint.ops.exits import FAILED, NOBODY_ANSWERED, OK, USAGE
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     set_ = sub.add_parser("set", help="publish a target and print the differ's reply")
-    set_.add_argument("--account", required=True)
-    set_.add_argument("--symbol", required=True, help="unified symbol, e.g. BTC/USDT")
+    set_.add_argument("--account", help="default: the body's account")
+    set_.add_argument("--symbol", help="unified symbol, e.g. BTC/USDT (default: the body's symbol)")
     set_.add_argument("--file", required=True, help="JSON target body, or - for stdin")
     set_.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
 
@@ -34,11 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(config: str | None, args: argparse.Namespace) -> int:
     settings = load_settings(config)
     try:
-        body = _body(args.file, args.account, args.symbol)
+        body, account, symbol = _body(args.file, args.account, args.symbol)
     except (OSError, ValueError) as exc:
         print(f"setpoint target set: {exc}", file=sys.stderr)
         return USAGE
-    reply = asyncio.run(publish(settings, args.account, args.symbol, body, args.timeout))
+    reply = asyncio.run(publish(settings, account, symbol, body, args.timeout))
     if reply is None:
         print(
             "setpoint target set: no differ answered (is `setpoint up` running?)", file=sys.stderr
@@ -48,8 +51,9 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     return OK if reply.get("accepted") is True else FAILED
 
 
-def _body(path: str, account: str, symbol: str) -> bytes:
-    """The file's JSON object with `account` and `symbol` filled in when absent."""
+def _body(path: str, account: str | None, symbol: str | None) -> tuple[bytes, str, str]:
+    """The file's JSON object with `account` and `symbol` filled in from the options when
+    absent, and the subject's account and symbol (the options, else the body's)."""
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
     try:
         value = json.loads(text)
@@ -57,9 +61,15 @@ def _body(path: str, account: str, symbol: str) -> bytes:
         raise ValueError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ValueError(f"{path} must hold a JSON object")
-    value.setdefault("account", account)
-    value.setdefault("symbol", symbol)
-    return json.dumps(value).encode()
+    subject = []
+    for name, option in (("account", account), ("symbol", symbol)):
+        if option is not None:
+            value.setdefault(name, option)
+        given = option if option is not None else value.get(name)
+        if not isinstance(given, str) or not given:
+            raise ValueError(f'no {name}: give --{name} or a "{name}" string in {path}')
+        subject.append(given)
+    return json.dumps(value).encode(), subject[0], subject[1]
 
 
 async def publish(

@@ -7,8 +7,9 @@
 3. The four services (`setpoint run gateway|executor|differ|strategy`), then the web
    console (`setpoint run console`, its URL printed once it is ready), each its own
    process; `up` waits for each to answer `setpoint.health.<service>` before the next.
-   With the built-in demo configuration, SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET default
-   to the simulator's demo-key / demo-secret in the children's environment.
+   With the built-in demo configuration (or a file saying `demo = true`, as `setpoint
+   init` writes), SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET default to the simulator's
+   demo-key / demo-secret in the children's environment.
    Each service serves its metrics on its own port (`ops.scrape_targets`), written to
    `<data_dir>/prometheus/targets.json` for Prometheus' file-based service discovery.
 4. The status view (rich, on a terminal; plain lines with `--no-status` or when stdout is
@@ -42,7 +43,6 @@ import sys
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -57,6 +57,7 @@ from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import Settings, config_path, load_settings
 from setpoint.core.errors import ConfigError, EventLogError, NatsUnavailable
+from setpoint.ops import output
 from setpoint.ops.scrape_targets import metrics_ports, write_targets
 from setpoint.ops.security import Prepared, prepare_server
 from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
@@ -134,11 +135,11 @@ def make_plan(
     data_dir = Path(settings.nats.data_dir).resolve()
     logs = data_dir / "logs"
     env = dict(environ)
-    if path is None:
+    if path is not None:
+        env["SETPOINT_CONFIG"] = str(path.resolve())
+    if path is None or settings.demo:
         for name, value in DEMO_ENV.items():
             env.setdefault(name, value)
-    else:
-        env["SETPOINT_CONFIG"] = str(path.resolve())
     setpoint = (sys.executable, "-m", "setpoint")
     ports = metrics_ports(settings, METERED)
     sims = {
@@ -447,24 +448,25 @@ async def request_status(nc: NATS | None) -> list[KeyStatus] | None:
 # --------------------------------------------------------------------------- the view
 
 
-def key_row(status: KeyStatus) -> tuple[str, ...]:
-    """One key as table cells: key, generation, condition, orders, position, last recon."""
-    condition = status.condition.value
+def key_row(status: KeyStatus, *, styled: bool = False) -> tuple[str, ...]:
+    """One key as table cells: key, generation, condition, orders, position (at the
+    market's step), last recon. `styled`: the condition in its colour as rich markup
+    (the live view); plain text otherwise (the lines printed off a terminal)."""
+    condition = output.condition(status.condition.value) if styled else status.condition.value
     if status.reasons:
         condition += f" ({', '.join(status.reasons)})"
     last = status.last_reconciliation.strftime("%H:%M:%S") if status.last_reconciliation else "-"
+    positions = (
+        output.decimal(p, status.step) for p in (status.position_target, status.position_actual)
+    )
     return (
         f"{status.account} {status.symbol}",
         str(status.generation) if status.generation is not None else "-",
         condition,
         f"{status.open_orders_target} / {status.open_orders_venue}",
-        f"{_dec(status.position_target)} / {_dec(status.position_actual)}",
+        " / ".join(positions),
         last,
     )
-
-
-def _dec(value: Decimal | None) -> str:
-    return "-" if value is None else format(value, "f")
 
 
 KEY_COLUMNS = (
@@ -529,7 +531,7 @@ class Console:
             )  # fmt: skip
         status = Table(*KEY_COLUMNS, title="keys")
         for key in keys or []:
-            status.add_row(*key_row(key))
+            status.add_row(*key_row(key, styled=True))
         if keys is None:
             status.caption = "no answer from the differ on setpoint.status.request"
         view = Group(children, status)

@@ -42,20 +42,22 @@ class Credentials:
 
     api_key: str
     secret: str
+    passphrase: str | None = None
 
     def __repr__(self) -> str:
         return "Credentials(<redacted>)"
 
     @property
     def redactions(self) -> tuple[str, ...]:
-        return (self.api_key, self.secret)
+        return (self.api_key, self.secret, *([self.passphrase] if self.passphrase else []))
 
 
 def credentials(account: AccountConfig) -> Credentials:
     """Resolve the account's `env:`/`file:` references (raises SecretUnavailable)."""
     key = resolve_secret(account.api_key).get_secret_value()
     secret = resolve_secret(account.secret).get_secret_value()
-    return Credentials(key, secret)
+    phrase = None if account.passphrase is None else resolve_secret(account.passphrase)
+    return Credentials(key, secret, None if phrase is None else phrase.get_secret_value())
 
 
 def _options(account: AccountConfig) -> dict[str, Any]:
@@ -68,13 +70,15 @@ def _options(account: AccountConfig) -> dict[str, Any]:
 
 
 def _config(account: AccountConfig, creds: Credentials, timeout_ms: int) -> dict[str, Any]:
+    """ccxt's constructor options; a passphrase is ccxt's `password` (OKX)."""
+    passphrase = {} if creds.passphrase is None else {"password": creds.passphrase}
     return {
         "apiKey": creds.api_key,
         "secret": creds.secret,
         "enableRateLimit": False,
         "timeout": timeout_ms,
         "options": _options(account),
-    }
+    } | passphrase
 
 
 def _point(exchange: Any, base_url: str) -> None:

@@ -16,7 +16,7 @@ for the order it replaces: the executor cancels that one first). A decision is r
 * it has an action that is not outstanding (new work: a new intent, a new attempt, a
   changed price or quantity, or a cancel, plain or an amend's, the executor already
   tried and that is needed again: its answer was lost and reconciliation cleared it,
-  semantics §4); a plan that only repeats outstanding actions is the last decision
+  docs/semantics.md §4); a plan that only repeats outstanding actions is the last decision
   being carried out, and recording it again would add one event per executed action; or
 * it has no action and the generation, the converged flag or the risk reasons changed
   (so that "nothing to do for generation 8" and "converged" are on record once, and an

@@ -11,7 +11,9 @@
   first) re-reads the key from the log and validates again, so the reply always states
   what the log holds; a "maybe written" answer of the log is retried with the same event
   id (appends are idempotent) before anything is replied;
-* the reply is `{"accepted": true, "generation": N}` or `{"accepted": false, "error"}`.
+* the reply is `{"accepted": true, "generation": N}` or `{"accepted": false, "error",
+  "errors"}`: `error` the first failed check, `errors` every one of them (`intake`);
+  a log failure's reply has `error` alone.
 
 `IntakeDesk.kill(account, raw)` appends `AccountModeChanged` (`{"mode": "liquidate_only"
 | "normal", "reason"}`) under (account, None) and answers `{"ok": true, "account", "mode",
@@ -73,7 +75,8 @@ class IntakeDesk:
         """Handle one target body; returns the reply (module docstring)."""
         if account not in self.settings.accounts:
             self._count("unknown_account", "?")  # never a label per junk account name
-            return {"accepted": False, "error": f"account: unknown account {account!r}"}
+            error = f"account: unknown account {account!r}"
+            return {"accepted": False, "error": error, "errors": [error]}
         body = _decoded(raw)
         key = Key(account, self._symbol(account, token, body))
         for _ in range(APPEND_TRIES):
@@ -112,7 +115,7 @@ class IntakeDesk:
         if isinstance(result, Rejection):
             self._known[key] = (position, generation)
             self._count("rejected", key.account)
-            return {"accepted": False, "error": result.error}
+            return {"accepted": False, "error": result.error, "errors": list(result.all_errors)}
         self._known[key] = (position, result.generation)
         self._count("accepted", key.account)
         return {"accepted": True, "generation": result.generation}

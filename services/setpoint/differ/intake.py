@@ -15,14 +15,20 @@ generation is above the last accepted one; intent ids are unique; each order is
 well-formed for its type (a limit order has a price, a market order none, post-only only
 on GTC limits) and sits on the market's tick, step, minimum quantity and minimum notional
 (market orders: notional is checked by the risk limits at placement); a position target
-sits on the step. The first failed check is the error.
+sits on the step. The first failed check is the error; `Rejection.errors` lists every
+failed check, in the same order (the first is `error`). Checking goes on past a failure
+where the rest can still be judged: every schema error of the body; both the account and
+the symbol against the subject; the generation, every order (each of its checks) and the
+position once the market is known. It stops at an unknown account, a body that is not a
+JSON object, too many orders, a schema error (nothing further can be read) and a market
+that is not known.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
@@ -51,6 +57,12 @@ class Rejection:
     error: str
     generation: int | None = None
     strategy: str | None = None
+    errors: tuple[str, ...] = field(default=(), compare=False)
+    """Every failed check, `error` first (module docstring); () means just `error`."""
+
+    @property
+    def all_errors(self) -> tuple[str, ...]:
+        return self.errors or (self.error,)
 
 
 def validate_target(
@@ -72,24 +84,29 @@ def validate_target(
     `Rejection`.
     """
     body: Any = None
+    found: list[str] = []
     try:
         account = accounts.get(subject_account)
         if account is None:
             raise _Invalid("account", f"unknown account {subject_account!r}")
         body = _load_json(raw) if decoded is None else decoded
         _check_count(body.get("orders"), account.max_orders_per_target)
-        target = _parse_model(raw)
-        _check_subject(target, subject_account, subject_token)
+        target = _parse_model(raw, found)
+        if target is None:
+            return _rejection(found, body)  # nothing more can be read
+        found += _subject_errors(target, subject_account, subject_token)
         market = _market(target, markets)
-        _check_generation(target.generation, last_generation)
-        _check_orders(target, market, account.max_orders_per_target)
-        _check_position(target, market)
-        return target
+        found += _generation_errors(target.generation, last_generation)
+        found += _order_errors(target, market, account.max_orders_per_target)
+        found += _position_errors(target, market)
+        if not found:
+            return target
     except _Invalid as exc:
-        return _rejection(exc.message, body)
+        found.append(exc.message)
+    return _rejection(found, body)
 
 
-def _rejection(error: str, body: Any) -> Rejection:
+def _rejection(found: list[str], body: Any) -> Rejection:
     generation: int | None = None
     strategy: str | None = None
     if isinstance(body, dict):
@@ -99,7 +116,7 @@ def _rejection(error: str, body: Any) -> Rejection:
         name = body.get("strategy")
         if isinstance(name, str) and 0 < len(name) <= 64:
             strategy = name
-    return Rejection(error, generation, strategy)
+    return Rejection(found[0], generation, strategy, tuple(found))
 
 
 def _load_json(raw: bytes) -> dict[str, Any]:
@@ -116,17 +133,21 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _parse_model(raw: bytes) -> TargetState:
+def _parse_model(raw: bytes, found: list[str]) -> TargetState | None:
     """Schema check in pydantic's strict JSON mode: decimals must be strings (the `Dec`
-    validator refuses JSON numbers), flags JSON booleans, generation a JSON integer."""
+    validator refuses JSON numbers), flags JSON booleans, generation a JSON integer.
+    Every schema error is added to `found` and None returned (nothing more can be read);
+    an `expires_at` without an offset is added and checking goes on."""
     try:
         target = TargetState.model_validate_json(raw)
     except ValidationError as exc:
-        raise _Invalid(*_describe(exc.errors(include_url=False)[0])) from None
+        found += [": ".join(_describe(e)) for e in exc.errors(include_url=False)]
+        return None
     if target.expires_at is not None:
         if target.expires_at.tzinfo is None:
-            raise _Invalid("expires_at", "needs a UTC offset (RFC 3339, e.g. ...T12:00:00Z)")
-        target = target.model_copy(update={"expires_at": target.expires_at.astimezone(UTC)})
+            found.append("expires_at: needs a UTC offset (RFC 3339, e.g. ...T12:00:00Z)")
+        else:
+            target = target.model_copy(update={"expires_at": target.expires_at.astimezone(UTC)})
     return target
 
 
@@ -163,18 +184,18 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "body"
 
 
-def _check_subject(target: TargetState, subject_account: str, subject_token: str) -> None:
+def _subject_errors(target: TargetState, subject_account: str, subject_token: str) -> list[str]:
+    found = []
     if target.account != subject_account:
-        raise _Invalid(
-            "account",
-            f"{target.account!r} does not match the subject's account {subject_account!r}",
+        found.append(
+            f"account: {target.account!r} does not match the subject's account {subject_account!r}"
         )
     if symbol_token(target.symbol) != subject_token:
-        raise _Invalid(
-            "symbol",
-            f"{target.symbol!r} does not match the subject's symbol token "
-            f"{subject_token!r} (expected {symbol_token(target.symbol)!r})",
+        found.append(
+            f"symbol: {target.symbol!r} does not match the subject's symbol token "
+            f"{subject_token!r} (expected {symbol_token(target.symbol)!r})"
         )
+    return found
 
 
 def _market(target: TargetState, markets: Mapping[str, MarketInfo] | None) -> MarketInfo:
@@ -190,11 +211,10 @@ def _market(target: TargetState, markets: Mapping[str, MarketInfo] | None) -> Ma
     return market
 
 
-def _check_generation(generation: int, last: int | None) -> None:
+def _generation_errors(generation: int, last: int | None) -> list[str]:
     if last is not None and generation <= last:
-        raise _Invalid(
-            "generation", f"{generation} is stale: not above the last accepted generation {last}"
-        )
+        return [f"generation: {generation} is stale: not above the last accepted generation {last}"]
+    return []
 
 
 def _check_count(orders: Any, limit: int) -> None:
@@ -203,54 +223,56 @@ def _check_count(orders: Any, limit: int) -> None:
         raise _Invalid("orders", f"{len(orders)} orders, more than max_orders_per_target {limit}")
 
 
-def _check_orders(target: TargetState, market: MarketInfo, limit: int) -> None:
+def _order_errors(target: TargetState, market: MarketInfo, limit: int) -> list[str]:
     _check_count(list(target.orders), limit)
+    found: list[str] = []
     seen: dict[str, int] = {}
     for index, order in enumerate(target.orders):
         where = f"orders[{index}]"
         if order.id in seen:
-            raise _Invalid(
-                f"{where}.id", f"duplicate intent id {order.id!r} (also orders[{seen[order.id]}])"
+            found.append(
+                f"{where}.id: duplicate intent id {order.id!r} (also orders[{seen[order.id]}])"
             )
-        seen[order.id] = index
-        _check_order(where, order, market)
+        else:
+            seen[order.id] = index
+        found += _one_order_errors(where, order, market)
+    return found
 
 
-def _check_order(where: str, order: TargetOrder, market: MarketInfo) -> None:
-    _check_type(where, order)
+def _one_order_errors(where: str, order: TargetOrder, market: MarketInfo) -> list[str]:
+    found = _type_errors(where, order)
     qty = order.quantity
     if not is_multiple(qty, market.step):
-        raise _Invalid(f"{where}.quantity", f"{qty} is not a multiple of the step {market.step}")
+        found.append(f"{where}.quantity: {qty} is not a multiple of the step {market.step}")
     if qty < market.min_quantity:
-        raise _Invalid(
-            f"{where}.quantity", f"{qty} is below the minimum quantity {market.min_quantity}"
-        )
+        found.append(f"{where}.quantity: {qty} is below the minimum quantity {market.min_quantity}")
     if order.price is None:
-        return  # a market order: its notional is checked against the price when placed
+        return found  # a market order: its notional is checked against the price when placed
     if not is_multiple(order.price, market.tick):
-        raise _Invalid(
-            f"{where}.price", f"{order.price} is not a multiple of the tick {market.tick}"
-        )
+        found.append(f"{where}.price: {order.price} is not a multiple of the tick {market.tick}")
     notional = order.price * qty * market.contract_size
     if notional < market.min_notional:
-        raise _Invalid(
-            where,
-            f"notional {notional} (price x quantity) is below the minimum notional "
-            f"{market.min_notional}",
+        found.append(
+            f"{where}: notional {notional} (price x quantity) is below the minimum notional "
+            f"{market.min_notional}"
         )
+    return found
 
 
-def _check_type(where: str, order: TargetOrder) -> None:
+def _type_errors(where: str, order: TargetOrder) -> list[str]:
+    found = []
     if order.type is OrderType.LIMIT and order.price is None:
-        raise _Invalid(f"{where}.price", "a limit order needs a price")
+        found.append(f"{where}.price: a limit order needs a price")
     if order.type is OrderType.MARKET and order.price is not None:
-        raise _Invalid(f"{where}.price", "a market order has no price")
+        found.append(f"{where}.price: a market order has no price")
     if order.post_only and (
         order.type is OrderType.MARKET or order.time_in_force is not TimeInForce.GTC
     ):
-        raise _Invalid(f"{where}.post_only", "a post-only order must be a GTC limit order")
+        found.append(f"{where}.post_only: a post-only order must be a GTC limit order")
+    return found
 
 
-def _check_position(target: TargetState, market: MarketInfo) -> None:
+def _position_errors(target: TargetState, market: MarketInfo) -> list[str]:
     if target.position is not None and not is_multiple(target.position, market.step):
-        raise _Invalid("position", f"{target.position} is not a multiple of the step {market.step}")
+        return [f"position: {target.position} is not a multiple of the step {market.step}"]
+    return []

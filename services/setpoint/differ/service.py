@@ -393,6 +393,7 @@ class DifferService:
             unverified=unverified_reasons(
                 actual, last, inherited=key in self._inherited, not_before=self._not_before(key)
             ),
+            market=self.view.actual.market(key),
         )
 
     def _not_before(self, key: Key) -> datetime:

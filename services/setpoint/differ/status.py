@@ -23,6 +23,9 @@ Condition, first that applies:
   (no decision yet), `NotConverged` (no action possible, target not reached).
 
 `TargetExpired` and `LiquidateOnly` are added to any condition as notes.
+
+`open_orders_target` counts the target's intents not yet consumed (a filled order is no
+longer wanted); `open_orders_venue` the key's live orders the venue acknowledged.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any, cast
 
 from setpoint.bus.messages import Condition, KeyStatus
 from setpoint.core.events import AccountMode, DiffComputedData
-from setpoint.core.model import Key
+from setpoint.core.model import Key, MarketInfo, TargetState
 from setpoint.core.projections import (
     AcceptedTarget,
     AccountPortfolio,
@@ -57,9 +60,11 @@ def key_status(
     last_reconciliation: datetime | None,
     now: datetime,
     unverified: tuple[str, ...] = (),
+    market: MarketInfo | None = None,
 ) -> KeyStatus:
     """The status of `key`. `problem` is a CamelCase reason that makes it degraded;
-    `unverified` the reasons it is unverified (`unverified_reasons`)."""
+    `unverified` the reasons it is unverified (`unverified_reasons`); `market` gives the
+    tick and step the views show prices and quantities at."""
     condition, reasons = _condition(decision, actual, problem)
     if unverified and condition is not Condition.DEGRADED:
         condition, reasons = Condition.UNVERIFIED, [*unverified, *reasons]
@@ -76,12 +81,14 @@ def key_status(
         generation=None if accepted is None else accepted.generation,
         condition=condition,
         reasons=tuple(reasons),
-        open_orders_target=0 if target is None else len(target.orders),
+        open_orders_target=_wanted(target, actual),
         open_orders_venue=_acknowledged(actual),
         position_target=None if target is None else target.position,
         position_actual=actual.position,
         last_reconciliation=last_reconciliation,
         updated_at=now,
+        tick=None if market is None else market.tick,
+        step=None if market is None else market.step,
     )
 
 
@@ -125,6 +132,14 @@ def _condition(
     if not reasons and decision is not None and decision.converged:
         return Condition.CONVERGED, []
     return Condition.DRIFTING, reasons or ["NotConverged"]
+
+
+def _wanted(target: TargetState | None, actual: KeyActual) -> int:
+    """The target's orders still wanted: a consumed intent (e.g. fully filled) is not
+    placed again, so it does not count as an order the venue should show."""
+    if target is None:
+        return 0
+    return len([o for o in target.orders if not actual.progress(o.id).consumed])
 
 
 def _acknowledged(actual: KeyActual) -> int:

@@ -9,7 +9,7 @@ Contract:
   `writeahead.WriteAhead.record_facts`).
 * An answer that leaves open whether the request happened leads to queries by client
   order id (`venues.settle`); when those do not settle it, nothing is appended: the order
-  stays in flight and the gateway's reconciliation resolves it (semantics §4). Never a
+  stays in flight and the gateway's reconciliation resolves it (docs/semantics.md §4). Never a
   blind retry. A place that could not even be asked about (no gateway left) stays in
   flight too.
 * A cancel is idempotent, so a transient answer is sent again (same pauses as the

@@ -5,11 +5,13 @@ Contract:
 * On start: the projections are folded from the log (the one projection runner, which
   then follows it live and resumes after a broken subscription), `MarketsLoaded` is appended, the
   command handlers answer `setpoint.gw.<account>.*`, and the startup reconciliation runs
-  (REST snapshot → facts → semantics §4 decisions). Only then is the gateway ready.
+  (REST snapshot → facts → docs/semantics.md §4 decisions). Only then is the gateway ready.
 * Afterwards: reconciliation again on every stream break (trigger `reconnect`), every
   `reconcile_interval_s` (`periodic`, the first `reconcile_startup_delay_s` after the
-  startup run), and every `in_flight_check_interval_s` over the symbols whose submissions
-  have gone unanswered for `in_flight_timeout_s` (`in_flight`); websocket order and trade
+  startup run, and within a second of a symbol entering the scope, so a new key is
+  reconciled from its first target on), and every `in_flight_check_interval_s` over the
+  symbols whose submissions have gone unanswered for `in_flight_timeout_s`
+  (`in_flight`); websocket order and trade
   updates are appended as `OrderObserved` / `FillObserved` hints; tickers are published on
   `setpoint.md.<account>.<token>.ticker` for `market_data_scope()`: the reconciliation
   scope, the symbols of the account's configured strategies, and the symbols named by
@@ -82,6 +84,7 @@ _Filling = OrderPlaced | OrderObserved | FillObserved
 _FILLING = (OrderPlaced, OrderObserved, FillObserved)
 """Events that can fill an order (counted once it is filled)."""
 FACT_CATCH_UP_S = 5.0  # float-ok: longest wait for the write-ahead of an order a fact is about
+NEW_SCOPE_CHECK_S = 1.0  # float-ok: how often the periodic loop looks for a new symbol in scope
 
 
 class Gateway:
@@ -286,14 +289,18 @@ class Gateway:
 
     async def _periodic(self) -> None:
         """`periodic` runs: the first `reconcile_startup_delay_s` after the startup run,
-        then every `reconcile_interval_s` after the previous one ends."""
+        then every `reconcile_interval_s` after the previous one ends, and sooner, within
+        about a second, when a symbol enters the scope (a key's first target): a new key is
+        checked against the venue, and shows a last reconciliation, from the start rather
+        than up to an interval later."""
         await self._continuous()
         while True:
+            seen = set(self.scope())
             try:
                 await self.reconcile(ReconcileTrigger.PERIODIC)
             except Exception:
                 log.exception("periodic reconciliation failed")
-            await asyncio.sleep(self.config.reconcile_interval_s)
+            await self._interval_or_new(seen)
 
     async def _in_flight_checks(self) -> None:
         """Every `in_flight_check_interval_s` (after the startup delay): when submissions
@@ -317,6 +324,15 @@ class Gateway:
             {o.key.symbol for o in aged if o.key.account == self.account and o.key.symbol}
             & set(self.venue.markets)
         )
+
+    async def _interval_or_new(self, seen: set[str]) -> None:
+        """Sleep `reconcile_interval_s`, or less once `scope()` names a symbol not in `seen`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.reconcile_interval_s
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(left, NEW_SCOPE_CHECK_S))
+            if not set(self.scope()) <= seen:
+                return
 
     async def _on_break(self) -> None:
         self._metrics.ws_reconnects.add(1, {"account": self.account})
@@ -474,12 +490,15 @@ class Gateway:
             self.subscriptions = renew(self.subscriptions, message, time.monotonic())
 
     async def _tickers(self) -> None:
+        """Poll and publish every symbol's ticker each `ticker_interval_s`, untraced (a
+        root span per poll would bury the traces that matter; `telemetry.untraced`)."""
         while True:
-            for symbol in self.market_data_scope():
-                try:
-                    await self._publish_ticker(symbol)
-                except VenueError as exc:
-                    log.debug("ticker %s: %s", symbol, exc)
+            with telemetry.untraced():
+                for symbol in self.market_data_scope():
+                    try:
+                        await self._publish_ticker(symbol)
+                    except VenueError as exc:
+                        log.debug("ticker %s: %s", symbol, exc)
             await asyncio.sleep(self.config.ticker_interval_s)
 
     async def _publish_ticker(self, symbol: str) -> None:

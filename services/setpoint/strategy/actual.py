@@ -160,7 +160,7 @@ class ActualProjection:
         if order.rejected or record.done >= order.quantity:
             return True
         if record.lost and not record.done:
-            return False  # placed again under the next attempt (semantics §4)
+            return False  # placed again under the next attempt (docs/semantics.md §4)
         immediate = order.type is OrderType.MARKET or order.time_in_force is not TimeInForce.GTC
         return immediate and order.status is not None and not order.status.is_open
 

@@ -66,7 +66,7 @@ class OrderState:
 class IntentState:
     """What has happened to one intent id across its placement attempts.
 
-    `consumed` follows semantics §1: completely filled, an IOC/FOK/market attempt that
+    `consumed` follows docs/semantics.md §1: completely filled, an IOC/FOK/market attempt that
     finished (whatever it filled), or rejected as invalid. `complete` = completely filled.
     `finished_at` is when it became consumed (None while not consumed)."""
 
@@ -97,7 +97,7 @@ class KeyState:
     """The actual state of one key, folded from the log (see `actual.py`).
 
     `position`: for a derivative the venue's last reported position plus fills since; for
-    spot the net base quantity of the key's fills (semantics §2)."""
+    spot the net base quantity of the key's fills (docs/semantics.md §2)."""
 
     symbol: str
     position: Decimal = ZERO

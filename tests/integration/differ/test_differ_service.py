@@ -194,7 +194,8 @@ async def test_an_unknown_account_is_answered_counted_and_not_logged(env: Env) -
     service = await env.start_differ()
     head = await log.head()
     reply = await env.request(subjects.target_subject("stranger", "BTC/USDT"), b"{}")
-    assert reply == {"accepted": False, "error": "account: unknown account 'stranger'"}
+    error = "account: unknown account 'stranger'"
+    assert reply == {"accepted": False, "error": error, "errors": [error]}
     assert service.counters["unknown_account"] == 1
     assert await log.head() == head
 

@@ -261,3 +261,20 @@ async def test_a_burst_longer_than_a_page_still_lets_the_position_be_recorded(ri
     assert [e.data.quantity for e in await _perp_events(rig, "PositionObserved")][-1] == (
         Decimal("0.007")
     )
+
+
+@pytest.mark.parametrize("rig", [{"reconcile_interval_s": 3600}], indirect=True)
+async def test_a_new_key_is_reconciled_soon_after_its_first_target(rig: Rig) -> None:
+    """A symbol entering the scope (a first target) gets its reconciliation without
+    waiting for the interval (an hour here), so its status shows a last reconciliation
+    from the start."""
+    key = Key(rig.account, SYMBOL)
+    assert rig.gateway.scope() == []
+    await with_target(rig)
+
+    async def reconciled() -> bool:
+        return rig.gateway.actual.last_reconciliation(key) is not None
+
+    await eventually(reconciled, within=60)
+    (summary,) = [e for e in await events(rig, "ReconciliationCompleted")]
+    assert summary.data.trigger is PERIODIC

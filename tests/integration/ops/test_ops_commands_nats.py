@@ -17,7 +17,14 @@ from setpoint.bus.embedded import EmbeddedNats, free_port
 from setpoint.core.events import Event
 from setpoint.core.model import Key
 from setpoint.eventlog.jetstream import JetStreamEventLog
-from setpoint.testing.synthetic import ChainBuilder, buy, synthetic_log, write
+from setpoint.testing.synthetic import (
+    ChainBuilder,
+    buy,
+    market,
+    markets_loaded,
+    synthetic_log,
+    write,
+)
 
 pytestmark = pytest.mark.nats
 
@@ -138,6 +145,35 @@ async def test_explain_and_export(config: Path, log: JetStreamEventLog, tmp_path
     code, out, _ = await setpoint(config, "export", "--format", "jsonl")
     assert code == 0
     assert len(out.splitlines()) == len(events)
+
+
+async def test_orders_lists_the_ids_explain_takes(config: Path, log: JetStreamEventLog) -> None:
+    """`setpoint orders` gives an order's ids; each of them fed to `explain` finds it."""
+    b = ChainBuilder()
+    b.events.append(markets_loaded("alpha", market("BTC/USDT", step=D("0.0001"))))
+    _, placed = b.placed(b.submitted(SPOT, buy("bid-1", price="60000", qty="0.01")))
+    b.fill(placed, D("0.004"))
+    await write(log, b.events)
+    code, out, err = await setpoint(config, "orders", "--account", "alpha", "--json")
+    assert code == 0, err
+    [key] = json.loads(out)["keys"]
+    [order] = key["orders"]
+    assert (order["intent_id"], order["status"], order["filled"]) == ("bid-1", "NEW", "0.004")
+    code, text, _ = await setpoint(config, "orders")
+    assert placed.client_order_id in text
+    assert "60000.00" in text
+    assert "0.0100" in text  # the quantity at the market's step
+    for ident in (order["client_order_id"], order["order_id"], "bid-1"):
+        code, out, _ = await setpoint(
+            config, "explain", ident, "--account", "alpha", "--symbol", "BTC/USDT", "--json"
+        )
+        body = json.loads(out)
+        assert code == 0
+        chain = body["orders"][0] if "orders" in body else body
+        assert chain["client_order_id"] == placed.client_order_id
+    code, _, err = await setpoint(config, "orders", "--limit", "-1")
+    assert code == 2
+    assert "--limit -1 is negative" in err
 
 
 def log_url(config: Path) -> str:

@@ -93,3 +93,34 @@ async def test_accepted_rejected_and_unanswered(nats_url: str, tmp_path: Path) -
         assert "not valid JSON" in err
     finally:
         await nc.drain()
+
+
+async def test_account_and_symbol_from_the_body(nats_url: str, tmp_path: Path) -> None:
+    subjects_seen: list[str] = []
+
+    async def intake(msg: Msg) -> None:
+        subjects_seen.append(msg.subject)
+        await msg.respond(json.dumps({"accepted": True, "generation": 1}).encode())
+
+    nc = await nats.connect(nats_url)
+    await nc.subscribe(subjects.target_subject("cli", "BTC/USDT"), cb=intake)
+    target = tmp_path / "target.json"
+    body = {"account": "cli", "symbol": "BTC/USDT", "generation": 1, "orders": []}
+    try:
+        target.write_text(json.dumps(body))
+        code, out, err = await _cli(nats_url, tmp_path, "--file", str(target))
+        assert code == 0, err
+        assert subjects_seen == [subjects.target_subject("cli", "BTC/USDT")]
+        assert json.loads(out) == {"accepted": True, "generation": 1}
+
+        target.write_text(json.dumps({"symbol": "BTC/USDT", "generation": 1}))
+        code, _, err = await _cli(nats_url, tmp_path, "--file", str(target))
+        assert code == 2
+        assert 'no account: give --account or a "account" string in' in err
+
+        target.write_text(json.dumps({"account": "cli", "generation": 1}))
+        code, _, err = await _cli(nats_url, tmp_path, "--file", str(target))
+        assert code == 2
+        assert 'no symbol: give --symbol or a "symbol" string in' in err
+    finally:
+        await nc.drain()

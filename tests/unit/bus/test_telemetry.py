@@ -259,3 +259,37 @@ async def test_venue_http_calls_are_client_spans_of_the_current_span() -> None:
     assert "secret" not in str(dict(post.attributes))
     assert post.attributes["http.response.status_code"] == 200
     assert not delete.status.is_ok
+
+
+async def test_requests_within_untraced_make_no_span() -> None:
+    """The gateway's ticker polling runs `untraced`: no root span per poll, while a
+    request after the block is traced again."""
+    import aiohttp
+    from aiohttp import web
+
+    async def ticker(_: web.Request) -> web.Response:
+        return web.json_response({"last": "60000"})
+
+    app = web.Application()
+    app.router.add_get("/api/v3/ticker/24hr", ticker)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    gateway, spans = _process("gateway")
+    url = f"http://127.0.0.1:{port}/api/v3/ticker/24hr"
+    try:
+        async with aiohttp.ClientSession(
+            trace_configs=[telemetry.http_trace_config(gateway)]
+        ) as session:
+            with telemetry.untraced():
+                for _ in range(3):
+                    async with session.get(url) as reply:
+                        assert reply.status == 200
+            assert spans.get_finished_spans() == ()
+            async with session.get(url) as reply:
+                assert reply.status == 200
+    finally:
+        await runner.cleanup()
+    assert [s.name for s in spans.get_finished_spans()] == ["HTTP GET"]

@@ -22,7 +22,7 @@ from setpoint.core.events import Event
 from setpoint.core.model import Key, Side, TargetOrder
 from setpoint.core.projections import ActualState, IntentState, apply_actual, apply_intent
 from setpoint.eventlog.port import Recorded
-from setpoint.testing.synthetic import ChainBuilder, buy, synthetic_log
+from setpoint.testing.synthetic import ChainBuilder, buy, market, markets_loaded, synthetic_log
 
 KEY = Key("alpha", "BTC/USDT")
 
@@ -171,3 +171,18 @@ def test_every_open_order_is_on_the_ladder_once_in_price_order(count: int, seed:
         )
         prices = [Decimal(r["price"]) for r in rows if r["price"] is not None]
         assert prices == sorted(prices, reverse=True)
+
+
+def test_prices_and_quantities_at_the_markets_precision_once_it_is_known() -> None:
+    b = ChainBuilder()
+    b.events.append(markets_loaded("alpha", market("BTC/USDT", step=Decimal("0.0001"))))
+    b.placed(b.submitted(KEY, buy("b1", "59990", qty="0.01")))
+    intent, actual, _ = fold(b.events)
+    [row] = ladder(KEY, intent, actual)
+    assert row["price"] == "59990.00"
+    assert row["target"][0]["quantity"] == "0.0100"
+    assert row["ours"][0]["quantity"] == "0.0100"
+    [key] = overview(intent, actual, {}, {}, [], ["alpha"])["keys"]
+    assert key["position_actual"] == "0.0000"
+    intent, actual, _ = fold(b.events[1:])  # no markets: the values as they are
+    assert ladder(KEY, intent, actual)[0]["price"] == "59990"

@@ -144,7 +144,7 @@ def test_collector_pipelines_are_wired() -> None:
 def test_dockerfile_installs_what_the_readme_installs() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     readme = (ROOT / "README.md").read_text()
-    assert "pip install . && setpoint up" in readme
+    assert "pip install . && setpoint init demo && cd demo && setpoint up" in readme
     runs = [line for line in dockerfile.splitlines() if line.startswith("RUN ")]
     assert "RUN pip install ." in runs
     assert re.search(r"^COPY pyproject.toml README.md ", dockerfile, re.M)

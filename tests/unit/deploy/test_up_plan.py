@@ -54,7 +54,7 @@ def test_demo_plan_starts_everything_with_demo_credentials(tmp_path: Path) -> No
 def test_own_credentials_and_config_file_are_passed_on(tmp_path: Path) -> None:
     config = tmp_path / "setpoint.toml"
     config.write_text("")
-    plan = make_plan(_settings(tmp_path), config, {"SETPOINT_DEMO_KEY": "mine"})
+    plan = make_plan(_settings(tmp_path, demo=False), config, {"SETPOINT_DEMO_KEY": "mine"})
     env = plan.services[0].env
     assert env is not None
     assert env["SETPOINT_CONFIG"] == str(config.resolve())
@@ -157,3 +157,21 @@ def test_targets_of_services_listening_on_every_interface_are_scraped_on_localho
 def test_a_metrics_port_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="metrics_port"):
         Settings(telemetry={"metrics_port": 70000})  # type: ignore[arg-type]
+
+
+def test_key_row_styled_and_at_the_markets_step() -> None:
+    status = KeyStatus(
+        account="demo",
+        symbol="BTC/USDT",
+        condition=Condition.CONVERGED,
+        position_target=Decimal("0.01"),
+        position_actual=Decimal("0"),
+        updated_at=datetime(2026, 1, 1, 12, 0, 6, tzinfo=UTC),
+        tick=Decimal("0.01"),
+        step=Decimal("0.00001"),
+    )
+    plain = key_row(status)
+    assert plain[2] == "converged"
+    assert plain[4] == "0.01000 / 0.00000"
+    assert plain[5] == "-"  # no reconciliation yet
+    assert key_row(status, styled=True)[2] == "[green]converged[/green]"

@@ -233,3 +233,49 @@ def test_an_empty_target_is_valid() -> None:
     assert isinstance(target, TargetState)
     assert target.orders == ()
     assert target.position == Decimal("0.5")
+
+
+def test_every_error_is_listed_the_first_one_as_error() -> None:
+    raw = body(
+        account="other",
+        generation=3,
+        position="0.000001",
+        orders=[
+            order(price="1.001", quantity="0.0100001"),
+            order(id="b2", type="market"),
+            order(id="b2", price="64000.00"),
+        ],
+    )
+    result = check(raw, last=5)
+    assert isinstance(result, Rejection)
+    assert result.all_errors == (
+        "account: 'other' does not match the subject's account 'demo'",
+        "generation: 3 is stale: not above the last accepted generation 5",
+        "orders[0].quantity: 0.0100001 is not a multiple of the step 0.00001",
+        "orders[0].price: 1.001 is not a multiple of the tick 0.01",
+        "orders[0]: notional 0.0100101001 (price x quantity) is below the minimum notional 5",
+        "orders[1].price: a market order has no price",
+        "orders[2].id: duplicate intent id 'b2' (also orders[1])",
+        "position: 0.000001 is not a multiple of the step 0.00001",
+    )
+    assert result.error == result.all_errors[0]
+
+
+def test_every_schema_error_is_listed() -> None:
+    raw = body(generation="7", orders=[order(price=64000, side="up", colour="red")])
+    result = check(raw)
+    assert isinstance(result, Rejection)
+    assert len(result.all_errors) == 4
+    assert result.error == result.all_errors[0]
+    assert {e.split(":")[0] for e in result.all_errors} == {
+        "generation",
+        "orders[0].price",
+        "orders[0].side",
+        "orders[0].colour",
+    }
+
+
+def test_an_unknown_market_stops_the_checks() -> None:
+    result = check(body(symbol="DOGE/USDT", generation=1), token="DOGE-USDT", last=5)
+    assert isinstance(result, Rejection)
+    assert result.all_errors == ("symbol: unknown symbol 'DOGE/USDT' on account 'demo'",)

@@ -127,10 +127,8 @@ async def test_a_rejected_target_is_logged_and_changes_nothing(services: Service
     await settle(differ)
     before = (differ.view.intent, await services.log.head())
     reply = await differ.intake("demo", "BTC-USDT", body(2, "b9"))
-    assert reply == {
-        "accepted": False,
-        "error": "generation: 2 is stale: not above the last accepted generation 2",
-    }
+    stale = "generation: 2 is stale: not above the last accepted generation 2"
+    assert reply == {"accepted": False, "error": stale, "errors": [stale]}
     await settle(differ)
     [rejected] = await events(services.log, TargetRejected)
     assert rejected.data.generation == 2

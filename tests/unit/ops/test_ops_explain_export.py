@@ -15,12 +15,14 @@ from setpoint.core.model import Key, Side, TargetOrder
 from setpoint.eventlog.memory import InMemoryEventLog
 from setpoint.ops import explain as explain_cmd
 from setpoint.ops.asyncapi import DEFAULT_PATH, build_spec, render
-from setpoint.ops.explain import explain, trace_id
+from setpoint.ops.explain import explain, explain_any, trace_id
 from setpoint.ops.export import export_jsonl, export_parquet
 from setpoint.ops.progress import LogProgress
 from setpoint.testing.synthetic import (
     ChainBuilder,
     cancel_action,
+    market,
+    markets_loaded,
     synthetic_log,
     write,
 )
@@ -170,3 +172,88 @@ def test_progress_is_silent_when_not_a_terminal() -> None:
     with LogProgress("audit", 10) as bar:  # pytest's stderr is not a terminal
         bar.at(5)
         assert bar.enabled is False
+
+
+def _two_attempts() -> tuple[ChainBuilder, list[str], str]:
+    """Intent x1 on SPOT placed twice (attempt 1 then 2); the same intent id on another
+    symbol; a foreign order 7777 observed and filled. (builder, x1's client order ids on
+    SPOT, attempt 2's venue order id)."""
+    b = ChainBuilder()
+    wanted = TargetOrder(id="x1", side=Side.BUY, price=D("59000"), quantity=D("0.010"))
+    target = b.target(SPOT, (wanted,))
+    _, first = b.placed(b.planned(target, wanted, attempt=1))
+    _, second = b.placed(b.planned(target, wanted, attempt=2))
+    b.fill(second, D("0.010"))
+    b.submitted(Key("alpha", "ETH/USDT"), wanted)
+    foreign = b.foreign(SPOT, "7777", Side.SELL, D("61000"), D("0.5"))
+    b.fill(foreign, D("0.1"))
+    return b, [first.client_order_id, second.client_order_id], second.order_id
+
+
+async def test_explain_by_intent_id_gives_every_attempt_within_the_key() -> None:
+    b, coids, _ = _two_attempts()
+    log = InMemoryEventLog()
+    await write(log, b.events)
+    body = await explain_any(log, "x1", account="alpha", symbol="BTC/USDT", progress=False)
+    assert (body["found"], body["matched"], body["id"]) == (True, "intent_id", "x1")
+    assert [o["client_order_id"] for o in body["orders"]] == coids
+    assert [o["attempt"] for o in body["orders"]] == [1, 2]
+    assert body["orders"][1]["filled"] == "0.010"
+    assert body["orders"][0]["chain"][0]["type"] == "TargetPublished"
+    everywhere = await explain_any(log, "x1", progress=False)
+    assert {o["symbol"] for o in everywhere["orders"]} == {"BTC/USDT", "ETH/USDT"}
+    out = io.StringIO()
+    explain_cmd.render(body, Console(file=out, width=250))
+    assert "x1 (intent_id): 2 order(s)" in out.getvalue()
+    assert all(c in out.getvalue() for c in coids)
+
+
+async def test_explain_by_venue_order_id_ours_and_foreign() -> None:
+    b, coids, order_id = _two_attempts()
+    log = InMemoryEventLog()
+    await write(log, b.events)
+    ours = await explain_any(log, order_id, progress=False)
+    assert ours["matched"] == "order_id"
+    [chain] = ours["orders"]
+    assert (chain["client_order_id"], chain["order_id"]) == (coids[1], order_id)
+    assert chain["intent_id"] == "x1"
+    foreign = await explain_any(log, "7777", progress=False)
+    [chain] = foreign["orders"]
+    assert (chain["client_order_id"], chain["order_id"]) == (None, "7777")
+    assert [e["type"] for e in chain["chain"]] == ["OrderObserved", "FillObserved"]
+    assert chain["filled"] == "0.1"
+
+
+async def test_explain_by_client_order_id_keeps_its_shape_and_filters() -> None:
+    b, coids, _ = _two_attempts()
+    log = InMemoryEventLog()
+    await write(log, b.events)
+    body = await explain_any(log, coids[0], progress=False)
+    assert body == await explain(log, coids[0], progress=False)
+    assert "orders" not in body
+    assert body["found"]
+    elsewhere = await explain_any(log, coids[0], symbol="ETH/USDT", progress=False)
+    assert elsewhere["found"] is False
+    nothing = await explain_any(log, "no-such-thing", progress=False)
+    assert (nothing["found"], nothing["chain"]) == (False, [])
+    out = io.StringIO()
+    explain_cmd.render(nothing, Console(file=out, width=250))
+    assert "no-such-thing: no order in the log" in out.getvalue()
+
+
+async def test_explain_shows_prices_and_quantities_at_the_markets_precision() -> None:
+    b = ChainBuilder()
+    b.events.append(markets_loaded("alpha", market("BTC/USDT", step=D("0.0001"))))
+    wanted = TargetOrder(id="x1", side=Side.BUY, price=D("59000"), quantity=D("0.01"))
+    _, placed = b.placed(b.submitted(SPOT, wanted))
+    b.fill(placed, D("0.01"))
+    log = InMemoryEventLog()
+    await write(log, b.events)
+    body = await explain(log, placed.client_order_id, progress=False)
+    assert (body["tick"], body["step"], body["filled"]) == ("0.01", "0.0001", "0.01")
+    summaries = {e["type"]: e["summary"] for e in body["chain"]}
+    assert "buy 0.0100 @ 59000.00 limit GTC" in summaries["OrderSubmitted"]
+    assert "buy 0.0100 @ 59000.00, fee" in summaries["FillObserved"]
+    out = io.StringIO()
+    explain_cmd.render(body, Console(file=out, width=250))
+    assert "filled 0.0100 avg 59000.00" in out.getvalue()

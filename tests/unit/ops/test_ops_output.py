@@ -119,3 +119,33 @@ def test_every_relative_form_is_before_now(amount: int, unit: str) -> None:
     until = Until.parse(f"{amount}{unit} ago", now=NOW).time
     assert until is not None
     assert until <= NOW
+
+
+@pytest.mark.parametrize(
+    ("condition", "colour"),
+    [("converged", "32"), ("drifting", "33"), ("unverified", "35"), ("degraded", "31")],
+)
+def test_status_colours_conditions_on_a_terminal_only(condition: str, colour: str) -> None:
+    body = _status_body()
+    body["keys"][0]["condition"] = condition
+    from rich.console import Console
+
+    tty = io.StringIO()
+    status_cmd.render(body, Console(file=tty, force_terminal=True, width=300))
+    assert f"\x1b[{colour}m{condition}" in tty.getvalue()
+    pipe = Pipe()
+    status_cmd.render(body, output.console(pipe))
+    assert "\x1b[" not in pipe.getvalue()
+    assert condition in pipe.getvalue()
+
+
+def test_status_shows_positions_at_the_markets_step() -> None:
+    body = _status_body()
+    body["keys"][0] |= {"position_target": "0.5", "position_actual": "0", "step": "0.001"}
+    out = Pipe()
+    status_cmd.render(body, output.console(out))
+    assert "0.500/0.000" in out.getvalue()
+    del body["keys"][0]["step"]  # an older differ, or markets not loaded: as given
+    out = Pipe()
+    status_cmd.render(body, output.console(out))
+    assert "0.5/0" in out.getvalue()

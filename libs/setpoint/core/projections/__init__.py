@@ -1,4 +1,4 @@
-"""The intent store and the actual store: pure folds of the event log (semantics §5).
+"""The intent store and the actual store: pure folds of the event log (docs/semantics.md §5).
 
 Both stores span every key and record the log position they have folded up to
 (`state.position`). `apply_intent` / `apply_actual` take `(state, position, event)` and
@@ -70,10 +70,10 @@ MarginObserved           -      nothing here; the portfolio fold (`portfolio`: P
                                 drawdown per key and account) reads it with the fills
 =======================  =====  ==============================================================
 
-Consumed (semantics §1): an intent is consumed once one of its orders is completely filled,
+Consumed (docs/semantics.md §1): an intent is consumed once one of its orders is completely filled,
 an IOC/FOK/market attempt is closed (whatever it filled), or the venue rejected an attempt
 as invalid. Cancelled or expired GTC orders do not consume their intent, and neither does a
-lost attempt (semantics §4: closed as `lost` while in flight, never acknowledged, no fill),
+lost attempt (docs/semantics.md §4: closed as `lost` while in flight, never acknowledged, no fill),
 whatever its time in force: the differ places the intent again under the next attempt. A
 fill that still turns up for a lost attempt counts, and the attempt then consumes as any.
 
@@ -98,7 +98,7 @@ with nothing filled (`done` 0, not `lost`) counts as one more failure, as a non-
 rejection does (an empty book would otherwise get a new IOC at once, every time), and its
 entry goes only when an attempt fills something (counted or reported, even partly).
 
-Position (semantics §2): the last `PositionObserved` (zero if none) plus the signed fills
+Position (docs/semantics.md §2): the last `PositionObserved` (zero if none) plus the signed fills
 folded since; for a spot key that is simply the net of its fills.
 """
 
