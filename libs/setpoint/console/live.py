@@ -4,9 +4,10 @@ streams) told of every change.
 
 Contract:
 
-* The intent and actual stores are the services' own folds (`apply_intent`,
-  `apply_actual`), fed by `ProjectionRunner` (rebuilt at start, then followed live). The
-  last `TAIL` records are kept as they are, for the events page; nothing else is folded.
+* The intent, actual and portfolio stores are the services' own folds (`apply_intent`,
+  `apply_actual`, `apply_portfolio`), fed by `ProjectionRunner` (rebuilt at start, then
+  followed live). The last `TAIL` records are kept as they are, for the events page;
+  nothing else is folded.
 * `setpoint.status.<account>.<token>` (the differ's per-key status, on every change) is
   heard live; every `POLL_S` the console also asks as `setpoint status` does
   (`ops.status.ask`: the key statuses and each service's health). A key's `since` is when
@@ -36,12 +37,20 @@ from pydantic import ValidationError
 from setpoint.bus.messages import KeyStatus
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import Settings
-from setpoint.console.views import ConditionMark, PnlColumns, event_row, no_portfolio, overview
+from setpoint.console.views import ConditionMark, event_row, overview, pnl_columns
 from setpoint.core.model import Key
-from setpoint.core.projections import ActualState, IntentState, apply_actual, apply_intent
+from setpoint.core.projections import (
+    ActualState,
+    IntentState,
+    PortfolioState,
+    apply_actual,
+    apply_intent,
+    apply_portfolio,
+)
 from setpoint.eventlog.port import EventLog, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
 from setpoint.ops.status import ask
+from setpoint.settings_core import purge_after
 
 __all__ = ["STATUS_SUBJECTS", "LiveState", "Message"]
 
@@ -69,12 +78,11 @@ class LiveState:
         nc: NATS,
         event_log: EventLog,
         supervisor: Supervisor,
-        pnl: PnlColumns = no_portfolio,
     ) -> None:
         self.settings, self.nc, self.log, self.supervisor = settings, nc, event_log, supervisor
-        self.pnl = pnl  # PORTFOLIO HOOK: see `console.views`
         self.intent = IntentState.empty()
-        self.actual = ActualState.empty()
+        self.actual = ActualState.empty(purge_after(settings))
+        self.portfolio = PortfolioState.empty()
         self.applied = 0
         self.recent: deque[Recorded] = deque(maxlen=TAIL)
         self.statuses: dict[Key, KeyStatus] = {}
@@ -118,6 +126,7 @@ class LiveState:
         if event.type in _INTENT_TYPES:
             self.intent = apply_intent(self.intent, record.position, event)
         self.actual = apply_actual(self.actual, record.position, event)
+        self.portfolio = apply_portfolio(self.portfolio, record.position, event)
         self.applied = record.position
         self.recent.append(record)
         if self._live:
@@ -176,7 +185,7 @@ class LiveState:
     def overview(self) -> dict[str, Any]:
         return overview(
             self.intent, self.actual, self.statuses, self.since, self.services,
-            self.settings.accounts, self.pnl,
+            self.settings.accounts, pnl_columns(self.portfolio),
         )  # fmt: skip
 
     def conditions(self, key: Key) -> list[ConditionMark]:

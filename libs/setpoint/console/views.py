@@ -14,9 +14,9 @@ answers and the log's records. The web shell (`console.web`) only serves them.
 * `timeline(records, conditions)` - the key's history as lanes for the chart: targets,
   decisions, orders, fills, and the condition the differ reported.
 
-PORTFOLIO HOOK: `PnlColumns` is how realised/unrealised PnL enters the overview. The
-console passes `no_portfolio` (no PnL columns) until a portfolio fold exists; plugging one
-in is giving `overview` a function key -> `{"realised": ..., "unrealised": ...}`.
+`PnlColumns` is how realised/unrealised PnL enters the overview: a function key ->
+`{"realised": ..., "unrealised": ...}` (the console reads the portfolio fold, `pnl_columns`),
+or `no_portfolio` for no PnL columns.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from setpoint.bus.messages import KeyStatus
 from setpoint.core.events import Origin
 from setpoint.core.model import Key
 from setpoint.core.numeric import at_increment
-from setpoint.core.projections import ActualState, IntentState, OrderRecord
+from setpoint.core.projections import ActualState, IntentState, OrderRecord, PortfolioState
 from setpoint.eventlog.port import Recorded
 from setpoint.ops.explain import summarize, trace_id
 
@@ -43,6 +43,7 @@ __all__ = [
     "ladder",
     "no_portfolio",
     "overview",
+    "pnl_columns",
     "timeline",
 ]
 
@@ -50,12 +51,24 @@ UNKNOWN = "unknown"
 """The condition of a key the differ has not reported (it does not answer)."""
 
 PnlColumns = Callable[[Key], Mapping[str, str | None] | None]
-"""PORTFOLIO HOOK (module docstring): a key's PnL columns, or None without a portfolio."""
+"""A key's PnL columns (module docstring), or None without a portfolio."""
 
 
 def no_portfolio(key: Key) -> None:
-    """The PnL columns while no portfolio fold exists: none."""
+    """No PnL columns."""
     return None
+
+
+def pnl_columns(portfolio: PortfolioState) -> PnlColumns:
+    """The PnL columns of the portfolio fold: a key without a fill of ours shows none."""
+
+    def columns(key: Key) -> Mapping[str, str | None] | None:
+        held = portfolio.key(key)
+        if not held.trades:
+            return None
+        return {"realised": str(held.realized_pnl), "unrealised": str(held.unrealized_pnl)}
+
+    return columns
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,19 @@ from setpoint.console.views import (
     event_row,
     ladder,
     overview,
+    pnl_columns,
     timeline,
 )
 from setpoint.core.events import Event
 from setpoint.core.model import Key, Side, TargetOrder
-from setpoint.core.projections import ActualState, IntentState, apply_actual, apply_intent
+from setpoint.core.projections import (
+    ActualState,
+    IntentState,
+    PortfolioState,
+    apply_actual,
+    apply_intent,
+    apply_portfolio,
+)
 from setpoint.eventlog.port import Recorded
 from setpoint.testing.synthetic import ChainBuilder, buy, market, markets_loaded, synthetic_log
 
@@ -87,6 +95,22 @@ def test_pnl_columns_appear_once_a_portfolio_is_plugged_in() -> None:
     )
     assert body["pnl"] is True
     assert body["keys"][0]["pnl"] == {"realised": "1.5", "unrealised": None}
+
+
+def test_the_pnl_columns_are_the_portfolio_folds_and_none_before_a_fill() -> None:
+    b = ChainBuilder()
+    _, placed = b.placed(b.submitted(KEY, buy("b1", "59990")))
+    other = Key("alpha", "ETH/USDT")
+    portfolio = PortfolioState.empty()
+    for position, event in enumerate(b.events, start=1):
+        portfolio = apply_portfolio(portfolio, position, event)
+    assert pnl_columns(portfolio)(KEY) is None
+    portfolio = apply_portfolio(portfolio, len(b.events) + 1, b.fill(placed, Decimal("0.01")))
+    columns = pnl_columns(portfolio)(KEY)
+    assert columns is not None
+    held = portfolio.key(KEY)
+    assert columns == {"realised": str(held.realized_pnl), "unrealised": str(held.unrealized_pnl)}
+    assert pnl_columns(portfolio)(other) is None
 
 
 def test_ladder_marks_in_flight_ours_and_foreign_asks_above_bids() -> None:
