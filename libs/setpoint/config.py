@@ -74,6 +74,8 @@ class AccountConfig(Section):
     base_url: str | None = None
     api_key: str = "env:SETPOINT_DEMO_KEY"
     secret: str = "env:SETPOINT_DEMO_SECRET"
+    # venues whose API keys come with a passphrase (OKX): a reference, as the two above
+    passphrase: str | None = None
     zombie_policy: Literal["cancel", "adopt", "ignore"] = "ignore"
     zombie_scope: Literal["keys", "account"] = "keys"
     reconcile_interval_s: float = 30  # float-ok
@@ -103,10 +105,10 @@ class AccountConfig(Section):
     venue_timeout_s: float = 10  # float-ok
     ticker_interval_s: float = 1  # float-ok
 
-    @field_validator("api_key", "secret")
+    @field_validator("api_key", "secret", "passphrase")
     @classmethod
-    def _is_reference(cls, value: str) -> str:
-        if not value.startswith(("env:", "file:")):
+    def _is_reference(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("env:", "file:")):
             raise ValueError("must be a reference, env:NAME or file:PATH, never the secret")
         return value
 

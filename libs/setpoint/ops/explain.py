@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.tree import Tree
 
 from setpoint.core.events import ORDER_LIFE
-from setpoint.core.ids import account_prefix
+from setpoint.core.ids import account_prefixes
 from setpoint.core.numeric import ZERO
 from setpoint.eventlog.port import EventLog, Recorded
 from setpoint.ops import output
@@ -65,7 +65,7 @@ class _Search:
         event: Any = record.event
         kind = event.type
         if kind == "TargetPublished":
-            if self.coid.startswith(account_prefix(event.account)):
+            if self.coid.startswith(account_prefixes(event.account)):
                 self.targets[event.event_id] = record  # only the order's account
         elif kind == "DiffComputed":
             if any(self.coid in (a.client_order_id, a.replaces) for a in event.data.actions):
