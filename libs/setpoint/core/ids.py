@@ -146,3 +146,10 @@ def parse_client_order_id(account: str, coid: str | None) -> ParsedId | None:
 
 def is_ours(account: str, coid: str | None) -> bool:
     return parse_client_order_id(account, coid) is not None
+
+
+def written_by_us(account: str, coid: str | None) -> bool:
+    """What the folds and the audit count as our client id: any `sp-` id (the rule of the
+    logs written before the COMPACT scheme, kept so that they replay as they did), or one
+    of `account`'s ids in any scheme."""
+    return coid is not None and (coid.startswith("sp-") or is_ours(account, coid))
