@@ -34,9 +34,9 @@ from setpoint.core.model import MarketInfo, OrderType
 from setpoint.core.numeric import ZERO
 from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.gateway.convert import dec, to_fill, to_market, to_order
-from setpoint.venues.capabilities import Capabilities, capabilities
-from setpoint.venues.commands import CancelCommand, PlaceCommand
-from setpoint.venues.errors import Outcome, classify
+from setpoint.venues.capabilities import AmendStyle, Capabilities, capabilities
+from setpoint.venues.commands import AmendCommand, CancelCommand, PlaceCommand
+from setpoint.venues.errors import Outcome, VenueFailure, classify
 from setpoint.venues.pacing import unpaced
 from setpoint.venues.ratelimit import Pacer, RateLimiter
 
@@ -48,6 +48,15 @@ class PositionFact:
     symbol: str
     quantity: Decimal
     entry_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Amended:
+    """A native amend's answer (`Venue.amend`): the order now working (in place: the same
+    order; a replace: the new one) and, for a replace, the old order's final state."""
+
+    order: VenueOrder
+    replaced: VenueOrder | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +178,44 @@ class Venue:
         read = await self.call(self.rest.fetch_order(str(raw["id"]), symbol), pace=pace)
         return to_order(read)
 
+    def amend_style(self, symbol: str) -> AmendStyle:
+        """How the venue amends an order of `symbol` (NONE: cancel, then place)."""
+        market = self.markets.get(symbol)
+        if market is None:
+            return AmendStyle.NONE
+        return self.capabilities.amend_style(market.kind)
+
+    async def amend(self, cmd: AmendCommand, *, pace: bool = True) -> Amended:
+        """Amend natively (`amend_style`): in place, the same order with `cmd.price` and
+        the new total size (`AmendCommand.venue_quantity`), answered as the venue now
+        shows it; as a replace, the old order cancelled and a new one placed under
+        `cmd.new_client_order_id` in one request, answered with the new order and the old
+        one's final state. Raises `VenueError` when the venue refuses (the caller falls
+        back to cancel-then-place), ValueError when the venue has no native amend."""
+        style = self.amend_style(cmd.symbol)
+        if style is AmendStyle.NONE:
+            raise ValueError(f"no native amend for {cmd.symbol} on {self.rest.id}")
+        quantity, price = _text(cmd.venue_quantity(style)), _text(cmd.price)
+        params: dict[str, Any] = {}
+        if style is AmendStyle.REPLACE:
+            params = {"clientOrderId": cmd.new_client_order_id, "timeInForce": "GTC"}
+            if cmd.post_only:
+                params = {"clientOrderId": cmd.new_client_order_id, "postOnly": True}
+        elif not cmd.order_id:
+            params = {"clientOrderId": cmd.client_order_id}
+        pending = self.rest.edit_order(
+            cmd.order_id or "", cmd.symbol, cmd.type.value, cmd.side.value, quantity, price,
+            params,
+        )  # fmt: skip
+        try:
+            raw = await self.call(pending, pace=pace)
+        except VenueError as exc:
+            raise _replace_refused(exc) if style is AmendStyle.REPLACE else exc from None
+        order = await self._whole(raw, cmd.symbol, pace)
+        if style is AmendStyle.IN_PLACE:
+            return Amended(order, None)
+        return Amended(order, await self.query(cmd.symbol, cmd.client_order_id, pace=pace))
+
     async def query(
         self, symbol: str, client_order_id: str, *, pace: bool = True
     ) -> VenueOrder | None:
@@ -247,6 +294,21 @@ class Venue:
             return []
         raw = await self.call(self.rest.fetch_positions(list(symbols)))
         return [_position(p) for p in raw if p.get("symbol") in symbols]
+
+
+_REPLACE_NOT_DONE = "-2022"
+"""Binance's cancel-replace "failed": the cancel failed and no new order was attempted."""
+
+
+def _replace_refused(exc: VenueError) -> VenueError:
+    """A replace the venue answered "nothing done" (ccxt reads it as a bad response, i.e.
+    maybe happened) is a refusal: NOT_FOUND when the old order was unknown (-2011)."""
+    failure = exc.failure
+    if failure.code != _REPLACE_NOT_DONE:
+        return exc
+    unknown = '"code": -2011' in failure.reason
+    outcome = Outcome.NOT_FOUND if unknown else Outcome.REJECTED
+    return VenueError(VenueFailure(outcome, failure.code, failure.reason, terminal=False))
 
 
 def _position(raw: dict[str, Any]) -> PositionFact:

@@ -17,10 +17,11 @@ from setpoint.core.errors import ConfigError
 from setpoint.core.ids import client_order_id, parse_client_order_id
 from setpoint.core.model import OrderType, Side, TimeInForce
 from setpoint.core.reconcile import VenueOrder
-from setpoint.gateway.venue import Venue
+from setpoint.gateway.venue import Venue, VenueError
 from setpoint.sim.testing import SimControl, running_simulator
-from setpoint.venues.capabilities import capabilities
-from setpoint.venues.commands import CancelCommand, PlaceCommand
+from setpoint.venues.capabilities import AmendStyle, capabilities
+from setpoint.venues.commands import AmendCommand, CancelCommand, PlaceCommand
+from setpoint.venues.errors import Outcome
 from setpoint.venues.exchange import create_rest, credentials
 from setpoint.venues.pacing import install
 from setpoint.venues.ratelimit import Pacer
@@ -102,3 +103,83 @@ async def test_a_hedge_mode_account_is_refused_naming_the_setting(
     assert "hedge (long/short) position mode" in text
     assert gw.capabilities.rules.hedge_setting in text
     assert ("dualSidePosition" in text) or ("posMode=net_mode" in text)
+
+
+# ------------------------------------------------------------------ native amend
+
+
+def amend_of(gw: Venue, placed: VenueOrder, remaining: str, filled: str) -> AmendCommand:
+    scheme = gw.capabilities.id_scheme
+    return AmendCommand(
+        symbol=placed.symbol, order_id=placed.order_id,
+        client_order_id=str(placed.client_order_id),
+        new_client_order_id=client_order_id(ACCOUNT, placed.symbol, "bid-1", 2, scheme),
+        side=Side.BUY, price=Decimal("49900"), remaining=Decimal(remaining),
+        filled=Decimal(filled),
+    )  # fmt: skip
+
+
+async def place_two_fill_one(gw: Venue, control: SimControl, symbol: str) -> VenueOrder:
+    command = bid(gw, "bid-1").model_copy(update={"symbol": symbol, "quantity": Decimal("0.002")})
+    placed = await gw.place(command)
+    await control.fill(client_order_id=command.client_order_id, quantity="0.001")
+    return placed
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT", "BTC/USDT:USDT"])
+async def test_an_amend_leaves_what_the_intent_still_wants_open(
+    venue: tuple[Venue, SimControl], symbol: str
+) -> None:
+    """Intent 0.002, the order filled 0.001: 0.001 stays open at the new price, whatever
+    the venue's amend (in place with the total 0.002, or a replace of 0.001)."""
+    gw, control = venue
+    if symbol not in gw.markets or gw.markets[symbol].contract_size != 1:
+        pytest.skip("sizes in contracts of another size: not this scenario")
+    placed = await place_two_fill_one(gw, control, symbol)
+    style = gw.amend_style(symbol)
+    amended = await gw.amend(amend_of(gw, placed, remaining="0.001", filled="0.001"))
+    assert amended.order.price == Decimal("49900")
+    assert amended.order.quantity - amended.order.filled == Decimal("0.001")
+    if style is AmendStyle.IN_PLACE:  # the same order, the same client id
+        assert amended.order.order_id == placed.order_id
+        assert amended.order.client_order_id == placed.client_order_id
+        assert amended.replaced is None
+    else:  # a new order under the next attempt's id; the old one cancelled, its fill kept
+        assert style is AmendStyle.REPLACE
+        parsed = parse_client_order_id(ACCOUNT, amended.order.client_order_id)
+        assert parsed is not None
+        assert parsed.attempt == 2
+        assert amended.replaced is not None
+        assert amended.replaced.filled == Decimal("0.001")
+        assert not amended.replaced.status.is_open
+    listed = await gw.open_orders(symbol)
+    assert [o.order_id for o in listed] == [amended.order.order_id]
+
+
+async def test_an_in_place_amend_counts_a_fill_that_raced_it(
+    venue: tuple[Venue, SimControl],
+) -> None:
+    """Decided before the fill (remaining 0.002, filled 0): the venue is sent the total
+    0.002, so the fill that came first is not placed again (never an over-fill)."""
+    gw, control = venue
+    symbol = next(
+        s for s in ("BTC/USDT", "BTC/USDT:USDT") if gw.amend_style(s) is AmendStyle.IN_PLACE
+    )
+    if gw.markets[symbol].contract_size != 1:
+        pytest.skip("sizes in contracts of another size: not this scenario")
+    placed = await place_two_fill_one(gw, control, symbol)
+    amended = await gw.amend(amend_of(gw, placed, remaining="0.002", filled="0"))
+    assert amended.order.quantity == Decimal("0.002")
+    assert amended.order.filled == Decimal("0.001")
+
+
+async def test_an_amend_the_venue_refuses_raises_for_the_fallback(
+    venue: tuple[Venue, SimControl],
+) -> None:
+    gw, _ = venue
+    placed = await gw.place(bid(gw, "bid-1"))
+    cancel = CancelCommand(symbol="BTC/USDT", client_order_id=str(placed.client_order_id))
+    await gw.cancel(cancel)
+    with pytest.raises(VenueError) as refused:
+        await gw.amend(amend_of(gw, placed, remaining="0.001", filled="0"))
+    assert refused.value.outcome in (Outcome.NOT_FOUND, Outcome.REJECTED)
