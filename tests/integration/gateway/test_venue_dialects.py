@@ -183,3 +183,15 @@ async def test_an_amend_the_venue_refuses_raises_for_the_fallback(
     with pytest.raises(VenueError) as refused:
         await gw.amend(amend_of(gw, placed, remaining="0.001", filled="0"))
     assert refused.value.outcome in (Outcome.NOT_FOUND, Outcome.REJECTED)
+
+
+async def test_a_fill_names_its_order(venue: tuple[Venue, SimControl]) -> None:
+    """By venue id everywhere; OKX's trades also carry the client id (Binance's
+    myTrades do not)."""
+    gw, control = venue
+    placed = await place_two_fill_one(gw, control, "BTC/USDT")
+    (fill,) = await gw.fills("BTC/USDT", None)
+    expected = None if gw.rest.id == "binance" else placed.client_order_id
+    assert fill.client_order_id == expected
+    assert fill.order_id == placed.order_id
+    assert fill.quantity == Decimal("0.001")
