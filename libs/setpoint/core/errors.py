@@ -32,6 +32,7 @@ Errors::
     ├── QueueShutDown                the work queue was shut down; no more keys will come
     └── SimulatorError               the venue simulator's own refusals
         ├── ApiError                 an error answer in Binance's shape
+        │   └── OkxError             an error answer in OKX's shape (the okx dialect)
         ├── Rejected                 a command the matching engine refused
         ├── InsufficientBalance      a lock asked for more than the free balance
         ├── BadRule (ValueError)     a fault rule that cannot be understood
@@ -76,6 +77,7 @@ __all__ = [
     "NoConnection",
     "NoResponders",
     "NotADecimal",
+    "OkxError",
     "Outcome",
     "QueueShutDown",
     "Reason",
@@ -282,6 +284,20 @@ class ApiError(SimulatorError):
         if self.data is not None:
             body["data"] = self.data
         return body
+
+
+class OkxError(ApiError):
+    """An error answer in OKX v5's shape: `{"code": "<code>", "msg", "data": rows}` (the
+    code a string, as OKX sends it), with its HTTP status."""
+
+    def __init__(
+        self, code: str, msg: str, status: int = 400, rows: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(status, int(code), msg)
+        self.rows = rows or []
+
+    def body(self) -> dict[str, Any]:
+        return {"code": str(self.code), "msg": self.msg, "data": self.rows}
 
 
 class Reason(StrEnum):

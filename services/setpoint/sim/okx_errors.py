@@ -10,23 +10,8 @@ same answer raises the same ccxt class against the real venue and the simulator.
 
 from __future__ import annotations
 
-from typing import Any
-
-from setpoint.core.errors import ApiError
+from setpoint.core.errors import OkxError as OkxError
 from setpoint.sim.orders import Reason, Rejected
-
-
-class OkxError(ApiError):
-    """An error answer in OKX's shape (an `ApiError`, so the app's middleware answers it)."""
-
-    def __init__(
-        self, code: str, msg: str, status: int = 400, rows: list[dict[str, Any]] | None = None
-    ) -> None:
-        super().__init__(status, int(code), msg)
-        self.rows = rows or []
-
-    def body(self) -> dict[str, Any]:
-        return {"code": str(self.code), "msg": self.msg, "data": self.rows}
 
 
 def bad_param(name: str) -> OkxError:

@@ -43,7 +43,8 @@ def make_okx(
     """The unmodified ccxt okx (async, or pro with `pro`) pointed at an OKX-dialect
     simulator: `urls['api']['rest']` is `base_url` (ccxt appends `/api/v5/...`), the
     websocket root is `okx_ws_url(base_url)`, and `load_markets` asks for spot and swap
-    instruments only. Nothing else changes: signing, parsing and error mapping are ccxt's."""
+    instruments only, and ccxt's own client-side throttle is off (as `make_binance` does).
+    Nothing else changes: signing, parsing and error mapping are ccxt's."""
     import ccxt.async_support as ccxt_async
     import ccxt.pro as ccxt_pro
 
@@ -54,6 +55,7 @@ def make_okx(
             "secret": secret,
             "password": password,
             "timeout": timeout_ms,
+            "enableRateLimit": False,  # as for binance: the caller paces, the venue says no
             "options": {"fetchMarkets": {"types": OKX_MARKET_TYPES}},
         }
     )

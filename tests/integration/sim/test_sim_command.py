@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from setpoint.bus.embedded import free_port
+from setpoint.sim.testing import make_okx
 from setpoint.venues.conformance import make_binance
 
 pytestmark = pytest.mark.sim
@@ -44,3 +45,38 @@ async def test_run_sim_serves_until_terminated(tmp_path: Path) -> None:
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+async def test_run_sim_speaks_the_okx_dialect(tmp_path: Path) -> None:
+    config = tmp_path / "setpoint.toml"
+    config.write_text('[sim]\nbalances = { USDT = "42" }\nfutures_balances = {}\n')
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "setpoint", "--config", str(config),
+        "run", "sim", "--dialect", "okx", "--port", str(port),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert b"ready" in line
+        assert b"okx" in line
+        exchange = make_okx(f"http://127.0.0.1:{port}")
+        try:
+            balance = await exchange.fetch_balance()
+        finally:
+            await exchange.close()
+        assert balance["USDT"]["free"] == 42
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+async def test_run_sim_refuses_an_unknown_dialect() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "setpoint", "run", "sim", "--dialect", "kraken",
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert b"invalid choice: 'kraken'" in err
