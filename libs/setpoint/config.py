@@ -98,7 +98,7 @@ class AccountConfig(Section):
     base_url: str | None = None
     api_key: str = "env:SETPOINT_DEMO_KEY"
     secret: str = "env:SETPOINT_DEMO_SECRET"
-    # a third credential some venues require (OKX's API passphrase), a reference as well
+    # venues whose API keys come with a passphrase (OKX): a reference, as the two above
     passphrase: str | None = None
     zombie_policy: Literal["cancel", "adopt", "ignore"] = "ignore"
     zombie_scope: Literal["keys", "account"] = "keys"

@@ -68,6 +68,7 @@ from setpoint.core.events import (
     TargetPublished,
 )
 from setpoint.core.fillcount import count_fill
+from setpoint.core.ids import written_by_us
 from setpoint.core.model import Key, Side
 from setpoint.core.numeric import ZERO
 
@@ -574,7 +575,7 @@ class AuditChecker:
         if order is None:  # as the projection: counted when the client id is ours
             qty = data.quantity
             coid = data.client_order_id
-            counts = coid is not None and coid.startswith("sp-")
+            counts = written_by_us(account, coid)
         else:
             qty = self._add_fill(position, order, data)
             counts = order.counts

@@ -54,7 +54,7 @@ from immutables import Map
 
 from setpoint.core.effective import EffectiveTarget
 from setpoint.core.events import Action, ActionKind, DiffComputedData, Origin, RiskReason
-from setpoint.core.ids import client_order_id
+from setpoint.core.ids import IdScheme, client_order_id
 from setpoint.core.model import Key, MarketInfo, OrderType, Side, TargetOrder, TimeInForce
 from setpoint.core.numeric import ZERO, round_to
 from setpoint.core.projections import (
@@ -143,16 +143,17 @@ class _Ctx:
     step: Decimal
     min_quantity: Decimal
     min_notional: Decimal
+    ids: IdScheme = IdScheme.DASHED
 
     @classmethod
-    def of(cls, key: Key, market: MarketInfo | None) -> _Ctx:
+    def of(cls, key: Key, market: MarketInfo | None, ids: IdScheme = IdScheme.DASHED) -> _Ctx:
         if key.symbol is None:
             raise ValueError("a diff needs a symbol key")
         if market is None:
-            return cls(key.account, key.symbol, ZERO, ZERO, ZERO, ZERO)
+            return cls(key.account, key.symbol, ZERO, ZERO, ZERO, ZERO, ids)
         return cls(
             key.account, key.symbol, market.tick, market.step, market.min_quantity,
-            market.min_notional,
+            market.min_notional, ids,
         )  # fmt: skip
 
     def placeable(self, quantity: Decimal, price: Decimal | None) -> bool:
@@ -255,7 +256,7 @@ def _place(
     return _action(
         kind=ActionKind.AMEND if old else ActionKind.PLACE,
         intent_id=want.id,
-        client_order_id=client_order_id(ctx.account, ctx.symbol, want.id, attempt),
+        client_order_id=client_order_id(ctx.account, ctx.symbol, want.id, attempt, ctx.ids),
         **old,
         attempt=attempt,
         side=want.side,
@@ -316,7 +317,7 @@ def _position_action(
     return _action(
         kind=ActionKind.PLACE,
         intent_id=intent,
-        client_order_id=client_order_id(ctx.account, ctx.symbol, intent, 1),
+        client_order_id=client_order_id(ctx.account, ctx.symbol, intent, 1, ctx.ids),
         attempt=1,
         side=side,
         type=OrderType.LIMIT,
@@ -342,10 +343,12 @@ def diff(
     limits: RiskLimits = NO_LIMITS,
     previous: Plan | None = None,
     view: AccountRiskView = NO_VIEW,
+    ids: IdScheme = IdScheme.DASHED,
 ) -> Plan:
     """The plan that converges `actual` (one key) to `target` (module docstring). `view`:
-    the account's facts for the exposure gates (`risk.check_exposure`)."""
-    ctx = _Ctx.of(target.key, market)
+    the account's facts for the exposure gates (`risk.check_exposure`); `ids`: how the
+    venue's client order ids are written (`core.ids`)."""
+    ctx = _Ctx.of(target.key, market, ids)
     decisions = _decisions(target, actual, market, ctx, previous)
     raw = _flatten(decisions)
     move = _position_action(target, actual, ctx, last_price, ioc_band_bps)

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.tree import Tree
 
 from setpoint.core.events import ORDER_LIFE
-from setpoint.core.ids import account_prefix
+from setpoint.core.ids import account_prefixes
 from setpoint.core.model import MarketInfo
 from setpoint.core.numeric import ZERO
 from setpoint.eventlog.port import EventLog, Recorded
@@ -89,7 +89,7 @@ class _Search:
         if kind == "MarketsLoaded":
             self.markets.update({(event.account, m.symbol): m for m in event.data.markets})
         elif kind == "TargetPublished":
-            if self.coid and self.coid.startswith(account_prefix(event.account)):
+            if self.coid and self.coid.startswith(account_prefixes(event.account)):
                 self.targets[event.event_id] = record  # only the order's account
         elif kind == "DiffComputed":
             if self.coid and any(

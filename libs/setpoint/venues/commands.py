@@ -19,13 +19,16 @@ Contract of the gateway's answers:
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal, TypeAlias
 
 from pydantic import AwareDatetime
 
 from setpoint.core.events import OrderSubmittedData
-from setpoint.core.model import Frozen
+from setpoint.core.model import Frozen, OrderType, Side
+from setpoint.core.numeric import ZERO, NonNegativeDec, PositiveDec
 from setpoint.core.reconcile import VenueFill, VenueOrder
+from setpoint.venues.capabilities import AmendStyle
 from setpoint.venues.errors import Outcome, VenueFailure
 
 PLACE = "place"
@@ -58,6 +61,34 @@ class CancelCommand(Frozen):
     symbol: str
     order_id: str | None = None
     client_order_id: str | None = None
+
+
+class AmendCommand(Frozen):
+    """A native amend of a resting order (`gateway.venue.Venue.amend`; not yet a command
+    subject of its own). `remaining` is what the intent still wants open (intent quantity
+    less what every attempt filled, this order's `filled` included, as known when decided);
+    `new_client_order_id` the next attempt's id, used where the venue's amend is a new
+    order (`venue_quantity`)."""
+
+    command: Literal["amend"] = "amend"
+    symbol: str
+    order_id: str | None = None
+    client_order_id: str
+    new_client_order_id: str
+    side: Side
+    type: OrderType = OrderType.LIMIT
+    price: PositiveDec
+    remaining: PositiveDec
+    filled: NonNegativeDec = ZERO
+    post_only: bool = False
+
+    def venue_quantity(self, style: AmendStyle) -> Decimal:
+        """The size the venue is sent: an in-place amend takes the order's new *total*
+        (its fills included; the venue leaves total - its fills open, so a fill racing the
+        amend never over-fills the intent); a replace is a new order for `remaining`."""
+        if style is AmendStyle.IN_PLACE:
+            return self.remaining + self.filled
+        return self.remaining
 
 
 class QueryCommand(Frozen):

@@ -1,4 +1,10 @@
-"""Point a ccxt binance instance (async or pro) at a Binance-compatible base URL.
+"""Point a ccxt client at a venue-compatible base URL (the simulator, or a test venue).
+
+`point_any_at(exchange, base_url)` chooses by the venue's dialect (`venues.capabilities`):
+binance (below) or okx (`point_okx_at`: REST under `base_url`, the websockets under
+`ws://` the same host + `/ws/v5`, markets spot and swap only).
+
+A ccxt binance instance (async or pro) and a Binance-compatible base URL:
 
     exchange = ccxt.async_support.binance({"apiKey": ..., "secret": ...})
     point_at(exchange, "http://127.0.0.1:8765")      # the simulator, or any compatible venue
@@ -139,4 +145,42 @@ def make_binance(
     return point_at(exchange, base_url, default_type)
 
 
-__all__ = ["make_binance", "point_at", "rest_urls", "ws_urls"]
+OKX_MARKET_TYPES = ["spot", "swap"]
+
+
+def okx_ws_url(base_url: str) -> str:
+    """ccxt.pro okx's `urls['api']['ws']` under `base_url` (it appends `/private`...)."""
+    parts = urlsplit(base_url.rstrip("/"))
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return f"{scheme}://{parts.netloc}{parts.path}/ws/v5"
+
+
+def point_okx_at(exchange: Any, base_url: str) -> Any:
+    """Configure `exchange` (ccxt okx, async or pro) for `base_url`; returns it."""
+    exchange.urls["api"] = {"rest": base_url.rstrip("/"), "ws": okx_ws_url(base_url)}
+    exchange.options["fetchMarkets"] = {"types": list(OKX_MARKET_TYPES)}
+    return exchange
+
+
+def point_any_at(exchange: Any, base_url: str) -> Any:
+    """Point `exchange` at `base_url` in its venue's dialect (ConfigError when the venue
+    has none we know)."""
+    from setpoint.core.errors import ConfigError
+    from setpoint.venues.capabilities import rules
+
+    dialect = rules(str(exchange.id)).dialect
+    pointing = {"binance": point_at, "okx": point_okx_at}.get(dialect or "")
+    if pointing is None:
+        raise ConfigError(f"base_url is not supported for {exchange.id} (its own URLs only)")
+    return pointing(exchange, base_url)
+
+
+__all__ = [
+    "make_binance",
+    "okx_ws_url",
+    "point_any_at",
+    "point_at",
+    "point_okx_at",
+    "rest_urls",
+    "ws_urls",
+]

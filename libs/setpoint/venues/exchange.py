@@ -5,8 +5,9 @@ This module is the only place where an account's secret references are resolved
 resolved values are also returned (`Credentials.redactions`) so that callers can strip
 them from any text they log or send (`venues.errors.redact`).
 
-`base_url` (a Binance-compatible venue such as the simulator) is applied through
-`venues.conformance`, which knows every URL ccxt's binance uses.
+`base_url` (a venue-compatible server such as the simulator) is applied through
+`venues.conformance`, which knows every URL ccxt's binance and okx use. The ccxt options
+and whether a passphrase is needed come from the venue's rules (`venues.capabilities`).
 
 `create_rest(..., traced=True)` gives the client an aiohttp session whose every request is
 a CLIENT span (`bus.telemetry.http_trace_config`: method, host, path and status only), so
@@ -21,6 +22,7 @@ no listen key (a secret as much as the API key) appears in the text of its error
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 import ssl
 from collections.abc import Awaitable, Callable
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from setpoint.config import AccountConfig, resolve_secret
+from setpoint.core.errors import ConfigError
+from setpoint.venues.capabilities import rules
 from setpoint.venues.errors import redact
 
 if TYPE_CHECKING:
@@ -49,42 +53,42 @@ class Credentials:
 
     @property
     def redactions(self) -> tuple[str, ...]:
-        return (self.api_key, self.secret, *([self.passphrase] if self.passphrase else []))
+        return tuple(s for s in (self.api_key, self.secret, self.passphrase) if s)
 
 
 def credentials(account: AccountConfig) -> Credentials:
-    """Resolve the account's `env:`/`file:` references (raises SecretUnavailable)."""
+    """Resolve the account's `env:`/`file:` references (raises SecretUnavailable; a
+    venue whose keys come with a passphrase needs `passphrase`, ConfigError without)."""
     key = resolve_secret(account.api_key).get_secret_value()
     secret = resolve_secret(account.secret).get_secret_value()
-    phrase = None if account.passphrase is None else resolve_secret(account.passphrase)
-    return Credentials(key, secret, None if phrase is None else phrase.get_secret_value())
+    if account.passphrase is None:
+        if rules(account.exchange).passphrase:
+            raise ConfigError(f"{account.exchange} accounts need a passphrase reference")
+        return Credentials(key, secret)
+    return Credentials(key, secret, resolve_secret(account.passphrase).get_secret_value())
 
 
 def _options(account: AccountConfig) -> dict[str, Any]:
-    return {
-        "defaultType": "spot",
-        "adjustForTimeDifference": False,
-        "warnOnFetchOpenOrdersWithoutSymbol": False,
-        "fetchMarkets": {"types": ["spot", "linear"]},
-    }
+    return copy.deepcopy(dict(rules(account.exchange).ccxt_options))
 
 
 def _config(account: AccountConfig, creds: Credentials, timeout_ms: int) -> dict[str, Any]:
-    """ccxt's constructor options; a passphrase is ccxt's `password` (OKX)."""
-    passphrase = {} if creds.passphrase is None else {"password": creds.passphrase}
-    return {
+    config: dict[str, Any] = {
         "apiKey": creds.api_key,
         "secret": creds.secret,
         "enableRateLimit": False,
         "timeout": timeout_ms,
         "options": _options(account),
-    } | passphrase
+    }
+    if creds.passphrase is not None:
+        config["password"] = creds.passphrase
+    return config
 
 
 def _point(exchange: Any, base_url: str) -> None:
-    from setpoint.venues.conformance import point_at
+    from setpoint.venues.conformance import point_any_at
 
-    point_at(exchange, base_url)
+    point_any_at(exchange, base_url)
 
 
 def create_rest(

@@ -40,6 +40,7 @@ from setpoint.core.projections import ActualState, IntentState
 from setpoint.core.risk import NO_VIEW, loss_breached
 from setpoint.core.riskview import account_risk_view
 from setpoint.settings_core import risk_limits
+from setpoint.venues.capabilities import id_scheme
 
 EXCLUSION_RULES = frozenset({"oco", "expired", "liquidate_only", "flatten", "retry_backoff"})
 """Rules of the effective target: orders left out by design, not refused by a limit."""
@@ -121,6 +122,7 @@ def decide(
         limits=limits,
         previous=previous,
         view=view,
+        ids=id_scheme(account.exchange),
     )
     data = plan.data()
     if effective.reasons:

@@ -1,7 +1,8 @@
 """ccxt structures → Setpoint values (pure).
 
 Numbers are read from the venue's raw strings in `info` when present (Binance REST and
-user-data stream field names), else from ccxt's unified floats through `str()`, which
+user-data stream field names; OKX's `clOrdId` of a trade, which ccxt's okx leaves out of
+the unified trade), else from ccxt's unified floats through `str()`, which
 gives back the venue's decimal for any value with at most 15 significant digits.
 """
 
@@ -118,7 +119,7 @@ def to_fill(raw: Mapping[str, Any]) -> VenueFill:
     return VenueFill(
         trade_id=str(raw.get("id") or _raw(info, "t", "id")),
         order_id=str(raw.get("order") or _raw(info, "i", "orderId")),
-        client_order_id=raw.get("clientOrderId") or _raw(info, "c"),
+        client_order_id=raw.get("clientOrderId") or _raw(info, "c", "clOrdId"),
         symbol=str(raw.get("symbol")),
         side=Side(str(raw.get("side")).lower()),
         price=_first(info, raw.get("price"), "L", "price") or Decimal(1),

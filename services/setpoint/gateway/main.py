@@ -29,8 +29,10 @@ from setpoint.eventlog import EventLog
 from setpoint.eventlog.factory import open_event_log
 from setpoint.gateway.service import Gateway
 from setpoint.gateway.venue import Venue
+from setpoint.venues.capabilities import capabilities
 from setpoint.venues.exchange import create_rest, create_stream, credentials
-from setpoint.venues.ratelimit import RateLimiter
+from setpoint.venues.pacing import install as install_pacer
+from setpoint.venues.ratelimit import Pacer, RateLimiter
 
 log = logging.getLogger("setpoint.gateway")
 
@@ -68,7 +70,9 @@ def build(
     creds = credentials(config)
     timeout_ms = int(config.venue_timeout_s * 1000)
     rest = create_rest(config, creds, timeout_ms=timeout_ms, traced=True)
-    venue = Venue(rest, creds.redactions, RateLimiter(config.rate_limit_per_s), account)
+    pacer = Pacer(capabilities(config.exchange).rate_model)
+    install_pacer(rest, pacer)
+    venue = Venue(rest, creds.redactions, RateLimiter(config.rate_limit_per_s), pacer, account)
     stream = create_stream(config, creds, timeout_ms=timeout_ms) if streams else None
     return Gateway(settings, account, nc, event_log, venue, stream, watched)
 

@@ -36,6 +36,11 @@ class VenueReads(Protocol):
         """The loaded markets by unified symbol."""
         ...
 
+    @property
+    def open_orders_account_wide(self) -> bool:
+        """The venue lists every spot symbol's open orders in one call (capabilities)."""
+        ...
+
     async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         """Open orders of `symbol`, or of every spot symbol when None."""
         ...

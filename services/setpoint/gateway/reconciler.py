@@ -186,18 +186,22 @@ class Reconciler:
     async def _open_orders(
         self, spot: list[str], derivatives: list[str]
     ) -> dict[str, core.Fetched[tuple[VenueOrder, ...]]]:
-        """Spot: one account-wide call (zombie scope "account" sees every symbol)."""
+        """Spot: one account-wide call (zombie scope "account" sees every symbol) where the
+        venue lists open orders account-wide, else one call per symbol, as derivatives."""
         out: dict[str, core.Fetched[tuple[VenueOrder, ...]]] = {}
-        every = await fetched(lambda: self.venue.open_orders(None))
-        if not every.ok:
-            out.update({s: core.Fetched.failed(every.error or "") for s in spot})
+        per_symbol = derivatives
+        if not self.venue.open_orders_account_wide:
+            per_symbol = [*spot, *derivatives]
         else:
-            found = every.value or []
-            symbols = set(spot) | {o.symbol for o in found if o.symbol in self.venue.markets}
-            for symbol in symbols:
-                mine = tuple(o for o in found if o.symbol == symbol)
-                out[symbol] = core.Fetched.of(mine)
-        for symbol in derivatives:
+            every = await fetched(lambda: self.venue.open_orders(None))
+            if not every.ok:
+                out.update({s: core.Fetched.failed(every.error or "") for s in spot})
+            else:
+                found = every.value or []
+                symbols = set(spot) | {o.symbol for o in found if o.symbol in self.venue.markets}
+                for symbol in symbols:
+                    out[symbol] = core.Fetched.of(tuple(o for o in found if o.symbol == symbol))
+        for symbol in per_symbol:
             answer = await fetched(lambda s=symbol: self.venue.open_orders(s))  # type: ignore[misc]
             out[symbol] = _map(answer, tuple)
         return out

@@ -137,6 +137,7 @@ class Gateway:
         self._live = True
         self.runner.start()
         await self._load_markets()
+        await self._check_position_mode()
         await self.handlers.start()
         await self.nc.subscribe(
             subjects.market_data_subscribe_subject(self.account), cb=self._on_subscription
@@ -229,6 +230,23 @@ class Gateway:
         await self.log.append(key, Producer.GATEWAY, list(events), ANY)
 
     # ------------------------------------------------------------------ markets
+
+    async def _check_position_mode(self) -> None:
+        """Refuse to trade a hedge-mode account (`Venue.check_position_mode` raises
+        ConfigError, and the start fails with it); retried while the venue does not
+        answer; a venue that refuses the read (no permission) is logged and let be."""
+        delay = 0.5
+        while True:
+            try:
+                await self.venue.check_position_mode()
+                return
+            except VenueError as exc:
+                if exc.outcome not in (Outcome.TRANSIENT, Outcome.RATE_LIMITED):
+                    log.warning("position mode not read (%s)", exc.failure.reason)
+                    return
+                log.warning("position mode not read (%s); retrying", exc.failure.reason)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def _load_markets(self) -> None:
         """Load markets, retrying while the venue does not answer (nothing works before)."""

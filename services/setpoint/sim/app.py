@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from setpoint.config import SimConfig
-from setpoint.sim import control, errors, okx_errors, okx_rest, okx_ws, rest, ws
+from setpoint.sim import control, errors, okx_errors, okx_rest, okx_ws, rest, weights, ws
 from setpoint.sim.errors import ApiError
 from setpoint.sim.faults import STREAM_KINDS, FaultKind, FaultRule
 from setpoint.sim.state import SIM, Simulator
@@ -139,8 +139,10 @@ async def _hold(request: web.Request, seconds: float) -> None:  # float-ok
 
 def build_app(config: SimConfig) -> web.Application:
     """The aiohttp application of one simulator (its state at `app[SIM]`)."""
-    app = web.Application(middlewares=[venue_errors, inject_faults, control.bad_body])
+    middlewares = [venue_errors, weights.count_weights, inject_faults, control.bad_body]
+    app = web.Application(middlewares=middlewares)
     app[SIM] = Simulator(config)
+    weights.install(app)
     if config.dialect == "okx":
         app.add_routes(okx_rest.routes())
         app.add_routes(okx_ws.routes())

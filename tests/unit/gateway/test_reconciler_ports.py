@@ -43,6 +43,7 @@ class MemoryVenue:
 
     markets: Mapping[str, MarketInfo] = field(default_factory=lambda: {SYMBOL: market(SYMBOL)})
     cancels: list[CancelCommand] = field(default_factory=list)
+    open_orders_account_wide: bool = True
 
     async def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
         return [FOREIGN]

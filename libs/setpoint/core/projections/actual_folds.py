@@ -36,6 +36,7 @@ from setpoint.core.events import (
     ReconciliationCompleted,
 )
 from setpoint.core.fillcount import count_fill
+from setpoint.core.ids import written_by_us
 from setpoint.core.model import Key, Side
 from setpoint.core.numeric import ZERO
 from setpoint.core.projections._values import new_tuple
@@ -370,7 +371,7 @@ def _never_acknowledged(order: OrderRecord) -> bool:
 def _observed_new(event: OrderObserved) -> OrderRecord:
     d = event.data
     coid = d.client_order_id
-    ours = d.origin is Origin.OURS and coid is not None and coid.startswith("sp-")
+    ours = d.origin is Origin.OURS and written_by_us(event.account, coid)
     ref = coid if ours and coid is not None else f"~{event.account}/{event.symbol}/{d.order_id}"
     return new_tuple(OrderRecord, (
         ref, event.key, coid, d.order_id, None, 0, d.side, d.type, d.price, d.quantity,
@@ -476,7 +477,7 @@ def _orphan_fill(
     """A fill of an order the store does not know: counted when the client id is ours."""
     d = event.data
     pos, net = ka.position, ka.fill_net
-    if d.client_order_id is not None and d.client_order_id.startswith("sp-"):
+    if written_by_us(event.account, d.client_order_id):
         signed = d.quantity if d.side is Side.BUY else -d.quantity
         pos, net = pos + signed, net + signed
     new_ka = ka._replace(position=pos, fills=ka.fills.set(fid, None), fill_net=net)

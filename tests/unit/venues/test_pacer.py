@@ -1,0 +1,148 @@
+"""Pacing as the venue counts (`ratelimit.Pacer` over a `RateModel`), on a clock of the
+test's own: the tests read how long each request was told to wait, never time itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from setpoint.venues.capabilities import BINANCE_RATES, OKX_RATES
+from setpoint.venues.ratelimit import (
+    CallModel,
+    Limit,
+    Pacer,
+    Request,
+    SlidingWindow,
+    WeightModel,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def small_binance(weight: int, orders: int) -> WeightModel:
+    return WeightModel(
+        weight={f: Limit(f"w-{f}", weight, 60.0) for f in ("spot", "linear")},
+        order_count={f: Limit(f"o-{f}", orders, 10.0) for f in ("spot", "linear")},
+        weights=BINANCE_RATES.weights,
+        orders=BINANCE_RATES.orders,
+    )
+
+
+OPEN_ALL = Request("private", "GET", "openOrders", {})
+OPEN_ONE = Request("private", "GET", "openOrders", {"symbol": "BTCUSDT"})
+PLACE = Request("private", "POST", "order", {"symbol": "BTCUSDT"})
+FAPI_PLACE = Request("fapiPrivate", "POST", "order", {"symbol": "BTCUSDT"})
+
+
+def test_binance_charges_its_weights_and_order_counts() -> None:
+    charges = BINANCE_RATES.charges
+    assert [(c.limit.name, c.cost) for c in charges(OPEN_ONE)] == [("binance-spot-weight", 6)]
+    assert [c.cost for c in charges(OPEN_ALL)] == [80]
+    assert [(c.limit.name, c.cost) for c in charges(PLACE)] == [
+        ("binance-spot-weight", 1),
+        ("binance-spot-orders", 1),
+    ]
+    assert [(c.limit.name, c.cost) for c in charges(FAPI_PLACE)] == [
+        ("binance-usdm-weight", 0),
+        ("binance-usdm-orders", 1),
+    ]
+
+
+def test_okx_counts_order_entry_per_endpoint_and_instrument() -> None:
+    a = OKX_RATES.charges(Request("private", "POST", "trade/order", {"instId": "BTC-USDT"}))
+    b = OKX_RATES.charges(Request("private", "POST", "trade/order", {"instId": "ETH-USDT"}))
+    (ca,), (cb,) = a, b
+    assert ca.limit is cb.limit
+    assert (ca.limit.capacity, ca.limit.window_s) == (60, 2.0)
+    assert (ca.scope, cb.scope) == ("BTC-USDT", "ETH-USDT")
+    (pending,) = OKX_RATES.charges(Request("private", "GET", "trade/orders-pending", {}))
+    assert pending.scope == ""
+
+
+async def test_weight_beyond_the_minute_waits_for_the_window_to_slide() -> None:
+    clock = Clock()
+    pacer = Pacer(small_binance(20, 100), clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        await pacer.acquire(OPEN_ONE)  # 18 of 20
+    assert clock.waits == []
+    await pacer.acquire(OPEN_ONE)  # 24 > 20: the first booking must leave the window
+    assert clock.waits == [pytest.approx(60.0)]
+
+
+async def test_instruments_do_not_wait_for_each_other_on_okx() -> None:
+    clock = Clock()
+    model = OKX_RATES
+    pacer = Pacer(model, clock=clock, sleep=clock.sleep)
+    for _ in range(60):
+        await pacer.acquire(Request("private", "POST", "trade/order", {"instId": "BTC-USDT"}))
+    await pacer.acquire(Request("private", "POST", "trade/order", {"instId": "ETH-USDT"}))
+    assert clock.waits == []
+    await pacer.acquire(Request("private", "POST", "trade/order", {"instId": "BTC-USDT"}))
+    assert clock.waits == [pytest.approx(2.0)]
+
+
+async def test_the_venues_own_count_is_trusted_over_ours() -> None:
+    clock = Clock()
+    pacer = Pacer(small_binance(100, 100), clock=clock, sleep=clock.sleep)
+    await pacer.acquire(OPEN_ONE)
+    pacer.observe(OPEN_ONE, {"X-MBX-USED-WEIGHT-1M": "97"})  # others use this IP too
+    await pacer.acquire(OPEN_ONE)  # 97 + 6 > 100
+    assert clock.waits == [pytest.approx(60.0)]
+
+
+async def test_malformed_weight_headers_are_ignored() -> None:
+    clock = Clock()
+    pacer = Pacer(small_binance(100, 100), clock=clock, sleep=clock.sleep)
+    for bad in ("", "-1", "many", "1.5"):
+        pacer.observe(OPEN_ONE, {"x-mbx-used-weight-1m": bad})
+    await pacer.acquire(OPEN_ONE)
+    assert clock.waits == []
+
+
+async def test_charged_requests_never_wait_but_count() -> None:
+    clock = Clock()
+    pacer = Pacer(small_binance(100, 2), clock=clock, sleep=clock.sleep)
+    pacer.charge(PLACE)
+    pacer.charge(PLACE)
+    assert clock.waits == []
+    await pacer.acquire(PLACE)  # the third order of 10 s
+    assert clock.waits == [pytest.approx(10.0)]
+
+
+async def test_a_penalty_holds_every_count_back() -> None:
+    clock = Clock()
+    pacer = Pacer(CallModel(Limit("calls", 100, 1.0)), clock=clock, sleep=clock.sleep)
+    pacer.penalize(1.5)
+    await pacer.acquire(Request("public", "GET", "anything"))
+    assert clock.waits == [pytest.approx(1.5)]
+
+
+async def test_extra_limits_of_our_own_count_too() -> None:
+    clock = Clock()
+    pacer = Pacer(OKX_RATES, (Limit("ours", 1, 1.0),), clock=clock, sleep=clock.sleep)
+    await pacer.acquire(Request("private", "GET", "account/balance"))
+    await pacer.acquire(Request("private", "GET", "account/balance"))
+    assert clock.waits == [pytest.approx(1.0)]
+
+
+def test_a_window_never_holds_more_than_its_capacity() -> None:
+    window = SlidingWindow(5, 10.0)
+    times = [0.0 + window.reserve(0.0, 2) for _ in range(6)]
+    assert times == [0.0, 0.0, 10.0, 10.0, 20.0, 20.0]
+    assert window.reserve(0.0, 50) == 30.0  # a cost above the capacity takes it all
+
+
+@pytest.mark.parametrize(("capacity", "window_s"), [(0, 1.0), (-1, 1.0), (1, 0.0), (1, -2.0)])
+def test_a_malformed_limit_is_refused(capacity: int, window_s: float) -> None:
+    with pytest.raises(ValueError, match="capacity >= 1 and window_s > 0"):
+        Limit("bad", capacity, window_s)
