@@ -4,7 +4,8 @@ the simulator (nats-server, sim, gateway, executor, differ, strategy host).
 The entry buys 0.1 BTC on spot in IOC steps of 0.01 and hedges each on the perpetual; the
 exit sets a position of 0 on both legs at once (started by restarting the strategy with
 `exit_funding` above the simulator's funding rate, as an operator would). In the middle
-of the entry (after the second spot trade) and in the middle of the exit (the spot bids
+of the entry (after the second spot trade; the long variant: one more trade for each
+kill, up to the last step) and in the middle of the exit (the spot bids
 hold only part of the position), one service is SIGKILLed and started again. The proof is
 the venue's own record (`GET /_sim/state`): spot bought exactly 0.1 (no order was sent
 twice, no step bought past the quantity), the perpetual short exactly that, and once the
@@ -106,8 +107,9 @@ async def start_exit(system: System, kill_strategy: bool) -> None:
 
 
 async def crash_in_both_phases(system: System, services: list[str]) -> None:
+    last = int(QUANTITY / STEP) - 1
     for n, service in enumerate(services):
-        await eventually(lambda n=n: _at_least(system, 2 + 2 * n), 60, "entry under way")
+        await eventually(lambda n=n: _at_least(system, min(2 + n, last)), 60, "entry under way")
         await restart(system, service)
     await eventually(lambda: entered(system), 120, "both legs entered")
     await assert_no_order_twice(system)
