@@ -20,6 +20,11 @@ order lifecycles of submit, ack, partial fill, cancel over ten keys, with a targ
 parsed with `parse_event` and folded with `rebuild`, best of three (events/s), plus the
 fold alone. The contract: at least 80,000 events/s including parsing.
 
+`--gates`: every risk gate on, with thresholds nothing in the key reaches (notional, open
+orders, price band, position, gross and net exposure, margin health, loss over a one-hour
+window), and each plan also builds the account's risk view from the projections and the
+portfolio fold and checks the loss limit, as the differ does: the gates' cost.
+
 Also runnable as `python -m bench.kernel`.
 """
 
@@ -33,9 +38,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from immutables import Map
 
 from setpoint.core.diff import Plan, diff
 from setpoint.core.effective import effective_target
@@ -56,10 +63,15 @@ from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder, Tar
 from setpoint.core.projections import (
     ActualState,
     IntentState,
+    LossClock,
+    PortfolioState,
     apply_actual,
     apply_intent,
+    apply_portfolio,
     rebuild,
 )
+from setpoint.core.risk import RiskLimits, loss_breached
+from setpoint.core.riskview import account_risk_view
 from setpoint.testing.synthetic import fill_data, market, submitted_data
 
 KEY = Key("bench", "BTC/USDT")
@@ -67,22 +79,48 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 MARKET = market("BTC/USDT")
 
 
+_BIG = Decimal(10) ** 12
+GATES = RiskLimits(
+    max_order_notional=_BIG, max_open_orders_per_key=10**6, price_band_bps=5_000,
+    max_position=_BIG, max_position_notional=_BIG, max_gross_exposure=_BIG,
+    max_net_exposure=_BIG, max_margin_ratio=Decimal("0.9"), max_loss=_BIG,
+    loss_window=timedelta(hours=1),
+)  # fmt: skip
+"""`--gates`: every gate on, nothing near a threshold."""
+GATED = False
+
+
 class _Fold:
-    """Both projections, folded as events are added."""
+    """The projections (and with `--gates` the portfolio), folded as events are added."""
 
     def __init__(self) -> None:
         self.intent, self.actual, self.position = IntentState.empty(), ActualState.empty(), 0
+        clocks = Map({KEY.account: LossClock(GATES.loss_window)})
+        self.portfolio = PortfolioState.empty(clocks)
 
     def add(self, *events: Event) -> None:
         for event in events:
             self.position += 1
             self.intent = apply_intent(self.intent, self.position, event)
             self.actual = apply_actual(self.actual, self.position, event)
+            if GATED:
+                self.portfolio = apply_portfolio(self.portfolio, self.position, event)
 
     def plan(self, previous: Plan | None) -> Plan:
         ka = self.actual.key(KEY)
         eff = effective_target(self.intent.target(KEY), ka, self.actual.account("bench"), NOW)
-        return diff(eff, ka, MARKET, last_price=Decimal("60000"), previous=previous)
+        if not GATED:
+            return diff(eff, ka, MARKET, last_price=Decimal("60000"), previous=previous)
+        view = account_risk_view(
+            self.actual, KEY.account, {KEY: Decimal("60000")}, GATES, NOW,
+            portfolio=self.portfolio.account(KEY.account),
+        )  # fmt: skip
+        plan = diff(
+            eff, ka, MARKET, last_price=Decimal("60000"), previous=previous, limits=GATES,
+            view=view,
+        )  # fmt: skip
+        assert loss_breached(view, GATES) is None
+        return plan
 
 
 def _orders(n: int, prefix: str = "g", moved: frozenset[int] = frozenset()) -> list[TargetOrder]:
@@ -271,8 +309,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--replay-events", type=int, default=200_000)
+    parser.add_argument("--gates", action="store_true", help="every risk gate on")
     args = parser.parse_args(argv)
-    result = {"plan": run(args.orders, args.runs)}
+    global GATED
+    GATED = args.gates
+    result = {"plan": run(args.orders, args.runs) | {"gates": GATED}}
     if args.replay_events:
         result["replay"] = replay(args.replay_events)
     print(json.dumps(result, indent=2))

@@ -12,10 +12,11 @@ from functools import lru_cache
 from immutables import Map
 
 from setpoint.config import AccountConfig, Settings
+from setpoint.core.projections import LossClock
 from setpoint.core.reconcile import ReconcilePolicy
 from setpoint.core.risk import NO_LIMITS, RiskLimits
 
-__all__ = ["purge_after", "reconcile_policy", "risk_limits"]
+__all__ = ["loss_clocks", "purge_after", "reconcile_policy", "risk_limits"]
 
 
 def risk_limits(config: AccountConfig) -> RiskLimits:
@@ -69,3 +70,14 @@ def purge_after(settings: Settings) -> Map[str, timedelta]:
         for name, account in settings.accounts.items()
         if account.purge_closed_orders_after_s
     )
+
+
+def loss_clocks(settings: Settings) -> Map[str, LossClock]:
+    """Per account with a ``max_loss``, how the portfolio fold counts its loss
+    (`PortfolioState.clocks`: over `loss_window_s`, or since `loss_reset_at`)."""
+    clocks: dict[str, LossClock] = {}
+    for name, account in settings.accounts.items():
+        limits = risk_limits(account)
+        if limits.max_loss is not None:
+            clocks[name] = LossClock(limits.loss_window, limits.loss_reset_at)
+    return Map(clocks)

@@ -109,6 +109,9 @@ class _Cache(NamedTuple):
     market: MarketInfo | None
     decisions: Map[str, tuple[Action, ...]]
     cancel_foreign: bool = False
+    working: tuple[Decimal, Decimal] | None = None
+    """The remaining quantity of `actual`'s live orders by side (buys, sells; orders being
+    cancelled left out), once an exposure gate needed it (None: not computed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +357,12 @@ def diff(
     move = _position_action(target, actual, ctx, last_price, ioc_band_bps)
     if move is not None:
         raw.append(move)
-    book = _book(actual, raw, market) if limits.exposure and market is not None else None
+    book, working = None, None
+    if limits.exposure and market is not None and any(a.kind is not ActionKind.CANCEL for a in raw):
+        cache = previous.cache if previous is not None else None
+        reuse = cache.working if cache is not None and cache.actual is actual else None
+        working = reuse or _working(actual)
+        book = _book(actual, raw, market, working)
     actions, reasons = screen(
         raw, limits, live_count=len(actual.live), last_price=last_price, market=market,
         book=book, view=view,
@@ -372,6 +380,7 @@ def diff(
         market,
         decisions,
         target.cancel_foreign,
+        working,
     )
     return Plan(
         key=target.key,
@@ -385,20 +394,38 @@ def diff(
     )
 
 
-def _book(actual: KeyActual, raw: list[Action], market: MarketInfo) -> KeyBook:
-    """The key's position and working orders (base units) once the plan's cancels and
-    its amends' old orders are gone (orders already being cancelled do not count)."""
-    going = {a.client_order_id for a in raw if a.kind is ActionKind.CANCEL}
-    going.update(a.replaces for a in raw if a.replaces is not None)
-    size = market.contract_size
+def _working(actual: KeyActual) -> tuple[Decimal, Decimal]:
+    """The remaining quantity of the key's live orders by side (buys, sells), leaving out
+    orders already being cancelled."""
     buying = selling = ZERO
     for order in actual.live_orders():
-        if order.client_order_id in going or order.pending == "cancel":
+        if order.pending == "cancel":
             continue
         if order.side is Side.BUY:
             buying += order.remaining
         else:
             selling += order.remaining
+    return buying, selling
+
+
+def _book(
+    actual: KeyActual, raw: list[Action], market: MarketInfo, working: tuple[Decimal, Decimal]
+) -> KeyBook:
+    """The key's position and working orders (base units) once the plan's cancels and
+    its amends' old orders are gone (orders already being cancelled do not count);
+    `working`: `_working(actual)`, computed once per actual state."""
+    going = {a.client_order_id for a in raw if a.kind is ActionKind.CANCEL}
+    going.update(a.replaces for a in raw if a.replaces is not None)
+    buying, selling = working
+    for ref in going:
+        order = actual.order(ref) if ref in actual.live else None
+        if order is None or order.pending == "cancel":
+            continue
+        if order.side is Side.BUY:
+            buying -= order.remaining
+        else:
+            selling -= order.remaining
+    size = market.contract_size
     return KeyBook(actual.position * size, buying * size, selling * size)
 
 

@@ -1,16 +1,21 @@
 """The account's facts the risk gates read, gathered from the projections (pure).
 
-`account_risk_view(actual, account, prices)` builds the `risk.AccountRiskView` of one
-account: every key's position (base units: quantity * contract size) and the price to value
-it at (the last price the service knows for the key).
+`account_risk_view(actual, account, prices, limits, now, sent, portfolio)` builds the
+`risk.AccountRiskView` of one account:
 
-The seam for the venue's margin facts and the portfolio fold: `loss`, `margin_ratio`,
-`available_margin` and `leverage` are None / empty here, so the loss limit and the margin
-gate let everything pass until those facts exist. When the margin facts
-(`MarginObserved`, or `BalanceObserved` / `PositionObserved` with wallet and margin fields)
-and the portfolio fold (realised and unrealised PnL, equity) are in the log, fill them in
-`_margin_facts` and `_loss` below, from the actual state and the fold, and nothing else
-changes: the gates (`core.risk`) and their callers already read them.
+* every key's position (base units: quantity * contract size) and the price to value it
+  at: the last price the service knows for the key, else the venue's mark from the last
+  `MarginObserved`;
+* from the portfolio fold (`projections.portfolio`, the `AccountPortfolio` of the account;
+  None: the figures below stay unknown and their gates let everything pass):
+  the futures wallet's margin ratio (maintenance margin / margin balance) and available
+  margin, and each derivative position's leverage, from the last `MarginObserved`; and
+  the account's loss over `limits.loss_window` before `now`, or since
+  `limits.loss_reset_at`, or since the log began (`AccountPortfolio.loss_since`: equity
+  then - equity now, realised and unrealised PnL, fees included).
+
+The differ and the executor both fold the whole log into the same projections, so for the
+same log and the same `now` they build the same view.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from setpoint.core.model import Key
-from setpoint.core.projections import ActualState
+from setpoint.core.projections import AccountPortfolio, ActualState, LossClock
 from setpoint.core.risk import AccountRiskView, RiskLimits
 
 __all__ = ["account_risk_view"]
@@ -33,12 +38,14 @@ def account_risk_view(
     limits: RiskLimits,
     now: datetime,
     sent: Sequence[datetime] = (),
+    portfolio: AccountPortfolio | None = None,
 ) -> AccountRiskView:
     """The view of `account` for the gates (module docstring); `sent`: when the account's
-    recent places, amends and cancels were sent (the executor's own record)."""
+    recent places, amends and cancels were sent (the executor's own record); `portfolio`:
+    the account's figures from the portfolio fold."""
     markets = actual.markets(account)
     positions: dict[str, Decimal] = {}
-    marks: dict[str, Decimal] = {}
+    marks = _venue_marks(portfolio)
     for key, ka in actual.keys.items():
         if key.account != account or key.symbol is None:
             continue
@@ -48,11 +55,11 @@ def account_risk_view(
         price = prices.get(key)
         if price is not None:
             marks[key.symbol] = price
-    ratio, available, leverage = _margin_facts(actual, account)
+    ratio, available, leverage = _margin_facts(portfolio)
     return AccountRiskView(
         positions=positions,
         marks=marks,
-        loss=_loss(actual, account, limits, now),
+        loss=_loss(portfolio, limits, now),
         margin_ratio=ratio,
         available_margin=available,
         leverage=leverage,
@@ -60,18 +67,31 @@ def account_risk_view(
     )
 
 
+def _venue_marks(portfolio: AccountPortfolio | None) -> dict[str, Decimal]:
+    """The venue's marks of the last `MarginObserved` (its positions' over its prices)."""
+    margin = None if portfolio is None else portfolio.margin
+    if margin is None:
+        return {}
+    marks = {m.symbol: m.price for m in margin.marks}
+    return marks | {p.symbol: p.mark_price for p in margin.positions if p.mark_price}
+
+
 def _margin_facts(
-    actual: ActualState, account: str
+    portfolio: AccountPortfolio | None,
 ) -> tuple[Decimal | None, Decimal | None, Mapping[str, Decimal]]:
-    """SEAM (margin facts): the derivatives wallet's maintenance margin / margin balance,
-    its available margin, and the leverage per symbol. Not in the log yet: unknown."""
-    del actual, account
-    return None, None, {}
+    """The futures wallet's maintenance margin / margin balance, its available margin, and
+    the leverage per symbol (positions that name one); unknown without a `MarginObserved`."""
+    margin = None if portfolio is None else portfolio.margin
+    if portfolio is None or margin is None:
+        return None, None, {}
+    leverage = {p.symbol: Decimal(p.leverage) for p in margin.positions if p.leverage}
+    return portfolio.margin_ratio, portfolio.available_margin, leverage
 
 
-def _loss(actual: ActualState, account: str, limits: RiskLimits, now: datetime) -> Decimal | None:
-    """SEAM (portfolio fold): the account's loss over `limits.loss_window` before `now`, or
-    since `limits.loss_reset_at` (realised + unrealised PnL, fees included; positive =
-    lost). Not in the log yet: unknown."""
-    del actual, account, limits, now
-    return None
+def _loss(portfolio: AccountPortfolio | None, limits: RiskLimits, now: datetime) -> Decimal | None:
+    """The account's loss for the ``max_loss`` limit (module docstring); None without a
+    limit or a portfolio."""
+    if portfolio is None or limits.max_loss is None:
+        return None
+    clock = LossClock(limits.loss_window, limits.loss_reset_at)
+    return portfolio.loss_since(clock, now)

@@ -36,7 +36,7 @@ from setpoint.core.diff import Plan, diff
 from setpoint.core.effective import effective_target
 from setpoint.core.events import AccountMode, Action, DiffComputedData, RiskReason
 from setpoint.core.model import Key
-from setpoint.core.projections import ActualState, IntentState
+from setpoint.core.projections import AccountPortfolio, ActualState, IntentState
 from setpoint.core.risk import NO_VIEW, loss_breached
 from setpoint.core.riskview import account_risk_view
 from setpoint.settings_core import risk_limits
@@ -95,9 +95,11 @@ def decide(
     last_price: Decimal | None = None,
     previous: Plan | None = None,
     prices: Mapping[Key, Decimal] | None = None,
+    portfolio: AccountPortfolio | None = None,
 ) -> Outcome:
     """The decision for `key` now. A key whose market is unknown gets no action. `prices`:
-    the last price of every key the service knows, for the account's exposure gates."""
+    the last price of every key the service knows, for the account's exposure gates;
+    `portfolio`: the account's figures (margin facts, loss) for the margin and loss gates."""
     accepted = intent.target(key)
     market = actual.market(key)
     if market is None:
@@ -112,7 +114,9 @@ def decide(
     limits = risk_limits(account)
     view = NO_VIEW
     if limits.exposure or limits.max_loss is not None:
-        view = account_risk_view(actual, key.account, prices or {}, limits, now)
+        view = account_risk_view(
+            actual, key.account, prices or {}, limits, now, portfolio=portfolio
+        )
     plan = diff(
         effective,
         key_actual,

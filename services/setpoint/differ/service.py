@@ -73,7 +73,7 @@ from setpoint.eventlog.port import (
     Recorded,
 )
 from setpoint.eventlog.projection import ProjectionRunner
-from setpoint.settings_core import purge_after
+from setpoint.settings_core import loss_clocks, purge_after
 
 log = logging.getLogger("setpoint.differ")
 _TRACER = telemetry.tracer("setpoint.differ")
@@ -99,7 +99,7 @@ class DifferService:
         supervisor: Supervisor | None = None,
     ) -> None:
         self.settings, self.log, self.nc = settings, event_log, nc
-        self.view = DifferView(purge_after(settings))
+        self.view = DifferView(purge_after(settings), loss_clocks(settings))
         self.queue: WorkQueue[Key] = WorkQueue()
         self.counters: dict[str, int] = {
             "accepted": 0, "rejected": 0, "unknown_account": 0, "decisions": 0, "lost_races": 0,
@@ -303,7 +303,7 @@ class DifferService:
         outcome = decide.decide(
             self.view.intent, self.view.actual, key, account, self._clock(),
             last_price=self._prices.get(key), previous=self._plans.get(key),
-            prices=self._prices,
+            prices=self._prices, portfolio=self.view.portfolio.account(key.account),
         )  # fmt: skip
         if outcome.liquidate is not None:
             await self._liquidate(key.account, outcome.liquidate)

@@ -62,16 +62,22 @@ class KeyFacts:
 
 
 EMPTY_PURGE: Map[str, timedelta] = Map()
+EMPTY_CLOCKS: Map[str, projections.LossClock] = Map()
 
 
 class DifferView:
     """See the module docstring. Not thread-safe; one event loop."""
 
-    def __init__(self, purge_after: Map[str, timedelta] = EMPTY_PURGE) -> None:
-        """`purge_after`: per account, when closed orders leave `actual` (`projections.purge`)."""
+    def __init__(
+        self,
+        purge_after: Map[str, timedelta] = EMPTY_PURGE,
+        clocks: Map[str, projections.LossClock] = EMPTY_CLOCKS,
+    ) -> None:
+        """`purge_after`: per account, when closed orders leave `actual` (`projections.purge`);
+        `clocks`: per account, how the portfolio counts its loss (`PortfolioState.clocks`)."""
         self.intent = projections.IntentState.empty()
         self.actual = projections.ActualState.empty(purge_after)
-        self.portfolio = projections.PortfolioState.empty()
+        self.portfolio = projections.PortfolioState.empty(clocks)
         self.position = 0
         self.keys: dict[Key, KeyFacts] = {}
         self.mode_events: dict[str, str] = {}

@@ -46,7 +46,7 @@ from setpoint.bus.workqueue import KeyRunner
 from setpoint.config import Settings
 from setpoint.core.events import DiffComputed, Event, OrderSubmitted
 from setpoint.core.model import Key, Producer
-from setpoint.core.projections import ActualState, apply_actual
+from setpoint.core.projections import ActualState, PortfolioState, apply_actual, apply_portfolio
 from setpoint.eventlog import EventLog, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
 from setpoint.executor import metering
@@ -54,7 +54,7 @@ from setpoint.executor.gateway_client import GatewayClient
 from setpoint.executor.staging import Staging
 from setpoint.executor.venue_actions import VenueActions
 from setpoint.executor.writeahead import WriteAhead
-from setpoint.settings_core import purge_after
+from setpoint.settings_core import loss_clocks, purge_after
 
 RETRY_FAILED_PLAN_S = 1.0  # float-ok: first backoff before a plan that failed midway runs again
 _tracer = telemetry.tracer("setpoint.executor")
@@ -73,6 +73,8 @@ class Executor:
         self.settings, self.nc, self.log = settings, nc, event_log
         self.supervisor = supervisor or Supervisor("executor")
         self.actual = ActualState.empty(purge_after(settings))
+        self.portfolio = PortfolioState.empty(loss_clocks(settings))
+        """The portfolio fold (margin facts, loss) for the margin and loss gates."""
         self.plans: dict[Key, DiffComputed] = {}
         self.done: dict[Key, str] = {}
         self.submitted: set[str] = set()
@@ -139,6 +141,7 @@ class Executor:
 
     def _fold(self, position: int, event: Event) -> None:
         self.actual = apply_actual(self.actual, position, event)
+        self.portfolio = apply_portfolio(self.portfolio, position, event)
         if event.producer is Producer.EXECUTOR:
             self.write_ahead.folded(event.key, position)
         if isinstance(event, OrderSubmitted):

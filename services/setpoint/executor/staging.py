@@ -45,7 +45,7 @@ from setpoint.core.events import (
     utcnow,
 )
 from setpoint.core.model import Key
-from setpoint.core.projections import ActualState
+from setpoint.core.projections import ActualState, PortfolioState
 from setpoint.core.risk import NO_VIEW
 from setpoint.core.riskview import account_risk_view
 from setpoint.executor import records
@@ -73,6 +73,8 @@ class Folded(Protocol):
     def submitted(self) -> set[str]: ...
     @property
     def last_prices(self) -> dict[Key, Decimal]: ...
+    @property
+    def portfolio(self) -> PortfolioState: ...
 
 
 class Staging:
@@ -158,8 +160,9 @@ class Staging:
         view = NO_VIEW
         if limits.exposure or limits.max_loss is not None or sent:
             view = account_risk_view(
-                actual, key.account, folded.last_prices, limits, now, tuple(sent)
-            )
+                actual, key.account, folded.last_prices, limits, now, tuple(sent),
+                folded.portfolio.account(key.account),
+            )  # fmt: skip
         decision = decide(
             action, key, actual, account, seen, folded.last_prices.get(key), view, now
         )

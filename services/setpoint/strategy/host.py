@@ -4,8 +4,8 @@ For every configured strategy (a `Runner`) the host
 1. folds the event log into the runners of its account: per trading account one view of
    the log that reads that account's entries only (what a strategy's NATS identity may
    read) and one projection runner over it (rebuild, then follow live, resumed after a
-   broken subscription); each runner keeps the events of its own keys and its account's
-   markets;
+   broken subscription); each runner keeps the events of its own keys, its account's
+   markets and its account's futures wallet (`MarginObserved`);
 2. subscribes to the tickers of its keys (`setpoint.md.<account>.<token>.ticker`) and asks
    the gateway for them: a `MarketDataSubscription` per account on
    `setpoint.md.<account>.subscribe` naming every symbol its strategies declare, at start
@@ -39,7 +39,7 @@ from setpoint.bus.messages import MarketDataSubscription, Ticker
 from setpoint.bus.runtime import answer_health
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import Settings
-from setpoint.core.events import MarketsLoaded
+from setpoint.core.events import MarginObserved, MarketsLoaded
 from setpoint.core.model import TargetState, symbol_token
 from setpoint.eventlog import EventLog, Recorded
 from setpoint.eventlog.factory import open_event_log
@@ -123,7 +123,7 @@ class Host:
         for runner in self.runners:
             if event.account != runner.account or event.account != account:
                 continue
-            if isinstance(event, MarketsLoaded) or event.symbol in runner.symbols:
+            if isinstance(event, MarketsLoaded | MarginObserved) or event.symbol in runner.symbols:
                 runner.apply(event)
                 if self.ready:
                     self.wake.set()

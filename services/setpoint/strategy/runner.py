@@ -18,7 +18,13 @@ from typing import Any
 
 from setpoint.bus.messages import Ticker
 from setpoint.config import StrategyConfig
-from setpoint.core.events import Event, MarketsLoaded, TargetPublished
+from setpoint.core.events import (
+    Event,
+    MarginObserved,
+    MarginObservedData,
+    MarketsLoaded,
+    TargetPublished,
+)
 from setpoint.core.model import MarketInfo, TargetState
 
 from .actual import ActualProjection
@@ -42,6 +48,9 @@ class Runner:
         self.generation: dict[str, int] = {}
         self.sent: dict[str, Desired] = {}
         self.sent_generation: dict[str, int] = {}
+        self.margin: MarginObservedData | None = None
+        self.note: str | None = None
+        """The strategy's last `Decision.note` (why it holds back)."""
 
     @property
     def account(self) -> str:
@@ -51,6 +60,10 @@ class Runner:
         """Fold one log event of this strategy's account (other keys are ignored)."""
         if isinstance(event, MarketsLoaded):
             self.markets_loaded(event.data.markets)
+            return
+        if isinstance(event, MarginObserved):
+            if event.account == self.account:
+                self.margin = event.data
             return
         projection = self.actual.get(event.symbol or "")
         if event.account != self.account or projection is None:
@@ -88,12 +101,16 @@ class Runner:
             actual=MappingProxyType({s: p.snapshot() for s, p in self.actual.items()}),
             previous=MappingProxyType(previous),
             markets=MappingProxyType(dict(self.market_info)),
+            margin=self.margin,
         )
 
     def step(self, now: datetime) -> list[TargetState]:
         """Run the strategy once; the targets to publish (changed keys only)."""
         decision = self.strategy.decide(self.state, self.view(now))
         self.state = decision.state
+        if decision.note != self.note:
+            self.note = decision.note
+            log.info("%s: %s", self.name, decision.note or "no longer holding back")
         return [
             self._target(symbol, desired)
             for symbol, desired in decision.targets.items()

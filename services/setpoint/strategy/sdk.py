@@ -32,7 +32,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from setpoint.bus.messages import Ticker
 from setpoint.config import StrategyConfig
-from setpoint.core.events import OrderStatus
+from setpoint.core.events import MarginObservedData, OrderStatus
 from setpoint.core.model import MarketInfo, OrderType, Side, TargetOrder, TargetState, TimeInForce
 from setpoint.core.numeric import ZERO, Rounding, round_to
 
@@ -131,6 +131,10 @@ class View:
     actual: Mapping[str, KeyState] = field(default_factory=lambda: _EMPTY)
     previous: Mapping[str, TargetState] = field(default_factory=lambda: _EMPTY)
     markets: Mapping[str, MarketInfo] = field(default_factory=lambda: _EMPTY)
+    margin: MarginObservedData | None = None
+    """The account's futures wallet as last observed (`MarginObserved`: wallet and margin
+    balances, initial, maintenance and available margin, each derivative position with its
+    mark and leverage); None until the gateway has reported one."""
 
     def key_state(self, symbol: str) -> KeyState:
         """The key's actual state (empty when the log has nothing for it yet)."""
@@ -157,6 +161,9 @@ class Decision(Generic[S]):
 
     state: S
     targets: Mapping[str, Desired] = field(default_factory=lambda: _EMPTY)
+    note: str | None = None
+    """Why the strategy holds back now (e.g. a margin gate), None when it does not; the
+    host logs it each time it changes."""
 
 
 class Strategy(Protocol[S]):

@@ -12,6 +12,8 @@ from setpoint.bus.messages import Ticker
 from setpoint.core.events import (
     Event,
     FillObserved,
+    MarginObservedData,
+    MarginPosition,
     OrderCancelled,
     OrderCancelledData,
     OrderPlaced,
@@ -112,6 +114,7 @@ def view(
     logs: dict[str, list[Event]] | None = None,
     previous: dict[str, TargetState] | None = None,
     markets: tuple[MarketInfo, ...] = (),
+    margin: MarginObservedData | None = None,
 ) -> View:
     return View(
         name=name,
@@ -123,7 +126,21 @@ def view(
         actual=MappingProxyType({s: fold(s, e) for s, e in (logs or {}).items()}),
         previous=MappingProxyType(previous or {}),
         markets=MappingProxyType({m.symbol: m for m in markets}),
+        margin=margin,
     )
+
+
+def wallet(
+    available: str = "100000", maintenance: str = "0", balance: str = "100000",
+    positions: tuple[MarginPosition, ...] = (),
+) -> MarginObservedData:  # fmt: skip
+    """A futures wallet as the gateway reports it (USDT)."""
+    return MarginObservedData(
+        asset="USDT", wallet_balance=Decimal(balance), margin_balance=Decimal(balance),
+        unrealized_pnl=Decimal(0), initial_margin=Decimal(0),
+        maintenance_margin=Decimal(maintenance), available_margin=Decimal(available),
+        positions=positions,
+    )  # fmt: skip
 
 
 IOC = TimeInForce.IOC

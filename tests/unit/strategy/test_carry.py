@@ -1,9 +1,13 @@
-"""The funding carry: IOC spot entry, perp hedge = minus the executed spot position."""
+"""The funding carry: IOC spot entry step by step behind the margin gate, perp hedge =
+minus the executed spot position, exit by positions of 0 on both legs at once, restart."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
 from logfacts import (
     ACCOUNT,
     BUY,
@@ -16,13 +20,14 @@ from logfacts import (
     submitted,
     ticker,
     view,
+    wallet,
 )
 
 from setpoint.config import StrategyConfig
-from setpoint.core.events import Event
+from setpoint.core.events import Event, FillObserved, MarginObservedData, MarginPosition
 from setpoint.core.model import MarketKind, TargetOrder, TargetState
 from setpoint.strategy.carry import Carry, CarryState
-from setpoint.strategy.sdk import Desired
+from setpoint.strategy.sdk import Decision, Desired
 from setpoint.testing.synthetic import market
 
 SPOT, PERP = "BTC/USDT", "BTC/USDT:USDT"
@@ -38,6 +43,7 @@ CONFIG = StrategyConfig(
     },
 )
 CARRY = Carry()
+WALLET = wallet()
 
 
 def _decide(
@@ -45,18 +51,35 @@ def _decide(
     funding: str,
     spot_log: list[Event] | None = None,
     previous: dict[str, TargetState] | None = None,
+    *,
+    perp_log: list[Event] | None = None,
+    margin: MarginObservedData | None = WALLET,
+    params: dict[str, Any] | None = None,
 ) -> tuple[CarryState, Desired, Desired]:
+    decision = _decision(state, funding, spot_log, previous, perp_log, margin, params)
+    return decision.state, decision.targets[SPOT], decision.targets[PERP]
+
+
+def _decision(
+    state: CarryState,
+    funding: str,
+    spot_log: list[Event] | None = None,
+    previous: dict[str, TargetState] | None = None,
+    perp_log: list[Event] | None = None,
+    margin: MarginObservedData | None = None,
+    params: dict[str, Any] | None = None,
+) -> Decision[CarryState]:
     v = view(
         "carry-1",
         CARRY.symbols(CONFIG),
-        CONFIG.params,
+        {**CONFIG.params, **(params or {})},
         tickers=(ticker(SPOT, "60000"), ticker(PERP, "60010", funding=funding)),
-        logs={SPOT: spot_log or []},
+        logs={SPOT: spot_log or [], PERP: perp_log or []},
         previous=previous,
         markets=(market(SPOT), market(PERP, MarketKind.SWAP)),
+        margin=margin,
     )
-    decision = CARRY.decide(state, v)
-    return decision.state, decision.targets[SPOT], decision.targets[PERP]
+    return CARRY.decide(state, v)
 
 
 def test_keys_are_spot_and_its_perpetual() -> None:
@@ -100,31 +123,38 @@ def test_a_42_percent_spot_fill_is_hedged_by_exactly_42_percent() -> None:
     assert state.phase == "holding"
 
 
-def test_exit_unwinds_both_legs_by_what_executed() -> None:
+def test_exit_flattens_both_legs_at_once() -> None:
     state, entry = _entered()
     log = [*filled(SPOT, entry, "0.42"), expired(SPOT, entry, "0.42")]
-    state, _, _ = _decide(state, "0.0005", log)
-    state, spot, perp = _decide(state, "0.00005", log)
-    (exit_order,) = spot.orders
-    assert exit_order.side is SELL
-    assert exit_order.time_in_force is IOC
-    assert exit_order.quantity == Decimal("0.42")
-    assert exit_order.id != entry.id
-    assert perp.position == Decimal("-0.42")
+    hedge = perp_fill("-0.42")
+    state, _, _ = _decide(state, "0.0005", log, perp_log=hedge)
+    state, spot, perp = _decide(state, "0.00005", log, perp_log=hedge)
+    assert (spot, perp) == (Desired(position=Decimal(0)), Desired(position=Decimal(0)))
+    assert state.phase == "exiting"
 
-    log += filled(SPOT, exit_order, "0.30")
-    log.append(expired(SPOT, exit_order, "0.30"))
-    state, spot, perp = _decide(state, "0.00005", log)
-    assert perp.position == Decimal("-0.12")
-    (retry,) = spot.orders  # funding still low: the rest is sold under a new intent id
-    assert retry.quantity == Decimal("0.12")
-    assert retry.id not in {entry.id, exit_order.id}
+    log += [*filled(SPOT, sell("x1", "0.42"), "0.42")]  # the spot leg is flat, the perp not
+    state, spot, perp = _decide(state, "0.0005", log, perp_log=hedge)
+    assert (spot.position, perp.position) == (0, 0)  # high funding again: the exit goes on
+    assert state.phase == "exiting"
 
-    log += filled(SPOT, retry, "0.12")
-    state, spot, perp = _decide(state, "0.00005", log)
-    assert perp.position == Decimal(0)
-    assert spot.orders == ()
+    hedge += perp_fill("0.42", trade="hedge-back")
+    state, spot, perp = _decide(state, "0.00005", log, perp_log=hedge)
     assert state.phase == "flat"
+    assert (spot.orders, perp.position) == ((), Decimal(0))
+
+
+def sell(intent: str, quantity: str) -> TargetOrder:
+    return TargetOrder(id=intent, side=SELL, price=Decimal("59000"), quantity=Decimal(quantity))
+
+
+def perp_fill(signed: str, trade: str = "hedge") -> list[Event]:
+    """The perpetual's position order filled to `signed` (a sell when negative)."""
+    quantity = Decimal(signed)
+    order = TargetOrder(
+        id=trade, side=SELL if quantity < 0 else BUY, price=Decimal("60000"),
+        quantity=abs(quantity), time_in_force=IOC,
+    )  # fmt: skip
+    return filled(PERP, order, str(abs(quantity)))
 
 
 def test_restart_keeps_ids_fresh_and_the_ioc_in_flight() -> None:
@@ -151,6 +181,7 @@ def test_an_ioc_that_met_no_liquidity_is_not_retried_at_once() -> None:
         CARRY.symbols(config),
         config.params,
         tickers=(ticker(SPOT, "60000"), ticker(PERP, "60010", funding="0.0005")),
+        margin=WALLET,
     )
     first = CARRY.decide(CARRY.initial(config), v)
     (entry,) = first.targets[SPOT].orders
@@ -161,6 +192,7 @@ def test_an_ioc_that_met_no_liquidity_is_not_retried_at_once() -> None:
         config.params,
         logs={SPOT: log},
         tickers=(ticker(SPOT, "60000"), ticker(PERP, "60010", funding="0.0005")),
+        margin=WALLET,
     )
     second = CARRY.decide(first.state, v)
     assert second.state.phase == "flat"
@@ -178,3 +210,113 @@ def test_fills_reported_after_the_ioc_ended_still_count() -> None:
     assert perp.position == Decimal("-0.42")
     assert state.phase == "holding"
     assert spot.orders == ()
+
+
+# --------------------------------------------------------------------------- the margin gate
+
+
+def test_the_spot_leg_waits_for_a_futures_wallet() -> None:
+    decision = _decision(CARRY.initial(CONFIG), "0.0005", margin=None)
+    assert decision.targets[SPOT].orders == ()
+    assert decision.note == "margin gate: no futures wallet observed yet"
+
+
+def test_a_wallet_that_cannot_carry_the_hedge_holds_the_spot_leg_and_says_why() -> None:
+    short = wallet(available="1000")
+    decision = _decision(CARRY.initial(CONFIG), "0.0005", margin=short)
+    assert decision.targets[SPOT].orders == ()
+    assert decision.targets[PERP].position == 0
+    assert (
+        decision.note == "margin gate: the hedge needs 60010.00000 initial margin, 1000 available"
+    )
+    leveraged = _decision(decision.state, "0.0005", margin=short, params={"leverage": "100"})
+    (entry,) = leveraged.targets[SPOT].orders  # 600.1 at 100x: the step goes
+    assert entry.quantity == Decimal("1.0")
+    assert leveraged.note is None
+
+
+def test_a_margin_ratio_above_the_limit_holds_the_spot_leg() -> None:
+    stressed = wallet(maintenance="60000", balance="100000")
+    decision = _decision(CARRY.initial(CONFIG), "0.0005", margin=stressed)
+    assert decision.targets[SPOT].orders == ()
+    assert decision.note == "margin gate: margin ratio 60000/100000 above 0.5"
+
+
+def test_entry_goes_step_by_step_and_stops_when_the_wallet_is_short() -> None:
+    steps = {"step": "0.4"}
+    state = CARRY.initial(CONFIG)
+    first = _decision(state, "0.0005", margin=WALLET, params=steps)
+    (e1,) = first.targets[SPOT].orders
+    assert e1.quantity == Decimal("0.4")
+    log = [*filled(SPOT, e1, "0.4"), expired(SPOT, e1, "0.4")]
+    # the hedge of the first step is not in the wallet yet: the gate counts it
+    short = wallet(available="40000")
+    second = _decision(first.state, "0.0005", log, margin=short, params=steps)
+    assert second.targets[SPOT].orders == ()
+    assert second.targets[PERP].position == Decimal("-0.4")
+    assert second.state.phase == "entering"
+    assert second.note is not None
+    assert second.note.startswith("margin gate: the hedge needs 48008.0000")
+    held = (MarginPosition(symbol=PERP, quantity=Decimal("-0.4"), leverage=1),)
+    third = _decision(second.state, "0.0005", log, margin=wallet("30000", positions=held),
+                      params=steps)  # fmt: skip
+    (e2,) = third.targets[SPOT].orders  # 0.4 more to hedge at 60010: 24004 fits
+    assert (e2.quantity, third.note) == (Decimal("0.4"), None)
+    assert e2.id != e1.id
+    log += [*filled(SPOT, e2, "0.4"), expired(SPOT, e2, "0.4")]
+    fourth = _decision(third.state, "0.0005", log, margin=WALLET, params=steps)
+    (e3,) = fourth.targets[SPOT].orders
+    assert e3.quantity == Decimal("0.2")  # what is left of 1.0
+    log += [*filled(SPOT, e3, "0.2"), expired(SPOT, e3, "0.2")]
+    done = _decision(fourth.state, "0.0005", log, margin=WALLET, params=steps)
+    assert (done.state.phase, done.targets[SPOT].orders) == ("holding", ())
+    assert done.targets[PERP].position == Decimal("-1.0")
+
+
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=6))
+def test_the_hedge_is_always_minus_what_spot_executed(fills: list[int]) -> None:
+    """Whatever each entry step fills (0 to 100 % of 0.4), the perp target is minus the
+    executed spot position and the entry never buys past `quantity`."""
+    steps = {"step": "0.4", "cooldown_s": 0}
+    state, log = CARRY.initial(CONFIG), list[Event]()
+    for pct in fills:
+        decision = _decision(state, "0.0005", log, margin=WALLET, params=steps)
+        position = sum((f.data.quantity for f in log if isinstance(f, FillObserved)), Decimal(0))
+        assert decision.targets[PERP].position == -position
+        state = decision.state
+        for order in decision.targets[SPOT].orders:
+            done = (order.quantity * pct / 40).quantize(Decimal("0.00001"))
+            assert position + order.quantity <= Decimal("1.0")
+            log += [submitted(SPOT, order), placed(SPOT, order)]
+            if done:
+                log.append(fill(SPOT, order, str(done)))
+            log.append(expired(SPOT, order, str(done)))
+
+
+# --------------------------------------------------------------------------- restart
+
+
+def test_a_restart_during_the_exit_goes_on_exiting() -> None:
+    state, entry = _entered()
+    log = [*filled(SPOT, entry, "0.42"), expired(SPOT, entry, "0.42")]
+    previous = {
+        s: TargetState(account=ACCOUNT, symbol=s, generation=5, strategy="carry-1",
+                       position=Decimal(0))
+        for s in (SPOT, PERP)
+    }  # fmt: skip
+    state, spot, perp = _decide(CARRY.initial(CONFIG), "0.0005", log, previous,
+                                perp_log=perp_fill("-0.42"))  # fmt: skip
+    assert state.phase == "exiting"
+    assert (spot.position, perp.position) == (0, 0)
+
+
+def test_a_restart_between_entry_steps_goes_on_entering() -> None:
+    steps = {"step": "0.4"}
+    first = _decision(CARRY.initial(CONFIG), "0.0005", margin=WALLET, params=steps)
+    (e1,) = first.targets[SPOT].orders
+    log = [*filled(SPOT, e1, "0.4"), expired(SPOT, e1, "0.4")]
+    previous = {SPOT: TargetState(account=ACCOUNT, symbol=SPOT, generation=2, strategy="carry-1")}
+    again = _decision(CARRY.initial(CONFIG), "0.0005", log, previous, margin=WALLET, params=steps)
+    (e2,) = again.targets[SPOT].orders
+    assert e2.quantity == Decimal("0.4")
+    assert e2.id == "carry-1.e2"

@@ -117,6 +117,7 @@ from setpoint.core.projections.orders import (
 from setpoint.core.projections.portfolio import (
     AccountPortfolio,
     KeyPortfolio,
+    LossClock,
     PortfolioState,
     apply_portfolio,
 )
@@ -135,6 +136,7 @@ __all__ = [
     "Journal",
     "KeyActual",
     "KeyPortfolio",
+    "LossClock",
     "OrderRecord",
     "PortfolioState",
     "apply_actual",

@@ -29,13 +29,26 @@ they are); the peak is that of the
 account's equity, and `margin` is the last `MarginObserved` (the venue's futures wallet).
 `AccountPortfolio` is the small frozen value risk gates read (`PortfolioState.account`).
 
+**Loss over a window or since a reset** (the ``max_loss`` limit reads it: `loss_since`),
+per account, by event time only (`occurred_at`, never the wall clock), as configured per
+account in `PortfolioState.clocks` (`LossClock`):
+
+* with a `window`, `marks` holds the account's equity after the last event of each slot
+  of `window / 120` (at least one second), for the events within the window of the newest
+  one, plus the last mark before it (at most ~122 marks). A mark's time is the event's
+  `occurred_at`, or the previous mark's when the log brings an earlier one (the marks stay
+  in time order). The equity at a moment is that of the last mark at or before it (0
+  before the first event); the window's start is known to within one slot;
+* with a `reset_at`, `reset_equity` is the equity just before the first event that
+  occurred after it (None until then: nothing has changed since the reset).
+
 An event at or below `state.position` changes nothing; the same records always give equal
 states. Every amount is a Decimal.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -59,11 +72,31 @@ from setpoint.core.projections._values import EMPTY
 __all__ = [
     "AccountPortfolio",
     "KeyPortfolio",
+    "LossClock",
     "PortfolioState",
     "apply_portfolio",
 ]
 
 ONE = Decimal(1)
+SLOTS = 120
+"""A loss window is kept as (at most) this many equity marks, plus the one before it."""
+_MIN_SLOT = timedelta(seconds=1)
+
+
+class LossClock(NamedTuple):
+    """How an account's loss is counted (module docstring): over the last `window`, or
+    since `reset_at`; neither: since the log began."""
+
+    window: timedelta | None = None
+    reset_at: datetime | None = None
+
+    @property
+    def slot(self) -> timedelta:
+        """The resolution of the window's marks."""
+        return max(self.window / SLOTS, _MIN_SLOT) if self.window else _MIN_SLOT
+
+
+NO_CLOCK = LossClock()
 
 
 class KeyPortfolio(NamedTuple):
@@ -118,6 +151,20 @@ class AccountPortfolio(NamedTuple):
     """The last `MarginObserved` of the account (None: never observed)."""
     updated_at: datetime | None = None
     """`occurred_at` of the last event that changed the account's figures."""
+    marks: tuple[tuple[datetime, Decimal], ...] = ()
+    """(time, equity) per slot of the loss window (module docstring); () without one."""
+    reset_equity: Decimal | None = None
+    """The equity when the loss was last reset (module docstring)."""
+
+    def loss_since(self, clock: LossClock, now: datetime) -> Decimal:
+        """The account's loss (positive = money lost) over `clock.window` before `now`, or
+        since `clock.reset_at`, or since the log began: equity then - equity now."""
+        equity = self.equity
+        if clock.window is not None:
+            return _equity_at(self.marks, now - clock.window) - equity
+        if clock.reset_at is not None:
+            return (equity if self.reset_equity is None else self.reset_equity) - equity
+        return -equity
 
     @property
     def equity(self) -> Decimal:
@@ -151,10 +198,12 @@ class PortfolioState(NamedTuple):
     keys: Map[Key, KeyPortfolio] = EMPTY
     accounts: Map[str, AccountPortfolio] = EMPTY
     markets: Map[Key, MarketInfo] = EMPTY
+    clocks: Map[str, LossClock] = EMPTY
+    """Per account, how its loss is counted (configuration; absent: since the log began)."""
 
     @classmethod
-    def empty(cls) -> PortfolioState:
-        return cls()
+    def empty(cls, clocks: Map[str, LossClock] = EMPTY) -> PortfolioState:
+        return cls(clocks=clocks)
 
     def key(self, key: Key) -> KeyPortfolio:
         return self.keys.get(key, EMPTY_KEY)
@@ -286,8 +335,55 @@ def _put(state: PortfolioState, event: Event, changed: dict[Key, KeyPortfolio]) 
         fees += after.fees - before.fees
         keys[key] = after._replace(peak_equity=max(after.peak_equity, after.equity))
     equity = realized + unrealized
+    clock = state.clocks.get(event.account, NO_CLOCK)
+    reset = account.reset_equity
+    if reset is None and clock.reset_at is not None and event.occurred_at > clock.reset_at:
+        reset = account.equity
     account = account._replace(
         realized_pnl=realized, unrealized_pnl=unrealized, fees=fees,
         peak_equity=max(account.peak_equity, equity), updated_at=event.occurred_at,
+        reset_equity=reset,
     )  # fmt: skip
+    if clock.window is not None:
+        marks = _mark(account.marks, event.occurred_at, equity, clock.window, clock.slot)
+        account = account._replace(marks=marks)
     return state._replace(keys=keys.finish(), accounts=state.accounts.set(event.account, account))
+
+
+def _mark(
+    marks: tuple[tuple[datetime, Decimal], ...],
+    at: datetime,
+    equity: Decimal,
+    window: timedelta,
+    slot: timedelta,
+) -> tuple[tuple[datetime, Decimal], ...]:
+    """`marks` with the equity after an event at `at` (module docstring): the slot's mark
+    replaced or a new one added, and the marks the window no longer needs dropped."""
+    if marks:
+        last_at = marks[-1][0]
+        at = max(at, last_at)
+        if _slot(at, slot) == _slot(last_at, slot):
+            marks = marks[:-1]
+    marks = (*marks, (at, equity))
+    cutoff = at - window
+    drop = 0
+    while drop + 1 < len(marks) and marks[drop + 1][0] <= cutoff:
+        drop += 1
+    return marks[drop:]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _slot(at: datetime, slot: timedelta) -> int:
+    return (at - _EPOCH) // slot
+
+
+def _equity_at(marks: tuple[tuple[datetime, Decimal], ...], at: datetime) -> Decimal:
+    """The equity of the last mark at or before `at` (0 before the first)."""
+    found = ZERO
+    for mark_at, equity in marks:
+        if mark_at > at:
+            break
+        found = equity
+    return found
