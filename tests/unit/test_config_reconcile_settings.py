@@ -73,6 +73,6 @@ def test_a_service_started_with_a_bad_value_stops_with_a_clear_error(tmp_path: P
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert (
-        "invalid configuration: accounts.demo.in_flight_check_interval_s: must be a number of "
-        "seconds above 0, not 0"
+        "setpoint run: configuration: accounts.demo.in_flight_check_interval_s: must be a "
+        "number of seconds above 0, not 0"
     ) in done.stderr

@@ -47,7 +47,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "ops": frozenset(
         {"core", "errors", "config", "settings_core", "bus", "eventlog", "venues", "testing"}
     ),
-    "console": frozenset({"core", "errors", "config", "bus", "eventlog", "ops"}),
+    "console": frozenset({"core", "errors", "config", "settings_core", "bus", "eventlog", "ops"}),
     "cli": frozenset({"ops"}),
     "__main__": frozenset({"cli"}),
 } | {service: SERVICE_MAY_IMPORT for service in SERVICES}
