@@ -166,7 +166,11 @@ def _gateway(identity: Identity, layout: Layout) -> _Parts:
         *read_log_subjects(layout),
         subjects.ticker_subject("*", "*"),
     )
-    subscribe = (subjects.gateway_subject("*", "*"), subjects.health_subject("gateway"))
+    subscribe = (
+        subjects.gateway_subject("*", "*"),
+        subjects.market_data_subscribe_subject("*"),
+        subjects.health_subject("gateway"),
+    )
     return publish, subscribe, True
 
 
@@ -174,6 +178,7 @@ def _strategy(identity: Identity, layout: Layout) -> _Parts:
     accounts = identity.accounts
     publish = (
         *(subjects.target_subject(a, "*") for a in accounts),
+        *(subjects.market_data_subscribe_subject(a) for a in accounts),
         *read_log_subjects(layout, accounts),
     )
     subscribe = (
@@ -194,8 +199,8 @@ def _console(identity: Identity, layout: Layout) -> _Parts:
         subjects.STATUS_REQUEST,
         subjects.health_subject("*"),
     )
-    subscribe = (subjects.STATUS_ALL, "setpoint.md.>")
-    return publish, subscribe, False
+    subscribe = (subjects.STATUS_ALL, "setpoint.md.>", subjects.health_subject("console"))
+    return publish, subscribe, True
 
 
 _GRANTS: Final = {

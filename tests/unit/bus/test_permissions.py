@@ -128,6 +128,15 @@ def test_readers_read_and_write_nothing() -> None:
     console = grants(identity(Kind.CONSOLE))
     assert may_subscribe(console, "setpoint.status.demo.BTC-USDT")
     assert may_publish(console, "setpoint.status.request")
+    assert may_subscribe(console, "setpoint.health.console")  # it answers its health
+
+
+def test_a_strategy_asks_its_accounts_market_data_and_the_gateway_hears_it() -> None:
+    found = grants(STRATEGY)
+    for account in STRATEGY.accounts:
+        assert may_publish(found, f"setpoint.md.{account}.subscribe")
+    assert not may_publish(found, "setpoint.md.other-account.subscribe")
+    assert may_subscribe(grants(identity(Kind.GATEWAY)), "setpoint.md.any.subscribe")
 
 
 def test_each_identity_reads_only_its_own_inbox() -> None:
@@ -155,7 +164,7 @@ def test_the_rendered_configuration_has_every_user_and_tls() -> None:
         assert text.count(f'nkey: "{who.public_key}"') == 1
     assert 'listen: "127.0.0.1:4222"' in text
     assert 'cert_file: "/c.pem"' in text
-    assert text.count("allow_responses: true") == 4  # the services answer requests
+    assert text.count("allow_responses: true") == 5  # the services and the console (health)
 
 
 def test_a_bad_seed_is_named_by_its_source_never_shown() -> None:
