@@ -125,10 +125,10 @@ class CommandReply(Frozen):
     terminal: bool = False
     duplicate: bool = False
     order: VenueOrder | None = None
-    replaced: VenueOrder | None = None
-    """An amend done as a replace: the old order's final state (`order` is the new one)."""
     fills: tuple[VenueFill, ...] = ()
     answered_at: datetime | None = None
+    replaced: VenueOrder | None = None
+    """An amend done as a replace: the old order's final state (`order` is the new one)."""
 
     @classmethod
     def failure(cls, failure: VenueFailure) -> CommandReply:
