@@ -13,6 +13,9 @@ Invariants (the `invariant` field of a `Violation`):
   it (a place or amend action with that client order id), that diff names a
   `TargetPublished` of the key, and all three share one correlation id; an `OrderPlaced`
   answers an `OrderSubmitted` of the same client order id and correlation.
+  An `AmendSubmitted` (a native in-place amend) is traced the same way; the amended
+  order keeps its client order id, and its new total size comes with the venue's answer
+  (`OrderObserved`), against which its fills (before and after the amend) are counted.
 * `fill_unique` - no fill recorded twice: (account, symbol, venue, trade id) is unique.
 * `one_live_order_per_intent` - an intent never has two live orders at once (an amend
   that names the order it replaces is not a second one), and a live order's client order
@@ -54,6 +57,7 @@ from typing import Any
 from setpoint.core.events import (
     AccountModeChanged,
     ActionKind,
+    AmendSubmitted,
     DiffComputed,
     FillObserved,
     FillObservedData,
@@ -313,6 +317,7 @@ class AuditChecker:
             "TargetPublished": self._on_target,
             "DiffComputed": self._on_diff,
             "OrderSubmitted": self._on_submitted,
+            "AmendSubmitted": self._on_amend,
             "OrderPlaced": self._on_placed,
             "OrderRejected": self._on_closing,
             "OrderCancelled": self._on_closing,
@@ -424,6 +429,30 @@ class AuditChecker:
         s.open[coid] = order
         if intent is not None:
             self._claim_intent(position, order, data.replaces)
+
+    def _on_amend(self, position: int, event: AmendSubmitted) -> None:
+        """An in-place amend is traced like a submission (caused by a diff of its key that
+        plans the amend, same correlation) without using up the diff's plan of its new
+        client order id (placed when the amend falls back to cancel-then-place). The
+        order keeps its quantity until the venue's answer (`OrderObserved`) gives it."""
+        s = self._s
+        cause = event.causation_id
+        diff = s.diffs.get(cause) if cause is not None else None
+        coid = event.data.client_order_id
+        if (
+            diff is None
+            or diff.key != event.key
+            or event.data.new_client_order_id not in diff.pending
+        ):
+            detail = f"amend of {coid}: its cause {cause} is not a recent DiffComputed of "
+            self._violate(ORDER_TRACED, position, f"{detail}{event.key} that plans it")
+        elif diff.broken is not None:
+            self._violate(ORDER_TRACED, position, f"amend of {coid}: {diff.broken}")
+        elif event.correlation_id != diff.correlation_id:
+            detail = f"correlation {event.correlation_id} differs from its diff's"
+            self._violate(
+                ORDER_TRACED, position, f"amend of {coid}: {detail} {diff.correlation_id}"
+            )
 
     def _resubmitted(self, position: int, coid: str) -> None:
         """The same attempt submitted again: one order, counted once. While the first is

@@ -97,6 +97,8 @@ class ObservationSource(StrEnum):
     WS = "ws"
     REST = "rest"
     QUERY = "query"
+    AMEND = "amend"
+    """The venue's answer to a native amend (the executor's, after `AmendSubmitted`)."""
 
 
 class Origin(StrEnum):
@@ -282,6 +284,24 @@ class CancelSubmittedData(Frozen):
     order_id: str | None = None
     intent_id: str | None = None
     reason: str = ""
+
+
+class AmendSubmittedData(Frozen):
+    """A native in-place amend written ahead: the order `client_order_id` (it keeps its
+    ids) is asked for `price` and the new *total* size `quantity`, fills included (what
+    it had filled when decided, `filled`, plus what the intent still wants open). The
+    amend stands for attempt `attempt` of the intent, whose client order id
+    `new_client_order_id` it reserves (placed only if the amend falls back to
+    cancel-then-place). Answered by an `OrderObserved` of the order (docs/events.md)."""
+
+    client_order_id: str
+    order_id: str | None = None
+    intent_id: str | None = None
+    attempt: int
+    new_client_order_id: str
+    price: PositiveDec
+    quantity: PositiveDec
+    filled: NonNegativeDec = ZERO
 
 
 class OrderCancelledData(Frozen):
@@ -502,6 +522,11 @@ class CancelSubmitted(EventBase):
     data: CancelSubmittedData
 
 
+class AmendSubmitted(EventBase):
+    type: Literal["AmendSubmitted"] = "AmendSubmitted"
+    data: AmendSubmittedData
+
+
 class OrderCancelled(EventBase):
     type: Literal["OrderCancelled"] = "OrderCancelled"
     data: OrderCancelledData
@@ -571,6 +596,7 @@ Event: TypeAlias = Union[  # noqa: UP007  (a discriminated union needs the Union
     RiskRejected,
     AccountModeChanged,
     MarginObserved,
+    AmendSubmitted,
 ]
 
 EVENT_TYPES: dict[str, type[EventBase]] = {
@@ -584,6 +610,7 @@ ORDER_LIFE: frozenset[str] = frozenset(
         "OrderPlaced",
         "OrderRejected",
         "CancelSubmitted",
+        "AmendSubmitted",
         "OrderCancelled",
         "OrderObserved",
         "OrderNotFound",

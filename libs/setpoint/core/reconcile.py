@@ -32,7 +32,13 @@ symbol absent from `snapshot.open_orders` was not looked at. Per symbol:
   `max(in_flight_timeout_s, projections.STALE_CANCEL)` ago that the venue still lists open,
   in its open orders or by a targeted query) → `OrderObserved` with the open state even if
   nothing else changed: its fold clears the pending cancel (the cancel's answer was lost)
-  and the differ plans the cancel again. A venue that says closed closes it as usual.
+  and the differ plans the cancel again. A venue that says closed closes it as usual. A
+  pending in-place amend (`AmendSubmitted`) is treated the same way: the observation
+  records the price and size the venue holds (amended or not) and clears it.
+* **amended** orders keep their venue id and client order id, so they match as any other
+  order; the new price and total size come as an `OrderObserved` (the executor's answer,
+  source amend, or this kernel's when that answer was lost), and fills before and after the
+  amend are one order's fills, counted once by trade id.
 * **zombie** (open at the venue, unknown or closed locally), in scope (`zombie_scope`
   "keys": symbols that have or had a target; "account": all) and older than
   `in_flight_timeout_s` by its venue time (younger ones may be our own orders still being
@@ -455,10 +461,14 @@ def _sync(
         work.item(category, order, "stale cancel", "still open: the cancel is planned again")
 
 
+_STALE_PENDING = frozenset({"cancel", "amend"})
+
+
 def _stale_cancel(work: _Work, order: OrderRecord) -> bool:
-    """A cancel sent at least `max(in_flight_timeout_s, STALE_CANCEL)` ago with no answer."""
+    """A cancel, or an in-place amend, sent at least `max(in_flight_timeout_s,
+    STALE_CANCEL)` ago with no answer."""
     since = order.pending_since
-    if order.pending != "cancel" or since is None:
+    if order.pending not in _STALE_PENDING or since is None:
         return False
     wait = max(timedelta(seconds=work.policy.in_flight_timeout_s), STALE_CANCEL)
     return work.now - since >= wait

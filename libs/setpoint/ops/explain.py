@@ -337,6 +337,10 @@ _ORDER_SUMMARY: dict[str, Any] = {
     ),
     "OrderRejected": lambda d, s: f"rejected ({'terminal' if d.terminal else 'retry'}): {d.reason}",
     "CancelSubmitted": lambda d, s: f"cancel sent: {d.reason or 'no reason given'}",
+    "AmendSubmitted": lambda d, s: (
+        f"amend sent: price {s.p(d.price)}, total {s.q(d.quantity)} (filled {s.q(d.filled)};"
+        f" attempt {d.attempt} in place, {d.new_client_order_id} if it falls back)"
+    ),
     "OrderCancelled": lambda d, s: f"cancelled ({d.reason}), filled {s.q(d.filled)}",
     "OrderObserved": lambda d, s: (
         f"{d.status.value}, filled {s.q(d.filled)} of {s.q(d.quantity)} ({d.source.value})"

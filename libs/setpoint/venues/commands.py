@@ -13,6 +13,11 @@ Contract of the gateway's answers:
   request may have happened and the caller must `query` before deciding anything.
 * `query` answers `ok` with the order, or `outcome=NOT_FOUND`; a failed query is
   TRANSIENT, never NOT_FOUND.
+* `amend` (only where the venue amends natively: `venues.capabilities`) answers `ok`
+  with the order as the venue now holds it (in place: the same order, new price and total
+  size; a replace: the new order, and the old one's final state in `replaced`); a refusal
+  is REJECTED / NOT_FOUND (the caller falls back to cancel-then-place), TRANSIENT means
+  the amend may have happened (query before deciding).
 * `fills` answers every trade of the symbol since `since` (all of them when None).
 """
 
@@ -35,7 +40,8 @@ PLACE = "place"
 CANCEL = "cancel"
 QUERY = "query"
 FILLS = "fills"
-COMMANDS = (PLACE, CANCEL, QUERY, FILLS)
+AMEND = "amend"
+COMMANDS = (PLACE, CANCEL, QUERY, FILLS, AMEND)
 
 
 class PlaceCommand(OrderSubmittedData):
@@ -64,11 +70,10 @@ class CancelCommand(Frozen):
 
 
 class AmendCommand(Frozen):
-    """A native amend of a resting order (`gateway.venue.Venue.amend`; not yet a command
-    subject of its own). `remaining` is what the intent still wants open (intent quantity
-    less what every attempt filled, this order's `filled` included, as known when decided);
-    `new_client_order_id` the next attempt's id, used where the venue's amend is a new
-    order (`venue_quantity`)."""
+    """A native amend of a resting order (`gateway.venue.Venue.amend`). `remaining` is
+    what the intent still wants open (intent quantity less what every attempt filled,
+    this order's `filled` included, as known when decided); `new_client_order_id` the
+    next attempt's id, used where the venue's amend is a new order (`venue_quantity`)."""
 
     command: Literal["amend"] = "amend"
     symbol: str
@@ -107,7 +112,7 @@ ORDER_FIELDS = frozenset(OrderSubmittedData.model_fields)
 """The fields a place shares with its write-ahead record, `OrderSubmittedData` (same
 names, same types): the one description of an order to place."""
 
-Command: TypeAlias = PlaceCommand | CancelCommand | QueryCommand | FillsCommand
+Command: TypeAlias = PlaceCommand | CancelCommand | QueryCommand | FillsCommand | AmendCommand
 
 
 class CommandReply(Frozen):
@@ -122,6 +127,8 @@ class CommandReply(Frozen):
     order: VenueOrder | None = None
     fills: tuple[VenueFill, ...] = ()
     answered_at: datetime | None = None
+    replaced: VenueOrder | None = None
+    """An amend done as a replace: the old order's final state (`order` is the new one)."""
 
     @classmethod
     def failure(cls, failure: VenueFailure) -> CommandReply:
@@ -141,5 +148,6 @@ def parse_command(command: str, raw: bytes) -> Command:
         CANCEL: CancelCommand,
         QUERY: QueryCommand,
         FILLS: FillsCommand,
+        AMEND: AmendCommand,
     }
     return models[command].model_validate_json(raw)

@@ -31,6 +31,7 @@ from setpoint.core.events import (
     ORDER_LIFE,
     AccountMode,
     AccountModeChanged,
+    AmendSubmitted,
     CancelSubmitted,
     DiffComputed,
     DiffComputedData,
@@ -124,8 +125,8 @@ class DifferView:
         elif isinstance(event, TargetPublished):
             if event.data.target.generation == self.intent.generation(event.key):
                 facts.traceparent = event.traceparent
-        elif isinstance(event, OrderSubmitted | CancelSubmitted):
-            facts.acted.add(event.data.client_order_id)
+        elif isinstance(event, OrderSubmitted | CancelSubmitted | AmendSubmitted):
+            facts.acted.add(event.data.client_order_id)  # an amend's: the order it amends
         return [event.key] if event.type in TRIGGERS else []
 
     def _apply_account(self, position: int, event: Event) -> list[Key]:

@@ -136,7 +136,8 @@ def _risk(
     if reason is not None:
         return Decision(Verdict.REFUSE, reason.rule, reason.detail)
     max_open = account.max_open_orders_per_key
-    if max_open is not None and len(actual.live_orders(key)) >= max_open:
+    in_place = action.kind is ActionKind.AMEND  # a native amend adds no order
+    if max_open is not None and len(actual.live_orders(key)) - in_place >= max_open:
         return Decision(Verdict.REFUSE, "max_open_orders", f"{max_open} already open")
     return EXECUTE
 

@@ -5,8 +5,8 @@ all actions of a stage go out concurrently, a stage starts when the previous one
 been answered. `stages` decides:
 
 * an `amend` becomes a cancel of the order it replaces plus a place of the new client
-  order id (the native amends of `venues.capabilities` are not used here: see
-  docs/decisions.md, "A second venue").
+  order id (a native amend, `core.amend`, is sent by `staging` in a stage of its own
+  before these; it comes here only when it falls back to cancel-then-place).
   The place always goes in a later stage than its cancel, and only when the cancel came
   back confirmed with no fill beyond what the plan assumed (`amends_ready`): otherwise the
   old order may have filled meanwhile and the new one would over-fill the intent, so it is

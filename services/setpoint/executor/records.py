@@ -7,16 +7,23 @@ write-ahead event.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import NamedTuple
 
+from setpoint.core.amend import in_place_total
 from setpoint.core.events import (
     Action,
+    AmendSubmitted,
+    AmendSubmittedData,
     CancelSubmitted,
     CancelSubmittedData,
     DiffComputed,
     Event,
+    ObservationSource,
     OrderCancelled,
     OrderCancelledData,
+    OrderObserved,
+    OrderObservedData,
     OrderPlaced,
     OrderPlacedData,
     OrderRejected,
@@ -30,9 +37,9 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Key, Producer
 from setpoint.core.numeric import ZERO
-from setpoint.core.projections import ActualState
+from setpoint.core.projections import ActualState, OrderRecord
 from setpoint.core.reconcile import VenueOrder
-from setpoint.venues.commands import CancelCommand, PlaceCommand
+from setpoint.venues.commands import AmendCommand, CancelCommand, PlaceCommand
 
 EXECUTOR = Producer.EXECUTOR
 
@@ -71,6 +78,56 @@ def cancel_submitted(
     return CancelSubmitted.create(
         key, EXECUTOR, data, correlation_id=diff.correlation_id,
         causation_id=diff.event_id, traceparent=tp,
+    )  # fmt: skip
+
+
+def amend_submitted(
+    key: Key, action: Action, order: OrderRecord, diff: DiffComputed, tp: str | None
+) -> AmendSubmitted:
+    """The write-ahead record of a native in-place amend of `order` (`core.amend`): the
+    new price and total size (the plan's quantity plus what `order` filled)."""
+    assert action.price is not None
+    assert action.attempt is not None
+    data = AmendSubmittedData(
+        client_order_id=order.client_order_id or "", order_id=order.order_id,
+        intent_id=action.intent_id, attempt=action.attempt,
+        new_client_order_id=action.client_order_id, price=action.price,
+        quantity=in_place_total(action, order), filled=order.filled,
+    )  # fmt: skip
+    return AmendSubmitted.create(
+        key, EXECUTOR, data, correlation_id=diff.correlation_id,
+        causation_id=diff.event_id, traceparent=tp,
+    )  # fmt: skip
+
+
+def amend_command(key: Key, action: Action, order_id: str | None, filled: Decimal) -> AmendCommand:
+    """The command of a native amend of `action.replaces` (venue id `order_id`, `filled`
+    by it when decided): `remaining` the plan's quantity, the venue sizes it by its style
+    (`AmendCommand.venue_quantity`; in place: `AmendSubmitted.quantity`)."""
+    assert key.symbol is not None
+    assert action.replaces is not None
+    assert action.side is not None
+    assert action.price is not None
+    assert action.quantity is not None
+    return AmendCommand(
+        symbol=key.symbol, order_id=order_id, client_order_id=action.replaces,
+        new_client_order_id=action.client_order_id, side=action.side, price=action.price,
+        remaining=action.quantity, filled=filled, post_only=action.post_only,
+    )  # fmt: skip
+
+
+def amended(cause: Cause, order: VenueOrder) -> OrderObserved:
+    """The venue's answer to a native in-place amend: the order as it holds it now (its
+    price and total size, amended or not), source `amend` (clears the pending amend)."""
+    data = OrderObservedData(
+        client_order_id=order.client_order_id, order_id=order.order_id, side=order.side,
+        type=order.type, time_in_force=order.time_in_force, price=order.price,
+        quantity=order.quantity, filled=order.filled, status=order.status,
+        source=ObservationSource.AMEND, venue_time=order.venue_time,
+    )  # fmt: skip
+    return OrderObserved.create(
+        cause.key, EXECUTOR, data, correlation_id=cause.correlation_id,
+        causation_id=cause.causation_id, traceparent=cause.traceparent,
     )  # fmt: skip
 
 

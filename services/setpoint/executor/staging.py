@@ -3,6 +3,12 @@ action by `decide`; this module feeds them the newest projection and sends what 
 
 Contract:
 
+* The native amends of a plan (`core.amend.native_style`: the venue amends the order in
+  place, or replaces it in one request) go first, in a stage of their own: in place
+  written ahead as `AmendSubmitted` (the order keeps its ids and attempt; its new total
+  size is the plan's quantity plus what it filled), a replace as the next attempt's
+  `OrderSubmitted`. One the venue refused (in place: the order still open without the
+  asked terms; a replace: rejected) joins the plan as cancel-then-place.
 * The stages of a plan (`plan.stages`) run in order; a plan superseded by a newer one of
   its key stops between stages. The place of an amend goes only when the cancel of the
   order it replaces came back without a fill beyond what the plan assumed
@@ -35,17 +41,21 @@ from typing import Protocol
 
 from setpoint.bus import telemetry
 from setpoint.config import Settings
+from setpoint.core.amend import IN_PLACE, NONE, amend_applied, native_style
 from setpoint.core.events import (
     Action,
     ActionKind,
+    AmendSubmitted,
     DiffComputed,
     Event,
     OrderCancelled,
+    OrderObserved,
+    OrderRejected,
     Wallet,
     utcnow,
 )
 from setpoint.core.model import Key
-from setpoint.core.projections import ActualState, PortfolioState
+from setpoint.core.projections import ActualState, OrderRecord, PortfolioState
 from setpoint.core.risk import NO_VIEW
 from setpoint.core.riskview import account_risk_view
 from setpoint.executor import records
@@ -54,6 +64,7 @@ from setpoint.executor.plan import Resting, amends_ready, places_first, stages
 from setpoint.executor.venue_actions import VenueActions
 from setpoint.executor.writeahead import Decision, WriteAhead
 from setpoint.settings_core import risk_limits
+from setpoint.venues.capabilities import capabilities
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +94,9 @@ class Staging:
     def __init__(self, folded: Folded, write_ahead: WriteAhead, venue: VenueActions) -> None:
         self.folded, self.write_ahead, self.venue = folded, write_ahead, venue
         self.answers: set[asyncio.Task[Event | None]] = set()
+        self.amending: dict[str, Decimal] = {}
+        """Client order id -> the total size its in-place amend asked for (to tell an
+        amend the venue applied from one it refused, `_fallbacks`)."""
         self.sent: dict[str, deque[datetime]] = {}
         """Per account, when this executor wrote ahead its places, amends and cancels in
         the last minute (the order-rate gate counts them)."""
@@ -96,7 +110,15 @@ class Staging:
         filled_before = _filled_of_replaced(actual, key, plan.data.actions)
         cancelled: dict[str, Decimal] = {}
         free = _free(actual, key.account)
-        planned = stages(plan.data.actions, market, free)
+        actions = plan.data.actions
+        native = tuple(a for a in actions if self._style(key, a) != NONE)
+        if native:  # the native amends first, in a stage of their own
+            completed, outcomes = await self._run_stage(key, native, plan, wait=True)
+            if not completed:
+                return False
+            actions = tuple(a for a in actions if a not in native)
+            actions += _fallbacks(native, outcomes, self.amending)
+        planned = stages(actions, market, free)
         for index, stage in enumerate(planned):
             if self.folded.plans[key].event_id != plan.event_id:  # superseded
                 return True
@@ -121,7 +143,8 @@ class Staging:
         answered = self.answers.discard if wait else self._answered
 
         def send(action: Action, ahead: Event) -> None:
-            self.folded.submitted.add(action.client_order_id)
+            if not isinstance(ahead, AmendSubmitted):  # in place: its id stays unused
+                self.folded.submitted.add(action.client_order_id)
             task = asyncio.create_task(self.venue.carry_out(key, action, ahead))
             self.answers.add(task)
             task.add_done_callback(answered)
@@ -163,6 +186,12 @@ class Staging:
                 actual, key.account, folded.last_prices, limits, now, tuple(sent),
                 folded.portfolio.account(key.account),
             )  # fmt: skip
+        style, order = NONE, None
+        if action.kind is ActionKind.AMEND:  # a native amend (`execute` sends no other)
+            style = self._style(key, action)
+            order = actual.order(key, action.replaces or "")
+            if style == NONE or order is None or _shows(order, action):
+                return None  # gone, busy, or already amended (a plan run again)
         decision = decide(
             action, key, actual, account, seen, folded.last_prices.get(key), view, now
         )
@@ -173,8 +202,25 @@ class Staging:
             return refusal, False
         if decision.verdict is Verdict.EXECUTE:
             sent.append(now)
+            if style == IN_PLACE and order is not None:
+                ahead = records.amend_submitted(key, action, order, plan, tp)
+                self.amending[ahead.data.client_order_id] = ahead.data.quantity
+                return ahead, True
             return _write_ahead_event(actual, key, action, plan, tp), True
         return None
+
+    def _style(self, key: Key, action: Action) -> str:
+        """How `action` is carried out natively (`core.amend.native_style`): NONE for
+        anything but an amend the venue can do natively now."""
+        if action.kind is not ActionKind.AMEND:
+            return NONE
+        actual = self.folded.actual
+        market = actual.market(key)
+        if market is None:
+            return NONE
+        exchange = self.folded.settings.accounts[key.account].exchange
+        venue_style = capabilities(exchange).amend_style(market.kind).value
+        return native_style(action, actual.order(key, action.replaces or ""), venue_style)
 
     def _sent(self, account: str, now: datetime) -> deque[datetime]:
         """The account's send times of the last minute (older ones dropped)."""
@@ -191,6 +237,37 @@ def _write_ahead_event(
         order_id = records.venue_order_id(actual, key, action)
         return records.cancel_submitted(key, action, order_id, plan, tp)
     return records.submitted(key, action, plan, tp)
+
+
+def _shows(order: OrderRecord, action: Action) -> bool:
+    """`order` already has the amend's price and no more open than it asks."""
+    return (
+        order.price == action.price
+        and action.quantity is not None
+        and order.remaining <= action.quantity
+    )
+
+
+def _fallbacks(
+    native: Sequence[Action], outcomes: Sequence[Event | None], amending: dict[str, Decimal]
+) -> tuple[Action, ...]:
+    """The native amends to carry out as cancel-then-place after all: in place, the order
+    still open without the asked price and total (the venue refused it, or it never
+    happened); a replace the venue refused (its place is then skipped as submitted, the
+    cancel of the old order goes). An amend with no settled answer is left in flight."""
+    observed = {e.data.client_order_id: e.data for e in outcomes if isinstance(e, OrderObserved)}
+    refused = {e.data.client_order_id for e in outcomes if isinstance(e, OrderRejected)}
+    out = []
+    for action in native:
+        seen = observed.get(action.replaces)
+        if seen is not None and action.price is not None:
+            total = amending.pop(action.replaces or "", None)
+            applied = total is not None and amend_applied(action.price, total, seen)
+            if seen.status.is_open and not applied:
+                out.append(action)
+        elif action.client_order_id in refused:
+            out.append(action)
+    return tuple(out)
 
 
 def _free(actual: ActualState, account: str) -> dict[str, Decimal]:

@@ -4,9 +4,15 @@ gateway, interpret the reply, look the order up when the answer is unknown, reco
 Contract:
 
 * `carry_out` is called only once the action's write-ahead event (`OrderSubmitted` /
-  `CancelSubmitted`) is recorded; it sends the command and appends the venue's answer as
-  a fact, `OrderPlaced` / `OrderRejected` / `OrderCancelled` (through `record`, see
-  `writeahead.WriteAhead.record_facts`).
+  `CancelSubmitted` / `AmendSubmitted`) is recorded; it sends the command and appends the
+  venue's answer as a fact, `OrderPlaced` / `OrderRejected` / `OrderCancelled`, or for an
+  in-place amend the order as the venue now holds it (`OrderObserved`, source amend)
+  (through `record`, see `writeahead.WriteAhead.record_facts`).
+* A native amend (`core.amend`): in place, an answer that is not the amended order
+  (refused, or unknown) is followed by a query, whose answer is recorded the same way
+  (the staging falls back to cancel-then-place when the venue's order does not show the
+  amend); as a replace (an `OrderSubmitted` with `replaces`), the new order is answered
+  as a place is, the old one's end recorded first.
 * An answer that leaves open whether the request happened leads to queries by client
   order id (`venues.settle`); when those do not settle it, nothing is appended: the order
   stays in flight and the gateway's reconciliation resolves it (docs/semantics.md §4). Never a
@@ -23,8 +29,9 @@ Contract:
   `RATE_LIMIT_RETRIES` times (the last answer is then the reply). Each re-send counts in
   `setpoint_retries_total{reason="rate_limit"}`, each place whose answer is unknown (and
   so is looked up) in `reason="maybe_happened"`.
-* `resolve_unanswered` (at start) queries every submission of ours with no answer in the
-  log (a crash between the write-ahead and the answer) and records what the venue holds.
+* `resolve_unanswered` (at start) queries every submission (and in-place amend) of ours
+  with no answer in the log (a crash between the write-ahead and the answer) and records
+  what the venue holds.
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ from collections.abc import Awaitable, Callable
 
 from setpoint.bus import telemetry
 from setpoint.config import Settings
-from setpoint.core.events import Action, ActionKind, Event, new_event_id
+from setpoint.core.events import Action, ActionKind, AmendSubmitted, Event, new_event_id
 from setpoint.core.model import Key
-from setpoint.core.projections import ActualState
+from setpoint.core.numeric import ZERO
+from setpoint.core.projections import ActualState, OrderRecord
 from setpoint.core.reconcile import VenueOrder
 from setpoint.executor import records
 from setpoint.executor.gateway_client import GatewayClient, GatewayUnavailable
@@ -74,6 +82,10 @@ class VenueActions:
         try:
             if action.kind is ActionKind.CANCEL:
                 outcome = await self._cancel(key, action, ahead)
+            elif isinstance(ahead, AmendSubmitted):
+                outcome = await self._amend_in_place(key, action, ahead)
+            elif action.kind is ActionKind.AMEND:
+                outcome = await self._replace(key, action, ahead)
             else:
                 outcome = await self._place(key, action, ahead)
         except GatewayUnavailable as exc:
@@ -121,6 +133,53 @@ class VenueActions:
             log.warning("place %s: answer unknown and no gateway to ask; left in flight", coid)
             return None
         return None if found is None else records.placed(records.Cause.of(ahead), found)
+
+    async def _amend_in_place(
+        self, key: Key, action: Action, ahead: AmendSubmitted
+    ) -> Event | None:
+        """A native in-place amend: the answer, or when the venue refused it or the answer
+        is unknown, what a query finds (`amended`: the staging compares it with what was
+        asked and falls back to cancel-then-place when the amend did not happen). None
+        when nothing settled it (the amend stays pending for reconciliation)."""
+        d = ahead.data
+        cause = records.Cause.of(ahead)
+        command = records.amend_command(key, action, d.order_id, d.filled)
+        reply = await self._send(key, command)
+        if reply.ok and reply.order is not None:
+            return records.amended(cause, reply.order)
+        log.info("amend %s: %s; querying", d.client_order_id, reply.outcome)
+        try:
+            found = await self.query(key, d.client_order_id)
+        except GatewayUnavailable:
+            return None
+        return None if found is None else records.amended(cause, found)
+
+    async def _replace(self, key: Key, action: Action, ahead: Event) -> Event | None:
+        """A native replace (`OrderSubmitted` with `replaces` written ahead): the new
+        order as placed, the old one's end recorded first; a refusal is the new order's
+        non-terminal `OrderRejected` (the staging cancels the old order, then the intent's
+        next attempt is placed); an unknown answer is settled by a query of the new order,
+        as for a place."""
+        assert action.replaces is not None
+        cause = records.Cause.of(ahead)
+        record = self._actual().order(key, action.replaces)
+        order_id = action.order_id or (record.order_id if record is not None else None)
+        reply = await self._send(key, records.amend_command(key, action, order_id, ZERO))
+        coid = action.client_order_id
+        if reply.ok and reply.order is not None:
+            if reply.replaced is not None:
+                old = self._closed(ahead, action.replaces, reply.replaced)
+                if old is not None:
+                    await self._record(key, [old])
+            return records.placed(cause, reply.order)
+        if not settle.in_the_reply(reply.outcome):
+            return records.rejected(cause, coid, reply.reason, reply.code, terminal=False)
+        telemetry.metrics().retried("maybe_happened")
+        try:
+            found = await self.query(key, coid)
+        except GatewayUnavailable:
+            return None
+        return None if found is None else records.placed(cause, found)
 
     async def query(self, key: Key, coid: str) -> VenueOrder | None:
         """The venue's order for `coid` (`venues.settle.EXECUTOR` looks); None when that
@@ -171,6 +230,10 @@ class VenueActions:
         for key_actual in self._actual().keys.values():
             for ref, pending in key_actual.pending.items():
                 order = key_actual.orders.get(ref)
+                if pending == "amend" and order is not None:
+                    if not await self._resolve_amend(order):
+                        return
+                    continue
                 if pending != "submit" or order is None or order.status is not None:
                     continue
                 if order.key.account not in self.settings.accounts or order.client_order_id is None:
@@ -181,6 +244,20 @@ class VenueActions:
                     return
                 if found is not None:
                     await self._record(order.key, [self._adopted(order.key, found)])
+
+    async def _resolve_amend(self, order: OrderRecord) -> bool:
+        """An in-place amend written ahead with no answer: what the venue holds is its
+        answer. False when no gateway can be asked."""
+        if order.key.account not in self.settings.accounts or order.client_order_id is None:
+            return True
+        try:
+            found = await self.query(order.key, order.client_order_id)
+        except GatewayUnavailable:
+            return False
+        if found is not None:
+            cause = records.Cause(order.key, order.correlation_id or new_event_id(), None, None)
+            await self._record(order.key, [records.amended(cause, found)])
+        return True
 
     def _adopted(self, key: Key, found: VenueOrder) -> Event:
         record = self._actual().order(key, found.client_order_id or "")

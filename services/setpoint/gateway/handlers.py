@@ -25,6 +25,7 @@ from setpoint.core.reconcile import VenueOrder
 from setpoint.gateway.venue import Venue, VenueError
 from setpoint.venues import settle
 from setpoint.venues.commands import (
+    AmendCommand,
     CancelCommand,
     Command,
     CommandReply,
@@ -95,6 +96,8 @@ class CommandHandlers:
             if isinstance(command, CancelCommand):
                 reply = await self._answer(await self.venue.cancel(command, pace=False))
                 return self._counted(command.symbol, "cancelled", reply)
+            if isinstance(command, AmendCommand):
+                return await self._amend(command)
             if isinstance(command, QueryCommand):
                 return await self._query(command.symbol, command.client_order_id)
             return await self._fills(command)
@@ -139,6 +142,18 @@ class CommandHandlers:
         if order is None:
             return CommandReply.failure(first)
         return await self._answer(order, duplicate=first.outcome is Outcome.DUPLICATE)
+
+    async def _amend(self, command: AmendCommand) -> CommandReply:
+        """A native amend (`Venue.amend`); fills the answer shows are recorded first, as
+        for a place. A venue without a native amend for the symbol is a FATAL answer."""
+        try:
+            amended = await self.venue.amend(command, pace=False)
+        except ValueError as exc:
+            return CommandReply.failure(VenueFailure(Outcome.FATAL, None, str(exc)))
+        if amended.replaced is not None and amended.replaced.filled > 0 and self.on_filled:
+            await self.on_filled(amended.replaced)
+        reply = await self._answer(amended.order)
+        return reply.model_copy(update={"replaced": amended.replaced})
 
     async def _query(self, symbol: str, client_order_id: str) -> CommandReply:
         order = await self.venue.query(symbol, client_order_id, pace=False)

@@ -214,6 +214,8 @@ class Venue:
             params = {"clientOrderId": cmd.new_client_order_id, "timeInForce": "GTC"}
             if cmd.post_only:
                 params = {"clientOrderId": cmd.new_client_order_id, "postOnly": True}
+            if not cmd.filled:  # a fill racing the replace makes the venue refuse it
+                params["cancelRestrictions"] = "ONLY_NEW"
         elif not cmd.order_id:
             params = {"clientOrderId": cmd.client_order_id}
         pending = self.rest.edit_order(
@@ -315,11 +317,12 @@ _REPLACE_NOT_DONE = "-2022"
 
 def _replace_refused(exc: VenueError) -> VenueError:
     """A replace the venue answered "nothing done" (ccxt reads it as a bad response, i.e.
-    maybe happened) is a refusal: NOT_FOUND when the old order was unknown (-2011)."""
+    maybe happened) is a refusal: NOT_FOUND when the old order was unknown (-2011, but
+    not its "cancel restrictions" form: the order had filled)."""
     failure = exc.failure
     if failure.code != _REPLACE_NOT_DONE:
         return exc
-    unknown = '"code": -2011' in failure.reason
+    unknown = '"code": -2011' in failure.reason and "restrictions" not in failure.reason
     outcome = Outcome.NOT_FOUND if unknown else Outcome.REJECTED
     return VenueError(VenueFailure(outcome, failure.code, failure.reason, terminal=False))
 

@@ -297,7 +297,8 @@ async def modify_order(request: web.Request) -> web.Response:
 
 
 async def cancel_replace(request: web.Request) -> web.Response:
-    """POST /api/v3/order/cancelReplace (STOP_ON_FAILURE): cancel, then place anew."""
+    """POST /api/v3/order/cancelReplace (STOP_ON_FAILURE): cancel, then place anew; the
+    cancel obeys `cancelRestrictions` (ONLY_NEW / ONLY_PARTIALLY_FILLED)."""
     sim = request.app[SIM]
     params = await signed(request)
     market = need_market(sim, Kind.SPOT, params)
@@ -306,6 +307,7 @@ async def cancel_replace(request: web.Request) -> web.Response:
     if order_id is None and client_id is None:
         raise errors.missing("cancelOrderId")
     new_request = parse_order_request(market, params)
+    _check_restrictions(sim, market.symbol, order_id, client_id, params.get("cancelRestrictions"))
     try:
         canceled, events = sim.engine.cancel(
             market.symbol,
@@ -334,6 +336,25 @@ async def cancel_replace(request: web.Request) -> web.Response:
             ),
         }
     )
+
+
+def _check_restrictions(
+    sim: Simulator, symbol: str, order_id: int | None, client_id: str | None, rule: str | None
+) -> None:
+    """`cancelRestrictions`: ONLY_NEW cancels only an order with nothing filled,
+    ONLY_PARTIALLY_FILLED only a partly filled one; otherwise -2022 with Binance's -2011
+    "cancel restrictions" cause (nothing done)."""
+    if rule is None:
+        return
+    if rule not in ("ONLY_NEW", "ONLY_PARTIALLY_FILLED"):
+        raise ApiError(400, -1102, "Mandatory parameter 'cancelRestrictions' was not sent.")
+    try:
+        order = sim.engine.find(symbol, order_id=order_id, client_order_id=client_id)
+    except Rejected:
+        return  # the cancel below answers "unknown order"
+    if (order.filled > 0) is (rule == "ONLY_NEW"):
+        cause = ApiError(400, -2011, "Order was not canceled due to cancel restrictions.")
+        raise _replace_failed(-2022, cause, None)
 
 
 def _replace_failed(code: int, cause: ApiError, cancel_body: dict[str, Any] | None) -> ApiError:

@@ -173,6 +173,25 @@ async def test_an_in_place_amend_counts_a_fill_that_raced_it(
     assert amended.order.filled == Decimal("0.001")
 
 
+async def test_a_replace_decided_before_a_fill_is_refused_never_over_filled(
+    venue: tuple[Venue, SimControl],
+) -> None:
+    """A replace decided while the order had filled nothing (filled 0) is sent "cancel
+    only an unfilled order": the fill that came first makes the venue refuse it (the
+    caller falls back to cancel-then-place), rather than place 0.002 again."""
+    gw, control = venue
+    if gw.amend_style("BTC/USDT") is not AmendStyle.REPLACE:
+        pytest.skip("no replace-style amend on this dialect")
+    placed = await place_two_fill_one(gw, control, "BTC/USDT")
+    with pytest.raises(VenueError) as refused:
+        await gw.amend(amend_of(gw, placed, remaining="0.002", filled="0"))
+    assert refused.value.outcome is Outcome.REJECTED
+    listed = await gw.open_orders("BTC/USDT")
+    assert [(o.order_id, o.quantity, o.filled) for o in listed] == [
+        (placed.order_id, Decimal("0.002"), Decimal("0.001"))
+    ]
+
+
 async def test_an_amend_the_venue_refuses_raises_for_the_fallback(
     venue: tuple[Venue, SimControl],
 ) -> None:

@@ -26,7 +26,7 @@ REPLY_JSON = (
     '"fills":[{"trade_id":"7","order_id":"42","client_order_id":null,"symbol":"BTC/USDT",'
     '"side":"buy","price":"100.10","quantity":"0.200","fee":"0.0002","fee_currency":"BTC",'
     '"liquidity":"maker","traded_at":"2026-01-02T03:04:05Z"}],'
-    '"answered_at":"2026-01-02T03:04:06Z"}'
+    '"answered_at":"2026-01-02T03:04:06Z","replaced":null}'  # replaced: an amend's (added last)
 )
 SUBMITTED_JSON = (
     '{"client_order_id":"sp-demo-x","intent_id":"x1","attempt":2,"side":"sell",'

@@ -41,15 +41,20 @@ OrderRejected            A      closed; terminal → REJECTED (intent consumed),
                                 position orders share the entry `POSITION_BACKOFF`)
 CancelSubmitted          A      order pending "cancel" since occurred_at (no second action
                                 until answered)
+AmendSubmitted           A      open order pending "amend" since occurred_at (no second action
+                                until the answer, an OrderObserved, gives the venue's price and
+                                total size; ids, attempt and fills unchanged)
 OrderCancelled           A      closed: CANCELED (EXPIRED for reason "expired"), reported
                                 filled kept; pending cleared; fills are never rolled back.
                                 Reason "lost" of an order still in flight, without venue id
                                 or fill: marked `lost` (does not consume its intent); else a
                                 position order with nothing filled backs off (below)
 OrderObserved            A      venue state of a known order (status, filled, price, qty;
-                                not-found count reset; open → pending "submit" cleared; open,
+                                not-found count reset; open → pending "submit" cleared;
+                                source amend → pending "amend" cleared; open,
                                 source rest/query, occurred_at ≥ cancel sent + STALE_CANCEL →
-                                a stale pending "cancel" cleared: its answer was lost, the
+                                a stale pending "cancel" or "amend" cleared: its answer was
+                                lost, the
                                 differ cancels again); open or filled clears the intent's
                                 retry backoff; an unknown order is recorded (ours, or foreign
                                 adopted/not)

@@ -17,6 +17,7 @@ from immutables import Map
 
 from setpoint.core.events import (
     AccountModeChanged,
+    AmendSubmitted,
     BalanceObserved,
     CancelSubmitted,
     Event,
@@ -49,6 +50,7 @@ from setpoint.core.projections.actual import (
 )
 from setpoint.core.projections.journal import orphan_name
 from setpoint.core.projections.orders import (
+    AMEND,
     CANCEL,
     NO_PROGRESS,
     OPEN,
@@ -63,6 +65,8 @@ from setpoint.core.projections.orders import (
 from setpoint.core.projections.purge import ClosedQueue, due
 
 __all__ = ["STALE_CANCEL", "apply_actual"]
+
+_AMENDED = ObservationSource.AMEND
 
 STALE_CANCEL = timedelta(seconds=5)
 """A pending cancel at least this old (by the observation's time) is cleared by a REST or
@@ -348,6 +352,20 @@ def _cancel_submitted(state: ActualState, position: int, event: CancelSubmitted)
     return _commit(state, position, event.occurred_at, old, _cancel_pending(old, event.occurred_at))
 
 
+def _amend_submitted(state: ActualState, position: int, event: AmendSubmitted) -> ActualState:
+    """An open order without a pending action gets a pending "amend" since the event: it
+    keeps its ids, price and size until the venue's answer (`OrderObserved`) says what
+    the venue holds."""
+    d = event.data
+    old = _lookup(state, event.key, d.client_order_id, d.order_id)
+    if old is None or not old.is_open or old.pending is not None:
+        return skip(state, position, None)
+    at = event.occurred_at
+    return _commit(state, position, at, old, new_tuple(
+        OrderRecord, (*old[:17], AMEND, *old[18:24], at, *old[25:])
+    ))  # fmt: skip
+
+
 def _cancelled(state: ActualState, position: int, event: OrderCancelled) -> ActualState:
     d = event.data
     old = _lookup(state, event.key, d.client_order_id, d.order_id)
@@ -392,6 +410,8 @@ def _observed(state: ActualState, position: int, event: OrderObserved) -> Actual
     pending = _clear_submit(old) if d.status.is_open else None
     if pending == CANCEL and _stale_cancel(old, event):
         pending = None
+    elif pending == AMEND and (d.source is _AMENDED or _stale_cancel(old, event)):
+        pending = None  # the amend's answer, or a stale amend's: the venue's word now
     # old._replace(order_id, status, price, quantity, reported, pending, adopted,
     # not_found=0, not_found_since=None), without the cost of `_replace`
     new = new_tuple(OrderRecord, (
@@ -529,6 +549,7 @@ FOLDS: dict[str, Callable[[ActualState, int, Any], ActualState]] = {
     "OrderPlaced": _placed,
     "OrderRejected": _rejected,
     "CancelSubmitted": _cancel_submitted,
+    "AmendSubmitted": _amend_submitted,
     "OrderCancelled": _cancelled,
     "OrderObserved": _observed,
     "OrderNotFound": _not_found,

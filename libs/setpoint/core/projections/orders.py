@@ -34,7 +34,7 @@ nothing filled): `min(BACKOFF_MAX, BACKOFF_BASE * 2**(count-1))`."""
 POSITION_BACKOFF = "@pos"
 """Backoff entry shared by every position intent (`@pos-<generation>-<n>`) of a key."""
 
-SUBMIT, CANCEL = "submit", "cancel"
+SUBMIT, CANCEL, AMEND = "submit", "cancel", "amend"
 """The values of `OrderRecord.pending`: an action sent and not yet answered."""
 OPEN = frozenset({None, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 """Statuses of an order working at the venue or in flight (None: no answer yet)."""
@@ -68,7 +68,8 @@ class OrderRecord(NamedTuple):
     filled: Decimal
     reported: Decimal
     pending: str | None
-    """"submit" (OrderSubmitted, no answer) or "cancel" (CancelSubmitted, no answer)."""
+    """"submit" (OrderSubmitted, no answer), "cancel" (CancelSubmitted, no answer) or
+    "amend" (AmendSubmitted, no answer)."""
     submitted_at: datetime | None
     origin: Origin
     adopted: bool
@@ -76,7 +77,8 @@ class OrderRecord(NamedTuple):
     not_found_since: datetime | None
     correlation_id: str | None
     pending_since: datetime | None = None
-    """When the pending cancel was sent (CancelSubmitted, or the amend that replaces it)."""
+    """When the pending cancel was sent (CancelSubmitted, or the amend that replaces it), or
+    the pending in-place amend (AmendSubmitted)."""
     inferred: Decimal = ZERO
     """The part of `filled` that inferred fills stand for and no real trade has replaced
     yet (package docstring, "Inferred fills")."""
