@@ -89,9 +89,7 @@ def node_lines(
 ) -> list[str]:
     """The node's name, monitoring address and cluster block (module docstring)."""
     login = "" if route_password is None else f"{ROUTE_USER}:{route_password}@"
-    routes = [
-        f"nats://{login}{other.host}:{other.route_port}" for other in nodes if other != node
-    ]
+    routes = [f"nats://{login}{other.host}:{other.route_port}" for other in nodes if other != node]
     lines = [
         f"server_name: {_quote(node.name)}",
         f"http: {_quote(f'{node.host}:{node.monitor_port}')}",
@@ -135,7 +133,7 @@ def healthy(node: Node, timeout: float = 0.5) -> bool:  # float-ok
     has a leader and this node's streams are current)."""
     address = f"http://{node.host}:{node.monitor_port}/healthz"
     try:
-        with urllib.request.urlopen(address, timeout=timeout) as reply:  # noqa: S310
+        with urllib.request.urlopen(address, timeout=timeout) as reply:
             return bool(reply.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -214,7 +212,7 @@ def stream_leader(monitor: Node, stream: str, timeout: float = 2.0) -> str | Non
     leader now)."""
     address = f"http://{monitor.host}:{monitor.monitor_port}/jsz?streams=true"
     try:
-        with urllib.request.urlopen(address, timeout=timeout) as reply:  # noqa: S310
+        with urllib.request.urlopen(address, timeout=timeout) as reply:
             body = json.loads(reply.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -228,4 +226,3 @@ def stream_leader(monitor: Node, stream: str, timeout: float = 2.0) -> str | Non
 
 def _quote(text: str) -> str:
     return json.dumps(text)
-

@@ -94,7 +94,10 @@ STREAM_NAME_IN_USE: Final = 10058
 
 
 def desired_config(
-    name: str, root: str, duplicate_window_s: float, replicas: int = 1  # float-ok
+    name: str,
+    root: str,
+    duplicate_window_s: float,  # float-ok
+    replicas: int = 1,
 ) -> api.StreamConfig:
     """The stream Setpoint needs (module docstring)."""
     return api.StreamConfig(
