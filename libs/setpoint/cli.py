@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("setpoint.ops.explain", "the causal chain of one client order id"),
     "export": ("setpoint.ops.export", "write the log as jsonl or parquet"),
     "creds": ("setpoint.ops.creds", "issue, list and revoke NATS credentials"),
+    "log": ("setpoint.ops.logstream", "the log's stream: `log migrate` to eventlog.replicas"),
 }
 
 

@@ -74,3 +74,19 @@ async def _open_jetstream(
         if owns:
             await client.close()
         raise
+
+
+async def migrate_replicas(settings: Settings, **connect_options: Any) -> tuple[int, int]:
+    """Change the JetStream stream's replica count to `eventlog.replicas` in place, the log
+    kept (`JetStreamEventLog.migrate_replicas`); (before, after). LogMisconfigured for
+    another backend and when the servers cannot hold that many copies."""
+    if settings.eventlog.backend != "jetstream":
+        raise LogMisconfigured("only a JetStream log has replicas (eventlog.backend)")
+    from setpoint.eventlog.jetstream import JetStreamEventLog
+
+    event_log = await open_event_log(settings, name="setpoint-log", **connect_options)
+    try:
+        assert isinstance(event_log, JetStreamEventLog)
+        return await event_log.migrate_replicas()
+    finally:
+        await event_log.close()
