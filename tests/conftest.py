@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from setpoint.bus.cluster import EmbeddedCluster, local_nodes
-from setpoint.bus.embedded import EmbeddedNats, answers, free_port
+from setpoint.bus.cluster import EmbeddedCluster, free_cluster_url
+from setpoint.bus.embedded import EmbeddedNats, free_port
 
 
 @pytest.fixture(scope="session")
@@ -29,21 +29,10 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-def cluster_base_port() -> int:
-    """A port where a local cluster of three fits: its client, route and monitoring ports
-    (`setpoint.bus.cluster.local_nodes`) all free now."""
-    while True:
-        base = free_port()
-        nodes = local_nodes(f"nats://127.0.0.1:{base}", 3, Path("unused"))
-        ports = [p for n in nodes for p in (n.port, n.route_port, n.monitor_port)]
-        if max(ports) < 65536 and not any(answers(f"nats://127.0.0.1:{p}", 0.1) for p in ports):
-            return base
-
-
 @pytest.fixture
 def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
     root: Path = tmp_path_factory.mktemp("nats-cluster")
-    cluster = EmbeddedCluster(f"nats://127.0.0.1:{cluster_base_port()}", 3, root)
+    cluster = EmbeddedCluster(free_cluster_url(3), 3, root)
     cluster.start()
     try:
         yield cluster

@@ -56,12 +56,13 @@ async def test_the_stream_keeps_three_copies(
     info = await replicated.connection.jetstream().stream_info(replicated.stream)
     assert info.config.num_replicas == 3
     assert replicated.stream_replicas == 3
-    assert info.cluster is not None and info.cluster.leader in nats_cluster.servers
+    assert info.cluster is not None
+    assert info.cluster.leader in nats_cluster.servers
     assert len(info.cluster.replicas or []) == 2
 
 
 async def _chain(
-    log: JetStreamEventLog, key: Key, acked: dict[str, int], progress: asyncio.Event
+    log: JetStreamEventLog, key: Key, acked: dict[str, int], progress: asyncio.Condition
 ) -> None:
     """Appends to one key, each expecting the one before (the services' way)."""
     expected = 0
@@ -69,27 +70,28 @@ async def _chain(
         event = placed(key, n=n)
         [expected] = await log.append(key, Producer.GATEWAY, [event], expected)
         acked[event.event_id] = expected
-        progress.set()
+        async with progress:
+            progress.notify_all()
         await asyncio.sleep(0.02)
 
 
-async def _acked_at_least(acked: dict[str, int], count: int) -> None:
-    while len(acked) < count:
-        await asyncio.sleep(0.02)
+async def _acked_at_least(acked: dict[str, int], count: int, progress: asyncio.Condition) -> None:
+    async with progress:
+        await progress.wait_for(lambda: len(acked) >= count)
 
 
 async def test_appends_ride_through_a_sigkill_of_the_stream_leader(
     replicated: JetStreamEventLog, nats_cluster: EmbeddedCluster
 ) -> None:
     acked: dict[str, int] = {}
-    progress = asyncio.Event()
+    progress = asyncio.Condition()
     writers = [asyncio.create_task(_chain(replicated, key, acked, progress)) for key in KEYS]
     total = len(KEYS) * APPENDS_PER_KEY
-    await asyncio.wait_for(_acked_at_least(acked, total // 4), 60)
+    await asyncio.wait_for(_acked_at_least(acked, total // 4, progress), 60)
     leader = stream_leader(nats_cluster.nodes[0], replicated.stream)
     assert leader is not None
     await asyncio.to_thread(nats_cluster.kill, leader)
-    await asyncio.wait_for(_acked_at_least(acked, total // 2), 60)
+    await asyncio.wait_for(_acked_at_least(acked, total // 2, progress), 60)
     await asyncio.to_thread(nats_cluster.restart, leader)
     await asyncio.wait_for(asyncio.gather(*writers), 120)  # none raised: every append acked
 
@@ -111,10 +113,11 @@ async def test_another_replica_count_is_refused_by_the_admin_and_migrated_on_pur
     await log.close()
 
     three = settings_for(nats_cluster, tmp_path, 3)
-    with pytest.raises(LogMisconfigured, match="has 1 replica.*setpoint log migrate"):
+    with pytest.raises(LogMisconfigured, match=r"has 1 replica.*setpoint log migrate"):
         await open_event_log(three, name="test-cluster", admin=True)
     service_view = await open_event_log(three, name="test-cluster")  # a service: warns, works
-    assert isinstance(service_view, JetStreamEventLog) and service_view.stream_replicas == 1
+    assert isinstance(service_view, JetStreamEventLog)
+    assert service_view.stream_replicas == 1
     await service_view.close()
 
     assert await migrate_replicas(three) == (1, 3)
@@ -129,7 +132,7 @@ async def test_a_single_server_cannot_hold_three_copies(nats_url: str, tmp_path:
     nc = await connect_nats(settings, name="test-single")
     suffix = uuid.uuid4().hex[:10]
     try:
-        with pytest.raises(LogMisconfigured, match="cannot create stream .*replicas"):
+        with pytest.raises(LogMisconfigured, match=r"cannot create stream .*replicas"):
             await JetStreamEventLog.open(
                 nc, stream=f"R3_{suffix}", subject_root=f"r3{suffix}.evt", replicas=3
             )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from setpoint.bus.embedded import EmbeddedNats, host_port, server_binary
+from setpoint.bus.embedded import EmbeddedNats, answers, free_port, host_port, server_binary
 
 CLUSTER_NAME: Final = "setpoint"
 ROUTE_OFFSET: Final = 2000
@@ -73,6 +73,17 @@ def local_nodes(url: str, size: int, store_root: Path) -> tuple[Node, ...]:
              str(store_root / f"n{i + 1}"))
         for i in range(size)
     )  # fmt: skip
+
+
+def free_cluster_url(size: int, host: str = "127.0.0.1") -> str:
+    """A url for `local_nodes` whose client, route and monitoring ports are all free now
+    (tests and benchmarks)."""
+    while True:
+        base = free_port(host)
+        nodes = local_nodes(f"nats://{host}:{base}", size, Path("unused"))
+        ports = [p for n in nodes for p in (n.port, n.route_port, n.monitor_port)]
+        if max(ports) < 65536 and not any(answers(f"nats://{host}:{p}", 0.1) for p in ports):
+            return f"nats://{host}:{base}"
 
 
 def client_url(nodes: Sequence[Node]) -> str:
