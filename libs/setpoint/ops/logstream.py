@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(config: str | None, args: argparse.Namespace) -> int:
     from setpoint.eventlog.factory import migrate_replicas
 
-    settings = load_settings(config)
+    loaded = load_settings(config)  # never starts a server: the log to change is elsewhere
+    settings = loaded.model_copy(
+        update={"nats": loaded.nats.model_copy(update={"embedded": False})}
+    )
     stream = settings.eventlog.stream
     try:
         before, after = asyncio.run(migrate_replicas(settings, **operator_options(settings.nats)))
