@@ -15,6 +15,12 @@ Starts its own nats-server (the bundled binary, a temporary store, a free port) 
   second process (`bench._raw_reader`) and the parsing and folding here (`reader_cpu_s`:
   that process's CPU time). Setpoint does not replay this way: see docs/benchmarks.md.
 
+`--cluster N`: the same against N clustered bundled nats-servers on loopback
+(`setpoint.bus.cluster`), the stream with `--replicas` copies (default min(N, 3)): an
+append is acknowledged once a majority of the copies holds it, so its latency shows what
+replication costs (on one machine the network is loopback: a real cluster adds its
+round trips). `--cluster 1` is the single server (default).
+
 The 1-minute load average is printed too: on a shared machine the wall-clock figures
 fall with it, the `per_cpu_s` ones (events per CPU second of this process) much less.
 """
@@ -35,10 +41,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import nats
 
+from setpoint.bus.cluster import EmbeddedCluster, free_cluster_url
 from setpoint.bus.embedded import EmbeddedNats, free_port
 from setpoint.core.events import (
     Event,
@@ -305,14 +313,18 @@ def projection_fold() -> tuple[Callable[[int, Event], None] | None, str]:
 
 
 async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
-    nc = await nats.connect(url, name="bench-eventlog")
-    log = await JetStreamEventLog.open(nc, stream=f"BENCH_{uuid.uuid4().hex[:8].upper()}")
+    nc = await nats.connect(url.split(","), name="bench-eventlog")
+    log = await JetStreamEventLog.open(
+        nc, stream=f"BENCH_{uuid.uuid4().hex[:8].upper()}", replicas=args.replicas
+    )
     try:
         events = list(generate(args.events + args.sequential, args.seed))
         result: dict[str, Any] = {
             "server": str(nc.connected_server_version),
             "load_average_1m": round(os.getloadavg()[0], 2),
             "cpus": os.cpu_count(),
+            "servers": args.cluster,
+            "replicas": args.replicas,
         }
         result["append_sequential"] = await sequential_appends(log, events[: args.sequential])
         result["append_pipelined"] = await pipelined_appends(
@@ -333,6 +345,17 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         await nc.drain()
 
 
+async def run_on_cluster(args: argparse.Namespace) -> dict[str, Any]:
+    """`run` against a local cluster of `args.cluster` servers started for it."""
+    with tempfile.TemporaryDirectory(prefix="bench-eventlog-") as store:
+        cluster = EmbeddedCluster(free_cluster_url(args.cluster), args.cluster, Path(store))
+        await asyncio.to_thread(cluster.start)
+        try:
+            return await run(cluster.url, args)
+        finally:
+            cluster.stop()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench eventlog", description=__doc__)
     parser.add_argument("--events", type=int, default=200_000, help="events in the log")
@@ -341,9 +364,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=3, help="replays into projections")
     parser.add_argument("--url", help="use this nats-server instead of starting one")
+    parser.add_argument("--cluster", type=int, default=1, help="clustered servers to start")
+    parser.add_argument("--replicas", type=int, help="the stream's copies (min(cluster, 3))")
     args = parser.parse_args(argv)
+    if args.replicas is None:
+        args.replicas = min(args.cluster, 3)
     if args.url:
         result = asyncio.run(run(args.url, args))
+    elif args.cluster > 1:
+        result = asyncio.run(run_on_cluster(args))
     else:
         with tempfile.TemporaryDirectory(prefix="bench-eventlog-") as store:
             url = f"nats://127.0.0.1:{free_port()}"

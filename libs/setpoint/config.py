@@ -51,9 +51,14 @@ class NatsConfig(Section):
     reference (`env:NAME` or `file:PATH`) like every secret; None connects without any and
     lets the server decide. `tls_ca`: clients use TLS and verify the server with this CA.
     `tls`: `setpoint up` runs its server with TLS required (with `tls_cert`/`tls_key`,
-    else a development CA and certificate it generates in its data directory)."""
+    else a development CA and certificate it generates in its data directory).
+
+    Several servers (a cluster): `url` may list them separated by commas, or `urls` lists
+    them (then `url` is left out; it becomes the comma-joined list, so every reader of
+    `url` sees all of them); clients connect to any and move to another when one goes."""
 
     url: str = "nats://127.0.0.1:4222"
+    urls: tuple[str, ...] = ()
     embedded: bool = True
     data_dir: str = ".setpoint"
     credentials: str | None = None
@@ -61,6 +66,31 @@ class NatsConfig(Section):
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _urls_into_url(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("urls"):
+            return data
+        joined = ",".join(str(url).strip() for url in data["urls"])
+        if data.get("url") and split_servers(str(data["url"])) != split_servers(joined):
+            raise ValueError("give the servers as url (comma-separated) or as urls, not both")
+        return {**data, "url": joined}
+
+    @field_validator("url")
+    @classmethod
+    def _url_list(cls, value: str) -> str:
+        servers = split_servers(value)
+        if not servers:
+            raise ValueError("names no server")
+        if len(set(servers)) != len(servers):
+            raise ValueError("names a server twice")
+        return ",".join(servers)
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        """Every server the clients may connect to, in the configured order."""
+        return split_servers(self.url)
 
     @field_validator("credentials")
     @classmethod
@@ -70,11 +100,36 @@ class NatsConfig(Section):
         return value
 
 
+def split_servers(text: str) -> tuple[str, ...]:
+    """`"nats://a:4222, nats://b:4222"` → `("nats://a:4222", "nats://b:4222")`; an empty
+    entry is refused (ValueError)."""
+    servers = tuple(part.strip() for part in text.split(","))
+    if any(not server for server in servers):
+        raise ValueError(f"{text!r} has an empty entry in its comma-separated list")
+    return servers
+
+
+MAX_REPLICAS = 5
+"""JetStream keeps at most five copies of a stream."""
+
+
 class EventLogConfig(Section):
+    """`replicas`: how many servers of a JetStream cluster keep the stream (1 on a single
+    server; 3 in a cluster survives the loss of one). The stream is created with it; a
+    stream that exists with another count is changed only by `setpoint log migrate`."""
+
     backend: Literal["jetstream", "eventstoredb", "memory"] = "jetstream"
     url: str | None = None
     stream: str = "SETPOINT"
     duplicate_window_s: int = 120
+    replicas: int = 1
+
+    @field_validator("replicas")
+    @classmethod
+    def _replica_count(cls, value: int) -> int:
+        if not 1 <= value <= MAX_REPLICAS:
+            raise ValueError(f"must be 1 to {MAX_REPLICAS} (3 in a three-server cluster)")
+        return value
 
 
 def resolve_secret(ref: str) -> SecretStr:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from setpoint.core.lazy import lazy_names
 
 if TYPE_CHECKING:
+    from setpoint.bus.cluster import EmbeddedCluster
     from setpoint.bus.connect import (
         NatsServerTooOld,
         NatsUnavailable,
@@ -27,6 +28,7 @@ _WHERE = {
     "nats_connection": "connect",
     "NatsUnavailable": "connect",
     "NatsServerTooOld": "connect",
+    "EmbeddedCluster": "cluster",
     "EmbeddedNats": "embedded",
     "NatsServerNotFound": "embedded",
     "NoResponders": "replies",
@@ -43,6 +45,7 @@ _WHERE = {
 """Public name -> the module of this package that defines it."""
 
 __all__ = [
+    "EmbeddedCluster",
     "EmbeddedNats",
     "KeyRunner",
     "NatsServerNotFound",

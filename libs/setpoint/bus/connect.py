@@ -2,8 +2,11 @@
 
 `connect_nats(settings, name=...)` returns a connected `nats.NATS` client:
 
-* something answers at `nats.url` → connect to it;
-* nothing answers, `nats.embedded` is true and the url is a local address → start the
+* something answers at `nats.url` → connect to it; with several servers (a cluster:
+  `nats.url` comma-separated, or `nats.urls`) the client knows them all, connects to one
+  that answers and, when that one goes, reconnects to another (re-subscribing its
+  subscriptions; an append in flight is sent again, `setpoint.eventlog.jetstream`);
+* nothing answers, `nats.embedded` is true and the url is one local address → start the
   bundled nats-server (JetStream, store under `<nats.data_dir>/nats`, log in
   `<nats.data_dir>/nats-server.log`), connect, and stop that server when this client is
   closed (`await nc.close()` or `drain()`); `embedded_server(nc)` returns it;
@@ -36,7 +39,7 @@ from nats.aio.client import Client as NATS
 
 from setpoint.bus.credentials import client_options
 from setpoint.bus.embedded import EmbeddedNats, answers, host_port
-from setpoint.config import Settings
+from setpoint.config import Settings, split_servers
 from setpoint.core.errors import ConfigError
 from setpoint.core.errors import NatsRefused as NatsRefused
 from setpoint.core.errors import NatsServerTooOld as NatsServerTooOld
@@ -141,7 +144,7 @@ async def _connect_unless_refused(
     refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     options["error_cb"] = _watch_refusal(options["error_cb"], refused)
     attempt: asyncio.Future[NATS] = asyncio.ensure_future(
-        nats.connect(url, name=name, closed_cb=on_closed, **options)
+        nats.connect(list(split_servers(url)), name=name, closed_cb=on_closed, **options)
     )
     try:
         either: list[asyncio.Future[Any]] = [attempt, refused]
@@ -221,8 +224,13 @@ async def _start_embedded(settings: Settings) -> EmbeddedNats | None:
     """Start the bundled server; None when another process won the race to start one."""
     url = settings.nats.url
     host, _ = host_port(url)
-    if not settings.nats.embedded or host not in LOCAL_HOSTS:
-        why = "nats.embedded is false" if not settings.nats.embedded else "it is not local"
+    several = len(settings.nats.servers) > 1
+    if not settings.nats.embedded or host not in LOCAL_HOSTS or several:
+        why = (
+            "nats.embedded is false" if not settings.nats.embedded
+            else "it names several servers (a cluster: start them, or `setpoint up --cluster`)"
+            if several else "it is not local"
+        )  # fmt: skip
         raise NatsUnavailable(
             f"nothing answers at {url} and {why}, so no server is started here: start a "
             "nats-server 2.11+ with JetStream (`nats-server -js`) or set nats.embedded = true"

@@ -47,18 +47,22 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def host_port(url: str) -> tuple[str, int]:
-    parsed = urlparse(url)
+    """Host and port of the url (of the first server of a comma-separated list)."""
+    parsed = urlparse(url.split(",", 1)[0].strip())
     return parsed.hostname or "127.0.0.1", parsed.port or 4222
 
 
 def answers(url: str, timeout: float = 0.5) -> bool:  # float-ok
-    """True when something accepts TCP connections at the NATS url."""
-    host, port = host_port(url)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    """True when something accepts TCP connections at the NATS url (at any server of a
+    comma-separated list)."""
+    for server in url.split(","):
+        host, port = host_port(server)
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 class EmbeddedNats:
@@ -70,10 +74,14 @@ class EmbeddedNats:
         self.log_file = Path(log_file) if log_file else None
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 10.0) -> None:  # float-ok
+    def arguments(self) -> list[str]:
+        """The server's command line."""
         host, port = host_port(self.url)
+        return [server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(self.store_dir)]
+
+    def start(self, timeout: float = 10.0) -> None:  # float-ok
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        args = [server_binary(), "-js", "-a", host, "-p", str(port), "-sd", str(self.store_dir)]
+        args = self.arguments()
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

@@ -26,6 +26,12 @@ are quarantined (`Quarantined(stream sequence, subject, reason, raw)`) and skipp
 For long reads on two cores, `read_all_raw` gives the same entries unparsed, in batches,
 for a parser in another process (`setpoint audit`, `setpoint.eventlog.offload`).
 
+Replicas: the stream is created with `replicas` copies (`eventlog.replicas`; more than one
+needs a JetStream cluster, which elects a leader per stream and acknowledges an append once
+a majority of the copies hold it). An existing stream with another count is used as it is,
+with a warning, unless `require_replicas` (the admin's step), which refuses it; the count
+changes only by `migrate_replicas` (`setpoint log migrate`), in place, the log kept.
+
 The stream is looked up at open and created only when it is missing (an admin's step:
 `setpoint up` does it before any service starts); an identity that may not create it gets
 LogMisconfigured saying so, and one that may only read needs nothing but stream info.
@@ -87,10 +93,16 @@ WRONG_LAST_SEQUENCE: Final = 10071
 STREAM_NAME_IN_USE: Final = 10058
 
 
-def desired_config(name: str, root: str, duplicate_window_s: float) -> api.StreamConfig:  # float-ok
+def desired_config(
+    name: str,
+    root: str,
+    duplicate_window_s: float,  # float-ok
+    replicas: int = 1,
+) -> api.StreamConfig:
     """The stream Setpoint needs (module docstring)."""
     return api.StreamConfig(
         name=name,
+        num_replicas=replicas,
         subjects=[f"{root}.>"],
         retention=api.RetentionPolicy.LIMITS,
         storage=api.StorageType.FILE,
@@ -148,8 +160,14 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         timeout: float = 5.0,  # float-ok
         append_retry_s: float = APPEND_RETRY_S,  # float-ok
         account: str | None = None,
+        replicas: int = 1,
+        require_replicas: bool = False,
     ) -> None:
         super().__init__()
+        self._replicas = replicas
+        self._require_replicas = require_replicas
+        self.stream_replicas = replicas
+        """The replica count of the stream as found at open."""
         self._quarantined_positions = set()
         self._nc = nc
         self._js = nc.jetstream(timeout=timeout)
@@ -195,7 +213,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
 
     async def ensure_stream(self) -> None:
         """Create the stream, or check that the existing one fits; idempotent."""
-        wanted = desired_config(self._stream, self._root, self._window)
+        wanted = desired_config(self._stream, self._root, self._window, self._replicas)
         try:
             info = await self._js.stream_info(self._stream)
         except NotFoundError:
@@ -222,6 +240,38 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
                 self._window,
             )
         self._direct = bool(info.config.allow_direct)
+        self._check_replicas(int(info.config.num_replicas or 1))
+
+    def _check_replicas(self, found: int) -> None:
+        self.stream_replicas = found
+        if found == self._replicas:
+            return
+        text = (
+            f"stream {self._stream} has {found} replica(s), eventlog.replicas is "
+            f"{self._replicas}: it is left as it is; `setpoint log migrate` changes it"
+        )
+        if self._require_replicas:
+            raise LogMisconfigured(text)
+        log.warning("%s", text)
+
+    async def migrate_replicas(self) -> tuple[int, int]:
+        """Change the stream's replica count to the configured one, in place (JetStream
+        copies the stream to the new servers or drops copies; nothing is recreated);
+        (before, after). LogMisconfigured when the servers cannot hold that many."""
+        info = await self._js.stream_info(self._stream)
+        before = int(info.config.num_replicas or 1)
+        if before == self._replicas:
+            return before, before
+        info.config.num_replicas = self._replicas
+        try:
+            updated = await self._js.update_stream(info.config)
+        except APIError as exc:
+            raise LogMisconfigured(
+                f"cannot change stream {self._stream} to {self._replicas} replica(s): "
+                f"{exc.description}"
+            ) from exc
+        self.stream_replicas = int(updated.config.num_replicas or 1)
+        return before, self.stream_replicas
 
     async def _create(self, wanted: api.StreamConfig) -> api.StreamInfo:
         try:

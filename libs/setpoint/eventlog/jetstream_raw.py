@@ -25,7 +25,11 @@ for `stall_s`) is recreated from the last sequence yielded + 1, so nothing is sk
 repeated. Its creation is asked again of the new server as soon as the client reconnects
 (`across_reconnects`): a server shutting down ends the pull requests (409) and then never
 answers, so waiting out the request's timeout would hold the reader for seconds after the
-server is back. `close()` is idempotent.
+server is back. In a cluster the consumer may live on another server than the client's,
+and a pull request can find no responder there for a moment (status 503: the other
+server's interest has not reached ours yet, or it is restarting): the consumer is then made
+again after a short backoff, up to `UNREACHABLE_TRIES` times in a row before the read
+fails. `close()` is idempotent.
 
 This leans on one private detail of nats-py 2.x (`Client._process_msg(sid, subject,
 reply, data, headers)`, called by its protocol parser); `pyproject.toml` pins nats-py < 3.
@@ -50,6 +54,7 @@ from nats.js import api
 from setpoint.bus.replies import NoResponders as NoResponders
 from setpoint.bus.replies import Replies as Replies
 from setpoint.bus.replies import dispatch_table
+from setpoint.bus.workqueue import backoff_delay
 from setpoint.core.errors import FeedError as FeedError
 
 BATCH: Final = 1024
@@ -57,6 +62,8 @@ EXPIRES_S: Final = 30.0
 HEARTBEAT_S: Final = 5.0
 RECONNECT_CHECK_S: Final = 0.5
 ANSWER_CHECK_S: Final = 0.05
+UNREACHABLE_TRIES: Final = 20
+"""Pull requests in a row answered 503 (no responder) before a read fails (about 15 s)."""
 
 T = TypeVar("T")
 
@@ -139,6 +146,7 @@ class Feed:
         self._requested = self._received = 0
         self._lost = False
         self._error: str | None = None
+        self._unreachable = 0
         self._sub: Subscription | None = None
         self._consumer: str | None = None
         self._reconnects_at_create = 0
@@ -178,6 +186,7 @@ class Feed:
         else:
             sequence, pending = ack_position(reply)
             self._received += 1
+            self._unreachable = 0
             if self._held is not None and sequence <= self._held():
                 # the reader holds it already: no buffering, and no wake-up unless the
                 # reader must ask for more (these count against the pull requests)
@@ -196,6 +205,9 @@ class Feed:
         if code in (b"404", b"408"):  # pull request ended: assume nothing is outstanding
             self._requested = self._received
         elif code == b"409":  # consumer deleted, leadership change, limits: start again
+            self._lost = True
+        elif code == b"503" and self._unreachable < UNREACHABLE_TRIES:  # module docstring
+            self._unreachable += 1
             self._lost = True
         else:
             self._error = f"pull request refused with status {code.decode(errors='replace')}"
@@ -253,6 +265,8 @@ class Feed:
             if self._nc.is_closed:
                 raise ConnectionClosedError
             if self._lost:
+                if self._unreachable:
+                    await asyncio.sleep(backoff_delay(self._unreachable - 1, 0.05, 1.0))
                 await self._restart()
             await self._pull()
             if not self._buffer:

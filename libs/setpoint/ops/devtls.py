@@ -2,7 +2,8 @@
 
 `make_dev_tls(directory, hosts)` writes `ca.pem`, `ca.key`, `server.pem` and `server.key`
 (keys owner-only) unless they exist, and returns their paths. The server certificate names
-`localhost`, `127.0.0.1`, `::1` and `hosts`; clients trust it by trusting `ca.pem`
+`localhost`, `127.0.0.1`, `::1` and `hosts` (for server and client use: the nodes of a
+local cluster present it to each other on their routes); clients trust it by trusting `ca.pem`
 (`nats.tls_ca`). For development only: production brings its own certificates
 (`nats.tls_cert`, `nats.tls_key`, `nats.tls_ca`).
 """
@@ -25,6 +26,8 @@ from setpoint.ops.private import write_private
 
 VALID_DAYS: Final = 825
 LOCAL_NAMES: Final = ("localhost", "127.0.0.1", "::1")
+USAGES: Final = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
+"""The server certificate serves clients and, in a cluster, the routes both ways."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class DevTls:
 def make_dev_tls(directory: Path, hosts: Iterable[str] = ()) -> DevTls:
     """The development CA and server certificate in `directory` (module docstring)."""
     found = DevTls(directory / "ca.pem", directory / "server.pem", directory / "server.key")
-    if found.ca.is_file() and found.cert.is_file() and found.key.is_file():
+    present = found.ca.is_file() and found.cert.is_file() and found.key.is_file()
+    if present and _serves_routes(found.cert):
         return found
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Setpoint development CA")])
@@ -53,7 +57,7 @@ def make_dev_tls(directory: Path, hosts: Iterable[str] = ()) -> DevTls:
         _builder(name, ca_name, key.public_key())
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(USAGES), critical=False)
         .add_extension(x509.SubjectAlternativeName(_names((*LOCAL_NAMES, *hosts))), False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -62,6 +66,17 @@ def make_dev_tls(directory: Path, hosts: Iterable[str] = ()) -> DevTls:
     write_private(found.ca, ca.public_bytes(serialization.Encoding.PEM).decode())
     write_private(found.cert, cert.public_bytes(serialization.Encoding.PEM).decode())
     return found
+
+
+def _serves_routes(cert: Path) -> bool:
+    """The certificate may also be presented as a client (the routes between the nodes of
+    a cluster); one made before that was needed is made again, with a new CA."""
+    found = x509.load_pem_x509_certificate(cert.read_bytes())
+    try:
+        usage = found.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return all(oid in usage for oid in USAGES)
 
 
 def _builder(

@@ -93,7 +93,7 @@ async def send_kill(
     from nats.errors import TimeoutError as NatsTimeout
 
     client = await nats.connect(
-        url,
+        url.split(","),  # every server of a cluster
         name="setpoint-kill",
         connect_timeout=max(1, int(wait_s)),
         allow_reconnect=False,

@@ -2,10 +2,15 @@
 
     identities.json          name, kind, accounts and public key of every identity (no seed)
     creds/<name>.nk          the identity's nkey seed: its credential, handed to one process
-    server.json              how the server listens (host, port, store, TLS files)
+    server.json              how the server listens (host, port, store, TLS files, cluster size)
     nats-server.conf         rendered from the policy (`setpoint.bus.permissions`)
     nats-server.pid          the running server's pid (written by the server)
     tls/                     the development CA and certificate (`setpoint up --tls`)
+
+With a cluster (`setpoint up --cluster N`) each node has its own `nats-server-<node>.conf`
+and `.pid` (`setpoint.bus.cluster.local_nodes`: the same identities and grants, its own
+ports and store), the nodes log in to each other's routes with a generated password
+(`route-password`), and with TLS the routes use the server certificate both ways.
 
 `prepare_server(settings, tls=...)` makes the service identities (admin, gateway, executor,
 differ, and the strategy host with the accounts of the configured strategies) unless they
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +32,7 @@ from typing import Final
 
 import nkeys
 
+from setpoint.bus.cluster import RouteTls, local_nodes, node_lines
 from setpoint.bus.credentials import ADMIN, security_dir, seed_file
 from setpoint.bus.embedded import host_port
 from setpoint.bus.permissions import Identity, Kind, Layout, ServerTls, render_server_config
@@ -38,6 +45,7 @@ IDENTITIES: Final = "identities.json"
 SERVER: Final = "server.json"
 CONFIG: Final = "nats-server.conf"
 PID: Final = "nats-server.pid"
+ROUTE_PASSWORD: Final = "route-password"
 NAME_PATTERN: Final = "letters, digits, '-' and '_'"
 
 
@@ -48,6 +56,8 @@ class Prepared:
     config: Path
     creds: dict[str, Path]
     ca: Path | None
+    nodes: tuple[Path, ...] = ()
+    """In a cluster, every node's configuration (`config` is the first's)."""
 
 
 def new_seed() -> str:
@@ -122,8 +132,9 @@ def service_identities(settings: Settings) -> list[tuple[str, Kind, tuple[str, .
     ]
 
 
-def prepare_server(settings: Settings, *, tls: bool) -> Prepared:
-    """Identities, TLS files and the configuration for the server `setpoint up` starts."""
+def prepare_server(settings: Settings, *, tls: bool, cluster: int = 1) -> Prepared:
+    """Identities, TLS files and the configuration for the server `setpoint up` starts
+    (for each of the `cluster` nodes when more than one)."""
     data_dir = Path(settings.nats.data_dir).resolve()
     private_dir(security_dir(data_dir))
     identities = load_identities(data_dir)
@@ -136,11 +147,20 @@ def prepare_server(settings: Settings, *, tls: bool) -> Prepared:
         "host": host, "port": port, "store_dir": str(data_dir / "nats"),
         "stream": settings.eventlog.stream,
         "tls": None if server_tls is None else [server_tls.cert, server_tls.key, server_tls.ca],
+        "cluster": cluster, "ca": None if ca is None else str(ca),
     }  # fmt: skip
     write_private(security_dir(data_dir) / SERVER, json.dumps(server, indent=2) + "\n")
-    config = render(data_dir)
+    configs = render_all(data_dir)
     creds = {name: seed_file(data_dir, name) for name in identities}
-    return Prepared(config, creds, ca)
+    return Prepared(configs[0], creds, ca, configs if cluster > 1 else ())
+
+
+def _route_password(data_dir: Path) -> str:
+    """The password the nodes of a cluster log in to each other's routes with (made once)."""
+    path = security_dir(data_dir) / ROUTE_PASSWORD
+    if not path.is_file():
+        write_private(path, secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
 
 
 def _server_tls(settings: Settings, data_dir: Path) -> tuple[ServerTls, Path | None]:
@@ -154,16 +174,49 @@ def _server_tls(settings: Settings, data_dir: Path) -> tuple[ServerTls, Path | N
 
 
 def render(data_dir: Path) -> Path:
-    """Write `nats-server.conf` from `server.json` and `identities.json`; its path."""
+    """Write `nats-server.conf` (each node's, in a cluster) from `server.json` and
+    `identities.json`; the (first) path."""
+    return render_all(data_dir)[0]
+
+
+def render_all(data_dir: Path) -> tuple[Path, ...]:
+    """`render`, returning every configuration written (one per node in a cluster)."""
     folder = security_dir(data_dir)
     server = json.loads((folder / SERVER).read_text())
     tls = None if server["tls"] is None else ServerTls(*server["tls"])
-    text = render_server_config(
-        load_identities(data_dir).values(),
-        host=server["host"], port=server["port"], store_dir=server["store_dir"],
-        layout=Layout(stream=server["stream"]), tls=tls, pid_file=str(folder / PID),
-    )  # fmt: skip
-    return write_private(folder / CONFIG, text)
+    size = int(server.get("cluster", 1))
+    identities = load_identities(data_dir).values()
+    if size <= 1:
+        text = render_server_config(
+            identities,
+            host=server["host"], port=server["port"], store_dir=server["store_dir"],
+            layout=Layout(stream=server["stream"]), tls=tls, pid_file=str(folder / PID),
+        )  # fmt: skip
+        return (write_private(folder / CONFIG, text),)
+    url = f"nats://{server['host']}:{server['port']}"
+    nodes = local_nodes(url, size, Path(server["store_dir"]))
+    routes = None if tls is None else _route_tls(tls, server.get("ca"))
+    password = _route_password(data_dir)
+    written = []
+    for node in nodes:
+        text = render_server_config(
+            identities, host=node.host, port=node.port, store_dir=node.store_dir,
+            layout=Layout(stream=server["stream"]), tls=tls,
+            pid_file=str(folder / f"nats-server-{node.name}.pid"),
+            extra=node_lines(node, nodes, route_password=password, tls=routes),
+        )  # fmt: skip
+        written.append(write_private(folder / f"nats-server-{node.name}.conf", text))
+    return tuple(written)
+
+
+def _route_tls(tls: ServerTls, ca: str | None) -> RouteTls:
+    """The routes use the server certificate both ways; the nodes check it with the CA."""
+    if ca is None:
+        raise UsageError(
+            "TLS between the nodes of a cluster needs the CA that signed nats.tls_cert: "
+            "set nats.tls_ca"
+        )
+    return RouteTls(tls.cert, tls.key, ca)
 
 
 def issue(data_dir: Path, name: str, kind: Kind, accounts: tuple[str, ...]) -> Identity:
@@ -194,8 +247,14 @@ def revoke(data_dir: Path, name: str) -> Identity:
 
 
 def reload_server(data_dir: Path) -> int | None:
-    """SIGHUP to the running server (its pid file); its pid, or None when none runs."""
-    path = security_dir(data_dir) / PID
+    """SIGHUP to the running server (every node of a cluster; their pid files); the (first)
+    pid, or None when none runs."""
+    folder = security_dir(data_dir)
+    pids = [_reload(path) for path in [folder / PID, *sorted(folder.glob("nats-server-*.pid"))]]
+    return next((pid for pid in pids if pid is not None), None)
+
+
+def _reload(path: Path) -> int | None:
     try:
         pid = int(path.read_text().strip())
         command = Path(f"/proc/{pid}/cmdline").read_bytes()

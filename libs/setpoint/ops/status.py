@@ -87,7 +87,11 @@ async def collect(url: str, wait_s: float = 1.0, **options: Any) -> dict[str, An
     try:
         nc = await asyncio.wait_for(
             nats.connect(
-                url, allow_reconnect=False, error_cb=_quiet, name="setpoint-status", **options
+                url.split(","),  # every server of a cluster
+                allow_reconnect=False,
+                error_cb=_quiet,
+                name="setpoint-status",
+                **options,
             ),
             wait_s + 1,
         )

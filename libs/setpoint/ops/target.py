@@ -95,7 +95,7 @@ async def publish(
     try:
         nc = await asyncio.wait_for(
             nats.connect(
-                settings.nats.url,
+                list(settings.nats.servers),
                 name="setpoint-target",
                 allow_reconnect=False,
                 max_reconnect_attempts=0,

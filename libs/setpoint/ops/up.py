@@ -19,6 +19,13 @@
 
 If services already answer on the NATS in use, `up` refuses to start a second copy.
 
+`--cluster N` (N > 1): N bundled nats-servers clustered on this host instead of one
+(`setpoint.bus.cluster.local_nodes`: the first answers at `nats.url`, the others on the
+next ports, routes on port + 2000, each its own store `<data_dir>/nats/n<i>`), all started
+before `up` waits for them to report JetStream healthy; the log's stream gets
+`eventlog.replicas` copies (min(N, 3) when left at 1) and every child is given the whole
+server list (`SETPOINT_NATS__URL`, comma-separated) and that count.
+
 Secure by default (docs/operations.md, "Security"): when `up` starts the bundled server it
 first makes the identities and the server configuration in `<data_dir>/security`
 (`setpoint.ops.security`; owner-only files), starts the server with it, connects itself as
@@ -50,6 +57,7 @@ from urllib.parse import urlparse
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
+from setpoint.bus.cluster import Node, client_url, healthy, local_nodes, standalone_config
 from setpoint.bus.connect import connect_nats
 from setpoint.bus.credentials import ADMIN, client_options, operator_options
 from setpoint.bus.embedded import answers, host_port, server_binary
@@ -94,6 +102,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="require TLS of every NATS client (a development certificate unless "
         "nats.tls_cert and nats.tls_key are set)",
     )
+    parser.add_argument(
+        "--cluster",
+        type=cluster_size,
+        default=1,
+        metavar="N",
+        help="run N clustered nats-servers (JetStream replicated; 3 survives the loss of "
+        "one) instead of one (default 1)",
+    )
+
+
+MAX_CLUSTER = 7
+
+
+def cluster_size(text: str) -> int:
+    """`--cluster`'s value: a whole number from 1 to MAX_CLUSTER."""
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of servers") from None
+    if not 1 <= size <= MAX_CLUSTER:
+        raise argparse.ArgumentTypeError(f"a local cluster has 1 to {MAX_CLUSTER} servers")
+    return size
+
+
+def cluster_settings(settings: Settings, size: int) -> Settings:
+    """The settings of a run with a local cluster of `size`: every node's url in
+    `nats.url`, the stream's replica count (min(size, 3) unless configured); SystemExit
+    when the configuration names other servers or more replicas than servers."""
+    if size == 1:
+        return settings
+    data_dir = Path(settings.nats.data_dir).resolve()
+    nodes = local_nodes(settings.nats.url, size, data_dir / "nats")
+    urls = tuple(node.url for node in nodes)
+    if len(settings.nats.servers) > 1 and settings.nats.servers != urls:
+        raise SystemExit(
+            f"setpoint up: --cluster {size} runs its servers at {', '.join(urls)}, but "
+            f"nats.url names {', '.join(settings.nats.servers)}: name only the first, or these"
+        )
+    replicas = settings.eventlog.replicas if settings.eventlog.replicas > 1 else min(size, 3)
+    if replicas > size:
+        raise SystemExit(
+            f"setpoint up: eventlog.replicas = {replicas} needs at least that many servers "
+            f"(--cluster {size})"
+        )
+    return settings.model_copy(update={
+        "nats": settings.nats.model_copy(update={"url": client_url(nodes), "urls": ()}),
+        "eventlog": settings.eventlog.model_copy(update={"replicas": replicas}),
+    })  # fmt: skip
 
 
 def main(config: str | None, args: argparse.Namespace) -> int:
@@ -101,10 +157,14 @@ def main(config: str | None, args: argparse.Namespace) -> int:
     path = config_path(config)
     if args.insecure and args.tls:
         raise SystemExit("setpoint up: --insecure and --tls exclude each other")
+    settings = cluster_settings(settings, args.cluster)
     security = None
     if not args.insecure and not answers(settings.nats.url):
-        security = prepare_server(settings, tls=args.tls or settings.nats.tls)
-    plan = make_plan(settings, path, dict(os.environ), security)
+        tls = args.tls or settings.nats.tls
+        security = prepare_server(settings, tls=tls, cluster=args.cluster)
+    elif args.cluster > 1 and not answers(settings.nats.url):
+        _write_open_configs(_nodes(settings, args.cluster))
+    plan = make_plan(settings, path, dict(os.environ), security, cluster=args.cluster)
     write_targets(plan.data_dir, settings.telemetry.metrics_host, plan.metrics_ports)
     console = Console(live=sys.stdout.isatty() and not args.no_status)
     return asyncio.run(Up(settings, plan, console, args.grace, args.ready_timeout).run())
@@ -112,7 +172,8 @@ def main(config: str | None, args: argparse.Namespace) -> int:
 
 @dataclass(frozen=True)
 class Plan:
-    """What `up` will start, in order. `nats` is None when a server already answers."""
+    """What `up` will start, in order. `nats` is None when a server already answers, or
+    when `up` runs a cluster: then `nodes` are its servers (`nats-n1`, ...)."""
 
     data_dir: Path
     nats: ChildSpec | None
@@ -121,6 +182,7 @@ class Plan:
     sim_urls: dict[str, str] = field(default_factory=dict)
     security: Prepared | None = None
     metrics_ports: dict[str, int] = field(default_factory=dict)
+    nodes: tuple[tuple[ChildSpec, Node], ...] = ()
 
 
 def make_plan(
@@ -128,13 +190,19 @@ def make_plan(
     path: Path | None,
     environ: dict[str, str],
     security: Prepared | None = None,
+    cluster: int = 1,
 ) -> Plan:
     """The children for this configuration (pure but for checking which ports answer).
     With `security`, the server runs with its configuration and each service gets its own
-    credential (and the CA)."""
+    credential (and the CA). With `cluster` > 1 (and `cluster_settings`), the nodes of a
+    local cluster instead of one server, and every child learns the server list."""
     data_dir = Path(settings.nats.data_dir).resolve()
     logs = data_dir / "logs"
     env = dict(environ)
+    nodes = _node_specs(settings, cluster, logs, security)
+    if cluster > 1:
+        env["SETPOINT_NATS__URL"] = settings.nats.url
+        env["SETPOINT_EVENTLOG__REPLICAS"] = str(settings.eventlog.replicas)
     if path is not None:
         env["SETPOINT_CONFIG"] = str(path.resolve())
     if path is None or settings.demo:
@@ -148,7 +216,7 @@ def make_plan(
     }
     return Plan(
         data_dir=data_dir,
-        nats=_nats_spec(settings, data_dir, logs, security),
+        nats=None if cluster > 1 else _nats_spec(settings, data_dir, logs, security),
         sims=tuple(
             ChildSpec(
                 name, (*setpoint, "run", "sim", "--port", str(port)), logs / f"{name}.log", env
@@ -167,7 +235,40 @@ def make_plan(
         sim_urls={name: url for name, (_, url) in sims.items()},
         security=security,
         metrics_ports=ports,
+        nodes=nodes,
     )
+
+
+def _nodes(settings: Settings, cluster: int) -> tuple[Node, ...]:
+    data_dir = Path(settings.nats.data_dir).resolve()
+    return local_nodes(settings.nats.url, cluster, data_dir / "nats")
+
+
+def _open_config(node: Node) -> Path:
+    """Where a node's configuration without authorization goes (`--insecure`)."""
+    return Path(node.store_dir).with_suffix(".conf")
+
+
+def _write_open_configs(nodes: tuple[Node, ...]) -> None:
+    """Each node's configuration without client authorization (`--insecure`)."""
+    for node in nodes:
+        Path(node.store_dir).mkdir(parents=True, exist_ok=True)
+        _open_config(node).write_text(standalone_config(node, nodes))
+
+
+def _node_specs(
+    settings: Settings, cluster: int, logs: Path, security: Prepared | None
+) -> tuple[tuple[ChildSpec, Node], ...]:
+    """The nodes of a local cluster to start (none when one already answers)."""
+    if cluster <= 1 or answers(settings.nats.url):
+        return ()
+    nodes = _nodes(settings, cluster)
+    configs = security.nodes if security is not None else tuple(map(_open_config, nodes))
+    return tuple(
+        (ChildSpec(f"nats-{node.name}", (server_binary(), "-c", str(config)),
+                   logs / f"nats-server-{node.name}.log"), node)
+        for node, config in zip(nodes, configs, strict=True)
+    )  # fmt: skip
 
 
 def _metrics_env(port: int | None) -> dict[str, str]:
@@ -235,6 +336,8 @@ class Up:
         self.stop = asyncio.Event()
         self.nc: NATS | None = None
         self.probes = {spec.name: _port_probe(url) for spec, url in self._port_children()}
+        for spec, node in plan.nodes:  # ready: JetStream of the cluster has its leader
+            self.probes[spec.name] = _node_probe(node)
 
     def _port_children(self) -> list[tuple[ChildSpec, str]]:
         found = [(spec, self.plan.sim_urls[spec.name]) for spec in self.plan.sims]
@@ -265,7 +368,10 @@ class Up:
     async def _start_all(self) -> bool:
         """Start every child in order; False when NATS is not there to build on, or when
         services already answer on it (a second `setpoint up` would run everything twice)."""
-        if self.plan.nats is not None:
+        if self.plan.nodes:
+            if not await self._start_cluster():
+                return False
+        elif self.plan.nats is not None:
             await self._start_and_wait(self.plan.nats)
             nats_state = self.supervisor.children["nats"].state
             if nats_state is not ChildState.READY and not self.stop.is_set():
@@ -290,6 +396,20 @@ class Up:
             if self.stop.is_set():
                 break
             await self._start_and_wait(spec)
+        return True
+
+    async def _start_cluster(self) -> bool:
+        """Start every node of the local cluster, then wait for each (a node is healthy
+        only once a majority runs); False when one did not become ready."""
+        for spec, _ in self.plan.nodes:
+            child = self.supervisor.add(spec)
+            self.console.line(f"{spec.name}: started (pid {child.pid}), log {spec.log_file}")
+        for spec, _ in self.plan.nodes:
+            await self._wait_ready(spec)
+            if self.supervisor.children[spec.name].state is not ChildState.READY:
+                if not self.stop.is_set():
+                    self.console.line(f"{spec.name}: did not start; see {spec.log_file}")
+                return False
         return True
 
     async def _connect_as_admin(self) -> bool:
@@ -319,7 +439,7 @@ class Up:
         from setpoint.eventlog.factory import open_event_log
 
         try:
-            event_log = await open_event_log(self.settings, nc=self.nc)
+            event_log = await open_event_log(self.settings, nc=self.nc, admin=True)
         except EventLogError as exc:
             self.console.line(f"event log: {exc}")
             return False
@@ -330,6 +450,11 @@ class Up:
         """Start a child; wait until it is ready, given up, timed out, or we are stopped."""
         child = self.supervisor.add(spec)
         self.console.line(f"{spec.name}: started (pid {child.pid}), log {spec.log_file}")
+        await self._wait_ready(spec)
+
+    async def _wait_ready(self, spec: ChildSpec) -> None:
+        """Until the started child is ready, given up, timed out, or we are stopped."""
+        child = self.supervisor.children[spec.name]
         deadline = asyncio.get_running_loop().time() + self.ready_timeout_s
         while not self.stop.is_set():
             self.poll()
@@ -396,8 +521,9 @@ class Up:
         if self.nc is not None and not self.nc.is_closed:
             with suppress(Exception):
                 await self.nc.close()
-        if "nats" in self.supervisor.children:
-            await asyncio.to_thread(self.supervisor.stop, ["nats"], self.grace_s)
+        servers = [n for n in self.supervisor.children if n == "nats" or n.startswith("nats-")]
+        if servers:
+            await asyncio.to_thread(self.supervisor.stop, servers, self.grace_s)
         for child in self.supervisor.children.values():
             pids = ", ".join(map(str, child.pids))
             self.console.line(f"{child.name}: stopped (pids {pids})")
@@ -414,6 +540,10 @@ def console_url(settings: Settings) -> str:
 
 def _port_probe(url: str) -> Callable[[], bool]:
     return lambda: answers(url, 0.3)
+
+
+def _node_probe(node: Node) -> Callable[[], bool]:
+    return lambda: healthy(node, 0.3)
 
 
 async def service_health(nc: NATS | None, service: str) -> Health | None:

@@ -177,7 +177,7 @@ class DifferService:
     async def _start_broker(self) -> None:
         """Control, status and health handlers (FastStream, off the hot path)."""
         broker = NatsBroker(
-            self.settings.nats.url,
+            list(self.settings.nats.servers),
             logger=None,
             name=f"setpoint-{self._name}",
             **broker_options(self.settings.nats),

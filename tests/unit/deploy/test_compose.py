@@ -95,7 +95,7 @@ def test_environment_names_real_settings() -> None:
             assert _names_a_setting(variable), f"{name}: {variable} is not a setting"
 
 
-@pytest.mark.parametrize("variable", ["SETPOINT_NATS__URLS", "SETPOINT_ACCOUNTS__DEMO__BASEURL"])
+@pytest.mark.parametrize("variable", ["SETPOINT_NATS__ULR", "SETPOINT_ACCOUNTS__DEMO__BASEURL"])
 def test_the_schema_check_catches_typos(variable: str) -> None:
     assert not _names_a_setting(variable)
 
