@@ -23,6 +23,17 @@ OKX_MARKET_TYPES = ["spot", "swap"]
 """The instrument types `make_okx` loads (the simulator lists no futures or options)."""
 
 
+@asynccontextmanager
+async def markets_loaded(exchange: Any) -> AsyncIterator[Any]:
+    """A ccxt client (`make_binance`, `make_okx`) with its markets loaded for the block,
+    closed after it."""
+    await exchange.load_markets()
+    try:
+        yield exchange
+    finally:
+        await exchange.close()
+
+
 def okx_ws_url(base_url: str) -> str:
     """ccxt.pro okx's `urls['api']['ws']` for a simulator at `base_url` (it appends
     `/private`, `/public`, `/business`)."""
