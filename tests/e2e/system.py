@@ -26,7 +26,7 @@ import nats
 from nats.aio.client import Client as NATS
 
 from setpoint.bus import subjects
-from setpoint.bus.embedded import EmbeddedNats, free_port
+from setpoint.bus.embedded import EmbeddedNats, free_port, terminate
 from setpoint.core.events import Event
 from setpoint.core.model import Key
 from setpoint.eventlog.jetstream import JetStreamEventLog
@@ -54,16 +54,6 @@ async def running(system: Running) -> AsyncIterator[Running]:
         yield system
     finally:
         await system.down()
-
-
-def terminate(process: subprocess.Popen[Any], grace_s: float) -> None:  # float-ok
-    """SIGTERM, then SIGKILL if `process` has not exited within `grace_s`."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(grace_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 def order(intent: str, side: str, price: str, quantity: str) -> dict[str, Any]:
