@@ -16,7 +16,6 @@ weight of a call without a symbol where it differs); any other endpoint weighs 1
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,21 +25,50 @@ from setpoint.core.errors import BadBody
 from setpoint.sim.control import _body
 from setpoint.sim.errors import ApiError
 from setpoint.sim.state import SIM
-from setpoint.venues.capabilities import BINANCE_RATES
 
 Handler = Any
 
-_VERSIONED = re.compile(r"/(?:api/v3|fapi/v\d)/(.+)")
-"""The ccxt path of a spot (`/api/v3/`) or USD-M (`/fapi/vN/`) endpoint (`/sapi/` has none)."""
-
-
-def _rated(method: str, path: str) -> tuple[str, str, str] | None:
-    """(rate family, METHOD, ccxt path) of `path` as `BINANCE_RATES` names it; None for a
-    path it does not rate."""
-    found = _VERSIONED.fullmatch(path)
-    if found is None:
-        return None
-    return ("linear" if path.startswith("/fapi/") else "spot", method, found.group(1))
+_SPOT: dict[tuple[str, str], tuple[int, int]] = {
+    ("GET", "/api/v3/exchangeInfo"): (20, 20),
+    ("GET", "/api/v3/depth"): (5, 5),
+    ("GET", "/api/v3/ticker/24hr"): (2, 80),
+    ("GET", "/api/v3/ticker/bookTicker"): (2, 4),
+    ("GET", "/api/v3/ticker/price"): (2, 4),
+    ("GET", "/api/v3/order"): (4, 4),
+    ("GET", "/api/v3/openOrders"): (6, 80),
+    ("GET", "/api/v3/allOrders"): (20, 20),
+    ("GET", "/api/v3/myTrades"): (20, 20),
+    ("GET", "/api/v3/account"): (20, 20),
+    ("POST", "/api/v3/userDataStream"): (2, 2),
+    ("PUT", "/api/v3/userDataStream"): (2, 2),
+    ("DELETE", "/api/v3/userDataStream"): (2, 2),
+}
+_USDM: dict[tuple[str, str], tuple[int, int]] = {
+    ("GET", "/fapi/v1/depth"): (2, 2),
+    ("GET", "/fapi/v1/ticker/24hr"): (1, 40),
+    ("GET", "/fapi/v1/ticker/bookTicker"): (2, 5),
+    ("GET", "/fapi/v1/ticker/price"): (1, 2),
+    ("GET", "/fapi/v1/premiumIndex"): (1, 10),
+    ("POST", "/fapi/v1/order"): (0, 0),
+    ("GET", "/fapi/v1/openOrders"): (1, 40),
+    ("GET", "/fapi/v1/allOrders"): (5, 5),
+    ("GET", "/fapi/v1/userTrades"): (5, 5),
+    ("GET", "/fapi/v2/account"): (5, 5),
+    ("GET", "/fapi/v3/account"): (5, 5),
+    ("GET", "/fapi/v2/balance"): (5, 5),
+    ("GET", "/fapi/v3/balance"): (5, 5),
+    ("GET", "/fapi/v2/positionRisk"): (5, 5),
+    ("GET", "/fapi/v3/positionRisk"): (5, 5),
+    ("GET", "/fapi/v1/positionSide/dual"): (30, 30),
+}
+_ORDERS = frozenset(
+    {
+        ("POST", "/api/v3/order"),
+        ("POST", "/api/v3/order/cancelReplace"),
+        ("POST", "/fapi/v1/order"),
+        ("PUT", "/fapi/v1/order"),
+    }
+)
 
 
 def family(path: str) -> str | None:
@@ -53,10 +81,8 @@ def family(path: str) -> str | None:
 
 
 def weight(method: str, path: str, has_symbol: bool) -> int:
-    """Binance's weight of the request (`BINANCE_RATES`, as the gateway's pacer counts it);
-    1 for an endpoint it does not list."""
-    rated = _rated(method, path)
-    with_symbol, without = BINANCE_RATES.weights.get(rated, (1, 1)) if rated else (1, 1)
+    table = _USDM if path.startswith("/fapi/") else _SPOT
+    with_symbol, without = table.get((method, path), (1, 1))
     return with_symbol if has_symbol else without
 
 
@@ -129,7 +155,7 @@ async def count_weights(request: web.Request, handler: Handler) -> web.StreamRes
     if state.weight_per_minute is not None and used + cost > state.weight_per_minute:
         raise _too_many_requests(state.weight_per_minute)
     headers = {}
-    if _rated(request.method, request.path) in BINANCE_RATES.orders:
+    if (request.method, request.path) in _ORDERS:
         ten = state.window(state.orders, name, 10_000)
         if state.orders_per_10s is not None and ten.current(now) + 1 > state.orders_per_10s:
             raise _too_many_orders(state.orders_per_10s)
