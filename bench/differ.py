@@ -37,7 +37,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from setpoint.bus import subjects
-from setpoint.bus.embedded import EmbeddedNats, free_port
+from setpoint.bus.embedded import EmbeddedNats, free_port, terminate
 from setpoint.config import Settings
 from setpoint.core.events import MarketsLoaded, MarketsLoadedData
 from setpoint.core.model import Key, MarketInfo, MarketKind, Producer, symbol_token
@@ -207,12 +207,7 @@ async def stop_differ(differ: Any) -> None:
     if differ is None:
         return
     if isinstance(differ, subprocess.Popen):
-        differ.terminate()
-        try:
-            differ.wait(10)
-        except subprocess.TimeoutExpired:
-            differ.kill()
-            differ.wait()
+        terminate(differ, 10)
         return
     service, nc = differ
     await service.stop()

@@ -16,7 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+
+from setpoint.bus.embedded import terminate
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -26,6 +29,7 @@ RULES = PROMETHEUS_DIR / "rules.yml"
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
 NO_PROMTOOL = "promtool not found: install Debian's `prometheus` package (.ci/run does)"
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
 NO_PROMETHEUS = "prometheus not found: install Debian's `prometheus` package (.ci/run does)"
 
 # The names as scraped from a service's /metrics (histograms add _bucket, _sum, _count).
@@ -113,6 +117,11 @@ def substitute(expr: str) -> str:
     return expr
 
 
+def yaml_file(path: Path) -> Any:
+    """The YAML document at `path`."""
+    return yaml.safe_load(path.read_text())
+
+
 def dashboard() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
     return loaded
@@ -129,7 +138,7 @@ def dashboard_queries() -> dict[str, str]:
 
 def alert_rules() -> dict[str, dict[str, Any]]:
     """Alert name → its rule, from rules.yml."""
-    groups = yaml.safe_load(RULES.read_text())["groups"]
+    groups = yaml_file(RULES)["groups"]
     return {rule["alert"]: rule for group in groups for rule in group["rules"] if "alert" in rule}
 
 
@@ -162,7 +171,7 @@ def promtool(*args: str, cwd: Path = PROMETHEUS_DIR) -> subprocess.CompletedProc
 def prometheus_config(targets_file: Path, interval: str = "1s") -> dict[str, Any]:
     """deploy/prometheus/prometheus.yml as a test runs it: the same job and rules, reading
     `targets_file` (absolute), scraping and evaluating every `interval`."""
-    config: dict[str, Any] = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config: dict[str, Any] = yaml_file(PROMETHEUS_DIR / "prometheus.yml")
     config["global"] = {"scrape_interval": interval, "evaluation_interval": interval}
     config["rule_files"] = [str(PROMETHEUS_DIR / name) for name in config["rule_files"]]
     (job,) = config["scrape_configs"]
@@ -224,10 +233,4 @@ class PrometheusServer:
             return False
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process, 20)

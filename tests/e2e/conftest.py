@@ -5,31 +5,19 @@ that disturbs the system it runs on (restarting its server) takes one of its own
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
-from system import System
-
-
-@asynccontextmanager
-async def _running(directory: Path) -> AsyncIterator[System]:
-    running = System(directory)
-    try:
-        await running.up()
-        yield running
-    finally:
-        await running.down()
+from system import System, running
 
 
 @pytest.fixture(scope="session")
 async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    async with _running(tmp_path_factory.mktemp("e2e-system")) as running:
-        yield running
+    async with running(System(tmp_path_factory.mktemp("e2e-system"))) as shared:
+        yield shared
 
 
 @pytest.fixture
 async def own_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
     """A system of its own: restarting the server of the shared one would disturb others."""
-    async with _running(tmp_path_factory.mktemp("nats-restart")) as running:
-        yield running
+    async with running(System(tmp_path_factory.mktemp("nats-restart"))) as own:
+        yield own

@@ -16,16 +16,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import nats
 from nats.aio.client import Client as NATS
 
 from setpoint.bus import subjects
-from setpoint.bus.embedded import EmbeddedNats, free_port
+from setpoint.bus.embedded import EmbeddedNats, free_port, terminate
 from setpoint.core.events import Event
 from setpoint.core.model import Key
 from setpoint.eventlog.jetstream import JetStreamEventLog
@@ -34,6 +35,30 @@ ACCOUNT = "e2e"
 API_KEY = "demo-key"
 SECRET = "demo-secret"
 SERVICES = ("sim", "gateway", "executor", "differ")
+
+
+class _UpDown(Protocol):
+    async def up(self) -> None: ...
+    async def down(self) -> None: ...
+
+
+Running = TypeVar("Running", bound=_UpDown)
+
+
+@asynccontextmanager
+async def running(system: Running) -> AsyncIterator[Running]:
+    """`system` brought up for the block and down after it, also when `up` fails half way
+    (what it did start is stopped)."""
+    try:
+        await system.up()
+        yield system
+    finally:
+        await system.down()
+
+
+def order(intent: str, side: str, price: str, quantity: str) -> dict[str, Any]:
+    """One order of a target request (the intake's wire shape)."""
+    return {"id": intent, "side": side, "price": price, "quantity": quantity}
 
 
 ACCOUNT_SETTINGS: dict[str, object] = {
@@ -193,12 +218,7 @@ class System:
         process = self.processes.pop(service, None)
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        terminate(process, 10)
 
     async def restart_server(self, how: signal.Signals, pause_s: float = 0.0) -> None:  # float-ok
         """Stop the nats-server with `how` (SIGTERM or SIGKILL) and start it again on the

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from system import ACCOUNT, System, eventually
+from system import ACCOUNT, System, eventually, running
 
 from setpoint.core.events import MarginObserved
 
@@ -31,12 +31,8 @@ SAFETY = {"dead_man_switch": True, "dead_man_countdown_s": 2, "account_state_int
 
 @pytest.fixture
 async def safe_system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    running = System(tmp_path_factory.mktemp("account-safety"), account=SAFETY)
-    try:
-        await running.up()
-        yield running
-    finally:
-        await running.down()
+    async with running(System(tmp_path_factory.mktemp("account-safety"), account=SAFETY)) as safe:
+        yield safe
 
 
 async def status(system: System) -> dict[str, Any]:

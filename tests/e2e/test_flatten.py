@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from system import System, eventually
+from system import System, eventually, order, running
 
 from setpoint.core.events import OrderSubmitted
 
@@ -29,16 +29,8 @@ SPOT, PERP = "BTC/USDT", "BTC/USDT:USDT"
 
 @pytest.fixture(scope="module")
 async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    running = System(tmp_path_factory.mktemp("e2e-flatten"))
-    try:
-        await running.up()
-        yield running
-    finally:
-        await running.down()
-
-
-def order(intent: str, side: str, price: str, qty: str) -> dict[str, Any]:
-    return {"id": intent, "side": side, "price": price, "quantity": qty}
+    async with running(System(tmp_path_factory.mktemp("e2e-flatten"))) as flattening:
+        yield flattening
 
 
 def kill(system: System, *flags: str) -> subprocess.CompletedProcess[str]:

@@ -6,13 +6,12 @@ market-data subscription. Only the account is changed (`demo` -> the system's ac
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from system import ACCOUNT, System, eventually
+from system import ACCOUNT, System, eventually, terminate
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim, pytest.mark.timeout(180)]
 DOC = Path(__file__).resolve().parents[2] / "docs" / "strategies.md"
@@ -65,11 +64,6 @@ async def test_the_documented_quote_strategy_trades_when_hosted(own_system: Syst
 
         await eventually(requoted, 60, "a new bid under a new intent after the fill")
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        terminate(process, 20)
     text = (system.root / "quote.out").read_text(errors="replace")
     assert "strategy ready" in text, text[-3000:]

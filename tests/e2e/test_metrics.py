@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from system import ACCOUNT, System, eventually
+from system import ACCOUNT, System, eventually, running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 SYMBOL = "BTC/USDT"
@@ -20,12 +20,8 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 @pytest.fixture(scope="module")
 async def metered(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    running = System(tmp_path_factory.mktemp("metrics"), metrics=True)
-    try:
-        await running.up()
-        yield running
-    finally:
-        await running.down()
+    async with running(System(tmp_path_factory.mktemp("metrics"), metrics=True)) as serving:
+        yield serving
 
 
 def samples(text: str) -> Samples:

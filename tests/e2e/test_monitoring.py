@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from system import ACCOUNT, System, eventually
+from system import ACCOUNT, System, eventually, order, running
 from tests.monitoring import (
     DEADMAN,
     NO_PROMETHEUS,
@@ -153,16 +153,8 @@ async def system_clients(system: System) -> None:
 
 @pytest.fixture
 async def monitored(tmp_path: Path) -> Any:
-    running = Monitored(tmp_path)
-    try:
-        await running.up()
-        yield running
-    finally:
-        await running.down()
-
-
-def order(intent: str, side: str, price: str, quantity: str) -> dict[str, Any]:
-    return {"id": intent, "side": side, "price": price, "quantity": quantity}
+    async with running(Monitored(tmp_path)) as watched:
+        yield watched
 
 
 # What each dashboard query answers once the scenario's first four steps are done.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from system import ACCOUNT, System, eventually
+from system import ACCOUNT, System, eventually, order, running
 
 from setpoint.bus.subjects import control_subject
 from setpoint.core.events import FillObserved, RiskRejected
@@ -29,16 +29,8 @@ LIMITS: dict[str, object] = {"max_position": "0.01"}
 
 @pytest.fixture(scope="module")
 async def risky(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
-    running = System(tmp_path_factory.mktemp("e2e-risk"), account=LIMITS)
-    try:
-        await running.up()
-        yield running
-    finally:
-        await running.down()
-
-
-def order(intent: str, side: str, price: str, qty: str) -> dict[str, Any]:
-    return {"id": intent, "side": side, "price": price, "quantity": qty}
+    async with running(System(tmp_path_factory.mktemp("e2e-risk"), account=LIMITS)) as limited:
+        yield limited
 
 
 async def live_intents(system: System, symbol: str) -> dict[str, Decimal]:

@@ -10,6 +10,7 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from setpoint.core.errors import NatsServerNotFound as NatsServerNotFound
@@ -97,13 +98,7 @@ class EmbeddedNats:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
 
     def __enter__(self) -> EmbeddedNats:
@@ -112,3 +107,16 @@ class EmbeddedNats:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def terminate(process: subprocess.Popen[Any], grace_s: float = 5.0) -> None:  # float-ok
+    """Stop a child process: SIGTERM, then SIGKILL if it has not exited within `grace_s`;
+    reaped either way. Nothing to do when it has exited already."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

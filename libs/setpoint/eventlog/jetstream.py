@@ -443,14 +443,18 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         if not self._direct:
             return await self._last_seq(flt)
         request = orjson.dumps({"last_by_subj": flt})
-        subject = f"$JS.API.DIRECT.GET.{self._stream}"
-        _, headers = await self._request(subject, request, None, f"reading the last of {flt}")
+        return await self._direct_last(f"$JS.API.DIRECT.GET.{self._stream}", request, flt)
+
+    async def _direct_last(self, subject: str, request: bytes, what: str) -> int:
+        """The stream sequence a direct get of the last message of `what` answers; 0 when
+        there is none."""
+        _, headers = await self._request(subject, request, None, f"reading the last of {what}")
         sequence = header_value(headers, "Nats-Sequence")
         if sequence is not None:
             return int(sequence)
         if headers is not None and headers[9:12] == b"404":
             return 0
-        raise EventLogError(f"unexpected direct-get answer for {flt}: {headers!r}")
+        raise EventLogError(f"unexpected direct-get answer for {what}: {headers!r}")
 
     async def _last_seq(self, filter_subject: str) -> int:
         """Stream sequence of the last message matching the filter; 0 when there is none."""
@@ -482,13 +486,7 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
         """The last position under the account's subjects (a direct get by subject, which a
         server can grant per account); 0 when there is none."""
         subject = f"$JS.API.DIRECT.GET.{self._stream}.{self._scope}"
-        _, headers = await self._request(subject, b"", None, f"reading the last of {self._scope}")
-        sequence = header_value(headers, "Nats-Sequence")
-        if sequence is not None:
-            return int(sequence)
-        if headers is not None and headers[9:12] == b"404":
-            return 0
-        raise EventLogError(f"unexpected direct-get answer for {self._scope}: {headers!r}")
+        return await self._direct_last(subject, b"", self._scope)
 
     async def read(self, key: Key) -> list[Recorded]:
         flt = self._rooted(subjects.key_filter(key))

@@ -22,6 +22,7 @@ from setpoint.sim import okx_wire
 from setpoint.sim.engine import Engine
 from setpoint.sim.markets import SimMarket
 from setpoint.sim.orders import Event, Execution, WalletTouched
+from setpoint.sim.streams import send
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ class OkxHub:
             and sub.wants("positions", m)
             and engine.margin.position(m.symbol).quantity != 0
         ]
-        await _send(socket, {"arg": sub.arg(), "data": rows})
+        await send(socket, {"arg": sub.arg(), "data": rows})
 
     async def publish(self, events: Iterable[Event], engine: Engine, now_ms: int) -> None:
         """Push one command's order changes, then the positions it moved, in order."""
@@ -105,21 +106,11 @@ class OkxHub:
     async def _push(self, channel: str, market: SimMarket, row: dict[str, Any]) -> None:
         for socket, session in list(self.sessions.items()):
             for sub in session.subscriptions:
-                if sub.wants(channel, market) and not await _send(
+                if sub.wants(channel, market) and not await send(
                     socket, {"arg": sub.arg(), "data": [row]}
                 ):
                     self.forget(socket)
                     break
-
-
-async def _send(socket: web.WebSocketResponse, payload: dict[str, Any]) -> bool:
-    if socket.closed:
-        return False
-    try:
-        await socket.send_json(payload)
-    except (ConnectionError, RuntimeError):
-        return False
-    return True
 
 
 __all__ = ["Execution", "OkxHub", "Session", "Subscription"]

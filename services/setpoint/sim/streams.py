@@ -119,7 +119,7 @@ class StreamHub:
         """Streams whose key outlived its keep-alive get `listenKeyExpired` and are closed."""
         for socket, key in [*self.perp.items(), *self.spot_keyed.items()]:
             if not self.valid(key, now_ms):
-                await _send(socket, {"e": "listenKeyExpired", "E": now_ms, "listenKey": key})
+                await send(socket, {"e": "listenKeyExpired", "E": now_ms, "listenKey": key})
                 await _close(socket, WSCloseCode.POLICY_VIOLATION, b"listenKey expired")
                 self.forget(socket)
 
@@ -129,11 +129,11 @@ class StreamHub:
         for listen_key in self.keys.values():
             listen_key.expires_ms = now_ms
         for socket, key in [*self.perp.items(), *self.spot_keyed.items()]:
-            await _send(socket, {"e": "listenKeyExpired", "E": now_ms, "listenKey": key})
+            await send(socket, {"e": "listenKeyExpired", "E": now_ms, "listenKey": key})
             await _close(socket, WSCloseCode.POLICY_VIOLATION, b"listenKey expired")
         for socket, subscription in list(self.spot.items()):
             event = {"e": "eventStreamTerminated", "E": now_ms}
-            await _send(socket, {"subscriptionId": subscription, "event": event})
+            await send(socket, {"subscriptionId": subscription, "event": event})
         self._clear()
 
     async def close(self) -> None:
@@ -179,19 +179,21 @@ class StreamHub:
 
     async def _to_spot(self, payload: dict[str, Any]) -> None:
         for socket, subscription in list(self.spot.items()):
-            if not await _send(socket, {"subscriptionId": subscription, "event": payload}):
+            if not await send(socket, {"subscriptionId": subscription, "event": payload}):
                 self.forget(socket)
         for socket in list(self.spot_keyed):
-            if not await _send(socket, payload):
+            if not await send(socket, payload):
                 self.forget(socket)
 
     async def _to_perp(self, payload: dict[str, Any]) -> None:
         for socket in list(self.perp):
-            if not await _send(socket, payload):
+            if not await send(socket, payload):
                 self.forget(socket)
 
 
-async def _send(socket: web.WebSocketResponse, payload: dict[str, Any]) -> bool:
+async def send(socket: web.WebSocketResponse, payload: dict[str, Any]) -> bool:
+    """Send `payload` as JSON; False when the socket is closed or the send fails (the
+    caller forgets the socket)."""
     if socket.closed:
         return False
     try:

@@ -11,7 +11,9 @@ carried out. `GET /_sim/weights` shows the limits and the counts. The windows ar
 and aligned to the simulator's clock (minutes, ten seconds), as Binance counts them.
 
 Weights are Binance's documented ones for the endpoints the simulator serves (with the
-weight of a call without a symbol where it differs); any other endpoint weighs 1.
+weight of a call without a symbol where it differs); any other endpoint weighs 1. The
+table is kept apart from the gateway's (`venues.capabilities.BINANCE_RATES`) on purpose:
+the simulator is the independent check of the gateway's pacer.
 """
 
 from __future__ import annotations

@@ -10,16 +10,32 @@ OKX dialect, with ccxt's okx.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest_asyncio
 
 from setpoint.config import SimConfig
 from setpoint.sim.app import SimServer
-from setpoint.sim.testing import SimControl, make_okx, running_simulator
+from setpoint.sim.testing import SimControl, make_okx, markets_loaded, running_simulator
 from setpoint.venues.conformance import make_binance
 
 TIMEOUT_MS = 2000
+
+
+@asynccontextmanager
+async def _fresh(server: SimServer) -> AsyncIterator[SimServer]:
+    """`server` reset for one test (book, accounts), its faults cleared after it."""
+    server.simulator.reset()
+    yield server
+    server.simulator.faults.clear()
+
+
+@asynccontextmanager
+async def _control(server: SimServer) -> AsyncIterator[SimControl]:
+    client = SimControl(server.base_url)
+    yield client
+    await client.close()
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -30,24 +46,21 @@ async def sim_server() -> AsyncIterator[SimServer]:
 
 @pytest_asyncio.fixture
 async def sim(sim_server: SimServer) -> AsyncIterator[SimServer]:
-    sim_server.simulator.reset()
-    yield sim_server
-    sim_server.simulator.faults.clear()
+    async with _fresh(sim_server) as server:
+        yield server
 
 
 @pytest_asyncio.fixture
 async def control(sim: SimServer) -> AsyncIterator[SimControl]:
-    client = SimControl(sim.base_url)
-    yield client
-    await client.close()
+    async with _control(sim) as client:
+        yield client
 
 
 @pytest_asyncio.fixture
 async def binance(sim: SimServer) -> AsyncIterator[Any]:
     exchange = make_binance(sim.base_url, "demo-key", "demo-secret", timeout_ms=TIMEOUT_MS)
-    await exchange.load_markets()
-    yield exchange
-    await exchange.close()
+    async with markets_loaded(exchange) as loaded:
+        yield loaded
 
 
 @pytest_asyncio.fixture
@@ -55,9 +68,8 @@ async def binance_pro(sim: SimServer) -> AsyncIterator[Any]:
     exchange = make_binance(
         sim.base_url, "demo-key", "demo-secret", pro=True, timeout_ms=TIMEOUT_MS
     )
-    await exchange.load_markets()
-    yield exchange
-    await exchange.close()
+    async with markets_loaded(exchange) as loaded:
+        yield loaded
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -68,29 +80,25 @@ async def okx_server() -> AsyncIterator[SimServer]:
 
 @pytest_asyncio.fixture
 async def okx_sim(okx_server: SimServer) -> AsyncIterator[SimServer]:
-    okx_server.simulator.reset()
-    yield okx_server
-    okx_server.simulator.faults.clear()
+    async with _fresh(okx_server) as server:
+        yield server
 
 
 @pytest_asyncio.fixture
 async def okx_control(okx_sim: SimServer) -> AsyncIterator[SimControl]:
-    client = SimControl(okx_sim.base_url)
-    yield client
-    await client.close()
+    async with _control(okx_sim) as client:
+        yield client
 
 
 @pytest_asyncio.fixture
 async def okx(okx_sim: SimServer) -> AsyncIterator[Any]:
-    exchange = make_okx(okx_sim.base_url, timeout_ms=TIMEOUT_MS)
-    await exchange.load_markets()
-    yield exchange
-    await exchange.close()
+    async with markets_loaded(make_okx(okx_sim.base_url, timeout_ms=TIMEOUT_MS)) as loaded:
+        yield loaded
 
 
 @pytest_asyncio.fixture
 async def okx_pro(okx_sim: SimServer) -> AsyncIterator[Any]:
-    exchange = make_okx(okx_sim.base_url, pro=True, timeout_ms=TIMEOUT_MS)
-    await exchange.load_markets()
-    yield exchange
-    await exchange.close()
+    async with markets_loaded(
+        make_okx(okx_sim.base_url, pro=True, timeout_ms=TIMEOUT_MS)
+    ) as loaded:
+        yield loaded

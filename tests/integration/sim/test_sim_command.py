@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,61 +18,49 @@ from setpoint.venues.conformance import make_binance
 pytestmark = pytest.mark.sim
 
 
-async def test_run_sim_serves_until_terminated(tmp_path: Path) -> None:
+@asynccontextmanager
+async def sim_process(tmp_path: Path, toml: str, *args: str) -> AsyncIterator[tuple[bytes, int]]:
+    """`setpoint run sim *args` on a free port with `toml` as its config: its `ready` line
+    and its port; after the block it must stop cleanly on SIGTERM."""
     config = tmp_path / "setpoint.toml"
-    config.write_text('[sim]\nbalances = { USDT = "42" }\n')
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "setpoint",
-        "--config",
-        str(config),
-        "run",
-        "sim",
-        "--port",
-        str(port),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 30)
-        assert b"ready" in line
-        assert str(port).encode() in line
-        exchange = make_binance(f"http://127.0.0.1:{port}", "demo-key", "demo-secret")
-        try:
-            balance = await exchange.fetch_balance()
-        finally:
-            await exchange.close()
-        assert balance["USDT"]["free"] == 42
-    finally:
-        process.terminate()
-        assert await asyncio.wait_for(process.wait(), 30) == 0
-
-
-async def test_run_sim_speaks_the_okx_dialect(tmp_path: Path) -> None:
-    config = tmp_path / "setpoint.toml"
-    config.write_text('[sim]\nbalances = { USDT = "42" }\nfutures_balances = {}\n')
+    config.write_text(toml)
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "setpoint", "--config", str(config),
-        "run", "sim", "--dialect", "okx", "--port", str(port),
+        "run", "sim", *args, "--port", str(port),
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), 30)
         assert b"ready" in line
-        assert b"okx" in line
-        exchange = make_okx(f"http://127.0.0.1:{port}")
-        try:
-            balance = await exchange.fetch_balance()
-        finally:
-            await exchange.close()
-        assert balance["USDT"]["free"] == 42
+        yield line, port
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+async def free_usdt(exchange: Any) -> Any:
+    """The free USDT of the account behind `exchange` (then closed)."""
+    try:
+        balance = await exchange.fetch_balance()
+    finally:
+        await exchange.close()
+    return balance["USDT"]["free"]
+
+
+async def test_run_sim_serves_until_terminated(tmp_path: Path) -> None:
+    async with sim_process(tmp_path, '[sim]\nbalances = { USDT = "42" }\n') as (line, port):
+        assert str(port).encode() in line
+        exchange = make_binance(f"http://127.0.0.1:{port}", "demo-key", "demo-secret")
+        assert await free_usdt(exchange) == 42
+
+
+async def test_run_sim_speaks_the_okx_dialect(tmp_path: Path) -> None:
+    toml = '[sim]\nbalances = { USDT = "42" }\nfutures_balances = {}\n'
+    async with sim_process(tmp_path, toml, "--dialect", "okx") as (line, port):
+        assert b"okx" in line
+        assert await free_usdt(make_okx(f"http://127.0.0.1:{port}")) == 42
 
 
 async def test_run_sim_refuses_an_unknown_dialect() -> None:

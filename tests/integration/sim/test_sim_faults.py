@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from setpoint.sim.app import SimServer
-from setpoint.sim.testing import SimControl
+from setpoint.sim.testing import SimControl, markets_loaded
 from setpoint.venues.conformance import make_binance
 
 pytestmark = pytest.mark.sim
@@ -22,9 +22,8 @@ ORDER = {"method": "POST", "path": "/api/v3/order"}
 async def quick(sim: SimServer) -> AsyncIterator[Any]:
     """A client with a 500 ms timeout, for the faults that hold the answer."""
     exchange = make_binance(sim.base_url, "demo-key", "demo-secret", timeout_ms=500)
-    await exchange.load_markets()
-    yield exchange
-    await exchange.close()
+    async with markets_loaded(exchange) as loaded:
+        yield loaded
 
 
 async def booked(control: SimControl, client_order_id: str) -> dict[str, Any]:

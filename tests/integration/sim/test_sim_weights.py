@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from setpoint.sim.app import SimServer
-from setpoint.sim.testing import running_simulator
+from setpoint.sim.testing import markets_loaded, running_simulator
 from setpoint.venues.capabilities import BINANCE_RATES
 from setpoint.venues.conformance import make_binance
 from setpoint.venues.pacing import install
@@ -33,9 +33,8 @@ async def server() -> AsyncIterator[SimServer]:
 @pytest_asyncio.fixture
 async def binance(server: SimServer) -> AsyncIterator[Any]:
     client = make_binance(server.base_url, "demo-key", "demo-secret", timeout_ms=2000)
-    await client.load_markets()
-    yield client
-    await client.close()
+    async with markets_loaded(client) as loaded:
+        yield loaded
 
 
 async def limits(server: SimServer, body: Any) -> tuple[int, Any]:

@@ -34,17 +34,25 @@ def kill() -> AccountModeChanged:
     return AccountModeChanged.create(Key(KEY.account, None), Producer.DIFFER, data)
 
 
-def long_with_four_sells(log: Log, venue: PerfectVenue) -> None:
+def long(quantity: str) -> tuple[Log, PerfectVenue]:
+    """A log and venue whose key is long `quantity`: intent b0's buy, filled in full."""
+    log, venue = Log(), PerfectVenue()
+    log.publish([order("b0", "buy", "60000.00", quantity)])
+    venue.execute(log, log.plan())
+    log.append(ev_fill(log.ka().intent_orders("b0")[0], quantity, "t-b0"))
+    return log, venue
+
+
+def long_with_four_sells() -> tuple[Log, PerfectVenue]:
     """The issue's scenario: long 0.001 (a filled buy), four resting sells of 0.001 and
     one resting buy."""
-    log.publish([order("b0", "buy", "60000.00", "0.001")])
-    venue.execute(log, log.plan())
-    log.append(ev_fill(log.ka().intent_orders("b0")[0], "0.001", "t-b0"))
+    log, venue = long("0.001")
     sells = [order(f"s{n}", "sell", f"6{n}000.00", "0.001") for n in range(1, 5)]
     log.publish([order("b1", "buy", "59900.00", "0.001"), *sells])
     venue.execute(log, log.plan())
     assert log.ka().position == D("0.001")
     assert len(list(log.ka().live_orders())) == 5
+    return log, venue
 
 
 def working(log: Log) -> dict[str, Decimal]:
@@ -53,8 +61,7 @@ def working(log: Log) -> dict[str, Decimal]:
 
 
 def test_kill_keeps_one_sell_of_the_position_and_never_flips() -> None:
-    log, venue = Log(), PerfectVenue()
-    long_with_four_sells(log, venue)
+    log, venue = long_with_four_sells()
     log.append(kill())
     plan = log.plan()
     cancelled = {a.intent_id for a in plan.actions if a.kind is ActionKind.CANCEL}
@@ -69,10 +76,7 @@ def test_kill_keeps_one_sell_of_the_position_and_never_flips() -> None:
 
 
 def test_a_partial_fill_is_rechecked_and_the_rest_reduced() -> None:
-    log, venue = Log(), PerfectVenue()
-    log.publish([order("b0", "buy", "60000.00", "0.010")])
-    venue.execute(log, log.plan())
-    log.append(ev_fill(log.ka().intent_orders("b0")[0], "0.010", "t-b0"))
+    log, venue = long("0.010")
     log.publish(
         [order("s1", "sell", "60100.00", "0.006"), order("s2", "sell", "60200.00", "0.006")]
     )
@@ -91,10 +95,7 @@ def test_a_partial_fill_is_rechecked_and_the_rest_reduced() -> None:
 
 
 def test_the_first_misfit_below_the_minimum_is_dropped_and_later_ones_too() -> None:
-    log, venue = Log(), PerfectVenue()
-    log.publish([order("b0", "buy", "60000.00", "0.010")])
-    venue.execute(log, log.plan())
-    log.append(ev_fill(log.ka().intent_orders("b0")[0], "0.010", "t-b0"))
+    log, _ = long("0.010")
     log.publish(
         [
             order("a", "sell", "60100.00", "0.008"),
@@ -118,10 +119,7 @@ def test_the_first_misfit_below_the_minimum_is_dropped_and_later_ones_too() -> N
 
 
 def test_ties_go_by_intent_id_and_market_orders_first() -> None:
-    log, venue = Log(), PerfectVenue()
-    log.publish([order("b0", "buy", "60000.00", "0.002")])
-    venue.execute(log, log.plan())
-    log.append(ev_fill(log.ka().intent_orders("b0")[0], "0.002", "t-b0"))
+    log, _ = long("0.002")
     log.publish(
         [
             order("z", "sell", "60100.00", "0.001"),
@@ -136,10 +134,7 @@ def test_ties_go_by_intent_id_and_market_orders_first() -> None:
 
 
 def test_position_orders_take_their_share_first() -> None:
-    log, venue = Log(), PerfectVenue()
-    log.publish([order("b0", "buy", "60000.00", "0.010")])
-    venue.execute(log, log.plan())
-    log.append(ev_fill(log.ka().intent_orders("b0")[0], "0.010", "t-b0"))
+    log, _ = long("0.010")
     log.publish([order("s1", "sell", "60100.00", "0.010")], position=D("0.004"))
     log.append(kill())
     eff = log.effective()

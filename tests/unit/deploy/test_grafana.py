@@ -8,27 +8,25 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 from tests.monitoring import (
     EXPORTED,
     GRAFANA_DIR,
-    NO_PROMTOOL,
     PROMETHEUS_OWN,
-    PROMTOOL,
     dashboard,
     dashboard_queries,
     metric_names,
+    needs_promtool,
     parse_errors,
     unknown_names,
+    yaml_file,
 )
 
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
 PROVISIONING = GRAFANA_DIR / "provisioning"
 ROWS = ["Convergence", "Execution", "Reconciliation", "The log", "Errors"]
 
 
 def _provisioned(path: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((PROVISIONING / path).read_text())
+    loaded: dict[str, Any] = yaml_file(PROVISIONING / path)
     return loaded
 
 
@@ -90,7 +88,7 @@ def test_every_query_uses_the_provisioned_datasource() -> None:
 
 def test_the_dashboard_provider_reads_where_compose_mounts_the_dashboards() -> None:
     (provider,) = _provisioned("dashboards/setpoint.yml")["providers"]
-    compose = yaml.safe_load((GRAFANA_DIR.parents[1] / "docker-compose.yml").read_text())
+    compose = yaml_file(GRAFANA_DIR.parents[1] / "docker-compose.yml")
     volumes = compose["services"]["grafana"]["volumes"]
     assert f"./deploy/grafana/dashboards:{provider['options']['path']}:ro" in volumes
     assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in volumes

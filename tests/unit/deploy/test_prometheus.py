@@ -14,26 +14,25 @@ import yaml
 from tests.monitoring import (
     DEADMAN,
     EXPORTED,
-    NO_PROMTOOL,
     PROMETHEUS_DIR,
     PROMETHEUS_OWN,
-    PROMTOOL,
     RULES,
     alert_rules,
+    needs_promtool,
     promtool,
     unknown_names,
+    yaml_file,
 )
 
 from setpoint.config import Settings
 from setpoint.ops.scrape_targets import TARGETS_FILE
 
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
 UNIT_TESTS = PROMETHEUS_DIR / "rules_test.yml"
 ALERTS = sorted(alert_rules())
 
 
 def _scrape_config(name: str) -> dict[str, Any]:
-    config: dict[str, Any] = yaml.safe_load((PROMETHEUS_DIR / name).read_text())
+    config: dict[str, Any] = yaml_file(PROMETHEUS_DIR / name)
     (job,) = config["scrape_configs"]
     assert config["rule_files"] == ["rules.yml"]
     return dict(job)
@@ -79,7 +78,7 @@ def test_rules_unit_tests_pass() -> None:
 
 
 def _cases() -> list[dict[str, Any]]:
-    tests: list[dict[str, Any]] = yaml.safe_load(UNIT_TESTS.read_text())["tests"]
+    tests: list[dict[str, Any]] = yaml_file(UNIT_TESTS)["tests"]
     return [case for test in tests for case in test["alert_rule_test"]]
 
 
@@ -92,7 +91,7 @@ def test_every_alert_has_a_firing_and_a_quiet_case(alert: str) -> None:
 
 def _mutated(tmp_path: Path, expr: str) -> Path:
     """A copy of rules.yml and rules_test.yml where every alert has the expression `expr`."""
-    rules = yaml.safe_load(RULES.read_text())
+    rules = yaml_file(RULES)
     for group in rules["groups"]:
         for rule in group["rules"]:
             rule["expr"] = expr

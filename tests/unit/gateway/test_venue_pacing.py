@@ -11,29 +11,15 @@ import asyncio
 
 import ccxt.async_support as ccxt_async
 import pytest
+from tests.clocks import Clock
 
 from setpoint.gateway.venue import Venue, VenueError
 from setpoint.venues.errors import Outcome
 from setpoint.venues.ratelimit import RATE_LIMIT_PENALTY_S, RateLimiter
 
 
-class Clock:
-    """Time that moves only when someone sleeps; `waits` records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-
-
 def venue(rate: float, burst: float) -> tuple[Venue, Clock]:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = RateLimiter(rate, burst, clock=clock, sleep=clock.sleep)
     return Venue(rest=None, redactions=(), limiter=limiter), clock
 

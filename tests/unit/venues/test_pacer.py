@@ -4,6 +4,7 @@ test's own: the tests read how long each request was told to wait, never time it
 from __future__ import annotations
 
 import pytest
+from tests.clocks import Clock
 
 from setpoint.venues.capabilities import BINANCE_RATES, OKX_RATES
 from setpoint.venues.ratelimit import (
@@ -14,19 +15,6 @@ from setpoint.venues.ratelimit import (
     SlidingWindow,
     WeightModel,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
 
 
 def small_binance(weight: int, orders: int) -> WeightModel:
