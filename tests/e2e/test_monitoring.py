@@ -168,8 +168,8 @@ DASHBOARD: dict[str, Check] = {
     "Liquidate-only accounts / A": equals("1", account=ACCOUNT),
     "Keys: target vs venue / A": equals("1", symbol=BTC),
     "Keys: target vs venue / B": equals("0", symbol=BTC),
-    # the orders the target lists, as `setpoint status` counts them: the filled one too
-    "Keys: target vs venue / C": equals("1", symbol=BTC),
+    # the orders the target still wants, as `setpoint status` counts them: not the filled one
+    "Keys: target vs venue / C": equals("0", symbol=BTC),
     "Keys: target vs venue / D": equals("0", symbol=BTC),
     "Keys: target vs venue / E": equals("0", symbol=ETH),
     "Keys: target vs venue / F": equals("0.01", symbol=BTC),
