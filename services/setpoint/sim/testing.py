@@ -19,49 +19,6 @@ from setpoint.config import SimConfig
 from setpoint.core.errors import ControlError as ControlError
 from setpoint.sim.app import SimServer
 
-OKX_MARKET_TYPES = ["spot", "swap"]
-"""The instrument types `make_okx` loads (the simulator lists no futures or options)."""
-
-
-def okx_ws_url(base_url: str) -> str:
-    """ccxt.pro okx's `urls['api']['ws']` for a simulator at `base_url` (it appends
-    `/private`, `/public`, `/business`)."""
-    root = base_url.rstrip("/")
-    scheme = "wss" if root.startswith("https") else "ws"
-    return f"{scheme}://{root.split('://', 1)[1]}/ws/v5"
-
-
-def make_okx(
-    base_url: str,
-    api_key: str = "demo-key",
-    secret: str = "demo-secret",
-    password: str = "demo-passphrase",
-    *,
-    pro: bool = False,
-    timeout_ms: int = 10_000,
-) -> Any:
-    """The unmodified ccxt okx (async, or pro with `pro`) pointed at an OKX-dialect
-    simulator: `urls['api']['rest']` is `base_url` (ccxt appends `/api/v5/...`), the
-    websocket root is `okx_ws_url(base_url)`, and `load_markets` asks for spot and swap
-    instruments only, and ccxt's own client-side throttle is off (as `make_binance` does).
-    Nothing else changes: signing, parsing and error mapping are ccxt's."""
-    import ccxt.async_support as ccxt_async
-    import ccxt.pro as ccxt_pro
-
-    module: Any = ccxt_pro if pro else ccxt_async
-    exchange = module.okx(
-        {
-            "apiKey": api_key,
-            "secret": secret,
-            "password": password,
-            "timeout": timeout_ms,
-            "enableRateLimit": False,  # as for binance: the caller paces, the venue says no
-            "options": {"fetchMarkets": {"types": OKX_MARKET_TYPES}},
-        }
-    )
-    exchange.urls["api"] = {"rest": base_url.rstrip("/"), "ws": okx_ws_url(base_url)}
-    return exchange
-
 
 @asynccontextmanager
 async def running_simulator(

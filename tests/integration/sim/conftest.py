@@ -16,8 +16,8 @@ import pytest_asyncio
 
 from setpoint.config import SimConfig
 from setpoint.sim.app import SimServer
-from setpoint.sim.testing import SimControl, make_okx, running_simulator
-from setpoint.venues.conformance import make_binance
+from setpoint.sim.testing import SimControl, running_simulator
+from setpoint.venues.conformance import make_binance, make_okx
 
 TIMEOUT_MS = 2000
 

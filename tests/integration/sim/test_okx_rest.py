@@ -9,7 +9,8 @@ from typing import Any
 import ccxt
 import pytest
 
-from setpoint.sim.testing import SimControl, make_okx, okx_ws_url
+from setpoint.sim.testing import SimControl
+from setpoint.venues.conformance import make_okx, okx_ws_url
 
 pytestmark = pytest.mark.sim
 
