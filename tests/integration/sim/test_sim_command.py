@@ -85,7 +85,8 @@ async def test_run_sim_runs_a_named_simulator_of_the_config(tmp_path: Path) -> N
     port = free_port()
     config = tmp_path / "setpoint.toml"
     config.write_text(
-        f'[sims.second]\nport = {port}\ndialect = "okx"\nbalances = {{ USDT = "7" }}\nfutures_balances = {{}}\n'
+        f'[sims.second]\nport = {port}\ndialect = "okx"\n'
+        'balances = { USDT = "7" }\nfutures_balances = {}\n'
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "setpoint", "--config", str(config), "run", "sim", "--sim", "second",
