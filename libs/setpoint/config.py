@@ -404,9 +404,7 @@ def demo_settings_data() -> dict[str, Any]:
         },
         "strategies": {"grid-1": {"kind": "grid", "account": "demo", "symbol": "BTC/USDT"}},
         "sim": {"state_file": ".setpoint/sim-state"},
-        "sims": {
-            "okx": {"port": 8766, "dialect": "okx", "state_file": ".setpoint/sim-okx-state"}
-        },
+        "sims": {"okx": {"port": 8766, "dialect": "okx", "state_file": ".setpoint/sim-okx-state"}},
     }
 
 

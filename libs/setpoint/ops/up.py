@@ -222,9 +222,7 @@ def _local_venues(settings: Settings) -> list[tuple[int, str, str]]:
         parsed = urlparse(account.base_url)
         if parsed.hostname in LOCAL_HOSTS and parsed.port and parsed.port not in found:
             found[parsed.port] = (account.base_url, account.exchange)
-    return [
-        (p, u, x) for p, (u, x) in found.items() if not answers(f"tcp://127.0.0.1:{p}", 0.3)
-    ]
+    return [(p, u, x) for p, (u, x) in found.items() if not answers(f"tcp://127.0.0.1:{p}", 0.3)]
 
 
 def _sim_child(settings: Settings, port: int, exchange: str) -> tuple[str, tuple[str, ...]]:
