@@ -488,11 +488,12 @@ class Gateway:
     def _arm_dead_man_switch(self) -> None:
         if not self.config.dead_man_switch:
             return
-        if not supported(self.venue.rest):
+        rule = self.venue.capabilities.rules.dead_man
+        if rule is None or not supported(self.venue.rest, rule):
             log.warning("dead-man switch: %s has none; not armed", self.exchange)
             return
         switch = DeadManSwitch(
-            self.venue, self.scope, self.config.dead_man_countdown_s, self.account
+            self.venue, self.scope, self.config.dead_man_countdown_s, self.account, rule
         )
         self._spawn("dead-man switch", switch.run)
 
