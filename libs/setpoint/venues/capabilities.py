@@ -17,6 +17,7 @@ ccxt says nothing about:
   instrument limits, else one count of calls from ccxt's `rateLimit`;
 * whether a place or cancel answers with the whole order or only with its ids;
 * the ccxt options the venue's clients are built with, and whether it needs a passphrase;
+* whether the gateway reads the futures wallet's state (Binance USD-M's fields only);
 * the venue's dead-man switch (`DeadManRule`): a timer per derivative symbol (Binance
   USD-M `countdownCancelAll`) or one for the whole account (OKX `cancel-all-after`), the
   ccxt method that arms it and the countdowns it accepts; None: the venue has none.
@@ -116,6 +117,9 @@ class VenueRules:
     venue's own URLs only."""
     dead_man: DeadManRule | None = None
     """The venue's dead-man switch; None: it has none (`gateway.deadman`)."""
+    reads_margin: bool = False
+    """The gateway reads the futures wallet's state (`MarginObserved`, `gateway.margin`:
+    Binance USD-M's account fields); False: it is not read on this venue."""
 
 
 _ALNUM = frozenset(ascii_letters + digits)
@@ -205,6 +209,7 @@ BINANCE = VenueRules(
     answers_with_order=True,
     dialect="binance",
     dead_man=DeadManRule("fapiPrivatePostCountdownCancelAll", per_symbol=True, min_s=1, max_s=3600),
+    reads_margin=True,
 )
 
 # --------------------------------------------------------------------------- OKX

@@ -149,7 +149,7 @@ class Gateway:
         self._spawn("in-flight checks", self._in_flight_checks)
         self._spawn("tickers", self._tickers)
         if any(m.is_derivative for m in self.venue.markets.values()):
-            self._spawn("account state", self._account_state)
+            self._watch_account_state()
             self._arm_dead_man_switch()
 
     async def stop(self) -> None:
@@ -459,6 +459,12 @@ class Gateway:
                 await self.append(key, [event])
 
     # ------------------------------------------------------------------ account state
+
+    def _watch_account_state(self) -> None:
+        if not self.venue.capabilities.rules.reads_margin:
+            log.info("futures account of %s: not read on %s", self.account, self.exchange)
+            return
+        self._spawn("account state", self._account_state)
 
     async def _account_state(self) -> None:
         while True:

@@ -89,3 +89,9 @@ def test_each_venues_dead_man_switch_and_its_bounds() -> None:
     assert [okx.countdown_s(s) for s in (1, 60, 3600)] == [10, 60, 120]
     assert binance.countdown_s(1.5) == 1.5
     assert rules("kraken").dead_man is None
+
+
+def test_the_futures_wallet_is_read_where_we_know_its_fields() -> None:
+    assert rules("binance").reads_margin
+    assert not rules("okx").reads_margin
+    assert not rules("kraken").reads_margin
