@@ -12,7 +12,9 @@ Parameters (decimals as strings):
 
 Entry is one IOC buy on spot under a new intent id. The perp target is always a `position`
 equal to minus the spot position *executed so far* (the net of the spot key's fills): a
-spot IOC that fills 42% is hedged by exactly 42%, never by what was requested. Exit is an
+spot IOC that fills 42% is hedged by exactly 42%, never by what was requested. A perp whose
+sizes are contracts of another size than one base unit (OKX swaps: `contract_size` 0.01
+BTC) is targeted in its own contracts: minus the executed base quantity divided by it. Exit is an
 IOC sell of the executed spot position; the perp target follows the fills back to zero.
 If an exit fills only partly, the rest is retried (new intent id) while funding stays
 below `exit_funding`. Intent ids are `<name>.e<serial>` (entry) and `<name>.x<serial>`.
@@ -57,6 +59,12 @@ class CarryState:
     last_attempt: datetime | None = None
 
 
+def _contract_size(view: View, symbol: str) -> Decimal:
+    """Base units per unit of `symbol`'s sizes (1 when its market is not known yet)."""
+    market = view.markets.get(symbol)
+    return market.contract_size if market is not None else Decimal(1)
+
+
 class Carry:
     """The carry strategy kind (`kind = "carry"`); see the module docstring."""
 
@@ -74,7 +82,7 @@ class Carry:
         state = _settle(state, view, position)
         state = _maybe_trade(state, view, position)
         orders = (state.order,) if state.order else ()
-        hedge = round_quantity(view, perp, -position)
+        hedge = round_quantity(view, perp, -position / _contract_size(view, perp))
         targets = {spot: Desired(orders=orders), perp: Desired(position=hedge)}
         return Decision(state, MappingProxyType(targets))
 
