@@ -29,8 +29,8 @@ from setpoint.core.model import Side
 from setpoint.sim.engine import Engine
 from setpoint.sim.markets import DEFAULT_MARKETS
 from setpoint.sim.orders import OrderKind, OrderRequest, Tif
-from setpoint.sim.testing import make_okx, running_simulator
-from setpoint.venues.conformance import make_binance
+from setpoint.sim.testing import running_simulator
+from setpoint.venues.conformance import make_binance, make_okx
 
 SPOT = "BTC/USDT"
 

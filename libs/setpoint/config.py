@@ -9,6 +9,7 @@ them (the gateway) and never printed.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +38,8 @@ from setpoint.core.errors import SecretUnavailable as SecretUnavailable
 from setpoint.core.numeric import Dec
 
 DEFAULT_PATH = "setpoint.toml"
+SIM_NAME_RULE = "letters, digits, '-' and '_'"
+_SIM_NAME = re.compile(r"[A-Za-z0-9_-]+")
 MAX_STARTUP_DELAY_S = 3600.0  # float-ok
 MAX_LOOKBACK_S = 7 * 24 * 3600.0  # float-ok
 MIN_PURGE_AFTER_S = 60.0  # float-ok
@@ -382,10 +385,40 @@ class Settings(BaseSettings):
     eventlog: EventLogConfig = EventLogConfig()
     accounts: dict[str, AccountConfig] = Field(default_factory=dict)
     sim: SimConfig = SimConfig()
+    sims: dict[str, SimConfig] = Field(default_factory=dict)
+    """More simulators, by name (`[sims.<name>]`, each a whole `[sim]` section of its own:
+    port, dialect, balances...), for a system with several simulated venues
+    (docs/simulator.md, "Several simulators"); `setpoint run sim --sim NAME` runs one."""
     telemetry: TelemetryConfig = TelemetryConfig()
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     console: ConsoleConfig = ConsoleConfig()
     demo: bool = False
+
+    @field_validator("sims")
+    @classmethod
+    def _sim_names(cls, value: dict[str, SimConfig]) -> dict[str, SimConfig]:
+        for name in value:
+            if not _SIM_NAME.fullmatch(name):
+                raise ValueError(f"a simulator's name is {SIM_NAME_RULE}, not {name!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _sim_ports_distinct(self) -> Settings:
+        seen: dict[int, str] = {self.sim.port: "sim"}
+        for name, sim in self.sims.items():
+            other = seen.setdefault(sim.port, f"sims.{name}")
+            if other != f"sims.{name}":
+                raise ValueError(f"sims.{name}.port {sim.port} is already {other}'s port")
+        return self
+
+    def sim_named(self, name: str | None) -> SimConfig:
+        """`[sims.<name>]`, or `[sim]` for None (ConfigError naming the known ones)."""
+        if name is None:
+            return self.sim
+        if name not in self.sims:
+            known = ", ".join(sorted(self.sims)) or "none"
+            raise ConfigError(f"no simulator {name!r} in [sims] (configured: {known})")
+        return self.sims[name]
 
     @classmethod
     def settings_customise_sources(
@@ -411,12 +444,22 @@ _DEFAULTS: dict[str, dict[str, Any]] = {}
 
 
 def demo_settings_data() -> dict[str, Any]:
-    """The built-in demo: the simulator, account `demo`, a grid on BTC/USDT."""
+    """The built-in demo: two simulated venues, account `demo` on the Binance dialect
+    (port 8765, a grid on BTC/USDT) and account `demo-okx` on the OKX dialect (port 8766,
+    `[sims.okx]`; no strategy: targets by hand)."""
     return {
         "demo": True,
-        "accounts": {"demo": {"exchange": "binance", "base_url": "http://127.0.0.1:8765"}},
+        "accounts": {
+            "demo": {"exchange": "binance", "base_url": "http://127.0.0.1:8765"},
+            "demo-okx": {
+                "exchange": "okx",
+                "base_url": "http://127.0.0.1:8766",
+                "passphrase": "env:SETPOINT_DEMO_PASSPHRASE",
+            },
+        },
         "strategies": {"grid-1": {"kind": "grid", "account": "demo", "symbol": "BTC/USDT"}},
         "sim": {"state_file": ".setpoint/sim-state"},
+        "sims": {"okx": {"port": 8766, "dialect": "okx", "state_file": ".setpoint/sim-okx-state"}},
     }
 
 

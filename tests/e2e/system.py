@@ -5,6 +5,11 @@
 what a user has: target requests over NATS, the simulator's control API and
 `GET /_sim/state`, and a read of the event log (anyone may replay it). Services can be
 stopped, SIGKILLed and started again.
+
+`dialect` is the venue the account `e2e` trades (`binance` or `okx`: the simulator speaks
+its API, the account is that exchange with the demo passphrase); `second`, the dialect of
+a second account (`SECOND`) on a second simulator (`[sims.second]`, `setpoint run sim
+--sim second`), for scenarios across two venues.
 """
 
 from __future__ import annotations
@@ -28,13 +33,18 @@ from nats.aio.client import Client as NATS
 from setpoint.bus import subjects
 from setpoint.bus.embedded import EmbeddedNats, free_port, terminate
 from setpoint.core.events import Event
+from setpoint.core.ids import IdScheme, account_prefix, intent_hash
 from setpoint.core.model import Key
 from setpoint.eventlog.jetstream import JetStreamEventLog
+from setpoint.venues.capabilities import id_scheme
 
 ACCOUNT = "e2e"
+SECOND = "e2e-two"
 API_KEY = "demo-key"
 SECRET = "demo-secret"
-SERVICES = ("sim", "gateway", "executor", "differ")
+PASSPHRASE = "demo-passphrase"
+SERVICES = ("sim", "sim-second", "gateway", "executor", "differ")
+DIALECTS = ("binance", "okx")
 
 
 class _UpDown(Protocol):
@@ -75,6 +85,19 @@ ACCOUNT_SETTINGS: dict[str, object] = {
 """Short intervals so that faults resolve within a test (see `config_text`)."""
 
 
+def account_text(name: str, dialect: str, sim_port: int, secret_file: Path, lines: str) -> str:
+    """An account of the e2e system on the simulator at `sim_port` speaking `dialect`."""
+    passphrase = f'passphrase = "file:{secret_file.with_name("passphrase")}"\n'
+    return f"""
+[accounts.{name}]
+exchange = "{dialect}"
+base_url = "http://127.0.0.1:{sim_port}"
+api_key = "env:SETPOINT_E2E_API_KEY"
+secret = "file:{secret_file}"
+{passphrase if dialect == "okx" else ""}{lines}
+"""
+
+
 def config_text(
     nats_url: str,
     sim_port: int,
@@ -82,9 +105,27 @@ def config_text(
     data_dir: Path,
     sim_extra: str = "",
     account: dict[str, object] | None = None,
+    dialect: str = "binance",
+    second: tuple[str, int] | None = None,
 ) -> str:
+    """The e2e configuration; `second`: (dialect, port) of a second account and simulator."""
     settings = {**ACCOUNT_SETTINGS, **(account or {})}
     lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())
+    accounts = account_text(ACCOUNT, dialect, sim_port, secret_file, lines)
+    sims = f"""
+[sim]
+port = {sim_port}
+dialect = "{dialect}"
+{sim_extra}
+"""
+    if second is not None:
+        accounts += account_text(SECOND, second[0], second[1], secret_file, lines)
+        sims += f"""
+[sims.second]
+port = {second[1]}
+dialect = "{second[0]}"
+{sim_extra}
+"""
     return f"""
 [nats]
 url = "{nats_url}"
@@ -93,18 +134,7 @@ data_dir = "{data_dir}"
 
 [eventlog]
 backend = "jetstream"
-
-[accounts.{ACCOUNT}]
-exchange = "binance"
-base_url = "http://127.0.0.1:{sim_port}"
-api_key = "env:SETPOINT_E2E_API_KEY"
-secret = "file:{secret_file}"
-{lines}
-
-[sim]
-port = {sim_port}
-{sim_extra}
-"""
+{accounts}{sims}"""
 
 
 async def eventually(
@@ -129,8 +159,13 @@ class System:
         account: dict[str, object] | None = None,
         *,
         metrics: bool = False,
+        dialect: str = "binance",
+        second: str | None = None,
     ) -> None:
         self.root = root
+        self.dialect, self.second = dialect, second
+        self.scheme = id_scheme(dialect)
+        """How the account's client order ids are written on its venue."""
         self.metrics_ports = (
             {svc: free_port() for svc in ("gateway", "differ", "executor")} if metrics else {}
         )
@@ -138,12 +173,27 @@ class System:
         self.nats_url = f"nats://127.0.0.1:{free_port()}"
         self.sim_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.sim_port}"
+        self.base_urls = {ACCOUNT: self.base_url}
+        second_sim = None
+        if second is not None:
+            second_sim = (second, free_port())
+            self.base_urls[SECOND] = f"http://127.0.0.1:{second_sim[1]}"
         self.nats_server = EmbeddedNats(self.nats_url, root / "nats", root / "nats.log")
         secret_file = root / "secret"
         secret_file.write_text(SECRET)
+        (root / "passphrase").write_text(PASSPHRASE)
         self.config = root / "setpoint.toml"
         self.config.write_text(
-            config_text(self.nats_url, self.sim_port, secret_file, root, sim_extra, account)
+            config_text(
+                self.nats_url,
+                self.sim_port,
+                secret_file,
+                root,
+                sim_extra,
+                account,
+                dialect,
+                second_sim,
+            )
         )
         self.env = {**os.environ, "SETPOINT_E2E_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}
         self.env.pop("SETPOINT_CONFIG", None)
@@ -159,9 +209,17 @@ class System:
     def output(self, service: str) -> Path:
         return self.root / f"{service}.{self.starts.get(service, 0)}.out"
 
-    def spawn(self, service: str, *args: str, env: dict[str, str] | None = None) -> None:
-        self.starts[service] = self.starts.get(service, 0) + 1
-        out = open(self.output(service), "wb")  # noqa: SIM115  (closed with the process)
+    def spawn(
+        self,
+        name: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        service: str | None = None,
+    ) -> None:
+        """Start `setpoint run <service or name> <args>` as the process `name`."""
+        self.starts[name] = self.starts.get(name, 0) + 1
+        out = open(self.output(name), "wb")  # noqa: SIM115  (closed with the process)
+        service = service or name
         command = [
             sys.executable,
             "-m",
@@ -172,7 +230,7 @@ class System:
             service,
             *args,
         ]
-        self.processes[service] = subprocess.Popen(
+        self.processes[name] = subprocess.Popen(
             command,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -234,6 +292,9 @@ class System:
     async def up(self) -> None:
         self.nats_server.start()
         await self.start("sim")
+        if self.second is not None:
+            self.spawn("sim-second", "--sim", "second", service="sim")
+            await self.wait_ready("sim-second")
         await self.start("gateway", "differ", "executor")
         self.nc = await nats.connect(self.nats_url)
         self.log = await JetStreamEventLog.open(self.nc)
@@ -253,6 +314,13 @@ class System:
 
     # ------------------------------------------------------------------ public contracts
 
+    def intent_prefix(self, symbol: str, intent: str, account: str = ACCOUNT) -> str:
+        """What every client order id of `intent` on `symbol` starts with at the venue."""
+        dialect = self.dialect if account == ACCOUNT else (self.second or self.dialect)
+        scheme = id_scheme(dialect)
+        dash = "-" if scheme is IdScheme.DASHED else ""
+        return f"{account_prefix(account, scheme)}{intent_hash(symbol, intent)}{dash}"
+
     async def target(
         self,
         symbol: str,
@@ -260,12 +328,13 @@ class System:
         *,
         position: str | None = None,
         expires_at: str | None = None,
+        account: str = ACCOUNT,
     ) -> int:
         """Publish a target (next generation); returns the generation accepted."""
         assert self.nc is not None
         self.generation += 1
         body = {
-            "account": ACCOUNT,
+            "account": account,
             "symbol": symbol,
             "generation": self.generation,
             "strategy": "e2e",
@@ -274,34 +343,40 @@ class System:
             "orders": [_order(o) for o in orders],
         }
         reply = await self.nc.request(
-            subjects.target_subject(ACCOUNT, symbol), json.dumps(body).encode(), timeout=10
+            subjects.target_subject(account, symbol), json.dumps(body).encode(), timeout=10
         )
         answer = json.loads(reply.data)
         assert answer.get("accepted"), answer
         return self.generation
 
-    async def control(self, method: str, path: str, body: Any = None) -> Any:
+    async def control(
+        self, method: str, path: str, body: Any = None, account: str = ACCOUNT
+    ) -> Any:
+        """A call of the control API of `account`'s simulator."""
         assert self.http is not None
-        async with self.http.request(method, self.base_url + path, json=body) as reply:
+        url = self.base_urls[account] + path
+        async with self.http.request(method, url, json=body) as reply:
             payload = await reply.json()
             assert reply.status == 200, payload
             return payload
 
-    async def venue(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.control("GET", "/_sim/state")
+    async def venue(self, account: str = ACCOUNT) -> dict[str, Any]:
+        result: dict[str, Any] = await self.control("GET", "/_sim/state", account=account)
         return result
 
-    async def open_orders(self, symbol: str) -> list[dict[str, Any]]:
-        state = await self.venue()
+    async def open_orders(self, symbol: str, account: str = ACCOUNT) -> list[dict[str, Any]]:
+        state = await self.venue(account)
         return [
             o
             for o in state["orders"]
             if o["symbol"] == symbol and o["status"] in ("NEW", "PARTIALLY_FILLED")
         ]
 
-    async def events(self, symbol: str | None, kind: str | None = None) -> list[Event]:
+    async def events(
+        self, symbol: str | None, kind: str | None = None, account: str = ACCOUNT
+    ) -> list[Event]:
         assert self.log is not None
-        records = await self.log.read(Key(ACCOUNT, symbol))
+        records = await self.log.read(Key(account, symbol))
         return [r.event for r in records if kind is None or r.event.type == kind]
 
     async def health(self, service: str) -> dict[str, Any]:

@@ -11,31 +11,26 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from system import ACCOUNT, API_KEY, SECRET, System, eventually
-
-from setpoint.core.ids import account_prefix, intent_hash
+from system import API_KEY, PASSPHRASE, SECRET, System, eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 BTC = "BTC/USDT"
 ETH = "ETH/USDT"
 
 
-def intent_prefix(symbol: str, intent: str) -> str:
-    return f"{account_prefix(ACCOUNT)}{intent_hash(symbol, intent)}-"
-
-
-def of_intent(orders: list[dict[str, Any]], symbol: str, intent: str) -> list[dict[str, Any]]:
-    prefix = intent_prefix(symbol, intent)
+def of_intent(prefix: str, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The orders whose client order id starts with `prefix` (`System.intent_prefix`)."""
     return [o for o in orders if (o["client_order_id"] or "").startswith(prefix)]
 
 
 async def all_orders(system: System, symbol: str, intent: str) -> list[dict[str, Any]]:
     state = await system.venue()
-    return of_intent([o for o in state["orders"] if o["symbol"] == symbol], symbol, intent)
+    prefix = system.intent_prefix(symbol, intent)
+    return of_intent(prefix, [o for o in state["orders"] if o["symbol"] == symbol])
 
 
 async def working(system: System, symbol: str, intent: str) -> list[dict[str, Any]]:
-    return of_intent(await system.open_orders(symbol), symbol, intent)
+    return of_intent(system.intent_prefix(symbol, intent), await system.open_orders(symbol))
 
 
 def order(intent: str, side: str, price: str, qty: str, **extra: Any) -> dict[str, Any]:
@@ -57,6 +52,7 @@ async def working_alone(
     return str(live[0]["client_order_id"])
 
 
+@pytest.mark.both_dialects
 async def test_services_answer_health(system: System) -> None:
     for service in ("gateway", "executor"):
         health = await system.health(service)
@@ -64,6 +60,7 @@ async def test_services_answer_health(system: System) -> None:
         assert health["service"] == service
 
 
+@pytest.mark.both_dialects
 async def test_place_amend_cancel_converge(system: System) -> None:
     await system.target(
         BTC,
@@ -92,6 +89,7 @@ async def _none(pending: Any) -> bool:
     return not await pending
 
 
+@pytest.mark.both_dialects
 async def test_partial_then_full_fill_consumes_the_intent(system: System) -> None:
     coid = await working_alone(system, ETH, "p-b1", "buy", "2900.00", "0.1000")
     await system.control("POST", "/_sim/fill", {"client_order_id": coid, "quantity": "0.04"})
@@ -116,6 +114,7 @@ async def test_partial_then_full_fill_consumes_the_intent(system: System) -> Non
     assert len({f.data.trade_id for f in fills}) == len(fills) == 2
 
 
+@pytest.mark.both_dialects
 async def test_venue_side_cancel_is_placed_again(system: System) -> None:
     coid = await working_alone(system, BTC, "v-b1", "buy", "58000.00", "0.01000")
     await system.control("POST", "/_sim/cancel", {"client_order_id": coid})
@@ -128,9 +127,10 @@ async def test_venue_side_cancel_is_placed_again(system: System) -> None:
     assert len(await working(system, BTC, "v-b1")) == 1
 
 
+@pytest.mark.both_dialects
 async def test_unknown_order_of_ours_at_the_venue_is_cancelled(system: System) -> None:
     """A 'ghost' injected at the venue: our client id, unknown to the log."""
-    coid = f"{intent_prefix(BTC, 'never-listed')}1"
+    coid = f"{system.intent_prefix(BTC, 'never-listed')}1"
     await system.control(
         "POST",
         "/_sim/orders",
@@ -150,6 +150,7 @@ async def test_unknown_order_of_ours_at_the_venue_is_cancelled(system: System) -
     await eventually(gone, what="our unknown order cancelled")
 
 
+@pytest.mark.both_dialects
 async def test_target_expiry_cancels_all_our_orders(system: System) -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -167,10 +168,11 @@ async def test_target_expiry_cancels_all_our_orders(system: System) -> None:
     await eventually(all_gone, within=30, what="orders cancelled after expiry")
 
 
+@pytest.mark.both_dialects
 async def test_credentials_never_leak(system: System) -> None:
     text = system.outputs()
     records = await system.events(BTC) + await system.events(None) + await system.events(ETH)
     wire = b"".join(e.to_json() for e in records).decode()
-    for secret in (SECRET, API_KEY):
+    for secret in (SECRET, API_KEY, PASSPHRASE):
         assert secret not in text
         assert secret not in wire

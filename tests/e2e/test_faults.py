@@ -13,7 +13,11 @@ from system import System, eventually
 from test_convergence import BTC, ETH, all_orders, order, working, working_alone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-SPOT_ORDER = {"method": "POST", "path": "/api/v3/order"}
+SPOT_ORDER = {
+    "binance": {"method": "POST", "path": "/api/v3/order"},
+    "okx": {"method": "POST", "path": "/api/v5/trade/order"},
+}
+"""The request that places a spot order, per dialect (what an order-entry fault matches)."""
 
 
 async def fills_once(system: System, symbol: str) -> list[Any]:
@@ -29,6 +33,7 @@ async def venue_trades(system: System, coid: str) -> list[dict[str, Any]]:
     return [t for t in state["trades"] if t["client_order_id"] == coid]
 
 
+@pytest.mark.both_dialects
 @pytest.mark.parametrize(
     "fault", ["timeout_after_accept", "drop_after_accept", "status_unknown_after_accept"]
 )
@@ -37,7 +42,7 @@ async def test_maybe_happened_ends_with_one_venue_order(system: System, fault: s
     await system.control(
         "POST",
         "/_sim/faults",
-        {"rules": [{"kind": fault, **SPOT_ORDER, "count": 1, "delay_ms": 3000}]},
+        {"rules": [{"kind": fault, **SPOT_ORDER[system.dialect], "count": 1, "delay_ms": 3000}]},
     )
     try:
         await system.target(BTC, [order(intent, "buy", "57000.00", "0.01000")])
@@ -50,12 +55,13 @@ async def test_maybe_happened_ends_with_one_venue_order(system: System, fault: s
     assert len(placed) == 1
 
 
+@pytest.mark.both_dialects(long=True)
 async def test_executor_killed_between_write_ahead_and_answer(system: System) -> None:
     intent = "k-exec"
     await system.control(
         "POST",
         "/_sim/faults",
-        {"rules": [{"kind": "delay", **SPOT_ORDER, "count": 1, "delay_ms": 1500}]},
+        {"rules": [{"kind": "delay", **SPOT_ORDER[system.dialect], "count": 1, "delay_ms": 1500}]},
     )
     try:
         await system.target(BTC, [order(intent, "buy", "56000.00", "0.01000")])
@@ -75,6 +81,7 @@ async def test_executor_killed_between_write_ahead_and_answer(system: System) ->
     assert len(await all_orders(system, BTC, intent)) == 1
 
 
+@pytest.mark.both_dialects
 async def test_gateway_killed_while_fills_happen(system: System) -> None:
     intent = "k-gw"
     coid = await working_alone(system, ETH, intent, "buy", "2700.00", "0.3000")
@@ -92,6 +99,7 @@ async def test_gateway_killed_while_fills_happen(system: System) -> None:
     assert len(await all_orders(system, ETH, intent)) == 1
 
 
+@pytest.mark.both_dialects
 async def test_fills_missed_by_a_dropped_websocket_come_from_rest(system: System) -> None:
     intent = "w-drop"
     coid = await working_alone(system, BTC, intent, "sell", "62000.00", "0.02000")

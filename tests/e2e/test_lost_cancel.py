@@ -19,6 +19,7 @@ from test_convergence import BTC, all_orders, order, working
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 
+@pytest.mark.both_dialects(long=True)
 async def test_amend_whose_cancel_reached_no_gateway_is_carried_out(system: System) -> None:
     intent = "lc-b1"
     await system.target(BTC, [order(intent, "buy", "56000.00", "0.01000")])

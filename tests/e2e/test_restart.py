@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 ACTIONS = ("OrderSubmitted", "CancelSubmitted")
 
 
+@pytest.mark.both_dialects(long=True)
 async def test_restart_of_everything_changes_nothing(system: System) -> None:
     await system.target(
         BTC,

@@ -31,7 +31,8 @@ from setpoint.bus.embedded import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-CHILDREN = ("sim", "gateway", "executor", "differ", "strategy", "console")
+CHILDREN = ("sim", "sim-okx", "gateway", "executor", "differ", "strategy", "console")
+"""The demo's children: a simulator per venue (Binance and OKX dialects), the services."""
 
 
 class Output:
@@ -82,6 +83,8 @@ def _environment(ports: dict[str, int]) -> dict[str, str]:
         "SETPOINT_NATS__URL": f"nats://127.0.0.1:{ports['nats']}",
         "SETPOINT_SIM__PORT": str(ports["sim"]),
         "SETPOINT_ACCOUNTS__DEMO__BASE_URL": f"http://127.0.0.1:{ports['sim']}",
+        "SETPOINT_SIMS__OKX__PORT": str(ports["okx"]),
+        "SETPOINT_ACCOUNTS__DEMO-OKX__BASE_URL": f"http://127.0.0.1:{ports['okx']}",
         "SETPOINT_CONSOLE__PORT": str(ports["console"]),
         "PYTHONUNBUFFERED": "1",
     }
@@ -126,7 +129,7 @@ def _no_seed_leaks(data_dir: Path, lines: list[str]) -> None:
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Output, dict[str, int]]]:
-    ports = {"nats": free_port(), "sim": free_port(), "console": free_port()}
+    ports = {"nats": free_port(), "sim": free_port(), "okx": free_port(), "console": free_port()}
     env = _environment(ports)
     process = start_up(tmp_path, env, subprocess.PIPE, "--ready-timeout", "40")
     try:
@@ -151,9 +154,16 @@ def test_up_runs_the_demo_and_ctrl_c_leaves_nothing_behind(
 
     with socket.create_connection(("127.0.0.1", ports["nats"]), timeout=2):
         pass
-    if "sim" in ready:
-        with urlopen(f"http://127.0.0.1:{ports['sim']}/_sim/state", timeout=5) as reply:
-            assert "orders" in json.loads(reply.read())
+    for sim, port in (("sim", ports["sim"]), ("sim-okx", ports["okx"])):
+        if sim in ready:
+            with urlopen(f"http://127.0.0.1:{port}/_sim/state", timeout=5) as reply:
+                assert "orders" in json.loads(reply.read())
+    if "sim-okx" in ready:  # it speaks OKX's API
+        with urlopen(f"http://127.0.0.1:{ports['okx']}/api/v5/public/time", timeout=5) as reply:
+            assert json.loads(reply.read())["code"] == "0"
+    if "gateway" in ready:  # one gateway per account, both venues
+        log = (tmp_path / ".setpoint" / "logs" / "gateway.log").read_text()
+        assert "gateway ready (demo, demo-okx)" in log
     if ready == set(CHILDREN):
         out.until(r"status demo BTC/USDT \| [1-9]", 60)  # the grid's target reached the differ
         out.until(rf"console: open http://127.0.0.1:{ports['console']}/", 5)

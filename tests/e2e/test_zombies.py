@@ -48,6 +48,7 @@ async def eth_target(system: System) -> None:
     await eventually(lambda: working(system, ETH, "z-b1"), what="z-b1 working")
 
 
+@pytest.mark.both_dialects
 async def test_foreign_order_is_ignored_by_default(system: System, eth_target: None) -> None:
     foreign = await foreign_order(system)
     await asyncio.sleep(2.5)  # two reconcile intervals
@@ -61,6 +62,7 @@ async def test_foreign_order_is_ignored_by_default(system: System, eth_target: N
     await system.control("POST", "/_sim/cancel", {"order_id": foreign["order_id"]})
 
 
+@pytest.mark.both_dialects(long=True)
 async def test_foreign_order_adopted(system: System, eth_target: None) -> None:
     foreign = await foreign_order(system)
     await restart_gateway(system, "adopt")
@@ -78,6 +80,7 @@ async def test_foreign_order_adopted(system: System, eth_target: None) -> None:
         await restart_gateway(system, None)
 
 
+@pytest.mark.both_dialects
 async def test_foreign_order_cancelled(system: System, eth_target: None) -> None:
     await restart_gateway(system, "cancel")
     try:

@@ -45,8 +45,9 @@ port = 8780
 """
 
 _DEMO_TOP = """
-# The simulator's demo credentials (demo-key / demo-secret) are given to the services by
-# `setpoint up` as SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET.
+# The simulator's demo credentials (demo-key / demo-secret / demo-passphrase) are given
+# to the services by `setpoint up` as SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET /
+# SETPOINT_DEMO_PASSPHRASE.
 demo = true
 """
 
@@ -62,10 +63,27 @@ secret = "env:SETPOINT_DEMO_SECRET"
 zombie_policy = "ignore"
 reconcile_interval_s = 30
 
+[accounts.demo-okx]
+# a second venue: an OKX-compatible simulator at port 8766 ([sims.okx] below); no
+# strategy trades it, publish targets by hand (`setpoint target set --account demo-okx`)
+exchange = "okx"
+base_url = "http://127.0.0.1:8766"
+api_key = "env:SETPOINT_DEMO_KEY"
+secret = "env:SETPOINT_DEMO_SECRET"
+passphrase = "env:SETPOINT_DEMO_PASSPHRASE"
+zombie_policy = "ignore"
+reconcile_interval_s = 30
+
 [sim]
 # the venue simulator (docs/simulator.md); its book survives a restart in state_file
 port = 8765
 state_file = ".setpoint/sim-state"
+
+[sims.okx]
+# a second simulator, speaking OKX's API (`setpoint run sim --sim okx`)
+port = 8766
+dialect = "okx"
+state_file = ".setpoint/sim-okx-state"
 
 [strategies.grid-1]
 # the demo's grid strategy, quoting BTC/USDT on account demo (docs/strategies.md)

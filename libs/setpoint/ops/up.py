@@ -2,14 +2,19 @@
 
 1. NATS: if nothing answers at `nats.url` (and it is local, `nats.embedded` true), the
    bundled nats-server with JetStream, store `<data_dir>/nats`.
-2. The venue simulator (`setpoint run sim --port P`) for every account whose `base_url` is
-   a local address where nothing answers yet.
+2. The venue simulator for every account whose `base_url` is a local address where
+   nothing answers yet: `setpoint run sim --sim NAME` when `[sims.NAME]` has that port
+   (child `sim-NAME`), else `setpoint run sim --port P` (child `sim` on `[sim]`'s port,
+   `sim-P` on another), in the dialect of the account's venue
+   (`venues.capabilities`). One gateway process serves every account, one gateway (its
+   own ccxt clients and rate limits) per account inside it.
 3. The four services (`setpoint run gateway|executor|differ|strategy`), then the web
    console (`setpoint run console`, its URL printed once it is ready), each its own
    process; `up` waits for each to answer `setpoint.health.<service>` before the next.
    With the built-in demo configuration (or a file saying `demo = true`, as `setpoint
-   init` writes), SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET default to the simulator's
-   demo-key / demo-secret in the children's environment.
+   init` writes), SETPOINT_DEMO_KEY / SETPOINT_DEMO_SECRET / SETPOINT_DEMO_PASSPHRASE
+   default to the simulator's demo-key / demo-secret / demo-passphrase in the children's
+   environment.
    Each service serves its metrics on its own port (`ops.scrape_targets`), written to
    `<data_dir>/prometheus/targets.json` for Prometheus' file-based service discovery.
 4. The status view (rich, on a terminal; plain lines with `--no-status` or when stdout is
@@ -69,12 +74,17 @@ from setpoint.ops import output
 from setpoint.ops.scrape_targets import metrics_ports, write_targets
 from setpoint.ops.security import Prepared, prepare_server
 from setpoint.ops.supervisor import ChildSpec, ChildState, Supervisor
+from setpoint.venues.capabilities import rules
 
 SERVICES = ("gateway", "executor", "differ", "strategy", "console")
 METERED = SERVICES[:4]
 """The services that export metrics (the console serves pages, not metrics)."""
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
-DEMO_ENV = {"SETPOINT_DEMO_KEY": "demo-key", "SETPOINT_DEMO_SECRET": "demo-secret"}
+DEMO_ENV = {
+    "SETPOINT_DEMO_KEY": "demo-key",
+    "SETPOINT_DEMO_SECRET": "demo-secret",
+    "SETPOINT_DEMO_PASSPHRASE": "demo-passphrase",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -211,17 +221,16 @@ def make_plan(
     setpoint = (sys.executable, "-m", "setpoint")
     ports = metrics_ports(settings, METERED)
     sims = {
-        f"sim-{port}" if port != settings.sim.port else "sim": (port, url)
-        for port, url in _local_venues(settings)
+        name: (args, url)
+        for port, url, exchange in _local_venues(settings)
+        for name, args in [_sim_child(settings, port, exchange)]
     }
     return Plan(
         data_dir=data_dir,
         nats=None if cluster > 1 else _nats_spec(settings, data_dir, logs, security),
         sims=tuple(
-            ChildSpec(
-                name, (*setpoint, "run", "sim", "--port", str(port)), logs / f"{name}.log", env
-            )
-            for name, (port, _) in sims.items()
+            ChildSpec(name, (*setpoint, "run", "sim", *args), logs / f"{name}.log", env)
+            for name, (args, _) in sims.items()
         ),
         services=tuple(
             ChildSpec(
@@ -304,16 +313,30 @@ def _nats_spec(
     return ChildSpec("nats", argv, logs / "nats-server.log")
 
 
-def _local_venues(settings: Settings) -> list[tuple[int, str]]:
-    """(port, base_url) of each distinct local venue address where nothing answers."""
-    found: dict[int, str] = {}
+def _local_venues(settings: Settings) -> list[tuple[int, str, str]]:
+    """(port, base_url, exchange) of each distinct local venue address where nothing
+    answers (the exchange of the first account there)."""
+    found: dict[int, tuple[str, str]] = {}
     for account in settings.accounts.values():
         if not account.base_url:
             continue
         parsed = urlparse(account.base_url)
         if parsed.hostname in LOCAL_HOSTS and parsed.port and parsed.port not in found:
-            found[parsed.port] = account.base_url
-    return [(p, u) for p, u in found.items() if not answers(f"tcp://127.0.0.1:{p}", 0.3)]
+            found[parsed.port] = (account.base_url, account.exchange)
+    return [(p, u, x) for p, (u, x) in found.items() if not answers(f"tcp://127.0.0.1:{p}", 0.3)]
+
+
+def _sim_child(settings: Settings, port: int, exchange: str) -> tuple[str, tuple[str, ...]]:
+    """The child's name and `setpoint run sim` arguments for a simulator on `port`: the
+    `[sims.NAME]` with that port, else `[sim]` on `port` in the venue's dialect."""
+    for name, sim in settings.sims.items():
+        if sim.port == port:
+            return f"sim-{name}", ("--sim", name)
+    name = "sim" if port == settings.sim.port else f"sim-{port}"
+    dialect = rules(exchange).dialect
+    if dialect is None or dialect == settings.sim.dialect:
+        return name, ("--port", str(port))
+    return name, ("--port", str(port), "--dialect", dialect)
 
 
 # --------------------------------------------------------------------------- the run

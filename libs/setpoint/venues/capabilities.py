@@ -16,7 +16,11 @@ ccxt says nothing about:
 * the rate-limit model (`venues.ratelimit`): Binance's weights, OKX's per endpoint and
   instrument limits, else one count of calls from ccxt's `rateLimit`;
 * whether a place or cancel answers with the whole order or only with its ids;
-* the ccxt options the venue's clients are built with, and whether it needs a passphrase.
+* the ccxt options the venue's clients are built with, and whether it needs a passphrase;
+* whether the gateway reads the futures wallet's state (Binance USD-M's fields only);
+* the venue's dead-man switch (`DeadManRule`): a timer per derivative symbol (Binance
+  USD-M `countdownCancelAll`) or one for the whole account (OKX `cancel-all-after`), the
+  ccxt method that arms it and the countdowns it accepts; None: the venue has none.
 
 A venue ccxt knows but our table does not gets the conservative rules (`_GENERIC`): ids of
 letters and digits up to 32, no native amend, open orders per symbol, calls paced by
@@ -41,6 +45,7 @@ __all__ = [
     "AmendStyle",
     "Capabilities",
     "ClientIdRule",
+    "DeadManRule",
     "VenueRules",
     "capabilities",
     "id_scheme",
@@ -75,6 +80,23 @@ class ClientIdRule:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadManRule:
+    """The venue's dead-man switch (module docstring). `per_symbol`: `method` takes
+    `{"symbol": <venue id>, "countdownTime": <ms>}` once per derivative symbol; else it is
+    ccxt's unified `cancel_all_orders_after(<ms>)` for the account. A countdown outside
+    `min_s`..`max_s` is brought within it."""
+
+    method: str
+    per_symbol: bool
+    min_s: float  # float-ok: seconds, the venue's bounds
+    max_s: float  # float-ok
+
+    def countdown_s(self, wanted_s: float) -> float:  # float-ok
+        """`wanted_s` within the venue's bounds."""
+        return min(max(wanted_s, self.min_s), self.max_s)
+
+
+@dataclass(frozen=True, slots=True)
 class VenueRules:
     """Our own table for one venue (module docstring)."""
 
@@ -93,6 +115,11 @@ class VenueRules:
     dialect: str | None = None
     """The API a `base_url` of this venue speaks (`venues.conformance`); None: the
     venue's own URLs only."""
+    dead_man: DeadManRule | None = None
+    """The venue's dead-man switch; None: it has none (`gateway.deadman`)."""
+    reads_margin: bool = False
+    """The gateway reads the futures wallet's state (`MarginObserved`, `gateway.margin`:
+    Binance USD-M's account fields); False: it is not read on this venue."""
 
 
 _ALNUM = frozenset(ascii_letters + digits)
@@ -181,6 +208,8 @@ BINANCE = VenueRules(
     },
     answers_with_order=True,
     dialect="binance",
+    dead_man=DeadManRule("fapiPrivatePostCountdownCancelAll", per_symbol=True, min_s=1, max_s=3600),
+    reads_margin=True,
 )
 
 # --------------------------------------------------------------------------- OKX
@@ -225,6 +254,7 @@ OKX = VenueRules(
     ccxt_options={"defaultType": "spot", "fetchMarkets": {"types": ["spot", "swap"]}},
     passphrase=True,
     dialect="okx",
+    dead_man=DeadManRule("cancel_all_orders_after", per_symbol=False, min_s=10, max_s=120),
 )
 
 _GENERIC = VenueRules(

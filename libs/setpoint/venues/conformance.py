@@ -162,6 +162,29 @@ def point_okx_at(exchange: Any, base_url: str) -> Any:
     return exchange
 
 
+def make_okx(
+    base_url: str,
+    api_key: str = "demo-key",
+    secret: str = "demo-secret",
+    password: str = "demo-passphrase",
+    *,
+    pro: bool = False,
+    timeout_ms: int = 10_000,
+) -> Any:
+    """The unmodified ccxt okx (async, or pro when `pro`) pointed at `base_url` with
+    `point_okx_at` (the simulator's demo credentials by default), ccxt's own client-side
+    throttle off as in `make_binance`: signing, parsing and error mapping are ccxt's."""
+    config: dict[str, Any] = {
+        "apiKey": api_key,
+        "secret": secret,
+        "password": password,
+        "timeout": timeout_ms,
+        "enableRateLimit": False,  # the caller paces, the venue says no
+    }
+    exchange = ccxt_pro.okx(config) if pro else ccxt_async.okx(config)
+    return point_okx_at(exchange, base_url)
+
+
 def point_any_at(exchange: Any, base_url: str) -> Any:
     """Point `exchange` at `base_url` in its venue's dialect (ConfigError when the venue
     has none we know)."""
@@ -177,6 +200,7 @@ def point_any_at(exchange: Any, base_url: str) -> Any:
 
 __all__ = [
     "make_binance",
+    "make_okx",
     "okx_ws_url",
     "point_any_at",
     "point_at",

@@ -149,7 +149,7 @@ class Gateway:
         self._spawn("in-flight checks", self._in_flight_checks)
         self._spawn("tickers", self._tickers)
         if any(m.is_derivative for m in self.venue.markets.values()):
-            self._spawn("account state", self._account_state)
+            self._watch_account_state()
             self._arm_dead_man_switch()
 
     async def stop(self) -> None:
@@ -460,6 +460,12 @@ class Gateway:
 
     # ------------------------------------------------------------------ account state
 
+    def _watch_account_state(self) -> None:
+        if not self.venue.capabilities.rules.reads_margin:
+            log.info("futures account of %s: not read on %s", self.account, self.exchange)
+            return
+        self._spawn("account state", self._account_state)
+
     async def _account_state(self) -> None:
         while True:
             await self.record_account_state()
@@ -488,11 +494,12 @@ class Gateway:
     def _arm_dead_man_switch(self) -> None:
         if not self.config.dead_man_switch:
             return
-        if not supported(self.venue.rest):
+        rule = self.venue.capabilities.rules.dead_man
+        if rule is None or not supported(self.venue.rest, rule):
             log.warning("dead-man switch: %s has none; not armed", self.exchange)
             return
         switch = DeadManSwitch(
-            self.venue, self.scope, self.config.dead_man_countdown_s, self.account
+            self.venue, self.scope, self.config.dead_man_countdown_s, self.account, rule
         )
         self._spawn("dead-man switch", switch.run)
 

@@ -1,8 +1,12 @@
-"""The venue's dead-man switch (Binance USD-M `countdownCancelAll`), per symbol.
+"""The venue's dead-man switch: Binance USD-M `countdownCancelAll` per symbol, OKX
+`cancel-all-after` for the whole account.
 
 `POST /fapi/v1/countdownCancelAll` with `symbol` and `countdownTime` (milliseconds) arms
 the symbol's timer: unless it is renewed (posted again) before it runs out, every open
-order of the symbol is cancelled. `countdownTime` 0 disarms it. `Countdowns` holds the
+order of the symbol is cancelled. `countdownTime` 0 disarms it. OKX's `POST
+/api/v5/trade/cancel-all-after` (`timeOut` in seconds) arms one timer for the account,
+kept here under `ACCOUNT_WIDE`: when it runs out, every open order of every symbol is
+cancelled. `Countdowns` holds the
 deadlines (pure bookkeeping: the caller passes the time); the simulator's background task
 asks `due(now)` and cancels.
 """
@@ -11,9 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+ACCOUNT_WIDE = "*"
+"""The key of a timer that covers every symbol (OKX's cancel-all-after)."""
+
 
 class Countdowns:
-    """Deadline (epoch ms) per unified symbol; a due timer fires once and is gone."""
+    """Deadline (epoch ms) per unified symbol (or `ACCOUNT_WIDE`); a due timer fires once
+    and is gone."""
 
     def __init__(self) -> None:
         self._deadlines: dict[str, int] = {}

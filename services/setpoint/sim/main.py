@@ -1,6 +1,7 @@
-"""`setpoint run sim [--dialect binance|okx] [--host H] [--port P] [--random-walk SEED]`:
-the venue simulator in the foreground, configured by the `[sim]` section of the config
-file (command-line options override it). Prints one line containing `ready` once it
+"""`setpoint run sim [--sim NAME] [--dialect binance|okx] [--host H] [--port P]
+[--random-walk SEED]`: the venue simulator in the foreground, configured by the `[sim]`
+section of the config file, or with `--sim NAME` by its `[sims.NAME]` section
+(command-line options override it). Prints one line containing `ready` once it
 listens; Ctrl-C stops it.
 """
 
@@ -23,6 +24,12 @@ CONFIG_FAILED = 2
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="setpoint run sim", description=__doc__)
     parser.add_argument(
+        "--sim",
+        default=None,
+        metavar="NAME",
+        help="the simulator configured as [sims.NAME] (default: [sim])",
+    )
+    parser.add_argument(
         "--dialect",
         choices=("binance", "okx"),
         default=None,
@@ -41,8 +48,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def sim_config(config: str | None, args: argparse.Namespace) -> SimConfig:
-    """The `[sim]` section of the config in force, with the command-line overrides."""
-    base = load_settings(config).sim
+    """The `[sim]` (or `--sim NAME`'s `[sims.NAME]`) section of the config in force, with
+    the command-line overrides; ConfigError for a name not configured."""
+    base = load_settings(config).sim_named(args.sim)
     overrides: dict[str, object] = {}
     if args.dialect is not None:
         overrides["dialect"] = args.dialect
@@ -78,8 +86,8 @@ async def serve(settings: SimConfig) -> None:
 
 def main(config: str | None, argv: list[str]) -> int:
     args = parse_args(argv)
-    settings = sim_config(config, args)
     try:
+        settings = sim_config(config, args)
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(settings))
     except ConfigError as exc:

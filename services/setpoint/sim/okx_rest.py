@@ -2,7 +2,8 @@
 endpoints of `okx_orders`.
 
 Only what ccxt 4.5's okx sends for the calls Setpoint makes (load_markets, tickers,
-books, funding rate, orders, amend, batch, fills, balance, positions, account config);
+books, funding rate, orders, amend, batch, fills, balance, positions, account config,
+the dead-man switch `trade/cancel-all-after`);
 any other path answers 404 with an OKX-shaped body. Every answer is
 `{"code": "0", "msg": "", "data": [...]}`; errors are OKX's codes (`okx_errors`).
 Private endpoints check OKX's signature (`okx_auth`). Each endpoint can be limited per
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from setpoint.sim import okx_errors as err
 from setpoint.sim import okx_wire as wire
+from setpoint.sim.countdown import ACCOUNT_WIDE
 from setpoint.sim.markets import SimMarket
 from setpoint.sim.okx_auth import verify_rest
 from setpoint.sim.state import POSITION_MODES, SIM, Simulator
@@ -230,6 +232,26 @@ async def set_position_mode(sim: Simulator, body: Body) -> list[Any]:
     return [{"posMode": mode}]
 
 
+CANCEL_ALL_AFTER_S = (10, 120)
+"""The countdowns OKX accepts in `cancel-all-after` (seconds; 0 disarms)."""
+
+
+async def cancel_all_after(sim: Simulator, body: Body) -> list[Any]:
+    """POST trade/cancel-all-after: arm (renew; `timeOut` 0 disarms) the account's
+    dead-man switch: every open order is cancelled unless renewed within `timeOut` s
+    (0, or 10 to 120: else 51000). `triggerTime` is when it fires (ms; "0" disarmed)."""
+    timeout = integer(params_of(body), "timeOut")
+    low, high = CANCEL_ALL_AFTER_S
+    if timeout is None:
+        raise err.empty_param("timeOut")
+    if timeout != 0 and not low <= timeout <= high:
+        raise err.bad_param("timeOut")
+    now = sim.clock.now_ms()
+    sim.countdowns.arm(ACCOUNT_WIDE, timeout * 1000, now)
+    trigger = now + timeout * 1000 if timeout else 0
+    return [{"triggerTime": str(trigger), "tag": "", "ts": str(now)}]
+
+
 async def currencies(sim: Simulator, body: Body) -> list[Any]:
     """GET /api/v5/asset/currencies: one chain per asset the markets use."""
     assets = sorted({a for m in sim.engine.markets.all for a in (m.base, m.quote)})
@@ -282,6 +304,7 @@ def routes() -> list[web.RouteDef]:
         ("trade/cancel-order", okx_orders.cancel),
         ("trade/cancel-batch-orders", okx_orders.cancel_batch),
         ("trade/amend-order", okx_orders.amend),
+        ("trade/cancel-all-after", cancel_all_after),
     ]
     table = [web.get(PREFIX + name, endpoint(name, h, False)) for name, h in public]
     table += [web.get(PREFIX + name, endpoint(name, h, True)) for name, h in private_get]

@@ -16,7 +16,7 @@ from aiohttp import web
 from setpoint.config import SimConfig
 from setpoint.core.numeric import round_to
 from setpoint.sim import persist
-from setpoint.sim.countdown import Countdowns
+from setpoint.sim.countdown import ACCOUNT_WIDE, Countdowns
 from setpoint.sim.engine import Engine
 from setpoint.sim.faults import Faults
 from setpoint.sim.limits import RateLimiter
@@ -159,14 +159,15 @@ class Simulator:
         while True:
             await asyncio.sleep(COUNTDOWN_CHECK_S)
             for symbol in self.countdowns.due(self.clock.now_ms()):
-                await self.cancel_all(symbol)
+                await self.cancel_all(None if symbol == ACCOUNT_WIDE else symbol)
 
-    async def cancel_all(self, symbol: str) -> int:
-        """Cancel every open order of `symbol` (the dead-man switch ran out); how many."""
+    async def cancel_all(self, symbol: str | None) -> int:
+        """Cancel every open order of `symbol` (None: of every symbol) when the dead-man
+        switch ran out; how many."""
         cancelled = 0
         for order in self.engine.open_orders(symbol=symbol):
             _, events = self.engine.cancel(
-                symbol, order_id=order.order_id, now_us=self.clock.now_us()
+                order.symbol, order_id=order.order_id, now_us=self.clock.now_us()
             )
             await self.publish(events)
             cancelled += 1

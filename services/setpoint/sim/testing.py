@@ -18,7 +18,6 @@ import aiohttp
 from setpoint.config import SimConfig
 from setpoint.core.errors import ControlError as ControlError
 from setpoint.sim.app import SimServer
-from setpoint.venues.conformance import point_okx_at
 
 
 @asynccontextmanager
@@ -30,37 +29,6 @@ async def markets_loaded(exchange: Any) -> AsyncIterator[Any]:
         yield exchange
     finally:
         await exchange.close()
-
-
-def make_okx(
-    base_url: str,
-    api_key: str = "demo-key",
-    secret: str = "demo-secret",
-    password: str = "demo-passphrase",
-    *,
-    pro: bool = False,
-    timeout_ms: int = 10_000,
-) -> Any:
-    """The unmodified ccxt okx (async, or pro with `pro`) pointed at an OKX-dialect
-    simulator: `urls['api']['rest']` is `base_url` (ccxt appends `/api/v5/...`), the
-    websocket root is `okx_ws_url(base_url)`, and `load_markets` asks for spot and swap
-    instruments only (`venues.conformance.point_okx_at`), and ccxt's own client-side
-    throttle is off (as `make_binance` does). Nothing else changes: signing, parsing and
-    error mapping are ccxt's."""
-    import ccxt.async_support as ccxt_async
-    import ccxt.pro as ccxt_pro
-
-    module: Any = ccxt_pro if pro else ccxt_async
-    exchange = module.okx(
-        {
-            "apiKey": api_key,
-            "secret": secret,
-            "password": password,
-            "timeout": timeout_ms,
-            "enableRateLimit": False,  # as for binance: the caller paces, the venue says no
-        }
-    )
-    return point_okx_at(exchange, base_url)
 
 
 @asynccontextmanager

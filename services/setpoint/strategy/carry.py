@@ -18,7 +18,9 @@ Parameters (decimals as strings):
 **Entry, leg by leg.** Each entry step is one IOC buy on spot under a new intent id. The
 perp target is always a `position` equal to minus the spot position *executed so far* (the
 net of the spot key's fills): a spot IOC that fills 42% is hedged by exactly 42%, never by
-what was requested.
+what was requested. A perp whose sizes are contracts of another size than one base unit
+(OKX swaps: `contract_size` 0.01 BTC) is targeted in its own contracts: minus the executed
+base quantity divided by it.
 
 **The margin gate between the legs.** Before each entry step the strategy checks, from
 the futures wallet in its view (`View.margin`, the last `MarginObserved`), that the
@@ -81,6 +83,12 @@ class CarryState:
     held: str | None = None
 
 
+def _contract_size(view: View, symbol: str) -> Decimal:
+    """Base units per unit of `symbol`'s sizes (1 when its market is not known yet)."""
+    market = view.markets.get(symbol)
+    return market.contract_size if market is not None else Decimal(1)
+
+
 class Carry:
     """The carry strategy kind (`kind = "carry"`); see the module docstring."""
 
@@ -100,7 +108,7 @@ class Carry:
         if state.phase == "exiting":
             return Decision(state, MappingProxyType({spot: FLAT, perp: FLAT}))
         orders = (state.order,) if state.order else ()
-        hedge = round_quantity(view, perp, -position)
+        hedge = round_quantity(view, perp, -position / _contract_size(view, perp))
         targets = {spot: Desired(orders=orders), perp: Desired(position=hedge)}
         return Decision(state, MappingProxyType(targets), note=state.held)
 
@@ -209,7 +217,7 @@ def margin_held(view: View, spot_after: Decimal) -> str | None:
             f" above {max_ratio}"
         )
     row = next((p for p in wallet.positions if p.symbol == perp), None)
-    held = abs(row.quantity) if row is not None else ZERO
+    held = abs(row.quantity) * _contract_size(view, perp) if row is not None else ZERO
     price = _perp_price(view, row.mark_price if row is not None else None)
     if price is None:
         return "margin gate: no price for the perpetual"

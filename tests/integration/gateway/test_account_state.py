@@ -79,7 +79,9 @@ async def _later(armed: object, than: int) -> int | None:
 async def test_a_failing_renewal_is_logged_once_and_its_recovery_once(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    switch = DeadManSwitch(rig.gateway.venue, lambda: [PERP], 5, rig.account)
+    rule = rig.gateway.venue.capabilities.rules.dead_man
+    assert rule is not None
+    switch = DeadManSwitch(rig.gateway.venue, lambda: [PERP], 5, rig.account, rule)
     rule = {"kind": "http_503", "method": "POST", "path": "/fapi/v1/countdownCancelAll"}
     await rig.control.faults(rule)
     with caplog.at_level(logging.INFO, logger="setpoint.gateway.deadman"):

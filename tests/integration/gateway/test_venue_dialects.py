@@ -17,6 +17,7 @@ from setpoint.core.errors import ConfigError
 from setpoint.core.ids import client_order_id, parse_client_order_id
 from setpoint.core.model import OrderType, Side, TimeInForce
 from setpoint.core.reconcile import VenueOrder
+from setpoint.gateway.deadman import DeadManSwitch, supported
 from setpoint.gateway.venue import Venue, VenueError
 from setpoint.sim.testing import SimControl, running_simulator
 from setpoint.venues.capabilities import AmendStyle, capabilities
@@ -214,3 +215,23 @@ async def test_a_fill_names_its_order(venue: tuple[Venue, SimControl]) -> None:
     assert fill.client_order_id == expected
     assert fill.order_id == placed.order_id
     assert fill.quantity == Decimal("0.001")
+
+
+async def test_the_dead_man_switch_is_the_venues_own(venue: tuple[Venue, SimControl]) -> None:
+    """Binance USD-M: one timer per derivative symbol; OKX: one for the account (its
+    countdown brought within the 10 to 120 s OKX accepts). Armed through the real ccxt."""
+    gw, control = venue
+    rule = gw.capabilities.rules.dead_man
+    assert rule is not None
+    assert supported(gw.rest, rule)
+    symbols = ["BTC/USDT", "BTC/USDT:USDT"]
+    switch = DeadManSwitch(gw, lambda: symbols, 5, ACCOUNT, rule)
+    await switch.renew()
+    assert switch.failing == {}
+    armed = set((await control.state())["countdowns"])
+    if rule.per_symbol:
+        assert (armed, switch.countdown_ms) == ({"BTC/USDT:USDT"}, 5000)
+    else:
+        assert (armed, switch.countdown_ms) == ({"*"}, 10_000)
+    symbols.clear()  # nothing in scope: nothing more is armed
+    assert switch.timers() == {}

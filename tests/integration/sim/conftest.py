@@ -17,8 +17,8 @@ import pytest_asyncio
 
 from setpoint.config import SimConfig
 from setpoint.sim.app import SimServer
-from setpoint.sim.testing import SimControl, make_okx, markets_loaded, running_simulator
-from setpoint.venues.conformance import make_binance
+from setpoint.sim.testing import SimControl, markets_loaded, running_simulator
+from setpoint.venues.conformance import make_binance, make_okx
 
 TIMEOUT_MS = 2000
 

@@ -11,7 +11,8 @@ import pytest
 
 from setpoint.config import SimConfig
 from setpoint.sim.app import SimServer
-from setpoint.sim.testing import SimControl, make_okx, running_simulator
+from setpoint.sim.testing import SimControl, running_simulator
+from setpoint.venues.conformance import make_okx
 
 pytestmark = pytest.mark.sim
 

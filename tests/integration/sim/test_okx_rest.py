@@ -3,14 +3,16 @@ batch, queries, fills, balance, positions, account configuration."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from decimal import Decimal
 from typing import Any
 
 import ccxt
 import pytest
 
-from setpoint.sim.testing import SimControl, make_okx
-from setpoint.venues.conformance import okx_ws_url
+from setpoint.sim.testing import SimControl
+from setpoint.venues.conformance import make_okx, okx_ws_url
 
 pytestmark = pytest.mark.sim
 
@@ -158,3 +160,42 @@ async def test_ccxt_sandbox_mode_works_too(okx_sim: Any) -> None:
         assert (await exchange.fetch_order(placed["id"], "ETH/USDT"))["status"] == "open"
     finally:
         await exchange.close()
+
+
+async def test_cancel_all_after_cancels_every_order_of_the_account_unless_renewed(
+    okx: Any, okx_control: SimControl
+) -> None:
+    """The dead-man switch through ccxt's unified `cancel_all_orders_after` (milliseconds,
+    sent as whole seconds): armed for the account, it cancels spot and swap orders alike."""
+    await okx.create_order("BTC/USDT", "limit", "buy", 0.001, 50000, {"clOrdId": "dms1"})
+    await okx.create_order("BTC/USDT:USDT", "limit", "buy", 1, 50000, {"clOrdId": "dms2"})
+    answer = await okx.cancel_all_orders_after(10_000)
+    [row] = answer["data"]
+    assert int(row["triggerTime"]) == (await okx_control.state())["countdowns"]["*"]
+
+    async def open_count() -> int:
+        return len(await okx.fetch_open_orders("BTC/USDT")) + len(
+            await okx.fetch_open_orders("BTC/USDT:USDT")
+        )
+
+    deadline = time.monotonic() + 30
+    while await open_count():
+        assert time.monotonic() < deadline, "the switch did not cancel"
+        await asyncio.sleep(0.2)
+    assert (await okx.fetch_order(None, "BTC/USDT", {"clOrdId": "dms1"}))["status"] == "canceled"
+    assert (await okx_control.state())["countdowns"] == {}
+
+
+async def test_cancel_all_after_zero_disarms_and_a_countdown_out_of_range_is_refused(
+    okx: Any, okx_control: SimControl
+) -> None:
+    await okx.cancel_all_orders_after(60_000)
+    assert "*" in (await okx_control.state())["countdowns"]
+    answer = await okx.cancel_all_orders_after(0)
+    assert answer["data"][0]["triggerTime"] == "0"
+    assert (await okx_control.state())["countdowns"] == {}
+    with pytest.raises(ccxt.BadRequest, match="Parameter timeOut error"):
+        await okx.cancel_all_orders_after(5_000)  # OKX takes 0, or 10 to 120 s
+    with pytest.raises(ccxt.BadRequest, match="Parameter timeOut error"):
+        await okx.privatePostTradeCancelAllAfter({"timeOut": "soon"})
+    assert (await okx_control.state())["countdowns"] == {}

@@ -13,8 +13,8 @@ import ccxt
 import pytest
 
 from setpoint.sim.app import SimServer
-from setpoint.sim.testing import SimControl, make_okx
-from setpoint.venues.conformance import okx_ws_url
+from setpoint.sim.testing import SimControl
+from setpoint.venues.conformance import make_okx, okx_ws_url
 
 pytestmark = pytest.mark.sim
 

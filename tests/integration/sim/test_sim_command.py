@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from setpoint.bus.embedded import free_port
-from setpoint.sim.testing import make_okx
-from setpoint.venues.conformance import make_binance
+from setpoint.venues.conformance import make_binance, make_okx
 
 pytestmark = pytest.mark.sim
 
@@ -71,3 +70,42 @@ async def test_run_sim_refuses_an_unknown_dialect() -> None:
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert b"invalid choice: 'kraken'" in err
+
+
+async def test_run_sim_runs_a_named_simulator_of_the_config(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "setpoint.toml"
+    config.write_text(
+        f'[sims.second]\nport = {port}\ndialect = "okx"\n'
+        'balances = { USDT = "7" }\nfutures_balances = {}\n'
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "setpoint", "--config", str(config), "run", "sim", "--sim", "second",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert b"ready" in line
+        assert str(port).encode() in line
+        exchange = make_okx(f"http://127.0.0.1:{port}")
+        try:
+            balance = await exchange.fetch_balance()
+        finally:
+            await exchange.close()
+        assert balance["USDT"]["free"] == 7
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
+async def test_run_sim_refuses_a_simulator_not_configured(tmp_path: Path) -> None:
+    config = tmp_path / "setpoint.toml"
+    config.write_text('[sims.second]\nport = 18766\ndialect = "okx"\n')
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "setpoint", "--config", str(config), "run", "sim", "--sim", "third",
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert b"no simulator 'third' in [sims] (configured: second)" in err

@@ -24,6 +24,9 @@ def _settings(tmp_path: Path, **extra: object) -> Settings:
     sim_port = free_port()
     data["sim"] = {"port": sim_port}
     data["accounts"]["demo"]["base_url"] = f"http://127.0.0.1:{sim_port}"
+    okx_port = free_port()
+    data["sims"]["okx"]["port"] = okx_port
+    data["accounts"]["demo-okx"]["base_url"] = f"http://127.0.0.1:{okx_port}"
     data.update(extra)
     return Settings(**data)
 
@@ -34,8 +37,10 @@ def test_demo_plan_starts_everything_with_demo_credentials(tmp_path: Path) -> No
     assert plan.nats is not None
     assert plan.nats.argv[1:3] == ("-js", "-a")
     assert str(tmp_path / "d" / "nats") in plan.nats.argv
-    (sim,) = plan.sims
+    sim, okx = plan.sims
     assert sim.argv[-4:] == ("run", "sim", "--port", str(settings.sim.port))
+    assert (okx.name, okx.argv[-4:]) == ("sim-okx", ("run", "sim", "--sim", "okx"))
+    assert plan.sim_urls["sim-okx"] == settings.accounts["demo-okx"].base_url
     assert [s.argv[-1] for s in plan.services] == [
         "gateway",
         "executor",
@@ -48,6 +53,7 @@ def test_demo_plan_starts_everything_with_demo_credentials(tmp_path: Path) -> No
         assert spec.env is not None
         assert spec.env["SETPOINT_DEMO_KEY"] == "demo-key"
         assert spec.env["SETPOINT_DEMO_SECRET"] == "demo-secret"
+        assert spec.env["SETPOINT_DEMO_PASSPHRASE"] == "demo-passphrase"
         assert spec.log_file.parent == tmp_path / "d" / "logs"
 
 
@@ -66,6 +72,7 @@ def test_remote_venues_get_no_simulator(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     data = settings.model_dump()
     data["accounts"]["demo"]["base_url"] = None
+    data["accounts"]["demo-okx"]["base_url"] = None
     data["accounts"]["live"] = {"exchange": "binance", "base_url": "https://api.binance.com"}
     plan = make_plan(Settings(**data), None, {})
     assert plan.sims == ()
@@ -75,6 +82,32 @@ def test_remote_nats_without_a_server_is_refused(tmp_path: Path) -> None:
     settings = _settings(tmp_path, nats={"url": "nats://nats.invalid:4222", "embedded": True})
     with pytest.raises(SystemExit, match="no server may be started here"):
         make_plan(settings, None, {})
+
+
+def test_an_account_on_another_dialect_without_sims_entry_gets_its_dialect(
+    tmp_path: Path,
+) -> None:
+    data = _settings(tmp_path).model_dump()
+    data["sims"] = {}
+    port = free_port()
+    data["accounts"]["demo-okx"]["base_url"] = f"http://127.0.0.1:{port}"
+    plan = make_plan(Settings(**data), None, {})
+    okx = next(s for s in plan.sims if s.name == f"sim-{port}")
+    assert okx.argv[-5:] == ("sim", "--port", str(port), "--dialect", "okx")
+
+
+def test_two_simulators_on_one_port_are_refused(tmp_path: Path) -> None:
+    data = _settings(tmp_path).model_dump()
+    data["sims"]["okx"]["port"] = data["sim"]["port"]
+    with pytest.raises(ValueError, match=r"sims.okx.port \d+ is already sim's port"):
+        Settings(**data)
+
+
+def test_a_simulator_name_must_be_a_word(tmp_path: Path) -> None:
+    data = _settings(tmp_path).model_dump()
+    data["sims"] = {"o k x": data["sims"]["okx"]}
+    with pytest.raises(ValueError, match="a simulator's name is letters, digits"):
+        Settings(**data)
 
 
 def test_key_row() -> None:
@@ -114,7 +147,7 @@ def test_a_secure_plan_gives_each_service_only_its_own_credential(tmp_path: Path
         name = spec.argv[-1]
         assert spec.env["SETPOINT_NATS__CREDENTIALS"] == f"file:{security.creds[name]}"
         assert spec.env["SETPOINT_NATS__TLS_CA"] == str(security.ca)
-    (sim,) = plan.sims
+    sim, _ = plan.sims
     assert sim.env is not None
     assert "SETPOINT_NATS__CREDENTIALS" not in sim.env
     for path in (security.config, *security.creds.values()):

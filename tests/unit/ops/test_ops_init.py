@@ -28,6 +28,15 @@ def test_the_demo_file_is_the_built_in_demo(tmp_path: Path) -> None:
     assert settings.accounts["demo"].base_url == builtin["accounts"]["demo"]["base_url"]
     assert settings.strategies["grid-1"].symbol == "BTC/USDT"
     assert str(settings.sim.state_file) == builtin["sim"]["state_file"]
+    okx = settings.accounts["demo-okx"]
+    assert (okx.exchange, okx.base_url, okx.passphrase) == (
+        "okx",
+        builtin["accounts"]["demo-okx"]["base_url"],
+        builtin["accounts"]["demo-okx"]["passphrase"],
+    )
+    assert settings.sims["okx"].model_dump(exclude_unset=True) == builtin["sims"]["okx"] | {
+        "state_file": Path(builtin["sims"]["okx"]["state_file"])
+    }
     env = make_plan(settings, path, {}).services[0].env
     assert env is not None
     assert env["SETPOINT_DEMO_SECRET"] == "demo-secret"  # `up` gives the simulator's keys

@@ -55,8 +55,11 @@ def _decide(
     perp_log: list[Event] | None = None,
     margin: MarginObservedData | None = WALLET,
     params: dict[str, Any] | None = None,
+    contract_size: str = "1",
 ) -> tuple[CarryState, Desired, Desired]:
-    decision = _decision(state, funding, spot_log, previous, perp_log, margin, params)
+    decision = _decision(
+        state, funding, spot_log, previous, perp_log, margin, params, contract_size
+    )
     return decision.state, decision.targets[SPOT], decision.targets[PERP]
 
 
@@ -68,6 +71,7 @@ def _decision(
     perp_log: list[Event] | None = None,
     margin: MarginObservedData | None = None,
     params: dict[str, Any] | None = None,
+    contract_size: str = "1",
 ) -> Decision[CarryState]:
     v = view(
         "carry-1",
@@ -76,7 +80,10 @@ def _decision(
         tickers=(ticker(SPOT, "60000"), ticker(PERP, "60010", funding=funding)),
         logs={SPOT: spot_log or [], PERP: perp_log or []},
         previous=previous,
-        markets=(market(SPOT), market(PERP, MarketKind.SWAP)),
+        markets=(
+            market(SPOT),
+            market(PERP, MarketKind.SWAP, contract_size=Decimal(contract_size)),
+        ),
         margin=margin,
     )
     return CARRY.decide(state, v)
@@ -109,6 +116,13 @@ def _entered() -> tuple[CarryState, TargetOrder]:
     state, spot, _ = _decide(CARRY.initial(CONFIG), "0.0005")
     (entry,) = spot.orders
     return state, entry
+
+
+def test_a_perp_in_contracts_of_another_size_is_hedged_in_its_contracts() -> None:
+    state, entry = _entered()
+    log = [*filled(SPOT, entry, "0.42", "60001.00"), expired(SPOT, entry, "0.42")]
+    _, _, perp = _decide(state, "0.0005", log, contract_size="0.01")  # OKX: 0.01 BTC each
+    assert perp.position == Decimal("-42")
 
 
 def test_a_42_percent_spot_fill_is_hedged_by_exactly_42_percent() -> None:

@@ -10,7 +10,13 @@ import pytest
 from setpoint.core.errors import ConfigError
 from setpoint.core.ids import IdScheme
 from setpoint.core.model import MarketKind
-from setpoint.venues.capabilities import AmendStyle, ClientIdRule, capabilities, id_scheme
+from setpoint.venues.capabilities import (
+    AmendStyle,
+    ClientIdRule,
+    capabilities,
+    id_scheme,
+    rules,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -72,3 +78,20 @@ def test_no_module_but_the_capabilities_tests_a_venue_name() -> None:
                 if _NAME_CHECK.search(line):
                     found.append(f"{rel}:{n}: {line.strip()}")
     assert found == []
+
+
+def test_each_venues_dead_man_switch_and_its_bounds() -> None:
+    binance, okx = rules("binance").dead_man, rules("okx").dead_man
+    assert binance is not None
+    assert okx is not None
+    assert (binance.per_symbol, okx.per_symbol) == (True, False)
+    assert okx.method == "cancel_all_orders_after"
+    assert [okx.countdown_s(s) for s in (1, 60, 3600)] == [10, 60, 120]
+    assert binance.countdown_s(1.5) == 1.5
+    assert rules("kraken").dead_man is None
+
+
+def test_the_futures_wallet_is_read_where_we_know_its_fields() -> None:
+    assert rules("binance").reads_margin
+    assert not rules("okx").reads_margin
+    assert not rules("kraken").reads_margin
