@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias, Union
 
+import orjson
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
 from setpoint.core.errors import EventParseError as EventParseError
@@ -32,6 +33,13 @@ from setpoint.core.model import (
 from setpoint.core.numeric import ZERO, Dec, NonNegativeDec, PositiveDec
 
 SCHEMA_VERSION: Literal[1] = 1
+"""The version of an event that names no worker (every event of a one-instance system)."""
+WORKER_SCHEMA_VERSION: Literal[2] = 2
+"""The version of a decision that names its `worker` (`DiffComputed`, `OrderSubmitted`,
+`CancelSubmitted` written by a partitioned instance: docs/events.md). Version 1 upcasts to
+it without change: a decision without `worker` has none (None)."""
+KNOWN_SCHEMA_VERSION = WORKER_SCHEMA_VERSION
+"""The highest `schema_version` this release reads."""
 
 EventId = Annotated[
     str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -222,6 +230,8 @@ class DiffComputedData(Frozen):
     report: ReconciliationReport | None = None
     risk: tuple[RiskReason, ...] = ()
     converged: bool = False
+    worker: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """The instance and lease tenure that decided this (schema_version 2); absent otherwise."""
 
 
 class OrderSubmittedData(Frozen):
@@ -237,6 +247,8 @@ class OrderSubmittedData(Frozen):
     reduce_only: bool = False
     position_order: bool = False
     replaces: str | None = None
+    worker: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """The instance and lease tenure that decided this (schema_version 2); absent otherwise."""
 
     @classmethod
     def of_action(cls, action: Action) -> OrderSubmittedData:
@@ -282,6 +294,8 @@ class CancelSubmittedData(Frozen):
     order_id: str | None = None
     intent_id: str | None = None
     reason: str = ""
+    worker: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """The instance and lease tenure that decided this (schema_version 2); absent otherwise."""
 
 
 class OrderCancelledData(Frozen):
@@ -417,7 +431,7 @@ class EventBase(Frozen):
     event_type: ClassVar[str] = ""
 
     event_id: EventId = Field(default_factory=new_event_id)
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     account: Name
     symbol: str | None
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
@@ -445,8 +459,10 @@ class EventBase(Frozen):
     ) -> Self:
         """A new event; with no `correlation_id` the event starts its own chain."""
         eid = event_id or new_event_id()
+        named = getattr(data, "worker", None) is not None
         return cls(
             event_id=eid,
+            schema_version=WORKER_SCHEMA_VERSION if named else SCHEMA_VERSION,
             account=key.account,
             symbol=key.symbol,
             occurred_at=occurred_at or utcnow(),
@@ -609,6 +625,20 @@ def parse_event(raw: bytes | str) -> Event:
         raise EventParseError(f"{where}: {first['msg']}" if where else first["msg"]) from None
     except (ValueError, UnicodeDecodeError) as exc:  # pragma: no cover - defensive
         raise EventParseError(str(exc)) from None
+
+
+def newer_schema(raw: bytes | str) -> int | None:
+    """The `schema_version` of an entry that did not parse, when it is above what this
+    release reads (`KNOWN_SCHEMA_VERSION`); None for anything else (bad JSON, an unknown
+    type of a known version...). Called only on the failure path."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    version = body.get("schema_version") if isinstance(body, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version if version > KNOWN_SCHEMA_VERSION else None
+    return None
 
 
 def event_from_dict(value: dict[str, Any]) -> Event:
