@@ -42,8 +42,9 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
@@ -51,9 +52,18 @@ from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError
 from nats.js.errors import Error as JetStreamError
 from nats.js.kv import KeyValue
 
-from setpoint.core.partitions import Policy
+from setpoint.bus.supervise import Supervisor
+from setpoint.config import Settings
+from setpoint.core.model import Key
+from setpoint.core.partitions import (
+    Policy,
+    fair_share,
+    partition_name,
+    partition_of,
+    subject_partition,
+)
 
-__all__ = ["BUCKET", "Leases", "instance_id"]
+__all__ = ["BUCKET", "KeyLeases", "Leases", "instance_id"]
 
 log = logging.getLogger(__name__)
 BUCKET = "SETPOINT_LEASES"
@@ -100,6 +110,7 @@ class Leases:
         self._on_gained, self._on_lost = on_gained, on_lost
         self._held: dict[str, _Held] = {}
         self._kv: KeyValue | None = None
+        self._stopped = False
 
     # ------------------------------------------------------------------ queries
 
@@ -133,7 +144,9 @@ class Leases:
 
     async def round(self) -> None:
         """One round (module docstring); a store that does not answer is logged and the
-        leases held lapse locally at their deadlines."""
+        leases held lapse locally at their deadlines. Nothing after `stop()`."""
+        if self._stopped:
+            return
         try:
             async with asyncio.timeout(self.renew_s * 2):
                 await self._round()
@@ -182,7 +195,7 @@ class Leases:
                 elif kind == "l" and entry.value:
                     holders[name] = entry.value.decode()
         finally:
-            await watcher.stop()
+            await watcher.stop()  # type: ignore[no-untyped-call]
         return holders, members
 
     async def _claim(self, kv: KeyValue, name: str) -> None:
@@ -211,6 +224,7 @@ class Leases:
 
     async def stop(self) -> None:
         """Give back every lease and the member entry (module docstring)."""
+        self._stopped = True
         kv = self._kv
         if kv is None:
             return
@@ -225,3 +239,78 @@ class Leases:
 
     def _deadline(self, sent: float) -> float:  # float-ok
         return sent + self.ttl_s - self.renew_s
+
+
+class KeyLeases:
+    """The keys one instance of a partitioned service works on (differ, executor).
+
+    Off (`leases.enabled` false, or no NATS): every key, and decisions name no worker.
+    On: the keys of the partitions it holds (`Leases` under the fair-share policy, group
+    = the service's name); `worker(key)` is the tenure token of the key's partition.
+    `on_gained(partition)` is awaited when a partition is taken (catch up, take up its
+    keys)."""
+
+    def __init__(
+        self,
+        nc: NATS | None,
+        settings: Settings,
+        service: str,
+        on_gained: Callable[[int], Coroutine[Any, Any, None]],
+    ) -> None:
+        self.count = settings.leases.partitions
+        self.leases: Leases | None = None
+        self._taking: set[asyncio.Task[None]] = set()
+        if nc is not None and settings.leases.enabled:
+            names = [partition_name(p) for p in range(self.count)]
+
+            async def gained(name: str) -> None:  # in a task: a round never waits for it
+                task = asyncio.create_task(on_gained(int(name[1:])), name=f"took {name}")
+                self._taking.add(task)
+                task.add_done_callback(self._took)
+
+            async def lost(name: str) -> None:
+                log.info("%s: partition %s no longer held", service, name)
+
+            self.leases = Leases(
+                nc, group=service, names=names, instance=instance_id(service),
+                policy=fair_share, ttl_s=settings.leases.ttl_s, on_gained=gained, on_lost=lost,
+            )  # fmt: skip
+
+    @property
+    def partitioned(self) -> bool:
+        return self.leases is not None
+
+    def owns(self, key: Key) -> bool:
+        return self.leases is None or self.leases.holds(partition_name(self.partition(key)))
+
+    def owns_subject(self, account: str, token: str) -> bool:
+        """`owns` for the key a target subject names (before its body is read)."""
+        if self.leases is None:
+            return True
+        return self.leases.holds(partition_name(subject_partition(account, token, self.count)))
+
+    def partition(self, key: Key) -> int:
+        return partition_of(key, self.count)
+
+    def worker(self, key: Key) -> str | None:
+        """The tenure token to stamp on a decision of `key` (None when off)."""
+        if self.leases is None:
+            return None
+        return self.leases.token(partition_name(self.partition(key)))
+
+    async def start(self, supervisor: Supervisor) -> None:
+        """First round, then rounds in a supervised task (nothing when off)."""
+        if self.leases is not None:
+            await self.leases.start()
+            supervisor.spawn("leases", self.leases.run)
+
+    def _took(self, task: asyncio.Task[None]) -> None:
+        self._taking.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("taking up a partition failed", exc_info=task.exception())
+
+    async def stop(self) -> None:
+        for task in list(self._taking):
+            task.cancel()
+        if self.leases is not None:
+            await self.leases.stop()

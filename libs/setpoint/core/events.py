@@ -627,6 +627,13 @@ def parse_event(raw: bytes | str) -> Event:
         raise EventParseError(str(exc)) from None
 
 
+def with_worker(event: Event, worker: str) -> Event:
+    """`event` (a `DiffComputed`, `OrderSubmitted` or `CancelSubmitted`) naming the
+    instance and lease tenure that decided it: schema_version 2, the same event id."""
+    data = event.data.model_copy(update={"worker": worker})
+    return event.model_copy(update={"data": data, "schema_version": WORKER_SCHEMA_VERSION})
+
+
 def newer_schema(raw: bytes | str) -> int | None:
     """The `schema_version` of an entry that did not parse, when it is above what this
     release reads (`KNOWN_SCHEMA_VERSION`); None for anything else (bad JSON, an unknown

@@ -3,10 +3,11 @@
 Contract:
 
 * `partition_of(key, count)` maps a key to one of `count` partitions with a stable hash
-  (the first 8 bytes of SHA-256 of `account + "\\x1f" + symbol`, big-endian, modulo
-  `count`): the same on every machine, in every process and every Python version (never
+  (the first 8 bytes of SHA-256 of `account + "\\x1f" + symbol token`, big-endian, modulo
+  `count`; the symbol token is the subject's, `BTC-USDT`, so a target's subject names its
+  partition): the same on every machine, in every process and every Python version (never
   the built-in `hash`, which is salted per process). An account-wide key (symbol None)
-  hashes as the empty symbol.
+  hashes as its subject token, `_`.
 * `quota(count, members, me)` is `me`'s fair share among the live `members` (sorted by
   name): `count // n`, plus one for the first `count % n` names. The quotas of all members
   add up to `count` and differ by at most one.
@@ -27,7 +28,7 @@ import hashlib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from setpoint.core.model import Key
+from setpoint.core.model import Key, symbol_token
 
 MAX_PARTITIONS = 1024
 
@@ -46,9 +47,15 @@ Policy = Callable[[Collection[str], Mapping[str, str], Collection[str], str], Mo
 
 def partition_of(key: Key, count: int) -> int:
     """The partition of `key` among `count` (module docstring)."""
+    return subject_partition(key.account, symbol_token(key.symbol), count)
+
+
+def subject_partition(account: str, token: str, count: int) -> int:
+    """The partition of the key named by a subject's account and symbol token (the same
+    as `partition_of` of its key: the intake routes by it before parsing the body)."""
     if not 1 <= count <= MAX_PARTITIONS:
         raise ValueError(f"partition count {count} is not within 1..{MAX_PARTITIONS}")
-    text = f"{key.account}\x1f{key.symbol or ''}".encode()
+    text = f"{account}\x1f{token}".encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") % count
 
 
