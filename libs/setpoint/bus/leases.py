@@ -58,12 +58,13 @@ from setpoint.core.model import Key
 from setpoint.core.partitions import (
     Policy,
     fair_share,
+    first_come,
     partition_name,
     partition_of,
     subject_partition,
 )
 
-__all__ = ["BUCKET", "KeyLeases", "Leases", "instance_id"]
+__all__ = ["BUCKET", "AccountLeases", "KeyLeases", "Leases", "instance_id"]
 
 log = logging.getLogger(__name__)
 BUCKET = "SETPOINT_LEASES"
@@ -312,5 +313,59 @@ class KeyLeases:
     async def stop(self) -> None:
         for task in list(self._taking):
             task.cancel()
+        if self.leases is not None:
+            await self.leases.stop()
+
+
+class AccountLeases:
+    """Active and standby gateways: the account leases of one gateway process.
+
+    Off (`leases.enabled` false): `acquire` returns at once (one gateway per account, as
+    always). On: `acquire` claims every account of the process (first come: a lease
+    held by a live gateway is never taken from it) and returns once it holds them all;
+    meanwhile the process stands by, subscribed to nothing of the accounts, so commands
+    reach only the holder. A lease lost afterwards (found taken or lapsed: this process
+    stalled) calls `lost(account)`, which stops the process; started again, it stands by.
+    """
+
+    def __init__(
+        self,
+        nc: NATS,
+        settings: Settings,
+        accounts: Collection[str],
+        lost: Callable[[str], None],
+    ) -> None:
+        self.accounts = tuple(accounts)
+        self.leases: Leases | None = None
+        if settings.leases.enabled:
+
+            async def gained(name: str) -> None:
+                log.info("gateway: active for account %s", name)
+
+            async def on_lost(name: str) -> None:
+                lost(name)
+
+            self.leases = Leases(
+                nc, group="gateway", names=self.accounts, instance=instance_id("gateway"),
+                policy=first_come, ttl_s=settings.leases.ttl_s, on_gained=gained,
+                on_lost=on_lost,
+            )  # fmt: skip
+
+    async def acquire(self, supervisor: Supervisor) -> None:
+        """Return once every account's lease is held (module docstring)."""
+        if self.leases is None:
+            return
+        await self.leases.start()
+        if self.leases.held() != frozenset(self.accounts):
+            log.info(
+                "gateway standby (%s): another gateway is active; taking over when it stops",
+                ", ".join(self.accounts),
+            )
+        while self.leases.held() != frozenset(self.accounts):
+            await asyncio.sleep(self.leases.renew_s)
+            await self.leases.round()
+        supervisor.spawn("leases", self.leases.run)
+
+    async def stop(self) -> None:
         if self.leases is not None:
             await self.leases.stop()
