@@ -134,9 +134,14 @@ class System:
     def output(self, service: str) -> Path:
         return self.root / f"{service}.{self.starts.get(service, 0)}.out"
 
-    def spawn(self, service: str, *args: str, env: dict[str, str] | None = None) -> None:
-        self.starts[service] = self.starts.get(service, 0) + 1
-        out = open(self.output(service), "wb")  # noqa: SIM115  (closed with the process)
+    def spawn(
+        self, service: str, *args: str, env: dict[str, str] | None = None, name: str | None = None
+    ) -> None:
+        """Run `setpoint run <service>`; `name` tells a second instance apart (its output
+        file and its handle in `processes`; default: the service)."""
+        name = name or service
+        self.starts[name] = self.starts.get(name, 0) + 1
+        out = open(self.output(name), "wb")  # noqa: SIM115  (closed with the process)
         command = [
             sys.executable,
             "-m",
@@ -147,7 +152,7 @@ class System:
             service,
             *args,
         ]
-        self.processes[service] = subprocess.Popen(
+        self.processes[name] = subprocess.Popen(
             command,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -215,12 +220,17 @@ class System:
         self.nats_server.start()
         await self.start("sim")
         await self.start("gateway", "differ", "executor")
+        await self.up_clients()
+
+    async def up_clients(self) -> None:
+        """The test's own NATS client, log reader and HTTP session (after the services)."""
         self.nc = await nats.connect(self.nats_url)
         self.log = await JetStreamEventLog.open(self.nc)
         self.http = aiohttp.ClientSession()
 
     async def down(self) -> None:
-        for service in reversed(SERVICES):
+        extra = [name for name in self.processes if name not in SERVICES]
+        for service in [*extra, *reversed(SERVICES)]:
             self.stop(service)
         if self.http is not None:
             await self.http.close()

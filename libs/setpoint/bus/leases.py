@@ -11,8 +11,10 @@ Contract of `Leases` (one per instance and group):
 
 * A round (`round()`, every `ttl_s / 3` in `run()`): say "alive"; renew every lease held
   with an update checked against its last revision (a lease that was taken meanwhile is
-  lost, never overwritten); read the group's leases and members; apply the policy
-  (`core.partitions`: the fair share for partitions, first come for a gateway): release
+  lost, never overwritten; one that lapsed in the store with nobody taking it, because
+  this process stalled, is taken again with a create, as a new tenure); read the group's
+  leases and members; apply the policy (`core.partitions`: the fair share for
+  partitions, first come for a gateway): release
   what it gives back (after `on_lost`, with a delete checked against the revision), claim
   what it takes with a create (one instance wins; the others see it held next round).
 * `holds(name)` is True only while the lease is held *and* its local deadline has not
@@ -171,13 +173,23 @@ class Leases:
             await self._claim(kv, name)
 
     async def _renew(self, kv: KeyValue, name: str) -> None:
+        """Renew a lease held; one that lapsed in the store (this process stalled past
+        `ttl_s`) and that nobody took meanwhile is taken again as a new tenure."""
         held = self._held[name]
         sent = time.monotonic()
         try:
             revision = await kv.update(self._key(name), self.instance.encode(), held.revision)
         except KeyWrongLastSequenceError:
-            log.warning("%s lease %s was taken by another instance", self.group, name)
-            await self._lose(name)
+            try:
+                revision = await kv.create(self._key(name), self.instance.encode())
+            except KeyWrongLastSequenceError:
+                log.warning("%s lease %s was taken by another instance", self.group, name)
+                await self._lose(name)
+                return
+            token = f"{self.instance}#{revision}"
+            log.warning("%s lease %s lapsed unclaimed; taken again (%s)", self.group, name, token)
+            self._held[name] = _Held(revision, token, self._deadline(sent))
+            await self._on_gained(name)
             return
         self._held[name] = _Held(revision, held.token, self._deadline(sent))
 
