@@ -126,7 +126,7 @@ async def kill_one_of_each(system: System, keys: int) -> None:
         await no_duplicate_orders(system)
         for survivor in ("differ", "executor"):  # it holds every partition now
             text = system.output(f"{survivor}-b").read_text(errors="replace")
-            taken = set(re.findall(rf"{survivor} lease (p\\d+) taken", text))
+            taken = set(re.findall(rf"{survivor} lease (p\d+) taken", text))
             assert len(taken) == 16, taken
         report = audit(system)
         assert report["clean"], report["violations"]
