@@ -18,9 +18,11 @@ Contract of `Leases` (one per instance and group):
   what it gives back (after `on_lost`, with a delete checked against the revision), claim
   what it takes with a create (one instance wins; the others see it held next round).
 * `holds(name)` is True only while the lease is held *and* its local deadline has not
-  passed: the moment of the last successful write, plus `ttl_s`, minus one renewal
-  interval. The store drops the entry `ttl_s` after it stored that write, so an instance
-  stops working on a lease before anyone else can take it, even if its rounds stall
+  passed: the moment the last successful write was sent, plus `ttl_s`, minus half a
+  renewal interval (renewals are sent together, every `ttl_s / 3`, so a holder whose
+  rounds keep up never sees its deadline pass). The store drops the entry `ttl_s` after
+  it stored that write, so an instance stops working on a lease before anyone else can
+  take it, even if its rounds stall
   (a pause, a lost connection). Work that an instance began before it stopped (and any
   instance that stalls beyond its check) is fenced by the log: every append is checked
   against the last sequence of its (key, producer), so a decision made on what the log
@@ -140,9 +142,13 @@ class Leases:
         await self.round()
 
     async def run(self) -> None:
-        """Rounds every `renew_s` until cancelled (a supervised task)."""
+        """A round every `renew_s` (counted from the start of the last one) until
+        cancelled (a supervised task)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
-            await asyncio.sleep(self.renew_s)
+            due = max(due + self.renew_s, loop.time())
+            await asyncio.sleep(due - loop.time())
             await self.round()
 
     async def round(self) -> None:
@@ -163,8 +169,7 @@ class Leases:
         kv = self._kv
         assert kv is not None, "start() first"
         await kv.put(f"{self.group}.m.{self.instance}", b"")
-        for name in list(self._held):
-            await self._renew(kv, name)
+        await asyncio.gather(*(self._renew(kv, name) for name in list(self._held)))
         holders, members = await self._snapshot(kv)
         moves = self.policy(self.names, holders, members, self.instance)
         for name in moves.release:
@@ -251,7 +256,7 @@ class Leases:
         return f"{self.group}.l.{name}"
 
     def _deadline(self, sent: float) -> float:  # float-ok
-        return sent + self.ttl_s - self.renew_s
+        return sent + self.ttl_s - self.renew_s / 2
 
 
 class KeyLeases:
