@@ -131,10 +131,10 @@ async def kill_one_of_each(system: System, keys: int) -> None:
         report = audit(system)
         assert report["clean"], report["violations"]
         workers = {
-            e.data.worker
+            e.worker
             for s in names
             for e in await system.events(s, "DiffComputed")
-            if e.data.worker is not None  # type: ignore[union-attr]
+            if e.worker is not None
         }
         assert len({w.split("#")[0] for w in workers}) == 2  # both differs decided
     finally:

@@ -121,17 +121,16 @@ async def test_a_former_holder_is_fenced_by_the_expected_sequence(nc: NATS) -> N
 
     await until(b_holds, "b takes the lease")
     worker = b.token("p000")
-    decision = DiffComputedData(generation=1, target_event_id=None, worker=worker)
-    await log.append(key, Producer.DIFFER, [DiffComputed.create(key, Producer.DIFFER, decision)],
-                     await log.last_position(key, Producer.DIFFER))  # fmt: skip
-    stale = DiffComputedData(generation=1, target_event_id=None, worker="a#1")
+    decision = DiffComputedData(generation=1, target_event_id=None)
+    ours = DiffComputed.create(key, Producer.DIFFER, decision, worker=worker)
+    await log.append(key, Producer.DIFFER, [ours], await log.last_position(key, Producer.DIFFER))
+    stale = DiffComputed.create(key, Producer.DIFFER, decision, worker="a#1")
     with pytest.raises(ConcurrencyConflict):
-        await log.append(key, Producer.DIFFER, [DiffComputed.create(key, Producer.DIFFER, stale)],
-                         a_expected)  # fmt: skip
+        await log.append(key, Producer.DIFFER, [stale], a_expected)
     assert not a.holds("p000")  # and once it looks, it knows
     await a.round()
     assert a.events == ["+p000", "-p000"]  # type: ignore[attr-defined]
-    assert [r.event.data.worker for r in await log.read(key)] == [worker]  # type: ignore[union-attr]
+    assert [r.event.worker for r in await log.read(key)] == [worker]
     await log.close()
 
 

@@ -348,7 +348,7 @@ class AuditChecker:
 
     def _check_tenure(self, position: int, event: Any) -> None:
         """`decisions_not_interleaved` (module docstring) for one decision."""
-        worker = event.data.worker
+        worker = event.worker
         if worker is None:
             return
         slot = (event.key, event.producer.value)

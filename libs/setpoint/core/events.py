@@ -35,9 +35,9 @@ from setpoint.core.numeric import ZERO, Dec, NonNegativeDec, PositiveDec
 SCHEMA_VERSION: Literal[1] = 1
 """The version of an event that names no worker (every event of a one-instance system)."""
 WORKER_SCHEMA_VERSION: Literal[2] = 2
-"""The version of a decision that names its `worker` (`DiffComputed`, `OrderSubmitted`,
-`CancelSubmitted` written by a partitioned instance: docs/events.md). Version 1 upcasts to
-it without change: a decision without `worker` has none (None)."""
+"""The version of an event whose envelope names its `worker` (a `DiffComputed`,
+`OrderSubmitted` or `CancelSubmitted` written by a partitioned instance: docs/events.md).
+Version 1 upcasts to it without change: an event without `worker` has none (None)."""
 KNOWN_SCHEMA_VERSION = WORKER_SCHEMA_VERSION
 """The highest `schema_version` this release reads."""
 
@@ -230,8 +230,6 @@ class DiffComputedData(Frozen):
     report: ReconciliationReport | None = None
     risk: tuple[RiskReason, ...] = ()
     converged: bool = False
-    worker: str | None = Field(default=None, exclude_if=lambda value: value is None)
-    """The instance and lease tenure that decided this (schema_version 2); absent otherwise."""
 
 
 class OrderSubmittedData(Frozen):
@@ -247,8 +245,6 @@ class OrderSubmittedData(Frozen):
     reduce_only: bool = False
     position_order: bool = False
     replaces: str | None = None
-    worker: str | None = Field(default=None, exclude_if=lambda value: value is None)
-    """The instance and lease tenure that decided this (schema_version 2); absent otherwise."""
 
     @classmethod
     def of_action(cls, action: Action) -> OrderSubmittedData:
@@ -294,8 +290,6 @@ class CancelSubmittedData(Frozen):
     order_id: str | None = None
     intent_id: str | None = None
     reason: str = ""
-    worker: str | None = Field(default=None, exclude_if=lambda value: value is None)
-    """The instance and lease tenure that decided this (schema_version 2); absent otherwise."""
 
 
 class OrderCancelledData(Frozen):
@@ -439,6 +433,10 @@ class EventBase(Frozen):
     causation_id: EventId | None = None
     producer: Producer
     traceparent: str | None = None
+    worker: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Who decided this (schema_version 2 only): the instance and lease tenure of a
+    partitioned differ or executor, on its `DiffComputed`, `OrderSubmitted` and
+    `CancelSubmitted`; absent from the JSON otherwise."""
 
     @property
     def key(self) -> Key:
@@ -456,13 +454,15 @@ class EventBase(Frozen):
         event_id: str | None = None,
         occurred_at: datetime | None = None,
         traceparent: str | None = None,
+        worker: str | None = None,
     ) -> Self:
-        """A new event; with no `correlation_id` the event starts its own chain."""
+        """A new event; with no `correlation_id` the event starts its own chain; with a
+        `worker`, of schema_version 2."""
         eid = event_id or new_event_id()
-        named = getattr(data, "worker", None) is not None
         return cls(
             event_id=eid,
-            schema_version=WORKER_SCHEMA_VERSION if named else SCHEMA_VERSION,
+            schema_version=SCHEMA_VERSION if worker is None else WORKER_SCHEMA_VERSION,
+            worker=worker,
             account=key.account,
             symbol=key.symbol,
             occurred_at=occurred_at or utcnow(),
@@ -630,8 +630,7 @@ def parse_event(raw: bytes | str) -> Event:
 def with_worker(event: Event, worker: str) -> Event:
     """`event` (a `DiffComputed`, `OrderSubmitted` or `CancelSubmitted`) naming the
     instance and lease tenure that decided it: schema_version 2, the same event id."""
-    data = event.data.model_copy(update={"worker": worker})
-    return event.model_copy(update={"data": data, "schema_version": WORKER_SCHEMA_VERSION})
+    return event.model_copy(update={"worker": worker, "schema_version": WORKER_SCHEMA_VERSION})
 
 
 def newer_schema(raw: bytes | str) -> int | None:

@@ -47,10 +47,8 @@ class PlaceCommand(OrderSubmittedData):
 
     @classmethod
     def of_submitted(cls, symbol: str, submitted: OrderSubmittedData) -> PlaceCommand:
-        """The place of the order `submitted` records: every one of its order fields (not
-        the `worker` that decided it: the venue is not told, and the gateway needs not)."""
-        fields = {name: value for name, value in dict(submitted).items() if name != "worker"}
-        return cls(symbol=symbol, **fields)
+        """The place of the order `submitted` records: every one of its fields."""
+        return cls(symbol=symbol, **dict(submitted))
 
 
 class CancelCommand(Frozen):

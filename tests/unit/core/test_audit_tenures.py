@@ -16,13 +16,13 @@ OTHER = Key("alpha", "ETH/USDT")
 
 
 def diff(worker: str | None, key: Key = KEY) -> DiffComputed:
-    data = DiffComputedData(generation=1, target_event_id=None, converged=True, worker=worker)
-    return DiffComputed.create(key, Producer.DIFFER, data)
+    data = DiffComputedData(generation=1, target_event_id=None, converged=True)
+    return DiffComputed.create(key, Producer.DIFFER, data, worker=worker)
 
 
 def cancel(worker: str) -> CancelSubmitted:
-    data = CancelSubmittedData(client_order_id="sp-x-y-1", worker=worker)
-    return CancelSubmitted.create(KEY, Producer.EXECUTOR, data)
+    data = CancelSubmittedData(client_order_id="sp-x-y-1")
+    return CancelSubmitted.create(KEY, Producer.EXECUTOR, data, worker=worker)
 
 
 def violations(*events: DiffComputed | CancelSubmitted) -> list[tuple[str, int]]:

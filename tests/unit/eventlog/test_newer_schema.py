@@ -50,15 +50,13 @@ def test_only_a_version_above_the_known_ones_counts_as_newer() -> None:
 def test_a_decision_naming_its_worker_is_version_2_and_one_without_stays_version_1() -> None:
     data = DiffComputedData(generation=1, target_event_id=None)
     plain = DiffComputed.create(KEY, Producer.DIFFER, data)
-    named = DiffComputed.create(
-        KEY, Producer.DIFFER, data.model_copy(update={"worker": "differ-a#7"})
-    )
+    named = DiffComputed.create(KEY, Producer.DIFFER, data, worker="differ-a#7")
     assert plain.schema_version == 1
     assert b"worker" not in plain.to_json()
     assert named.schema_version == 2
-    assert named.data.worker == "differ-a#7"
+    assert named.worker == "differ-a#7"
     assert parse_event(named.to_json()) == named
-    assert parse_event(plain.to_json()).data.worker is None  # version 1 upcasts: no worker
+    assert parse_event(plain.to_json()).worker is None  # version 1 upcasts: no worker
 
 
 async def test_a_service_rebuilding_over_a_newer_event_stops_with_a_clear_message() -> None:
