@@ -353,14 +353,10 @@ class DifferService:
     async def _append_decision(self, key: Key, outcome: decide.Outcome, target_id: str) -> None:
         """Append `DiffComputed` (+ one `RiskRejected` per refused action) under
         (key, differ). A lost race waits for the winner's events, then decides again."""
-        worker = self.partitions.worker(key)
-        data = (
-            outcome.data if worker is None else outcome.data.model_copy(update={"worker": worker})
-        )
         diff_event = DiffComputed.create(
-            key, Producer.DIFFER, data,
+            key, Producer.DIFFER, outcome.data,
             correlation_id=target_id, causation_id=self._causes.get(key, target_id),
-            traceparent=telemetry.current_traceparent(),
+            traceparent=telemetry.current_traceparent(), worker=self.partitions.worker(key),
         )  # fmt: skip
         events: list[Event] = [diff_event, *_refusals(key, outcome, diff_event, target_id)]
         expected = self.view.expected(key, Producer.DIFFER)
