@@ -14,6 +14,7 @@ from setpoint.core.partitions import (
     partition_name,
     partition_of,
     quota,
+    subject_partition,
 )
 
 MEMBER = st.text(alphabet="abcdefgh0123", min_size=1, max_size=6)
@@ -21,13 +22,16 @@ MEMBER = st.text(alphabet="abcdefgh0123", min_size=1, max_size=6)
 
 def test_the_hash_is_stable_across_processes_and_versions() -> None:
     # Fixed values: a change here moves keys between partitions on a running system.
-    assert partition_of(Key("demo", "BTC/USDT"), 16) == partition_of(Key("demo", "BTC/USDT"), 16)
-    assert [partition_of(Key("demo", s), 16) for s in ("BTC/USDT", "ETH/USDT", None)] == [
-        partition_of(Key("demo", "BTC/USDT"), 16),
-        partition_of(Key("demo", "ETH/USDT"), 16),
-        partition_of(Key("demo", None), 16),
-    ]
+    keys = [Key("demo", s) for s in ("BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", None)]
+    assert [partition_of(k, 16) for k in keys] == [3, 10, 11, 12]
+    assert partition_of(Key("demo", "BTC/USDT"), 1024) == 35
     assert partition_of(Key("demo", "BTC/USDT"), 1) == 0
+
+
+def test_a_subject_names_the_same_partition_as_its_key() -> None:
+    assert subject_partition("demo", "BTC-USDT-USDT", 16) == partition_of(
+        Key("demo", "BTC/USDT:USDT"), 16
+    )
 
 
 def test_a_bad_partition_count_is_refused() -> None:
