@@ -371,6 +371,20 @@ class ConsoleConfig(Section):
         return value
 
 
+class LeasesConfig(Section):
+    """Several instances of a service (docs/architecture.md, "Running on several
+    machines"). `enabled`: differ and executor instances share the keys by partition and
+    gateways of one account stand by for the active one, through leases in JetStream's
+    key-value store; off, every instance works on everything (one of each, as before).
+    `partitions`: how many partitions the keys hash to (fixed for a deployment: changing
+    it moves keys). `ttl_s`: a lease not renewed for this long lapses (renewed every third
+    of it), so a dead instance's partitions move within about `ttl_s` plus one renewal."""
+
+    enabled: bool = False
+    partitions: int = Field(default=16, ge=1, le=1024)
+    ttl_s: float = Field(default=3.0, ge=1, le=300)  # float-ok
+
+
 class Settings(BaseSettings):
     """The whole configuration of one Setpoint deployment."""
 
@@ -392,6 +406,7 @@ class Settings(BaseSettings):
     telemetry: TelemetryConfig = TelemetryConfig()
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     console: ConsoleConfig = ConsoleConfig()
+    leases: LeasesConfig = LeasesConfig()
     demo: bool = False
 
     @field_validator("sims")

@@ -210,16 +210,13 @@ class System:
         return self.root / f"{service}.{self.starts.get(service, 0)}.out"
 
     def spawn(
-        self,
-        name: str,
-        *args: str,
-        env: dict[str, str] | None = None,
-        service: str | None = None,
+        self, service: str, *args: str, env: dict[str, str] | None = None, name: str | None = None
     ) -> None:
-        """Start `setpoint run <service or name> <args>` as the process `name`."""
+        """Run `setpoint run <service>`; `name` tells a second instance apart (its output
+        file and its handle in `processes`; default: the service)."""
+        name = name or service
         self.starts[name] = self.starts.get(name, 0) + 1
         out = open(self.output(name), "wb")  # noqa: SIM115  (closed with the process)
-        service = service or name
         command = [
             sys.executable,
             "-m",
@@ -234,7 +231,7 @@ class System:
             command,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**self.env, **self._metrics_env(service), **(env or {})},
+            env={**self.env, **self._metrics_env(name), **(env or {})},
             cwd=self.root,
         )
         out.close()
@@ -293,15 +290,20 @@ class System:
         self.nats_server.start()
         await self.start("sim")
         if self.second is not None:
-            self.spawn("sim-second", "--sim", "second", service="sim")
+            self.spawn("sim", "--sim", "second", name="sim-second")
             await self.wait_ready("sim-second")
         await self.start("gateway", "differ", "executor")
+        await self.up_clients()
+
+    async def up_clients(self) -> None:
+        """The test's own NATS client, log reader and HTTP session (after the services)."""
         self.nc = await nats.connect(self.nats_url)
         self.log = await JetStreamEventLog.open(self.nc)
         self.http = aiohttp.ClientSession()
 
     async def down(self) -> None:
-        for service in reversed(SERVICES):
+        extra = [name for name in self.processes if name not in SERVICES]
+        for service in [*extra, *reversed(SERVICES)]:
             self.stop(service)
         if self.http is not None:
             await self.http.close()

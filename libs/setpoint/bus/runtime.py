@@ -48,7 +48,7 @@ from setpoint.bus import subjects, telemetry
 from setpoint.bus.connect import connect_nats
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import Settings, load_settings
-from setpoint.core.errors import LogUnavailable, NatsUnavailable
+from setpoint.core.errors import LogUnavailable, NatsUnavailable, NewerSchema
 from setpoint.core.errors import UsageError as UsageError
 
 __all__ = [
@@ -145,6 +145,8 @@ async def serve(name: str, settings: Settings, body: Body) -> None:
             _on_signals(stop, running)
             await _finished(running)
         except (LogUnavailable, NatsUnavailable) as exc:  # the server went away meanwhile
+            _unavailable(name, exc)
+        except NewerSchema as exc:  # a rolling upgrade that began with the writers
             _unavailable(name, exc)
         finally:
             try:

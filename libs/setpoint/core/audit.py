@@ -41,6 +41,12 @@ Invariants (the `invariant` field of a `Violation`):
   position as this checker tracks it: the last venue report plus the fills since where
   the venue reports positions, else the net of the counted fills).
 * `no_quarantine` - no log entry was unreadable (`quarantined()`).
+* `decisions_not_interleaved` - no key is worked by two instances at once: the decisions
+  of one key and producer that name their `worker` (a partitioned differ's
+  `DiffComputed`, a partitioned executor's `OrderSubmitted` / `CancelSubmitted`: the
+  instance and lease tenure) come in runs, one tenure after another; a tenure that decides
+  again after another one has decided for the key is a violation. Decisions without a
+  worker (one instance, or logs written before partitions) are not checked.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ ORDER_RESOLVED = "order_resolved"
 FILL_CORRELATED = "fill_correlated"
 NO_QUARANTINE = "no_quarantine"
 LIQUIDATE_ONLY_REDUCES = "liquidate_only_reduces"
+DECISIONS_NOT_INTERLEAVED = "decisions_not_interleaved"
 
 INVARIANTS = (
     ORDER_TRACED,
@@ -96,6 +103,7 @@ INVARIANTS = (
     FILL_CORRELATED,
     NO_QUARANTINE,
     LIQUIDATE_ONLY_REDUCES,
+    DECISIONS_NOT_INTERLEAVED,
 )
 
 
@@ -325,7 +333,9 @@ class AuditChecker:
             "FillObserved": self._on_fill,
             "PositionObserved": self._on_position,
             "AccountModeChanged": self._on_mode,
+            "CancelSubmitted": self._check_tenure,
         }
+        self._tenures: dict[tuple[Key, str], tuple[str, set[str]]] = {}
 
     @property
     def events(self) -> int:
@@ -341,6 +351,25 @@ class AuditChecker:
         handler = self._handlers.get(event.type)
         if handler is not None:
             handler(position, event)
+
+    def _check_tenure(self, position: int, event: Any) -> None:
+        """`decisions_not_interleaved` (module docstring) for one decision."""
+        worker = event.worker
+        if worker is None:
+            return
+        slot = (event.key, event.producer.value)
+        current = self._tenures.get(slot)
+        if current is None:
+            self._tenures[slot] = (worker, set())
+        elif current[0] != worker:
+            if worker in current[1]:
+                self._violate(
+                    DECISIONS_NOT_INTERLEAVED, position,
+                    f"{event.type} of {event.key} by {worker} after {current[0]} had decided "
+                    f"for the key since {worker}'s earlier decisions",
+                )  # fmt: skip
+            current[1].add(current[0])
+            self._tenures[slot] = (worker, current[1])
 
     def quarantined(self, position: int, reason: str) -> None:
         """Record a log entry that could not be read (EventLog.quarantine)."""
@@ -380,6 +409,7 @@ class AuditChecker:
         _remember(s.targets, event.key, event.event_id, self.limits.targets_per_key)
 
     def _on_diff(self, position: int, event: DiffComputed) -> None:
+        self._check_tenure(position, event)
         pending = {a.client_order_id for a in event.data.actions if a.kind in _PLACING}
         if not pending:
             return
@@ -406,6 +436,7 @@ class AuditChecker:
     # ------------------------------------------------------------------ orders
 
     def _on_submitted(self, position: int, event: OrderSubmitted) -> None:
+        self._check_tenure(position, event)
         s = self._s
         data = event.data
         coid = data.client_order_id

@@ -13,6 +13,7 @@ Errors::
     ├── InvalidValue (ValueError)    a value from outside breaks its contract
     │   ├── NotADecimal              not a decimal string (floats and JSON numbers refused)
     │   └── EventParseError          wire bytes that are not an event of the catalog
+    ├── NewerSchema                  the log holds an event newer than this release reads
     ├── InvalidTarget                a target field breaks the contract (differ intake)
     ├── EventLogError                anything an EventLog raises (see eventlog.port)
     │   ├── ConcurrencyConflict      the (key, producer) stream moved on since `expected`
@@ -76,6 +77,7 @@ __all__ = [
     "NatsServerNotFound",
     "NatsServerTooOld",
     "NatsUnavailable",
+    "NewerSchema",
     "NoConnection",
     "NoResponders",
     "NotADecimal",
@@ -143,6 +145,20 @@ class InvalidTarget(SetpointError):
 
 
 # --- the event log ------------------------------------------------------------------
+
+
+class NewerSchema(SetpointError):
+    """A service met a log entry whose `schema_version` is above what this release reads
+    (a newer release wrote it during a rolling upgrade). It stops rather than misread it;
+    never an `EventLogError`, so no reader resumes past it."""
+
+    def __init__(self, position: int, subject: str, version: int, known: int) -> None:
+        super().__init__(
+            f"log entry {position} on {subject} has schema_version {version}, newer than "
+            f"this release of Setpoint reads (up to {known}); upgrade this service "
+            "(during a rolling upgrade, upgrade every reader before the writers)"
+        )
+        self.position, self.version = position, version
 
 
 class EventLogError(SetpointError):

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias, Union
 
+import orjson
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
 from setpoint.core.errors import EventParseError as EventParseError
@@ -32,6 +33,13 @@ from setpoint.core.model import (
 from setpoint.core.numeric import ZERO, Dec, NonNegativeDec, PositiveDec
 
 SCHEMA_VERSION: Literal[1] = 1
+"""The version of an event that names no worker (every event of a one-instance system)."""
+WORKER_SCHEMA_VERSION: Literal[2] = 2
+"""The version of an event whose envelope names its `worker` (a `DiffComputed`,
+`OrderSubmitted` or `CancelSubmitted` written by a partitioned instance: docs/events.md).
+Version 1 upcasts to it without change: an event without `worker` has none (None)."""
+KNOWN_SCHEMA_VERSION = WORKER_SCHEMA_VERSION
+"""The highest `schema_version` this release reads."""
 
 EventId = Annotated[
     str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -437,7 +445,7 @@ class EventBase(Frozen):
     event_type: ClassVar[str] = ""
 
     event_id: EventId = Field(default_factory=new_event_id)
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     account: Name
     symbol: str | None
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
@@ -445,6 +453,10 @@ class EventBase(Frozen):
     causation_id: EventId | None = None
     producer: Producer
     traceparent: str | None = None
+    worker: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Who decided this (schema_version 2 only): the instance and lease tenure of a
+    partitioned differ or executor, on its `DiffComputed`, `OrderSubmitted` and
+    `CancelSubmitted`; absent from the JSON otherwise."""
 
     @property
     def key(self) -> Key:
@@ -462,11 +474,15 @@ class EventBase(Frozen):
         event_id: str | None = None,
         occurred_at: datetime | None = None,
         traceparent: str | None = None,
+        worker: str | None = None,
     ) -> Self:
-        """A new event; with no `correlation_id` the event starts its own chain."""
+        """A new event; with no `correlation_id` the event starts its own chain; with a
+        `worker`, of schema_version 2."""
         eid = event_id or new_event_id()
         return cls(
             event_id=eid,
+            schema_version=SCHEMA_VERSION if worker is None else WORKER_SCHEMA_VERSION,
+            worker=worker,
             account=key.account,
             symbol=key.symbol,
             occurred_at=occurred_at or utcnow(),
@@ -636,6 +652,26 @@ def parse_event(raw: bytes | str) -> Event:
         raise EventParseError(f"{where}: {first['msg']}" if where else first["msg"]) from None
     except (ValueError, UnicodeDecodeError) as exc:  # pragma: no cover - defensive
         raise EventParseError(str(exc)) from None
+
+
+def with_worker(event: Event, worker: str) -> Event:
+    """`event` (a `DiffComputed`, `OrderSubmitted` or `CancelSubmitted`) naming the
+    instance and lease tenure that decided it: schema_version 2, the same event id."""
+    return event.model_copy(update={"worker": worker, "schema_version": WORKER_SCHEMA_VERSION})
+
+
+def newer_schema(raw: bytes | str) -> int | None:
+    """The `schema_version` of an entry that did not parse, when it is above what this
+    release reads (`KNOWN_SCHEMA_VERSION`); None for anything else (bad JSON, an unknown
+    type of a known version...). Called only on the failure path."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    version = body.get("schema_version") if isinstance(body, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version if version > KNOWN_SCHEMA_VERSION else None
+    return None
 
 
 def event_from_dict(value: dict[str, Any]) -> Event:

@@ -14,7 +14,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from setpoint.bus.subjects import event_subject, key_filter
-from setpoint.core.events import Event, EventParseError, parse_event
+from setpoint.core.errors import NewerSchema
+from setpoint.core.events import (
+    KNOWN_SCHEMA_VERSION,
+    Event,
+    EventParseError,
+    newer_schema,
+    parse_event,
+)
 from setpoint.core.model import Key, Producer
 from setpoint.eventlog.port import (
     ANY,
@@ -44,13 +51,18 @@ class QuarantineMixin:
 
     quarantine: list[Quarantined]
     _quarantined_positions: set[int]
+    refuse_newer: bool
 
     def _quarantine(self, position: int, subject: str, reason: str, raw: bytes) -> None:
-        if position in self._quarantined_positions:
-            return
-        self._quarantined_positions.add(position)
-        self.quarantine.append(Quarantined(position, subject, reason, raw))
-        log.warning("quarantined log entry %d on %s: %s", position, subject, reason)
+        """Record the entry once; with `refuse_newer`, raise `NewerSchema` when it is of a
+        newer schema_version (port docstring)."""
+        if position not in self._quarantined_positions:
+            self._quarantined_positions.add(position)
+            self.quarantine.append(Quarantined(position, subject, reason, raw))
+            log.warning("quarantined log entry %d on %s: %s", position, subject, reason)
+        version = newer_schema(raw) if self.refuse_newer else None
+        if version is not None:
+            raise NewerSchema(position, subject, version, KNOWN_SCHEMA_VERSION)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,10 @@ Contract (every adapter; tests/contract/test_eventlog.py checks each one):
   appends at once: entries at or below `held()` (asked per entry) are not yielded, and an
   adapter may skip them without parsing them.
 * An entry that does not parse (invalid JSON, unknown type or schema_version) never stops
-  a read: it is skipped, logged with its position and recorded in `quarantine`.
+  a read: it is skipped, logged with its position and recorded in `quarantine`. The one
+  exception is a service's log (`refuse_newer` set, as the projection runner does): an
+  entry whose `schema_version` is newer than this release reads is recorded, then the
+  read raises `NewerSchema` (a service stops rather than go on without it).
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class EventLog(abc.ABC):
 
     def __init__(self) -> None:
         self.quarantine: list[Quarantined] = []
+        self.refuse_newer = False
 
     @abc.abstractmethod
     async def append(

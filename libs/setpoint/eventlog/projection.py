@@ -19,6 +19,9 @@ Contract:
   after an outage, a consumer was lost) is resumed from `applied() + 1` after a backoff
   (`RESUME_BASE_S` doubling up to `RESUME_CAP_S`). The outage is logged once when it starts
   and once when it ends; meanwhile `state` is `RESUMING` with the moment it began.
+* An entry of a newer `schema_version` than this release reads (a rolling upgrade that
+  started with the writers) raises `NewerSchema` from `rebuild` and fails the follower:
+  the runner sets the log's `refuse_newer`, so no service reads past it.
 * Any other exception raised while following (a bug in a fold) is not resumed: `state`
   becomes `FAILED`, the error is logged with its traceback and `on_failed` is called (a
   service then stops its process with a clear message, so its supervisor restarts it).
@@ -94,6 +97,7 @@ class ProjectionRunner:
         on_failed: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.log, self._apply, self._applied = event_log, apply, applied
+        event_log.refuse_newer = True
         self.name = name
         self._on_failed = on_failed
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []

@@ -22,6 +22,11 @@ Wiring (one `DifferService` per process; any number of processes may share one l
   `ConcurrencyConflict` the worker waits until its view holds the winner's event and
   decides again, so two differs never both act on one decision. After an append the worker
   waits until the view holds its own event before the key may run again.
+* **partitions** (`leases.enabled`): the instance decides only the keys of the partitions
+  it holds (`bus.leases.KeyLeases`), answers only their targets (every instance hears
+  every target, no queue group) and stamps its decisions with the tenure (`worker`); a
+  partition taken over is caught up with the log, then each of its keys decided. The
+  (key, differ) expected sequence fences a former holder. Off: one queue group, every key.
 * **status**: a `KeyStatus` per key on `setpoint.status.<account>.<token>` when it changes;
   all of them in answer to `setpoint.status.request`, with the portfolio (PnL, equity,
   drawdown and futures wallet per account and key: `status.portfolio_status`). The key's
@@ -47,6 +52,7 @@ from nats.aio.subscription import Subscription
 
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.credentials import broker_options
+from setpoint.bus.leases import KeyLeases
 from setpoint.bus.messages import Health, KeyStatus, Ticker
 from setpoint.bus.supervise import Supervisor
 from setpoint.bus.workqueue import WorkQueue, report_failure
@@ -123,6 +129,7 @@ class DifferService:
         self._started_at: datetime | None = None
         self._inherited: frozenset[Key] = frozenset()
         self.desk = IntakeDesk(settings, event_log, self.view, self._applied_own, self.counters)
+        self.partitions = KeyLeases(nc, settings, "differ", self._gained)
         self.metrics = KeyMetrics(self._status, list(settings.accounts), self.view.mode, clock)
 
     # ------------------------------------------------------------------ lifecycle
@@ -136,6 +143,7 @@ class DifferService:
         self._started_at = self._clock()
         self._inherited = frozenset(self.view.targeted_keys())
         self.runner.start()
+        await self.partitions.start(self.supervisor)
         for worker in range(self._workers):
             self.supervisor.spawn(f"worker {worker + 1}", self._work)
         self.supervisor.spawn("tick", self._tick)
@@ -153,8 +161,18 @@ class DifferService:
             len(self.view.targeted_keys()),
         )
 
+    async def _gained(self, partition: int) -> None:
+        """A partition taken over: catch up with the log, then decide each of its keys."""
+        await self.runner.caught_up(CATCH_UP_TIMEOUT_S)
+        for key in self.view.keys_to_decide():
+            if self.partitions.partition(key) == partition:
+                self.queue.add(key)
+
     async def _serve(self, nc: NATS) -> None:
-        sub = await nc.subscribe(subjects.TARGET_ALL, queue=QUEUE_GROUP, cb=self._on_target)
+        # Partitioned: every instance hears every target and answers those of its own
+        # partitions (docs/decisions.md); alone: one queue group, as always.
+        queue = "" if self.partitions.partitioned else QUEUE_GROUP
+        sub = await nc.subscribe(subjects.TARGET_ALL, queue=queue, cb=self._on_target)
         self._subs.append(sub)
         ticks = await nc.subscribe(subjects.ticker_subject("*", "*"), cb=self._on_ticker)
         self._subs.append(ticks)
@@ -173,6 +191,7 @@ class DifferService:
             self._broker = None
         await self.runner.stop()
         await self.supervisor.stop()
+        await self.partitions.stop()
 
     async def _start_broker(self) -> None:
         """Control, status and health handlers (FastStream, off the hot path)."""
@@ -262,6 +281,8 @@ class DifferService:
 
     async def _on_target(self, msg: Msg) -> None:
         parts = msg.subject.split(".")
+        if len(parts) == 4 and not self.partitions.owns_subject(parts[2], parts[3]):
+            return  # another instance's partition: it answers
         with _TRACER.start_as_current_span("intake", context=telemetry.extract(msg.headers)):
             reply = await self.intake(parts[2], parts[3], msg.data)
         if msg.reply:
@@ -291,7 +312,7 @@ class DifferService:
         """Decide for `key`; append the decision when it differs from the last one."""
         accepted = self.view.target(key)
         account = self.settings.accounts.get(key.account)
-        if account is None or not self.view.decides(key):
+        if account is None or not self.view.decides(key) or not self.partitions.owns(key):
             return
         chain = (
             accepted.event_id if accepted is not None else self.view.mode_events.get(key.account)
@@ -335,7 +356,7 @@ class DifferService:
         diff_event = DiffComputed.create(
             key, Producer.DIFFER, outcome.data,
             correlation_id=target_id, causation_id=self._causes.get(key, target_id),
-            traceparent=telemetry.current_traceparent(),
+            traceparent=telemetry.current_traceparent(), worker=self.partitions.worker(key),
         )  # fmt: skip
         events: list[Event] = [diff_event, *_refusals(key, outcome, diff_event, target_id)]
         expected = self.view.expected(key, Producer.DIFFER)

@@ -25,6 +25,11 @@ own contract):
 * `venue_actions`: the commands through the gateway, paced per account; an answer that
   means "maybe happened" leads to queries by client order id (`venues.settle`), never a
   blind retry; what they do not settle stays in flight for the gateway's reconciliation.
+* Partitioned (`leases.enabled`): only the keys of the partitions the instance holds run
+  (`bus.leases.KeyLeases`); a partition taken over is caught up, its unanswered
+  submissions settled, and the newest plan of each of its keys run again (`decide` skips
+  what the former holder did). The (key, executor) expected sequence fences a former
+  holder; write-ahead events name their tenure (`worker`).
 * Last prices for the price-band rule come from the tickers
   (`setpoint.md.<account>.<token>.ticker`).
 """
@@ -39,6 +44,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from setpoint.bus import telemetry
+from setpoint.bus.leases import KeyLeases
 from setpoint.bus.messages import Ticker
 from setpoint.bus.supervise import Supervisor
 from setpoint.bus.telemetry import Reading
@@ -80,7 +86,10 @@ class Executor:
         self.submitted: set[str] = set()
         self.last_prices: dict[Key, Decimal] = {}
         timeout = max((a.venue_timeout_s for a in settings.accounts.values()), default=10)
-        self.write_ahead = WriteAhead(event_log, self._caught_up)
+        self.partitions = KeyLeases(nc, settings, "executor", self._gained)
+        self.write_ahead = WriteAhead(
+            event_log, self._caught_up, self.partitions.owns, self.partitions.worker
+        )
         self.venue = VenueActions(
             settings, GatewayClient(nc, timeout * 2 + 1), lambda: self.actual,
             self.write_ahead.record_facts,
@@ -123,12 +132,28 @@ class Executor:
         """Fold the log, resolve our unanswered submissions, start following the log."""
         await self.runner.rebuild()
         self.runner.start()
+        await self.partitions.start(self.supervisor)
         await self.nc.subscribe("setpoint.md.*.*.ticker", cb=self._on_ticker)
-        await self.venue.resolve_unanswered()
+        await self.venue.resolve_unanswered(self.partitions.owns)
         for key in list(self.plans):
             self.queue.mark(key)
 
+    async def _gained(self, partition: int) -> None:
+        """A partition taken over: catch up with the log, settle its keys' unanswered
+        submissions (its former holder may have died between a write-ahead and the
+        answer), then run the newest plan of each of its keys."""
+        await self.runner.caught_up(10.0)
+
+        def mine(key: Key) -> bool:
+            return self.partitions.partition(key) == partition
+
+        await self.venue.resolve_unanswered(mine)
+        for key in [k for k in self.plans if mine(k)]:
+            self.done.pop(key, None)
+            self.queue.mark(key)
+
     async def stop(self) -> None:
+        await self.partitions.stop()
         await self.runner.stop()
         answers = list(self.staging.answers)
         for answer in answers:  # unanswered: in flight, settled at the next start
@@ -178,7 +203,7 @@ class Executor:
 
     async def _run_key(self, key: Key) -> None:
         plan = self.plans.get(key)
-        if plan is None or self.done.get(key) == plan.event_id:
+        if plan is None or self.done.get(key) == plan.event_id or not self.partitions.owns(key):
             return
         # A failure midway (the log or the gateway unavailable) raises: what was recorded
         # stays, and the key runner runs the plan again after its backoff.

@@ -223,11 +223,13 @@ class VenueActions:
             return None
         return records.cancelled(records.Cause.of(ahead), coid, order)
 
-    async def resolve_unanswered(self) -> None:
-        """Query every submission of ours that has no answer in the log (a crash between
-        the write-ahead and the answer) and record what the venue holds; stops at the
-        first one no gateway can be asked about."""
-        for key_actual in self._actual().keys.values():
+    async def resolve_unanswered(self, owns: Callable[[Key], bool] = lambda key: True) -> None:
+        """Query every submission of ours (of the keys `owns` names) that has no answer in
+        the log (a crash between the write-ahead and the answer) and record what the
+        venue holds; stops at the first one no gateway can be asked about."""
+        for key, key_actual in list(self._actual().keys.items()):
+            if not owns(key):
+                continue
             for ref, pending in key_actual.pending.items():
                 order = key_actual.orders.get(ref)
                 if pending == "amend" and order is not None:

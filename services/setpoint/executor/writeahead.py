@@ -13,6 +13,9 @@ Contract:
   again what is left of the stage (it then skips what the winner did); what was recorded
   stays recorded and sent. When it cannot catch up, or conflicts five times, it gives the
   stage up: False, and the actions not recorded by then were not sent.
+* Partitioned (`owns`, `worker`: `bus.leases.KeyLeases`): a stage is given up (False,
+  nothing more sent) as soon as the instance no longer holds the key's partition, and
+  each write-ahead event names the tenure that decided it (`worker`, schema_version 2).
 * `record_facts` appends facts (the venue's answers) with the same check; facts are true
   whoever acted since, so on a conflict they are appended anyway (unchecked), without
   advancing the expected position, so the next decision waits for the fold.
@@ -24,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from setpoint.core.events import Action, Event
+from setpoint.core.events import Action, Event, with_worker
 from setpoint.core.model import Key, Producer
 from setpoint.eventlog import ANY, NO_EVENTS, ConcurrencyConflict, EventLog
 
@@ -40,8 +43,15 @@ class WriteAhead:
     """See the module docstring. `caught_up(position)` waits until the projection has
     folded `position` (False when it could not)."""
 
-    def __init__(self, event_log: EventLog, caught_up: Callable[[int], Awaitable[bool]]):
+    def __init__(
+        self,
+        event_log: EventLog,
+        caught_up: Callable[[int], Awaitable[bool]],
+        owns: Callable[[Key], bool] = lambda key: True,
+        worker: Callable[[Key], str | None] = lambda key: None,
+    ):
         self.log, self._caught_up = event_log, caught_up
+        self._owns, self._worker = owns, worker
         self.expected: dict[Key, int] = {}
         self.locks: dict[Key, asyncio.Lock] = {}
 
@@ -62,6 +72,8 @@ class WriteAhead:
         for _ in range(CONFLICTS):
             try:
                 while left:
+                    if not self._owns(key):
+                        return False  # the partition moved: its new holder goes on
                     decided = await self._decide_and_append(key, left[0], decide)
                     if decided is not None and decided[1]:
                         send(left[0], decided[0])
@@ -87,6 +99,9 @@ class WriteAhead:
             decided = decide(action)
             if decided is None:
                 return None
+            worker = self._worker(key)
+            if worker is not None:
+                decided = (with_worker(decided[0], worker), decided[1])
             positions = await self.log.append(key, Producer.EXECUTOR, [decided[0]], expected)
             self.folded(key, positions[-1])
             return decided

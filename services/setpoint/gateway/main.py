@@ -1,6 +1,9 @@
 """`setpoint run gateway [--account NAME]`: the exchange gateway(s) in the foreground.
 
-One gateway per configured account (or only `--account`). Credentials are resolved here
+One gateway per configured account (or only `--account`). With `leases.enabled`, a
+second gateway process for the same accounts stands by until the active one dies
+(`bus.leases.AccountLeases`): it subscribes to nothing of the accounts meanwhile, so
+commands reach only the holder; a gateway that loses its lease stops. Credentials are resolved here
 and nowhere else. Each gateway loads markets, reconciles, then answers commands; once all
 are ready the process answers `setpoint.health.gateway` and logs one `gateway ready` line.
 Runs until SIGINT or SIGTERM (the process frame: `setpoint.bus.runtime`).
@@ -15,6 +18,7 @@ from functools import partial
 
 from nats.aio.client import Client as NATS
 
+from setpoint.bus.leases import AccountLeases
 from setpoint.bus.runtime import (
     Body,
     UsageError,
@@ -84,7 +88,14 @@ async def run(
     event_log = await open_event_log(settings)
     gateways: list[Gateway] = []
     watched = supervisor("gateway", stop)
+
+    def lost(account: str) -> None:
+        watched.fail(f"lease ({account})", RuntimeError("another gateway is active now"))
+
+    standby = AccountLeases(nc, settings, accounts, lost)
     try:
+        if not await until_stopped(standby.acquire(watched), stop):
+            return
         for name in accounts:  # one by one: those built before a failure are closed
             gateways.append(build(settings, name, nc, event_log, streams, watched))
         for gateway in gateways:
@@ -97,4 +108,5 @@ async def run(
         for gateway in gateways:
             await gateway.stop()
             await gateway.close()
+        await standby.stop()
         await event_log.close()
