@@ -16,6 +16,9 @@ Contract:
 * `record_facts` appends facts (the venue's answers) with the same check; facts are true
   whoever acted since, so on a conflict they are appended anyway (unchecked), without
   advancing the expected position, so the next decision waits for the fold.
+* Every event appended with the check is handed to `own(position, event)` once it is
+  recorded (a write-ahead event after `send`): the executor folds it at once when its
+  projection is right before it, so its own events are not decoded again from the log.
 """
 
 from __future__ import annotations
@@ -40,8 +43,13 @@ class WriteAhead:
     """See the module docstring. `caught_up(position)` waits until the projection has
     folded `position` (False when it could not)."""
 
-    def __init__(self, event_log: EventLog, caught_up: Callable[[int], Awaitable[bool]]):
-        self.log, self._caught_up = event_log, caught_up
+    def __init__(
+        self,
+        event_log: EventLog,
+        caught_up: Callable[[int], Awaitable[bool]],
+        own: Callable[[int, Event], None] = lambda position, event: None,
+    ):
+        self.log, self._caught_up, self._own = event_log, caught_up, own
         self.expected: dict[Key, int] = {}
         self.locks: dict[Key, asyncio.Lock] = {}
 
@@ -63,9 +71,13 @@ class WriteAhead:
             try:
                 while left:
                     decided = await self._decide_and_append(key, left[0], decide)
-                    if decided is not None and decided[1]:
-                        send(left[0], decided[0])
-                        await asyncio.sleep(0)  # let it reach the wire before the next
+                    if decided is not None:
+                        event, to_send, position = decided
+                        if to_send:
+                            send(left[0], event)
+                        self._own(position, event)
+                        if to_send:
+                            await asyncio.sleep(0)  # let it reach the wire before the next
                     left.pop(0)
             except ConcurrencyConflict as conflict:
                 log.info("another executor acted on %s; re-deciding", key)
@@ -77,7 +89,7 @@ class WriteAhead:
 
     async def _decide_and_append(
         self, key: Key, action: Action, decide: Callable[[Action], Decision]
-    ) -> Decision:
+    ) -> tuple[Event, bool, int] | None:
         """Decide `action` and append the decision, checked against the position of the
         last executor event folded or appended when it decided: a decision made stale by
         another executor's append raises ConcurrencyConflict."""
@@ -89,7 +101,7 @@ class WriteAhead:
                 return None
             positions = await self.log.append(key, Producer.EXECUTOR, [decided[0]], expected)
             self.folded(key, positions[-1])
-            return decided
+            return decided[0], decided[1], positions[-1]
 
     async def record_facts(self, key: Key, events: list[Event]) -> None:
         """Append facts (venue answers), see the module docstring."""
@@ -103,3 +115,5 @@ class WriteAhead:
                 await self.log.append(key, Producer.EXECUTOR, events, ANY)
                 return
             self.folded(key, positions[-1])
+            for position, event in zip(positions, events, strict=True):
+                self._own(position, event)
