@@ -84,16 +84,21 @@ class Replies:
     ) -> tuple[bytes, bytes | None]:
         self._count += 1
         token = str(self._count)
-        future = asyncio.get_running_loop().create_future()
-        self._futures[token.encode()] = future
+        key = token.encode()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[bytes, bytes | None]] = loop.create_future()
+        self._futures[key] = future
+        expiry = loop.call_later(within_s, _expire, future)  # one timer, no timeout scope
         try:
             await self._nc.publish(
                 subject, payload, reply=f"{self._prefix}.{token}", headers=headers
             )
-            async with asyncio.timeout(within_s):
-                data, answer_headers = await future
+            data, answer_headers = await future
         finally:
-            self._futures.pop(token.encode(), None)
+            expiry.cancel()
+            self._futures.pop(key, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved, also when the publish itself raised
         if answer_headers is not None and answer_headers[9:12] == b"503" and not data:
             raise NoResponders(subject)
         return data, answer_headers
@@ -106,3 +111,9 @@ class Replies:
         if not self._nc.is_closed:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+
+def _expire(future: asyncio.Future[tuple[bytes, bytes | None]]) -> None:
+    """A request's time is up: its caller gets TimeoutError (unless answered meanwhile)."""
+    if not future.done():
+        future.set_exception(TimeoutError())
