@@ -6,8 +6,9 @@ Wiring (one `DifferService` per process; any number of processes may share one l
   position (the one projection runner: a broken subscription is resumed from the view's
   position); only then answer requests and reconcile. Ready = health answers and one
   `differ ready` line is logged.
-* **intake** (`setpoint.target.*.*`, queue group `setpoint-differ`, raw nats-py: the hot
-  path) and **kill** (`setpoint.control.<account>.kill`, FastStream): `desk.IntakeDesk`.
+* **intake** (`setpoint.target.*.*`, queue group `setpoint-differ`, raw from the NATS
+  parser, `bus.replies.Served`: the hot path) and **kill**
+  (`setpoint.control.<account>.kill`, FastStream): `desk.IntakeDesk`.
   The desk's own appends are folded into the view at once when the view is right before
   them (`DifferView.apply_own`), so a new target is decided without waiting for the live
   subscription to bring it back.
@@ -46,6 +47,7 @@ from nats.aio.subscription import Subscription
 from setpoint.bus import subjects, telemetry
 from setpoint.bus.credentials import broker_options
 from setpoint.bus.messages import Health, KeyStatus, Ticker
+from setpoint.bus.replies import Request, Served
 from setpoint.bus.supervise import Supervisor
 from setpoint.bus.workqueue import WorkQueue, report_failure
 from setpoint.config import Settings
@@ -111,6 +113,7 @@ class DifferService:
         )  # fmt: skip
         self.supervisor.watch(self.runner)
         self._subs: list[Subscription] = []
+        self._intake: Served | None = None
         self._broker: NatsBroker | None = None
         self._causes: dict[Key, str] = {}
         self._problems: dict[Key, str] = {}
@@ -152,8 +155,9 @@ class DifferService:
         )
 
     async def _serve(self, nc: NATS) -> None:
-        sub = await nc.subscribe(subjects.TARGET_ALL, queue=QUEUE_GROUP, cb=self._on_target)
-        self._subs.append(sub)
+        self._intake = await Served(
+            nc, subjects.TARGET_ALL, self._on_target, QUEUE_GROUP, ordered=True
+        ).start()
         ticks = await nc.subscribe(subjects.ticker_subject("*", "*"), cb=self._on_ticker)
         self._subs.append(ticks)
         await nc.flush()
@@ -162,6 +166,9 @@ class DifferService:
     async def stop(self) -> None:
         """Stop answering and reconciling. Idempotent; the log and NATS stay open."""
         self.queue.shut_down()
+        if self._intake is not None:
+            await self._intake.stop()
+            self._intake = None
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -258,7 +265,7 @@ class DifferService:
 
     # ------------------------------------------------------------------ intake
 
-    async def _on_target(self, msg: Msg) -> None:
+    async def _on_target(self, msg: Request) -> None:
         parts = msg.subject.split(".")
         with _TRACER.start_as_current_span("intake", context=telemetry.extract(msg.headers)):
             reply = await self.intake(parts[2], parts[3], msg.data)
