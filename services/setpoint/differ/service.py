@@ -12,7 +12,9 @@ Wiring (one `DifferService` per process; any number of processes may share one l
   The desk's own appends are folded into the view at once when the view is right before
   them (`DifferView.apply_own`), so a new target is decided without waiting for the live
   subscription to bring it back.
-* **loop**: every record of the live log that concerns a key enqueues it (`view.TRIGGERS`);
+* **loop**: every record of the live log that concerns a key enqueues it (`view.TRIGGERS`),
+  except the executor's write-ahead carrying out the key's last decision, after which
+  that decision stands (`decide.carries_out`: only the key's status is refreshed);
   a periodic tick enqueues every key with a target, a target's `expires_at` enqueues
   its key, and so does the end of a retry backoff (`Outcome.wake_at`, one timer per key
   and moment). Workers take keys from a `WorkQueue` (one key never twice at once) and
@@ -231,11 +233,25 @@ class DifferService:
             self._enqueue(event, keys)
 
     def _enqueue(self, event: Event, keys: list[Key]) -> None:
+        if self._stands(event):  # the executor carrying out the last decision
+            self._causes[event.key] = event.event_id
+            self._publish_status(event.key)
+            return
         for key in keys:
             self._causes[key] = event.event_id
             self.queue.add(key)
         if isinstance(event, TargetPublished):
             self._schedule_expiry(event.key)
+
+    def _stands(self, event: Event) -> bool:
+        """The key's last decision stands after `event` (`decide.carries_out`): it is not
+        decided again; only its status is refreshed (a key with a problem is decided)."""
+        if event.symbol is None or event.key in self._problems:
+            return False
+        facts = self.view.keys.get(event.key)
+        return facts is not None and decide.carries_out(
+            event, facts.decision, facts.decision_event_id
+        )
 
     def _schedule_expiry(self, key: Key) -> None:
         """A target's `expires_at` is a moment to decide again (its orders drop out)."""
