@@ -106,6 +106,17 @@ def service_version() -> str:
         return "0+unknown"
 
 
+@dataclass(slots=True)
+class _Supervised:
+    """One supervised task across its resumes."""
+
+    name: str
+    factory: Callable[[], Awaitable[None]]
+    resume: bool
+    failures: int = 0
+    settled: asyncio.TimerHandle | None = None
+
+
 class Supervisor:
     """See the module docstring."""
 
@@ -115,7 +126,9 @@ class Supervisor:
         self.service = service
         self.started_at = datetime.now(UTC)
         self._on_failed = on_failed
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, asyncio.Future[None]] = {}
+        self._pending: dict[str, asyncio.TimerHandle] = {}
+        """Tasks waiting out their backoff before they are resumed."""
         self._status: dict[str, TaskStatus] = {}
         self._followers: list[Follower] = []
         self._ready = False
@@ -126,7 +139,7 @@ class Supervisor:
         if name in self._tasks:
             raise ValueError(f"a task named {name!r} runs already")
         self._status[name] = status(name, TaskState.FOLLOWING)
-        self._tasks[name] = asyncio.create_task(self._supervise(name, factory, resume), name=name)
+        self._run(_Supervised(name, factory, resume))
 
     def watch(self, follower: Follower) -> None:
         self._followers.append(follower)
@@ -141,38 +154,53 @@ class Supervisor:
         if self._on_failed is not None:
             self._on_failed(name, exc)
 
-    async def _supervise(
-        self, name: str, factory: Callable[[], Awaitable[None]], resume: bool
-    ) -> None:
-        failures = 0
-        settled: asyncio.TimerHandle | None = None
-        while True:
-            try:
-                await factory()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if settled is not None:
-                    settled.cancel()
-                if not resume:
-                    log.exception("%s: task %s failed", self.service, name)
-                    self.fail(name, exc)
-                    return
-                failures = self._resuming(name, failures, exc)
-                await asyncio.sleep(backoff_delay(failures - 1, RESUME_BASE_S, RESUME_CAP_S))
-                settled = asyncio.get_running_loop().call_later(
-                    SETTLE_S, self._settled, name, failures
-                )
-                continue
+    def _run(self, supervised: _Supervised) -> None:
+        """Run the factory's coroutine as the task itself: its end is handled by a done
+        callback, so no supervising frame is resumed with it at every step."""
+        awaitable = supervised.factory()
+        task = (
+            asyncio.create_task(awaitable, name=supervised.name)
+            if asyncio.iscoroutine(awaitable)
+            else asyncio.ensure_future(awaitable)
+        )
+        self._tasks[supervised.name] = task
+        task.add_done_callback(lambda done: self._ended(supervised, done))
+
+    def _ended(self, supervised: _Supervised, task: asyncio.Future[None]) -> None:
+        """The task ended: stopped (returned), resumed after a backoff (an `Exception`,
+        `resume`) or failed (module docstring)."""
+        name = supervised.name
+        if self._tasks.get(name) is not task or task.cancelled():
+            return  # stopped by `stop()` (or cancelled from outside, as a task would be)
+        exc = task.exception()
+        if exc is None:
             self._status[name] = status(name, TaskState.STOPPED)
             return
+        if not isinstance(exc, Exception):
+            return  # KeyboardInterrupt, SystemExit: the task raised it out of the loop
+        if supervised.settled is not None:
+            supervised.settled.cancel()
+        if not supervised.resume:
+            log.error("%s: task %s failed", self.service, name, exc_info=exc)
+            self.fail(name, exc)
+            return
+        supervised.failures = self._resuming(name, supervised.failures, exc)
+        delay = backoff_delay(supervised.failures - 1, RESUME_BASE_S, RESUME_CAP_S)
+        self._pending[name] = asyncio.get_running_loop().call_later(delay, self._resume, supervised)
+
+    def _resume(self, supervised: _Supervised) -> None:
+        self._pending.pop(supervised.name, None)
+        supervised.settled = asyncio.get_running_loop().call_later(
+            SETTLE_S, self._settled, supervised.name, supervised.failures
+        )
+        self._run(supervised)
 
     def _resuming(self, name: str, failures: int, exc: Exception) -> int:
         current = self._status[name]
         if current.state is not TaskState.RESUMING:  # once per outage
             why = f"{type(exc).__name__}: {exc}"
             log.warning("%s: %s broke (%s); resuming", self.service, name, why,
-                        exc_info=_unexpected(exc))  # fmt: skip
+                        exc_info=exc if _unexpected(exc) else None)  # fmt: skip
             self._status[name] = status(name, TaskState.RESUMING, why)
             return 1
         return failures + 1
@@ -207,6 +235,9 @@ class Supervisor:
         )
 
     async def stop(self) -> None:
+        for handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()

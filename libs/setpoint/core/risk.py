@@ -95,6 +95,11 @@ class RiskLimits:
             or self.max_margin_ratio is not None
         )
 
+    @property
+    def rate(self) -> bool:
+        """An order-rate gate is on (`check_rate` has work to do)."""
+        return self.max_orders_per_s is not None or self.max_orders_per_min is not None
+
 
 @dataclass(frozen=True, slots=True)
 class AccountRiskView:
@@ -315,7 +320,11 @@ def check_rate(
     ):
         if cap is None:
             continue
-        count = sum(1 for at in reversed(sent) if at > now - span)
+        since, count = now - span, 0
+        for at in reversed(sent):  # newest first: stop at the first one out of the span
+            if at <= since:
+                break
+            count += 1
         if count >= cap:
             detail = f"{count} orders and cancels in the last {unit}, limit {cap}"
             return _reason(action, "max_order_rate", detail)

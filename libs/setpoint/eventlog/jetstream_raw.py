@@ -142,7 +142,9 @@ class Feed:
         self._last = start - 1
         self._stall_s = stall_s
         self._buffer: list[Raw] = []
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[bool] | None = None
+        """While the reader waits (`_wait`): resolved True by what arrives, False when the
+        check interval is up."""
         self._requested = self._received = 0
         self._lost = False
         self._error: str | None = None
@@ -191,13 +193,20 @@ class Feed:
                 # the reader holds it already: no buffering, and no wake-up unless the
                 # reader must ask for more (these count against the pull requests)
                 if self._requested - self._received < BATCH:
-                    self._wake.set()
+                    self._wake()
                 return
             self._buffer.append(Raw(sequence, pending, subject, data, headers))
             if pending == 0 or len(self._buffer) == 1:
-                self._wake.set()
+                self._wake()
             return
-        self._wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the reader if it waits (a wake-up while it does not is not kept: it waits
+        only with an empty buffer, and looks at what it must do first)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     def _on_status(self, code: bytes) -> None:
         if code == b"100":  # idle heartbeat: the consumer is alive
@@ -230,23 +239,26 @@ class Feed:
         (messages dropped as held are not silence: they arrive without waking us), or as
         soon as the client has reconnected since the consumer was made (a restarted server
         may have lost it, and its pull requests are gone with the old connection)."""
-        self._wake.clear()
         silent_since = time.monotonic()
+        loop = asyncio.get_running_loop()
         while True:
             received = self._received
+            waiter = self._waiter = loop.create_future()
+            check = loop.call_later(min(self._stall_s, RECONNECT_CHECK_S), _time_up, waiter)
             try:
-                async with asyncio.timeout(min(self._stall_s, RECONNECT_CHECK_S)):
-                    await self._wake.wait()
+                if await waiter:
+                    return
+            finally:
+                check.cancel()
+                self._waiter = None
+            if self._reconnects() != self._reconnects_at_create:
+                self._lost = True
                 return
-            except TimeoutError:
-                if self._reconnects() != self._reconnects_at_create:
-                    self._lost = True
-                    return
-                if self._received != received:
-                    silent_since = time.monotonic()
-                elif time.monotonic() - silent_since >= self._stall_s:
-                    self._lost = True
-                    return
+            if self._received != received:
+                silent_since = time.monotonic()
+            elif time.monotonic() - silent_since >= self._stall_s:
+                self._lost = True
+                return
 
     def _reconnects(self) -> int:
         return reconnects(self._nc)
@@ -325,3 +337,8 @@ class Feed:
         if not self._nc.is_closed:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+
+def _time_up(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)

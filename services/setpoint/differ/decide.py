@@ -21,6 +21,14 @@ for the order it replaces: the executor cancels that one first). A decision is r
 * it has no action and the generation, the converged flag or the risk reasons changed
   (so that "nothing to do for generation 8" and "converged" are on record once, and an
   idle key never writes).
+
+`carries_out` says when an event needs no new decision: the executor's write-ahead
+(`OrderSubmitted` / `CancelSubmitted`) of a plain place or cancel of the key's last
+decision, caused by that decision, when the decision has no amend and no risk reason
+(nothing refused, nothing left out). Deciding again then
+finds the action in flight, which the kernel's in-flight expectations already count as
+done, so the decision stands and nothing is recorded; the service only refreshes the
+key's status.
 """
 
 from __future__ import annotations
@@ -34,7 +42,16 @@ from decimal import Decimal
 from setpoint.config import AccountConfig
 from setpoint.core.diff import Plan, diff
 from setpoint.core.effective import effective_target
-from setpoint.core.events import AccountMode, Action, DiffComputedData, RiskReason
+from setpoint.core.events import (
+    AccountMode,
+    Action,
+    ActionKind,
+    CancelSubmitted,
+    DiffComputedData,
+    Event,
+    OrderSubmitted,
+    RiskReason,
+)
 from setpoint.core.model import Key
 from setpoint.core.projections import AccountPortfolio, ActualState, IntentState
 from setpoint.core.risk import NO_VIEW, loss_breached
@@ -74,6 +91,23 @@ def should_append(
         outstanding = {a for a in last.actions if not _acted_on(a, acted)}
         return not outstanding.issuperset(new.actions)
     return (new.generation, new.converged, new.risk) != (last.generation, last.converged, last.risk)
+
+
+def carries_out(event: Event, last: DiffComputedData | None, last_id: str | None) -> bool:
+    """True when `event` is the executor carrying out a plain place or cancel of the last
+    decision `last` (event id `last_id`), a plan without amends and without risk reasons
+    (module docstring)."""
+    if last is None or last.risk or not isinstance(event, OrderSubmitted | CancelSubmitted):
+        return False
+    if event.causation_id is None or event.causation_id != last_id:
+        return False
+    coid = event.data.client_order_id
+    found = False
+    for action in last.actions:
+        if action.kind is ActionKind.AMEND or action.replaces is not None:
+            return False
+        found = found or action.client_order_id == coid
+    return found
 
 
 def _acted_on(action: Action, acted: AbstractSet[str]) -> bool:

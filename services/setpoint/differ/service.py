@@ -6,12 +6,15 @@ Wiring (one `DifferService` per process; any number of processes may share one l
   position (the one projection runner: a broken subscription is resumed from the view's
   position); only then answer requests and reconcile. Ready = health answers and one
   `differ ready` line is logged.
-* **intake** (`setpoint.target.*.*`, queue group `setpoint-differ`, raw nats-py: the hot
-  path) and **kill** (`setpoint.control.<account>.kill`, FastStream): `desk.IntakeDesk`.
+* **intake** (`setpoint.target.*.*`, queue group `setpoint-differ`, raw from the NATS
+  parser, `bus.replies.Served`: the hot path) and **kill**
+  (`setpoint.control.<account>.kill`, FastStream): `desk.IntakeDesk`.
   The desk's own appends are folded into the view at once when the view is right before
   them (`DifferView.apply_own`), so a new target is decided without waiting for the live
   subscription to bring it back.
-* **loop**: every record of the live log that concerns a key enqueues it (`view.TRIGGERS`);
+* **loop**: every record of the live log that concerns a key enqueues it (`view.TRIGGERS`),
+  except the executor's write-ahead carrying out the key's last decision, after which
+  that decision stands (`decide.carries_out`: only the key's status is refreshed);
   a periodic tick enqueues every key with a target (and every key of a flattening account:
   `DifferView.keys_to_decide`; a key flattened without a target correlates its decisions
   with the account's `AccountModeChanged`), a target's `expires_at` enqueues
@@ -54,6 +57,7 @@ from setpoint.bus import subjects, telemetry
 from setpoint.bus.credentials import broker_options
 from setpoint.bus.leases import KeyLeases
 from setpoint.bus.messages import Health, KeyStatus, Ticker
+from setpoint.bus.replies import Request, Served
 from setpoint.bus.supervise import Supervisor
 from setpoint.bus.workqueue import WorkQueue, report_failure
 from setpoint.config import Settings
@@ -119,6 +123,7 @@ class DifferService:
         )  # fmt: skip
         self.supervisor.watch(self.runner)
         self._subs: list[Subscription] = []
+        self._intake: Served | None = None
         self._broker: NatsBroker | None = None
         self._causes: dict[Key, str] = {}
         self._problems: dict[Key, str] = {}
@@ -172,8 +177,9 @@ class DifferService:
         # Partitioned: every instance hears every target and answers those of its own
         # partitions (docs/decisions.md); alone: one queue group, as always.
         queue = "" if self.partitions.partitioned else QUEUE_GROUP
-        sub = await nc.subscribe(subjects.TARGET_ALL, queue=queue, cb=self._on_target)
-        self._subs.append(sub)
+        self._intake = await Served(
+            nc, subjects.TARGET_ALL, self._on_target, queue, ordered=True
+        ).start()
         ticks = await nc.subscribe(subjects.ticker_subject("*", "*"), cb=self._on_ticker)
         self._subs.append(ticks)
         await nc.flush()
@@ -182,6 +188,9 @@ class DifferService:
     async def stop(self) -> None:
         """Stop answering and reconciling. Idempotent; the log and NATS stay open."""
         self.queue.shut_down()
+        if self._intake is not None:
+            await self._intake.stop()
+            self._intake = None
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -245,11 +254,25 @@ class DifferService:
             self._enqueue(event, keys)
 
     def _enqueue(self, event: Event, keys: list[Key]) -> None:
+        if self._stands(event):  # the executor carrying out the last decision
+            self._causes[event.key] = event.event_id
+            self._publish_status(event.key)
+            return
         for key in keys:
             self._causes[key] = event.event_id
             self.queue.add(key)
         if isinstance(event, TargetPublished):
             self._schedule_expiry(event.key)
+
+    def _stands(self, event: Event) -> bool:
+        """The key's last decision stands after `event` (`decide.carries_out`): it is not
+        decided again; only its status is refreshed (a key with a problem is decided)."""
+        if event.symbol is None or event.key in self._problems:
+            return False
+        facts = self.view.keys.get(event.key)
+        return facts is not None and decide.carries_out(
+            event, facts.decision, facts.decision_event_id
+        )
 
     def _schedule_expiry(self, key: Key) -> None:
         """A target's `expires_at` is a moment to decide again (its orders drop out)."""
@@ -279,7 +302,7 @@ class DifferService:
 
     # ------------------------------------------------------------------ intake
 
-    async def _on_target(self, msg: Msg) -> None:
+    async def _on_target(self, msg: Request) -> None:
         parts = msg.subject.split(".")
         if len(parts) == 4 and not self.partitions.owns_subject(parts[2], parts[3]):
             return  # another instance's partition: it answers

@@ -30,6 +30,7 @@ longer wanted); `open_orders_venue` the key's live orders the venue acknowledged
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -149,9 +150,13 @@ def _acknowledged(actual: KeyActual) -> int:
     return len([ref for ref in refs if (o := orders.get(ref)) is not None and o.status is not None])
 
 
+_COMPARED = operator.itemgetter(*(f for f in KeyStatus.model_fields if f != "updated_at"))
+
+
 def same_status(a: KeyStatus | None, b: KeyStatus) -> bool:
-    """True when nothing but `updated_at` differs (no need to publish again)."""
-    return a is not None and a.model_copy(update={"updated_at": b.updated_at}) == b
+    """True when nothing but `updated_at` differs (no need to publish again). Compares the
+    fields' values directly: it runs after every decision."""
+    return a is not None and _COMPARED(a.__dict__) == _COMPARED(b.__dict__)
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -4,7 +4,9 @@ Contract (this module: the lifecycle and the wiring of the parts; each part stat
 own contract):
 
 * The projections are folded from the log by the one projection runner (`rebuild`, then
-  follow it live, resumed after a broken subscription); the newest plan of each key is
+  follow it live, resumed after a broken subscription); the executor's own appends are
+  folded at once when the projection is right before them (their copies from the
+  subscription are then skipped undecoded, `writeahead`); the newest plan of each key is
   what runs (`staging`: a plan superseded by a newer one stops between stages). A key
   runs one plan at a time until the plan's last stage has been sent (its answers are then
   recorded in the background, so the next plan does not wait for them).
@@ -88,7 +90,11 @@ class Executor:
         timeout = max((a.venue_timeout_s for a in settings.accounts.values()), default=10)
         self.partitions = KeyLeases(nc, settings, "executor", self._gained)
         self.write_ahead = WriteAhead(
-            event_log, self._caught_up, self.partitions.owns, self.partitions.worker
+            event_log,
+            self._caught_up,
+            self._fold_own,
+            self.partitions.owns,
+            self.partitions.worker,
         )
         self.venue = VenueActions(
             settings, GatewayClient(nc, timeout * 2 + 1), lambda: self.actual,
@@ -180,6 +186,14 @@ class Executor:
 
     def _applied(self) -> int:
         return self.actual.position
+
+    def _fold_own(self, position: int, event: Event) -> None:
+        """Fold an event this process has just appended at `position` when the projection
+        holds everything before it (so the fold stays in log order); the subscription's
+        copy is then skipped before it is decoded. Otherwise the subscription brings it."""
+        if position == self.actual.position + 1:
+            self._on_record(Recorded(position, event))
+            self.runner.notify()
 
     def _on_record(self, record: Recorded) -> None:
         self._fold(record.position, record.event)

@@ -181,7 +181,7 @@ class Staging:
         sent = self._sent(key.account, now)
         limits = risk_limits(account)
         view = NO_VIEW
-        if limits.exposure or limits.max_loss is not None or sent:
+        if limits.exposure or limits.max_loss is not None or (limits.rate and sent):
             view = account_risk_view(
                 actual, key.account, folded.last_prices, limits, now, tuple(sent),
                 folded.portfolio.account(key.account),

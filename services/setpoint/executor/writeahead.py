@@ -19,6 +19,9 @@ Contract:
 * `record_facts` appends facts (the venue's answers) with the same check; facts are true
   whoever acted since, so on a conflict they are appended anyway (unchecked), without
   advancing the expected position, so the next decision waits for the fold.
+* Every event appended with the check is handed to `own(position, event)` once it is
+  recorded (a write-ahead event after `send`): the executor folds it at once when its
+  projection is right before it, so its own events are not decoded again from the log.
 """
 
 from __future__ import annotations
@@ -47,10 +50,11 @@ class WriteAhead:
         self,
         event_log: EventLog,
         caught_up: Callable[[int], Awaitable[bool]],
+        own: Callable[[int, Event], None] = lambda position, event: None,
         owns: Callable[[Key], bool] = lambda key: True,
         worker: Callable[[Key], str | None] = lambda key: None,
     ):
-        self.log, self._caught_up = event_log, caught_up
+        self.log, self._caught_up, self._own = event_log, caught_up, own
         self._owns, self._worker = owns, worker
         self.expected: dict[Key, int] = {}
         self.locks: dict[Key, asyncio.Lock] = {}
@@ -75,9 +79,13 @@ class WriteAhead:
                     if not self._owns(key):
                         return False  # the partition moved: its new holder goes on
                     decided = await self._decide_and_append(key, left[0], decide)
-                    if decided is not None and decided[1]:
-                        send(left[0], decided[0])
-                        await asyncio.sleep(0)  # let it reach the wire before the next
+                    if decided is not None:
+                        event, to_send, position = decided
+                        if to_send:
+                            send(left[0], event)
+                        self._own(position, event)
+                        if to_send:
+                            await asyncio.sleep(0)  # let it reach the wire before the next
                     left.pop(0)
             except ConcurrencyConflict as conflict:
                 log.info("another executor acted on %s; re-deciding", key)
@@ -89,7 +97,7 @@ class WriteAhead:
 
     async def _decide_and_append(
         self, key: Key, action: Action, decide: Callable[[Action], Decision]
-    ) -> Decision:
+    ) -> tuple[Event, bool, int] | None:
         """Decide `action` and append the decision, checked against the position of the
         last executor event folded or appended when it decided: a decision made stale by
         another executor's append raises ConcurrencyConflict."""
@@ -104,7 +112,7 @@ class WriteAhead:
                 decided = (with_worker(decided[0], worker), decided[1])
             positions = await self.log.append(key, Producer.EXECUTOR, [decided[0]], expected)
             self.folded(key, positions[-1])
-            return decided
+            return decided[0], decided[1], positions[-1]
 
     async def record_facts(self, key: Key, events: list[Event]) -> None:
         """Append facts (venue answers), see the module docstring."""
@@ -118,3 +126,5 @@ class WriteAhead:
                 await self.log.append(key, Producer.EXECUTOR, events, ANY)
                 return
             self.folded(key, positions[-1])
+            for position, event in zip(positions, events, strict=True):
+                self._own(position, event)

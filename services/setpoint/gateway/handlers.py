@@ -3,24 +3,23 @@
 Contract (see `venues.commands`): a place always carries the command's client order id;
 a "duplicate" answer or a transient failure of a place is followed by one query by client
 order id, so that the reply says what the venue holds whenever it can. Each request is
-handled in its own task: a slow venue call never holds up the next command. Commands are
+handled in its own task, started straight from the NATS parser (`bus.replies.Served`): a
+slow venue call never holds up the next command. Commands are
 paced by their sender (the executor): their venue calls are counted in the account's
 bucket but never wait for it (`Venue`, `pace=False`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
 from setpoint.bus import subjects, telemetry
+from setpoint.bus.replies import Request, Served
 from setpoint.core.reconcile import VenueOrder
 from setpoint.gateway.venue import Venue, VenueError
 from setpoint.venues import settle
@@ -54,28 +53,22 @@ class CommandHandlers:
     ) -> None:
         self.nc, self.account, self.venue = nc, account, venue
         self.on_filled = on_filled
-        self._subscription: Subscription | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._served: Served | None = None
         self._orders = telemetry.metrics().orders
 
     async def start(self) -> None:
         subject = subjects.gateway_subject(self.account, "*")
-        self._subscription = await self.nc.subscribe(subject, cb=self._on_message)
+        self._served = await Served(self.nc, subject, self._handle).start()
 
     async def stop(self) -> None:
         """Stop answering commands (idempotent)."""
-        subscription, self._subscription = self._subscription, None
-        if subscription is not None:
-            await subscription.unsubscribe()
-        for task in list(self._tasks):
-            task.cancel()
+        served, self._served = self._served, None
+        if served is not None:
+            await served.stop()
+            for task in list(served.tasks):
+                task.cancel()
 
-    async def _on_message(self, msg: Msg) -> None:
-        task = asyncio.create_task(self._handle(msg))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _handle(self, msg: Msg) -> None:
+    async def _handle(self, msg: Request) -> None:
         command_name = msg.subject.rsplit(".", 1)[-1]
         context = telemetry.extract(msg.headers)
         with _tracer.start_as_current_span(f"gateway.{command_name}", context=context):
@@ -171,6 +164,6 @@ def _ok(**fields: object) -> CommandReply:
     return CommandReply(ok=True, answered_at=datetime.now(UTC), **fields)  # type: ignore[arg-type]
 
 
-async def _reply(msg: Msg, reply: CommandReply) -> None:
+async def _reply(msg: Request, reply: CommandReply) -> None:
     if msg.reply:
         await msg.respond(reply.model_dump_json().encode())
