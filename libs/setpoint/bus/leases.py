@@ -64,6 +64,7 @@ from nats.js.errors import APIError, BucketNotFoundError, KeyWrongLastSequenceEr
 from nats.js.errors import Error as JetStreamError
 from nats.js.kv import KeyValue
 
+from setpoint.bus.connect import STREAM_NAME_IN_USE
 from setpoint.bus.permissions import LEASE_BUCKET
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import Settings
@@ -77,7 +78,6 @@ from setpoint.core.partitions import (
     partition_of,
     subject_partition,
 )
-from setpoint.eventlog.jetstream import STREAM_NAME_IN_USE
 
 __all__ = [
     "BUCKET",
