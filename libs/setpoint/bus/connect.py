@@ -48,6 +48,8 @@ from setpoint.core.errors import NatsUnavailable as NatsUnavailable
 log = logging.getLogger(__name__)
 
 MIN_SERVER_VERSION: Final = (2, 11, 0)
+STREAM_NAME_IN_USE: Final = 10058
+"""JetStream's error code for a stream (or key-value bucket) created meanwhile by another."""
 LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
 
 RECONNECT_WAIT_S: Final = 0.5

@@ -7,6 +7,12 @@ lease names (the differ's and executor's partitions `p000`..., a gateway's accou
 * `<group>.m.<instance>` - the instance is alive (written every round);
 * `<group>.l.<name>` - the lease `name`, its value the holder's instance id.
 
+The bucket is made by the admin's step (`setpoint up`, with `leases.enabled`:
+`bucket_config`, `eventlog.replicas` copies as the log's stream, max age `ttl_s`); a
+service looks it up and creates it only when it is missing and its identity may
+(`open_bucket`). Each service's identity may write the keys of its own group only
+(`setpoint.bus.permissions.lease_subjects`).
+
 Contract of `Leases` (one per instance and group):
 
 * A round (`round()`, every `ttl_s / 3` in `run()`): say "alive"; renew every lease held
@@ -52,12 +58,17 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
-from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import KeyValueConfig
+from nats.js.errors import APIError, BucketNotFoundError, KeyWrongLastSequenceError
 from nats.js.errors import Error as JetStreamError
 from nats.js.kv import KeyValue
 
+from setpoint.bus.connect import STREAM_NAME_IN_USE
+from setpoint.bus.permissions import LEASE_BUCKET
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import Settings
+from setpoint.core.errors import LeasesMisconfigured
 from setpoint.core.model import Key
 from setpoint.core.partitions import (
     Policy,
@@ -68,10 +79,18 @@ from setpoint.core.partitions import (
     subject_partition,
 )
 
-__all__ = ["BUCKET", "AccountLeases", "KeyLeases", "Leases", "instance_id"]
+__all__ = [
+    "BUCKET",
+    "AccountLeases",
+    "KeyLeases",
+    "Leases",
+    "bucket_config",
+    "instance_id",
+    "open_bucket",
+]
 
 log = logging.getLogger(__name__)
-BUCKET = "SETPOINT_LEASES"
+BUCKET = LEASE_BUCKET
 _TRANSIENT = (NatsError, JetStreamError, TimeoutError, OSError)
 
 
@@ -80,6 +99,50 @@ def instance_id(service: str) -> str:
     `<service>-<host>-<pid>-<4 hex>` (characters a key-value key allows)."""
     host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:32]
     return f"{service}-{host}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+def bucket_config(ttl_s: float, replicas: int, bucket: str = BUCKET) -> KeyValueConfig:  # float-ok
+    """The bucket as Setpoint makes it: entries live `ttl_s` after their last write, one
+    revision kept, `replicas` copies (`eventlog.replicas`, as the log's stream), reads by
+    direct get."""
+    return KeyValueConfig(bucket=bucket, ttl=ttl_s, history=1, replicas=replicas, direct=True)
+
+
+async def open_bucket(
+    nc: NATS,
+    ttl_s: float,  # float-ok
+    replicas: int,
+    bucket: str = BUCKET,
+) -> KeyValue:
+    """The lease bucket: looked up, and created (`bucket_config`) only when it is missing.
+    Creating it is an admin's step (`setpoint up` does it before any service starts); a
+    client whose identity may not create it gets LeasesMisconfigured saying so. An
+    existing bucket is used as it is."""
+    js = nc.jetstream()
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        pass
+    except NatsTimeout as exc:  # a denied request is not answered
+        raise LeasesMisconfigured(
+            f"no answer for the key-value bucket {bucket} (its NATS identity may not read "
+            'it: see the grants in docs/operations.md, "Security")'
+        ) from exc
+    try:
+        return await js.create_key_value(bucket_config(ttl_s, replicas, bucket))
+    except APIError as exc:
+        if exc.err_code == STREAM_NAME_IN_USE:  # created meanwhile
+            return await js.key_value(bucket)
+        raise LeasesMisconfigured(
+            f"cannot create the key-value bucket {bucket}: {exc.description}"
+        ) from exc
+    except NatsTimeout as exc:
+        raise LeasesMisconfigured(
+            f"the key-value bucket {bucket} (leases) does not exist and this client could "
+            "not create it (no answer: its NATS identity may not create streams). An admin "
+            "creates it: `setpoint up` with leases.enabled, or any `setpoint` service run "
+            "with the admin credential"
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +170,10 @@ class Leases:
         on_gained: Hook,
         on_lost: Hook,
         bucket: str = BUCKET,
+        replicas: int = 1,
     ) -> None:
         self.nc, self.bucket, self.group = nc, bucket, group
+        self.replicas = replicas
         self.names, self.instance = tuple(names), instance
         self.policy, self.ttl_s = policy, ttl_s
         self.renew_s = ttl_s / 3
@@ -133,12 +198,9 @@ class Leases:
     # ------------------------------------------------------------------ rounds
 
     async def start(self) -> None:
-        """Open (or create) the bucket and run a first round."""
-        js = self.nc.jetstream()
-        try:
-            self._kv = await js.key_value(self.bucket)
-        except BucketNotFoundError:
-            self._kv = await js.create_key_value(bucket=self.bucket, ttl=self.ttl_s, history=1)
+        """Open the bucket (create it when missing and allowed: `open_bucket`) and run a
+        first round."""
+        self._kv = await open_bucket(self.nc, self.ttl_s, self.replicas, self.bucket)
         await self.round()
 
     async def run(self) -> None:
@@ -292,6 +354,7 @@ class KeyLeases:
             self.leases = Leases(
                 nc, group=service, names=names, instance=instance_id(service),
                 policy=fair_share, ttl_s=settings.leases.ttl_s, on_gained=gained, on_lost=lost,
+                replicas=settings.eventlog.replicas,
             )  # fmt: skip
 
     @property
@@ -365,7 +428,7 @@ class AccountLeases:
             self.leases = Leases(
                 nc, group="gateway", names=self.accounts, instance=instance_id("gateway"),
                 policy=first_come, ttl_s=settings.leases.ttl_s, on_gained=gained,
-                on_lost=on_lost,
+                on_lost=on_lost, replicas=settings.eventlog.replicas,
             )  # fmt: skip
 
     async def acquire(self, supervisor: Supervisor) -> None:

@@ -14,6 +14,10 @@ trading accounts it is granted. `grants(identity, layout)` names its subjects ex
   its own accounts (`$JS.API.CONSUMER.CREATE.<stream>.*.<root>.<account>.>`);
 * appending is publishing to `<root>.*.*.<producer>.*`, for the producers of the
   identity's service only;
+* the partition leases (`lease_subjects`, differ, executor and gateway only): reading
+  the key-value bucket `SETPOINT_LEASES` whole (stream info, message gets, the watch's
+  consumer and its flow-control replies) and writing the keys of the identity's own
+  group, `$KV.SETPOINT_LEASES.<group>.>`; the bucket itself is made by the admin;
 * the admin has no restriction at all; nobody else may create, update, delete or purge a
   stream (`$JS.API.STREAM.CREATE|UPDATE|DELETE|PURGE...` are granted to nobody else).
 """
@@ -31,6 +35,7 @@ from setpoint.bus import subjects
 INBOX: Final = "_INBOX"
 JS_API: Final = "$JS.API"
 DEFAULT_ROOT: Final = "setpoint.evt"
+LEASE_BUCKET: Final = "SETPOINT_LEASES"
 
 
 class Kind(StrEnum):
@@ -116,6 +121,26 @@ def read_log_subjects(layout: Layout, accounts: tuple[str, ...] | None = None) -
     )
 
 
+def lease_subjects(group: str, bucket: str = LEASE_BUCKET) -> tuple[str, ...]:
+    """What a holder of leases in `group` publishes to (`setpoint.bus.leases`): the
+    bucket's stream info, direct and plain message gets, the watch's ordered consumer
+    (create, info; its deliveries come to the inbox, its flow-control requests are
+    answered on `$JS.FC.<stream>.>`), and writes (put, create, update, delete) of the
+    keys under `<group>.` only."""
+    api, stream = JS_API, f"KV_{bucket}"
+    return (
+        f"{api}.STREAM.INFO.{stream}",
+        f"{api}.DIRECT.GET.{stream}",
+        f"{api}.DIRECT.GET.{stream}.>",
+        f"{api}.STREAM.MSG.GET.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}.>",
+        f"{api}.CONSUMER.INFO.{stream}.*",
+        f"$JS.FC.{stream}.>",
+        f"$KV.{bucket}.{group}.>",
+    )
+
+
 def append_subjects(layout: Layout, producers: Iterable[str]) -> tuple[str, ...]:
     """Appending as these producers: `<root>.*.*.<producer>.*` each."""
     return tuple(f"{layout.root}.*.*.{producer}.*" for producer in producers)
@@ -139,6 +164,7 @@ def _differ(identity: Identity, layout: Layout) -> _Parts:
         *append_subjects(layout, ("intake", "differ")),
         *read_log_subjects(layout),
         subjects.status_subject("*", "*"),
+        *lease_subjects("differ"),
     )
     subscribe = (
         subjects.TARGET_ALL,
@@ -155,6 +181,7 @@ def _executor(identity: Identity, layout: Layout) -> _Parts:
         *append_subjects(layout, ("executor",)),
         *read_log_subjects(layout),
         subjects.gateway_subject("*", "*"),
+        *lease_subjects("executor"),
     )
     subscribe = (subjects.ticker_subject("*", "*"), subjects.health_subject("executor"))
     return publish, subscribe, True
@@ -165,6 +192,7 @@ def _gateway(identity: Identity, layout: Layout) -> _Parts:
         *append_subjects(layout, ("gateway",)),
         *read_log_subjects(layout),
         subjects.ticker_subject("*", "*"),
+        *lease_subjects("gateway"),
     )
     subscribe = (
         subjects.gateway_subject("*", "*"),

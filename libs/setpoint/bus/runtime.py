@@ -48,7 +48,12 @@ from setpoint.bus import subjects, telemetry
 from setpoint.bus.connect import connect_nats
 from setpoint.bus.supervise import Supervisor
 from setpoint.config import Settings, load_settings
-from setpoint.core.errors import LogUnavailable, NatsUnavailable, NewerSchema
+from setpoint.core.errors import (
+    LeasesMisconfigured,
+    LogUnavailable,
+    NatsUnavailable,
+    NewerSchema,
+)
 from setpoint.core.errors import UsageError as UsageError
 
 __all__ = [
@@ -147,6 +152,8 @@ async def serve(name: str, settings: Settings, body: Body) -> None:
         except (LogUnavailable, NatsUnavailable) as exc:  # the server went away meanwhile
             _unavailable(name, exc)
         except NewerSchema as exc:  # a rolling upgrade that began with the writers
+            _unavailable(name, exc)
+        except LeasesMisconfigured as exc:  # no lease bucket, and it may not make one
             _unavailable(name, exc)
         finally:
             try:

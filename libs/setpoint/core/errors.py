@@ -21,6 +21,7 @@ Errors::
     │   ├── LogMisconfigured         the backend's layout conflicts with ours
     │   └── WorkerFailed             an offload child process exited or sent garbage
     ├── BusError                     NATS: the server, requests, JetStream reads
+    │   ├── LeasesMisconfigured      the lease bucket is missing and may not be made here
     │   ├── NatsUnavailable (RuntimeError)     nothing answers and none may be started
     │   │   └── NatsRefused          the server refused our credential or TLS setup
     │   ├── NatsServerTooOld (RuntimeError)    the server found is too old
@@ -71,6 +72,7 @@ __all__ = [
     "InsufficientBalance",
     "InvalidTarget",
     "InvalidValue",
+    "LeasesMisconfigured",
     "LogMisconfigured",
     "LogUnavailable",
     "NatsRefused",
@@ -191,6 +193,11 @@ class WorkerFailed(EventLogError):
 
 class BusError(SetpointError):
     """NATS did not do what was asked: no server, nobody listening, a refused read."""
+
+
+class LeasesMisconfigured(BusError):
+    """The leases' key-value bucket does not exist and this client may not create it (an
+    admin's step: `setpoint up`), or cannot be opened (one line why)."""
 
 
 class NatsUnavailable(BusError, RuntimeError):

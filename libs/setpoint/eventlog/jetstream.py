@@ -60,7 +60,7 @@ from nats.js import api
 from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from setpoint.bus import subjects, telemetry
-from setpoint.bus.connect import check_server_version
+from setpoint.bus.connect import STREAM_NAME_IN_USE, check_server_version
 from setpoint.bus.workqueue import backoff_delay
 from setpoint.core.errors import WrongLastSequence as _WrongLastSequence
 from setpoint.core.events import Event, EventParseError, parse_event
@@ -90,7 +90,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROOT: Final = "setpoint.evt"
 WRONG_LAST_SEQUENCE: Final = 10071
-STREAM_NAME_IN_USE: Final = 10058
 
 
 def desired_config(

@@ -34,7 +34,9 @@ server list (`SETPOINT_NATS__URL`, comma-separated) and that count.
 Secure by default (docs/operations.md, "Security"): when `up` starts the bundled server it
 first makes the identities and the server configuration in `<data_dir>/security`
 (`setpoint.ops.security`; owner-only files), starts the server with it, connects itself as
-the admin, creates (or checks) the event log's stream, the admin's step, and hands each
+the admin, creates (or checks) the event log's stream and, with `leases.enabled`, the
+leases' key-value bucket (`eventlog.replicas` copies, max age `leases.ttl_s`), the
+admin's step, and hands each
 service only its own credential (`SETPOINT_NATS__CREDENTIALS=file:...`). `--tls` (or
 `nats.tls = true`) also requires TLS of every client, with `nats.tls_cert`/`tls_key`, or a
 development CA and certificate generated there (clients get `SETPOINT_NATS__TLS_CA`).
@@ -69,7 +71,12 @@ from setpoint.bus.embedded import answers, host_port, server_binary
 from setpoint.bus.messages import Health, KeyStatus
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.config import Settings, config_path, load_settings
-from setpoint.core.errors import ConfigError, EventLogError, NatsUnavailable
+from setpoint.core.errors import (
+    ConfigError,
+    EventLogError,
+    LeasesMisconfigured,
+    NatsUnavailable,
+)
 from setpoint.ops import output
 from setpoint.ops.scrape_targets import metrics_ports, write_targets
 from setpoint.ops.security import Prepared, prepare_server
@@ -467,6 +474,22 @@ class Up:
             self.console.line(f"event log: {exc}")
             return False
         await event_log.close()
+        return await self._prepare_leases()
+
+    async def _prepare_leases(self) -> bool:
+        """The admin's step for leases (`leases.enabled`): look up the key-value bucket,
+        create it when missing, as the stream."""
+        from setpoint.bus.leases import BUCKET, open_bucket
+
+        leases, replicas = self.settings.leases, self.settings.eventlog.replicas
+        if not leases.enabled or self.nc is None:
+            return True
+        try:
+            await open_bucket(self.nc, leases.ttl_s, replicas)
+        except LeasesMisconfigured as exc:
+            self.console.line(f"leases: {exc}")
+            return False
+        self.console.line(f"leases: bucket {BUCKET} ready")
         return True
 
     async def _start_and_wait(self, spec: ChildSpec) -> None:

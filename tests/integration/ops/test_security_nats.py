@@ -28,9 +28,11 @@ from tests.fixtures.logs.saved_log import HERE, entries
 from setpoint.bus.connect import connect_nats
 from setpoint.bus.credentials import client_options, seed_file
 from setpoint.bus.embedded import answers, free_port, host_port, server_binary
+from setpoint.bus.leases import KeyLeases, open_bucket
 from setpoint.bus.permissions import Kind
 from setpoint.config import NatsConfig, Settings
-from setpoint.core.errors import NatsRefused
+from setpoint.core.errors import LeasesMisconfigured, NatsRefused
+from setpoint.core.partitions import partition_name
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.ops.security import issue, new_seed, prepare_server
 
@@ -261,6 +263,75 @@ async def test_a_restricted_service_needs_the_stream_made_by_the_admin(
             log = JetStreamEventLog(differ.nc, timeout=1)
             with pytest.raises(Exception, match="may not create streams"):
                 await log.ensure_stream()
+        finally:
+            await differ.nc.close()
+    finally:
+        fresh.stop()
+
+
+LEASES = Settings(leases={"enabled": True, "ttl_s": 1, "partitions": 4})
+
+
+async def test_a_differ_holds_and_renews_its_leases_a_strategy_is_refused(server: Server) -> None:
+    admin = await connect(server, "admin")
+    try:
+        await open_bucket(admin.nc, LEASES.leases.ttl_s, 1)  # `setpoint up`'s step
+    finally:
+        await admin.nc.close()
+    differ = await connect(server, "differ")
+    gained: list[int] = []
+
+    async def on_gained(partition: int) -> None:
+        gained.append(partition)
+
+    partitions = KeyLeases(differ.nc, LEASES, "differ", on_gained)
+    leases = partitions.leases
+    assert leases is not None
+    try:
+        await leases.start()
+        assert leases.held() == {partition_name(p) for p in range(4)}
+        tokens = {name: leases.token(name) for name in leases.held()}
+        for _ in range(3):  # renewals keep the same tenures
+            await leases.round()
+        assert {name: leases.token(name) for name in leases.held()} == tokens
+        await leases.stop()  # gives back: revision-checked deletes
+        assert not await differ.violations()
+    finally:
+        await differ.nc.close()
+    alpha = await connect(server, "alpha")
+    try:
+        await alpha.nc.publish("$KV.SETPOINT_LEASES.differ.l.p000", b"alpha")
+        with pytest.raises(Exception):  # noqa: B017  (refused: no answer)
+            await alpha.nc.jetstream(timeout=1).key_value("SETPOINT_LEASES")
+        violations = await alpha.violations()
+    finally:
+        await alpha.nc.close()
+    assert any("$kv.setpoint_leases.differ" in v for v in violations), violations
+    assert any("kv_setpoint_leases" in v for v in violations), violations
+
+
+async def test_a_gateway_cannot_take_a_differs_lease(server: Server) -> None:
+    gateway = await connect(server, "gateway")
+    try:
+        kv = await open_bucket(gateway.nc, LEASES.leases.ttl_s, 1)
+        await gateway.nc.publish("$KV.SETPOINT_LEASES.differ.l.p001", b"gateway")
+        await kv.put("gateway.m.gw-1", b"")  # its own group: allowed
+        violations = await gateway.violations()
+    finally:
+        await gateway.nc.close()
+    assert len(violations) == 1, violations
+    assert "setpoint_leases.differ" in violations[0]
+
+
+async def test_a_restricted_service_needs_the_lease_bucket_made_by_the_admin(
+    tmp_path: Path,
+) -> None:
+    fresh = start_server(tmp_path, tls=False)
+    try:
+        differ = await connect(fresh, "differ")
+        try:
+            with pytest.raises(LeasesMisconfigured, match="An admin creates it"):
+                await open_bucket(differ.nc, 1, 1)
         finally:
             await differ.nc.close()
     finally:

@@ -167,6 +167,43 @@ def test_the_rendered_configuration_has_every_user_and_tls() -> None:
     assert text.count("allow_responses: true") == 5  # the services and the console (health)
 
 
+LEASE_HOLDERS = {Kind.DIFFER: "differ", Kind.EXECUTOR: "executor", Kind.GATEWAY: "gateway"}
+KV = "$JS.API.{}.KV_SETPOINT_LEASES"
+LEASE_READS = (
+    KV.format("STREAM.INFO"),
+    KV.format("DIRECT.GET") + ".$KV.SETPOINT_LEASES.differ.l.p003",
+    KV.format("DIRECT.GET"),
+    KV.format("STREAM.MSG.GET"),
+    KV.format("CONSUMER.CREATE"),
+    KV.format("CONSUMER.INFO") + ".abc123",
+    "$JS.FC.KV_SETPOINT_LEASES.abc123.6.4",
+)
+
+
+def test_only_the_lease_holders_use_the_lease_bucket() -> None:
+    for who in [*ALL, STRATEGY]:
+        found, admin = grants(who), who.kind is Kind.ADMIN
+        holder = who.kind in LEASE_HOLDERS
+        for subject in LEASE_READS:
+            assert may_publish(found, subject) is (admin or holder), (who.kind, subject)
+        for group in ("differ", "executor", "gateway"):
+            own = LEASE_HOLDERS.get(who.kind) == group
+            for key in (f"{group}.l.p007", f"{group}.m.{group}-host-1-ab12", f"{group}.l.demo"):
+                subject = f"$KV.SETPOINT_LEASES.{key}"
+                assert may_publish(found, subject) is (admin or own), (who.kind, subject)
+
+
+def test_nobody_but_the_admin_makes_or_removes_the_lease_bucket() -> None:
+    for operation in STREAM_ADMIN:
+        subject = f"$JS.API.STREAM.{operation}.KV_SETPOINT_LEASES"
+        for who in [*ALL, STRATEGY]:
+            assert may_publish(grants(who), subject) is (who.kind is Kind.ADMIN), who
+    for who in [*ALL, STRATEGY]:  # nor deletes a lease watcher's consumer
+        allowed = who.kind is Kind.ADMIN
+        subject = f"{KV.format('CONSUMER.DELETE')}.abc123"
+        assert may_publish(grants(who), subject) is allowed
+
+
 def test_a_bad_seed_is_named_by_its_source_never_shown() -> None:
     with pytest.raises(ConfigError, match=r"^file:/x: not an nkey user seed$"):
         parse_seed("SUNOTASEED", "file:/x")
