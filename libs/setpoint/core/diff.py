@@ -109,9 +109,6 @@ class _Cache(NamedTuple):
     market: MarketInfo | None
     decisions: Map[str, tuple[Action, ...]]
     cancel_foreign: bool = False
-    working: tuple[Decimal, Decimal] | None = None
-    """The remaining quantity of `actual`'s live orders by side (buys, sells; orders being
-    cancelled left out), once an exposure gate needed it (None: not computed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,12 +354,9 @@ def diff(
     move = _position_action(target, actual, ctx, last_price, ioc_band_bps)
     if move is not None:
         raw.append(move)
-    book, working = None, None
+    book = None
     if limits.exposure and market is not None and any(a.kind is not ActionKind.CANCEL for a in raw):
-        cache = previous.cache if previous is not None else None
-        reuse = cache.working if cache is not None and cache.actual is actual else None
-        working = reuse or _working(actual)
-        book = _book(actual, raw, market, working)
+        book = _book(actual, raw, market)
     actions, reasons = screen(
         raw, limits, live_count=len(actual.live), last_price=last_price, market=market,
         book=book, view=view,
@@ -380,7 +374,6 @@ def diff(
         market,
         decisions,
         target.cancel_foreign,
-        working,
     )
     return Plan(
         key=target.key,
@@ -394,29 +387,14 @@ def diff(
     )
 
 
-def _working(actual: KeyActual) -> tuple[Decimal, Decimal]:
-    """The remaining quantity of the key's live orders by side (buys, sells), leaving out
-    orders already being cancelled."""
-    buying = selling = ZERO
-    for order in actual.live_orders():
-        if order.pending == "cancel":
-            continue
-        if order.side is Side.BUY:
-            buying += order.remaining
-        else:
-            selling += order.remaining
-    return buying, selling
-
-
-def _book(
-    actual: KeyActual, raw: list[Action], market: MarketInfo, working: tuple[Decimal, Decimal]
-) -> KeyBook:
+def _book(actual: KeyActual, raw: list[Action], market: MarketInfo) -> KeyBook:
     """The key's position and working orders (base units) once the plan's cancels and
-    its amends' old orders are gone (orders already being cancelled do not count);
-    `working`: `_working(actual)`, computed once per actual state."""
+    its amends' old orders are gone (orders already being cancelled do not count): the
+    projection's working totals (`KeyActual.buying`, `selling`) less those orders,
+    O(actions) whatever the number of live orders."""
     going = {a.client_order_id for a in raw if a.kind is ActionKind.CANCEL}
     going.update(a.replaces for a in raw if a.replaces is not None)
-    buying, selling = working
+    buying, selling = actual.buying, actual.selling
     for ref in going:
         order = actual.order(ref) if ref in actual.live else None
         if order is None or order.pending == "cancel":

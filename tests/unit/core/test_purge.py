@@ -74,6 +74,7 @@ def _same_answers(full: KeyActual, purged: KeyActual) -> None:
     assert purged.fills == full.fills
     assert purged.fill_net == full.fill_net
     assert purged.backoff == full.backoff
+    assert (purged.buying, purged.selling) == (full.buying, full.selling)
     assert purged.journal == full.journal
     for ref, record in purged.orders.items():
         assert full.orders[ref] == record  # what is kept is kept as it is

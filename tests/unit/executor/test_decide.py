@@ -18,12 +18,15 @@ from setpoint.core.events import (
     Liquidity,
     OrderCancelled,
     OrderCancelledData,
+    OrderObserved,
     OrderSubmitted,
     OrderSubmittedData,
+    Origin,
 )
 from setpoint.core.model import Key, OrderType, Producer, Side
 from setpoint.core.projections import ActualState, rebuild
 from setpoint.executor.decide import Seen, Verdict, decide, reduces_position
+from setpoint.testing.synthetic import observed_data
 
 D = Decimal
 ACCOUNT = AccountConfig()
@@ -126,3 +129,23 @@ def test_risk_limits() -> None:
         place(qty="0.001"), KEY, state(submitted("sp-x-other")), limits, last_price=D("60000")
     )
     assert full.rule == "max_open_orders"
+
+
+def test_liquidate_only_counts_every_working_order_but_the_replaced_one() -> None:
+    """The working sells come from the projection's totals: an adopted order without a
+    client id counts, the order an amend replaces does not."""
+    foreign = observed_data(
+        None, "x1", Side.SELL, D("100"), D("0.4"), origin=Origin.FOREIGN, adopted=True
+    )
+    adopted = OrderObserved.create(KEY, Producer.GATEWAY, foreign)
+    actual = state(fill(Side.BUY, "0.5"), adopted, liquidate_only())
+    assert decide(place(Side.SELL, "0.1"), KEY, actual, ACCOUNT).verdict is Verdict.EXECUTE
+    refused = decide(place(Side.SELL, "0.2"), KEY, actual, ACCOUNT)
+    assert refused.rule == "liquidate_only"
+    assert "working buys 0, sells 0.4" in refused.detail
+    ours = state(fill(Side.BUY, "0.5"), submitted("sp-x-old", Side.SELL, "0.4"), liquidate_only())
+    amend = place(Side.SELL, "0.5").model_copy(
+        update={"kind": ActionKind.AMEND, "replaces": "sp-x-old"}
+    )
+    assert decide(amend, KEY, ours, ACCOUNT).verdict is Verdict.EXECUTE
+    assert decide(place(Side.SELL, "0.2"), KEY, ours, ACCOUNT).rule == "liquidate_only"

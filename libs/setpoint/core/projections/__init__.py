@@ -97,6 +97,11 @@ completes it) or the intent is consumed (not for the position family, whose ever
 attempt consumes its own intent id). Entries of intents the target no longer lists stay
 until then; they exclude nothing.
 
+Working totals: every event that changes an order of a key also keeps the key's
+`buying` and `selling` (the remaining quantity of its live orders per side, orders with a
+pending cancel left out) in step, O(1) per event, so the exposure gates never walk the
+key's orders. Purge only drops closed orders, which these totals never count.
+
 The position family (`POSITION_BACKOFF`) counts progress, not acknowledgements: a position
 order the venue ends (EXPIRED or CANCELED, by OrderPlaced, OrderCancelled or OrderObserved)
 with nothing filled (`done` 0, not `lost`) counts as one more failure, as a non-terminal

@@ -66,6 +66,11 @@ class KeyActual(NamedTuple):
     closed: ClosedQueue = NO_CLOSED
     """Orders closed and not yet purged, oldest first; only while the account has a purge
     buffer (`ActualState.purge_after`, see `projections.purge`)."""
+    buying: Decimal = ZERO
+    """Remaining quantity of the live orders that buy, orders being cancelled left out
+    (kept by every order event, so the exposure gates read it in constant time)."""
+    selling: Decimal = ZERO
+    """The same for the live orders that sell."""
 
     def progress(self, intent_id: str) -> IntentProgress:
         return self.intents.get(intent_id, NO_PROGRESS)

@@ -168,11 +168,14 @@ def _commit(
     _, keys, accounts, reconciliations, purge_after = state
     key = new.key
     (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
-     backoff, net, closed) = keys.get(key, EMPTY_KEY)  # fmt: skip
+     backoff, net, closed, buying, selling) = keys.get(key, EMPTY_KEY)  # fmt: skip
     ref, iid, order_id = new.ref, new.intent_id, new.order_id
     was_live, now_live = old is not None and _is_live(old), _is_live(new)
     if now_live is not was_live:
         live = live.set(ref, None) if now_live else live.delete(ref)
+    if was_live or now_live:
+        buying, selling = _working(buying, selling, old if was_live else None, -1)
+        buying, selling = _working(buying, selling, new if now_live else None, 1)
     want = new.pending if now_live else None
     if (old.pending if was_live and old is not None else None) != want:
         pending = pending.delete(ref) if want is None else pending.set(ref, want)
@@ -202,11 +205,30 @@ def _commit(
     new_ka = new_tuple(
         KeyActual,
         (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
-         backoff, net, closed),
+         backoff, net, closed, buying, selling),
     )  # fmt: skip
     return new_tuple(
         ActualState, (position, keys.set(key, new_ka), accounts, reconciliations, purge_after)
     )
+
+
+def _working(
+    buying: Decimal, selling: Decimal, live: OrderRecord | None, sign: int
+) -> tuple[Decimal, Decimal]:
+    """The key's working totals (`KeyActual.buying`, `selling`) with the remaining quantity
+    of `live` (a live order, or None: nothing) added (`sign` 1) or taken out (-1), unless
+    a cancel of it is pending. Read by position, as the other hot helpers."""
+    if live is None or live[17] == CANCEL:
+        return buying, selling
+    filled, reported = live[15], live[16]
+    rest = live[9] - (filled if filled >= reported else reported)
+    if rest <= 0:
+        return buying, selling
+    if sign < 0:
+        rest = -rest
+    if live[6] is Side.BUY:
+        return buying + rest, selling
+    return buying, selling + rest
 
 
 def _purged(

@@ -129,9 +129,10 @@ class OrderRecord(NamedTuple):
 # layout: a field added or moved without updating them must fail at import, never fold
 # wrongly.
 _ORDER_LAYOUT = {
-    3: "order_id", 8: "price", 9: "quantity", 14: "status", 15: "filled", 16: "reported",
-    17: "pending", 19: "origin", 20: "adopted", 21: "not_found", 22: "not_found_since",
-    23: "correlation_id", 24: "pending_since", 25: "inferred", 26: "lost",
+    3: "order_id", 6: "side", 8: "price", 9: "quantity", 14: "status", 15: "filled",
+    16: "reported", 17: "pending", 19: "origin", 20: "adopted", 21: "not_found",
+    22: "not_found_since", 23: "correlation_id", 24: "pending_since", 25: "inferred",
+    26: "lost",
 }  # fmt: skip
 if len(OrderRecord._fields) != 27 or any(
     OrderRecord._fields[i] != name for i, name in _ORDER_LAYOUT.items()
