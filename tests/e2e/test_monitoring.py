@@ -110,6 +110,9 @@ class Monitored:
             system.root / "prom", prometheus_config(targets), free_port()
         )
         await eventually(self._prometheus_ready, 60, "prometheus ready")
+        # every service scraped once before anything happens: a counter's first increment
+        # is then a rise Prometheus sees, not the value a series was born with
+        await self.expect("every service scraped", "count(up == 1)", equals(str(len(METERED))))
         await system_clients(system)
 
     async def _prometheus_ready(self) -> bool:

@@ -97,6 +97,10 @@ class Venue:
         self.account = account
         self.markets: dict[str, MarketInfo] = {}
         self._metrics = telemetry.metrics()
+        if account:  # every error class counts from 0: the first error is an increase
+            for outcome in Outcome:
+                labels = {"account": account, "error_class": outcome.value}
+                self._metrics.venue_errors.add(0, labels)
 
     @property
     def capabilities(self) -> Capabilities:
