@@ -124,13 +124,16 @@ async def _wait_ready(process: subprocess.Popen[str], log: Path, within: float) 
 
 async def test_one_target_is_one_trace(receiver: tuple[Receiver, int], tmp_path: Path) -> None:
     found, otlp_port = receiver
-    nats_port, sim_port = free_port(), free_port()
+    nats_port, sim_port, okx_port, console_port = (free_port() for _ in range(4))
     api_key, secret = f"key-{uuid.uuid4().hex}", f"secret-{uuid.uuid4().hex}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SETPOINT_", "OTEL_"))}
     env |= {
         "SETPOINT_NATS__URL": f"nats://127.0.0.1:{nats_port}",
         "SETPOINT_SIM__PORT": str(sim_port),
         "SETPOINT_ACCOUNTS__DEMO__BASE_URL": f"http://127.0.0.1:{sim_port}",
+        "SETPOINT_SIMS__OKX__PORT": str(okx_port),
+        "SETPOINT_ACCOUNTS__DEMO-OKX__BASE_URL": f"http://127.0.0.1:{okx_port}",
+        "SETPOINT_CONSOLE__PORT": str(console_port),
         "SETPOINT_TELEMETRY__EXPORTER": "otlp",
         "SETPOINT_TELEMETRY__OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
@@ -139,6 +142,8 @@ async def test_one_target_is_one_trace(receiver: tuple[Receiver, int], tmp_path:
         "SETPOINT_DEMO_SECRET": secret,
         "SETPOINT_SIM__API_KEY": api_key,
         "SETPOINT_SIM__API_SECRET": secret,
+        "SETPOINT_SIMS__OKX__API_KEY": api_key,
+        "SETPOINT_SIMS__OKX__API_SECRET": secret,
     }
     process, log = _start_up(tmp_path, env)
     wanted = {"differ", "executor", "gateway"}
