@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -245,35 +246,53 @@ class CallModel:
 @dataclass(slots=True)
 class SlidingWindow:
     """Reservations of one count: no interval of `window_s` holds more than `capacity`.
-    Pure bookkeeping on a clock the caller passes (`now`)."""
+    Pure bookkeeping on a clock the caller passes (`now`). `entries` stay sorted and
+    `total` is the sum of their costs, so a booking that fits is decided without a pass
+    over the window (bookings leave from the front as the window moves on)."""
 
     capacity: int
     window_s: float  # float-ok
     entries: list[tuple[float, int]] = field(default_factory=list)  # float-ok
+    total: int = 0
 
-    def _used(self, since: float) -> int:  # float-ok
-        return sum(cost for at, cost in self.entries if at > since)
+    def _used_at(self, at: float) -> int:  # float-ok
+        """What the window ending at `at` holds (`t + window_s > at`: the same sum as the
+        booking's end, so a loop stepping to an end always moves past it)."""
+        return sum(cost for t, cost in self.entries if t + self.window_s > at)
+
+    def _leave(self, now: float) -> None:  # float-ok
+        """Drop the bookings no longer inside the window ending at `now`."""
+        gone = bisect.bisect_right(self.entries, (now - self.window_s, math.inf))
+        if gone:
+            self.total -= sum(cost for _, cost in self.entries[:gone])
+            del self.entries[:gone]
+
+    def _book(self, at: float, cost: int) -> None:  # float-ok
+        bisect.insort(self.entries, (at, cost))
+        self.total += cost
 
     def reserve(self, now: float, cost: int) -> float:  # float-ok
         """Book `cost` (at most the capacity) at the earliest time from `now` it fits;
         return the seconds until then."""
-        self.entries = [e for e in self.entries if e[0] > now - self.window_s]
+        self._leave(now)
         cost = min(cost, self.capacity)
         at = now
-        while self._used(at - self.window_s) + cost > self.capacity:
-            # the next booking to leave the window lets `at` move on
-            at = min(e[0] for e in self.entries if e[0] > at - self.window_s) + self.window_s
-        bisect.insort(self.entries, (at, cost))
+        if self.total + cost > self.capacity:  # full now: find when it fits (rare)
+            while self._used_at(at) + cost > self.capacity:
+                # the next booking to leave the window lets `at` move on
+                at = min(t for t, _ in self.entries if t + self.window_s > at) + self.window_s
+        self._book(at, cost)
         return at - now
 
     def used(self, now: float) -> int:  # float-ok
-        return self._used(now - self.window_s)
+        self._leave(now)
+        return self.total
 
     def at_least(self, now: float, used: int) -> None:  # float-ok
         """The venue says `used` is already counted: book the difference now."""
         missing = min(used, self.capacity) - self.used(now)
         if missing > 0:
-            bisect.insort(self.entries, (now, missing))
+            self._book(now, missing)
 
 
 class Pacer:

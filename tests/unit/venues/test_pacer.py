@@ -4,6 +4,8 @@ test's own: the tests read how long each request was told to wait, never time it
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.clocks import Clock
 
 from setpoint.venues.capabilities import BINANCE_RATES, OKX_RATES
@@ -128,6 +130,46 @@ def test_a_window_never_holds_more_than_its_capacity() -> None:
     times = [0.0 + window.reserve(0.0, 2) for _ in range(6)]
     assert times == [0.0, 0.0, 10.0, 10.0, 20.0, 20.0]
     assert window.reserve(0.0, 50) == 30.0  # a cost above the capacity takes it all
+
+
+def _scan_reserve(entries: list[tuple[float, int]], capacity: int, window: float, now: float,
+                  cost: int) -> float:  # fmt: skip
+    """The window's rule by a plain pass over every booking (what `reserve` must agree with)."""
+    entries[:] = [e for e in entries if e[0] > now - window]
+    cost, at = min(cost, capacity), now
+    while sum(c for t, c in entries if t + window > at) + cost > capacity:
+        at = min(t for t, _ in entries if t + window > at) + window
+    entries.append((at, cost))
+    entries.sort()
+    return at - now
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 20),
+    st.sampled_from([0.3, 1.0, 10.0]),
+    st.lists(
+        st.tuples(st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0, 3.0]), st.integers(1, 25),
+                  st.booleans()),
+        max_size=60,
+    ),
+)  # fmt: skip
+def test_the_window_books_as_a_pass_over_every_booking_would(
+    capacity: int, window_s: float, steps: list[tuple[float, int, bool]]
+) -> None:
+    window, plain, now = SlidingWindow(capacity, window_s), [], 0.0
+    for advance, cost, observed in steps:
+        now += advance
+        if observed:  # the venue's own count, as `at_least` books it
+            window.at_least(now, cost)
+            plain[:] = [e for e in plain if e[0] > now - window_s]
+            missing = min(cost, capacity) - sum(c for _, c in plain)
+            if missing > 0:
+                plain.append((now, missing))
+                plain.sort()
+        else:
+            assert window.reserve(now, cost) == _scan_reserve(plain, capacity, window_s, now, cost)
+        assert window.used(now) == sum(c for t, c in plain if t > now - window_s)
 
 
 @pytest.mark.parametrize(("capacity", "window_s"), [(0, 1.0), (-1, 1.0), (1, 0.0), (1, -2.0)])
