@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveInt,
     SecretStr,
     ValidationError,
     field_validator,
@@ -183,6 +184,10 @@ class AccountConfig(Section):
     not_found_retries: int = 3
     not_found_min_age_s: float = 10  # float-ok
     rate_limit_per_s: float = 20  # float-ok
+    # the venue's own counts, by limit name, where this account is allowed other than the
+    # venue's published default (docs/services.md, "Venue rate limits")
+    # (a table in TOML; kept as sorted pairs so that the section stays hashable)
+    venue_rate_limits: tuple[tuple[str, PositiveInt], ...] = ()
     # the gateway's venue calls (ccxt timeout) and market-data polling
     venue_timeout_s: float = 10  # float-ok
     ticker_interval_s: float = 1  # float-ok
@@ -191,6 +196,15 @@ class AccountConfig(Section):
     in_flight_check_interval_s: float = 2  # float-ok
     open_order_lookback_s: float = 600  # float-ok
     purge_closed_orders_after_s: float = 3600  # float-ok
+
+    @field_validator("venue_rate_limits", mode="before")
+    @classmethod
+    def _limit_table(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return tuple(sorted(value.items()))
+        if isinstance(value, tuple):  # already pairs (a copy of a section)
+            return value
+        raise ValueError("must be a table of limit name = count")
 
     @field_validator("reconcile_interval_s", "in_flight_check_interval_s")
     @classmethod

@@ -98,6 +98,13 @@ secret = "file:{secret_file}"
 """
 
 
+def _toml(value: object) -> str:
+    """A setting's value in TOML (JSON's scalars and strings are TOML's; a table inline)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
 def config_text(
     nats_url: str,
     sim_port: int,
@@ -110,7 +117,7 @@ def config_text(
 ) -> str:
     """The e2e configuration; `second`: (dialect, port) of a second account and simulator."""
     settings = {**ACCOUNT_SETTINGS, **(account or {})}
-    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())
+    lines = "\n".join(f"{k} = {_toml(v)}" for k, v in settings.items())
     accounts = account_text(ACCOUNT, dialect, sim_port, secret_file, lines)
     sims = f"""
 [sim]

@@ -305,6 +305,18 @@ class Capabilities:
             return AmendStyle.NONE
         return self.rules.amend.get(kind, AmendStyle.NONE)
 
+    def capacities(self, overrides: Mapping[str, int]) -> Mapping[str, int]:
+        """An account's `venue_rate_limits` checked against the limits the venue counts
+        (ConfigError naming the unknown ones and the known)."""
+        known = sorted({limit.name for limit in self.rate_model.all_limits()})
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"venue_rate_limits: {', '.join(map(repr, unknown))} not counted by "
+                f"{self.exchange} (its limits: {', '.join(map(repr, known))})"
+            )
+        return overrides
+
 
 @lru_cache(maxsize=32)
 def capabilities(exchange: str) -> Capabilities:

@@ -164,6 +164,10 @@ class RateModel(Protocol):
 
     def charges(self, request: Request) -> tuple[Charge, ...]: ...
 
+    def all_limits(self) -> tuple[Limit, ...]:
+        """Every limit the model counts against."""
+        ...
+
     def observed(self, request: Request, headers: Mapping[str, str]) -> tuple[Charge, ...]:
         """What the venue says is already used (from its answer's headers), per count."""
         ...
@@ -202,6 +206,9 @@ class WeightModel:
             out.append(Charge(self.order_count[family], 1))
         return tuple(out)
 
+    def all_limits(self) -> tuple[Limit, ...]:
+        return (*self.weight.values(), *self.order_count.values())
+
     def observed(self, request: Request, headers: Mapping[str, str]) -> tuple[Charge, ...]:
         lowered = {k.lower(): v for k, v in headers.items()}
         used = lowered.get(self.header)
@@ -225,6 +232,9 @@ class EndpointModel:
         scope = str(request.params.get(self.scope_param) or "") if limit.per_instrument else ""
         return (Charge(limit, 1, scope),)
 
+    def all_limits(self) -> tuple[Limit, ...]:
+        return (*self.limits.values(), self.default)
+
     def observed(self, request: Request, headers: Mapping[str, str]) -> tuple[Charge, ...]:
         return ()
 
@@ -238,6 +248,9 @@ class CallModel:
 
     def charges(self, request: Request) -> tuple[Charge, ...]:
         return (Charge(self.limit, 1),)
+
+    def all_limits(self) -> tuple[Limit, ...]:
+        return (self.limit,)
 
     def observed(self, request: Request, headers: Mapping[str, str]) -> tuple[Charge, ...]:
         return ()
@@ -255,11 +268,6 @@ class SlidingWindow:
     entries: list[tuple[float, int]] = field(default_factory=list)  # float-ok
     total: int = 0
 
-    def _used_at(self, at: float) -> int:  # float-ok
-        """What the window ending at `at` holds (`t + window_s > at`: the same sum as the
-        booking's end, so a loop stepping to an end always moves past it)."""
-        return sum(cost for t, cost in self.entries if t + self.window_s > at)
-
     def _leave(self, now: float) -> None:  # float-ok
         """Drop the bookings no longer inside the window ending at `now`."""
         gone = bisect.bisect_right(self.entries, (now - self.window_s, math.inf))
@@ -276,13 +284,23 @@ class SlidingWindow:
         return the seconds until then."""
         self._leave(now)
         cost = min(cost, self.capacity)
-        at = now
-        if self.total + cost > self.capacity:  # full now: find when it fits (rare)
-            while self._used_at(at) + cost > self.capacity:
-                # the next booking to leave the window lets `at` move on
-                at = min(t for t, _ in self.entries if t + self.window_s > at) + self.window_s
+        at, held = now, self.total
+        # full now: bookings leave in the order of their times, each at its own end
+        # (`t + window_s`, the same float sum as `_leave`); one pass from the front
+        for t, booked in self.entries:
+            if held + cost <= self.capacity:
+                break
+            held -= booked
+            at = max(at, t + self.window_s)
         self._book(at, cost)
         return at - now
+
+    def record(self, now: float, cost: int) -> None:  # float-ok
+        """Count `cost` sent now without looking for room: a request paced elsewhere goes
+        out now, so it is booked now (a full window holds back the next `reserve`), never
+        ahead of time, where bookings would pile up faster than they leave."""
+        self._leave(now)
+        self._book(now, min(cost, self.capacity))
 
     def used(self, now: float) -> int:  # float-ok
         self._leave(now)
@@ -297,7 +315,9 @@ class SlidingWindow:
 
 class Pacer:
     """The venue's counts of one account (`model`) plus any `extra` limits of our own,
-    on the monotonic clock (`clock` and `sleep` are there for tests).
+    on the monotonic clock (`clock` and `sleep` are there for tests). `capacities`
+    replaces the capacity of a limit by name, for an account the venue allows more (or
+    that must use less) than its published default.
 
     `acquire(request)` waits until every charge of the request fits; `charge(request)`
     books them without waiting (a call paced elsewhere); `observe` trusts the venue's
@@ -308,10 +328,12 @@ class Pacer:
         model: RateModel,
         extra: tuple[Limit, ...] = (),
         *,
+        capacities: Mapping[str, int] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.model, self.extra = model, extra
+        self.capacities = dict(capacities or {})
         self.windows: dict[tuple[str, str], SlidingWindow] = {}
         self.blocked_until = 0.0  # float-ok: monotonic seconds
         self._clock, self._sleep = clock, sleep
@@ -320,7 +342,8 @@ class Pacer:
         ref = (charge.limit.name, charge.scope)
         found = self.windows.get(ref)
         if found is None:
-            found = SlidingWindow(charge.limit.capacity, charge.limit.window_s)
+            capacity = self.capacities.get(charge.limit.name, charge.limit.capacity)
+            found = SlidingWindow(capacity, charge.limit.window_s)
             self.windows[ref] = found
         return found
 
@@ -340,7 +363,10 @@ class Pacer:
             await self._sleep(delay)
 
     def charge(self, request: Request) -> None:
-        self.book(request)
+        """Count a request paced elsewhere (`SlidingWindow.record`): it never waits."""
+        now = self._clock()
+        for c in self.charges(request):
+            self._window(c).record(now, c.cost)
 
     def observe(self, request: Request, headers: Mapping[str, str]) -> None:
         now = self._clock()

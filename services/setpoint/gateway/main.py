@@ -74,7 +74,10 @@ def build(
     creds = credentials(config)
     timeout_ms = int(config.venue_timeout_s * 1000)
     rest = create_rest(config, creds, timeout_ms=timeout_ms, traced=True)
-    pacer = Pacer(capabilities(config.exchange).rate_model)
+    venue_caps = capabilities(config.exchange)
+    pacer = Pacer(
+        venue_caps.rate_model, capacities=venue_caps.capacities(dict(config.venue_rate_limits))
+    )
     install_pacer(rest, pacer)
     venue = Venue(rest, creds.redactions, RateLimiter(config.rate_limit_per_s), pacer, account)
     stream = create_stream(config, creds, timeout_ms=timeout_ms) if streams else None

@@ -95,3 +95,27 @@ def test_the_futures_wallet_is_read_where_we_know_its_fields() -> None:
     assert rules("binance").reads_margin
     assert not rules("okx").reads_margin
     assert not rules("kraken").reads_margin
+
+
+def test_an_account_may_set_the_capacity_of_a_limit_the_venue_counts() -> None:
+    binance = capabilities("binance")
+    assert binance.capacities({"binance-spot-orders": 200}) == {"binance-spot-orders": 200}
+    with pytest.raises(
+        ConfigError,
+        match=r"'binance-spot-order' not counted by binance \(its limits: 'binance-spot-orders'",
+    ) as caught:
+        binance.capacities({"binance-spot-order": 200})
+    assert "'binance-usdm-weight'" in str(caught.value)
+    assert capabilities("okx").capacities({"okx POST trade/order": 120})
+
+
+def test_a_capacity_must_be_a_positive_count() -> None:
+    from pydantic import ValidationError
+
+    from setpoint.config import AccountConfig
+
+    for bad in (0, -5, "many"):
+        with pytest.raises(ValidationError, match="venue_rate_limits"):
+            AccountConfig(venue_rate_limits={"binance-spot-orders": bad})
+    with pytest.raises(ValidationError, match="must be a table of limit name = count"):
+        AccountConfig(venue_rate_limits=[1, 2])

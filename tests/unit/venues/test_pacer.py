@@ -176,3 +176,25 @@ def test_the_window_books_as_a_pass_over_every_booking_would(
 def test_a_malformed_limit_is_refused(capacity: int, window_s: float) -> None:
     with pytest.raises(ValueError, match="capacity >= 1 and window_s > 0"):
         Limit("bad", capacity, window_s)
+
+
+async def test_an_account_allowed_more_sets_its_own_capacity() -> None:
+    clock = Clock()
+    pacer = Pacer(small_binance(100, 2), capacities={"o-spot": 4}, clock=clock, sleep=clock.sleep)
+    for _ in range(4):
+        await pacer.acquire(PLACE)
+    assert clock.waits == []
+    await pacer.acquire(PLACE)  # the fifth order of 10 s
+    assert clock.waits == [pytest.approx(10.0)]
+
+
+def test_charged_requests_are_booked_when_sent_so_the_window_stays_short() -> None:
+    """Requests paced elsewhere arrive faster than the count allows: each is booked at its
+    own time, so the window keeps only the last `window_s` of them (never a queue of
+    bookings ahead of time that every later request would have to walk past)."""
+    window = SlidingWindow(2, 10.0)
+    for i in range(1000):
+        window.record(i * 0.1, 1)
+    assert len(window.entries) == 100
+    assert window.used(99.9) == 100
+    assert window.reserve(99.9, 1) == pytest.approx(9.9)  # room for one: all but the last gone
