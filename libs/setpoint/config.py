@@ -99,9 +99,7 @@ class NatsConfig(Section):
     @field_validator("credentials")
     @classmethod
     def _credentials_are_a_reference(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("env:", "file:")):
-            raise ValueError("must be a reference, env:NAME or file:PATH, never the seed")
-        return value
+        return secret_reference(value, "seed")
 
 
 def split_servers(text: str) -> tuple[str, ...]:
@@ -134,6 +132,14 @@ class EventLogConfig(Section):
         if not 1 <= value <= MAX_REPLICAS:
             raise ValueError(f"must be 1 to {MAX_REPLICAS} (3 in a three-server cluster)")
         return value
+
+
+def secret_reference(value: str | None, what: str = "secret") -> str | None:
+    """`value` when it is None or a reference (`env:NAME`, `file:PATH`); a ValueError
+    (`never the <what>`) when it looks like the secret itself. A field validator's body."""
+    if value is not None and not value.startswith(("env:", "file:")):
+        raise ValueError(f"must be a reference, env:NAME or file:PATH, never the {what}")
+    return value
 
 
 def resolve_secret(ref: str) -> SecretStr:
@@ -250,9 +256,7 @@ class AccountConfig(Section):
     @field_validator("api_key", "secret", "passphrase")
     @classmethod
     def _is_reference(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("env:", "file:")):
-            raise ValueError("must be a reference, env:NAME or file:PATH, never the secret")
-        return value
+        return secret_reference(value)
 
     @field_validator(
         "max_position", "max_position_notional", "max_gross_exposure", "max_net_exposure",
@@ -380,9 +384,7 @@ class ConsoleConfig(Section):
     @field_validator("token")
     @classmethod
     def _is_reference(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("env:", "file:")):
-            raise ValueError("must be a reference, env:NAME or file:PATH, never the secret")
-        return value
+        return secret_reference(value)
 
 
 class LeasesConfig(Section):

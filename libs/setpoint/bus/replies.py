@@ -29,7 +29,16 @@ from nats.aio.subscription import Subscription
 
 from setpoint.core.errors import NoResponders as NoResponders
 
-__all__ = ["Handler", "NoResponders", "Replies", "Request", "Served", "dispatch_table"]
+__all__ = [
+    "Handler",
+    "NoResponders",
+    "Replies",
+    "Request",
+    "Served",
+    "dispatch_table",
+    "subscribe_raw",
+    "unsubscribe_raw",
+]
 
 Handler = Callable[[bytes, bytes, bytes, "bytes | None"], None]
 """A raw handler: `(subject, reply, data, headers)`, called on the client's reader task."""
@@ -58,6 +67,23 @@ def dispatch_table(nc: NATS) -> dict[int, Handler]:
     return routes
 
 
+async def subscribe_raw(nc: NATS, subject: str, handler: Handler, queue: str = "") -> Subscription:
+    """Subscribe to `subject` (in `queue`, when given) with its messages handed to `handler`
+    raw (`dispatch_table`)."""
+    sub = await nc.subscribe(subject, queue=queue)
+    dispatch_table(nc)[sub._id] = handler
+    return sub
+
+
+async def unsubscribe_raw(nc: NATS, sub: Subscription) -> None:
+    """Undo `subscribe_raw`: its handler gets no more messages, and the server is told unless
+    the connection is closed already (an error telling it is ignored: we are leaving)."""
+    dispatch_table(nc).pop(sub._id, None)
+    if not nc.is_closed:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
 class Replies:
     """Requests whose replies come back on one wildcard inbox of ours.
 
@@ -72,8 +98,7 @@ class Replies:
         self._sub: Subscription | None = None
 
     async def start(self) -> Replies:
-        self._sub = await self._nc.subscribe(self._prefix + ".*")
-        dispatch_table(self._nc)[self._sub._id] = self._on_reply
+        self._sub = await subscribe_raw(self._nc, self._prefix + ".*", self._on_reply)
         return self
 
     def _on_reply(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
@@ -113,10 +138,7 @@ class Replies:
         if self._sub is None:
             return
         sub, self._sub = self._sub, None
-        dispatch_table(self._nc).pop(sub._id, None)
-        if not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        await unsubscribe_raw(self._nc, sub)
 
 
 def _expire(future: asyncio.Future[tuple[bytes, bytes | None]]) -> None:
@@ -168,8 +190,7 @@ class Served:
         """The handlers running now."""
 
     async def start(self) -> Served:
-        self._sub = await self._nc.subscribe(self._subject, queue=self._queue)
-        dispatch_table(self._nc)[self._sub._id] = self._on_message
+        self._sub = await subscribe_raw(self._nc, self._subject, self._on_message, self._queue)
         return self
 
     def _on_message(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
@@ -205,10 +226,7 @@ class Served:
         if self._sub is None:
             return
         sub, self._sub = self._sub, None
-        dispatch_table(self._nc).pop(sub._id, None)
-        if not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        await unsubscribe_raw(self._nc, sub)
 
 
 def header_map(raw: bytes | None) -> dict[str, str] | None:

@@ -100,6 +100,8 @@ class Follower(Protocol):
 
 
 def service_version() -> str:
+    """The installed setpoint version (`0+unknown` outside an install): what health reports
+    and telemetry (resource, tracers, meter) name."""
     try:
         return version("setpoint")
     except PackageNotFoundError:  # pragma: no cover - only outside an install

@@ -48,7 +48,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -60,6 +59,7 @@ from opentelemetry.metrics import _Gauge as Gauge
 from opentelemetry.trace import Span, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from setpoint.bus.supervise import service_version
 from setpoint.config import Settings, TelemetryConfig
 from setpoint.core.errors import ConfigError
 
@@ -89,13 +89,6 @@ __all__ = [
 
 TRACEPARENT = "traceparent"
 _PROPAGATOR = TraceContextTextMapPropagator()
-
-
-def _version() -> str:
-    try:
-        return version("setpoint")
-    except PackageNotFoundError:  # pragma: no cover - only outside an install
-        return "0+unknown"
 
 
 @dataclass(frozen=True)
@@ -151,7 +144,7 @@ def _install(service_name: str, config: TelemetryConfig) -> Telemetry:
         {
             "service.name": service_name,
             "service.namespace": config.service_namespace,
-            "service.version": _version(),
+            "service.version": service_version(),
         }
     )
     providers: list[object] = []
@@ -217,7 +210,7 @@ def _serve_metrics(host: str, port: int) -> tuple[Any, int]:
 
 def tracer(name: str) -> Tracer:
     """A tracer from the global provider (a no-op one when telemetry is off)."""
-    return trace.get_tracer(name, _version())
+    return trace.get_tracer(name, service_version())
 
 
 # --------------------------------------------------------------------------- propagation
@@ -478,7 +471,7 @@ def metrics(meter: Meter | None = None) -> Metrics:
     if meter is not None:
         return _make_metrics(meter)
     if "m" not in _DEFAULT:
-        _DEFAULT["m"] = _make_metrics(otel_metrics.get_meter("setpoint", _version()))
+        _DEFAULT["m"] = _make_metrics(otel_metrics.get_meter("setpoint", service_version()))
     return _DEFAULT["m"]
 
 
