@@ -105,6 +105,15 @@ def int_param(params: Params, name: str) -> int | None:
     return _param(params, name, int)
 
 
+def need_param(params: Params, name: str, parse: Callable[[Params, str], T | None]) -> T:
+    """A required parameter by `parse` (`int_param`, `decimal_param`); missing: Binance's
+    mandatory-parameter error."""
+    value = parse(params, name)
+    if value is None:
+        raise errors.missing(name)
+    return value
+
+
 def json(body: Any, status: int = 200) -> web.Response:
     return web.json_response(body, status=status)
 
@@ -519,9 +528,7 @@ async def set_leverage(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     params = await signed(request)
     market = need_market(sim, Kind.PERP, params)
-    leverage = int_param(params, "leverage")
-    if leverage is None:
-        raise errors.missing("leverage")
+    leverage = need_param(params, "leverage", int_param)
     try:
         sim.engine.set_leverage(market.symbol, leverage)
     except Rejected:
@@ -535,9 +542,7 @@ async def countdown_cancel_all(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     params = await signed(request)
     market = need_market(sim, Kind.PERP, params)
-    countdown = int_param(params, "countdownTime")
-    if countdown is None:
-        raise errors.missing("countdownTime")
+    countdown = need_param(params, "countdownTime", int_param)
     if countdown < 0:
         raise errors.bad_value("countdownTime")
     sim.countdowns.arm(market.symbol, countdown, sim.clock.now_ms())
