@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -24,6 +24,7 @@ from setpoint.sim.errors import ApiError
 from setpoint.sim.markets import Kind, SimMarket
 from setpoint.sim.orders import (
     Execution,
+    Order,
     OrderKind,
     OrderRequest,
     Rejected,
@@ -35,6 +36,7 @@ from setpoint.sim.state import SIM, Simulator
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Params = dict[str, str]
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------ helpers
@@ -76,27 +78,40 @@ def need_market(sim: Simulator, kind: Kind, params: Params) -> SimMarket:
     return market
 
 
-def decimal_param(params: Params, name: str) -> Decimal | None:
+def _param(params: Params, name: str, parse: Callable[[str], T]) -> T | None:
+    """`parse` of parameter `name`: None when it is absent or empty, Binance's bad-value
+    error when `parse` refuses it (ValueError, or decimal's InvalidOperation)."""
     raw = params.get(name)
     if raw is None or raw == "":
         return None
     try:
-        value = Decimal(raw)
-    except InvalidOperation:
+        return parse(raw)
+    except (ValueError, InvalidOperation):
         raise errors.bad_value(name) from None
+
+
+def _finite_decimal(raw: str) -> Decimal:
+    value = Decimal(raw)
     if not value.is_finite():
-        raise errors.bad_value(name)
+        raise ValueError(raw)
     return value
 
 
+def decimal_param(params: Params, name: str) -> Decimal | None:
+    return _param(params, name, _finite_decimal)
+
+
 def int_param(params: Params, name: str) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise errors.bad_value(name) from None
+    return _param(params, name, int)
+
+
+def need_param(params: Params, name: str, parse: Callable[[Params, str], T | None]) -> T:
+    """A required parameter by `parse` (`int_param`, `decimal_param`); missing: Binance's
+    mandatory-parameter error."""
+    value = parse(params, name)
+    if value is None:
+        raise errors.missing(name)
+    return value
 
 
 def json(body: Any, status: int = 200) -> web.Response:
@@ -227,12 +242,42 @@ async def new_order(request: web.Request) -> web.Response:
     return json(wire.spot_order_ack(market, order, _own_trades(order.order_id, events)))
 
 
-def _order_ref(params: Params) -> tuple[int | None, str | None]:
-    order_id = int_param(params, "orderId")
-    client_id = params.get("origClientOrderId") or None
+OrderRef = tuple[int | None, str | None]
+"""An existing order named by venue id, client id, or both (at least one)."""
+
+
+def _order_ref(
+    params: Params, id_name: str = "orderId", client_name: str = "origClientOrderId"
+) -> OrderRef:
+    order_id = int_param(params, id_name)
+    client_id = params.get(client_name) or None
     if order_id is None and client_id is None:
-        raise errors.missing("orderId")
+        raise errors.missing(id_name)
     return order_id, client_id
+
+
+async def _cancel(
+    sim: Simulator,
+    market: SimMarket,
+    ref: OrderRef,
+    cancel_id: str | None,
+    refused: Callable[[Rejected], ApiError],
+) -> tuple[Order, str]:
+    """Cancel the order `ref` names and publish it under the cancel's client id
+    (`cancel_id`, else "cancel-<orderId>"); the engine's refusal raises `refused(...)`."""
+    order_id, client_id = ref
+    try:
+        order, events = sim.engine.cancel(
+            market.symbol,
+            order_id=order_id,
+            client_order_id=client_id,
+            now_us=sim.clock.now_us(),
+        )
+    except Rejected as rejected:
+        raise refused(rejected) from None
+    cancel_id = cancel_id or f"cancel-{order.order_id}"
+    await sim.publish(events, {order.order_id: cancel_id})
+    return order, cancel_id
 
 
 async def get_order(request: web.Request) -> web.Response:
@@ -255,18 +300,13 @@ async def cancel_order(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     params = await signed(request)
     market = need_market(sim, kind_of(request), params)
-    order_id, client_id = _order_ref(params)
-    try:
-        order, events = sim.engine.cancel(
-            market.symbol,
-            order_id=order_id,
-            client_order_id=client_id,
-            now_us=sim.clock.now_us(),
-        )
-    except Rejected as rejected:
-        raise errors.from_rejection(rejected, market.is_perp) from None
-    cancel_id = params.get("newClientOrderId") or f"cancel-{order.order_id}"
-    await sim.publish(events, {order.order_id: cancel_id})
+    order, cancel_id = await _cancel(
+        sim,
+        market,
+        _order_ref(params),
+        params.get("newClientOrderId"),
+        lambda rejected: errors.from_rejection(rejected, market.is_perp),
+    )
     if market.is_perp:
         return json(wire.futures_order(market, order))
     return json(wire.spot_cancel(market, order, cancel_id))
@@ -302,23 +342,16 @@ async def cancel_replace(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     params = await signed(request)
     market = need_market(sim, Kind.SPOT, params)
-    order_id = int_param(params, "cancelOrderId")
-    client_id = params.get("cancelOrigClientOrderId") or None
-    if order_id is None and client_id is None:
-        raise errors.missing("cancelOrderId")
+    ref = _order_ref(params, "cancelOrderId", "cancelOrigClientOrderId")
     new_request = parse_order_request(market, params)
-    _check_restrictions(sim, market.symbol, order_id, client_id, params.get("cancelRestrictions"))
-    try:
-        canceled, events = sim.engine.cancel(
-            market.symbol,
-            order_id=order_id,
-            client_order_id=client_id,
-            now_us=sim.clock.now_us(),
-        )
-    except Rejected as rejected:
-        raise _replace_failed(-2022, errors.from_rejection(rejected, perp=False), None) from None
-    cancel_id = params.get("cancelNewClientOrderId") or f"cancel-{canceled.order_id}"
-    await sim.publish(events, {canceled.order_id: cancel_id})
+    _check_restrictions(sim, market.symbol, ref, params.get("cancelRestrictions"))
+    canceled, cancel_id = await _cancel(
+        sim,
+        market,
+        ref,
+        params.get("cancelNewClientOrderId"),
+        lambda rejected: _replace_failed(-2022, errors.from_rejection(rejected, perp=False), None),
+    )
     cancel_body = wire.spot_cancel(market, canceled, cancel_id)
     try:
         order, events = sim.engine.place(new_request, sim.clock.now_us())
@@ -338,9 +371,7 @@ async def cancel_replace(request: web.Request) -> web.Response:
     )
 
 
-def _check_restrictions(
-    sim: Simulator, symbol: str, order_id: int | None, client_id: str | None, rule: str | None
-) -> None:
+def _check_restrictions(sim: Simulator, symbol: str, ref: OrderRef, rule: str | None) -> None:
     """`cancelRestrictions`: ONLY_NEW cancels only an order with nothing filled,
     ONLY_PARTIALLY_FILLED only a partly filled one; otherwise -2022 with Binance's -2011
     "cancel restrictions" cause (nothing done)."""
@@ -349,7 +380,7 @@ def _check_restrictions(
     if rule not in ("ONLY_NEW", "ONLY_PARTIALLY_FILLED"):
         raise ApiError(400, -1102, "Mandatory parameter 'cancelRestrictions' was not sent.")
     try:
-        order = sim.engine.find(symbol, order_id=order_id, client_order_id=client_id)
+        order = sim.engine.find(symbol, order_id=ref[0], client_order_id=ref[1])
     except Rejected:
         return  # the cancel below answers "unknown order"
     if (order.filled > 0) is (rule == "ONLY_NEW"):
@@ -448,12 +479,17 @@ async def futures_balance(request: web.Request) -> web.Response:
     return json(wire.futures_balances(sim.engine, sim.clock.now_ms()))
 
 
-async def position_risk(request: web.Request) -> web.Response:
-    """GET /fapi/v3/positionRisk: the non-zero positions (optionally of one symbol)."""
+async def _perp_markets(request: web.Request) -> tuple[Simulator, list[SimMarket]]:
+    """The perpetuals a signed positionRisk request asks for: the one named, else all."""
     sim = request.app[SIM]
     params = await signed(request)
     market = market_of(sim, Kind.PERP, params, required=False)
-    chosen = [market] if market else sim.engine.markets.of_kind(Kind.PERP)
+    return sim, [market] if market else sim.engine.markets.of_kind(Kind.PERP)
+
+
+async def position_risk(request: web.Request) -> web.Response:
+    """GET /fapi/v3/positionRisk: the non-zero positions (optionally of one symbol)."""
+    sim, chosen = await _perp_markets(request)
     now = sim.clock.now_ms()
     rows = [
         wire.position_row(sim.engine, m, now)
@@ -465,10 +501,7 @@ async def position_risk(request: web.Request) -> web.Response:
 
 async def position_risk_v2(request: web.Request) -> web.Response:
     """GET /fapi/v2/positionRisk: every perpetual, with leverage and margin type."""
-    sim = request.app[SIM]
-    params = await signed(request)
-    market = market_of(sim, Kind.PERP, params, required=False)
-    chosen = [market] if market else sim.engine.markets.of_kind(Kind.PERP)
+    sim, chosen = await _perp_markets(request)
     now = sim.clock.now_ms()
     rows = []
     for m in chosen:
@@ -495,9 +528,7 @@ async def set_leverage(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     params = await signed(request)
     market = need_market(sim, Kind.PERP, params)
-    leverage = int_param(params, "leverage")
-    if leverage is None:
-        raise errors.missing("leverage")
+    leverage = need_param(params, "leverage", int_param)
     try:
         sim.engine.set_leverage(market.symbol, leverage)
     except Rejected:
@@ -511,9 +542,7 @@ async def countdown_cancel_all(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     params = await signed(request)
     market = need_market(sim, Kind.PERP, params)
-    countdown = int_param(params, "countdownTime")
-    if countdown is None:
-        raise errors.missing("countdownTime")
+    countdown = need_param(params, "countdownTime", int_param)
     if countdown < 0:
         raise errors.bad_value("countdownTime")
     sim.countdowns.arm(market.symbol, countdown, sim.clock.now_ms())
@@ -551,10 +580,15 @@ async def listen_key(request: web.Request) -> web.Response:
     return json({})
 
 
+DIALECTS = (("/api/v3", "myTrades", "userDataStream"), ("/fapi/v1", "userTrades", "listenKey"))
+"""Spot and USD-M: the prefix, then the names each gives its trades and listen-key paths."""
+
+
 def routes() -> list[web.RouteDef]:
-    """Every REST route of the facade."""
-    table: list[web.RouteDef] = []
-    for prefix in ("/api/v3", "/fapi/v1"):
+    """Every REST route of the facade: what both dialects serve (each under its own prefix
+    and names), then what only one of them does."""
+    table = [web.get("/sapi/v1/system/status", system_status)]
+    for prefix, trades, listen in DIALECTS:
         table += [
             web.get(f"{prefix}/ping", ping),
             web.get(f"{prefix}/time", server_time),
@@ -568,22 +602,19 @@ def routes() -> list[web.RouteDef]:
             web.delete(f"{prefix}/order", cancel_order),
             web.get(f"{prefix}/openOrders", open_orders),
             web.get(f"{prefix}/allOrders", all_orders),
+            web.get(f"{prefix}/{trades}", my_trades),
+            web.route("*", f"{prefix}/{listen}", listen_key),
         ]
     table += [
-        web.get("/sapi/v1/system/status", system_status),
-        web.get("/api/v3/myTrades", my_trades),
         web.post("/api/v3/order/cancelReplace", cancel_replace),
-        web.put("/fapi/v1/order", modify_order),
         web.get("/api/v3/account", spot_account),
-        web.route("*", "/api/v3/userDataStream", listen_key),
-        web.get("/fapi/v1/userTrades", my_trades),
+        web.put("/fapi/v1/order", modify_order),
         web.get("/fapi/v1/premiumIndex", premium_index),
         web.get("/fapi/v1/leverageBracket", leverage_bracket),
         web.post("/fapi/v1/leverage", set_leverage),
         web.post("/fapi/v1/countdownCancelAll", countdown_cancel_all),
         web.get("/fapi/v1/positionSide/dual", position_mode),
         web.get("/fapi/v1/multiAssetsMargin", multi_assets_mode),
-        web.route("*", "/fapi/v1/listenKey", listen_key),
         web.get("/fapi/v2/account", futures_account),
         web.get("/fapi/v3/account", futures_account),
         web.get("/fapi/v2/balance", futures_balance),

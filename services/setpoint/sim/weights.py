@@ -30,7 +30,8 @@ from setpoint.sim.state import SIM
 
 Handler = Any
 
-_SPOT: dict[tuple[str, str], tuple[int, int]] = {
+_WEIGHTS: dict[tuple[str, str], tuple[int, int]] = {
+    # spot
     ("GET", "/api/v3/exchangeInfo"): (20, 20),
     ("GET", "/api/v3/depth"): (5, 5),
     ("GET", "/api/v3/ticker/24hr"): (2, 80),
@@ -44,8 +45,7 @@ _SPOT: dict[tuple[str, str], tuple[int, int]] = {
     ("POST", "/api/v3/userDataStream"): (2, 2),
     ("PUT", "/api/v3/userDataStream"): (2, 2),
     ("DELETE", "/api/v3/userDataStream"): (2, 2),
-}
-_USDM: dict[tuple[str, str], tuple[int, int]] = {
+    # USD-M
     ("GET", "/fapi/v1/depth"): (2, 2),
     ("GET", "/fapi/v1/ticker/24hr"): (1, 40),
     ("GET", "/fapi/v1/ticker/bookTicker"): (2, 5),
@@ -63,6 +63,8 @@ _USDM: dict[tuple[str, str], tuple[int, int]] = {
     ("GET", "/fapi/v3/positionRisk"): (5, 5),
     ("GET", "/fapi/v1/positionSide/dual"): (30, 30),
 }
+"""(method, path) -> (weight with a symbol, without one), spot and USD-M: the family
+follows from the path (`family`), so one table serves both."""
 _ORDERS = frozenset(
     {
         ("POST", "/api/v3/order"),
@@ -83,8 +85,7 @@ def family(path: str) -> str | None:
 
 
 def weight(method: str, path: str, has_symbol: bool) -> int:
-    table = _USDM if path.startswith("/fapi/") else _SPOT
-    with_symbol, without = table.get((method, path), (1, 1))
+    with_symbol, without = _WEIGHTS.get((method, path), (1, 1))
     return with_symbol if has_symbol else without
 
 
