@@ -334,6 +334,35 @@ lossy_steps = st.lists(
 )  # fmt: skip
 
 
+History = tuple[list[tuple[str, int]], list[Any]]
+"""Steps (see `steps`) and the targets their publishes cycle through (orders, position)."""
+
+
+def lossy_histories(
+    targets: st.SearchStrategy[list[TargetOrder]] | None = None,
+    position: st.SearchStrategy[Decimal | None] = positions,
+    *,
+    min_targets: int = 1,
+    max_targets: int | None = None,
+    history_steps: st.SearchStrategy[list[tuple[str, int]]] = lossy_steps,
+) -> st.SearchStrategy[History]:
+    """Random `History`s for `played`: `lossy_steps` (or `history_steps`) and from
+    `min_targets` to `max_targets` targets drawn from `targets` (default `target_orders()`)
+    with a position from `position`."""
+    orders = target_orders() if targets is None else targets
+    return st.tuples(
+        history_steps,
+        st.lists(st.tuples(orders, position), min_size=min_targets, max_size=max_targets),
+    )
+
+
+def played(history: History) -> Log:
+    """A fresh `Log` driven through `history` by a `PerfectVenue` (see `run_history`)."""
+    log = Log()
+    run_history(log, PerfectVenue(), *history)
+    return log
+
+
 def live_records(log: Log, key: Key = KEY) -> list[proj.OrderRecord]:
     ka = log.ka(key)
     return sorted(ka.live_orders(), key=lambda o: o.ref)
