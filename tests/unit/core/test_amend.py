@@ -20,6 +20,7 @@ from tests.unit.core.strategies import (
     order,
     venue_view,
 )
+from tests.unit.core.test_scenarios import run, snapshot
 
 from setpoint.core.amend import IN_PLACE, NONE, REPLACE, amend_applied, in_place_total, native_style
 from setpoint.core.audit import AuditChecker
@@ -34,7 +35,7 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Producer
 from setpoint.core.projections import OrderRecord
-from setpoint.core.reconcile import Fetched, ReconcilePolicy, VenueSnapshot, reconcile
+from setpoint.core.reconcile import ReconcilePolicy
 from setpoint.testing.synthetic import observed_data
 
 D = Decimal
@@ -202,15 +203,8 @@ def test_a_stale_amend_is_cleared_by_reconciliation() -> None:
     log.append(amend_submitted(amend_action(log), rec, seconds=0))
     busy = log.actual.order(KEY, rec.ref)
     assert busy is not None
-    snap = VenueSnapshot(
-        account="demo", venue="binance", taken_at=at(100),
-        open_orders={"BTC/USDT": Fetched.of((venue_view(busy),))},
-        fills={"BTC/USDT": Fetched.of(())},
-    )  # fmt: skip
-    out = reconcile(log.actual, snap, POLICY, at(100))
+    out = run(log, snapshot(log, [venue_view(busy)], now=at(100)), POLICY)
     assert [e.type for e in out.events] == ["OrderObserved"]
-    for event in out.events:
-        log.append(event)
     cleared = log.actual.order(KEY, rec.ref)
     assert cleared is not None
     assert cleared.pending is None  # the differ may amend again
@@ -222,12 +216,7 @@ def test_reconciliation_matches_an_amended_order_no_ghost_no_zombie() -> None:
     log.append(answer(rec, "99.00", "1.000", "0.300"))
     now = log.actual.order(KEY, rec.ref)
     assert now is not None
-    snap = VenueSnapshot(
-        account="demo", venue="binance", taken_at=at(100),
-        open_orders={"BTC/USDT": Fetched.of((venue_view(now),))},
-        fills={"BTC/USDT": Fetched.of(())},
-    )  # fmt: skip
-    out = reconcile(log.actual, snap, POLICY, at(100))
+    out = run(log, snapshot(log, [venue_view(now)], now=at(100)), POLICY)
     assert (out.events, out.actions, out.queries) == ((), (), ())
     assert out.report.matched == 1
 
