@@ -182,15 +182,22 @@ def test_the_fold_waits_for_the_answer_then_takes_the_venues_terms() -> None:
     assert log.plan().actions == ()  # matched: nothing left to do
 
 
-def test_fills_before_and_after_the_amend_count_once() -> None:
+def amended() -> tuple[Log, OrderRecord]:
+    """`placed` with 0.300 filled, amended to 99.00 and answered: the log and the order as
+    the venue's answer left it."""
     log, rec = placed(filled="0.300")
     log.append(amend_submitted(amend_action(log), rec))
     log.append(answer(rec, "99.00", "1.000", "0.300"))
     after = log.actual.order(KEY, rec.ref)
     assert after is not None
+    return log, after
+
+
+def test_fills_before_and_after_the_amend_count_once() -> None:
+    log, after = amended()
     log.append(ev_fill(after, "0.300", "t1"))  # the first trade again
     log.append(ev_fill(after, "0.700", "t2"))
-    end = log.actual.order(KEY, rec.ref)
+    end = log.actual.order(KEY, after.ref)
     assert end is not None
     assert (end.filled, end.status, log.ka().position) == (
         D("1.000"), OrderStatus.FILLED, D("1.000"),
@@ -211,11 +218,7 @@ def test_a_stale_amend_is_cleared_by_reconciliation() -> None:
 
 
 def test_reconciliation_matches_an_amended_order_no_ghost_no_zombie() -> None:
-    log, rec = placed(filled="0.300")
-    log.append(amend_submitted(amend_action(log), rec))
-    log.append(answer(rec, "99.00", "1.000", "0.300"))
-    now = log.actual.order(KEY, rec.ref)
-    assert now is not None
+    log, now = amended()
     out = run(log, snapshot(log, [venue_view(now)], now=at(100)), POLICY)
     assert (out.events, out.actions, out.queries) == ((), (), ())
     assert out.report.matched == 1
