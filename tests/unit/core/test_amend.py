@@ -10,17 +10,9 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.core.strategies import (
-    KEY,
-    Log,
-    PerfectVenue,
-    at,
-    ev_fill,
-    ev_observed,
-    order,
-    venue_view,
-)
+from tests.unit.core.strategies import KEY, Log, PerfectVenue, at, ev_fill, ev_observed, order
 from tests.unit.core.test_scenarios import run, snapshot
+from tests.unit.core.venue_views import venue_view
 
 from setpoint.core.amend import IN_PLACE, NONE, REPLACE, amend_applied, in_place_total, native_style
 from setpoint.core.audit import AuditChecker

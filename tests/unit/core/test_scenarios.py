@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 from tests.unit.core import strategies as kit
-from tests.unit.core.strategies import KEY, PERP, Log, at, order, resting, venue_trade, venue_view
+from tests.unit.core.strategies import KEY, PERP, Log, at, order
+from tests.unit.core.venue_views import resting, venue_trade, venue_view
 
 from setpoint.core.diff import position_delta
 from setpoint.core.events import (
