@@ -312,11 +312,28 @@ class System:
         extra = [name for name in self.processes if name not in SERVICES]
         for service in [*extra, *reversed(SERVICES)]:
             self.stop(service)
+        await self.down_clients()
+        self.nats_server.stop()
+
+    async def down_clients(self) -> None:
+        """Close what `up_clients` opened (after the services, before the server)."""
         if self.http is not None:
             await self.http.close()
         if self.nc is not None:
             await self.nc.close()
-        self.nats_server.stop()
+
+    async def audit(self) -> dict[str, Any]:
+        """`setpoint audit --json` over the system's log: its report, which must be clean
+        (else the first violations are shown) and exit 0."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "setpoint", "--config", str(self.config), "audit", "--json",
+            stdout=asyncio.subprocess.PIPE, env=self.env, cwd=self.root,
+        )  # fmt: skip
+        out, _ = await process.communicate()
+        report: dict[str, Any] = json.loads(out)
+        assert report["clean"], json.dumps(report["violations"][:10], indent=1)
+        assert process.returncode == 0
+        return report
 
     def outputs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.root.glob("*.out")))

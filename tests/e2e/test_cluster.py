@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +68,7 @@ class ClusterSystem(System):
     async def down(self) -> None:
         for service in ("executor", "differ", "gateway", "sim"):
             self.stop(service)
-        if self.http is not None:
-            await self.http.close()
-        if self.nc is not None:
-            await self.nc.close()
+        await self.down_clients()
         self.cluster.stop()
 
     def leader(self) -> str | None:
@@ -194,18 +190,7 @@ async def check_outcome(system: ClusterSystem, driver: Driver) -> None:
             assert len(await all_orders(system, symbol, intent)) == 1, intent
     for service in ("gateway", "executor", "differ"):
         assert system.processes[service].poll() is None, f"{service} exited"
-    await audit_clean(system)
-
-
-async def audit_clean(system: System) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "setpoint", "--config", str(system.config), "audit", "--json",
-        stdout=asyncio.subprocess.PIPE, env=system.env, cwd=system.root,
-    )  # fmt: skip
-    out, _ = await process.communicate()
-    report = json.loads(out)
-    assert report["clean"], json.dumps(report["violations"][:10], indent=1)
-    assert process.returncode == 0
+    await system.audit()
 
 
 @pytest.mark.timeout(420)

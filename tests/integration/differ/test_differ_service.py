@@ -116,30 +116,22 @@ def _buy(price: str, quantity: str, id: str = "b") -> dict[str, str]:
     return {"id": id, "side": "buy", "price": price, "quantity": quantity}
 
 
+ONE_BAD_BUY = [
+    ("60000.005", "0.01", ".price: 60000.005 is not a multiple of the tick 0.01"),
+    ("-1", "0.01", ".price: -1 must be greater than 0"),
+    ("60000", "0.000001", ".quantity: 0.000001 is not a multiple of the step 0.00001"),
+    ("100", "0.001", ": notional 0.100 (price x quantity) is below the minimum notional 5"),
+]
+"""A target of one buy (price, quantity) refused by the market's filters: the error after
+"orders[0]"."""
 BAD: list[tuple[str, dict[str, Any], str]] = [
     ("DOGE/USDT", {}, "symbol: unknown symbol 'DOGE/USDT'"),
     ("BTC/USDT", {"position": 0.5}, "position: 0.5 is a binary float"),
     ("BTC/USDT", {"position": "-x"}, "position: '-x' is not a decimal number"),
-    (
-        "BTC/USDT",
-        {"orders": [_buy("60000.005", "0.01")]},
-        "orders[0].price: 60000.005 is not a multiple of the tick 0.01",
-    ),
-    (
-        "BTC/USDT",
-        {"orders": [_buy("-1", "0.01")]},
-        "orders[0].price: -1 must be greater than 0",
-    ),
-    (
-        "BTC/USDT",
-        {"orders": [_buy("60000", "0.000001")]},
-        "orders[0].quantity: 0.000001 is not a multiple of the step 0.00001",
-    ),
-    (
-        "BTC/USDT",
-        {"orders": [_buy("100", "0.001")]},
-        "orders[0]: notional 0.100 (price x quantity) is below the minimum notional 5",
-    ),
+    *[
+        ("BTC/USDT", {"orders": [_buy(price, quantity)]}, "orders[0]" + error)
+        for price, quantity, error in ONE_BAD_BUY
+    ],
     (
         "BTC/USDT",
         {"orders": [_buy("60000", "0.01")] * 2},

@@ -13,9 +13,10 @@ import nats
 import pytest
 from nats.aio.client import Client
 from ops_cli import setpoint
+from tests.statuses import key_status
 
 from setpoint.bus.embedded import free_port
-from setpoint.bus.messages import Condition, Health, KeyStatus
+from setpoint.bus.messages import Health
 from setpoint.bus.subjects import STATUS_REQUEST, health_subject
 from setpoint.ops.status import NOTHING_ANSWERED, SERVICES
 
@@ -53,17 +54,11 @@ async def responder(nats_url: str) -> AsyncIterator[Client]:
 async def test_status_shows_every_service_and_key(
     responder: Client, nats_url: str, tmp_path: Path
 ) -> None:
-    key = KeyStatus(
-        account="demo",
-        symbol="BTC/USDT",
-        generation=7,
-        condition=Condition.DRIFTING,
-        reasons=("OrdersInFlight",),
+    key = key_status(
         open_orders_target=4,
         open_orders_venue=3,
         position_target=Decimal("0.5"),
         position_actual=Decimal("0.25"),
-        updated_at=NOW,
     )
     await _answer(responder, STATUS_REQUEST, b'{"keys":[' + key.model_dump_json().encode() + b"]}")
     for service in SERVICES:

@@ -14,7 +14,7 @@ import contextlib
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,20 +253,24 @@ def test_a_service_with_a_wrong_credential_says_why_and_stops(
         assert seed[:20] not in text
 
 
-async def test_a_restricted_service_needs_the_stream_made_by_the_admin(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+async def fresh_differ(tmp_path: Path) -> AsyncIterator[NATS]:
+    """The differ's connection to a server of its own on which the admin made nothing."""
     fresh = start_server(tmp_path, tls=False)
     try:
         differ = await connect(fresh, "differ")
         try:
-            log = JetStreamEventLog(differ.nc, timeout=1)
-            with pytest.raises(Exception, match="may not create streams"):
-                await log.ensure_stream()
+            yield differ.nc
         finally:
             await differ.nc.close()
     finally:
         fresh.stop()
+
+
+async def test_a_restricted_service_needs_the_stream_made_by_the_admin(fresh_differ: NATS) -> None:
+    log = JetStreamEventLog(fresh_differ, timeout=1)
+    with pytest.raises(Exception, match="may not create streams"):
+        await log.ensure_stream()
 
 
 LEASES = Settings(leases={"enabled": True, "ttl_s": 1, "partitions": 4})
@@ -324,18 +328,10 @@ async def test_a_gateway_cannot_take_a_differs_lease(server: Server) -> None:
 
 
 async def test_a_restricted_service_needs_the_lease_bucket_made_by_the_admin(
-    tmp_path: Path,
+    fresh_differ: NATS,
 ) -> None:
-    fresh = start_server(tmp_path, tls=False)
-    try:
-        differ = await connect(fresh, "differ")
-        try:
-            with pytest.raises(LeasesMisconfigured, match="An admin creates it"):
-                await open_bucket(differ.nc, 1, 1)
-        finally:
-            await differ.nc.close()
-    finally:
-        fresh.stop()
+    with pytest.raises(LeasesMisconfigured, match="An admin creates it"):
+        await open_bucket(fresh_differ, 1, 1)
 
 
 async def test_tls_works_and_plain_connections_are_refused(tmp_path: Path) -> None:

@@ -37,13 +37,19 @@ async def test_client_order_id_outside_the_alphabet(okx: Any) -> None:
         await okx.create_order("BTC/USDT", "limit", "buy", 0.001, 59000, {"clOrdId": "a-b"})
 
 
-async def test_unknown_order_on_fetch_cancel_and_amend(okx: Any) -> None:
-    with pytest.raises(ccxt.OrderNotFound, match="51603"):
-        await okx.fetch_order("424242", "BTC/USDT")
-    with pytest.raises(ccxt.OrderNotFound, match="51400"):
-        await okx.cancel_order("424242", "BTC/USDT")
-    with pytest.raises(ccxt.OrderNotFound, match="51503"):
-        await okx.edit_order("424242", "BTC/USDT", "limit", "buy", 0.001, 50000)
+@pytest.mark.parametrize(
+    ("method", "args", "code"),
+    [
+        pytest.param("fetch_order", (), "51603", id="fetch"),
+        pytest.param("cancel_order", (), "51400", id="cancel"),
+        pytest.param("edit_order", ("limit", "buy", 0.001, 50000), "51503", id="amend"),
+    ],
+)
+async def test_unknown_order_on_fetch_cancel_and_amend(
+    okx: Any, method: str, args: tuple[Any, ...], code: str
+) -> None:
+    with pytest.raises(ccxt.OrderNotFound, match=code):
+        await getattr(okx, method)("424242", "BTC/USDT", *args)
 
 
 async def test_closed_orders_on_cancel_and_amend(okx: Any) -> None:

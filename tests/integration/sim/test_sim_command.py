@@ -18,22 +18,20 @@ pytestmark = pytest.mark.sim
 
 
 @asynccontextmanager
-async def sim_process(tmp_path: Path, toml: str, *args: str) -> AsyncIterator[tuple[bytes, int]]:
-    """`setpoint run sim *args` on a free port with `toml` as its config: its `ready` line
-    and its port; after the block it must stop cleanly on SIGTERM."""
+async def sim_process(tmp_path: Path, toml: str, *args: str) -> AsyncIterator[bytes]:
+    """`setpoint run sim *args` with `toml` as its config: its `ready` line; after the
+    block it must stop cleanly on SIGTERM."""
     config = tmp_path / "setpoint.toml"
     config.write_text(toml)
-    port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "setpoint", "--config", str(config),
-        "run", "sim", *args, "--port", str(port),
+        sys.executable, "-m", "setpoint", "--config", str(config), "run", "sim", *args,
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), 30)
         assert b"ready" in line
-        yield line, port
+        yield line
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 30) == 0
@@ -49,7 +47,9 @@ async def free_usdt(exchange: Any) -> Any:
 
 
 async def test_run_sim_serves_until_terminated(tmp_path: Path) -> None:
-    async with sim_process(tmp_path, '[sim]\nbalances = { USDT = "42" }\n') as (line, port):
+    port = free_port()
+    toml = '[sim]\nbalances = { USDT = "42" }\n'
+    async with sim_process(tmp_path, toml, "--port", str(port)) as line:
         assert str(port).encode() in line
         exchange = make_binance(f"http://127.0.0.1:{port}", "demo-key", "demo-secret")
         assert await free_usdt(exchange) == 42
@@ -57,7 +57,8 @@ async def test_run_sim_serves_until_terminated(tmp_path: Path) -> None:
 
 async def test_run_sim_speaks_the_okx_dialect(tmp_path: Path) -> None:
     toml = '[sim]\nbalances = { USDT = "42" }\nfutures_balances = {}\n'
-    async with sim_process(tmp_path, toml, "--dialect", "okx") as (line, port):
+    port = free_port()
+    async with sim_process(tmp_path, toml, "--dialect", "okx", "--port", str(port)) as line:
         assert b"okx" in line
         assert await free_usdt(make_okx(f"http://127.0.0.1:{port}")) == 42
 
@@ -74,29 +75,13 @@ async def test_run_sim_refuses_an_unknown_dialect() -> None:
 
 async def test_run_sim_runs_a_named_simulator_of_the_config(tmp_path: Path) -> None:
     port = free_port()
-    config = tmp_path / "setpoint.toml"
-    config.write_text(
+    toml = (
         f'[sims.second]\nport = {port}\ndialect = "okx"\n'
         'balances = { USDT = "7" }\nfutures_balances = {}\n'
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "setpoint", "--config", str(config), "run", "sim", "--sim", "second",
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 30)
-        assert b"ready" in line
+    async with sim_process(tmp_path, toml, "--sim", "second") as line:
         assert str(port).encode() in line
-        exchange = make_okx(f"http://127.0.0.1:{port}")
-        try:
-            balance = await exchange.fetch_balance()
-        finally:
-            await exchange.close()
-        assert balance["USDT"]["free"] == 7
-    finally:
-        process.terminate()
-        assert await asyncio.wait_for(process.wait(), 30) == 0
+        assert await free_usdt(make_okx(f"http://127.0.0.1:{port}")) == 7
 
 
 async def test_run_sim_refuses_a_simulator_not_configured(tmp_path: Path) -> None:

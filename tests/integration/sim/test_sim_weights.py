@@ -15,9 +15,8 @@ import pytest
 import pytest_asyncio
 
 from setpoint.sim.app import SimServer
-from setpoint.sim.testing import markets_loaded, running_simulator
+from setpoint.sim.testing import running_simulator
 from setpoint.venues.capabilities import BINANCE_RATES
-from setpoint.venues.conformance import make_binance
 from setpoint.venues.pacing import install
 from setpoint.venues.ratelimit import Limit, Pacer, WeightModel
 
@@ -25,20 +24,15 @@ pytestmark = [pytest.mark.sim]
 
 
 @pytest_asyncio.fixture
-async def server() -> AsyncIterator[SimServer]:
-    async with running_simulator() as sim:
-        yield sim
+async def sim_server() -> AsyncIterator[SimServer]:
+    """A simulator of the test's own (for `sim` and `binance`): the weight it counts and the
+    limits set on it are not reset between tests."""
+    async with running_simulator() as server:
+        yield server
 
 
-@pytest_asyncio.fixture
-async def binance(server: SimServer) -> AsyncIterator[Any]:
-    client = make_binance(server.base_url, "demo-key", "demo-secret", timeout_ms=2000)
-    async with markets_loaded(client) as loaded:
-        yield loaded
-
-
-async def limits(server: SimServer, body: Any) -> tuple[int, Any]:
-    url = f"{server.base_url}/_sim/weights"
+async def limits(sim: SimServer, body: Any) -> tuple[int, Any]:
+    url = f"{sim.base_url}/_sim/weights"
     async with aiohttp.ClientSession() as session, session.post(url, json=body) as reply:
         return reply.status, await reply.json()
 
@@ -60,16 +54,16 @@ async def test_every_answer_carries_the_weight_used_and_nothing_is_enforced_by_d
         await binance.fetch_open_orders()
 
 
-async def test_weight_past_the_limit_is_refused_with_1003(server: SimServer, binance: Any) -> None:
+async def test_weight_past_the_limit_is_refused_with_1003(sim: SimServer, binance: Any) -> None:
     await binance.fetch_open_orders("BTC/USDT")
-    assert (await limits(server, {"weight_per_minute": used(binance) + 6}))[0] == 200
+    assert (await limits(sim, {"weight_per_minute": used(binance) + 6}))[0] == 200
     await binance.fetch_open_orders("BTC/USDT")
     with pytest.raises(ccxt_async.DDoSProtection, match="-1003"):
         await binance.fetch_open_orders("BTC/USDT")
 
 
-async def test_orders_past_the_count_are_refused_with_1015(server: SimServer, binance: Any) -> None:
-    await limits(server, {"orders_per_10s": 1})
+async def test_orders_past_the_count_are_refused_with_1015(sim: SimServer, binance: Any) -> None:
+    await limits(sim, {"orders_per_10s": 1})
     await binance.create_order("BTC/USDT", "limit", "buy", 0.001, 50000)
     assert binance.last_response_headers["X-MBX-ORDER-COUNT-10S"] == "1"
     with pytest.raises(ccxt_async.DDoSProtection, match="-1015"):
@@ -80,10 +74,10 @@ class Stop(Exception):
     """The pacer asked to wait: the test ends the run there."""
 
 
-async def test_the_pacer_stops_before_the_venue_says_no(server: SimServer, binance: Any) -> None:
+async def test_the_pacer_stops_before_the_venue_says_no(sim: SimServer, binance: Any) -> None:
     await binance.fetch_open_orders("BTC/USDT")
     capacity = used(binance) + 40
-    await limits(server, {"weight_per_minute": capacity})
+    await limits(sim, {"weight_per_minute": capacity})
     model = WeightModel(
         weight={f: Limit(f"w-{f}", capacity, 60.0) for f in ("spot", "linear")},
         order_count=BINANCE_RATES.order_count,
@@ -120,14 +114,14 @@ async def test_the_pacer_stops_before_the_venue_says_no(server: SimServer, binan
         ([1], "body: must be a JSON object"),
     ],
 )
-async def test_malformed_limits_are_refused(server: SimServer, body: Any, error: str) -> None:
-    assert await limits(server, body) == (400, {"error": error})
+async def test_malformed_limits_are_refused(sim: SimServer, body: Any, error: str) -> None:
+    assert await limits(sim, body) == (400, {"error": error})
 
 
-async def test_limits_can_be_lifted_again(server: SimServer, binance: Any) -> None:
-    await limits(server, {"weight_per_minute": 1})
+async def test_limits_can_be_lifted_again(sim: SimServer, binance: Any) -> None:
+    await limits(sim, {"weight_per_minute": 1})
     with pytest.raises(ccxt_async.DDoSProtection):
         await binance.fetch_open_orders("BTC/USDT")
-    status, view = await limits(server, {"weight_per_minute": None})
+    status, view = await limits(sim, {"weight_per_minute": None})
     assert (status, view["weight_per_minute"]) == (200, None)
     await binance.fetch_open_orders("BTC/USDT")

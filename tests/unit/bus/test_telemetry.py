@@ -7,7 +7,11 @@ they share is the headers dict (or the event's `traceparent`), as over the wire.
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import aiohttp
+from aiohttp import web
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -111,17 +115,16 @@ def test_header_names_are_case_insensitive() -> None:
 
 # The names, types and labels as scraped (docs/operations.md, "Metrics"): the dashboard
 # and the alert rules are written against exactly these.
+KEY_GAUGES = (
+    "setpoint_key_drift_age_seconds", "setpoint_key_converged", "setpoint_key_orders_target",
+    "setpoint_key_orders_venue", "setpoint_key_position_target", "setpoint_key_position_actual",
+    "setpoint_actions_pending", "setpoint_orders_inflight", "setpoint_cancels_pending",
+    "setpoint_position_discrepancy",
+)  # fmt: skip
+"""The gauges of each key (labelled by account and symbol)."""
 SCRAPED = {
+    **dict.fromkeys(KEY_GAUGES, ("gauge", {"account", "symbol"})),
     "setpoint_reconcile_lag_seconds": ("histogram", {"account", "symbol"}),
-    "setpoint_key_drift_age_seconds": ("gauge", {"account", "symbol"}),
-    "setpoint_key_converged": ("gauge", {"account", "symbol"}),
-    "setpoint_key_orders_target": ("gauge", {"account", "symbol"}),
-    "setpoint_key_orders_venue": ("gauge", {"account", "symbol"}),
-    "setpoint_key_position_target": ("gauge", {"account", "symbol"}),
-    "setpoint_key_position_actual": ("gauge", {"account", "symbol"}),
-    "setpoint_actions_pending": ("gauge", {"account", "symbol"}),
-    "setpoint_orders_inflight": ("gauge", {"account", "symbol"}),
-    "setpoint_cancels_pending": ("gauge", {"account", "symbol"}),
     "setpoint_orders_total": ("counter", {"account", "symbol", "outcome"}),
     "setpoint_venue_errors_total": ("counter", {"account", "error_class"}),
     "setpoint_retries_total": ("counter", {"service", "reason"}),
@@ -130,7 +133,6 @@ SCRAPED = {
     "setpoint_reconcile_duration_seconds": ("histogram", {"account", "trigger"}),
     "setpoint_reconcile_findings_total": ("counter", {"account", "kind"}),
     "setpoint_reconcile_last_success_timestamp_seconds": ("gauge", {"account"}),
-    "setpoint_position_discrepancy": ("gauge", {"account", "symbol"}),
     "setpoint_eventlog_consumer_lag_events": ("gauge", set()),
     "setpoint_events_appended_total": ("counter", {"type"}),
     "setpoint_venue_request_duration_seconds": ("histogram", {"account", "endpoint"}),
@@ -219,32 +221,34 @@ def test_setup_none_installs_nothing() -> None:
         telemetry._INSTALLED.clear()
 
 
-async def test_venue_http_calls_are_client_spans_of_the_current_span() -> None:
-    import aiohttp
-    from aiohttp import web
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[int]:
+    """`app` on a free local port for the block: the port."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
 
+
+async def test_venue_http_calls_are_client_spans_of_the_current_span() -> None:
     async def order(request: web.Request) -> web.Response:
         return web.json_response({"orderId": 1}, status=200 if request.method == "POST" else 503)
 
     app = web.Application()
     app.router.add_route("*", "/api/v3/order", order)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     gateway, spans = _process("gateway")
     config = telemetry.http_trace_config(gateway)
-    try:
-        async with aiohttp.ClientSession(trace_configs=[config]) as session:
-            with gateway.start_as_current_span("gateway.place"):
-                url = f"http://127.0.0.1:{port}/api/v3/order?signature=secret"
-                async with session.post(url) as reply:
-                    assert reply.status == 200
-                async with session.delete(url) as reply:
-                    assert reply.status == 503
-    finally:
-        await runner.cleanup()
+    async with serving(app) as port, aiohttp.ClientSession(trace_configs=[config]) as session:
+        with gateway.start_as_current_span("gateway.place"):
+            url = f"http://127.0.0.1:{port}/api/v3/order?signature=secret"
+            async with session.post(url) as reply:
+                assert reply.status == 200
+            async with session.delete(url) as reply:
+                assert reply.status == 503
     by_name: dict[str, list[ReadableSpan]] = {}
     for span in spans.get_finished_spans():
         by_name.setdefault(span.name, []).append(span)
@@ -264,32 +268,21 @@ async def test_venue_http_calls_are_client_spans_of_the_current_span() -> None:
 async def test_requests_within_untraced_make_no_span() -> None:
     """The gateway's ticker polling runs `untraced`: no root span per poll, while a
     request after the block is traced again."""
-    import aiohttp
-    from aiohttp import web
 
     async def ticker(_: web.Request) -> web.Response:
         return web.json_response({"last": "60000"})
 
     app = web.Application()
     app.router.add_get("/api/v3/ticker/24hr", ticker)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     gateway, spans = _process("gateway")
-    url = f"http://127.0.0.1:{port}/api/v3/ticker/24hr"
-    try:
-        async with aiohttp.ClientSession(
-            trace_configs=[telemetry.http_trace_config(gateway)]
-        ) as session:
-            with telemetry.untraced():
-                for _ in range(3):
-                    async with session.get(url) as reply:
-                        assert reply.status == 200
-            assert spans.get_finished_spans() == ()
-            async with session.get(url) as reply:
-                assert reply.status == 200
-    finally:
-        await runner.cleanup()
+    config = telemetry.http_trace_config(gateway)
+    async with serving(app) as port, aiohttp.ClientSession(trace_configs=[config]) as session:
+        url = f"http://127.0.0.1:{port}/api/v3/ticker/24hr"
+        with telemetry.untraced():
+            for _ in range(3):
+                async with session.get(url) as reply:
+                    assert reply.status == 200
+        assert spans.get_finished_spans() == ()
+        async with session.get(url) as reply:
+            assert reply.status == 200
     assert [s.name for s in spans.get_finished_spans()] == ["HTTP GET"]

@@ -25,9 +25,8 @@ from setpoint.core.projections import (
     ActualState,
     IntentState,
     PortfolioState,
-    apply_actual,
-    apply_intent,
     apply_portfolio,
+    rebuild,
 )
 from setpoint.eventlog.port import Recorded
 from setpoint.testing.synthetic import ChainBuilder, buy, market, markets_loaded, synthetic_log
@@ -36,11 +35,9 @@ KEY = Key("alpha", "BTC/USDT")
 
 
 def fold(events: list[Event]) -> tuple[IntentState, ActualState, list[Recorded]]:
-    intent, actual = IntentState.empty(), ActualState.empty()
+    """Both stores folded from `events` (logged from position 1), and the records."""
     records = [Recorded(i, e) for i, e in enumerate(events, start=1)]
-    for r in records:
-        intent = apply_intent(intent, r.position, r.event)
-        actual = apply_actual(actual, r.position, r.event)
+    intent, actual = rebuild(records)
     return intent, actual, records
 
 

@@ -1,4 +1,5 @@
-"""Builders, a perfect in-memory venue and hypothesis strategies for the kernel tests."""
+"""Builders, a perfect in-memory venue and hypothesis strategies for the kernel tests (the
+venue's own view of orders and trades, for reconciliation: `venue_views`)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,12 @@ from setpoint.core.model import (
     Key,
     MarketInfo,
     MarketKind,
-    OrderType,
     Producer,
     Side,
     TargetOrder,
     TargetState,
     TimeInForce,
 )
-from setpoint.core.reconcile import VenueFill, VenueOrder
 from setpoint.core.risk import NO_LIMITS, RiskLimits
 from setpoint.testing.synthetic import fill_data, market, observed_data, submitted_data
 
@@ -334,6 +333,35 @@ lossy_steps = st.lists(
 )  # fmt: skip
 
 
+History = tuple[list[tuple[str, int]], list[Any]]
+"""Steps (see `steps`) and the targets their publishes cycle through (orders, position)."""
+
+
+def lossy_histories(
+    targets: st.SearchStrategy[list[TargetOrder]] | None = None,
+    position: st.SearchStrategy[Decimal | None] = positions,
+    *,
+    min_targets: int = 1,
+    max_targets: int | None = None,
+    history_steps: st.SearchStrategy[list[tuple[str, int]]] = lossy_steps,
+) -> st.SearchStrategy[History]:
+    """Random `History`s for `played`: `lossy_steps` (or `history_steps`) and from
+    `min_targets` to `max_targets` targets drawn from `targets` (default `target_orders()`)
+    with a position from `position`."""
+    orders = target_orders() if targets is None else targets
+    return st.tuples(
+        history_steps,
+        st.lists(st.tuples(orders, position), min_size=min_targets, max_size=max_targets),
+    )
+
+
+def played(history: History) -> Log:
+    """A fresh `Log` driven through `history` by a `PerfectVenue` (see `run_history`)."""
+    log = Log()
+    run_history(log, PerfectVenue(), *history)
+    return log
+
+
 def live_records(log: Log, key: Key = KEY) -> list[proj.OrderRecord]:
     ka = log.ka(key)
     return sorted(ka.live_orders(), key=lambda o: o.ref)
@@ -406,45 +434,3 @@ def ev_inferred(rec: proj.OrderRecord, order_filled: Decimal) -> ev.FillObserved
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-# --------------------------------------------------------------------------- the venue's view
-
-
-def venue_view(rec: proj.OrderRecord, filled: Decimal | None = None, **kw: object) -> VenueOrder:
-    """The venue's view of a local order (same state unless overridden)."""
-    values: dict[str, object] = {
-        "order_id": rec.order_id or "v-" + rec.ref,
-        "client_order_id": rec.client_order_id,
-        "symbol": "BTC/USDT",
-        "side": rec.side,
-        "type": rec.type,
-        "price": rec.price,
-        "quantity": rec.quantity,
-        "filled": rec.done if filled is None else filled,
-        "status": rec.status or ev.OrderStatus.NEW,
-        "time_in_force": rec.time_in_force,
-    }
-    values.update(kw)
-    return VenueOrder(**values)  # type: ignore[arg-type]
-
-
-def resting(
-    order_id: str, client_order_id: str | None, side: Side = Side.BUY, price: str = "90",
-    qty: str = "1", status: ev.OrderStatus = ev.OrderStatus.NEW,
-) -> VenueOrder:  # fmt: skip
-    """An order at the venue on BTC/USDT, as its open orders list it: a limit, nothing
-    filled, new unless `status` says otherwise."""
-    return VenueOrder(
-        order_id=order_id, client_order_id=client_order_id, symbol="BTC/USDT", side=side,
-        type=OrderType.LIMIT, price=D(price), quantity=D(qty), filled=D(0), status=status,
-    )  # fmt: skip
-
-
-def venue_trade(rec: proj.OrderRecord, trade_id: str, qty: str) -> VenueFill:
-    """A trade of `rec` at 100 (taker, no fee) as the venue's trade list reports it."""
-    return VenueFill(
-        trade_id=trade_id, order_id=rec.order_id or "", client_order_id=rec.ref,
-        symbol="BTC/USDT", side=rec.side, price=D("100"), quantity=D(qty), fee=D(0),
-        fee_currency="", liquidity=ev.Liquidity.TAKER,
-    )  # fmt: skip

@@ -10,16 +10,9 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.core.strategies import (
-    KEY,
-    Log,
-    PerfectVenue,
-    at,
-    ev_fill,
-    ev_observed,
-    order,
-    venue_view,
-)
+from tests.unit.core.strategies import KEY, Log, PerfectVenue, at, ev_fill, ev_observed, order
+from tests.unit.core.test_scenarios import run, snapshot
+from tests.unit.core.venue_views import venue_view
 
 from setpoint.core.amend import IN_PLACE, NONE, REPLACE, amend_applied, in_place_total, native_style
 from setpoint.core.audit import AuditChecker
@@ -34,7 +27,7 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Producer
 from setpoint.core.projections import OrderRecord
-from setpoint.core.reconcile import Fetched, ReconcilePolicy, VenueSnapshot, reconcile
+from setpoint.core.reconcile import ReconcilePolicy
 from setpoint.testing.synthetic import observed_data
 
 D = Decimal
@@ -181,15 +174,22 @@ def test_the_fold_waits_for_the_answer_then_takes_the_venues_terms() -> None:
     assert log.plan().actions == ()  # matched: nothing left to do
 
 
-def test_fills_before_and_after_the_amend_count_once() -> None:
+def amended() -> tuple[Log, OrderRecord]:
+    """`placed` with 0.300 filled, amended to 99.00 and answered: the log and the order as
+    the venue's answer left it."""
     log, rec = placed(filled="0.300")
     log.append(amend_submitted(amend_action(log), rec))
     log.append(answer(rec, "99.00", "1.000", "0.300"))
     after = log.actual.order(KEY, rec.ref)
     assert after is not None
+    return log, after
+
+
+def test_fills_before_and_after_the_amend_count_once() -> None:
+    log, after = amended()
     log.append(ev_fill(after, "0.300", "t1"))  # the first trade again
     log.append(ev_fill(after, "0.700", "t2"))
-    end = log.actual.order(KEY, rec.ref)
+    end = log.actual.order(KEY, after.ref)
     assert end is not None
     assert (end.filled, end.status, log.ka().position) == (
         D("1.000"), OrderStatus.FILLED, D("1.000"),
@@ -202,32 +202,16 @@ def test_a_stale_amend_is_cleared_by_reconciliation() -> None:
     log.append(amend_submitted(amend_action(log), rec, seconds=0))
     busy = log.actual.order(KEY, rec.ref)
     assert busy is not None
-    snap = VenueSnapshot(
-        account="demo", venue="binance", taken_at=at(100),
-        open_orders={"BTC/USDT": Fetched.of((venue_view(busy),))},
-        fills={"BTC/USDT": Fetched.of(())},
-    )  # fmt: skip
-    out = reconcile(log.actual, snap, POLICY, at(100))
+    out = run(log, snapshot(log, [venue_view(busy)], now=at(100)), POLICY)
     assert [e.type for e in out.events] == ["OrderObserved"]
-    for event in out.events:
-        log.append(event)
     cleared = log.actual.order(KEY, rec.ref)
     assert cleared is not None
     assert cleared.pending is None  # the differ may amend again
 
 
 def test_reconciliation_matches_an_amended_order_no_ghost_no_zombie() -> None:
-    log, rec = placed(filled="0.300")
-    log.append(amend_submitted(amend_action(log), rec))
-    log.append(answer(rec, "99.00", "1.000", "0.300"))
-    now = log.actual.order(KEY, rec.ref)
-    assert now is not None
-    snap = VenueSnapshot(
-        account="demo", venue="binance", taken_at=at(100),
-        open_orders={"BTC/USDT": Fetched.of((venue_view(now),))},
-        fills={"BTC/USDT": Fetched.of(())},
-    )  # fmt: skip
-    out = reconcile(log.actual, snap, POLICY, at(100))
+    log, now = amended()
+    out = run(log, snapshot(log, [venue_view(now)], now=at(100)), POLICY)
     assert (out.events, out.actions, out.queries) == ((), (), ())
     assert out.report.matched == 1
 

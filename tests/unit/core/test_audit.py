@@ -31,10 +31,9 @@ from setpoint.core.events import (
     OrderPlacedData,
 )
 from setpoint.core.model import Key, Side, TargetOrder
-from setpoint.testing.synthetic import ChainBuilder, Placed, buy, place_action, synthetic_log
+from setpoint.testing.synthetic import KEYS, ChainBuilder, Placed, buy, place_action, synthetic_log
 
-SPOT = Key("alpha", "BTC/USDT")
-PERP = Key("alpha", "BTC/USDT:USDT")
+SPOT, ETH, PERP = KEYS[:3]  # the synthetic workload's keys of account alpha
 D = Decimal
 
 
@@ -74,7 +73,7 @@ def test_a_fill_recorded_twice_is_caught() -> None:
 
 def test_the_same_trade_id_on_two_keys_is_two_fills() -> None:
     b = ChainBuilder()
-    one, two = order(b, SPOT), order(b, Key("alpha", "ETH/USDT"))
+    one, two = order(b, SPOT), order(b, ETH)
     b.fill(one, D("0.004"), trade_id="77")
     b.fill(two, D("0.004"), trade_id="77")
     assert audit(b.events).clean
@@ -141,7 +140,7 @@ def test_a_diff_without_a_target_breaks_the_chain_of_its_orders() -> None:
 def test_a_correlation_that_changes_along_the_chain_is_caught() -> None:
     b = ChainBuilder()
     placed = order(b)
-    other = b.target(Key("alpha", "ETH/USDT"), ())
+    other = b.target(ETH, ())
     b.events[3] = b.events[3].model_copy(update={"correlation_id": other.event_id})
     report = audit(b.events)
     assert broken(report) == [(ORDER_TRACED, 4)]

@@ -10,9 +10,9 @@ from setpoint.core.events import (
     DiffComputedData,
 )
 from setpoint.core.model import Key, Producer
+from setpoint.testing.synthetic import KEYS
 
-KEY = Key("alpha", "BTC/USDT")
-OTHER = Key("alpha", "ETH/USDT")
+KEY, OTHER = KEYS[:2]  # alpha's BTC/USDT and ETH/USDT
 
 
 def diff(worker: str | None, key: Key = KEY) -> DiffComputed:

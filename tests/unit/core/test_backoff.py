@@ -16,20 +16,8 @@ from typing import TypeVar
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.core.strategies import (
-    KEY,
-    PERP,
-    Log,
-    PerfectVenue,
-    at,
-    ev_cancelled,
-    ev_fill,
-    ev_observed,
-    ev_placed,
-    ev_rejected,
-    ev_submit,
-    order,
-)
+from tests.unit.core import strategies as kit
+from tests.unit.core.strategies import KEY, PERP, Log, at, order
 
 from setpoint.core.events import (
     ActionKind,
@@ -59,8 +47,8 @@ def submit_and_reject(log: Log, key: Key = KEY, *, terminal: bool = False) -> li
     coids = []
     for action in plan.actions:
         assert action.kind is ActionKind.PLACE
-        log.append(ev_submit(action, key, log.now))
-        log.append(ev_rejected(action.client_order_id, log.now, terminal=terminal, key=key))
+        log.append(kit.ev_submit(action, key, log.now))
+        log.append(kit.ev_rejected(action.client_order_id, log.now, terminal=terminal, key=key))
         coids.append(action.client_order_id)
     return coids
 
@@ -88,11 +76,11 @@ def test_non_terminal_rejections_count_and_set_retry_after() -> None:
 
 
 def _placed(rec: OrderRecord) -> Event:
-    return ev_placed(rec.client_order_id or "", "v-1")
+    return kit.ev_placed(rec.client_order_id or "", "v-1")
 
 
 def _observed(rec: OrderRecord) -> Event:
-    return ev_observed(rec._replace(order_id="v-1"), OrderStatus.NEW, "0")
+    return kit.ev_observed(rec._replace(order_id="v-1"), OrderStatus.NEW, "0")
 
 
 @pytest.mark.parametrize("acknowledgement", [_placed, _observed], ids=["placed", "observed"])
@@ -125,8 +113,8 @@ def test_consumed_intent_drops_its_backoff_entry() -> None:
     assert set(log.ka().backoff) == {"a"}
     log.now = at(1)
     (action,) = log.plan().actions
-    log.append(ev_submit(action, at=log.now))
-    log.append(ev_rejected(action.client_order_id, log.now, terminal=True))
+    log.append(kit.ev_submit(action, at=log.now))
+    log.append(kit.ev_rejected(action.client_order_id, log.now, terminal=True))
     assert dict(log.ka().backoff) == {}
 
 
@@ -168,14 +156,14 @@ def test_diff_places_again_only_after_the_backoff_without_a_new_event() -> None:
 
 
 def test_intent_with_a_live_order_is_not_cancelled_by_its_backoff() -> None:
-    log, venue = Log(), PerfectVenue()
+    log, venue = Log(), kit.PerfectVenue()
     log.publish([order("a")])
     venue.execute(log, log.plan())
     live = log.ka().intent_orders("a")[0]
     log.publish([order("a", price="99.00")])  # amend: the new attempt is rejected
     (amend,) = log.plan().actions
-    log.append(ev_submit(amend, at=log.now))
-    log.append(ev_rejected(amend.client_order_id, log.now))
+    log.append(kit.ev_submit(amend, at=log.now))
+    log.append(kit.ev_rejected(amend.client_order_id, log.now))
     assert log.ka().intent_orders("a") == (log.actual.order(KEY, live.ref),)
     assert "a" not in log.effective().excluded  # it has a live order: left to the diff
 
@@ -196,13 +184,13 @@ def test_position_orders_back_off_as_a_family() -> None:
     log.now = at(1)
     (action,) = log.plan(PERP).actions
     assert action.intent_id == "@pos-1-2"
-    log.append(ev_submit(action, PERP, log.now))
-    log.append(ev_rejected(action.client_order_id, log.now, key=PERP))
+    log.append(kit.ev_submit(action, PERP, log.now))
+    log.append(kit.ev_rejected(action.client_order_id, log.now, key=PERP))
     assert dict(log.ka(PERP).backoff) == {POSITION_BACKOFF: Backoff(2, at(3))}
     log.now = at(3)
     (action,) = log.plan(PERP).actions
-    log.append(ev_submit(action, PERP, log.now))
-    log.append(ev_placed(action.client_order_id, "v-9", PERP, OrderStatus.FILLED, "1"))
+    log.append(kit.ev_submit(action, PERP, log.now))
+    log.append(kit.ev_placed(action.client_order_id, "v-9", PERP, OrderStatus.FILLED, "1"))
     assert dict(log.ka(PERP).backoff) == {}
 
 
@@ -232,17 +220,17 @@ def test_rejected_intent_never_placed_before_retry_after(steps: list[tuple[float
             continue
         assert earliest is None or log.now >= earliest
         (action,) = places
-        log.append(ev_submit(action, at=log.now))
+        log.append(kit.ev_submit(action, at=log.now))
         if answer == "reject":
-            log.append(ev_rejected(action.client_order_id, log.now))
+            log.append(kit.ev_rejected(action.client_order_id, log.now))
             entry = log.ka().backoff["a"]
             earliest = entry.retry_after
             assert entry.retry_after == log.now + retry_delay(entry.rejections)
         elif answer == "ack":
-            log.append(ev_placed(action.client_order_id, f"v-{clock}"))
+            log.append(kit.ev_placed(action.client_order_id, f"v-{clock}"))
             earliest = None
             # a later venue cancel lets the intent be placed again at once
-            log.append(ev_cancelled(action.client_order_id, reason="venue"))
+            log.append(kit.ev_cancelled(action.client_order_id, reason="venue"))
 
 
 # --------------------------------------------------------------------------- stale cancel
@@ -256,13 +244,13 @@ def ev_cancel_at(coid: str, when: datetime) -> CancelSubmitted:
 def observed_open(log: Log, ref: str, when: datetime, source: ObservationSource) -> None:
     rec = log.actual.order(KEY, ref)
     assert rec is not None
-    event = ev_observed(rec, OrderStatus.NEW, "0")
+    event = kit.ev_observed(rec, OrderStatus.NEW, "0")
     data = event.data.model_copy(update={"source": source})
     log.append(event.model_copy(update={"data": data, "occurred_at": when}))
 
 
 def test_stale_pending_cancel_cleared_by_a_later_open_observation() -> None:
-    log, venue = Log(), PerfectVenue()
+    log, venue = Log(), kit.PerfectVenue()
     log.publish([order("a")])
     venue.execute(log, log.plan())
     ref = log.ka().intent_orders("a")[0].ref
@@ -282,14 +270,14 @@ def test_stale_pending_cancel_cleared_by_a_later_open_observation() -> None:
 
 
 def test_stale_pending_cancel_of_an_amend_is_cleared_too() -> None:
-    log, venue = Log(), PerfectVenue()
+    log, venue = Log(), kit.PerfectVenue()
     log.publish([order("a")])
     venue.execute(log, log.plan())
     old = log.ka().intent_orders("a")[0].ref
     log.publish([order("a", price="99.00")])
     (amend,) = log.plan().actions
-    log.append(ev_submit(amend, at=at(20)))
-    log.append(ev_placed(amend.client_order_id, "v-new"))
+    log.append(kit.ev_submit(amend, at=at(20)))
+    log.append(kit.ev_placed(amend.client_order_id, "v-new"))
     assert log.ka().pending.get(old) == "cancel"
     observed_open(log, old, at(30), ObservationSource.REST)
     assert log.ka().pending.get(old) is None
@@ -308,7 +296,7 @@ def place_position(log: Log) -> OrderRecord:
     (action,) = log.plan(PERP).actions
     assert action.position_order
     assert action.time_in_force is TimeInForce.IOC
-    log.append(ev_submit(action, PERP, log.now))
+    log.append(kit.ev_submit(action, PERP, log.now))
     rec = log.actual.order(PERP, action.client_order_id)
     assert rec is not None
     return rec
@@ -317,12 +305,12 @@ def place_position(log: Log) -> OrderRecord:
 def expire(log: Log, rec: OrderRecord, filled: str = "0") -> None:
     """The venue's answer to an IOC at `log.now`: it took `filled` and expired the rest."""
     coid = rec.client_order_id or ""
-    log.append(_when(ev_placed(coid, f"v-{rec.attempt}-{rec.intent_id}", PERP), log.now))
+    log.append(_when(kit.ev_placed(coid, f"v-{rec.attempt}-{rec.intent_id}", PERP), log.now))
     if D(filled):
         acked = log.actual.order(PERP, coid)
         assert acked is not None
-        log.append(ev_fill(acked, filled, f"t-{rec.intent_id}"))
-    log.append(_when(ev_cancelled(coid, PERP, reason="expired", filled=filled), log.now))
+        log.append(kit.ev_fill(acked, filled, f"t-{rec.intent_id}"))
+    log.append(_when(kit.ev_cancelled(coid, PERP, reason="expired", filled=filled), log.now))
 
 
 def test_empty_book_position_ioc_backs_off_doubles_and_a_partial_fill_resets() -> None:
@@ -344,12 +332,12 @@ def test_empty_book_position_ioc_backs_off_doubles_and_a_partial_fill_resets() -
     log.now = at(1)  # no event: only time passed
     rec = place_position(log)
     assert rec.intent_id == "@pos-1-2"
-    log.append(_when(ev_placed(rec.client_order_id or "", "v-2", PERP), log.now))
+    log.append(_when(kit.ev_placed(rec.client_order_id or "", "v-2", PERP), log.now))
     assert log.ka(PERP).backoff[POSITION_BACKOFF].rejections == 1  # acked: no progress yet
     log.now = at(1.25)  # the venue's expiry comes by the user-data stream
     acked = log.actual.order(PERP, rec.ref)
     assert acked is not None
-    log.append(ev_observed(acked, OrderStatus.EXPIRED, "0", ObservationSource.WS, log.now))
+    log.append(kit.ev_observed(acked, OrderStatus.EXPIRED, "0", ObservationSource.WS, log.now))
     assert dict(log.ka(PERP).backoff) == {POSITION_BACKOFF: Backoff(2, at(3.25))}
     log.now = at(3.249)
     assert log.plan(PERP).actions == ()
@@ -371,14 +359,16 @@ def test_placed_expired_at_once_backs_off_like_a_rejection_and_shares_its_count(
     log.now = at(1)
     rec = place_position(log)
     log.append(
-        _when(ev_placed(rec.client_order_id or "", "v-1", PERP, OrderStatus.EXPIRED, "0"), log.now)
+        _when(
+            kit.ev_placed(rec.client_order_id or "", "v-1", PERP, OrderStatus.EXPIRED, "0"), log.now
+        )
     )
     assert dict(log.ka(PERP).backoff) == {POSITION_BACKOFF: Backoff(2, at(3))}
     log.now = at(3)
     rec = place_position(log)
     log.append(
         _when(
-            ev_placed(rec.client_order_id or "", "v-2", PERP, OrderStatus.EXPIRED, "0.2"),
+            kit.ev_placed(rec.client_order_id or "", "v-2", PERP, OrderStatus.EXPIRED, "0.2"),
             log.now,
         )
     )
@@ -393,12 +383,12 @@ def test_what_does_not_start_a_position_backoff() -> None:
     actions = log.plan(PERP).actions
     assert {a.position_order for a in actions} == {True, False}
     for action in actions:
-        log.append(ev_submit(action, PERP, log.now))
+        log.append(kit.ev_submit(action, PERP, log.now))
         if action.position_order:
-            log.append(ev_cancelled(action.client_order_id, PERP, reason="lost"))
+            log.append(kit.ev_cancelled(action.client_order_id, PERP, reason="lost"))
         else:
-            log.append(ev_placed(action.client_order_id, "v-a", PERP))
-            log.append(ev_cancelled(action.client_order_id, PERP, reason="expired"))
+            log.append(kit.ev_placed(action.client_order_id, "v-a", PERP))
+            log.append(kit.ev_cancelled(action.client_order_id, PERP, reason="expired"))
     assert dict(log.ka(PERP).backoff) == {}
     assert log.ka(PERP).progress("a").consumed
     (action,) = log.plan(PERP).actions
@@ -437,9 +427,9 @@ def test_position_order_never_placed_before_the_family_retry_after(
         assert earliest is None or log.now >= earliest
         rec = place_position(log)
         if answer == "reject":
-            log.append(ev_rejected(rec.client_order_id or "", log.now, key=PERP))
+            log.append(kit.ev_rejected(rec.client_order_id or "", log.now, key=PERP))
         elif answer == "wait":  # the answer is still on its way: nothing to place
-            log.append(_when(ev_placed(rec.client_order_id or "", f"v-{clock}", PERP), log.now))
+            log.append(_when(kit.ev_placed(rec.client_order_id or "", f"v-{clock}", PERP), log.now))
             assert log.plan(PERP).actions == ()
         expire(log, rec, "0.1" if answer == "partial" else "0")
         if answer == "partial":

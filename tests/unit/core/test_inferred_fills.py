@@ -11,8 +11,9 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.core.strategies import KEY, Log, ev_fill, order, venue_trade, venue_view
+from tests.unit.core.strategies import KEY, Log, ev_fill, order
 from tests.unit.core.test_scenarios import run, snapshot, started
+from tests.unit.core.venue_views import venue_trade, venue_view
 
 from setpoint.core.events import FillObserved, FillSource, OrderStatus
 from setpoint.core.model import Producer

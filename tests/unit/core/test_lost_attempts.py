@@ -8,23 +8,8 @@ from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from tests.unit.core.strategies import (
-    KEY,
-    PERP,
-    Log,
-    PerfectVenue,
-    at,
-    ev_cancelled,
-    ev_fill,
-    ev_placed,
-    ev_submit,
-    lossy_steps,
-    order,
-    positions,
-    run_history,
-    target_orders,
-)
+from tests.unit.core import strategies as kit
+from tests.unit.core.strategies import KEY, PERP, History, Log, at, lossy_histories, order, played
 from tests.unit.core.test_scenarios import run, snapshot
 
 from setpoint.core.diff import position_delta
@@ -46,7 +31,7 @@ KINDS = [
 def _submitted(log: Log, **terms: object) -> Action:
     log.publish([order("a", **terms)])  # type: ignore[arg-type]
     (action,) = log.plan().actions
-    log.append(ev_submit(action, at=at(0)))
+    log.append(kit.ev_submit(action, at=at(0)))
     return action
 
 
@@ -58,7 +43,7 @@ def _lose(log: Log, coid: str) -> None:
         out = run(log, snapshot(log, [], queries={coid: Fetched.of(None)}))
     ((_key, cancel),) = out.actions
     assert (cancel.kind, cancel.client_order_id, cancel.reason) == (ActionKind.CANCEL, coid, "lost")
-    log.append(ev_cancelled(coid, reason="lost"))
+    log.append(kit.ev_cancelled(coid, reason="lost"))
 
 
 @pytest.mark.parametrize("terms", KINDS)
@@ -85,7 +70,7 @@ def test_the_next_attempt_of_an_ioc_finishes_the_intent_as_usual() -> None:
     log = Log()
     first = _submitted(log, time_in_force=TimeInForce.IOC)
     _lose(log, first.client_order_id)
-    PerfectVenue(ioc_fill=D("0.5")).execute(log, log.plan())
+    kit.PerfectVenue(ioc_fill=D("0.5")).execute(log, log.plan())
     assert log.actual.consumed(KEY, "a")
     assert log.plan().actions == ()
     assert log.ka().position == D("0.500")
@@ -98,7 +83,7 @@ def test_a_late_fill_of_a_lost_ioc_makes_it_count_and_consume() -> None:
     _lose(log, first.client_order_id)
     lost = log.actual.order(KEY, first.client_order_id)
     assert lost is not None
-    log.append(ev_fill(lost, "0.300", "t-late"))
+    log.append(kit.ev_fill(lost, "0.300", "t-late"))
     assert log.ka().position == D("0.300")
     assert log.actual.consumed(KEY, "a")
     assert log.plan().actions == ()
@@ -110,7 +95,7 @@ def test_a_late_fill_of_a_lost_gtc_leaves_only_the_rest_to_place() -> None:
     _lose(log, first.client_order_id)
     lost = log.actual.order(KEY, first.client_order_id)
     assert lost is not None
-    log.append(ev_fill(lost, "0.300", "t-late"))
+    log.append(kit.ev_fill(lost, "0.300", "t-late"))
     (again,) = log.plan().actions
     assert (again.attempt, again.quantity) == (2, D("0.700"))
 
@@ -120,7 +105,7 @@ def test_a_cancel_that_finds_the_order_is_not_a_loss() -> None:
     found the order) is a plain cancel: an IOC that reached the venue is finished."""
     log = Log()
     first = _submitted(log, time_in_force=TimeInForce.IOC)
-    log.append(ev_cancelled(first.client_order_id, reason="lost", order_id="v-9"))
+    log.append(kit.ev_cancelled(first.client_order_id, reason="lost", order_id="v-9"))
     rec = log.actual.order(KEY, first.client_order_id)
     assert rec is not None
     assert not rec.lost
@@ -132,8 +117,8 @@ def test_an_answer_folded_before_the_loss_wins() -> None:
     was acknowledged, so the `lost` record is a plain cancel of a GTC (not consumed)."""
     log = Log()
     first = _submitted(log)
-    log.append(ev_placed(first.client_order_id, "v-1"))
-    log.append(ev_cancelled(first.client_order_id, reason="lost"))
+    log.append(kit.ev_placed(first.client_order_id, "v-1"))
+    log.append(kit.ev_cancelled(first.client_order_id, reason="lost"))
     rec = log.actual.order(KEY, first.client_order_id)
     assert rec is not None
     assert (rec.status, rec.lost) == (OrderStatus.CANCELED, False)
@@ -145,7 +130,7 @@ def test_an_in_flight_ioc_closed_otherwise_still_finishes_its_intent() -> None:
     """Only a loss is exempt (rejections: unchanged, see test_backoff)."""
     log = Log()
     first = _submitted(log, time_in_force=TimeInForce.IOC)
-    log.append(ev_cancelled(first.client_order_id, reason="requested"))
+    log.append(kit.ev_cancelled(first.client_order_id, reason="requested"))
     assert log.actual.consumed(KEY, "a")
 
 
@@ -154,16 +139,16 @@ def test_a_lost_position_ioc_contributed_nothing_and_the_delta_is_traded_again()
     log.publish([], key=PERP, position=D("1.000"))
     (ioc,) = log.plan(PERP).actions
     assert (ioc.intent_id, ioc.quantity, ioc.position_order) == ("@pos-1-1", D("1.000"), True)
-    log.append(ev_submit(ioc, PERP, at=at(0)))
+    log.append(kit.ev_submit(ioc, PERP, at=at(0)))
     assert position_delta(log.effective(PERP), log.ka(PERP)) == 0  # in flight: counted
     assert log.plan(PERP).actions == ()
-    log.append(ev_cancelled(ioc.client_order_id, PERP, reason="lost"))
+    log.append(kit.ev_cancelled(ioc.client_order_id, PERP, reason="lost"))
     assert log.ka(PERP).position_open == 0
     assert position_delta(log.effective(PERP), log.ka(PERP)) == D("1.000")
     (again,) = log.plan(PERP).actions
     assert (again.intent_id, again.quantity, again.side) == ("@pos-1-2", D("1.000"), ioc.side)
     assert not log.ka(PERP).backoff  # a loss is no rejection: no backoff
-    PerfectVenue(ioc_fill=D("0.4")).execute(log, log.plan(PERP))
+    kit.PerfectVenue(ioc_fill=D("0.4")).execute(log, log.plan(PERP))
     (rest,) = log.plan(PERP).actions
     assert (rest.intent_id, rest.quantity) == ("@pos-1-3", D("0.600"))
 
@@ -180,21 +165,18 @@ def _terms(action: Action) -> tuple[object, ...]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(lossy_steps, st.lists(st.tuples(target_orders(), positions), min_size=1, max_size=3))
-def test_a_lost_attempt_is_as_if_it_never_was_but_for_its_number(
-    history: list[tuple[str, int]], tgts: list[object]
-) -> None:
+@given(lossy_histories(max_targets=3))
+def test_a_lost_attempt_is_as_if_it_never_was_but_for_its_number(history: History) -> None:
     """Whatever happened before, submitting the plan's places and losing them all leaves the
     differ with the same plan, each place under the next attempt."""
-    log = Log()
-    run_history(log, PerfectVenue(), history, tgts)
+    log = played(history)
     log.now = at(100)
     plan = log.plan()
     places = [a for a in plan.actions if a.kind is ActionKind.PLACE]
     for action in places:
-        log.append(ev_submit(action, at=log.now))
+        log.append(kit.ev_submit(action, at=log.now))
     for action in places:
-        log.append(ev_cancelled(action.client_order_id, reason="lost"))
+        log.append(kit.ev_cancelled(action.client_order_id, reason="lost"))
     again = log.plan()
     assert sorted(map(_terms, again.actions)) == sorted(map(_terms, plan.actions))  # type: ignore[arg-type]
     assert again == log.plan(incremental=False)

@@ -7,6 +7,8 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.unit.core.strategies import KEY as SPOT
+from tests.unit.core.strategies import PERP
 
 from setpoint.core.events import (
     Event,
@@ -27,8 +29,6 @@ from setpoint.core.projections import PortfolioState, apply_portfolio
 from setpoint.testing.synthetic import fill_data, market, markets_loaded
 
 D = Decimal
-SPOT = Key("demo", "BTC/USDT")
-PERP = Key("demo", "BTC/USDT:USDT")
 MARKETS = markets_loaded(
     "demo", market("BTC/USDT"), market("BTC/USDT:USDT", MarketKind.SWAP, contract_size=D(2))
 )

@@ -14,7 +14,8 @@ from decimal import Decimal
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from tests.unit.core.strategies import PERP, Log, PerfectVenue, ev_position, order, venue_view
+from tests.unit.core.strategies import PERP, Log, PerfectVenue, ev_position, order
+from tests.unit.core.venue_views import venue_view
 
 from setpoint.core.events import (
     FillObserved,

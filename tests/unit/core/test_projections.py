@@ -6,26 +6,17 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.unit.core import strategies as kit
 from tests.unit.core.strategies import (
     KEY,
     MARKET,
     PERP,
+    History,
     Log,
-    PerfectVenue,
     at,
-    ev_cancel_submitted,
-    ev_cancelled,
-    ev_fill,
-    ev_not_found,
-    ev_placed,
-    ev_position,
-    ev_rejected,
-    ev_submit,
-    lossy_steps,
+    lossy_histories,
     order,
-    positions,
-    run_history,
-    target_orders,
+    played,
 )
 
 from setpoint.core.events import (
@@ -56,7 +47,7 @@ D = Decimal
 def _placed_log(*orders_: object, **kw: object) -> Log:
     log = Log()
     log.publish(list(orders_), **kw)  # type: ignore[arg-type]
-    PerfectVenue().execute(log, log.plan())
+    kit.PerfectVenue().execute(log, log.plan())
     return log
 
 
@@ -82,7 +73,7 @@ def test_submit_is_in_flight_until_answered() -> None:
     assert dict(log.ka().pending) == {rec.ref: "submit"}
     assert log.actual.in_flight(at(10), 5) == [rec]
     assert log.actual.in_flight(at(3), 5) == []
-    log.append(ev_placed(action.client_order_id, "1"))
+    log.append(kit.ev_placed(action.client_order_id, "1"))
     rec = log.actual.order_by_venue_id(KEY, "1")
     assert rec is not None
     assert rec.status is OrderStatus.NEW
@@ -94,12 +85,12 @@ def test_submit_is_in_flight_until_answered() -> None:
 def test_fill_dedupe_and_cap() -> None:
     log = _placed_log(order("a", qty="1.000"))
     rec = log.actual.live_orders(KEY)[0]
-    fill = ev_fill(rec, "0.400", "t1")
+    fill = kit.ev_fill(rec, "0.400", "t1")
     log.append(fill)
-    log.append(ev_fill(rec, "0.400", "t1"))  # same trade, another event id
+    log.append(kit.ev_fill(rec, "0.400", "t1"))  # same trade, another event id
     assert log.ka().position == D("0.400")
     assert log.ka().has_fill("binance", "t1")
-    log.append(ev_fill(rec, "5", "t2"))  # above the order quantity: capped
+    log.append(kit.ev_fill(rec, "5", "t2"))  # above the order quantity: capped
     rec = log.actual.order(KEY, rec.ref)
     assert rec is not None
     assert rec.filled == D("1.000")
@@ -111,13 +102,13 @@ def test_fill_dedupe_and_cap() -> None:
 
 def test_sell_fills_reduce_position_and_derivative_position_resets() -> None:
     log = Log()
-    log.append(ev_position("2", PERP))
+    log.append(kit.ev_position("2", PERP))
     log.publish([order("s", side="sell", qty="0.5")], key=PERP)
-    PerfectVenue().execute(log, log.plan(PERP))
+    kit.PerfectVenue().execute(log, log.plan(PERP))
     rec = log.actual.live_orders(PERP)[0]
-    log.append(ev_fill(rec, "0.2", "x1"))
+    log.append(kit.ev_fill(rec, "0.2", "x1"))
     assert log.actual.position_of(PERP) == D("1.8")
-    log.append(ev_position("1.5", PERP))
+    log.append(kit.ev_position("1.5", PERP))
     assert log.actual.position_of(PERP) == D("1.5")
 
 
@@ -125,7 +116,7 @@ def test_venue_cancel_is_not_consumed_but_ioc_is() -> None:
     log = _placed_log(order("a"), order("b", time_in_force=TimeInForce.IOC))
     ka = log.ka()
     assert ka.progress("a").attempt == 1
-    log.append(ev_cancelled(ka.progress("a").last_client_order_id, reason="venue"))
+    log.append(kit.ev_cancelled(ka.progress("a").last_client_order_id, reason="venue"))
     assert not log.actual.consumed(KEY, "a")
     assert log.actual.consumed(KEY, "b")  # the perfect venue filled and closed the IOC
 
@@ -135,11 +126,11 @@ def test_rejections() -> None:
     log.publish([order("a"), order("b")])
     plan = log.plan()
     for action in plan.actions:
-        log.append(ev_submit(action))
+        log.append(kit.ev_submit(action))
     a, b = (x.client_order_id for x in plan.actions)
     log.append(
-        ev_rejected(a, terminal=True, reason="bad", code=None),
-        ev_rejected(b, reason="later", code=None),
+        kit.ev_rejected(a, terminal=True, reason="bad", code=None),
+        kit.ev_rejected(b, reason="later", code=None),
     )
     assert log.actual.consumed(KEY, "a")
     assert not log.actual.consumed(KEY, "b")
@@ -149,14 +140,14 @@ def test_rejections() -> None:
 def test_cancel_submitted_pending_and_not_found_count() -> None:
     log = _placed_log(order("a"))
     rec = log.actual.live_orders(KEY)[0]
-    log.append(ev_not_found(rec.ref, 1, at=at(1)), ev_not_found(rec.ref, 2, at=at(5)))
+    log.append(kit.ev_not_found(rec.ref, 1, at=at(1)), kit.ev_not_found(rec.ref, 2, at=at(5)))
     rec = log.actual.order(KEY, rec.ref)
     assert rec is not None
     assert rec.not_found == 2
     assert rec.not_found_since == at(1)
-    log.append(ev_cancel_submitted(rec.ref))
+    log.append(kit.ev_cancel_submitted(rec.ref))
     assert dict(log.ka().pending) == {rec.ref: "cancel"}
-    log.append(ev_cancelled(rec.ref, reason="not_found", filled="0.3"))
+    log.append(kit.ev_cancelled(rec.ref, reason="not_found", filled="0.3"))
     rec = log.actual.order(KEY, rec.ref)
     assert rec is not None
     assert rec.status is OrderStatus.CANCELED
@@ -177,11 +168,11 @@ def test_foreign_orders_adopted_or_not() -> None:
     assert [o.order_id for o in log.actual.live_orders(KEY)] == ["f2"]
     f2 = log.actual.order_by_venue_id(KEY, "f2")
     assert f2 is not None
-    log.append(ev_fill(f2, "0.5", "ft"))
+    log.append(kit.ev_fill(f2, "0.5", "ft"))
     assert log.ka().position == D("0.5")
     f1 = log.actual.order_by_venue_id(KEY, "f1")
     assert f1 is not None
-    log.append(ev_fill(f1, "0.5", "ft2"))
+    log.append(kit.ev_fill(f1, "0.5", "ft2"))
     assert log.ka().position == D("0.5")  # foreign, not adopted: no strategy owns it
 
 
@@ -229,17 +220,13 @@ def test_journal_window() -> None:
 
 # --------------------------------------------------------------------------- properties
 
-histories = st.tuples(
-    lossy_steps, st.lists(st.tuples(target_orders(oco=True), positions), min_size=1)
-)
+histories = lossy_histories(kit.target_orders(oco=True))
 
 
 @settings(max_examples=150, deadline=None)
 @given(histories, st.data())
-def test_rebuild_at_any_position_is_identical(history: object, data: st.DataObject) -> None:
-    history_steps, targets = history  # type: ignore[misc]
-    log = Log()
-    run_history(log, PerfectVenue(), history_steps, targets)
+def test_rebuild_at_any_position_is_identical(history: History, data: st.DataObject) -> None:
+    log = played(history)
     whole = rebuild(log.records)
     assert whole == rebuild(log.records)
     assert whole == (log.intent, log.actual)
@@ -253,10 +240,8 @@ def test_rebuild_at_any_position_is_identical(history: object, data: st.DataObje
 
 @settings(max_examples=100, deadline=None)
 @given(histories)
-def test_fills_twice_count_once(history: object) -> None:
-    history_steps, targets = history  # type: ignore[misc]
-    log = Log()
-    run_history(log, PerfectVenue(), history_steps, targets)
+def test_fills_twice_count_once(history: History) -> None:
+    log = played(history)
     twice = Log()
     for rec in log.records:
         twice.append(rec.event)

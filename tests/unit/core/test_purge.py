@@ -14,20 +14,8 @@ from types import FunctionType, ModuleType
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from immutables import Map
-from tests.unit.core.strategies import (
-    KEY,
-    T0,
-    Log,
-    PerfectVenue,
-    at,
-    ev_cancelled,
-    ev_fill,
-    ev_placed,
-    ev_submit,
-    lossy_steps,
-    run_history,
-    target_orders,
-)
+from tests.unit.core import strategies as kit
+from tests.unit.core.strategies import KEY, T0, History, Log, at, lossy_histories, played
 
 from setpoint.core.events import Event, FillObserved
 from setpoint.core.ids import client_order_id
@@ -39,7 +27,7 @@ D = Decimal
 BUFFER = timedelta(seconds=30)
 PURGING = Map({KEY.account: BUFFER})
 
-histories = st.tuples(lossy_steps, st.lists(st.tuples(target_orders(), st.none()), min_size=1))
+histories = lossy_histories(position=st.none())
 
 
 def _stamped(events: list[Event], steps: list[int]) -> Iterator[Event]:
@@ -84,10 +72,8 @@ def _same_answers(full: KeyActual, purged: KeyActual) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(histories, st.lists(st.integers(0, 20), min_size=1, max_size=5))
-def test_purge_never_changes_an_answer(history: object, steps: list[int]) -> None:
-    history_steps, targets = history  # type: ignore[misc]
-    log = Log()
-    run_history(log, PerfectVenue(), history_steps, targets)
+def test_purge_never_changes_an_answer(history: History, steps: list[int]) -> None:
+    log = played(history)
     full, purged = ActualState.empty(), ActualState.empty(PURGING)
     for position, event in enumerate(_stamped([r.event for r in log.records], steps), 1):
         if _late_new_fill(full, purged, event):
@@ -103,11 +89,9 @@ def test_purge_never_changes_an_answer(history: object, steps: list[int]) -> Non
 @settings(max_examples=100, deadline=None)
 @given(histories, st.lists(st.integers(0, 20), min_size=1, max_size=5), st.data())
 def test_a_purging_fold_rebuilds_and_resumes_identically(
-    history: object, steps: list[int], data: st.DataObject
+    history: History, steps: list[int], data: st.DataObject
 ) -> None:
-    history_steps, targets = history  # type: ignore[misc]
-    log = Log()
-    run_history(log, PerfectVenue(), history_steps, targets)
+    log = played(history)
     restamped = Log(actual=ActualState.empty(PURGING))
     restamped.append(*_stamped([r.event for r in log.records], steps))
     start = ActualState.empty(PURGING)
@@ -123,16 +107,16 @@ def _closed_order(log: Log, intent: str, attempt: int, when: float, trade: str |
     """Place `intent`'s attempt at `when`, fill 0.004 of it by `trade` (if any) and cancel
     it; returns its client order id."""
     action = place_action(KEY, buy(intent, price="100", qty="0.010"), attempt)
-    log.append(ev_submit(action, KEY, at(when)))
+    log.append(kit.ev_submit(action, KEY, at(when)))
     coid = action.client_order_id
-    events: list[Event] = [ev_placed(coid, f"v-{coid}")]
+    events: list[Event] = [kit.ev_placed(coid, f"v-{coid}")]
     log.append(*(e.model_copy(update={"occurred_at": at(when)}) for e in events))
     if trade is not None:
         record = log.actual.order(KEY, coid)
         assert record is not None
-        fill = ev_fill(record, "0.004", trade).model_copy(update={"occurred_at": at(when)})
+        fill = kit.ev_fill(record, "0.004", trade).model_copy(update={"occurred_at": at(when)})
         log.append(fill)
-    cancelled = ev_cancelled(coid, filled="0.004" if trade else "0")
+    cancelled = kit.ev_cancelled(coid, filled="0.004" if trade else "0")
     log.append(cancelled.model_copy(update={"occurred_at": at(when)}))
     return coid
 
@@ -147,7 +131,7 @@ def test_a_late_duplicate_fill_of_a_purged_order_is_still_recognised() -> None:
     assert log.actual.order_by_venue_id(KEY, f"v-{first}") is None
     position, fills = log.ka().position, len(log.ka().fills)
     assert position == D("0.004")
-    late = ev_fill(record, "0.004", "t-1").model_copy(update={"occurred_at": at(500)})
+    late = kit.ev_fill(record, "0.004", "t-1").model_copy(update={"occurred_at": at(500)})
     log.append(late)  # the same trade, read again long after (a restart, a REST read)
     assert log.ka().position == position
     assert len(log.ka().fills) == fills
@@ -162,14 +146,14 @@ def test_an_order_whose_reported_fills_are_on_their_way_is_kept_until_they_come(
     log = Log(actual=ActualState.empty(PURGING))
     action = place_action(KEY, buy("q1", price="100", qty="0.010"))
     coid = action.client_order_id
-    log.append(ev_submit(action, KEY, at(0)))
-    cancelled = ev_cancelled(coid, filled="0.004", order_id="v-1")  # its trade is not in yet
+    log.append(kit.ev_submit(action, KEY, at(0)))
+    cancelled = kit.ev_cancelled(coid, filled="0.004", order_id="v-1")  # its trade is not in yet
     log.append(cancelled.model_copy(update={"occurred_at": at(0)}))
     _closed_order(log, "q2", 1, 60, trade=None)
     _closed_order(log, "q2", 2, 120, trade=None)
     record = log.actual.order(KEY, coid)
     assert record is not None  # kept: the venue reported 0.004 that no fill stands for yet
-    fill = ev_fill(record, "0.004", "t-9").model_copy(update={"occurred_at": at(121)})
+    fill = kit.ev_fill(record, "0.004", "t-9").model_copy(update={"occurred_at": at(121)})
     log.append(fill)
     assert log.ka().position == D("0.004")
     assert log.ka().position_open == 0
@@ -190,8 +174,8 @@ def _requotes(log: Log, count: int, start: int) -> None:
     what a market maker's long day looks like to the actual store. The events are copies of
     one validated set with the ids and times changed (validating 300,000 takes minutes)."""
     action = place_action(KEY, buy("q0", price="100", qty="0.010"))
-    submit, placed = ev_submit(action, KEY), ev_placed(action.client_order_id, "v")
-    cancelled = ev_cancelled(action.client_order_id, order_id="v")
+    submit, placed = kit.ev_submit(action, KEY), kit.ev_placed(action.client_order_id, "v")
+    cancelled = kit.ev_cancelled(action.client_order_id, order_id="v")
     state, position = log.actual, len(log.records)
     for n in range(start, start + count):
         intent, attempt, when = f"q{n % 8}", n // 8 + 1, at(n / 10)

@@ -18,8 +18,8 @@ from tests.unit.core.strategies import (
     positions,
     run_history,
     target_orders,
-    venue_view,
 )
+from tests.unit.core.venue_views import venue_view
 
 from setpoint.core.events import (
     AssetBalance,

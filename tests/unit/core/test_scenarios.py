@@ -6,23 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from tests.unit.core.strategies import (
-    KEY,
-    PERP,
-    Log,
-    PerfectVenue,
-    at,
-    ev_cancel_submitted,
-    ev_cancelled,
-    ev_fill,
-    ev_placed,
-    ev_rejected,
-    ev_submit,
-    order,
-    resting,
-    venue_trade,
-    venue_view,
-)
+from tests.unit.core import strategies as kit
+from tests.unit.core.strategies import KEY, PERP, Log, at, order
+from tests.unit.core.venue_views import resting, venue_trade, venue_view
 
 from setpoint.core.diff import position_delta
 from setpoint.core.events import (
@@ -83,8 +69,8 @@ def resolutions(outcome: ReconcileOutcome) -> list[tuple[str, str]]:
     return [(i.category, i.resolution) for i in outcome.report.items]
 
 
-def started(*orders: object) -> tuple[Log, PerfectVenue]:
-    log, venue = Log(), PerfectVenue()
+def started(*orders: object) -> tuple[Log, kit.PerfectVenue]:
+    log, venue = Log(), kit.PerfectVenue()
     log.publish(list(orders))  # type: ignore[arg-type]
     venue.execute(log, log.plan())
     return log, venue
@@ -165,8 +151,8 @@ def test_foreign_order_under_each_zombie_policy(
 def test_venue_cancel_replaces_for_the_remaining_quantity() -> None:
     log, venue = started(order("a", qty="1.000"))
     rec = log.ka().intent_orders("a")[0]
-    log.append(ev_fill(rec, "0.300", "t1"))
-    log.append(ev_cancelled(rec.ref, reason="venue", filled="0.3"))
+    log.append(kit.ev_fill(rec, "0.300", "t1"))
+    log.append(kit.ev_cancelled(rec.ref, reason="venue", filled="0.3"))
     (again,) = log.plan().actions
     assert (again.kind, again.attempt, again.quantity) == (ActionKind.PLACE, 2, D("0.700"))
     venue.execute(log, log.plan())
@@ -176,7 +162,7 @@ def test_venue_cancel_replaces_for_the_remaining_quantity() -> None:
 def test_partial_fill_then_amend() -> None:
     log, venue = started(order("a", qty="2.000"))
     rec = log.ka().intent_orders("a")[0]
-    log.append(ev_fill(rec, "0.500", "t1"))
+    log.append(kit.ev_fill(rec, "0.500", "t1"))
     log.publish([order("a", price="99.50", qty="2.000")])
     (amend,) = log.plan().actions
     assert amend.kind is ActionKind.AMEND
@@ -185,13 +171,13 @@ def test_partial_fill_then_amend() -> None:
     venue.execute(log, log.plan())
     assert log.ka().progress("a").filled == D("0.500")
     new = log.ka().intent_orders("a")[0]
-    log.append(ev_fill(new, "1.500", "t2"))
+    log.append(kit.ev_fill(new, "1.500", "t2"))
     assert log.actual.consumed(KEY, "a")
     assert log.ka().position == D("2.000")
 
 
 def test_ioc_fills_42_percent_and_the_hedge_follows_exactly() -> None:
-    log, venue = Log(), PerfectVenue(ioc_fill=D("0.42"))
+    log, venue = Log(), kit.PerfectVenue(ioc_fill=D("0.42"))
     log.publish([], position=D("1.000"))
     venue.execute(log, log.plan())
     spot = log.ka().position
@@ -200,7 +186,7 @@ def test_ioc_fills_42_percent_and_the_hedge_follows_exactly() -> None:
     assert rest.quantity == D("0.580")  # exactly the 58% left
     # the hedge target derives from what was executed, not from what was requested
     log.publish([], key=PERP, position=-spot)
-    hedge = PerfectVenue(ioc_fill=D(1), next_id=100)
+    hedge = kit.PerfectVenue(ioc_fill=D(1), next_id=100)
     (short,) = log.plan(PERP).actions
     assert (short.side, short.quantity) == (Side.SELL, D("0.420"))
     hedge.execute(log, log.plan(PERP))
@@ -213,12 +199,12 @@ def test_finished_ioc_whose_fills_are_on_their_way_is_not_traded_again() -> None
     log = Log()
     log.publish([], position=D("1.000"))
     (ioc,) = log.plan().actions
-    log.append(ev_submit(ioc))
-    log.append(ev_placed(ioc.client_order_id, "9", status=OrderStatus.EXPIRED, filled="0.420"))
+    log.append(kit.ev_submit(ioc))
+    log.append(kit.ev_placed(ioc.client_order_id, "9", status=OrderStatus.EXPIRED, filled="0.420"))
     assert position_delta(log.effective(), log.ka()) == D("0.580")
     rec = log.actual.order(KEY, ioc.client_order_id)
     assert rec is not None
-    log.append(ev_fill(rec, "0.420", "t-late"))
+    log.append(kit.ev_fill(rec, "0.420", "t-late"))
     assert log.ka().position == D("0.420")
     assert position_delta(log.effective(), log.ka()) == D("0.580")
 
@@ -255,7 +241,7 @@ def test_in_flight_lost_after_n_tries_cancel_then_new_attempt() -> None:
     ((_key, cancel),) = outcomes[2].actions
     assert (cancel.kind, cancel.client_order_id, cancel.reason) == (ActionKind.CANCEL, coid, "lost")
     assert log.plan().actions == ()  # still in flight: the differ waits
-    log.append(ev_cancel_submitted(coid), ev_cancelled(coid, reason="lost"))
+    log.append(kit.ev_cancel_submitted(coid), kit.ev_cancelled(coid, reason="lost"))
     (again,) = log.plan().actions
     assert (again.intent_id, again.attempt) == ("a", 2)
     assert again.client_order_id == client_order_id("demo", "BTC/USDT", "a", 2)
@@ -264,7 +250,7 @@ def test_in_flight_lost_after_n_tries_cancel_then_new_attempt() -> None:
 def test_filled_above_known_fills_yields_exactly_one_inferred_fill() -> None:
     log, _ = started(order("a", qty="1.000"))
     rec = log.ka().intent_orders("a")[0]
-    log.append(ev_fill(rec, "0.200", "t1"))
+    log.append(kit.ev_fill(rec, "0.200", "t1"))
     rec = log.ka().intent_orders("a")[0]
     view = venue_view(rec, filled=D("0.700"), status=OrderStatus.PARTIALLY_FILLED)
     out = run(log, snapshot(log, [view]))
@@ -284,7 +270,7 @@ def test_filled_above_known_fills_yields_exactly_one_inferred_fill() -> None:
 def test_filled_below_known_fills_is_an_error_not_a_rollback() -> None:
     log, _ = started(order("a", qty="1.000"))
     rec = log.ka().intent_orders("a")[0]
-    log.append(ev_fill(rec, "0.600", "t1"))
+    log.append(kit.ev_fill(rec, "0.600", "t1"))
     rec = log.ka().intent_orders("a")[0]
     out = run(log, snapshot(log, [venue_view(rec, filled=D("0.100"))]))
     assert ("matched", "error") in resolutions(out)
@@ -309,7 +295,7 @@ def test_missing_trades_are_fetched_not_inferred() -> None:
 def test_ioc_intent_consumed_after_partial() -> None:
     log, _ = Log(), None
     log.publish([order("x", time_in_force=TimeInForce.IOC)])
-    PerfectVenue(ioc_fill=D("0.5")).execute(log, log.plan())
+    kit.PerfectVenue(ioc_fill=D("0.5")).execute(log, log.plan())
     assert log.actual.consumed(KEY, "x")
     assert log.plan().actions == ()
 
@@ -349,8 +335,10 @@ def test_insufficient_funds_one_attempt_per_backoff_step_over_a_minute() -> None
             assert (action.kind, action.intent_id) == (ActionKind.PLACE, "a")
             assert action.attempt == len(attempts) + 1
             attempts.append(tenth / 10)
-            log.append(ev_submit(action, at=log.now))
-            log.append(ev_rejected(action.client_order_id, log.now, reason="insufficient balance"))
+            log.append(kit.ev_submit(action, at=log.now))
+            log.append(
+                kit.ev_rejected(action.client_order_id, log.now, reason="insufficient balance")
+            )
     assert attempts == [0, 1, 3, 7, 15, 31]
     assert not log.actual.consumed(KEY, "a")
     assert log.ka().backoff["a"].rejections == 6

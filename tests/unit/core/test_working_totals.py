@@ -10,23 +10,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from immutables import Map
-from tests.unit.core.strategies import (
-    KEY,
-    Log,
-    PerfectVenue,
-    at,
-    ev_cancel_submitted,
-    ev_cancelled,
-    ev_fill,
-    ev_observed,
-    ev_placed,
-    ev_submit,
-    lossy_steps,
-    order,
-    positions,
-    run_history,
-    target_orders,
-)
+from tests.unit.core import strategies as kit
+from tests.unit.core.strategies import KEY, History, Log, at, lossy_histories, order, played
 
 from setpoint.core.events import ObservationSource, OrderObserved, OrderStatus, Origin, Producer
 from setpoint.core.model import Side
@@ -45,9 +30,10 @@ def _busy(parts: tuple[list[tuple[str, int]], list[tuple[str, int]]]) -> list[tu
     return [*_BUSY, *first, *_BUSY, ("publish", 1), *then, *_BUSY]
 
 
-histories = st.tuples(
-    st.tuples(lossy_steps, lossy_steps).map(_busy),
-    st.lists(st.tuples(target_orders(oco=True), positions), min_size=2),
+histories = lossy_histories(
+    kit.target_orders(oco=True),
+    min_targets=2,
+    history_steps=st.tuples(kit.lossy_steps, kit.lossy_steps).map(_busy),
 )
 PURGE_AT_ONCE = Map({KEY.account: timedelta(0)})
 """A purge buffer of nothing: every closed order leaves the store at the next order event."""
@@ -73,10 +59,8 @@ def assert_totals(state: ActualState) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(histories)
-def test_the_totals_equal_the_scan_after_every_event(history: object) -> None:
-    history_steps, targets = history  # type: ignore[misc]
-    log = Log()
-    run_history(log, PerfectVenue(), history_steps, targets)
+def test_the_totals_equal_the_scan_after_every_event(history: History) -> None:
+    log = played(history)
     full, purged = ActualState.empty(), ActualState.empty(PURGE_AT_ONCE)
     for rec in log.records:
         full = apply_actual(full, rec.position, rec.event)
@@ -90,7 +74,9 @@ def test_the_totals_equal_the_scan_after_every_event(history: object) -> None:
 
 def _placed(log: Log, intent: str, side: str, qty: str) -> str:
     action = place_action(KEY, order(intent, side, qty=qty))
-    log.append(ev_submit(action, at=log.now), ev_placed(action.client_order_id, f"v-{intent}"))
+    log.append(
+        kit.ev_submit(action, at=log.now), kit.ev_placed(action.client_order_id, f"v-{intent}")
+    )
     return action.client_order_id
 
 
@@ -100,16 +86,16 @@ def test_fills_cancels_and_a_stale_cancel() -> None:
     bid = _placed(log, "b", "buy", "1.000")
     ask = _placed(log, "a", "sell", "0.250")
     assert (log.ka().buying, log.ka().selling) == (D("1"), D("0.25"))
-    log.append(ev_fill(log.ka().orders[bid], "0.400", "t1"))
+    log.append(kit.ev_fill(log.ka().orders[bid], "0.400", "t1"))
     assert log.ka().buying == D("0.6")
-    sent = ev_cancel_submitted(bid).model_copy(update={"occurred_at": at(0)})
+    sent = kit.ev_cancel_submitted(bid).model_copy(update={"occurred_at": at(0)})
     log.append(sent)
     assert log.ka().buying == 0  # being cancelled: not working any more
     rec = log.ka().orders[bid]
-    log.append(ev_observed(rec, OrderStatus.PARTIALLY_FILLED, "0.400", at=at(10)))
+    log.append(kit.ev_observed(rec, OrderStatus.PARTIALLY_FILLED, "0.400", at=at(10)))
     assert log.ka().orders[bid].pending is None  # the cancel's answer was lost
     assert log.ka().buying == D("0.6")  # working again
-    log.append(ev_cancelled(ask, reason="venue"))
+    log.append(kit.ev_cancelled(ask, reason="venue"))
     assert (log.ka().buying, log.ka().selling) == (D("0.6"), 0)
     assert_totals(log.actual)
 
@@ -118,9 +104,9 @@ def test_an_amend_an_observed_size_and_reported_fills() -> None:
     log = Log()
     old = _placed(log, "b", "buy", "1.000")
     amend = place_action(KEY, order("b", "buy", qty="0.500"), attempt=2, replaces=old)
-    log.append(ev_submit(amend))
+    log.append(kit.ev_submit(amend))
     assert log.ka().buying == D("0.5")  # the old order is being cancelled: only the new
-    log.append(ev_cancelled(old), ev_placed(amend.client_order_id, "v-b2", filled="0.100"))
+    log.append(kit.ev_cancelled(old), kit.ev_placed(amend.client_order_id, "v-b2", filled="0.100"))
     assert log.ka().buying == D("0.4")  # the venue reported 0.1 filled
     rec = log.ka().orders[amend.client_order_id]
     bigger = observed_data(
@@ -129,7 +115,7 @@ def test_an_amend_an_observed_size_and_reported_fills() -> None:
     )  # fmt: skip
     log.append(OrderObserved.create(KEY, Producer.GATEWAY, bigger))
     assert log.ka().buying == D("1.9")  # the venue's size now
-    log.append(ev_fill(rec, "2.000", "t1"))  # every trade, the reported 0.1 included
+    log.append(kit.ev_fill(rec, "2.000", "t1"))  # every trade, the reported 0.1 included
     assert log.ka().buying == 0  # filled: closed
     assert_totals(log.actual)
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.statuses import key_status
 
 from setpoint.bus.embedded import free_port
 from setpoint.bus.messages import Condition, KeyStatus
@@ -111,12 +112,7 @@ def test_a_simulator_name_must_be_a_word(tmp_path: Path) -> None:
 
 
 def test_key_row() -> None:
-    status = KeyStatus(
-        account="demo",
-        symbol="BTC/USDT",
-        generation=7,
-        condition=Condition.DRIFTING,
-        reasons=("OrdersInFlight",),
+    status = key_status(
         open_orders_target=6,
         open_orders_venue=5,
         position_target=None,

@@ -35,7 +35,6 @@ from setpoint.core.events import (
     Action,
     ActionKind,
     CancelSubmitted,
-    CancelSubmittedData,
     DiffComputed,
     DiffComputedData,
     Event,
@@ -48,6 +47,7 @@ from setpoint.differ import decide
 from setpoint.differ.view import DifferView
 from setpoint.eventlog.port import Recorded
 from setpoint.executor import decide as executor_decide
+from setpoint.executor import records
 from setpoint.executor.plan import expand
 from setpoint.testing.synthetic import markets_loaded
 
@@ -62,6 +62,8 @@ class Differ:
 
     view: DifferView = field(default_factory=DifferView)
     generation: int = 0
+    recorded: DiffComputed | None = None
+    """The last decision recorded."""
 
     def append(self, *events: Event) -> None:
         for event in events:
@@ -77,20 +79,19 @@ class Differ:
         facts = self.view.facts(KEY)
         if not decide.should_append(outcome.data, facts.decision, facts.acted):
             return None
-        self.append(DiffComputed.create(KEY, Producer.DIFFER, outcome.data, occurred_at=now))
+        self.recorded = DiffComputed.create(KEY, Producer.DIFFER, outcome.data, occurred_at=now)
+        self.append(self.recorded)
         return outcome.data
 
 
-def cancel_sent(action: Action, when: datetime) -> CancelSubmitted:
-    """The executor's write-ahead of the cancel half of `action` (an amend's, as
-    `executor.plan` splits it)."""
+def cancel_sent(differ: Differ, action: Action, when: datetime) -> CancelSubmitted:
+    """The executor's write-ahead, at `when`, of the cancel half of `action` (an amend's, as
+    `executor.plan` splits it) of the differ's last recorded decision."""
     cancels, _ = expand([action])
     (cancel,) = cancels
-    data = CancelSubmittedData(
-        client_order_id=cancel.client_order_id, order_id=cancel.order_id,
-        intent_id=cancel.intent_id, reason=cancel.reason,
-    )  # fmt: skip
-    return CancelSubmitted.create(KEY, Producer.EXECUTOR, data, occurred_at=when)
+    assert differ.recorded is not None
+    sent = records.cancel_submitted(KEY, cancel, cancel.order_id, differ.recorded, None)
+    return sent.model_copy(update={"occurred_at": when})
 
 
 def still_open(differ: Differ, coid: str, when: datetime) -> OrderObserved:
@@ -119,7 +120,7 @@ def amend_left_unanswered() -> tuple[Differ, Action]:
     assert plan is not None
     (amend,) = plan.actions
     assert (amend.kind, amend.replaces) == (ActionKind.AMEND, place.client_order_id)
-    differ.append(cancel_sent(amend, SENT))
+    differ.append(cancel_sent(differ, amend, SENT))
     assert differ.view.actual.key(KEY).pending.get(place.client_order_id) == "cancel"
     return differ, amend
 
@@ -156,7 +157,7 @@ def test_the_replanned_amend_is_recorded_once_per_cancel_sent() -> None:
     assert differ.reconcile(late) is not None
     assert differ.reconcile(late + timedelta(seconds=1)) is None, "being carried out"
     # the executor sends the cancel again, and again nobody answers
-    differ.append(cancel_sent(amend, late + timedelta(seconds=1)))
+    differ.append(cancel_sent(differ, amend, late + timedelta(seconds=1)))
     assert differ.reconcile(late + timedelta(seconds=2)) is None, "the cancel is on its way"
     again = late + timedelta(seconds=1) + STALE_CANCEL
     differ.append(still_open(differ, old, again))

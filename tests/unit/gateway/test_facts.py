@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.unit.core.strategies import resting
+from tests.unit.core.venue_views import resting
 
 from setpoint.core.events import (
     Event,

@@ -189,20 +189,19 @@ def test_insufficient_margin(engine: Engine) -> None:
     assert caught.value.reason is Reason.INSUFFICIENT_MARGIN
 
 
+SHARED_FIELDS = {"order_id", "client_order_id", "symbol", "side", "price", "quantity"}
+"""The fields the state's orders and trades both have."""
+
+
 def test_state_shape(engine: Engine) -> None:
     engine.place(limit(Side.BUY, "0.01", "59000.00", client_order_id="s1"), 1_000_001)
     engine.move_price(SPOT, D("58000"), 1_000_002)
     state = engine_state(engine)
     order = state["orders"][0]
     assert set(order) == {
-        "order_id",
-        "client_order_id",
-        "symbol",
-        "side",
+        *SHARED_FIELDS,
         "type",
         "time_in_force",
-        "price",
-        "quantity",
         "filled",
         "status",
         "created_us",
@@ -212,19 +211,7 @@ def test_state_shape(engine: Engine) -> None:
     assert order["price"] == "59000"
     assert order["created_us"] == 1_000_001
     trade = state["trades"][0]
-    assert set(trade) == {
-        "trade_id",
-        "order_id",
-        "client_order_id",
-        "symbol",
-        "side",
-        "price",
-        "quantity",
-        "fee",
-        "fee_asset",
-        "maker",
-        "time_us",
-    }
+    assert set(trade) == {*SHARED_FIELDS, "trade_id", "fee", "fee_asset", "maker", "time_us"}
     assert state["balances"]["BTC"] == {"free": "10.01", "locked": "0"}
     assert set(state) >= {"orders", "trades", "balances", "positions"}
 

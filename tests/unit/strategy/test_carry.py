@@ -47,19 +47,11 @@ WALLET = wallet()
 
 
 def _decide(
-    state: CarryState,
-    funding: str,
-    spot_log: list[Event] | None = None,
-    previous: dict[str, TargetState] | None = None,
-    *,
-    perp_log: list[Event] | None = None,
-    margin: MarginObservedData | None = WALLET,
-    params: dict[str, Any] | None = None,
-    contract_size: str = "1",
+    state: CarryState, *args: Any, margin: MarginObservedData | None = WALLET, **fields: Any
 ) -> tuple[CarryState, Desired, Desired]:
-    decision = _decision(
-        state, funding, spot_log, previous, perp_log, margin, params, contract_size
-    )
+    """`_decision` (the margin a full wallet unless `margin` says otherwise): its state and
+    its spot and perpetual targets."""
+    decision = _decision(state, *args, margin=margin, **fields)
     return decision.state, decision.targets[SPOT], decision.targets[PERP]
 
 
