@@ -11,6 +11,7 @@ from setpoint.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from setpoint.venues.commands import (
+        AmendCommand,
         CancelCommand,
         Command,
         CommandReply,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from setpoint.venues.ratelimit import RateLimiter
 
 _WHERE = {
+    "AmendCommand": "commands",
     "CancelCommand": "commands",
     "Command": "commands",
     "CommandReply": "commands",
@@ -44,6 +46,7 @@ _WHERE = {
 """Public name -> the module of this package that defines it."""
 
 __all__ = [
+    "AmendCommand",
     "CancelCommand",
     "Command",
     "CommandReply",

@@ -22,18 +22,19 @@ from setpoint.bus import subjects, telemetry
 from setpoint.bus.replies import Request, Served
 from setpoint.core.reconcile import VenueOrder
 from setpoint.gateway.venue import Venue, VenueError
-from setpoint.venues import settle
-from setpoint.venues.commands import (
+from setpoint.venues import (
     AmendCommand,
     CancelCommand,
     Command,
     CommandReply,
     FillsCommand,
+    Outcome,
     PlaceCommand,
     QueryCommand,
+    VenueFailure,
     parse_command,
+    settle,
 )
-from setpoint.venues.errors import Outcome, VenueFailure
 
 log = logging.getLogger(__name__)
 _REFUSALS = frozenset({Outcome.REJECTED, Outcome.FATAL})
