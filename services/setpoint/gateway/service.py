@@ -23,9 +23,7 @@ Contract:
   appended only when it differs from the last one in the log; with `dead_man_switch` the
   venue's dead-man switch is armed and renewed (gateway/deadman.py).
 * Every fact is appended by producer `gateway`. Fills are deduplicated against the
-  projection (the log is the memory) and by their stable event id. The gateway's own
-  facts (but fills) are folded as they are appended when the projection holds everything
-  before them; the subscription then skips its copies undecoded.
+  projection (the log is the memory) and by their stable event id.
 * Metrics: an order of the account that becomes filled in the live projection counts in
   `setpoint_orders_total{outcome="filled"}` (not while the log is replayed at start); each
   stream failure in `setpoint_ws_reconnects_total` (the stream is then watched again).
@@ -229,25 +227,7 @@ class Gateway:
         for event in events:
             if isinstance(event, FillObserved):
                 self.pending_fills.add(event.event_id)
-        positions = await self.log.append(key, Producer.GATEWAY, list(events), ANY)
-        self._fold_own(positions, events)
-
-    def _fold_own(self, positions: Sequence[int], events: Sequence[Event]) -> None:
-        """Fold facts this process has just appended, each while the projection holds
-        everything before it (so the fold stays in log order); the subscription's copies
-        are then skipped before they are decoded. Appends with a fill are left to the
-        subscription: a fill's id is stable, so its position may be that of an earlier
-        append of the same trade (the log's duplicate window), stored as observed then."""
-        if any(isinstance(event, FillObserved) for event in events):
-            return
-        folded = False
-        for position, event in zip(positions, events, strict=True):
-            if position != self.position + 1:
-                break
-            self._fold(position, event)
-            folded = True
-        if folded:
-            self.runner.notify()
+        await self.log.append(key, Producer.GATEWAY, list(events), ANY)
 
     # ------------------------------------------------------------------ markets
 
