@@ -280,12 +280,10 @@ _INVALID: Span = trace.INVALID_SPAN
 
 def _no_op(trace_source: Tracer) -> bool:
     """True when `trace_source` makes only non-recording spans: a `NoOpTracer`, or the
-    global proxy while no tracer provider is installed."""
-    if isinstance(trace_source, trace.NoOpTracer):
-        return True
-    return isinstance(trace_source, trace.ProxyTracer) and isinstance(
-        trace.get_tracer_provider(), trace.ProxyTracerProvider
-    )
+    global proxy while it delegates to one (no tracer provider installed yet)."""
+    if isinstance(trace_source, trace.ProxyTracer):
+        trace_source = trace_source._tracer  # what the proxy's spans come from now
+    return isinstance(trace_source, trace.NoOpTracer)
 
 
 def _stored_span(traceparent: str) -> Span:
