@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import gc
 
-import pytest
-from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NoOpTracer, Tracer
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -83,25 +81,6 @@ def test_event_traceparent_continues_the_trace() -> None:
         pass
 
     assert _child_of(_only(differ_spans), _only(executor_spans))
-
-
-def test_without_a_tracer_provider_continue_trace_still_carries_the_traceparent() -> None:
-    """No provider installed (the global proxy, or a no-op tracer): the event's
-    traceparent is current inside the block (so appends carry it on), nothing outside,
-    and junk or None continue nothing, as the no-op tracer itself would."""
-    stored = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    sources: list[Tracer] = [NoOpTracer()]
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):  # none installed
-        sources.append(telemetry.tracer("setpoint.test"))
-    for source in sources:
-        for traceparent, inside in ((stored, stored), (None, None), ("junk", None)):
-            with telemetry.continue_trace(source, "execute", traceparent) as span:
-                assert not span.is_recording()
-                assert telemetry.current_traceparent() == inside
-            assert telemetry.current_traceparent() is None
-        with pytest.raises(KeyError), telemetry.continue_trace(source, "execute", stored):
-            raise KeyError("a failure inside the block reaches the caller")
-        assert telemetry.current_traceparent() is None
 
 
 def test_no_active_span_means_no_traceparent() -> None:
