@@ -21,8 +21,22 @@ __all__ = ["loss_clocks", "purge_after", "reconcile_policy", "risk_limits"]
 
 def risk_limits(config: AccountConfig) -> RiskLimits:
     """The account's risk limits (None in the settings = no limit); the same value for the
-    same settings (built once per account configuration)."""
-    return _risk_limits(config)
+    same settings (built once per account configuration).
+
+    Asked per decision: the configuration object last seen answers first, by identity
+    (the cache below hashes all of the configuration's fields, a few µs a call)."""
+    last = _LAST_LIMITS.get(id(config))
+    if last is not None and last[0] is config:
+        return last[1]
+    limits = _risk_limits(config)
+    if len(_LAST_LIMITS) >= _LAST_LIMITS_MAX:
+        _LAST_LIMITS.clear()
+    _LAST_LIMITS[id(config)] = (config, limits)  # holds `config`: its id is not reused
+    return limits
+
+
+_LAST_LIMITS: dict[int, tuple[AccountConfig, RiskLimits]] = {}
+_LAST_LIMITS_MAX = 64
 
 
 @lru_cache(maxsize=64)

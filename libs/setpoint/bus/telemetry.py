@@ -248,11 +248,40 @@ def continue_trace(
     trace_source: Tracer, name: str, traceparent: str | None, start_time: int | None = None
 ) -> Iterator[Span]:
     """Start (and make current) a span that continues the trace of an event's traceparent.
-    `start_time` (ns since the epoch) backdates it, e.g. to when the work it covers began."""
+    `start_time` (ns since the epoch) backdates it, e.g. to when the work it covers began.
+
+    With a no-op tracer (no tracer provider installed) the span is the non-recording one
+    the no-op tracer would make (the traceparent's, or the invalid span for none), made
+    current directly: the same context inside, without the tracer's two context managers
+    (they took about half the time of a call the differ and the executor make per plan)."""
+    if _no_op(trace_source):
+        span = _INVALID if traceparent is None else _stored_span(traceparent)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            yield span
+        finally:
+            otel_context.detach(token)
+        return
     with trace_source.start_as_current_span(
         name, context=context_from_traceparent(traceparent), start_time=start_time
     ) as span:
         yield span
+
+
+_INVALID: Span = trace.INVALID_SPAN
+
+
+def _no_op(trace_source: Tracer) -> bool:
+    """True when `trace_source` makes only non-recording spans: a `NoOpTracer`, or the
+    global proxy while it delegates to one (no tracer provider installed yet)."""
+    if isinstance(trace_source, trace.ProxyTracer):
+        trace_source = trace_source._tracer  # what the proxy's spans come from now
+    return isinstance(trace_source, trace.NoOpTracer)
+
+
+def _stored_span(traceparent: str) -> Span:
+    """The span a no-op tracer continues for `traceparent` (invalid for junk)."""
+    return trace.get_current_span(context_from_traceparent(traceparent))
 
 
 # --------------------------------------------------------------------------- venue HTTP

@@ -40,7 +40,10 @@ class GatewayClient:
         body = command.model_dump_json().encode()
         mux = self._replies or await self._mux()
         try:
-            data, _ = await mux.request(subject, body, telemetry.inject(), self.timeout_s)
+            # no trace context to carry (tracing off, no traceparent): a plain message,
+            # which both ends handle without a header block
+            headers = telemetry.inject() or None
+            data, _ = await mux.request(subject, body, headers, self.timeout_s)
         except NoResponders:
             raise GatewayUnavailable(f"no gateway for account {account}") from None
         except TimeoutError:
