@@ -28,7 +28,7 @@ from setpoint.core.model import Key
 from setpoint.core.projections import AccountPortfolio, ActualState, LossClock
 from setpoint.core.risk import AccountRiskView, RiskLimits
 
-__all__ = ["account_risk_view"]
+__all__ = ["account_loss", "account_risk_view"]
 
 
 def account_risk_view(
@@ -59,7 +59,7 @@ def account_risk_view(
     return AccountRiskView(
         positions=positions,
         marks=marks,
-        loss=_loss(portfolio, limits, now),
+        loss=account_loss(portfolio, limits, now),
         margin_ratio=ratio,
         available_margin=available,
         leverage=leverage,
@@ -88,9 +88,11 @@ def _margin_facts(
     return portfolio.margin_ratio, portfolio.available_margin, leverage
 
 
-def _loss(portfolio: AccountPortfolio | None, limits: RiskLimits, now: datetime) -> Decimal | None:
-    """The account's loss for the ``max_loss`` limit (module docstring); None without a
-    limit or a portfolio."""
+def account_loss(
+    portfolio: AccountPortfolio | None, limits: RiskLimits, now: datetime
+) -> Decimal | None:
+    """The account's loss for the ``max_loss`` limit (module docstring: the view's `loss`,
+    without building the rest of the view); None without a limit or a portfolio."""
     if portfolio is None or limits.max_loss is None:
         return None
     clock = LossClock(limits.loss_window, limits.loss_reset_at)
