@@ -374,7 +374,7 @@ def screen(
     ordered = tuple(actions)
     if limits.none:
         return ordered, ()
-    grow = _Growth.of(ordered, last_price)
+    grow = _Growth.of(ordered)
     if grow is None:
         return ordered, ()
     views = _once(view)
@@ -441,7 +441,7 @@ def screen_each(
 # side's total runs through (|a + t| is convex in t). So checking the extremes of the whole
 # plan decides "nothing is refused" exactly; anything else is left to `screen_each`.
 
-_CANCEL, _PLACE = ActionKind.CANCEL, ActionKind.PLACE
+_CANCEL, _PLACE, _BUY, _SELL = ActionKind.CANCEL, ActionKind.PLACE, Side.BUY, Side.SELL
 _ZERO, _ONE = Decimal(0), Decimal(1)
 
 
@@ -449,27 +449,26 @@ _ZERO, _ONE = Decimal(0), Decimal(1)
 class _Growth:
     """A plan's places and amends, gathered in one pass (plan order)."""
 
+    actions: Sequence[Action]
     cancels: int
     places: int
     quantities: list[Decimal]
-    values: list[Decimal]
-    """The price each is valued at (its own, else the last price)."""
-    unvalued: bool
-    """Some order has no price and there is no last price."""
     banded: list[Decimal]
+    """The prices of the limit orders."""
+    unpriced: bool
+    """Some order has no price (valued at the last price)."""
     buys: list[Decimal]
     sells: list[Decimal]
 
     @staticmethod
-    def of(actions: Sequence[Action], last_price: Decimal | None) -> _Growth | None:
+    def of(actions: Sequence[Action]) -> _Growth | None:
         """None when the plan only cancels."""
         cancels = places = 0
         quantities: list[Decimal] = []
-        values: list[Decimal] = []
         banded: list[Decimal] = []
         buys: list[Decimal] = []
         sells: list[Decimal] = []
-        unvalued = False
+        unpriced = False
         for action in actions:
             kind = action.kind
             if kind is _CANCEL:
@@ -481,21 +480,27 @@ class _Growth:
                 continue
             quantities.append(quantity)
             price = action.price
-            if price is not None:
-                values.append(price)
-                banded.append(price)
-            elif last_price is not None:
-                values.append(last_price)
+            if price is None:
+                unpriced = True
             else:
-                unvalued = True
+                banded.append(price)
             side = action.side
-            if side is Side.BUY:
+            if side is _BUY:
                 buys.append(quantity)
-            elif side is Side.SELL:
+            elif side is _SELL:
                 sells.append(quantity)
         if cancels == len(actions):
             return None
-        return _Growth(cancels, places, quantities, values, unvalued, banded, buys, sells)
+        return _Growth(actions, cancels, places, quantities, banded, unpriced, buys, sells)
+
+    def max_notional(self, last_price: Decimal) -> Decimal:
+        """The largest price * quantity of the plan's places and amends (`check_action`'s
+        order of operations; no price: the last price)."""
+        return max(
+            (last_price if a.price is None else a.price) * a.quantity
+            for a in self.actions
+            if a.kind is not _CANCEL and a.quantity is not None
+        )
 
 
 def _actions_pass(
@@ -509,18 +514,22 @@ def _actions_pass(
     cap = limits.max_open_orders_per_key
     if cap is not None and grow.places and live_count - grow.cancels + grow.places > cap:
         return False
+    banded = grow.banded
+    low, high = (min(banded), max(banded)) if banded else (None, None)
     top = limits.max_order_notional
     if top is not None and grow.quantities:
-        if grow.unvalued:
+        if grow.unpriced and last_price is None:
             return False
         size = market.contract_size if market is not None else _ONE
-        if max(map(mul, grow.values, grow.quantities)) * size > top:
+        dearest = max(p for p in (high, last_price if grow.unpriced else None) if p is not None)
+        bound = dearest * max(grow.quantities) * size  # when above: the exact largest
+        if bound > top and grow.max_notional(last_price or _ZERO) * size > top:
             return False
     band = limits.price_band_bps
-    if band is not None and grow.banded:
+    if band is not None and low is not None and high is not None:
         if last_price is None or last_price <= 0:
             return False
-        for price in (min(grow.banded), max(grow.banded)):
+        for price in (low, high):
             if abs(price - last_price) / last_price * _BPS > band:
                 return False
     return True

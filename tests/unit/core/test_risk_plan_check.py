@@ -5,6 +5,7 @@ without building the key's book or the account's view."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TypeVar
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from setpoint.core.risk import AccountRiskView, KeyBook, RiskLimits, screen, scr
 from setpoint.testing.synthetic import market
 
 D = Decimal
+T = TypeVar("T")
 SYMBOLS = ("BTC/USDT", "BTC/USDT:USDT")
 MARKETS = {
     "BTC/USDT": market("BTC/USDT", step=D("0.001")),
@@ -28,7 +30,7 @@ prices = st.integers(80, 120).map(D)
 caps = st.integers(1, 400).map(lambda n: D(n) / 10)
 
 
-def maybe(values: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+def maybe(values: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
     return st.one_of(st.none(), values)
 
 
@@ -104,14 +106,33 @@ def test_the_plan_level_check_decides_what_the_walk_decides(
     mkt = None if market_name is None else MARKETS[market_name]
     # the ceiling: the book before the plan's cancels (as much working as the book, or more)
     ceiling = KeyBook(book.position, book.buying + extra[0], book.selling + extra[1])
-    common = {"live_count": live_count, "last_price": last_price, "market": mkt}
-    walked = screen_each(plan, limits_, book=book if gated else None, view=view, **common)
-    assert screen(plan, limits_, book=book if gated else None, view=view, **common) == walked
-    lazy = screen(
-        plan, limits_, book=(lambda: book) if gated else None, view=lambda: view,
-        ceiling=ceiling if gated else None, **common,
+    walked = screen_each(
+        plan, limits_, live_count=live_count, last_price=last_price, market=mkt,
+        book=book if gated else None, view=view,
     )  # fmt: skip
+    plain = screen(
+        plan, limits_, live_count=live_count, last_price=last_price, market=mkt,
+        book=book if gated else None, view=view,
+    )  # fmt: skip
+    lazy = screen(
+        plan, limits_, live_count=live_count, last_price=last_price, market=mkt,
+        book=(lambda: book) if gated else None, view=lambda: view,
+        ceiling=ceiling if gated else None,
+    )  # fmt: skip
+    assert plain == walked
     assert lazy == walked
+
+
+def buy(intent: str, quantity: Decimal) -> Action:
+    return Action(
+        kind=ActionKind.PLACE,
+        intent_id=intent,
+        client_order_id=f"sp-{intent}",
+        side=Side.BUY,
+        price=D(100),
+        quantity=quantity,
+        attempt=1,
+    )
 
 
 def _never() -> KeyBook:
@@ -121,8 +142,7 @@ def _never() -> KeyBook:
 def test_a_plan_within_its_limits_is_kept_without_building_the_book_or_the_view() -> None:
     plan = [
         Action(kind=ActionKind.CANCEL, client_order_id="c1", intent_id="i1"),
-        Action(kind=ActionKind.PLACE, intent_id="i2", client_order_id="p2", side=Side.BUY,
-               price=D("100"), quantity=D("0.5"), attempt=1),  # fmt: skip
+        buy("i2", D("0.5")),
     ]
     limits_ = RiskLimits(max_open_orders_per_key=5, max_position=D(3))
     ceiling = KeyBook(D(1), D(1), D(0))
@@ -134,11 +154,7 @@ def test_a_plan_within_its_limits_is_kept_without_building_the_book_or_the_view(
 
 
 def test_a_plan_that_breaks_a_limit_is_walked_with_the_exact_book() -> None:
-    plan = [
-        Action(kind=ActionKind.PLACE, intent_id=f"i{n}", client_order_id=f"p{n}",
-               side=Side.BUY, price=D("100"), quantity=D("1"), attempt=1)  # fmt: skip
-        for n in range(3)
-    ]
+    plan = [buy(f"i{n}", D(1)) for n in range(3)]
     built = []
 
     def book() -> KeyBook:
