@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import gc
 import json
 import statistics
@@ -72,7 +71,7 @@ from setpoint.core.projections import (
     apply_portfolio,
     rebuild,
 )
-from setpoint.core.risk import RiskLimits, loss_reached
+from setpoint.core.risk import AccountRiskView, RiskLimits, loss_reached
 from setpoint.core.riskview import account_loss, account_risk_view
 from setpoint.testing.synthetic import fill_data, market, submitted_data
 
@@ -114,10 +113,14 @@ class _Fold:
         if not GATED:
             return diff(eff, ka, MARKET, last_price=Decimal("60000"), previous=previous)
         portfolio = self.portfolio.account(KEY.account)
-        view = functools.partial(
-            account_risk_view, self.actual, KEY.account, {KEY: Decimal("60000")}, GATES, NOW,
-            portfolio=portfolio,
-        )  # fmt: skip
+        actual = self.actual
+
+        def view() -> AccountRiskView:
+            return account_risk_view(
+                actual, KEY.account, {KEY: Decimal("60000")}, GATES, NOW,
+                portfolio=portfolio, loss=False,
+            )  # fmt: skip
+
         plan = diff(
             eff, ka, MARKET, last_price=Decimal("60000"), previous=previous, limits=GATES,
             view=view,

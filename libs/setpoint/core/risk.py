@@ -38,7 +38,6 @@ Each refusal's detail names the value and the threshold ("... V above T").
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -372,7 +371,7 @@ def screen(
     limit at once; when it passes, no action can break a limit and every one is kept. Only
     when it fails are the actions walked one by one (`screen_each`)."""
     ordered = tuple(actions)
-    if limits.none:
+    if not ordered or limits is NO_LIMITS:  # (limits equal to it pass the check below)
         return ordered, ()
     grow = _Growth.of(ordered)
     if grow is None:
@@ -605,6 +604,13 @@ def _margin_passes(
 
 def _once(view: AccountRiskView | Callable[[], AccountRiskView]) -> Callable[[], AccountRiskView]:
     """`view`, or what the function `view` returns, built at most once."""
-    if callable(view):
-        return functools.cache(view)
-    return lambda: view
+    if not callable(view):
+        return lambda: view
+    built: list[AccountRiskView] = []
+
+    def once() -> AccountRiskView:
+        if not built:
+            built.append(view())
+        return built[0]
+
+    return once

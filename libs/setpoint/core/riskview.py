@@ -39,10 +39,13 @@ def account_risk_view(
     now: datetime,
     sent: Sequence[datetime] = (),
     portfolio: AccountPortfolio | None = None,
+    *,
+    loss: bool = True,
 ) -> AccountRiskView:
     """The view of `account` for the gates (module docstring); `sent`: when the account's
     recent places, amends and cancels were sent (the executor's own record); `portfolio`:
-    the account's figures from the portfolio fold."""
+    the account's figures from the portfolio fold; `loss=False`: leave the loss unknown
+    (for the plan's gates, which do not read it)."""
     markets = actual.markets(account)
     positions: dict[str, Decimal] = {}
     marks = _venue_marks(portfolio)
@@ -59,7 +62,7 @@ def account_risk_view(
     return AccountRiskView(
         positions=positions,
         marks=marks,
-        loss=account_loss(portfolio, limits, now),
+        loss=account_loss(portfolio, limits, now) if loss else None,
         margin_ratio=ratio,
         available_margin=available,
         leverage=leverage,

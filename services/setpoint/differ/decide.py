@@ -33,7 +33,6 @@ key's status.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -149,9 +148,12 @@ def decide(
     limits = risk_limits(account)
     view: AccountRiskView | Callable[[], AccountRiskView] = NO_VIEW
     if limits.exposure:  # built only when the plan places or amends (`risk.screen`)
-        view = functools.partial(
-            account_risk_view, actual, key.account, prices or {}, limits, now, portfolio=portfolio
-        )
+
+        def view() -> AccountRiskView:
+            return account_risk_view(
+                actual, key.account, prices or {}, limits, now, portfolio=portfolio, loss=False
+            )
+
     plan = diff(
         effective,
         key_actual,
