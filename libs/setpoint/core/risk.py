@@ -44,6 +44,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import repeat
 from operator import mul
+from typing import NamedTuple
 
 from setpoint.core.events import Action, ActionKind, RiskReason
 from setpoint.core.model import MarketInfo, Side
@@ -444,8 +445,7 @@ _CANCEL, _PLACE, _BUY, _SELL = ActionKind.CANCEL, ActionKind.PLACE, Side.BUY, Si
 _ZERO, _ONE = Decimal(0), Decimal(1)
 
 
-@dataclass(frozen=True, slots=True)
-class _Growth:
+class _Growth(NamedTuple):
     """A plan's places and amends, gathered in one pass (plan order)."""
 
     actions: Sequence[Action]
@@ -520,15 +520,17 @@ def _actions_pass(
         if grow.unpriced and last_price is None:
             return False
         size = market.contract_size if market is not None else _ONE
-        dearest = max(p for p in (high, last_price if grow.unpriced else None) if p is not None)
-        bound = dearest * max(grow.quantities) * size  # when above: the exact largest
+        dearest = high
+        if grow.unpriced and (dearest is None or (last_price or _ZERO) > dearest):
+            dearest = last_price
+        bound = (dearest or _ZERO) * max(grow.quantities) * size  # above: the exact largest
         if bound > top and grow.max_notional(last_price or _ZERO) * size > top:
             return False
     band = limits.price_band_bps
     if band is not None and low is not None and high is not None:
         if last_price is None or last_price <= 0:
             return False
-        for price in (low, high):
+        for price in (low,) if low == high else (low, high):
             if abs(price - last_price) / last_price * _BPS > band:
                 return False
     return True
