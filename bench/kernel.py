@@ -22,8 +22,9 @@ fold alone. The contract: at least 80,000 events/s including parsing.
 
 `--gates`: every risk gate on, with thresholds nothing in the key reaches (notional, open
 orders, price band, position, gross and net exposure, margin health, loss over a one-hour
-window), and each plan also builds the account's risk view from the projections and the
-portfolio fold and checks the loss limit, as the differ does: the gates' cost.
+window), and each plan also hands the kernel the account's risk view (built from the
+projections and the portfolio fold when a gate needs it) and checks the loss limit, as the
+differ does: the gates' cost.
 
 Also runnable as `python -m bench.kernel`.
 """
@@ -70,8 +71,8 @@ from setpoint.core.projections import (
     apply_portfolio,
     rebuild,
 )
-from setpoint.core.risk import RiskLimits, loss_breached
-from setpoint.core.riskview import account_risk_view
+from setpoint.core.risk import AccountRiskView, RiskLimits, loss_reached
+from setpoint.core.riskview import account_loss, account_risk_view
 from setpoint.testing.synthetic import fill_data, market, submitted_data
 
 KEY = Key("bench", "BTC/USDT")
@@ -111,15 +112,20 @@ class _Fold:
         eff = effective_target(self.intent.target(KEY), ka, self.actual.account("bench"), NOW)
         if not GATED:
             return diff(eff, ka, MARKET, last_price=Decimal("60000"), previous=previous)
-        view = account_risk_view(
-            self.actual, KEY.account, {KEY: Decimal("60000")}, GATES, NOW,
-            portfolio=self.portfolio.account(KEY.account),
-        )  # fmt: skip
+        portfolio = self.portfolio.account(KEY.account)
+        actual = self.actual
+
+        def view() -> AccountRiskView:
+            return account_risk_view(
+                actual, KEY.account, {KEY: Decimal("60000")}, GATES, NOW,
+                portfolio=portfolio, loss=False,
+            )  # fmt: skip
+
         plan = diff(
             eff, ka, MARKET, last_price=Decimal("60000"), previous=previous, limits=GATES,
             view=view,
         )  # fmt: skip
-        assert loss_breached(view, GATES) is None
+        assert loss_reached(account_loss(portfolio, GATES, NOW), GATES) is None
         return plan
 
 

@@ -45,7 +45,8 @@ both paths give the same plan.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
@@ -342,24 +343,27 @@ def diff(
     ioc_band_bps: int = 50,
     limits: RiskLimits = NO_LIMITS,
     previous: Plan | None = None,
-    view: AccountRiskView = NO_VIEW,
+    view: AccountRiskView | Callable[[], AccountRiskView] = NO_VIEW,
     ids: IdScheme = IdScheme.DASHED,
 ) -> Plan:
     """The plan that converges `actual` (one key) to `target` (module docstring). `view`:
-    the account's facts for the exposure gates (`risk.check_exposure`); `ids`: how the
-    venue's client order ids are written (`core.ids`)."""
+    the account's facts for the exposure gates (`risk.check_exposure`), or a function that
+    builds them, called only when a plan places or amends and an exposure gate needs them;
+    `ids`: how the venue's client order ids are written (`core.ids`)."""
     ctx = _Ctx.of(target.key, market, ids)
     decisions = _decisions(target, actual, market, ctx, previous)
     raw = _flatten(decisions)
     move = _position_action(target, actual, ctx, last_price, ioc_band_bps)
     if move is not None:
         raw.append(move)
-    book = None
-    if limits.exposure and market is not None and any(a.kind is not ActionKind.CANCEL for a in raw):
-        book = _book(actual, raw, market)
+    book, ceiling = None, None
+    if limits.exposure and market is not None and raw:
+        size = market.contract_size
+        ceiling = KeyBook(actual.position * size, actual.buying * size, actual.selling * size)
+        book = functools.partial(_book, actual, raw, market)
     actions, reasons = screen(
         raw, limits, live_count=len(actual.live), last_price=last_price, market=market,
-        book=book, view=view,
+        book=book, view=view, ceiling=ceiling,
     )  # fmt: skip
     settled = _position_settled(position_delta(target, actual), ctx, last_price, ioc_band_bps)
     cache = _Cache(

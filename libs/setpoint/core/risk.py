@@ -38,10 +38,13 @@ Each refusal's detail names the value and the threshold ("... V above T").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import repeat
+from operator import mul
+from typing import NamedTuple
 
 from setpoint.core.events import Action, ActionKind, RiskReason
 from setpoint.core.model import MarketInfo, Side
@@ -54,8 +57,10 @@ __all__ = [
     "check_exposure",
     "check_rate",
     "loss_breached",
+    "loss_reached",
     "reduces",
     "screen",
+    "screen_each",
 ]
 
 _BPS = Decimal(10_000)
@@ -334,7 +339,12 @@ def check_rate(
 def loss_breached(view: AccountRiskView, limits: RiskLimits) -> RiskReason | None:
     """``max_loss``: the account's loss is at or above `max_loss` (the account is to go
     liquidate-only); None while the loss is unknown or below it."""
-    cap, loss = limits.max_loss, view.loss
+    return loss_reached(view.loss, limits)
+
+
+def loss_reached(loss: Decimal | None, limits: RiskLimits) -> RiskReason | None:
+    """`loss_breached` for the account's `loss` alone (`riskview.account_loss`)."""
+    cap = limits.max_loss
     if cap is None or loss is None or loss < cap:
         return None
     return RiskReason(rule="max_loss", detail=f"loss {loss} at or above {cap}")
@@ -347,10 +357,53 @@ def screen(
     live_count: int,
     last_price: Decimal | None,
     market: MarketInfo | None = None,
+    book: KeyBook | Callable[[], KeyBook] | None = None,
+    view: AccountRiskView | Callable[[], AccountRiskView] = NO_VIEW,
+    ceiling: KeyBook | None = None,
+) -> tuple[tuple[Action, ...], tuple[RiskReason, ...]]:
+    """Split `actions` (in plan order) into those to execute and reasons for the others:
+    exactly what `screen_each` decides, faster. `book`, `view`: as for `screen_each`, or a
+    function that builds them, called only when needed. `ceiling`: the key's book before
+    the plan's cancels, whose working quantities are at least `book`'s (and `book`'s are
+    at least 0); the plan-level check tries it first, so that `book` is built only when
+    that check fails with it.
+
+    First the plan-level check (`_plan_passes`): the whole plan's worst case against each
+    limit at once; when it passes, no action can break a limit and every one is kept. Only
+    when it fails are the actions walked one by one (`screen_each`)."""
+    ordered = tuple(actions)
+    if not ordered or limits is NO_LIMITS:  # (limits equal to it pass the check below)
+        return ordered, ()
+    grow = _Growth.of(ordered)
+    if grow is None:
+        return ordered, ()
+    views = _once(view)
+    if _actions_pass(grow, limits, live_count, last_price, market):
+        if not limits.exposure or market is None or book is None:
+            return ordered, ()
+        if ceiling is not None and _exposure_passes(grow, ceiling, True, views, limits, market):
+            return ordered, ()
+        book = book() if callable(book) else book
+        if _exposure_passes(grow, book, False, views, limits, market):
+            return ordered, ()
+    book = book() if callable(book) else book
+    return screen_each(
+        ordered, limits, live_count=live_count, last_price=last_price, market=market,
+        book=book, view=views(),
+    )  # fmt: skip
+
+
+def screen_each(
+    actions: Iterable[Action],
+    limits: RiskLimits,
+    *,
+    live_count: int,
+    last_price: Decimal | None,
+    market: MarketInfo | None = None,
     book: KeyBook | None = None,
     view: AccountRiskView = NO_VIEW,
 ) -> tuple[tuple[Action, ...], tuple[RiskReason, ...]]:
-    """Split `actions` (in plan order) into those to execute and reasons for the others.
+    """`screen` one action at a time, in plan order (the rules of the module docstring).
     `book`: the key's position and working orders once the plan's cancels (and amends'
     old orders) are gone, for the exposure gates (None: those gates are not checked);
     each kept place or amend is added to it."""
@@ -378,3 +431,188 @@ def screen(
         else:
             reasons.append(reason)
     return tuple(kept), tuple(reasons)
+
+
+# ------------------------------------------------------------------ the plan-level check
+#
+# Every per-action rule compares a value that only grows with the action's price distance,
+# its notional, or the side's working total (all quantities are positive, and Decimal
+# rounding keeps order), or whose absolute value is largest at one end of the range the
+# side's total runs through (|a + t| is convex in t). So checking the extremes of the whole
+# plan decides "nothing is refused" exactly; anything else is left to `screen_each`.
+
+_CANCEL, _PLACE, _BUY, _SELL = ActionKind.CANCEL, ActionKind.PLACE, Side.BUY, Side.SELL
+_ZERO, _ONE = Decimal(0), Decimal(1)
+
+
+class _Growth(NamedTuple):
+    """A plan's places and amends, gathered in one pass (plan order)."""
+
+    actions: Sequence[Action]
+    cancels: int
+    places: int
+    quantities: list[Decimal]
+    banded: list[Decimal]
+    """The prices of the limit orders."""
+    unpriced: bool
+    """Some order has no price (valued at the last price)."""
+    buys: list[Decimal]
+    sells: list[Decimal]
+
+    @staticmethod
+    def of(actions: Sequence[Action]) -> _Growth | None:
+        """None when the plan only cancels."""
+        cancels = places = 0
+        quantities: list[Decimal] = []
+        banded: list[Decimal] = []
+        buys: list[Decimal] = []
+        sells: list[Decimal] = []
+        unpriced = False
+        for action in actions:
+            kind = action.kind
+            if kind is _CANCEL:
+                cancels += 1
+                continue
+            places += kind is _PLACE
+            quantity = action.quantity
+            if quantity is None:
+                continue
+            quantities.append(quantity)
+            price = action.price
+            if price is None:
+                unpriced = True
+            else:
+                banded.append(price)
+            side = action.side
+            if side is _BUY:
+                buys.append(quantity)
+            elif side is _SELL:
+                sells.append(quantity)
+        if cancels == len(actions):
+            return None
+        return _Growth(actions, cancels, places, quantities, banded, unpriced, buys, sells)
+
+    def max_notional(self, last_price: Decimal) -> Decimal:
+        """The largest price * quantity of the plan's places and amends (`check_action`'s
+        order of operations; no price: the last price)."""
+        return max(
+            (last_price if a.price is None else a.price) * a.quantity
+            for a in self.actions
+            if a.kind is not _CANCEL and a.quantity is not None
+        )
+
+
+def _actions_pass(
+    grow: _Growth,
+    limits: RiskLimits,
+    live_count: int,
+    last_price: Decimal | None,
+    market: MarketInfo | None,
+) -> bool:
+    """No place exceeds the open-order limit and no place/amend breaks `check_action`."""
+    cap = limits.max_open_orders_per_key
+    if cap is not None and grow.places and live_count - grow.cancels + grow.places > cap:
+        return False
+    banded = grow.banded
+    low, high = (min(banded), max(banded)) if banded else (None, None)
+    top = limits.max_order_notional
+    if top is not None and grow.quantities:
+        if grow.unpriced and last_price is None:
+            return False
+        size = market.contract_size if market is not None else _ONE
+        dearest = high
+        if grow.unpriced and (dearest is None or (last_price or _ZERO) > dearest):
+            dearest = last_price
+        bound = (dearest or _ZERO) * max(grow.quantities) * size  # above: the exact largest
+        if bound > top and grow.max_notional(last_price or _ZERO) * size > top:
+            return False
+    band = limits.price_band_bps
+    if band is not None and low is not None and high is not None:
+        if last_price is None or last_price <= 0:
+            return False
+        for price in (low,) if low == high else (low, high):
+            if abs(price - last_price) / last_price * _BPS > band:
+                return False
+    return True
+
+
+def _exposure_passes(
+    grow: _Growth,
+    book: KeyBook,
+    floor: bool,
+    views: Callable[[], AccountRiskView],
+    limits: RiskLimits,
+    market: MarketInfo,
+) -> bool:
+    """No place/amend breaks `check_exposure` with every one of them kept: each side's
+    worst case from its working total (0 with `floor`: `book` is then a ceiling) to that
+    total plus the side's places and amends."""
+    view, symbol, size = views(), market.symbol, market.contract_size
+    mark = view.marks.get(symbol)
+    margin = limits.max_margin_ratio if market.is_derivative else None
+    gross_cap, net_cap = limits.max_gross_exposure, limits.max_net_exposure
+    valued = limits.max_position_notional is not None or gross_cap is not None
+    if mark is None and (valued or net_cap is not None or margin is not None):
+        return False
+    gross = net = _ZERO
+    if gross_cap is not None or net_cap is not None:
+        gross, net = _exposure(view, symbol)
+    for side, quantities in ((Side.BUY, grow.buys), (Side.SELL, grow.sells)):
+        if not quantities:
+            continue
+        working = book.working(side)
+        low, top = _ZERO if floor else working, sum(map(mul, quantities, repeat(size)), working)
+        if side is Side.BUY:
+            ends = (book.position + low, book.position + top)
+        else:
+            ends = (book.position - low, book.position - top)
+        if not _ends_pass(ends, mark or _ZERO, gross, net, limits):
+            return False
+    if margin is None or not (grow.buys or grow.sells):
+        return True
+    return _margin_passes(max(grow.buys + grow.sells) * size, mark or _ZERO, view, symbol, margin)
+
+
+def _ends_pass(
+    ends: tuple[Decimal, Decimal], mark: Decimal, gross: Decimal, net: Decimal, limits: RiskLimits
+) -> bool:
+    """The position, position notional, gross and net gates pass at both ends of a side's
+    worst case (so everywhere between)."""
+    big = max(abs(ends[0]), abs(ends[1]))
+    if limits.max_position is not None and big > limits.max_position:
+        return False
+    cap = limits.max_position_notional
+    if cap is not None and big * mark > cap:
+        return False
+    gross_cap, net_cap = limits.max_gross_exposure, limits.max_net_exposure
+    for worst in ends:
+        after = worst * mark
+        if gross_cap is not None and gross + abs(after) > gross_cap:
+            return False
+        if net_cap is not None and abs(net + after) > net_cap:
+            return False
+    return True
+
+
+def _margin_passes(
+    quantity: Decimal, mark: Decimal, view: AccountRiskView, symbol: str, cap: Decimal
+) -> bool:
+    """The margin gate passes the plan's largest place/amend (`quantity`, base units)."""
+    ratio, available = view.margin_ratio, view.available_margin
+    if ratio is not None and ratio > cap:
+        return False
+    return available is None or quantity * mark / view.leverage.get(symbol, _ONE) <= available
+
+
+def _once(view: AccountRiskView | Callable[[], AccountRiskView]) -> Callable[[], AccountRiskView]:
+    """`view`, or what the function `view` returns, built at most once."""
+    if not callable(view):
+        return lambda: view
+    built: list[AccountRiskView] = []
+
+    def once() -> AccountRiskView:
+        if not built:
+            built.append(view())
+        return built[0]
+
+    return once

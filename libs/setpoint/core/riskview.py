@@ -28,7 +28,7 @@ from setpoint.core.model import Key
 from setpoint.core.projections import AccountPortfolio, ActualState, LossClock
 from setpoint.core.risk import AccountRiskView, RiskLimits
 
-__all__ = ["account_risk_view"]
+__all__ = ["account_loss", "account_risk_view"]
 
 
 def account_risk_view(
@@ -39,10 +39,13 @@ def account_risk_view(
     now: datetime,
     sent: Sequence[datetime] = (),
     portfolio: AccountPortfolio | None = None,
+    *,
+    loss: bool = True,
 ) -> AccountRiskView:
     """The view of `account` for the gates (module docstring); `sent`: when the account's
     recent places, amends and cancels were sent (the executor's own record); `portfolio`:
-    the account's figures from the portfolio fold."""
+    the account's figures from the portfolio fold; `loss=False`: leave the loss unknown
+    (for the plan's gates, which do not read it)."""
     markets = actual.markets(account)
     positions: dict[str, Decimal] = {}
     marks = _venue_marks(portfolio)
@@ -59,7 +62,7 @@ def account_risk_view(
     return AccountRiskView(
         positions=positions,
         marks=marks,
-        loss=_loss(portfolio, limits, now),
+        loss=account_loss(portfolio, limits, now) if loss else None,
         margin_ratio=ratio,
         available_margin=available,
         leverage=leverage,
@@ -88,9 +91,11 @@ def _margin_facts(
     return portfolio.margin_ratio, portfolio.available_margin, leverage
 
 
-def _loss(portfolio: AccountPortfolio | None, limits: RiskLimits, now: datetime) -> Decimal | None:
-    """The account's loss for the ``max_loss`` limit (module docstring); None without a
-    limit or a portfolio."""
+def account_loss(
+    portfolio: AccountPortfolio | None, limits: RiskLimits, now: datetime
+) -> Decimal | None:
+    """The account's loss for the ``max_loss`` limit (module docstring: the view's `loss`,
+    without building the rest of the view); None without a limit or a portfolio."""
     if portfolio is None or limits.max_loss is None:
         return None
     clock = LossClock(limits.loss_window, limits.loss_reset_at)

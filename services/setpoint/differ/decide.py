@@ -33,7 +33,7 @@ key's status.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,8 +54,8 @@ from setpoint.core.events import (
 )
 from setpoint.core.model import Key
 from setpoint.core.projections import AccountPortfolio, ActualState, IntentState
-from setpoint.core.risk import NO_VIEW, loss_breached
-from setpoint.core.riskview import account_risk_view
+from setpoint.core.risk import NO_VIEW, AccountRiskView, loss_reached
+from setpoint.core.riskview import account_loss, account_risk_view
 from setpoint.settings_core import risk_limits
 from setpoint.venues.capabilities import id_scheme
 
@@ -146,11 +146,14 @@ def decide(
     key_actual = actual.key(key)
     effective = effective_target(accepted, key_actual, actual.account(key.account), now, key)
     limits = risk_limits(account)
-    view = NO_VIEW
-    if limits.exposure or limits.max_loss is not None:
-        view = account_risk_view(
-            actual, key.account, prices or {}, limits, now, portfolio=portfolio
-        )
+    view: AccountRiskView | Callable[[], AccountRiskView] = NO_VIEW
+    if limits.exposure:  # built only when the plan places or amends (`risk.screen`)
+
+        def view() -> AccountRiskView:
+            return account_risk_view(
+                actual, key.account, prices or {}, limits, now, portfolio=portfolio, loss=False
+            )
+
     plan = diff(
         effective,
         key_actual,
@@ -167,7 +170,7 @@ def decide(
         data = data.model_copy(update={"risk": effective.reasons + plan.risk})
     liquidate = None
     if limits.max_loss is not None and actual.mode(key.account) is AccountMode.NORMAL:
-        liquidate = loss_breached(view, limits)
+        liquidate = loss_reached(account_loss(portfolio, limits, now), limits)
     return Outcome(
         data, refused=plan.risk, plan=plan, wake_at=effective.wake_at, liquidate=liquidate
     )
