@@ -66,6 +66,7 @@ from setpoint.core.projections import ActualState, IntentState, apply_actual, ap
 from setpoint.core.reconcile import VenueOrder
 from setpoint.eventlog import ANY, EventLog, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
+from setpoint.eventlog.snapshots import snapshots_for
 from setpoint.gateway import facts
 from setpoint.gateway.convert import dec, to_fill, to_order
 from setpoint.gateway.deadman import DeadManSwitch, supported
@@ -114,6 +115,11 @@ class Gateway:
             on_failed=lambda exc: self.supervisor.fail(f"log ({account})", exc),
         )  # fmt: skip
         self.supervisor.watch(self.runner)
+        snapshots = snapshots_for(
+            settings, event_log, f"gateway.{account}", purge_after(settings), account
+        )
+        if snapshots is not None:
+            self.runner.use_snapshots(snapshots, self._capture, self._restore)
         self.handlers = CommandHandlers(nc, account, venue, self.record_fills_of)
         self.reconciler = Reconciler(venue, self, self.append, account=account, config=self.config)
         self._once: set[asyncio.Task[None]] = set()
@@ -208,6 +214,15 @@ class Gateway:
 
     def _applied(self) -> int:
         return self.position
+
+    def _capture(self) -> tuple[Any, ...]:
+        """The fold's state for a snapshot (the runner's `use_snapshots`)."""
+        return (self.actual, self.intent, self.position, self.last_margin,
+                dict(self.last_fill_at))  # fmt: skip
+
+    def _restore(self, state: tuple[Any, ...]) -> None:
+        self.actual, self.intent, self.position, self.last_margin, last_fill_at = state
+        self.last_fill_at = dict(last_fill_at)
 
     async def caught_up(self, within_s: float = 30.0) -> None:  # float-ok
         """Wait until every event in the log now has been folded (TimeoutError after
