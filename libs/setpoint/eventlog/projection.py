@@ -142,9 +142,7 @@ class ProjectionRunner:
         answer (a server restarting as the service starts), the read is resumed from the
         projection's position after a backoff, logged once."""
         if self._snapshots is not None and self._applied() == 0:
-            loaded = await self._snapshots.load(self.log)
-            if loaded is not None:
-                self._restore(loaded[1])
+            await self._from_snapshot(self._snapshots)
         failures = 0
         while True:
             try:
@@ -173,6 +171,20 @@ class ProjectionRunner:
         self._snapshot_task = asyncio.create_task(
             snapshots.save(self.log, position, state), name=f"snapshot {self.name}"
         )
+
+    async def _from_snapshot(self, snapshots: Snapshots) -> None:
+        """Restore the newest valid snapshot; one whose state does not fit `restore` (a
+        body of the right format but another shape) is ignored as any mismatch is."""
+        loaded = await snapshots.load(self.log)
+        if loaded is None:
+            return
+        try:
+            self._restore(loaded[1])
+        except (TypeError, ValueError) as exc:
+            if self._applied() != 0:  # half restored: never fold on from it
+                raise
+            snapshots.position = 0
+            log.warning("%s: snapshot ignored (%r); rebuilding from the log", self.name, exc)
 
     async def _rebuild_once(self) -> None:
         head = await self.log.head()

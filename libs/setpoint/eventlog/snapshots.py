@@ -99,8 +99,8 @@ class ObjectSnapshotStore(SnapshotStore):
             try:
                 self._store = await js.object_store(self._bucket)
             except BucketNotFoundError:
-                config = ObjectStoreConfig(bucket=self._bucket, replicas=self._replicas)
-                self._store = await js.create_object_store(config=config)
+                config = ObjectStoreConfig(replicas=self._replicas)
+                self._store = await js.create_object_store(self._bucket, config)
         return self._store
 
     async def get(self, name: str) -> bytes | None:

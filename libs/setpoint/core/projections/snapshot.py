@@ -238,7 +238,10 @@ def _typed(plain: list[Any], kind: type) -> type:
 
 def _named(plain: list[Any]) -> Any:
     t = _typed(plain, tuple)
-    return tuple.__new__(t, [from_plain(x) for x in plain[2:]])
+    fields = [from_plain(x) for x in plain[2:]]
+    if len(fields) != len(t._fields):  # type: ignore[attr-defined]
+        raise SnapshotFormatError(f"{plain[1]} with {len(fields)} fields")
+    return tuple.__new__(t, fields)
 
 
 def _dataclass(plain: list[Any]) -> Any:
