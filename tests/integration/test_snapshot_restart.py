@@ -18,9 +18,9 @@ import orjson
 import pytest
 from immutables import Map
 from nats.aio.client import Client as NATS
-from setpoint.differ.view import DifferView
 
 from setpoint.core.events import Event
+from setpoint.differ.view import DifferView
 from setpoint.eventlog import ANY, Recorded
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.eventlog.projection import ProjectionRunner
@@ -59,6 +59,7 @@ class Started:
     def __init__(self, log: JetStreamEventLog, snapshots: Snapshots | None) -> None:
         self.view = DifferView(PURGE)
         self.folded = 0
+        self.snapshots = snapshots
         self.runner = ProjectionRunner(log, self._apply, lambda: self.view.position, name="t")
         if snapshots is not None:
             self.runner.use_snapshots(snapshots, self.view.capture, self.view.restore)
@@ -76,11 +77,12 @@ def _snapshots(store: ObjectSnapshotStore, kind: str = "differ") -> Snapshots:
     return Snapshots(store, kind, settings_digest(PURGE), EVERY)
 
 
-async def _written(snapshots: Snapshots, position: int) -> None:
-    """Wait for the background write (a generous deadline: no timing is asserted)."""
-    async with asyncio.timeout(60):
-        while snapshots.position < position:
-            await asyncio.sleep(0.02)
+async def _written(started: Started, position: int) -> None:
+    """Wait for the background write of the snapshot at `position` (or past it)."""
+    assert await started.runner.caught_up(60)
+    assert await started.runner.snapshot_written()
+    assert started.snapshots is not None
+    assert started.snapshots.position >= position
 
 
 async def _full(log: JetStreamEventLog) -> Any:
@@ -97,8 +99,8 @@ async def test_a_restart_folds_only_the_events_after_the_snapshot(
 ) -> None:
     events = synthetic_log(1200, seed=5)
     log = await _stream(nc, events[:1000])
-    first = _snapshots(store)
-    await Started(log, first).start()
+    first = Started(log, _snapshots(store))
+    await first.start()
     await _written(first, 1000)  # due after the rebuild: written in the background
     await _append(log, events[1000:])
     again = Started(log, _snapshots(store))
@@ -119,7 +121,7 @@ async def test_a_following_runner_writes_a_snapshot_every_n_events(
     assert snapshots.position == 0  # 100 events: none due yet
     started.runner.start()
     await _append(log, events[100:])
-    await _written(snapshots, EVERY)
+    await _written(started, EVERY)
     await started.runner.stop()
     again = Started(log, _snapshots(store))
     assert await again.start() == await _full(log)
@@ -156,8 +158,8 @@ async def test_a_mismatched_snapshot_is_ignored_and_the_log_rebuilt(
 ) -> None:
     events = synthetic_log(1000, seed=7)
     log = await _stream(nc, events)
-    first = _snapshots(store)
-    await Started(log, first).start()
+    first = Started(log, _snapshots(store))
+    await first.start()
     await _written(first, 1000)
     raw = await store.get("differ")
     assert raw is not None
@@ -184,8 +186,8 @@ async def test_a_snapshot_of_another_stream_is_ignored(
 ) -> None:
     events = synthetic_log(600, seed=8)
     one, other = await _stream(nc, events), await _stream(nc, events)
-    first = _snapshots(store)
-    await Started(one, first).start()
+    first = Started(one, _snapshots(store))
+    await first.start()
     await _written(first, 600)
     again = Started(other, _snapshots(store))
     assert await again.start() == await _full(other)

@@ -172,6 +172,11 @@ class ProjectionRunner:
             snapshots.save(self.log, position, state), name=f"snapshot {self.name}"
         )
 
+    async def snapshot_written(self) -> bool:
+        """Wait for the snapshot being written, if any: True when one was written."""
+        task = self._snapshot_task
+        return task is not None and await asyncio.shield(task)
+
     async def _from_snapshot(self, snapshots: Snapshots) -> None:
         """Restore the newest valid snapshot; one whose state does not fit `restore` (a
         body of the right format but another shape) is ignored as any mismatch is."""
