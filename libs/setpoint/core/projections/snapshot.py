@@ -10,7 +10,7 @@ Format: a scalar str, int, bool or None is itself; everything else is a list who
 element is a tag: `["D", "1.50"]` a Decimal (its exact text), `["T", iso]` a datetime,
 `["S", days, seconds, microseconds]` a timedelta, `["U", ...]` a tuple, `["L", ...]` a
 list, `["M", k, v, k, v, ...]` an immutables Map (`["K", k, ...]` one whose values are all
-None), `["d", k, v, ...]` a dict, `["F", ...]`
+None, `["K2", a, b, ...]` such a map whose keys are all pairs of strings `(a, b)`), `["d", k, v, ...]` a dict, `["F", ...]`
 a set or frozenset, `["E", type, value]` an enum member, `["N", type, field, ...]` a
 NamedTuple (fields in declaration order), `["A", type, field, ...]` a frozen dataclass,
 `["P", type, json]` a pydantic value, `["V", json]` an event (its own codec,
@@ -88,6 +88,10 @@ SCHEMA = _schema()
 # --------------------------------------------------------------------------- writing
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+"""The types that are their own plain value (checked inline on the hot paths)."""
+
+
 def to_plain(value: Any) -> Any:
     """`value` as JSON values (module docstring); SnapshotFormatError for a type outside
     `TYPES`."""
@@ -105,7 +109,7 @@ def _named_writer(t: type) -> Callable[[Any], Any]:
     name = t.__name__
 
     def write(value: tuple[Any, ...]) -> list[Any]:
-        return ["N", name, *[to_plain(v) for v in value]]
+        return ["N", name, *[(v if type(v) in _PLAIN else to_plain(v)) for v in value]]
 
     return write
 
@@ -135,7 +139,10 @@ def _event_classes(base: type) -> list[type]:
 
 def _map(value: Map[Any, Any]) -> list[Any]:
     if all(v is None for v in value.values()):  # a set kept as a map (live, fills, ...)
-        return ["K", *[to_plain(k) for k in value]]
+        if all(type(k) is tuple and len(k) == 2 and type(k[0]) is type(k[1]) is str
+               for k in value):  # fmt: skip
+            return ["K2", *[part for k in value for part in k]]
+        return ["K", *[(k if type(k) in _PLAIN else to_plain(k)) for k in value]]
     out: list[Any] = ["M"]
     for k, v in value.items():
         out.append(to_plain(k))
@@ -146,7 +153,7 @@ def _map(value: Map[Any, Any]) -> list[Any]:
 def _tuple(value: tuple[Any, ...]) -> list[Any]:
     if all(type(x) is str for x in value):
         return ["U", *value]
-    return ["U", *[to_plain(x) for x in value]]
+    return ["U", *[(x if type(x) in _PLAIN else to_plain(x)) for x in value]]
 
 
 def _dict(value: dict[Any, Any]) -> list[Any]:
@@ -178,9 +185,12 @@ _WRITERS: dict[type, Callable[[Any], Any]] = {
     datetime: lambda v: ["T", v.isoformat()],
     timedelta: lambda v: ["S", v.days, v.seconds, v.microseconds],
     tuple: _tuple,
-    list: lambda v: ["L", *[to_plain(x) for x in v]],
-    set: lambda v: ["F", *sorted((to_plain(x) for x in v), key=repr)],
-    frozenset: lambda v: ["F", *sorted((to_plain(x) for x in v), key=repr)],
+    list: lambda v: ["L", *[(x if type(x) in _PLAIN else to_plain(x)) for x in v]],
+    set: lambda v: ["F", *sorted(((x if type(x) in _PLAIN else to_plain(x)) for x in v), key=repr)],
+    frozenset: lambda v: [
+        "F",
+        *sorted(((x if type(x) in _PLAIN else to_plain(x)) for x in v), key=repr),
+    ],
     Map: _map,
     dict: _dict,
     Journal: _journal,
@@ -223,7 +233,7 @@ def from_plain(plain: Any) -> Any:
 
 
 def _pairs(plain: list[Any]) -> list[tuple[Any, Any]]:
-    items = [from_plain(x) for x in plain[1:]]
+    items = [(x if type(x) in _PLAIN else from_plain(x)) for x in plain[1:]]
     if len(items) % 2:
         raise SnapshotFormatError("a map without a value for its last key")
     return list(zip(items[::2], items[1::2], strict=True))
@@ -238,7 +248,7 @@ def _typed(plain: list[Any], kind: type) -> type:
 
 def _named(plain: list[Any]) -> Any:
     t = _typed(plain, tuple)
-    fields = [from_plain(x) for x in plain[2:]]
+    fields = [(x if type(x) in _PLAIN else from_plain(x)) for x in plain[2:]]
     if len(fields) != len(t._fields):  # type: ignore[attr-defined]
         raise SnapshotFormatError(f"{plain[1]} with {len(fields)} fields")
     return tuple.__new__(t, fields)
@@ -248,7 +258,7 @@ def _dataclass(plain: list[Any]) -> Any:
     t = _typed(plain, object)
     if not dataclasses.is_dataclass(t):
         raise SnapshotFormatError(f"{plain[1]} is not a dataclass")
-    return t(*[from_plain(x) for x in plain[2:]])
+    return t(*[(x if type(x) in _PLAIN else from_plain(x)) for x in plain[2:]])
 
 
 def _model(plain: list[Any]) -> Any:
@@ -276,10 +286,11 @@ _READERS: dict[str, Callable[[list[Any]], Any]] = {
     "D": lambda p: Decimal(p[1]),
     "T": lambda p: datetime.fromisoformat(p[1]),
     "S": lambda p: timedelta(days=p[1], seconds=p[2], microseconds=p[3]),
-    "U": lambda p: tuple([from_plain(x) for x in p[1:]]),
-    "L": lambda p: [from_plain(x) for x in p[1:]],
-    "F": lambda p: {from_plain(x) for x in p[1:]},
+    "U": lambda p: tuple([(x if type(x) in _PLAIN else from_plain(x)) for x in p[1:]]),
+    "L": lambda p: [(x if type(x) in _PLAIN else from_plain(x)) for x in p[1:]],
+    "F": lambda p: {(x if type(x) in _PLAIN else from_plain(x)) for x in p[1:]},
     "M": lambda p: Map(_pairs(p)),
+    "K2": lambda p: Map(((a, b), None) for a, b in zip(p[1::2], p[2::2], strict=True)),
     "K": lambda p: Map((from_plain(x), None) for x in p[1:]),
     "d": lambda p: dict(_pairs(p)),
     "E": _enum,
