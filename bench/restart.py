@@ -44,7 +44,7 @@ from setpoint.bus.embedded import EmbeddedNats, free_port
 from setpoint.core.events import Event
 from setpoint.differ.view import DifferView
 from setpoint.eventlog.jetstream import JetStreamEventLog
-from setpoint.eventlog.port import ANY, Recorded
+from setpoint.eventlog.port import ANY
 from setpoint.eventlog.projection import ProjectionRunner
 from setpoint.eventlog.snapshots import ObjectSnapshotStore, Snapshots, settings_digest
 

@@ -18,6 +18,10 @@ trading accounts it is granted. `grants(identity, layout)` names its subjects ex
   the key-value bucket `SETPOINT_LEASES` whole (stream info, message gets, the watch's
   consumer and its flow-control replies) and writing the keys of the identity's own
   group, `$KV.SETPOINT_LEASES.<group>.>`; the bucket itself is made by the admin;
+* the projection snapshots (`snapshot_subjects`, differ, executor and gateway only): the
+  object store bucket `SETPOINT_SNAPSHOTS` (stream `OBJ_SETPOINT_SNAPSHOTS`): reading and
+  writing objects, and purging that stream's old chunks (what replacing an object does);
+  the bucket itself is made by the admin;
 * the admin has no restriction at all; nobody else may create, update, delete or purge a
   stream (`$JS.API.STREAM.CREATE|UPDATE|DELETE|PURGE...` are granted to nobody else).
 """
@@ -36,6 +40,7 @@ INBOX: Final = "_INBOX"
 JS_API: Final = "$JS.API"
 DEFAULT_ROOT: Final = "setpoint.evt"
 LEASE_BUCKET: Final = "SETPOINT_LEASES"
+SNAPSHOT_BUCKET: Final = "SETPOINT_SNAPSHOTS"
 
 
 class Kind(StrEnum):
@@ -141,6 +146,27 @@ def lease_subjects(group: str, bucket: str = LEASE_BUCKET) -> tuple[str, ...]:
     )
 
 
+def snapshot_subjects(bucket: str = SNAPSHOT_BUCKET) -> tuple[str, ...]:
+    """What a service keeping projection snapshots publishes to (`eventlog.snapshots`):
+    the object store's stream info, message gets, the ordered consumer a get reads the
+    chunks with, the chunk and meta subjects, and the purge of replaced chunks (of this
+    bucket's stream only: the log's stream is never purged)."""
+    api, stream = JS_API, f"OBJ_{bucket}"
+    return (
+        f"{api}.STREAM.INFO.{stream}",
+        f"{api}.DIRECT.GET.{stream}",
+        f"{api}.DIRECT.GET.{stream}.>",
+        f"{api}.STREAM.MSG.GET.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}",
+        f"{api}.CONSUMER.CREATE.{stream}.>",
+        f"{api}.CONSUMER.INFO.{stream}.*",
+        f"{api}.CONSUMER.DELETE.{stream}.*",
+        f"{api}.STREAM.PURGE.{stream}",
+        f"$JS.FC.{stream}.>",
+        f"$O.{bucket}.>",
+    )
+
+
 def append_subjects(layout: Layout, producers: Iterable[str]) -> tuple[str, ...]:
     """Appending as these producers: `<root>.*.*.<producer>.*` each."""
     return tuple(f"{layout.root}.*.*.{producer}.*" for producer in producers)
@@ -165,6 +191,7 @@ def _differ(identity: Identity, layout: Layout) -> _Parts:
         *read_log_subjects(layout),
         subjects.status_subject("*", "*"),
         *lease_subjects("differ"),
+        *snapshot_subjects(),
     )
     subscribe = (
         subjects.TARGET_ALL,
@@ -182,6 +209,7 @@ def _executor(identity: Identity, layout: Layout) -> _Parts:
         *read_log_subjects(layout),
         subjects.gateway_subject("*", "*"),
         *lease_subjects("executor"),
+        *snapshot_subjects(),
     )
     subscribe = (subjects.ticker_subject("*", "*"), subjects.health_subject("executor"))
     return publish, subscribe, True
@@ -193,6 +221,7 @@ def _gateway(identity: Identity, layout: Layout) -> _Parts:
         *read_log_subjects(layout),
         subjects.ticker_subject("*", "*"),
         *lease_subjects("gateway"),
+        *snapshot_subjects(),
     )
     subscribe = (
         subjects.gateway_subject("*", "*"),

@@ -37,6 +37,7 @@ from typing import Any, cast
 
 import orjson
 
+from setpoint.bus.permissions import SNAPSHOT_BUCKET
 from setpoint.config import Settings
 from setpoint.core.errors import SnapshotFormatError
 from setpoint.core.projections import snapshot
@@ -54,8 +55,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BUCKET = "SETPOINT_SNAPSHOTS"
-"""The JetStream object store bucket of the snapshots."""
+BUCKET = SNAPSHOT_BUCKET
+"""The JetStream object store bucket of the snapshots (made by the admin's step, else by
+the first service allowed to)."""
 
 
 class SnapshotStore(abc.ABC):
@@ -90,7 +92,8 @@ class ObjectSnapshotStore(SnapshotStore):
         self._nc, self._bucket, self._replicas = nc, bucket, replicas
         self._store: Any = None
 
-    async def _open(self) -> Any:
+    async def open(self) -> Any:
+        """Look the bucket up, make it when missing (idempotent)."""
         if self._store is None:
             from nats.js.api import ObjectStoreConfig
             from nats.js.errors import BucketNotFoundError
@@ -106,7 +109,7 @@ class ObjectSnapshotStore(SnapshotStore):
     async def get(self, name: str) -> bytes | None:
         from nats.js.errors import NotFoundError, ObjectNotFoundError
 
-        store = await self._open()
+        store = await self.open()
         try:
             result = await store.get(name)
         except (ObjectNotFoundError, NotFoundError):
@@ -115,7 +118,7 @@ class ObjectSnapshotStore(SnapshotStore):
         return data
 
     async def put(self, name: str, data: bytes) -> None:
-        store = await self._open()
+        store = await self.open()
         await store.put(name, data)
 
 

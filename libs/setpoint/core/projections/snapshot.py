@@ -10,8 +10,8 @@ Format: a scalar str, int, bool or None is itself; everything else is a list who
 element is a tag: `["D", "1.50"]` a Decimal (its exact text), `["T", iso]` a datetime,
 `["S", days, seconds, microseconds]` a timedelta, `["U", ...]` a tuple, `["L", ...]` a
 list, `["M", k, v, k, v, ...]` an immutables Map (`["K", k, ...]` one whose values are all
-None, `["K2", a, b, ...]` such a map whose keys are all pairs of strings `(a, b)`), `["d", k, v, ...]` a dict, `["F", ...]`
-a set or frozenset, `["E", type, value]` an enum member, `["N", type, field, ...]` a
+None, `["K2", a, b, ...]` such a map whose keys are all pairs of strings `(a, b)`),
+`["d", k, v, ...]` a dict, `["F", ...]` a set or frozenset, `["E", type, value]` an enum member, `["N", type, field, ...]` a
 NamedTuple (fields in declaration order), `["A", type, field, ...]` a frozen dataclass,
 `["P", type, json]` a pydantic value, `["V", json]` an event (its own codec,
 `Event.to_json` / `parse_event`), `["J", seq, head, older]` a `Journal` (each segment as
