@@ -11,12 +11,13 @@ element is a tag: `["D", "1.50"]` a Decimal (its exact text), `["T", iso]` a dat
 `["S", days, seconds, microseconds]` a timedelta, `["U", ...]` a tuple, `["L", ...]` a
 list, `["M", k, v, k, v, ...]` an immutables Map (`["K", k, ...]` one whose values are all
 None, `["K2", a, b, ...]` such a map whose keys are all pairs of strings `(a, b)`),
-`["d", k, v, ...]` a dict, `["F", ...]` a set or frozenset, `["E", type, value]` an enum member, `["N", type, field, ...]` a
-NamedTuple (fields in declaration order), `["A", type, field, ...]` a frozen dataclass,
-`["P", type, json]` a pydantic value, `["V", json]` an event (its own codec,
-`Event.to_json` / `parse_event`), `["J", seq, head, older]` a `Journal` (each segment as
-`[seq, name]` pairs, newest first). Only the types in `TYPES` are written or read; any
-other value raises `SnapshotFormatError`.
+`["d", k, v, ...]` a dict, `["F", ...]` a set or frozenset, `["E", type, value]` an enum
+member, `["N", type, field, ...]` a NamedTuple (fields in declaration order),
+`["A", type, field, ...]` a frozen dataclass, `["P", type, json]` a pydantic value,
+`["V", json]` an event (its own codec, `Event.to_json` / `parse_event`),
+`["J", seq, head, older]` a `Journal` (each segment as `[seq, name]` pairs, newest first).
+Only the types in `TYPES` are written or read; any other value raises
+`SnapshotFormatError`.
 
 `SCHEMA` is a digest of every registered type's name and fields (and each enum's
 values): a release that changes any of them reads no snapshot of an older layout (the
