@@ -132,7 +132,7 @@ class EventLogConfig(Section):
     duplicate_window_s: int = 120
     replicas: int = 1
     snapshots: bool = True
-    snapshot_every: int = 100_000
+    snapshot_every: int = 50_000
 
     @field_validator("snapshot_every")
     @classmethod

@@ -157,7 +157,6 @@ class ProjectionRunner:
                 await asyncio.sleep(backoff_delay(failures, RESUME_BASE_S, RESUME_CAP_S))
                 failures += 1
         self.notify()
-        self._snapshot_if_due()
         return self._applied()
 
     def _snapshot_if_due(self) -> None:
@@ -224,8 +223,6 @@ class ProjectionRunner:
                 async for record in self.log.follow(self._applied() + 1, self._applied):
                     self._apply(record)
                     self.notify()
-                    if self._snapshots is not None:
-                        self._snapshot_if_due()
                     if self._failures:
                         self._recovered()
             except EventLogError as exc:
@@ -295,7 +292,10 @@ class ProjectionRunner:
     # ------------------------------------------------------------------ waiting
 
     def notify(self) -> None:
-        """Wake the waiters whose position the projection now holds."""
+        """Wake the waiters whose position the projection now holds (and write a snapshot
+        when one is due: the projection's own folds come here too)."""
+        if self._snapshots is not None:
+            self._snapshot_if_due()
         if not self._waiters:
             return
         applied = self._applied()
