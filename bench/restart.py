@@ -29,7 +29,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,12 +38,11 @@ from typing import Any
 import nats
 from immutables import Map
 
-from bench.eventlog import KEYS, T0, _Ids, order_cycle
-from setpoint.bus.embedded import EmbeddedNats, free_port
+from bench.eventlog import KEYS, T0, _Ids, generate, on_server
 from setpoint.core.events import Event
 from setpoint.differ.view import DifferView
 from setpoint.eventlog.jetstream import JetStreamEventLog
-from setpoint.eventlog.port import ANY
+from setpoint.eventlog.port import ANY, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
 from setpoint.eventlog.snapshots import ObjectSnapshotStore, Snapshots, settings_digest
 
@@ -64,16 +62,10 @@ class _Spaced(_Ids):
 
 
 def events(count: int, seed: int, spacing: timedelta, first: int = 0) -> Iterator[Event]:
-    """`count` events, orders numbered from `first`."""
-    ids, made, n = _Spaced(seed, spacing), 0, first
+    """`count` events, orders numbered from `first` (their times after the previous ones)."""
+    ids = _Spaced(seed, spacing)
     ids.tick = first * 6
-    while made < count:
-        for event in order_cycle(ids, KEYS[n % len(KEYS)], n):
-            if made == count:
-                return
-            made += 1
-            yield event
-        n += 1
+    return generate(count, ids=ids, first=first)
 
 
 async def append(log: JetStreamEventLog, source: Iterator[Event], window: int) -> float:
@@ -98,7 +90,11 @@ def purge() -> Map[str, timedelta]:
 async def ready(log: JetStreamEventLog, snapshots: Snapshots | None) -> tuple[float, Any]:
     """Seconds until a fresh differ view holds the log's head; the runner."""
     view = DifferView(purge())
-    runner = ProjectionRunner(log, view.apply, lambda: view.position, name="bench")
+
+    def apply(record: Recorded) -> None:
+        view.apply(record)
+
+    runner = ProjectionRunner(log, apply, lambda: view.position, name="bench")
     if snapshots is not None:
         runner.use_snapshots(snapshots, view.capture, view.restore)
     started = time.perf_counter()
@@ -155,14 +151,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--url", help="use this nats-server instead of starting one")
     args = parser.parse_args(argv)
-    if args.url:
-        result = asyncio.run(run(args.url, args))
-    else:
-        with tempfile.TemporaryDirectory(prefix="bench-restart-") as store:
-            url = f"nats://127.0.0.1:{free_port()}"
-            with EmbeddedNats(url, store):
-                result = asyncio.run(run(url, args))
-    print(json.dumps(result, indent=2))
+    print(json.dumps(on_server(run, args, "bench-restart-"), indent=2))
     return 0
 
 

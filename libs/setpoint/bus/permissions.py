@@ -132,7 +132,15 @@ def lease_subjects(group: str, bucket: str = LEASE_BUCKET) -> tuple[str, ...]:
     (create, info; its deliveries come to the inbox, its flow-control requests are
     answered on `$JS.FC.<stream>.>`), and writes (put, create, update, delete) of the
     keys under `<group>.` only."""
-    api, stream = JS_API, f"KV_{bucket}"
+    stream = f"KV_{bucket}"
+    return (*_bucket_reads(stream), f"$KV.{bucket}.{group}.>")
+
+
+def _bucket_reads(stream: str) -> tuple[str, ...]:
+    """Reading a key-value or object store bucket's stream `stream`: its info, direct and
+    plain message gets, an ordered consumer (create, info; deliveries to the inbox, flow
+    control answered on `$JS.FC.<stream>.>`)."""
+    api = JS_API
     return (
         f"{api}.STREAM.INFO.{stream}",
         f"{api}.DIRECT.GET.{stream}",
@@ -142,7 +150,6 @@ def lease_subjects(group: str, bucket: str = LEASE_BUCKET) -> tuple[str, ...]:
         f"{api}.CONSUMER.CREATE.{stream}.>",
         f"{api}.CONSUMER.INFO.{stream}.*",
         f"$JS.FC.{stream}.>",
-        f"$KV.{bucket}.{group}.>",
     )
 
 
@@ -151,18 +158,11 @@ def snapshot_subjects(bucket: str = SNAPSHOT_BUCKET) -> tuple[str, ...]:
     the object store's stream info, message gets, the ordered consumer a get reads the
     chunks with, the chunk and meta subjects, and the purge of replaced chunks (of this
     bucket's stream only: the log's stream is never purged)."""
-    api, stream = JS_API, f"OBJ_{bucket}"
+    stream = f"OBJ_{bucket}"
     return (
-        f"{api}.STREAM.INFO.{stream}",
-        f"{api}.DIRECT.GET.{stream}",
-        f"{api}.DIRECT.GET.{stream}.>",
-        f"{api}.STREAM.MSG.GET.{stream}",
-        f"{api}.CONSUMER.CREATE.{stream}",
-        f"{api}.CONSUMER.CREATE.{stream}.>",
-        f"{api}.CONSUMER.INFO.{stream}.*",
-        f"{api}.CONSUMER.DELETE.{stream}.*",
-        f"{api}.STREAM.PURGE.{stream}",
-        f"$JS.FC.{stream}.>",
+        *_bucket_reads(stream),
+        f"{JS_API}.CONSUMER.DELETE.{stream}.*",
+        f"{JS_API}.STREAM.PURGE.{stream}",
         f"$O.{bucket}.>",
     )
 
