@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from immutables import Map
 from tests.unit.core.strategies import Log, PerfectVenue, lossy_steps, run_history, target_orders
 
-from setpoint.core.events import Event
+from setpoint.core.events import Event, MarginObservedData, MarginPosition, SymbolMark
 from setpoint.core.projections import (
     ActualState,
     IntentState,
@@ -153,3 +153,23 @@ def test_plain_values_are_json_only() -> None:
     events = synthetic_log(300, seed=2)
     plain = to_plain(_fold(_records(events), _empty(timedelta(seconds=1), None)))
     assert from_plain(orjson.loads(orjson.dumps(plain))) == from_plain(plain)
+
+
+def test_what_the_executor_and_the_gateway_keep_beside_the_projections_round_trips() -> None:
+    """The executor's newest plan per key (events, in their own codec) and expected
+    positions; the gateway's last futures wallet and last fill time per key."""
+    events = synthetic_log(400, seed=4)
+    plans = {e.key: e for e in events if e.type == "DiffComputed"}
+    assert plans
+    margin = MarginObservedData(
+        asset="USDT", wallet_balance=Decimal(1000), margin_balance=Decimal(1000),
+        unrealized_pnl=Decimal(0), initial_margin=Decimal(100),
+        maintenance_margin=Decimal(5), available_margin=Decimal(900),
+        marks=(SymbolMark(symbol="BTC/USDT", price=Decimal(60000)),),
+        positions=(MarginPosition(symbol="BTC/USDT:USDT", quantity=Decimal(-1),
+                                  mark_price=Decimal(60000), leverage=5),),
+    )  # fmt: skip
+    fills = {e.key: e.occurred_at for e in events if e.type == "FillObserved"}
+    kept = (plans, {k: 7 for k in plans}, margin, fills, None)
+    assert loads(dumps(kept)) == kept
+    assert all(type(e) is type(plans[k]) for k, e in loads(dumps(plans)).items())
