@@ -184,7 +184,7 @@ class ProjectionRunner:
             return
         try:
             self._restore(loaded[1])
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError) as exc:  # SnapshotFormatError is a ValueError
             if self._applied() != 0:  # half restored: never fold on from it
                 raise
             snapshots.position = 0

@@ -41,6 +41,7 @@ from setpoint.core.events import (
     TargetPublished,
 )
 from setpoint.core.model import Key, MarketInfo, Producer, symbol_token
+from setpoint.core.projections.snapshot import expect
 from setpoint.eventlog.port import Recorded
 
 TRIGGERS = ORDER_LIFE | {"TargetPublished", "PositionObserved", "ReconciliationCompleted"}
@@ -100,7 +101,10 @@ class DifferView:
 
     def restore(self, state: tuple[Any, ...]) -> None:
         """Put back what `capture` returned (the view must be empty: nothing folded yet)."""
-        intent, actual, portfolio, position, keys, mode_events = state
+        intent, actual, portfolio, position, keys, mode_events = expect(
+            state, projections.IntentState, projections.ActualState,
+            projections.PortfolioState, int, dict, dict,
+        )  # fmt: skip
         facts = {
             key: KeyFacts(decision, event_id, set(acted), traceparent, dict(positions))
             for key, (decision, event_id, acted, traceparent, positions) in keys.items()

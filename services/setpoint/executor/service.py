@@ -56,6 +56,7 @@ from setpoint.config import Settings
 from setpoint.core.events import DiffComputed, Event, OrderSubmitted
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, PortfolioState, apply_actual, apply_portfolio
+from setpoint.core.projections.snapshot import expect
 from setpoint.eventlog import EventLog, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
 from setpoint.eventlog.snapshots import snapshots_for
@@ -200,7 +201,9 @@ class Executor:
         return self.actual, self.portfolio, dict(self.plans), dict(self.write_ahead.expected)
 
     def _restore(self, state: tuple[Any, ...]) -> None:
-        self.actual, self.portfolio, plans, expected = state
+        self.actual, self.portfolio, plans, expected = expect(
+            state, ActualState, PortfolioState, dict, dict
+        )
         self.plans, self.write_ahead.expected = dict(plans), dict(expected)
 
     def _fold_own(self, position: int, event: Event) -> None:

@@ -63,6 +63,7 @@ from setpoint.core.events import (
 from setpoint.core.ids import is_ours
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, IntentState, apply_actual, apply_intent
+from setpoint.core.projections.snapshot import expect
 from setpoint.core.reconcile import VenueOrder
 from setpoint.eventlog import ANY, EventLog, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
@@ -221,7 +222,10 @@ class Gateway:
                 dict(self.last_fill_at))  # fmt: skip
 
     def _restore(self, state: tuple[Any, ...]) -> None:
-        self.actual, self.intent, self.position, self.last_margin, last_fill_at = state
+        actual, intent, position, margin, last_fill_at = expect(
+            state, ActualState, IntentState, int, (MarginObservedData, type(None)), dict
+        )
+        self.actual, self.intent, self.position, self.last_margin = actual, intent, position, margin
         self.last_fill_at = dict(last_fill_at)
 
     async def caught_up(self, within_s: float = 30.0) -> None:  # float-ok

@@ -44,7 +44,16 @@ from setpoint.core.errors import SnapshotFormatError
 from setpoint.core.projections import actual, intents, orders, portfolio, purge
 from setpoint.core.projections.journal import Journal, _Node
 
-__all__ = ["FORMAT", "SCHEMA", "SnapshotFormatError", "dumps", "from_plain", "loads", "to_plain"]
+__all__ = [
+    "FORMAT",
+    "SCHEMA",
+    "SnapshotFormatError",
+    "dumps",
+    "expect",
+    "from_plain",
+    "loads",
+    "to_plain",
+]
 
 FORMAT = 1
 """The version of the tagged layout above."""
@@ -310,3 +319,15 @@ def loads(raw: bytes) -> Any:
     except orjson.JSONDecodeError as exc:
         raise SnapshotFormatError(f"a snapshot body is not JSON: {exc}") from exc
     return from_plain(plain)
+
+
+def expect(state: Any, *types: type | tuple[type, ...]) -> tuple[Any, ...]:
+    """`state` as the tuple of `len(types)` values of those types that a service's
+    `capture` made; SnapshotFormatError otherwise (a restore never takes a state of
+    another shape)."""
+    if not isinstance(state, tuple) or len(state) != len(types):
+        raise SnapshotFormatError(f"a snapshot state of {len(types)} values expected")
+    for n, (value, kind) in enumerate(zip(state, types, strict=True)):
+        if not isinstance(value, kind):
+            raise SnapshotFormatError(f"value {n} is a {type(value).__name__}, not {kind}")
+    return state
