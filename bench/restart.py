@@ -11,7 +11,8 @@ Starts its own nats-server (the bundled binary, a temporary store, a free port) 
 2. folds the whole log into the differ's view (`DifferView`: the intent, actual and
    portfolio projections and the differ's per-key facts, a superset of what the executor
    and the gateway fold) with the one projection runner, which writes the snapshot at the
-   head in the background (timed: `snapshot_write_s`, its size);
+   head in the background (timed: `snapshot_write_s`, its size; reading it back from the
+   object store, `snapshot_get_s`, and decoding it, `snapshot_decode_s`);
 3. appends `--tail` more events (a restart comes some time after the last snapshot; with
    `eventlog.snapshot_every` = N the tail is between 0 and N events);
 4. `--rounds` times, alternately: a fresh view rebuilt from the log alone (`full_s`) and
@@ -40,6 +41,7 @@ from immutables import Map
 
 from bench.eventlog import KEYS, T0, _Ids, generate, on_server
 from setpoint.core.events import Event
+from setpoint.core.projections.snapshot import loads
 from setpoint.differ.view import DifferView
 from setpoint.eventlog.jetstream import JetStreamEventLog
 from setpoint.eventlog.port import ANY, Recorded
@@ -123,8 +125,13 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         assert await runner.snapshot_written(), "the snapshot was not written"
         result["first_full_s"] = round(first, 3)
         result["snapshot_write_s"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
         raw = await store.get("differ")
+        result["snapshot_get_s"] = round(time.perf_counter() - started, 3)
         result["snapshot_bytes"] = len(raw or b"")
+        started = time.perf_counter()
+        await asyncio.to_thread(loads, (raw or b"").partition(b"\n")[2])
+        result["snapshot_decode_s"] = round(time.perf_counter() - started, 3)
         tail = events(args.tail, args.seed, spacing, first=args.events // 6 + 1)
         await append(log, tail, args.window)
         full, snap = [], []
