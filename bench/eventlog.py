@@ -38,7 +38,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -165,10 +165,11 @@ def order_cycle(ids: _Ids, key: Key, n: int) -> list[Event]:
     return out
 
 
-def generate(count: int, seed: int = 7) -> Iterator[Event]:
-    """`count` realistic events over a few keys (OrderSubmitted/Placed/Fill/Observed)."""
-    ids = _Ids(seed)
-    made, n = 0, 0
+def generate(count: int, seed: int = 7, ids: _Ids | None = None, first: int = 0) -> Iterator[Event]:
+    """`count` realistic events over a few keys (OrderSubmitted/Placed/Fill/Observed);
+    `ids`: where ids and times come from (`_Ids(seed)`), `first`: the first order's number."""
+    ids = _Ids(seed) if ids is None else ids
+    made, n = 0, first
     while made < count:
         for event in order_cycle(ids, KEYS[n % len(KEYS)], n):
             if made == count:
@@ -369,14 +370,24 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.replicas is None:
         args.replicas = min(args.cluster, 3)
-    if args.url:
-        result = asyncio.run(run(args.url, args))
-    elif args.cluster > 1:
+    if args.cluster > 1 and not args.url:
         result = asyncio.run(run_on_cluster(args))
     else:
-        with tempfile.TemporaryDirectory(prefix="bench-eventlog-") as store:
-            url = f"nats://127.0.0.1:{free_port()}"
-            with EmbeddedNats(url, store):
-                result = asyncio.run(run(url, args))
+        result = on_server(run, args, "bench-eventlog-")
     print(json.dumps(result, indent=2))
     return 0
+
+
+def on_server(
+    run: Callable[[str, argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+    args: argparse.Namespace,
+    prefix: str,
+) -> dict[str, Any]:
+    """`run(url, args)` against `args.url`, else a bundled nats-server started for it (a
+    temporary store, a free port)."""
+    if args.url:
+        return asyncio.run(run(args.url, args))
+    with tempfile.TemporaryDirectory(prefix=prefix) as store:
+        url = f"nats://127.0.0.1:{free_port()}"
+        with EmbeddedNats(url, store):
+            return asyncio.run(run(url, args))

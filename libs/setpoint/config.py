@@ -118,13 +118,26 @@ MAX_REPLICAS = 5
 class EventLogConfig(Section):
     """`replicas`: how many servers of a JetStream cluster keep the stream (1 on a single
     server; 3 in a cluster survives the loss of one). The stream is created with it; a
-    stream that exists with another count is changed only by `setpoint log migrate`."""
+    stream that exists with another count is changed only by `setpoint log migrate`.
+    `snapshots`: the differ, executor and gateway keep snapshots of their projections
+    (object store `SETPOINT_SNAPSHOTS`) and restart from the newest that matches the log;
+    one is written each time a projection has moved `snapshot_every` events past the last.
+    """
 
     backend: Literal["jetstream", "eventstoredb", "memory"] = "jetstream"
     url: str | None = None
     stream: str = "SETPOINT"
     duplicate_window_s: int = 120
     replicas: int = 1
+    snapshots: bool = True
+    snapshot_every: int = 50_000
+
+    @field_validator("snapshot_every")
+    @classmethod
+    def _snapshot_every(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1 (events between two snapshots)")
+        return value
 
     @field_validator("replicas")
     @classmethod

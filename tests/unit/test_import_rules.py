@@ -67,6 +67,7 @@ ADAPTER_USERS: dict[str, str] = {
     "bench._raw_reader": "measures the adapter's raw pull feed against nats-py's",
     "bench.differ": "opens the adapter on the benchmark's own connection and stream",
     "bench.audit": "opens the adapter on the benchmark's own connection and stream",
+    "bench.restart": "opens the adapter on the benchmark's own connection and stream",
 }
 
 

@@ -18,6 +18,10 @@ trading accounts it is granted. `grants(identity, layout)` names its subjects ex
   the key-value bucket `SETPOINT_LEASES` whole (stream info, message gets, the watch's
   consumer and its flow-control replies) and writing the keys of the identity's own
   group, `$KV.SETPOINT_LEASES.<group>.>`; the bucket itself is made by the admin;
+* the projection snapshots (`snapshot_subjects`, differ, executor and gateway only): the
+  object store bucket `SETPOINT_SNAPSHOTS` (stream `OBJ_SETPOINT_SNAPSHOTS`): reading and
+  writing objects, and purging that stream's old chunks (what replacing an object does);
+  the bucket itself is made by the admin;
 * the admin has no restriction at all; nobody else may create, update, delete or purge a
   stream (`$JS.API.STREAM.CREATE|UPDATE|DELETE|PURGE...` are granted to nobody else).
 """
@@ -36,6 +40,7 @@ INBOX: Final = "_INBOX"
 JS_API: Final = "$JS.API"
 DEFAULT_ROOT: Final = "setpoint.evt"
 LEASE_BUCKET: Final = "SETPOINT_LEASES"
+SNAPSHOT_BUCKET: Final = "SETPOINT_SNAPSHOTS"
 
 
 class Kind(StrEnum):
@@ -127,7 +132,15 @@ def lease_subjects(group: str, bucket: str = LEASE_BUCKET) -> tuple[str, ...]:
     (create, info; its deliveries come to the inbox, its flow-control requests are
     answered on `$JS.FC.<stream>.>`), and writes (put, create, update, delete) of the
     keys under `<group>.` only."""
-    api, stream = JS_API, f"KV_{bucket}"
+    stream = f"KV_{bucket}"
+    return (*_bucket_reads(stream), f"$KV.{bucket}.{group}.>")
+
+
+def _bucket_reads(stream: str) -> tuple[str, ...]:
+    """Reading a key-value or object store bucket's stream `stream`: its info, direct and
+    plain message gets, an ordered consumer (create, info; deliveries to the inbox, flow
+    control answered on `$JS.FC.<stream>.>`)."""
+    api = JS_API
     return (
         f"{api}.STREAM.INFO.{stream}",
         f"{api}.DIRECT.GET.{stream}",
@@ -137,7 +150,20 @@ def lease_subjects(group: str, bucket: str = LEASE_BUCKET) -> tuple[str, ...]:
         f"{api}.CONSUMER.CREATE.{stream}.>",
         f"{api}.CONSUMER.INFO.{stream}.*",
         f"$JS.FC.{stream}.>",
-        f"$KV.{bucket}.{group}.>",
+    )
+
+
+def snapshot_subjects(bucket: str = SNAPSHOT_BUCKET) -> tuple[str, ...]:
+    """What a service keeping projection snapshots publishes to (`eventlog.snapshots`):
+    the object store's stream info, message gets, the ordered consumer a get reads the
+    chunks with, the chunk and meta subjects, and the purge of replaced chunks (of this
+    bucket's stream only: the log's stream is never purged)."""
+    stream = f"OBJ_{bucket}"
+    return (
+        *_bucket_reads(stream),
+        f"{JS_API}.CONSUMER.DELETE.{stream}.*",
+        f"{JS_API}.STREAM.PURGE.{stream}",
+        f"$O.{bucket}.>",
     )
 
 
@@ -165,6 +191,7 @@ def _differ(identity: Identity, layout: Layout) -> _Parts:
         *read_log_subjects(layout),
         subjects.status_subject("*", "*"),
         *lease_subjects("differ"),
+        *snapshot_subjects(),
     )
     subscribe = (
         subjects.TARGET_ALL,
@@ -182,6 +209,7 @@ def _executor(identity: Identity, layout: Layout) -> _Parts:
         *read_log_subjects(layout),
         subjects.gateway_subject("*", "*"),
         *lease_subjects("executor"),
+        *snapshot_subjects(),
     )
     subscribe = (subjects.ticker_subject("*", "*"), subjects.health_subject("executor"))
     return publish, subscribe, True
@@ -193,6 +221,7 @@ def _gateway(identity: Identity, layout: Layout) -> _Parts:
         *read_log_subjects(layout),
         subjects.ticker_subject("*", "*"),
         *lease_subjects("gateway"),
+        *snapshot_subjects(),
     )
     subscribe = (
         subjects.gateway_subject("*", "*"),

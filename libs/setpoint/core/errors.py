@@ -12,7 +12,8 @@ Errors::
     │   └── UsageError               arguments contradict the configuration (exit 2)
     ├── InvalidValue (ValueError)    a value from outside breaks its contract
     │   ├── NotADecimal              not a decimal string (floats and JSON numbers refused)
-    │   └── EventParseError          wire bytes that are not an event of the catalog
+    │   ├── EventParseError          wire bytes that are not an event of the catalog
+    │   └── SnapshotFormatError      a projection snapshot this release cannot read
     ├── NewerSchema                  the log holds an event newer than this release reads
     ├── InvalidTarget                a target field breaks the contract (differ intake)
     ├── EventLogError                anything an EventLog raises (see eventlog.port)
@@ -91,6 +92,7 @@ __all__ = [
     "SecretUnavailable",
     "SetpointError",
     "SimulatorError",
+    "SnapshotFormatError",
     "UsageError",
     "VenueError",
     "VenueFailure",
@@ -136,6 +138,11 @@ class EventParseError(InvalidValue):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class SnapshotFormatError(InvalidValue):
+    """A projection snapshot body this release cannot read (an unknown tag or type, a bad
+    shape): the snapshot is ignored and the projection rebuilt from the log."""
 
 
 class InvalidTarget(SetpointError):

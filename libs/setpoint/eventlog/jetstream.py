@@ -481,6 +481,16 @@ class JetStreamEventLog(QuarantineMixin, EventLog):
             raise LogUnavailable(f"no answer for stream info of {self._stream}") from exc
         return int(info.state.last_seq)
 
+    async def identity(self) -> str:
+        """The stream's name, when it was created and its first sequence: a stream deleted
+        and made again, or purged, is another log (`EventLog.identity`)."""
+        try:
+            info = await across_reconnects(self._nc, lambda: self._js.stream_info(self._stream))
+        except (NatsTimeout, ConnectionClosedError) as exc:
+            raise LogUnavailable(f"no answer for stream info of {self._stream}") from exc
+        created = info.created.isoformat() if info.created is not None else "?"
+        return f"{self._stream}@{created}#{info.state.first_seq}"
+
     async def _last_in_scope(self) -> int:
         """The last position under the account's subjects (a direct get by subject, which a
         server can grant per account); 0 when there is none."""

@@ -27,6 +27,8 @@ Contract (every adapter; tests/contract/test_eventlog.py checks each one):
 * `follow(from_position, held)` is `subscribe` for a reader that also folds its own
   appends at once: entries at or below `held()` (asked per entry) are not yielded, and an
   adapter may skip them without parsing them.
+* `identity()` names the log itself (for snapshots: another log, or the same stream made
+  again, has another identity).
 * An entry that does not parse (invalid JSON, unknown type or schema_version) never stops
   a read: it is skipped, logged with its position and recorded in `quarantine`. The one
   exception is a service's log (`refuse_newer` set, as the projection runner does): an
@@ -118,6 +120,13 @@ class EventLog(abc.ABC):
     @abc.abstractmethod
     async def head(self) -> int:
         """Position of the last entry in the log (0 when empty)."""
+
+    async def identity(self) -> str:
+        """What tells this log apart from another, or from the same name made again (a
+        stream deleted and recreated): a projection snapshot is trusted only on the log
+        it was taken of (`eventlog.snapshots`). The default names this object, so only
+        its own process can match it (the memory log)."""
+        return f"{type(self).__name__}@{id(self):x}"
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Idempotent."""

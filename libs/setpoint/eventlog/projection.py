@@ -32,6 +32,13 @@ Contract:
 * `caught_up(within_s)` waits for the head of the log as it is now: True when the
   projection holds every entry that existed when it was asked. `live()` says whether the
   follower is running and not resuming.
+* Snapshots (`use_snapshots`, `eventlog.snapshots`): `rebuild` from position 0 first
+  restores the newest snapshot that matches (`eventlog.snapshots.Snapshots.load`: else it
+  is ignored, logged once, and the whole log folded), then folds only the entries after
+  its position. Once the projection has moved `every` events past the last snapshot
+  (after `rebuild`, and while following) the state is captured (`capture()`, at once, in
+  the loop: immutable values) and written by a background task, one at a time; the
+  follower never waits for it.
 * Metrics: while the process exports them (`telemetry.metering()`), the follower asks
   the log for its head every `LAG_PROBE_S` and `setpoint_eventlog_consumer_lag_events`
   reports the head minus the projection's position (the largest of the process's runners).
@@ -46,6 +53,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from setpoint.bus import telemetry
 from setpoint.bus.supervise import (
@@ -58,6 +66,7 @@ from setpoint.bus.supervise import (
 )
 from setpoint.bus.workqueue import backoff_delay
 from setpoint.eventlog.port import EventLog, EventLogError, LogMisconfigured, Recorded
+from setpoint.eventlog.snapshots import Snapshots
 
 __all__ = ["ProjectionRunner", "gc_paused"]
 
@@ -108,7 +117,19 @@ class ProjectionRunner:
         self.status: TaskStatus = status(name, TaskState.STOPPED)
         self._head = 0
         self._lag_probe: asyncio.Task[None] | None = None
+        self._snapshots: Snapshots | None = None
+        self._capture: Callable[[], Any] = lambda: None
+        self._restore: Callable[[Any], None] = lambda state: None
+        self._snapshot_task: asyncio.Task[bool] | None = None
         telemetry.metrics().gauges.observe("consumer_lag", self._consumer_lag)
+
+    def use_snapshots(
+        self, snapshots: Snapshots, capture: Callable[[], Any], restore: Callable[[Any], None]
+    ) -> None:
+        """Start from and keep snapshots (module docstring): `capture()` returns the
+        projection's state as it is (what `restore(state)` puts back, at the position
+        `applied()` had when it was captured)."""
+        self._snapshots, self._capture, self._restore = snapshots, capture, restore
 
     # ------------------------------------------------------------------ reading
 
@@ -120,6 +141,8 @@ class ProjectionRunner:
         """Fold the log up to its head as of now (module docstring). While the log does not
         answer (a server restarting as the service starts), the read is resumed from the
         projection's position after a backoff, logged once."""
+        if self._snapshots is not None and self._applied() == 0:
+            await self._from_snapshot(self._snapshots)
         failures = 0
         while True:
             try:
@@ -135,6 +158,37 @@ class ProjectionRunner:
                 failures += 1
         self.notify()
         return self._applied()
+
+    def _snapshot_if_due(self) -> None:
+        """Capture the state now and write it in the background when a snapshot is due
+        and none is being written (module docstring)."""
+        snapshots, task = self._snapshots, self._snapshot_task
+        position = self._applied()
+        if snapshots is None or not snapshots.due(position) or (task and not task.done()):
+            return
+        state = self._capture()
+        self._snapshot_task = asyncio.create_task(
+            snapshots.save(self.log, position, state), name=f"snapshot {self.name}"
+        )
+
+    async def snapshot_written(self) -> bool:
+        """Wait for the snapshot being written, if any: True when one was written."""
+        task = self._snapshot_task
+        return task is not None and await asyncio.shield(task)
+
+    async def _from_snapshot(self, snapshots: Snapshots) -> None:
+        """Restore the newest valid snapshot; one whose state does not fit `restore` (a
+        body of the right format but another shape) is ignored as any mismatch is."""
+        loaded = await snapshots.load(self.log)
+        if loaded is None:
+            return
+        try:
+            self._restore(loaded[1])
+        except (TypeError, ValueError) as exc:  # SnapshotFormatError is a ValueError
+            if self._applied() != 0:  # half restored: never fold on from it
+                raise
+            snapshots.position = 0
+            log.warning("%s: snapshot ignored (%r); rebuilding from the log", self.name, exc)
 
     async def _rebuild_once(self) -> None:
         head = await self.log.head()
@@ -154,7 +208,7 @@ class ProjectionRunner:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        for pending in (task, self._probe, self._lag_probe):
+        for pending in (task, self._probe, self._lag_probe, self._snapshot_task):
             if pending is not None:
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
@@ -238,7 +292,10 @@ class ProjectionRunner:
     # ------------------------------------------------------------------ waiting
 
     def notify(self) -> None:
-        """Wake the waiters whose position the projection now holds."""
+        """Wake the waiters whose position the projection now holds (and write a snapshot
+        when one is due: the projection's own folds come here too)."""
+        if self._snapshots is not None:
+            self._snapshot_if_due()
         if not self._waiters:
             return
         applied = self._applied()

@@ -35,8 +35,8 @@ Secure by default (docs/operations.md, "Security"): when `up` starts the bundled
 first makes the identities and the server configuration in `<data_dir>/security`
 (`setpoint.ops.security`; owner-only files), starts the server with it, connects itself as
 the admin, creates (or checks) the event log's stream and, with `leases.enabled`, the
-leases' key-value bucket (`eventlog.replicas` copies, max age `leases.ttl_s`), the
-admin's step, and hands each
+leases' key-value bucket (`eventlog.replicas` copies, max age `leases.ttl_s`) and, with
+`eventlog.snapshots`, the snapshots' object store bucket, the admin's step, and hands each
 service only its own credential (`SETPOINT_NATS__CREDENTIALS=file:...`). `--tls` (or
 `nats.tls = true`) also requires TLS of every client, with `nats.tls_cert`/`tls_key`, or a
 development CA and certificate generated there (clients get `SETPOINT_NATS__TLS_CA`).
@@ -474,7 +474,7 @@ class Up:
             self.console.line(f"event log: {exc}")
             return False
         await event_log.close()
-        return await self._prepare_leases()
+        return await self._prepare_leases() and await self._prepare_snapshots()
 
     async def _prepare_leases(self) -> bool:
         """The admin's step for leases (`leases.enabled`): look up the key-value bucket,
@@ -490,6 +490,23 @@ class Up:
             self.console.line(f"leases: {exc}")
             return False
         self.console.line(f"leases: bucket {BUCKET} ready")
+        return True
+
+    async def _prepare_snapshots(self) -> bool:
+        """The admin's step for projection snapshots (`eventlog.snapshots`): make the
+        object store bucket when missing, with the stream's replica count. A failure is
+        reported and the services start without snapshots (they rebuild from the log)."""
+        from setpoint.eventlog.snapshots import BUCKET, ObjectSnapshotStore
+
+        config = self.settings.eventlog
+        if not config.snapshots or self.nc is None or config.backend != "jetstream":
+            return True
+        try:
+            await ObjectSnapshotStore(self.nc, BUCKET, config.replicas).open()
+        except Exception as exc:  # optional: the services rebuild from the log without it
+            self.console.line(f"snapshots: bucket {BUCKET} not made ({exc!r})")
+            return True
+        self.console.line(f"snapshots: bucket {BUCKET} ready")
         return True
 
     async def _start_and_wait(self, spec: ChildSpec) -> None:

@@ -83,6 +83,7 @@ from setpoint.eventlog.port import (
     Recorded,
 )
 from setpoint.eventlog.projection import ProjectionRunner
+from setpoint.eventlog.snapshots import snapshots_for
 from setpoint.settings_core import loss_clocks, purge_after
 
 log = logging.getLogger("setpoint.differ")
@@ -122,6 +123,11 @@ class DifferService:
             on_failed=lambda exc: self.supervisor.fail("log", exc),
         )  # fmt: skip
         self.supervisor.watch(self.runner)
+        snapshots = snapshots_for(
+            settings, event_log, "differ", purge_after(settings), loss_clocks(settings)
+        )
+        if snapshots is not None:
+            self.runner.use_snapshots(snapshots, self.view.capture, self.view.restore)
         self._subs: list[Subscription] = []
         self._intake: Served | None = None
         self._broker: NatsBroker | None = None

@@ -23,6 +23,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from immutables import Map
 
@@ -40,6 +41,7 @@ from setpoint.core.events import (
     TargetPublished,
 )
 from setpoint.core.model import Key, MarketInfo, Producer, symbol_token
+from setpoint.core.projections.snapshot import expect
 from setpoint.eventlog.port import Recorded
 
 TRIGGERS = ORDER_LIFE | {"TargetPublished", "PositionObserved", "ReconciliationCompleted"}
@@ -84,6 +86,31 @@ class DifferView:
         self.mode_events: dict[str, str] = {}
         """Per account: the event id of its last `AccountModeChanged`."""
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def capture(self) -> tuple[Any, ...]:
+        """The view's state as values a snapshot holds (`restore` puts it back): the three
+        projections as they are (immutable), the per-key facts and the accounts' mode
+        events copied."""
+        keys = {
+            key: (f.decision, f.decision_event_id, tuple(sorted(f.acted)), f.traceparent,
+                  dict(f.positions))
+            for key, f in self.keys.items()
+        }  # fmt: skip
+        return (self.intent, self.actual, self.portfolio, self.position, keys,
+                dict(self.mode_events))  # fmt: skip
+
+    def restore(self, state: tuple[Any, ...]) -> None:
+        """Put back what `capture` returned (the view must be empty: nothing folded yet)."""
+        intent, actual, portfolio, position, keys, mode_events = expect(
+            state, projections.IntentState, projections.ActualState,
+            projections.PortfolioState, int, dict, dict,
+        )  # fmt: skip
+        facts = {
+            key: KeyFacts(decision, event_id, set(acted), traceparent, dict(positions))
+            for key, (decision, event_id, acted, traceparent, positions) in keys.items()
+        }
+        self.intent, self.actual, self.portfolio = intent, actual, portfolio
+        self.position, self.keys, self.mode_events = position, facts, dict(mode_events)
 
     def facts(self, key: Key) -> KeyFacts:
         found = self.keys.get(key)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -55,8 +56,10 @@ from setpoint.config import Settings
 from setpoint.core.events import DiffComputed, Event, OrderSubmitted
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, PortfolioState, apply_actual, apply_portfolio
+from setpoint.core.projections.snapshot import expect
 from setpoint.eventlog import EventLog, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
+from setpoint.eventlog.snapshots import snapshots_for
 from setpoint.executor import metering
 from setpoint.executor.gateway_client import GatewayClient
 from setpoint.executor.staging import Staging
@@ -107,6 +110,12 @@ class Executor:
             on_failed=lambda exc: self.supervisor.fail("log", exc),
         )  # fmt: skip
         self.supervisor.watch(self.runner)
+        snapshots = snapshots_for(
+            settings, event_log, "executor", purge_after(settings), loss_clocks(settings),
+            sorted(settings.accounts),
+        )  # fmt: skip
+        if snapshots is not None:
+            self.runner.use_snapshots(snapshots, self._capture, self._restore)
         gauges = telemetry.metrics().gauges
         gauges.observe("actions_pending", self._actions_pending)
         gauges.observe("orders_inflight", self._orders_inflight)
@@ -186,6 +195,16 @@ class Executor:
 
     def _applied(self) -> int:
         return self.actual.position
+
+    def _capture(self) -> tuple[Any, ...]:
+        """The fold's state for a snapshot (the runner's `use_snapshots`)."""
+        return self.actual, self.portfolio, dict(self.plans), dict(self.write_ahead.expected)
+
+    def _restore(self, state: tuple[Any, ...]) -> None:
+        self.actual, self.portfolio, plans, expected = expect(
+            state, ActualState, PortfolioState, dict, dict
+        )
+        self.plans, self.write_ahead.expected = dict(plans), dict(expected)
 
     def _fold_own(self, position: int, event: Event) -> None:
         """Fold an event this process has just appended at `position` when the projection

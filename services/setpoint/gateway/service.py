@@ -63,9 +63,11 @@ from setpoint.core.events import (
 from setpoint.core.ids import is_ours
 from setpoint.core.model import Key, Producer
 from setpoint.core.projections import ActualState, IntentState, apply_actual, apply_intent
+from setpoint.core.projections.snapshot import expect
 from setpoint.core.reconcile import VenueOrder
 from setpoint.eventlog import ANY, EventLog, Recorded
 from setpoint.eventlog.projection import ProjectionRunner
+from setpoint.eventlog.snapshots import snapshots_for
 from setpoint.gateway import facts
 from setpoint.gateway.convert import dec, to_fill, to_order
 from setpoint.gateway.deadman import DeadManSwitch, supported
@@ -114,6 +116,11 @@ class Gateway:
             on_failed=lambda exc: self.supervisor.fail(f"log ({account})", exc),
         )  # fmt: skip
         self.supervisor.watch(self.runner)
+        snapshots = snapshots_for(
+            settings, event_log, f"gateway.{account}", purge_after(settings), account
+        )
+        if snapshots is not None:
+            self.runner.use_snapshots(snapshots, self._capture, self._restore)
         self.handlers = CommandHandlers(nc, account, venue, self.record_fills_of)
         self.reconciler = Reconciler(venue, self, self.append, account=account, config=self.config)
         self._once: set[asyncio.Task[None]] = set()
@@ -208,6 +215,18 @@ class Gateway:
 
     def _applied(self) -> int:
         return self.position
+
+    def _capture(self) -> tuple[Any, ...]:
+        """The fold's state for a snapshot (the runner's `use_snapshots`)."""
+        return (self.actual, self.intent, self.position, self.last_margin,
+                dict(self.last_fill_at))  # fmt: skip
+
+    def _restore(self, state: tuple[Any, ...]) -> None:
+        actual, intent, position, margin, last_fill_at = expect(
+            state, ActualState, IntentState, int, (MarginObservedData, type(None)), dict
+        )
+        self.actual, self.intent, self.position, self.last_margin = actual, intent, position, margin
+        self.last_fill_at = dict(last_fill_at)
 
     async def caught_up(self, within_s: float = 30.0) -> None:  # float-ok
         """Wait until every event in the log now has been folded (TimeoutError after

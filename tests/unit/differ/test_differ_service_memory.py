@@ -353,3 +353,28 @@ async def test_a_non_terminal_rejection_is_placed_again_after_its_backoff(
     assert [(a.intent_id, a.attempt) for a in diffs[-1].data.actions] == [("b1", 2)]
     assert len(diffs) == 3
     assert diffs[-1].occurred_at >= rejected.occurred_at + timedelta(seconds=1)
+
+
+async def test_a_restarted_differ_starts_from_its_snapshot_and_decides_nothing_new(
+    log: InMemoryEventLog,
+) -> None:
+    settings = Settings(accounts={"demo": {}}, eventlog={"snapshot_every": 2})
+    first = DifferService(settings, log, None, tick_s=3600)
+    await first.start()
+    await first.intake("demo", "BTC-USDT", body(1, "b1", "b2"))
+    await settle(first)
+    assert await first.runner.caught_up(10)
+    await first.runner.snapshot_written()
+    await first.stop()
+    taken = first.view.capture()
+    decisions = len(await events(log, DiffComputed))
+    again = DifferService(settings, log, None, tick_s=3600)
+    await again.start()
+    try:
+        assert again.runner._snapshots is not None
+        assert again.runner._snapshots.position > 0  # restored, not rebuilt
+        await settle(again)
+        assert again.view.capture()[:4] == taken[:4]
+        assert len(await events(log, DiffComputed)) == decisions
+    finally:
+        await again.stop()
