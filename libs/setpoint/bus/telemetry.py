@@ -54,7 +54,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
 from opentelemetry.metrics import _Gauge as Gauge
 from opentelemetry.trace import Span, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -414,6 +414,27 @@ class Gauges:
         return [Observation(v, dict(labels)) for labels, v in self.readings(name).items()]
 
 
+class Tally:
+    """A monotonic counter kept by this process and read when the metrics are collected
+    (an observable counter of the same name, unit and labels as a synchronous one, so it
+    is scraped the same): `add` is one dict update, where the SDK's synchronous counter
+    takes 10 to 30 µs per add, a few per cent of a service's CPU on the hot path
+    (docs/benchmarks.md, "What the metrics cost"). Labels are bounded (the `Metrics`
+    rule), so the table is too."""
+
+    def __init__(self, meter: Meter, name: str, unit: str, description: str) -> None:
+        self._counts: dict[frozenset[tuple[str, str]], float] = {}  # float-ok
+        meter.create_observable_counter(name, [self._observe], unit=unit, description=description)
+
+    def add(self, amount: float, attributes: Mapping[str, str] | None = None) -> None:  # float-ok
+        labels = frozenset(attributes.items()) if attributes else frozenset()
+        self._counts[labels] = self._counts.get(labels, 0) + amount
+
+    def _observe(self, _: CallbackOptions) -> Iterable[Observation]:
+        # list() copies in one step: a scrape runs in another thread than the adds
+        return [Observation(v, dict(labels)) for labels, v in list(self._counts.items())]
+
+
 @dataclass(frozen=True)
 class Metrics:
     """The instruments every service records into; the names as scraped and their labels
@@ -421,19 +442,19 @@ class Metrics:
     and small closed sets (outcome, trigger, kind, error class, event type, endpoint)."""
 
     reconcile_lag: Histogram
-    targets: Counter
-    retries: Counter
-    risk_refusals: Counter
-    orders: Counter
-    venue_errors: Counter
-    reconcile_runs: Counter
+    targets: Tally
+    retries: Tally
+    risk_refusals: Tally
+    orders: Tally
+    venue_errors: Tally
+    reconcile_runs: Tally
     reconcile_duration: Histogram
-    reconcile_findings: Counter
+    reconcile_findings: Tally
     reconcile_last_success: Gauge
     position_discrepancy: Gauge
     venue_request_duration: Histogram
-    ws_reconnects: Counter
-    events_appended: Counter
+    ws_reconnects: Tally
+    events_appended: Tally
     gauges: Gauges
 
     def retried(self, reason: str) -> None:
@@ -442,7 +463,7 @@ class Metrics:
 
 
 def _make_metrics(meter: Meter) -> Metrics:
-    counter, histogram = meter.create_counter, meter.create_histogram
+    counter, histogram = partial(Tally, meter), meter.create_histogram
     return Metrics(
         reconcile_lag=histogram(
             "setpoint.reconcile.lag", unit="s", description="target accepted to key converged",
