@@ -92,10 +92,8 @@ class LiveState:
         self.listeners: set[asyncio.Queue[Message]] = set()
         self.changed = asyncio.Event()
         self.runner = ProjectionRunner(
-            event_log, self._apply, lambda: self.applied, name="log",
-            on_failed=lambda exc: supervisor.fail("log", exc),
-        )  # fmt: skip
-        supervisor.watch(self.runner)
+            event_log, self._apply, lambda: self.applied, name="log", supervisor=supervisor
+        )
         self._live = False
 
     # ------------------------------------------------------------------ lifecycle

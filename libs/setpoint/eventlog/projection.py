@@ -53,6 +53,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from setpoint.bus import telemetry
@@ -60,6 +61,7 @@ from setpoint.bus.supervise import (
     RESUME_BASE_S,
     RESUME_CAP_S,
     SETTLE_S,
+    Supervisor,
     TaskState,
     TaskStatus,
     status,
@@ -104,10 +106,13 @@ class ProjectionRunner:
         *,
         name: str,
         on_failed: Callable[[BaseException], None] | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.log, self._apply, self._applied = event_log, apply, applied
         event_log.refuse_newer = True
         self.name = name
+        if supervisor is not None and on_failed is None:
+            on_failed = partial(supervisor.fail, name)
         self._on_failed = on_failed
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._counter = 0
@@ -122,14 +127,20 @@ class ProjectionRunner:
         self._restore: Callable[[Any], None] = lambda state: None
         self._snapshot_task: asyncio.Task[bool] | None = None
         telemetry.metrics().gauges.observe("consumer_lag", self._consumer_lag)
+        if supervisor is not None:
+            supervisor.watch(self)
 
     def use_snapshots(
-        self, snapshots: Snapshots, capture: Callable[[], Any], restore: Callable[[Any], None]
+        self,
+        snapshots: Snapshots | None,
+        capture: Callable[[], Any],
+        restore: Callable[[Any], None],
     ) -> None:
         """Start from and keep snapshots (module docstring): `capture()` returns the
         projection's state as it is (what `restore(state)` puts back, at the position
-        `applied()` had when it was captured)."""
-        self._snapshots, self._capture, self._restore = snapshots, capture, restore
+        `applied()` had when it was captured). None (snapshots off): nothing changes."""
+        if snapshots is not None:
+            self._snapshots, self._capture, self._restore = snapshots, capture, restore
 
     # ------------------------------------------------------------------ reading
 

@@ -119,15 +119,14 @@ class DifferService:
         self._workers, self._tick_s, self._clock, self._name = workers, tick_s, clock, name
         self.supervisor = supervisor or Supervisor("differ")
         self.runner = ProjectionRunner(
-            event_log, self._on_record, self._held, name="log",
-            on_failed=lambda exc: self.supervisor.fail("log", exc),
-        )  # fmt: skip
-        self.supervisor.watch(self.runner)
-        snapshots = snapshots_for(
-            settings, event_log, "differ", purge_after(settings), loss_clocks(settings)
+            event_log, self._on_record, self._held, name="log", supervisor=self.supervisor
         )
-        if snapshots is not None:
-            self.runner.use_snapshots(snapshots, self.view.capture, self.view.restore)
+        self.runner.use_snapshots(
+            snapshots_for(
+                settings, event_log, "differ", purge_after(settings), loss_clocks(settings)
+            ),
+            self.view.capture, self.view.restore,
+        )  # fmt: skip
         self._subs: list[Subscription] = []
         self._intake: Served | None = None
         self._broker: NatsBroker | None = None

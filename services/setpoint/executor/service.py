@@ -106,16 +106,13 @@ class Executor:
         self.staging = Staging(self, self.write_ahead, self.venue)
         self.queue: KeyRunner[Key] = KeyRunner(self._run_key, base_delay=RETRY_FAILED_PLAN_S)
         self.runner = ProjectionRunner(
-            event_log, self._on_record, self._applied, name="log",
-            on_failed=lambda exc: self.supervisor.fail("log", exc),
-        )  # fmt: skip
-        self.supervisor.watch(self.runner)
+            event_log, self._on_record, self._applied, name="log", supervisor=self.supervisor
+        )
         snapshots = snapshots_for(
             settings, event_log, "executor", purge_after(settings), loss_clocks(settings),
             sorted(settings.accounts),
         )  # fmt: skip
-        if snapshots is not None:
-            self.runner.use_snapshots(snapshots, self._capture, self._restore)
+        self.runner.use_snapshots(snapshots, self._capture, self._restore)
         gauges = telemetry.metrics().gauges
         gauges.observe("actions_pending", self._actions_pending)
         gauges.observe("orders_inflight", self._orders_inflight)

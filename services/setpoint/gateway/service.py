@@ -113,14 +113,12 @@ class Gateway:
         self.last_fill_at: dict[Key, datetime] = {}
         self.runner = ProjectionRunner(
             event_log, self._on_record, self._applied, name=f"log ({account})",
-            on_failed=lambda exc: self.supervisor.fail(f"log ({account})", exc),
+            supervisor=self.supervisor,
         )  # fmt: skip
-        self.supervisor.watch(self.runner)
         snapshots = snapshots_for(
             settings, event_log, f"gateway.{account}", purge_after(settings), account
         )
-        if snapshots is not None:
-            self.runner.use_snapshots(snapshots, self._capture, self._restore)
+        self.runner.use_snapshots(snapshots, self._capture, self._restore)
         self.handlers = CommandHandlers(nc, account, venue, self.record_fills_of)
         self.reconciler = Reconciler(venue, self, self.append, account=account, config=self.config)
         self._once: set[asyncio.Task[None]] = set()

@@ -100,11 +100,9 @@ class Host:
         name = f"log {account}"
         follower = ProjectionRunner(
             event_log, lambda record: self._fold(account, record),
-            lambda: self.positions[account], name=name,
-            on_failed=lambda exc: self.supervisor.fail(name, exc),
+            lambda: self.positions[account], name=name, supervisor=self.supervisor,
         )  # fmt: skip
         self.followers.append(follower)
-        self.supervisor.watch(follower)
         await follower.rebuild()
         follower.start()
 
