@@ -67,7 +67,16 @@ async def _start(system: System, gateways: int) -> None:
         system.spawn("executor", name=name)
     for name in ("differ", "differ-b", "executor", "executor-b"):
         await system.wait_ready(name)
+    for name in ("differ", "differ-b", "executor", "executor-b"):  # the first takes all,
+        # then hands the second its share: the kill below must hit one that holds some
+        await eventually(lambda n=name: holds_partitions(system, n), 60, f"{name} holds some")
     await system.up_clients()
+
+
+async def holds_partitions(system: System, name: str) -> bool:
+    service = name.removesuffix("-b")
+    text = system.output(name).read_text(errors="replace")
+    return re.search(rf"{service} lease p\d+ taken", text) is not None
 
 
 async def publish(system: System, symbol: str, intent: str, price: str) -> None:
