@@ -72,7 +72,7 @@ from setpoint.core.projections import (
     rebuild,
 )
 from setpoint.core.risk import AccountRiskView, RiskLimits, loss_reached
-from setpoint.core.riskview import account_loss, account_risk_view
+from setpoint.core.riskview import RiskMemo
 from setpoint.testing.synthetic import fill_data, market, submitted_data
 
 KEY = Key("bench", "BTC/USDT")
@@ -89,6 +89,8 @@ GATES = RiskLimits(
 )  # fmt: skip
 """`--gates`: every gate on, nothing near a threshold."""
 GATED = False
+PRICES: Map[Key, Decimal] = Map({KEY: Decimal("60000")})
+"""The differ's last prices (an immutable map, replaced on each price)."""
 
 
 class _Fold:
@@ -98,6 +100,7 @@ class _Fold:
         self.intent, self.actual, self.position = IntentState.empty(), ActualState.empty(), 0
         clocks = Map({KEY.account: LossClock(GATES.loss_window)})
         self.portfolio = PortfolioState.empty(clocks)
+        self.memo = RiskMemo()  # the differ's: the view and the loss kept while they stand
 
     def add(self, *events: Event) -> None:
         for event in events:
@@ -113,19 +116,16 @@ class _Fold:
         if not GATED:
             return diff(eff, ka, MARKET, last_price=Decimal("60000"), previous=previous)
         portfolio = self.portfolio.account(KEY.account)
-        actual = self.actual
+        actual, memo = self.actual, self.memo
 
         def view() -> AccountRiskView:
-            return account_risk_view(
-                actual, KEY.account, {KEY: Decimal("60000")}, GATES, NOW,
-                portfolio=portfolio, loss=False,
-            )  # fmt: skip
+            return memo.view(actual, KEY.account, PRICES, GATES, NOW, portfolio)
 
         plan = diff(
             eff, ka, MARKET, last_price=Decimal("60000"), previous=previous, limits=GATES,
             view=view,
         )  # fmt: skip
-        assert loss_reached(account_loss(portfolio, GATES, NOW), GATES) is None
+        assert loss_reached(memo.loss(KEY.account, portfolio, GATES, NOW), GATES) is None
         return plan
 
 

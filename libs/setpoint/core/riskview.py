@@ -16,6 +16,12 @@
 
 The differ and the executor both fold the whole log into the same projections, so for the
 same log and the same `now` they build the same view.
+
+`RiskMemo` keeps, per account, the last view built and the last loss read, and gives them
+back while their inputs are the same values (the same projection, price map and portfolio
+objects: the projections are immutable, so the same object is the same facts; for the
+loss, also while `now` stays in the span over which the loss cannot change). What it gives
+is always what `account_risk_view` / `account_loss` would compute.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from setpoint.core.model import Key
 from setpoint.core.projections import AccountPortfolio, ActualState, LossClock
 from setpoint.core.risk import AccountRiskView, RiskLimits
 
-__all__ = ["account_loss", "account_risk_view"]
+__all__ = ["RiskMemo", "account_loss", "account_risk_view"]
 
 
 def account_risk_view(
@@ -100,3 +107,79 @@ def account_loss(
         return None
     clock = LossClock(limits.loss_window, limits.loss_reset_at)
     return portfolio.loss_since(clock, now)
+
+
+class _KeptView(NamedTuple):
+    actual: ActualState
+    prices: Mapping[Key, Decimal]
+    portfolio: AccountPortfolio | None
+    view: AccountRiskView
+
+
+class _KeptLoss(NamedTuple):
+    portfolio: AccountPortfolio | None
+    limits: RiskLimits
+    start: datetime | None
+    end: datetime | None
+    loss: Decimal | None
+
+
+class RiskMemo:
+    """The account's view and loss kept between decisions (module docstring). Not shared
+    between threads; one per service (its projections, its prices)."""
+
+    __slots__ = ("_losses", "_views")
+
+    def __init__(self) -> None:
+        self._views: dict[str, _KeptView] = {}
+        self._losses: dict[str, _KeptLoss] = {}
+
+    def view(
+        self,
+        actual: ActualState,
+        account: str,
+        prices: Mapping[Key, Decimal],
+        limits: RiskLimits,
+        now: datetime,
+        portfolio: AccountPortfolio | None,
+    ) -> AccountRiskView:
+        """`account_risk_view(..., portfolio=portfolio, loss=False)`, built again only
+        when `actual` or `prices` is another object than last time or `portfolio` another
+        value (`PortfolioState.account` makes a new one for an account it lacks). `prices`
+        must not be changed in place (replace it: an immutable map)."""
+        kept = self._views.get(account)
+        if (
+            kept is not None
+            and kept.actual is actual
+            and kept.prices is prices
+            and _same(kept.portfolio, portfolio)
+        ):
+            return kept.view
+        view = account_risk_view(
+            actual, account, prices, limits, now, portfolio=portfolio, loss=False
+        )
+        self._views[account] = _KeptView(actual, prices, portfolio, view)
+        return view
+
+    def loss(
+        self, account: str, portfolio: AccountPortfolio | None, limits: RiskLimits, now: datetime
+    ) -> Decimal | None:
+        """`account_loss(portfolio, limits, now)`, read again only when `portfolio` is
+        another value, `limits` another object, or `now` left the span the last loss holds over."""
+        kept = self._losses.get(account)
+        if kept is not None and _same(kept.portfolio, portfolio) and kept.limits is limits:
+            start, end = kept.start, kept.end
+            if (start is None or start <= now) and (end is None or now < end):
+                return kept.loss
+        loss = account_loss(portfolio, limits, now)
+        start = end = None
+        if loss is not None and portfolio is not None:
+            clock = LossClock(limits.loss_window, limits.loss_reset_at)
+            start, end = portfolio.loss_holds(clock, now)
+        self._losses[account] = _KeptLoss(portfolio, limits, start, end, loss)
+        return loss
+
+
+def _same(kept: AccountPortfolio | None, now: AccountPortfolio | None) -> bool:
+    """The same portfolio figures (the same object, or an equal one)."""
+    return kept is now or kept == now

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from immutables import Map
+
 from setpoint.config import AccountConfig
 from setpoint.core.diff import Plan, diff
 from setpoint.core.effective import effective_target
@@ -55,9 +57,11 @@ from setpoint.core.events import (
 from setpoint.core.model import Key
 from setpoint.core.projections import AccountPortfolio, ActualState, IntentState
 from setpoint.core.risk import NO_VIEW, AccountRiskView, loss_reached
-from setpoint.core.riskview import account_loss, account_risk_view
+from setpoint.core.riskview import RiskMemo, account_loss, account_risk_view
 from setpoint.settings_core import risk_limits
 from setpoint.venues.capabilities import id_scheme
+
+_NO_PRICES: Mapping[Key, Decimal] = Map()
 
 EXCLUSION_RULES = frozenset({"oco", "expired", "liquidate_only", "flatten", "retry_backoff"})
 """Rules of the effective target: orders left out by design, not refused by a limit."""
@@ -130,10 +134,13 @@ def decide(
     previous: Plan | None = None,
     prices: Mapping[Key, Decimal] | None = None,
     portfolio: AccountPortfolio | None = None,
+    memo: RiskMemo | None = None,
 ) -> Outcome:
     """The decision for `key` now. A key whose market is unknown gets no action. `prices`:
     the last price of every key the service knows, for the account's exposure gates;
-    `portfolio`: the account's figures (margin facts, loss) for the margin and loss gates."""
+    `portfolio`: the account's figures (margin facts, loss) for the margin and loss gates;
+    `memo`: the service's `riskview.RiskMemo`, to read the account's view and loss from
+    while they stand (then `prices` must be replaced, never changed in place)."""
     accepted = intent.target(key)
     market = actual.market(key)
     if market is None:
@@ -150,6 +157,8 @@ def decide(
     if limits.exposure:  # built only when the plan places or amends (`risk.screen`)
 
         def view() -> AccountRiskView:
+            if memo is not None:
+                return memo.view(actual, key.account, prices or _NO_PRICES, limits, now, portfolio)
             return account_risk_view(
                 actual, key.account, prices or {}, limits, now, portfolio=portfolio, loss=False
             )
@@ -170,7 +179,11 @@ def decide(
         data = data.model_copy(update={"risk": effective.reasons + plan.risk})
     liquidate = None
     if limits.max_loss is not None and actual.mode(key.account) is AccountMode.NORMAL:
-        liquidate = loss_reached(account_loss(portfolio, limits, now), limits)
+        if memo is None:
+            loss = account_loss(portfolio, limits, now)
+        else:
+            loss = memo.loss(key.account, portfolio, limits, now)
+        liquidate = loss_reached(loss, limits)
     return Outcome(
         data, refused=plan.risk, plan=plan, wake_at=effective.wake_at, liquidate=liquidate
     )

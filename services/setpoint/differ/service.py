@@ -49,6 +49,7 @@ from decimal import Decimal
 from typing import Any
 
 from faststream.nats import NatsBroker, NatsMessage
+from immutables import Map
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -72,6 +73,7 @@ from setpoint.core.events import (
     utcnow,
 )
 from setpoint.core.model import Key, Producer
+from setpoint.core.riskview import RiskMemo
 from setpoint.differ import decide
 from setpoint.differ.desk import IntakeDesk
 from setpoint.differ.metering import KeyMetrics
@@ -133,7 +135,9 @@ class DifferService:
         self._causes: dict[Key, str] = {}
         self._problems: dict[Key, str] = {}
         self._status: dict[Key, KeyStatus] = {}
-        self._prices: dict[Key, Decimal] = {}
+        self._prices: Map[Key, Decimal] = Map()
+        """Replaced on each price, never changed in place (`_risk_memo` keys on it)."""
+        self._risk_memo = RiskMemo()
         self._plans: dict[Key, Plan] = {}
         self._wakes: dict[Key, datetime] = {}
         self._started_at: datetime | None = None
@@ -353,6 +357,7 @@ class DifferService:
             self.view.intent, self.view.actual, key, account, self._clock(),
             last_price=self._prices.get(key), previous=self._plans.get(key),
             prices=self._prices, portfolio=self.view.portfolio.account(key.account),
+            memo=self._risk_memo,
         )  # fmt: skip
         if outcome.liquidate is not None:
             await self._liquidate(key.account, outcome.liquidate)
@@ -420,7 +425,7 @@ class DifferService:
             return
         key = Key(ticker.account, ticker.symbol)
         known = self._prices.get(key)
-        self._prices[key] = price
+        self._prices = self._prices.set(key, price)
         decision = self.view.facts(key).decision if key in self.view.keys else None
         if self.view.decides(key) and (known is None or decision is None or not decision.converged):
             self.queue.add(key)

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import NamedTuple
 
 from immutables import Map
@@ -166,6 +167,22 @@ class AccountPortfolio(NamedTuple):
             return (equity if self.reset_equity is None else self.reset_equity) - equity
         return -equity
 
+    def loss_holds(
+        self, clock: LossClock, now: datetime
+    ) -> tuple[datetime | None, datetime | None]:
+        """The times `[start, end)` around `now` (None: unbounded) over which `loss_since(
+        clock, t)` gives what it gives at `now`: with a window, until the window's start
+        crosses the next kept mark; otherwise the loss does not depend on the time."""
+        window = clock.window
+        if window is None:
+            return None, None
+        cutoff, start = now - window, None
+        for mark_at, _ in self.marks:
+            if mark_at > cutoff:
+                return start, mark_at + window
+            start = mark_at + window
+        return start, None
+
     @property
     def equity(self) -> Decimal:
         return self.realized_pnl + self.unrealized_pnl
@@ -191,6 +208,11 @@ class AccountPortfolio(NamedTuple):
         return None if self.margin is None else self.margin.available_margin
 
 
+@lru_cache(maxsize=256)
+def _no_figures(account: str) -> AccountPortfolio:
+    return AccountPortfolio(account)
+
+
 class PortfolioState(NamedTuple):
     """Every key's and account's portfolio, and the log position folded up to."""
 
@@ -209,8 +231,10 @@ class PortfolioState(NamedTuple):
         return self.keys.get(key, EMPTY_KEY)
 
     def account(self, account: str) -> AccountPortfolio:
+        """The account's figures (an account not yet folded: its empty figures, the same
+        object each time)."""
         found = self.accounts.get(account)
-        return AccountPortfolio(account) if found is None else found
+        return _no_figures(account) if found is None else found
 
     def account_keys(self, account: str) -> list[Key]:
         return sorted((k for k in self.keys if k.account == account), key=str)
