@@ -357,7 +357,7 @@ def diff(
     if move is not None:
         raw.append(move)
     book, ceiling = None, None
-    if limits.exposure and market is not None and raw:
+    if raw and market is not None and limits.exposure:
         size = market.contract_size
         ceiling = KeyBook(actual.position * size, actual.buying * size, actual.selling * size)
         book = functools.partial(_book, actual, raw, market)

@@ -89,16 +89,19 @@ class RiskLimits:
     def none(self) -> bool:
         return self is NO_LIMITS or self == NO_LIMITS
 
-    @property
-    def exposure(self) -> bool:
-        """Some exposure gate is on (`check_exposure` has work to do)."""
-        return (
+    exposure: bool = field(init=False, compare=False, repr=False)
+    """Some exposure gate is on (`check_exposure` has work to do): worked out once, when
+    the limits are built (it is asked on every plan)."""
+
+    def __post_init__(self) -> None:
+        exposure = (
             self.max_position is not None
             or self.max_position_notional is not None
             or self.max_gross_exposure is not None
             or self.max_net_exposure is not None
             or self.max_margin_ratio is not None
         )
+        object.__setattr__(self, "exposure", exposure)
 
     @property
     def rate(self) -> bool:
@@ -130,10 +133,10 @@ class AccountRiskView:
 NO_VIEW = AccountRiskView()
 
 
-@dataclass(frozen=True, slots=True)
-class KeyBook:
+class KeyBook(NamedTuple):
     """One key's position (base units) and the remaining quantity (base units) of the
-    orders working on each side."""
+    orders working on each side. (A named tuple: built for each plan that places or
+    amends, and a tuple is built in a third of a frozen dataclass's time.)"""
 
     position: Decimal = Decimal(0)
     buying: Decimal = Decimal(0)
@@ -546,7 +549,8 @@ def _exposure_passes(
 ) -> bool:
     """No place/amend breaks `check_exposure` with every one of them kept: each side's
     worst case from its working total (0 with `floor`: `book` is then a ceiling) to that
-    total plus the side's places and amends."""
+    total plus the side's places and amends. Each gate holds at both ends of that range
+    when it holds everywhere between (`_ends_pass`)."""
     view, symbol, size = views(), market.symbol, market.contract_size
     mark = view.marks.get(symbol)
     margin = limits.max_margin_ratio if market.is_derivative else None
@@ -554,23 +558,23 @@ def _exposure_passes(
     valued = limits.max_position_notional is not None or gross_cap is not None
     if mark is None and (valued or net_cap is not None or margin is not None):
         return False
+    mark = mark or _ZERO
     gross = net = _ZERO
     if gross_cap is not None or net_cap is not None:
         gross, net = _exposure(view, symbol)
-    for side, quantities in ((Side.BUY, grow.buys), (Side.SELL, grow.sells)):
+    position = book.position
+    for quantities, working, sign in ((grow.buys, book.buying, 1), (grow.sells, book.selling, -1)):
         if not quantities:
             continue
-        working = book.working(side)
-        low, top = _ZERO if floor else working, sum(map(mul, quantities, repeat(size)), working)
-        if side is Side.BUY:
-            ends = (book.position + low, book.position + top)
-        else:
-            ends = (book.position - low, book.position - top)
-        if not _ends_pass(ends, mark or _ZERO, gross, net, limits):
+        top = sum(map(mul, quantities, repeat(size)), working)
+        low = _ZERO if floor else working
+        ends = (position + low, position + top) if sign > 0 else (position - low, position - top)
+        if not _ends_pass(ends, mark, gross, net, limits):
             return False
     if margin is None or not (grow.buys or grow.sells):
         return True
-    return _margin_passes(max(grow.buys + grow.sells) * size, mark or _ZERO, view, symbol, margin)
+    largest = max(max(grow.buys, default=_ZERO), max(grow.sells, default=_ZERO)) * size
+    return _margin_passes(largest, mark, view, symbol, margin)
 
 
 def _ends_pass(
@@ -578,19 +582,23 @@ def _ends_pass(
 ) -> bool:
     """The position, position notional, gross and net gates pass at both ends of a side's
     worst case (so everywhere between)."""
-    big = max(abs(ends[0]), abs(ends[1]))
-    if limits.max_position is not None and big > limits.max_position:
+    first, last = abs(ends[0]), abs(ends[1])
+    big = first if first > last else last
+    cap = limits.max_position
+    if cap is not None and big > cap:
         return False
     cap = limits.max_position_notional
     if cap is not None and big * mark > cap:
         return False
     gross_cap, net_cap = limits.max_gross_exposure, limits.max_net_exposure
-    for worst in ends:
-        after = worst * mark
-        if gross_cap is not None and gross + abs(after) > gross_cap:
-            return False
-        if net_cap is not None and abs(net + after) > net_cap:
-            return False
+    if gross_cap is not None:
+        for worst in ends:
+            if gross + abs(worst * mark) > gross_cap:
+                return False
+    if net_cap is not None:
+        for worst in ends:
+            if abs(net + worst * mark) > net_cap:
+                return False
     return True
 
 

@@ -167,9 +167,13 @@ class RiskMemo:
         """`account_loss(portfolio, limits, now)`, read again only when `portfolio` is
         another value, `limits` another object, or `now` left the span the last loss holds over."""
         kept = self._losses.get(account)
-        if kept is not None and _same(kept.portfolio, portfolio) and kept.limits is limits:
-            start, end = kept.start, kept.end
-            if (start is None or start <= now) and (end is None or now < end):
+        if kept is not None and kept.limits is limits:
+            start, end, figures = kept.start, kept.end, kept.portfolio
+            if (
+                (figures is portfolio or figures == portfolio)
+                and (start is None or start <= now)
+                and (end is None or now < end)
+            ):
                 return kept.loss
         loss = account_loss(portfolio, limits, now)
         start = end = None
