@@ -26,6 +26,13 @@ window), and each plan also hands the kernel the account's risk view (built from
 projections and the portfolio fold when a gate needs it) and checks the loss limit, as the
 differ does: the gates' cost.
 
+`--paired`: the gates' cost measured in one process instead: each case's plan with the
+gates off and on alternately, plan by plan (`--runs` pairs; a tenth of them for 1 %
+changed, a hundredth, at least 3, for the full replacement), the collector paused; per
+case the medians and the median of the per-pair ratios (`on_vs_off_pct`). Two runs of
+separate processes on a loaded machine differ by more than the gates cost; a pair of plans
+one after the other shares the load.
+
 Also runnable as `python -m bench.kernel`.
 """
 
@@ -227,7 +234,58 @@ def _replacement(base: _Fold, settled: Plan, n: int, runs: int) -> tuple[float, 
 def _copy(fold: _Fold) -> _Fold:
     other = _Fold()
     other.intent, other.actual, other.position = fold.intent, fold.actual, fold.position
+    other.portfolio = fold.portfolio
     return other
+
+
+_PAIRED_RUNS = {"one_percent_change": 10, "full_replacement": 100}
+"""`--paired`: `--runs` divided by these for the larger cases."""
+
+
+def paired(n: int, runs: int) -> dict[str, Any]:
+    """`--paired`: each case planned with the gates off and on alternately, plan by plan,
+    in one process with the collector paused: per case the median of each and the median
+    of the per-pair ratios on / off (the load of the machine hits both alike)."""
+    global GATED
+    GATED = True  # every fold also folds the portfolio
+    base = _Fold()
+    _publish(base, 1, _orders(n))
+    _execute(base, base.plan(None))
+    settled = base.plan(None)
+    folds = {"no_change": base}
+    for case, orders in (
+        ("one_changed_order", _orders(n, moved=frozenset({n // 2}))),
+        ("one_percent_change", _orders(n, moved=frozenset(range(0, n, max(1, n // 100))))),
+        ("full_replacement", _orders(n, prefix="r")),
+    ):
+        folds[case] = _copy(base)
+        _publish(folds[case], 2, orders)
+    folds["one_fill"] = _copy(base)
+    folds["one_fill"].add(_fill_event(folds["one_fill"]))
+    out: dict[str, Any] = {"orders": n}
+    with _paused():
+        for case, fold in folds.items():
+            out[case] = _pair(fold, settled, max(3, runs // _PAIRED_RUNS.get(case, 1)))
+    GATED = False
+    return out
+
+
+def _pair(fold: _Fold, settled: Plan, runs: int) -> dict[str, float]:
+    global GATED
+    off: list[float] = []  # float-ok: durations
+    on: list[float] = []  # float-ok
+    for run in range(runs):
+        for gated in (True, False) if run % 2 else (False, True):
+            GATED = gated
+            start = time.perf_counter()
+            fold.plan(settled)
+            (on if gated else off).append(time.perf_counter() - start)
+    ratios = [b / a for a, b in zip(off, on, strict=True)]
+    return {
+        "off_ms": round(statistics.median(off) * 1000, 4),
+        "on_ms": round(statistics.median(on) * 1000, 4),
+        "on_vs_off_pct": round((statistics.median(ratios) - 1) * 100, 1),
+    }
 
 
 def _lifecycle(key: Key, n: int) -> list[Event]:
@@ -316,7 +374,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--replay-events", type=int, default=200_000)
     parser.add_argument("--gates", action="store_true", help="every risk gate on")
+    parser.add_argument(
+        "--paired", action="store_true", help="gates off and on alternately, in one process"
+    )
     args = parser.parse_args(argv)
+    if args.paired:
+        print(json.dumps({"paired": paired(args.orders, args.runs)}, indent=2))
+        return 0
     global GATED
     GATED = args.gates
     result = {"plan": run(args.orders, args.runs) | {"gates": GATED}}
