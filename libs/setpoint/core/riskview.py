@@ -18,10 +18,11 @@ The differ and the executor both fold the whole log into the same projections, s
 same log and the same `now` they build the same view.
 
 `RiskMemo` keeps, per account, the last view built and the last loss read, and gives them
-back while their inputs are the same values (the same projection, price map and portfolio
-objects: the projections are immutable, so the same object is the same facts; for the
-loss, also while `now` stays in the span over which the loss cannot change). What it gives
-is always what `account_risk_view` / `account_loss` would compute.
+back while their inputs are the same values (the actual projection's keys and accounts,
+the price map, the portfolio figures: the projections are immutable, so the same object
+is the same facts; for the loss, also while `now` stays in the span over which the loss
+cannot change). What it gives is always what `account_risk_view` / `account_loss` would
+compute.
 """
 
 from __future__ import annotations
@@ -31,8 +32,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from immutables import Map
+
 from setpoint.core.model import Key
-from setpoint.core.projections import AccountPortfolio, ActualState, LossClock
+from setpoint.core.projections import (
+    AccountActual,
+    AccountPortfolio,
+    ActualState,
+    KeyActual,
+    LossClock,
+)
 from setpoint.core.risk import AccountRiskView, RiskLimits
 
 __all__ = ["RiskMemo", "account_loss", "account_risk_view"]
@@ -110,7 +119,8 @@ def account_loss(
 
 
 class _KeptView(NamedTuple):
-    actual: ActualState
+    keys: Map[Key, KeyActual]
+    accounts: Map[str, AccountActual]
     prices: Mapping[Key, Decimal]
     portfolio: AccountPortfolio | None
     view: AccountRiskView
@@ -144,13 +154,16 @@ class RiskMemo:
         portfolio: AccountPortfolio | None,
     ) -> AccountRiskView:
         """`account_risk_view(..., portfolio=portfolio, loss=False)`, built again only
-        when `actual` or `prices` is another object than last time or `portfolio` another
-        value (`PortfolioState.account` makes a new one for an account it lacks). `prices`
-        must not be changed in place (replace it: an immutable map)."""
+        when `actual`'s keys or accounts (all the view reads of it; events that change
+        neither, such as targets and decisions, keep them) or `prices` are other objects
+        than last time or `portfolio` another value (`PortfolioState.account` makes a new
+        one for an account it lacks). `prices` must not be changed in place (replace it:
+        an immutable map)."""
         kept = self._views.get(account)
         if (
             kept is not None
-            and kept.actual is actual
+            and kept.keys is actual.keys
+            and kept.accounts is actual.accounts
             and kept.prices is prices
             and _same(kept.portfolio, portfolio)
         ):
@@ -158,7 +171,7 @@ class RiskMemo:
         view = account_risk_view(
             actual, account, prices, limits, now, portfolio=portfolio, loss=False
         )
-        self._views[account] = _KeptView(actual, prices, portfolio, view)
+        self._views[account] = _KeptView(actual.keys, actual.accounts, prices, portfolio, view)
         return view
 
     def loss(

@@ -15,7 +15,7 @@ from tests.unit.core.strategies import ev_position
 from tests.unit.core.test_portfolio import MARKETS, fill
 from tests.unit.core.test_portfolio_loss import PERP, at, timed, wallet
 
-from setpoint.core.model import Key
+from setpoint.core.model import Key, MarketKind
 from setpoint.core.projections import (
     ActualState,
     LossClock,
@@ -25,6 +25,7 @@ from setpoint.core.projections import (
 )
 from setpoint.core.risk import RiskLimits
 from setpoint.core.riskview import RiskMemo, account_loss, account_risk_view
+from setpoint.testing.synthetic import market, markets_loaded
 
 D = Decimal
 KEYS = (Key("demo", "BTC/USDT"), Key("demo", PERP), Key("other", "BTC/USDT"))
@@ -36,7 +37,8 @@ LIMITS = (
 )
 
 # One step: ("fill", key index, side, quantity, price), ("wallet", mark),
-# ("position", quantity), ("price", key index, price), ("time", seconds forward, limits).
+# ("position", quantity), ("price", key index, price), ("time", seconds forward, limits),
+# ("markets", the perpetual's contract size).
 STEPS = st.lists(
     st.one_of(
         st.tuples(
@@ -50,6 +52,7 @@ STEPS = st.lists(
         st.tuples(st.just("position"), st.integers(-5, 5)),
         st.tuples(st.just("price"), st.integers(0, 2), st.integers(55000, 65000)),
         st.tuples(st.just("time"), st.integers(0, 90), st.integers(0, len(LIMITS) - 1)),
+        st.tuples(st.just("markets"), st.integers(1, 3)),
     ),
     max_size=40,
 )
@@ -85,6 +88,10 @@ class _Run:
             self.fold(wallet(at_s=self.seconds, mark=str(step[1])))
         elif what == "position":
             self.fold(ev_position(str(step[1]), KEYS[1]))
+        elif what == "markets":
+            size = D(step[1])
+            perp = market(PERP, MarketKind.SWAP, contract_size=size)
+            self.fold(markets_loaded("demo", market("BTC/USDT"), perp))
         elif what == "price":
             self.prices = self.prices.set(KEYS[step[1]], D(step[2]))
         else:
@@ -97,6 +104,9 @@ class _Run:
      ("time", 30, 0), ("time", 10, 0)],
     WINDOW,
 )  # fmt: skip
+@example(  # a position on the perpetual, then its contract size changes
+    [("position", 2), ("time", 1, 0), ("markets", 3), ("time", 1, 0)], LossClock()
+)
 def test_the_kept_view_and_loss_are_what_is_computed_again(
     steps: list[Step], clock: LossClock
 ) -> None:
