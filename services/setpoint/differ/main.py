@@ -13,7 +13,7 @@ from functools import partial
 
 from nats.aio.client import Client as NATS
 
-from setpoint.bus.runtime import Body, run_service, until_stopped
+from setpoint.bus.runtime import Body, run_service, supervisor, until_stopped
 from setpoint.config import Settings
 from setpoint.differ.service import DifferService
 from setpoint.eventlog.factory import open_event_log
@@ -42,9 +42,13 @@ async def run(
     workers: int = 4,
     tick_s: float = 5.0,  # float-ok
 ) -> None:
-    """Run the differ until `stop` is set."""
+    """Run the differ until `stop` is set (or until one of its tasks or its log follower
+    fails beyond resuming: the process then exits with status 1, `bus.runtime`)."""
     event_log = await open_event_log(settings, nc=nc)
-    service = DifferService(settings, event_log, nc, workers=workers, tick_s=tick_s)
+    service = DifferService(
+        settings, event_log, nc, workers=workers, tick_s=tick_s,
+        supervisor=supervisor("differ", stop),
+    )  # fmt: skip
     try:
         if await until_stopped(service.start(), stop):
             await stop.wait()
