@@ -8,11 +8,13 @@ gateway|differ|executor`, then measures:
   replaces the last with a new intent, so every target costs a place (and a cancel of
   the previous order). The stages are split with the events' own timestamps (one host,
   one clock): intake (TargetPublished), diff (DiffComputed), write-ahead
-  (OrderSubmitted), venue booking, answer recorded (OrderPlaced); and the CPU time the
-  gateway, differ and executor processes spent per target (user + system, from /proc).
+  (OrderSubmitted), venue booking, answer recorded (OrderPlaced); and the CPU time
+  spent per target (user + system, from /proc) by the gateway, differ and executor, and
+  by every process (the simulator and nats-server too).
 * **throughput** (`--seconds` at `--rate` targets/s round-robin over `--keys` keys):
   targets sent, orders placed, and the placement lag (target sent → its order booked) in
-  the first and the last third of the run; a lag that grows means a growing backlog.
+  the first and the last third of the run (a lag that grows means a growing backlog), and
+  the CPU per target of each process over the run, as for latency.
 * **startup reconciliation** with `--open` open orders of ours at the venue: the gateway
   is restarted and its startup reconciliation timed (its own log line) and the time to
   ready measured.
@@ -168,15 +170,35 @@ async def _publish(
 
 
 def cpu_seconds(system: System) -> dict[str, float]:  # float-ok
-    """User + system CPU time of each running service process (Linux /proc)."""
+    """User + system CPU time of every process the system runs: the services, the
+    simulator and nats-server (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
+    processes = dict(system.processes)
+    if system.nats_server.process is not None:
+        processes["nats-server"] = system.nats_server.process
     out: dict[str, float] = {}  # float-ok
-    for name in SERVICES:
-        process = system.processes.get(name)
-        if process is not None:
-            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    for name, process in processes.items():
+        stat = Path(f"/proc/{process.pid}/stat")
+        if process.poll() is None and stat.exists():
+            fields = stat.read_text().rsplit(")", 1)[1].split()
             out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return out
+
+
+def cpu_report(
+    before: dict[str, float],  # float-ok
+    after: dict[str, float],  # float-ok
+    count: int,
+) -> dict[str, Any]:
+    """CPU ms per target: Setpoint's three services together, each of them, and every
+    process (the simulator and nats-server included, so that the rate with the venue and
+    the server elsewhere can be worked out)."""
+    per = {n: round((after[n] - before.get(n, 0)) * 1000 / max(count, 1), 3) for n in after}
+    return {
+        "service_cpu_ms_per_target": round(sum(v for n, v in per.items() if n in SERVICES), 3),
+        "cpu_ms_per_target_by_service": {n: v for n, v in per.items() if n in SERVICES},
+        "cpu_ms_per_target_by_process": per,
+    }
 
 
 async def _scraping(system: System) -> None:
@@ -202,14 +224,12 @@ async def latency(system: System, count: int, warmup: int) -> dict[str, Any]:
         await asyncio.wait_for(waiter.wait(), 10)
         if i >= warmup:
             sent[coid] = t0
-    cpu_after = cpu_seconds(system)
-    cpu_ms = {s: (cpu_after[s] - cpu_before.get(s, 0)) * 1000 / max(count, 1) for s in cpu_after}
+    cpu = cpu_report(cpu_before, cpu_seconds(system), count)
     booked = {o["client_order_id"]: o["created_us"] for o in (await system.venue())["orders"]}
     wire = [(booked[c] - t0) / 1000 for c, t0 in sent.items() if c in booked]
     return {
         "target_to_wire_ms": percentiles(wire),
-        "service_cpu_ms_per_target": round(sum(cpu_ms.values()), 3),
-        "cpu_ms_per_target_by_service": {s: round(ms, 3) for s, ms in cpu_ms.items()},
+        **cpu,
         "stages_ms": await _stages(system, set(sent), booked, placements.commands),
     }
 
@@ -257,6 +277,7 @@ async def throughput(system: System, keys: int, rate: float, seconds: float) -> 
     placements = await _subscribe_placements(system)
     generations = dict.fromkeys(symbols, 0)
     sent: list[tuple[str, int]] = []
+    cpu_before = cpu_seconds(system)
     interval, started, n = 1.0 / rate, time.monotonic(), 0
     while time.monotonic() - started < seconds:
         symbol = symbols[n % keys]
@@ -271,7 +292,8 @@ async def throughput(system: System, keys: int, rate: float, seconds: float) -> 
     elapsed = time.monotonic() - started
     last = {c for c, _ in sent[-keys:]}
     await eventually(lambda: _all_set(placements, last), 60, "last targets placed")
-    return await _throughput_report(system, sent, elapsed, placements, last)
+    cpu = cpu_report(cpu_before, cpu_seconds(system), len(sent))
+    return {**await _throughput_report(system, sent, elapsed, placements, last), **cpu}
 
 
 async def _all_set(placements: Placements, coids: set[str]) -> bool:

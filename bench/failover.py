@@ -34,7 +34,7 @@ from typing import Any
 
 import nats
 
-from bench.e2e import bench_symbols, percentiles, sim_extra, throughput
+from bench.e2e import bench_symbols, cpu_seconds, percentiles, sim_extra, throughput
 from setpoint.bus.embedded import EmbeddedNats, free_port
 from setpoint.bus.leases import Leases
 from setpoint.core.partitions import Policy, fair_share, first_come, partition_name
@@ -114,14 +114,9 @@ async def takeover(kills: int, ttl: float) -> dict[str, Any]:  # float-ok
 
 
 def _cpu_seconds(system: Any) -> float:  # float-ok
-    """User + system CPU time of every service process but the simulator's."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0  # float-ok
-    for name, process in system.processes.items():
-        if name != "sim" and process.poll() is None:
-            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    """User + system CPU time of every service process (not the simulator's, not the
+    server's)."""
+    return sum(t for n, t in cpu_seconds(system).items() if n not in ("sim", "nats-server"))
 
 
 async def _instances(n: int, args: argparse.Namespace) -> dict[str, Any]:
