@@ -76,11 +76,12 @@ class DifferView:
         purge_after: Map[str, timedelta] = EMPTY_PURGE,
         clocks: Map[str, projections.LossClock] = EMPTY_CLOCKS,
     ) -> None:
-        """`purge_after`: per account, when closed orders leave `actual` (`projections.purge`);
+        """`purge_after`: per account, when closed orders leave `actual` (`projections.purge`)
+        and old trade ids and closed orders' counts leave `portfolio`;
         `clocks`: per account, how the portfolio counts its loss (`PortfolioState.clocks`)."""
         self.intent = projections.IntentState.empty()
         self.actual = projections.ActualState.empty(purge_after)
-        self.portfolio = projections.PortfolioState.empty(clocks)
+        self.portfolio = projections.PortfolioState.empty(clocks, purge_after)
         self.position = 0
         self.keys: dict[Key, KeyFacts] = {}
         self.mode_events: dict[str, str] = {}
