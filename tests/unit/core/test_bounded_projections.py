@@ -17,14 +17,10 @@ from tests.unit.core import strategies as kit
 from tests.unit.core.strategies import KEY, T0, Log, at
 
 from setpoint.core.events import Event, FillObserved
-from setpoint.core.projections import (
-    ActualState,
-    IntentState,
-    PortfolioState,
-    apply_actual,
-    apply_intent,
-    apply_portfolio,
-)
+from setpoint.core.projections import ActualState, IntentState, PortfolioState
+from setpoint.core.projections import apply_actual as fold_actual
+from setpoint.core.projections import apply_intent as fold_intent
+from setpoint.core.projections import apply_portfolio as fold_portfolio
 from setpoint.core.projections.orders import NO_PROGRESS
 from setpoint.testing.synthetic import KEYS, buy, place_action, synthetic_log
 
@@ -64,9 +60,9 @@ def _with_late_duplicates(events: list[Event], delays: list[int]) -> Iterator[Ev
 def _fold(state: State, position: int, event: Event) -> State:
     intent, actual, portfolio = state
     return (
-        apply_intent(intent, position, event),
-        apply_actual(actual, position, event),
-        apply_portfolio(portfolio, position, event),
+        fold_intent(intent, position, event),
+        fold_actual(actual, position, event),
+        fold_portfolio(portfolio, position, event),
     )
 
 
