@@ -64,7 +64,7 @@ from setpoint.core.projections.orders import (
     position_generation,
     retry_delay,
 )
-from setpoint.core.projections.purge import due, fill_time, remember_fill
+from setpoint.core.projections.purge import ClosedQueue, due, fill_time, remember_fill
 
 __all__ = ["STALE_CANCEL", "apply_actual"]
 
@@ -203,13 +203,15 @@ def _commit(
     orders = orders.set(ref, new)
     if buffer is not None and (old is None or old[14] in OPEN) and new[14] not in OPEN:
         closed = closed.push(at, ref)
+    if buffer is not None and closed:
+        closed, orders, venue_ids, intents, backoff = _purged(
+            (closed, orders, venue_ids, intents, backoff), listed, generation, at, buffer
+        )
     new_ka = new_tuple(
         KeyActual,
         (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
          backoff, net, closed, buying, selling, fill_times, last_fill, listed, generation),
     )  # fmt: skip
-    if buffer is not None and closed:
-        new_ka = _purged(new_ka, at, buffer)
     return new_tuple(
         ActualState, (position, keys.set(key, new_ka), accounts, reconciliations, purge_after)
     )
@@ -234,15 +236,23 @@ def _working(
     return buying, selling + rest
 
 
-def _purged(ka: KeyActual, at: datetime, buffer: timedelta) -> KeyActual:
-    """`ka` without the orders of `ka.closed` that are due at `at`, and the progress and
+_Purgeable = tuple[
+    ClosedQueue, Map[str, OrderRecord], Map[str, str], Map[str, IntentProgress], Map[str, Backoff]
+]
+"""What a purge changes of a key: (closed, orders, venue_ids, intents, backoff)."""
+
+
+def _purged(
+    held: _Purgeable, listed: Map[str, None], generation: int, at: datetime, buffer: timedelta
+) -> _Purgeable:
+    """`held` without the orders of `closed` that are due at `at`, and the progress and
     backoff of intents nothing can place again (`projections.purge`). An order whose
     reported fills are not all folded yet (`reported > filled`: they are on their way) is
     queued again from `at` rather than dropped, so its fills still find it."""
-    closed, refs = due(ka.closed, at, buffer)
+    closed, refs = due(held[0], at, buffer)
     if not refs:
-        return ka
-    orders, venue_ids, intents, backoff = ka.orders, ka.venue_ids, ka.intents, ka.backoff
+        return held
+    _, orders, venue_ids, intents, backoff = held
     for ref in refs:
         record = orders.get(ref)
         if record is None or record[14] in OPEN:
@@ -254,17 +264,19 @@ def _purged(ka: KeyActual, at: datetime, buffer: timedelta) -> KeyActual:
         order_id, iid = record[3], record[4]
         if order_id is not None and venue_ids.get(order_id) == ref:
             venue_ids = venue_ids.delete(order_id)
-        if iid is not None and _forgettable(iid, intents.get(iid), orders, ka):
+        if iid is not None and _forgettable(iid, intents.get(iid), orders, listed, generation):
             intents = intents.delete(iid)
             if iid in backoff:
                 backoff = backoff.delete(iid)
-    return ka._replace(
-        closed=closed, orders=orders, venue_ids=venue_ids, intents=intents, backoff=backoff
-    )
+    return closed, orders, venue_ids, intents, backoff
 
 
 def _forgettable(
-    iid: str, progress: IntentProgress | None, orders: Map[str, OrderRecord], ka: KeyActual
+    iid: str,
+    progress: IntentProgress | None,
+    orders: Map[str, OrderRecord],
+    listed: Map[str, None],
+    generation: int,
 ) -> bool:
     """Whether nothing can place intent `iid` again (`projections.purge`): no live order,
     its last attempt no longer in `orders`, and not listed by the key's newest target (a
@@ -274,10 +286,10 @@ def _forgettable(
     last = progress.last_client_order_id
     if last is not None and last in orders:
         return False
-    generation = position_generation(iid)
-    if generation is not None:
-        return generation < ka.generation
-    return iid not in ka.listed
+    made_for = position_generation(iid)
+    if made_for is not None:
+        return made_for < generation
+    return iid not in listed
 
 
 def _target(state: ActualState, position: int, event: TargetPublished) -> ActualState:
@@ -294,7 +306,7 @@ def _target(state: ActualState, position: int, event: TargetPublished) -> Actual
     if state.purge_after and key.account in state.purge_after:
         intents, backoff = ka.intents, ka.backoff
         for iid, progress in ka.intents.items():
-            if _forgettable(iid, progress, ka.orders, ka):
+            if _forgettable(iid, progress, ka.orders, listed, target.generation):
                 intents = intents.delete(iid)
                 if iid in backoff:
                     backoff = backoff.delete(iid)

@@ -340,15 +340,18 @@ def _fill(state: PortfolioState, event: FillObserved) -> PortfolioState:
     trades, times, last_at = remember_fill(
         before.trades, before.trade_times, before.last_fill_at, (trade, fill_time(event)), buffer
     )
-    after = before._replace(trades=trades, trade_times=times, last_fill_at=last_at, mark=data.price)
     market = state.markets.get(event.key)
-    if market is not None:
-        after = after._replace(contract_size=market.contract_size)
-    if _counts(before, event.account, event):
-        at = fill_time(event) if last_at is None else last_at
+    counts, queued = _counts(before, event.account, event), before.counted_times
+    at = fill_time(event) if last_at is None else last_at
+    if counts and buffer is not None:
+        queued = queued.push(at, data.order_id)
+    after = before._replace(
+        trades=trades, trade_times=times, last_fill_at=last_at, counted_times=queued,
+        mark=data.price, contract_size=before.contract_size if market is None
+        else market.contract_size,
+    )  # fmt: skip
+    if counts:
         after = _count_fill(after, data, market, at)
-        if buffer is not None:
-            after = after._replace(counted_times=after.counted_times.push(at, data.order_id))
     if buffer is not None:
         after = _forget_counts(after, buffer)
         if after.closed:
