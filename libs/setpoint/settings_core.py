@@ -76,11 +76,19 @@ def reconcile_policy(
 
 
 def purge_after(settings: Settings) -> Map[str, timedelta]:
-    """Per account, how long after an order closes the live projections drop it
-    (`ActualState.purge_after`); accounts whose `purge_closed_orders_after_s` is 0 keep
-    every order."""
+    """Per account, how long after an order closes the live projections drop it, and how
+    far behind the key's newest fill they keep trade ids (`ActualState.purge_after`,
+    `PortfolioState.forget_after`): `purge_closed_orders_after_s`, at least the account's
+    `open_order_lookback_s` (a reconciliation reads the trades that far back again, and
+    must find every one it shows already known); accounts whose
+    `purge_closed_orders_after_s` is 0 keep everything."""
     return Map(
-        (name, timedelta(seconds=account.purge_closed_orders_after_s))
+        (
+            name,
+            timedelta(
+                seconds=max(account.purge_closed_orders_after_s, account.open_order_lookback_s)
+            ),
+        )
         for name, account in settings.accounts.items()
         if account.purge_closed_orders_after_s
     )

@@ -19,6 +19,7 @@ import pytest
 from immutables import Map
 from nats.aio.client import Client as NATS
 
+from setpoint.core.errors import SnapshotFormatError
 from setpoint.core.events import Event
 from setpoint.differ.view import DifferView
 from setpoint.eventlog import ANY, Recorded
@@ -194,3 +195,33 @@ async def test_a_snapshot_of_another_stream_is_ignored(
     assert again.folded == len(events)
     await one.close()
     await other.close()
+
+
+async def test_the_store_reads_a_large_object_back_and_checks_its_digest(
+    nc: NATS, store: ObjectSnapshotStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Many chunks read back whole and in order; a chunk changed under the object's info
+    fails the digest check: the snapshot is not trusted, the log is rebuilt."""
+    data = bytes(range(256)) * 8192 + b"tail"  # 2 MiB and a bit: 17 chunks of 128 KiB
+    await store.put("big", data)
+    assert await store.get("big") == data
+    assert await store.get("missing") is None
+    await store.put("empty", b"")
+    assert await store.get("empty") == b""
+    info = await (await store.open()).get_info("big")
+    subject = f"$O.{store._bucket}.C.{info.nuid}"
+    js = nc.jetstream()
+    await js.purge_stream(f"OBJ_{store._bucket}", subject=subject)
+    garbage = b"x" * len(data)  # the same size, other bytes, in chunks of the same size
+    for n in range(0, len(garbage), 128 * 1024):
+        await js.publish(subject, garbage[n : n + 128 * 1024])
+    with pytest.raises(SnapshotFormatError, match="do not match its digest"):
+        await store.get("big")
+    events = synthetic_log(300, seed=9)
+    log = await _stream(nc, events)
+    first = Started(log, _snapshots(store, "big"))
+    caplog.set_level(logging.WARNING)
+    assert await first.start() == await _full(log)
+    assert first.folded == len(events)
+    assert [r.getMessage() for r in caplog.records if "not readable" in r.getMessage()]
+    await log.close()

@@ -53,10 +53,15 @@ def test_purge_buffers_per_account() -> None:
         accounts={
             "a": {},
             "b": {"purge_closed_orders_after_s": 0},
-            "c": {"purge_closed_orders_after_s": 90},
+            "c": {"purge_closed_orders_after_s": 90, "open_order_lookback_s": 60},
+            "d": {"purge_closed_orders_after_s": 90},
         }
     )
-    assert dict(purge_after(settings)) == {"a": timedelta(hours=1), "c": timedelta(seconds=90)}
+    assert dict(purge_after(settings)) == {
+        "a": timedelta(hours=1),
+        "c": timedelta(seconds=90),
+        "d": timedelta(seconds=600),  # never below the lookback: its trades are read again
+    }
 
 
 def test_a_service_started_with_a_bad_value_stops_with_a_clear_error(tmp_path: Path) -> None:

@@ -65,12 +65,12 @@ from setpoint.core.projections import (
     OrderRecord,
     orphan_name,
 )
+from setpoint.core.projections.orders import POSITION_PREFIX
 from setpoint.core.risk import NO_LIMITS, NO_VIEW, AccountRiskView, KeyBook, RiskLimits, screen
 
 __all__ = ["POSITION_PREFIX", "Plan", "decide", "diff", "position_delta", "position_intent_id"]
-
-POSITION_PREFIX = "@pos-"
-"""Intent ids of position orders; `@` cannot start a strategy's intent id."""
+# Intent ids of position orders (`POSITION_PREFIX`, from `projections.orders`, which reads
+# the generation back); `@` cannot start a strategy's intent id.
 
 _BPS = Decimal(10_000)
 _NO_PROGRESS = IntentProgress()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import base64
 import contextlib
 import hashlib
 import logging
@@ -107,19 +108,64 @@ class ObjectSnapshotStore(SnapshotStore):
         return self._store
 
     async def get(self, name: str) -> bytes | None:
-        from nats.js.errors import NotFoundError, ObjectNotFoundError
+        """The object's bytes, its SHA-256 digest checked (SnapshotFormatError when it does
+        not match); None when there is none. The chunks are read by one ordered consumer
+        and joined once: nats-py's own `get` appends each chunk to a growing bytes value,
+        which copies the object over and over (10 s for 47 MB, against 0.4 s this way)."""
+        from nats.js.errors import NotFoundError, ObjectDeletedError, ObjectNotFoundError
 
         store = await self.open()
         try:
-            result = await store.get(name)
-        except (ObjectNotFoundError, NotFoundError):
+            info = await store.get_info(name)
+        except (ObjectNotFoundError, ObjectDeletedError, NotFoundError):
             return None
-        data: bytes = result.data
+        if not info.size:
+            return b""
+        subject = f"$O.{self._bucket}.C.{info.nuid}"
+        sub = await self._nc.jetstream().subscribe(
+            subject, ordered_consumer=True, pending_bytes_limit=_PENDING_BYTES
+        )
+        try:
+            data = await _chunks(sub, info.size)
+        finally:
+            await sub.unsubscribe()
+        _check_digest(name, data, info.digest)
         return data
 
     async def put(self, name: str, data: bytes) -> None:
         store = await self.open()
         await store.put(name, data)
+
+
+_PENDING_BYTES = 256 * 1024 * 1024
+"""How much of an object the subscription may hold unread (the chunks come as fast as
+the server sends them; the default limit would drop a large snapshot's)."""
+_CHUNK_WAIT_S = 10.0  # float-ok
+"""The longest wait for the next chunk of an object before the read is given up."""
+
+
+async def _chunks(sub: Any, size: int) -> bytes:
+    """The `size` bytes of an object's chunks as `sub` (an ordered consumer) delivers them,
+    joined once at the end."""
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        msg = await sub.next_msg(timeout=_CHUNK_WAIT_S)
+        parts.append(msg.data)
+        got += len(msg.data)
+    if got != size:
+        raise SnapshotFormatError(f"snapshot object of {got} bytes, its info says {size}")
+    return b"".join(parts)
+
+
+def _check_digest(name: str, data: bytes, digest: str | None) -> None:
+    """SnapshotFormatError unless `data` has the object store's `SHA-256=<base64url>`."""
+    kind, _, encoded = (digest or "").partition("=")
+    if kind.upper() != "SHA-256":
+        raise SnapshotFormatError(f"snapshot object {name} has no SHA-256 digest ({digest!r})")
+    padded = encoded + "=" * (-len(encoded) % 4)  # some clients leave the padding out
+    if base64.urlsafe_b64decode(padded) != hashlib.sha256(data).digest():
+        raise SnapshotFormatError(f"snapshot object {name}: its chunks do not match its digest")
 
 
 def settings_digest(*values: Any) -> str:

@@ -58,10 +58,19 @@ class KeyFacts:
     decision: DiffComputedData | None = None
     decision_event_id: str | None = None
     acted: set[str] = field(default_factory=set)
-    """Client order ids submitted or cancelled since the last decision."""
+    """Client order ids submitted or cancelled since the last decision, of those its
+    actions name (all `decide.should_append` asks about: so the set never outgrows one
+    decision, however many orders a key sees between two decisions)."""
     traceparent: str | None = None
     """Trace context of the accepted target (its decisions continue that trace)."""
     positions: dict[Producer, int] = field(default_factory=dict)
+
+
+def _named(decision: DiffComputedData | None, coid: str) -> bool:
+    """Whether an action of `decision` places or replaces the order `coid`."""
+    if decision is None:
+        return False
+    return any(coid in (a.client_order_id, a.replaces) for a in decision.actions)
 
 
 EMPTY_PURGE: Map[str, timedelta] = Map()
@@ -76,11 +85,12 @@ class DifferView:
         purge_after: Map[str, timedelta] = EMPTY_PURGE,
         clocks: Map[str, projections.LossClock] = EMPTY_CLOCKS,
     ) -> None:
-        """`purge_after`: per account, when closed orders leave `actual` (`projections.purge`);
+        """`purge_after`: per account, when closed orders leave `actual` (`projections.purge`)
+        and old trade ids and closed orders' counts leave `portfolio`;
         `clocks`: per account, how the portfolio counts its loss (`PortfolioState.clocks`)."""
         self.intent = projections.IntentState.empty()
         self.actual = projections.ActualState.empty(purge_after)
-        self.portfolio = projections.PortfolioState.empty(clocks)
+        self.portfolio = projections.PortfolioState.empty(clocks, purge_after)
         self.position = 0
         self.keys: dict[Key, KeyFacts] = {}
         self.mode_events: dict[str, str] = {}
@@ -153,7 +163,9 @@ class DifferView:
             if event.data.target.generation == self.intent.generation(event.key):
                 facts.traceparent = event.traceparent
         elif isinstance(event, OrderSubmitted | CancelSubmitted | AmendSubmitted):
-            facts.acted.add(event.data.client_order_id)  # an amend's: the order it amends
+            coid = event.data.client_order_id  # an amend's: the order it amends
+            if _named(facts.decision, coid):
+                facts.acted.add(coid)
         return [event.key] if event.type in TRIGGERS else []
 
     def _apply_account(self, position: int, event: Event) -> list[Key]:

@@ -4,8 +4,11 @@ The last line of defence before the venue:
 
 * **skip** what was already done: a place whose client order id was already submitted
   (by this executor before a crash, or by another executor that won the race; also
-  known by its intent's highest attempt, once the closed order is purged), a cancel
-  of an order known to be closed. This is what makes re-reading the log harmless.
+  known by its intent's highest attempt, once the closed order is purged), a place of an
+  intent the projection holds no progress of that the key's newest target no longer
+  lists (a plan older than that target; its progress may have been forgotten,
+  `projections.purge`), a cancel of an order known to be closed. This is what makes
+  re-reading the log harmless.
 * **refuse** (RiskRejected) what breaks a rule: in `liquidate_only` mode a place that does
   not reduce the position, counted with every reducing order already working for the key
   (`core.risk.reduces`); an order above the account's maximum notional; more open orders
@@ -28,6 +31,7 @@ from setpoint.config import AccountConfig
 from setpoint.core.events import Action, ActionKind, RiskReason
 from setpoint.core.model import Key
 from setpoint.core.projections import ActualState
+from setpoint.core.projections.orders import position_generation
 from setpoint.core.risk import (
     NO_VIEW,
     AccountRiskView,
@@ -95,11 +99,23 @@ def decide(
 
 def _attempt_taken(action: Action, key: Key, actual: ActualState) -> bool:
     """The intent already had this attempt (or a later one) submitted: true also once the
-    order has closed and been purged from the projection (`projections.purge`), whose
-    intent progress is kept."""
-    if action.intent_id is None or action.attempt is None:
+    order has closed and been purged from the projection (`projections.purge`), while the
+    intent's progress is kept; and for an intent without progress that the key's newest
+    target no longer lists (a position intent: of an older generation), whose progress
+    the purge may have forgotten: a plan made before that target."""
+    iid = action.intent_id
+    if iid is None or action.attempt is None:
         return False
-    return actual.last_attempt(key, action.intent_id) >= action.attempt
+    ka = actual.key(key)
+    progress = ka.intents.get(iid)
+    if progress is not None:
+        return progress.attempt >= action.attempt
+    if not ka.generation:
+        return False  # no target folded for the key: nothing to tell
+    generation = position_generation(iid)
+    if generation is not None:
+        return generation < ka.generation
+    return iid not in ka.listed
 
 
 def _risk(

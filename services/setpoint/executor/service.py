@@ -84,7 +84,7 @@ class Executor:
         self.settings, self.nc, self.log = settings, nc, event_log
         self.supervisor = supervisor or Supervisor("executor")
         self.actual = ActualState.empty(purge_after(settings))
-        self.portfolio = PortfolioState.empty(loss_clocks(settings))
+        self.portfolio = PortfolioState.empty(loss_clocks(settings), purge_after(settings))
         """The portfolio fold (margin facts, loss) for the margin and loss gates."""
         self.plans: dict[Key, DiffComputed] = {}
         self.done: dict[Key, str] = {}

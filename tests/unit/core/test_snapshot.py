@@ -56,7 +56,11 @@ def _empty(purge: timedelta | None, window: timedelta | None) -> Folded:
     accounts = ("alpha", "beta", "demo")
     purge_after = Map({a: purge for a in accounts}) if purge else Map()
     clocks = Map({a: LossClock(window=window) for a in accounts}) if window else Map()
-    return IntentState.empty(), ActualState.empty(purge_after), PortfolioState.empty(clocks)
+    return (
+        IntentState.empty(),
+        ActualState.empty(purge_after),
+        PortfolioState.empty(clocks, purge_after),
+    )
 
 
 def _resumed_equals_whole(events: list[Event], cut: int, empty: Folded) -> None:

@@ -11,15 +11,19 @@ from setpoint.core.events import (
     AccountModeChangedData,
     BalanceObserved,
     BalanceObservedData,
+    DiffComputed,
+    DiffComputedData,
+    OrderSubmitted,
     TargetPublished,
     TargetPublishedData,
     TargetRejected,
     TargetRejectedData,
 )
-from setpoint.core.model import Key, MarketKind, Producer, TargetState
+from setpoint.core.model import Key, MarketKind, Producer, Side, TargetOrder, TargetState
 from setpoint.differ.view import DifferView, symbol_for_token
 from setpoint.eventlog.port import Recorded
-from setpoint.testing.synthetic import market, markets_loaded
+from setpoint.testing.synthetic import market, markets_loaded, place_action
+from setpoint.testing.synthetic import submitted_data as other_data
 
 KEY = Key("demo", "BTC/USDT:USDT")
 ACCOUNT = Key("demo", None)
@@ -71,3 +75,22 @@ async def test_wait_for_resolves_once_the_position_is_applied() -> None:
     await asyncio.wait_for(waiter, 5)
     await view.wait_for(1)
     assert view.intent.generation(KEY) == 2
+
+
+def test_the_acted_on_ids_never_outgrow_the_last_decision() -> None:
+    """Only the ids the last decision's actions name are kept (all `should_append` asks
+    about): orders of another origin between two decisions leave no trace."""
+    view = DifferView()
+    wanted = TargetOrder(id="b1", side=Side.BUY, price=Decimal("100"), quantity=Decimal("1"))
+    planned = place_action(KEY, wanted)
+    data = DiffComputedData(target_event_id="t", generation=1, converged=False, actions=(planned,))
+    view.apply(Recorded(1, DiffComputed.create(KEY, Producer.DIFFER, data)))
+    for n in range(50):
+        other = place_action(KEY, wanted.model_copy(update={"id": f"x{n}"}))
+        view.apply(
+            Recorded(n + 2, OrderSubmitted.create(KEY, Producer.EXECUTOR, other_data(other)))
+        )
+    assert view.facts(KEY).acted == set()
+    done = OrderSubmitted.create(KEY, Producer.EXECUTOR, other_data(planned))
+    view.apply(Recorded(60, done))
+    assert view.facts(KEY).acted == {planned.client_order_id}

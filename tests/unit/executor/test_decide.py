@@ -22,8 +22,10 @@ from setpoint.core.events import (
     OrderSubmitted,
     OrderSubmittedData,
     Origin,
+    TargetPublished,
+    TargetPublishedData,
 )
-from setpoint.core.model import Key, OrderType, Producer, Side
+from setpoint.core.model import Key, OrderType, Producer, Side, TargetOrder, TargetState
 from setpoint.core.projections import ActualState, rebuild
 from setpoint.executor.decide import Seen, Verdict, decide, reduces_position
 from setpoint.testing.synthetic import observed_data
@@ -93,6 +95,30 @@ def test_place_already_submitted_is_skipped() -> None:
     seen = Seen(submitted=frozenset({"sp-x-c1"}))
     assert decide(place(), KEY, state(), ACCOUNT, seen).verdict is Verdict.SKIP
     assert decide(place(), KEY, state(), ACCOUNT).verdict is Verdict.EXECUTE
+
+
+def _target(generation: int, *intents: str) -> TargetPublished:
+    orders = tuple(
+        TargetOrder(id=i, side=Side.BUY, price=D("60000"), quantity=D("0.1")) for i in intents
+    )
+    target = TargetState(
+        account=KEY.account, symbol=KEY.symbol or "", generation=generation, strategy="t",
+        orders=orders,
+    )  # fmt: skip
+    return TargetPublished.create(KEY, Producer.INTAKE, TargetPublishedData(target=target))
+
+
+def test_a_place_of_an_intent_the_newest_target_no_longer_lists_is_skipped() -> None:
+    """A plan older than the key's newest target, for an intent the projection holds no
+    progress of (it may have been forgotten by the purge): never placed (again)."""
+    action = place().model_copy(update={"attempt": 1})
+    assert decide(action, KEY, state(_target(1, "i")), ACCOUNT).verdict is Verdict.EXECUTE
+    stale = state(_target(1, "i"), _target(2, "j"))
+    assert decide(action, KEY, stale, ACCOUNT).verdict is Verdict.SKIP
+    old_position = action.model_copy(update={"intent_id": "@pos-1-1"})
+    assert decide(old_position, KEY, stale, ACCOUNT).verdict is Verdict.SKIP
+    new_position = action.model_copy(update={"intent_id": "@pos-2-1"})
+    assert decide(new_position, KEY, stale, ACCOUNT).verdict is Verdict.EXECUTE
 
 
 def test_cancel_of_closed_order_is_skipped_open_is_executed() -> None:

@@ -22,9 +22,11 @@ What each event does
 =======================  =====  ==============================================================
 event                    store  effect
 =======================  =====  ==============================================================
-TargetPublished          I      becomes the key's accepted target when its generation is above
+TargetPublished          I, A   becomes the key's accepted target when its generation is above
                                 the last accepted one (else ignored); intents = its orders,
-                                oco groups indexed, changed intent ids journaled
+                                oco groups indexed, changed intent ids journaled. A: the
+                                key's `listed` intent ids and `generation` (what the purge
+                                never forgets), finished intents it no longer lists dropped
 TargetRejected           -      nothing (the target in force is unchanged)
 DiffComputed             I      last plan summary of the key (generation, converged)
 MarketsLoaded            A      the account's markets, replaced as a whole
@@ -60,7 +62,8 @@ OrderObserved            A      venue state of a known order (status, filled, pr
                                 adopted/not)
 OrderNotFound            A      the order's consecutive not-found count (first time noted);
                                 client id "#<venue id>" names an order without a client id
-FillObserved             A      once per (venue, trade id) per key: order filled += quantity,
+FillObserved             A      once per (venue, trade id) per key (ids kept for the purge
+                                buffer behind the key's newest fill): order filled += quantity,
                                 capped at the order quantity (inferred fills: see below);
                                 position and `fill_net` += signed applied quantity for our and
                                 adopted orders (ours by client id when the order is unknown)
@@ -95,7 +98,7 @@ until `retry_after` (`effective.py`, rule ``retry_backoff``), so such an order i
 an attempt is acknowledged (open or filled: OrderPlaced, OrderObserved, a fill that
 completes it) or the intent is consumed (not for the position family, whose every IOC
 attempt consumes its own intent id). Entries of intents the target no longer lists stay
-until then; they exclude nothing.
+until then (or until the purge forgets the intent); they exclude nothing.
 
 Working totals: every event that changes an order of a key also keeps the key's
 `buying` and `selling` (the remaining quantity of its live orders per side, orders with a

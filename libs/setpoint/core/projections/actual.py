@@ -54,7 +54,8 @@ class KeyActual(NamedTuple):
     """Signed quantity position orders will still add: the remaining quantity of live ones
     (in flight included) plus fills the venue reported that are not folded yet."""
     fills: Map[tuple[str, str], None] = EMPTY
-    """(venue, trade id) of every fill folded for the key."""
+    """(venue, trade id) of the fills folded for the key: every one, or with a purge buffer
+    those within the buffer of the key's newest fill (`fill_times`, `projections.purge`)."""
     journal: Journal = Journal()
     """Names (intent ids, `orphan_name(ref)`) whose actual state changed."""
     backoff: Map[str, Backoff] = EMPTY
@@ -71,6 +72,16 @@ class KeyActual(NamedTuple):
     (kept by every order event, so the exposure gates read it in constant time)."""
     selling: Decimal = ZERO
     """The same for the live orders that sell."""
+    fill_times: ClosedQueue = NO_CLOSED
+    """The fill ids of `fills` by fill time (`traded_at`, else `occurred_at`), oldest
+    first; only while the account has a purge buffer (`projections.purge`)."""
+    last_fill_at: datetime | None = None
+    """The newest fill time of the key (with a purge buffer; None without)."""
+    listed: Map[str, None] = EMPTY
+    """Intent ids of the key's newest target (`TargetPublished` of the highest generation):
+    their progress is kept whatever the purge drops."""
+    generation: int = 0
+    """The generation of that target (0: none yet)."""
 
     def progress(self, intent_id: str) -> IntentProgress:
         return self.intents.get(intent_id, NO_PROGRESS)

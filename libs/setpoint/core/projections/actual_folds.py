@@ -35,6 +35,7 @@ from setpoint.core.events import (
     Origin,
     PositionObserved,
     ReconciliationCompleted,
+    TargetPublished,
 )
 from setpoint.core.fillcount import count_fill
 from setpoint.core.ids import written_by_us
@@ -60,9 +61,10 @@ from setpoint.core.projections.orders import (
     IntentProgress,
     OrderRecord,
     find_order,
+    position_generation,
     retry_delay,
 )
-from setpoint.core.projections.purge import ClosedQueue, due
+from setpoint.core.projections.purge import ClosedQueue, due, fill_time, remember_fill
 
 __all__ = ["STALE_CANCEL", "apply_actual"]
 
@@ -161,14 +163,16 @@ def _commit(
     old: OrderRecord | None,
     new: OrderRecord,
     applied: Decimal = ZERO,
-    fill_id: tuple[str, str] | None = None,
+    fill: tuple[tuple[str, str], datetime] | None = None,
 ) -> ActualState:
-    """Store `new` (replacing `old`) by the event of `at` and update every index of its key;
-    with a purge buffer for the account, queue `new` if it closed and purge what is due."""
+    """Store `new` (replacing `old`) by the event of `at` and update every index of its key
+    (`fill`: the id and time of the fill the event brings); with a purge buffer for the
+    account, queue `new` if it closed and purge what is due (`projections.purge`)."""
     _, keys, accounts, reconciliations, purge_after = state
     key = new.key
     (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
-     backoff, net, closed, buying, selling) = keys.get(key, EMPTY_KEY)  # fmt: skip
+     backoff, net, closed, buying, selling, fill_times, last_fill, listed,
+     generation) = keys.get(key, EMPTY_KEY)  # fmt: skip
     ref, iid, order_id = new.ref, new.intent_id, new.order_id
     was_live, now_live = old is not None and _is_live(old), _is_live(new)
     if now_live is not was_live:
@@ -192,20 +196,21 @@ def _commit(
         intents = _progress(intents, iid, old, new, was_live, now_live)
         if backoff:
             backoff = _backoff_cleared(backoff, iid, new, intents)
-    if fill_id is not None:
-        fills = fills.set(fill_id, None)
+    buffer = purge_after.get(key.account) if purge_after else None
+    if fill is not None:
+        fills, fill_times, last_fill = remember_fill(fills, fill_times, last_fill, fill, buffer)
     journal = journal.touch(iid if iid is not None else orphan_name(ref))
     orders = orders.set(ref, new)
-    buffer = purge_after.get(key.account) if purge_after else None
-    if buffer is not None:
-        if (old is None or old[14] in OPEN) and new[14] not in OPEN:
-            closed = closed.push(at, ref)
-        if closed:
-            closed, orders, venue_ids = _purged(closed, orders, venue_ids, at, buffer)
+    if buffer is not None and (old is None or old[14] in OPEN) and new[14] not in OPEN:
+        closed = closed.push(at, ref)
+    if buffer is not None and closed:
+        closed, orders, venue_ids, intents, backoff = _purged(
+            (closed, orders, venue_ids, intents, backoff), listed, generation, at, buffer
+        )
     new_ka = new_tuple(
         KeyActual,
         (pos, observed, orders, live, venue_ids, intents, pending, pos_open, fills, journal,
-         backoff, net, closed, buying, selling),
+         backoff, net, closed, buying, selling, fill_times, last_fill, listed, generation),
     )  # fmt: skip
     return new_tuple(
         ActualState, (position, keys.set(key, new_ka), accounts, reconciliations, purge_after)
@@ -231,17 +236,23 @@ def _working(
     return buying, selling + rest
 
 
+_Purgeable = tuple[
+    ClosedQueue, Map[str, OrderRecord], Map[str, str], Map[str, IntentProgress], Map[str, Backoff]
+]
+"""What a purge changes of a key: (closed, orders, venue_ids, intents, backoff)."""
+
+
 def _purged(
-    closed: ClosedQueue,
-    orders: Map[str, OrderRecord],
-    venue_ids: Map[str, str],
-    at: datetime,
-    buffer: timedelta,
-) -> tuple[ClosedQueue, Map[str, OrderRecord], Map[str, str]]:
-    """Drop the orders of `closed` that are due at `at` (`projections.purge`). One whose
+    held: _Purgeable, listed: Map[str, None], generation: int, at: datetime, buffer: timedelta
+) -> _Purgeable:
+    """`held` without the orders of `closed` that are due at `at`, and the progress and
+    backoff of intents nothing can place again (`projections.purge`). An order whose
     reported fills are not all folded yet (`reported > filled`: they are on their way) is
     queued again from `at` rather than dropped, so its fills still find it."""
-    closed, refs = due(closed, at, buffer)
+    closed, refs = due(held[0], at, buffer)
+    if not refs:
+        return held
+    _, orders, venue_ids, intents, backoff = held
     for ref in refs:
         record = orders.get(ref)
         if record is None or record[14] in OPEN:
@@ -250,10 +261,57 @@ def _purged(
             closed = closed.push(at, ref)
             continue
         orders = orders.delete(ref)
-        order_id = record[3]
+        order_id, iid = record[3], record[4]
         if order_id is not None and venue_ids.get(order_id) == ref:
             venue_ids = venue_ids.delete(order_id)
-    return closed, orders, venue_ids
+        if iid is not None and _forgettable(iid, intents.get(iid), orders, listed, generation):
+            intents = intents.delete(iid)
+            if iid in backoff:
+                backoff = backoff.delete(iid)
+    return closed, orders, venue_ids, intents, backoff
+
+
+def _forgettable(
+    iid: str,
+    progress: IntentProgress | None,
+    orders: Map[str, OrderRecord],
+    listed: Map[str, None],
+    generation: int,
+) -> bool:
+    """Whether nothing can place intent `iid` again (`projections.purge`): no live order,
+    its last attempt no longer in `orders`, and not listed by the key's newest target (a
+    position intent: made for a generation below that target's)."""
+    if progress is None or progress.live:
+        return False
+    last = progress.last_client_order_id
+    if last is not None and last in orders:
+        return False
+    made_for = position_generation(iid)
+    if made_for is not None:
+        return made_for < generation
+    return iid not in listed
+
+
+def _target(state: ActualState, position: int, event: TargetPublished) -> ActualState:
+    """The intent ids of the key's newest target (by generation, as the intent store
+    accepts it), and the progress of the intents it no longer lists forgotten when nothing
+    can place them again (only with a purge buffer for the account)."""
+    target = event.data.target
+    key = target.key
+    ka = state.keys.get(key, EMPTY_KEY)
+    if target.generation <= ka.generation:
+        return skip(state, position, None)
+    listed = Map((o.id, None) for o in target.orders)
+    ka = ka._replace(listed=listed, generation=target.generation)
+    if state.purge_after and key.account in state.purge_after:
+        intents, backoff = ka.intents, ka.backoff
+        for iid, progress in ka.intents.items():
+            if _forgettable(iid, progress, ka.orders, listed, target.generation):
+                intents = intents.delete(iid)
+                if iid in backoff:
+                    backoff = backoff.delete(iid)
+        ka = ka._replace(intents=intents, backoff=backoff)
+    return new_tuple(ActualState, (position, state.keys.set(key, ka), *state[2:]))
 
 
 def _backoff_name(order: OrderRecord) -> str | None:
@@ -489,7 +547,7 @@ def _fill(state: ActualState, position: int, event: FillObserved) -> ActualState
         status = OrderStatus.FILLED
     pending = old.pending if status is None or status.is_open else None
     new = _evolve(old, old.order_id, status, filled, old.reported, pending)
-    return _commit(state, position, event.occurred_at, old, new, applied, fid)
+    return _commit(state, position, event.occurred_at, old, new, applied, (fid, fill_time(event)))
 
 
 def _netted_fill(
@@ -510,7 +568,8 @@ def _netted_fill(
     pending = old.pending if status is None or status.is_open else None
     new = _evolve(old, old.order_id, status, filled, old.reported, pending)
     new = new._replace(inferred=inferred)
-    return _commit(state, position, event.occurred_at, old, new, filled - old.filled, fid)
+    applied = filled - old.filled
+    return _commit(state, position, event.occurred_at, old, new, applied, (fid, fill_time(event)))
 
 
 def _orphan_fill(
@@ -522,7 +581,13 @@ def _orphan_fill(
     if written_by_us(event.account, d.client_order_id):
         signed = d.quantity if d.side is Side.BUY else -d.quantity
         pos, net = pos + signed, net + signed
-    new_ka = ka._replace(position=pos, fills=ka.fills.set(fid, None), fill_net=net)
+    buffer = state.purge_after.get(event.account) if state.purge_after else None
+    fills, times, last_at = remember_fill(
+        ka.fills, ka.fill_times, ka.last_fill_at, (fid, fill_time(event)), buffer
+    )
+    new_ka = ka._replace(
+        position=pos, fills=fills, fill_net=net, fill_times=times, last_fill_at=last_at
+    )
     return state._replace(position=position, keys=state.keys.set(event.key, new_ka))
 
 
@@ -576,6 +641,7 @@ FOLDS: dict[str, Callable[[ActualState, int, Any], ActualState]] = {
     "OrderObserved": _observed,
     "OrderNotFound": _not_found,
     "FillObserved": _fill,
+    "TargetPublished": _target,
     "PositionObserved": _position,
     "BalanceObserved": _balances,
     "MarketsLoaded": _markets,

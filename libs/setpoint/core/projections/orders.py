@@ -20,10 +20,12 @@ __all__ = [
     "BACKOFF_BASE",
     "BACKOFF_MAX",
     "POSITION_BACKOFF",
+    "POSITION_PREFIX",
     "Backoff",
     "IntentProgress",
     "OrderRecord",
     "find_order",
+    "position_generation",
     "retry_delay",
 ]
 
@@ -33,6 +35,8 @@ BACKOFF_MAX = timedelta(seconds=60)
 nothing filled): `min(BACKOFF_MAX, BACKOFF_BASE * 2**(count-1))`."""
 POSITION_BACKOFF = "@pos"
 """Backoff entry shared by every position intent (`@pos-<generation>-<n>`) of a key."""
+POSITION_PREFIX = "@pos-"
+"""How the intent ids of position orders begin: `@pos-<generation>-<n>` (`core.diff`)."""
 
 SUBMIT, CANCEL, AMEND = "submit", "cancel", "amend"
 """The values of `OrderRecord.pending`: an action sent and not yet answered."""
@@ -172,6 +176,15 @@ def retry_delay(count: int) -> timedelta:
     if count > 7:  # 2**6 = 64 s is already above the cap
         return BACKOFF_MAX
     return min(BACKOFF_MAX, BACKOFF_BASE * (1 << (count - 1)))
+
+
+def position_generation(intent_id: str) -> int | None:
+    """The target generation a position intent id (`@pos-<generation>-<n>`) was made for;
+    None for any other id."""
+    if not intent_id.startswith(POSITION_PREFIX):
+        return None
+    generation, _, n = intent_id[len(POSITION_PREFIX) :].partition("-")
+    return int(generation) if generation.isdigit() and n else None
 
 
 T = TypeVar("T")

@@ -42,6 +42,17 @@ account in `PortfolioState.clocks` (`LossClock`):
 * with a `reset_at`, `reset_equity` is the equity just before the first event that
   occurred after it (None until then: nothing has changed since the reset).
 
+**What is remembered, and for how long**: with a buffer for the account
+(`PortfolioState.forget_after`, the actual store's purge buffer), a trade id is kept while
+its fill time is within the buffer of the key's newest fill (`trades`, `trade_times`), an
+order's `counted` entry while its last fill is (`counted_times`), and an adopted order's
+venue id until the buffer after an observation shows it closed (`closed`, checked at each
+later fill or order event of the key): the rule of the actual store's purge
+(`projections.purge`), so a restart's snapshot holds what is open plus a bounded horizon.
+An inferred fill of an order without a `counted` entry counts from what the actual store
+had counted when it was made (`order_filled - quantity`: reconciliation infers the
+difference), so a forgotten entry changes nothing. Without a buffer every id is kept.
+
 An event at or below `state.position` changes nothing; the same records always give equal
 states. Every amount is a Decimal.
 """
@@ -63,12 +74,16 @@ from setpoint.core.events import (
     MarginObserved,
     MarginObservedData,
     MarketsLoaded,
+    OrderCancelled,
     OrderObserved,
+    OrderPlaced,
+    OrderStatus,
 )
 from setpoint.core.ids import is_ours
 from setpoint.core.model import Key, MarketInfo, Side
 from setpoint.core.numeric import ZERO
 from setpoint.core.projections._values import EMPTY
+from setpoint.core.projections.purge import NO_CLOSED, ClosedQueue, due, fill_time, remember_fill
 
 __all__ = [
     "AccountPortfolio",
@@ -114,12 +129,24 @@ class KeyPortfolio(NamedTuple):
     mark: Decimal | None = None
     contract_size: Decimal = ONE
     peak_equity: Decimal = ZERO
-    counted: Map[str, tuple[Decimal, Decimal]] = EMPTY
-    """Per venue order id: (sum of its real trades, filled named by its inferred fills)."""
+    counted: Map[str, tuple[Decimal, Decimal, datetime]] = EMPTY
+    """Per venue order id: (sum of its real trades, filled named by its inferred fills,
+    fill time of its last fill)."""
     trades: Map[tuple[str, str], None] = EMPTY
-    """(venue, trade id) of every fill folded."""
+    """(venue, trade id) of the fills folded: every one, or with a buffer those within it
+    of the key's newest fill (module docstring)."""
     adopted: Map[str, None] = EMPTY
     """Venue ids of adopted orders (their fills count)."""
+    trade_times: ClosedQueue = NO_CLOSED
+    """The ids of `trades` by fill time, oldest first (with a buffer only)."""
+    last_fill_at: datetime | None = None
+    """The newest fill time of the key (with a buffer only)."""
+    counted_times: ClosedQueue = NO_CLOSED
+    """Venue order ids by the time of each of their fills, oldest first (with a buffer
+    only): an entry of `counted` goes once its last fill is older than the buffer."""
+    closed: ClosedQueue = NO_CLOSED
+    """Venue ids of adopted orders by the time they were observed closed, oldest first
+    (with a buffer only): their `adopted` entries go the buffer after."""
 
     @property
     def unrealized_pnl(self) -> Decimal:
@@ -222,10 +249,15 @@ class PortfolioState(NamedTuple):
     markets: Map[Key, MarketInfo] = EMPTY
     clocks: Map[str, LossClock] = EMPTY
     """Per account, how its loss is counted (configuration; absent: since the log began)."""
+    forget_after: Map[str, timedelta] = EMPTY
+    """Per account, how long trade ids and closed orders' counts are kept (module
+    docstring; the actual store's `purge_after`); absent: for ever."""
 
     @classmethod
-    def empty(cls, clocks: Map[str, LossClock] = EMPTY) -> PortfolioState:
-        return cls(clocks=clocks)
+    def empty(
+        cls, clocks: Map[str, LossClock] = EMPTY, forget_after: Map[str, timedelta] = EMPTY
+    ) -> PortfolioState:
+        return cls(clocks=clocks, forget_after=forget_after)
 
     def key(self, key: Key) -> KeyPortfolio:
         return self.keys.get(key, EMPTY_KEY)
@@ -260,8 +292,61 @@ def apply_portfolio(state: PortfolioState, position: int, event: Event) -> Portf
         before = state.key(event.key)
         adopted = before.adopted.set(event.data.order_id, None)
         changed = {event.key: before._replace(adopted=adopted)}
-        return _put(state, event, changed)._replace(position=position)
+        state = _put(state, event, changed)
+    if state.forget_after and isinstance(event, _ORDER_EVENTS):
+        state = _order_closed(state, event)
     return state._replace(position=position)
+
+
+_ORDER_EVENTS = (OrderPlaced, OrderObserved, OrderCancelled)
+_OPEN = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+
+
+def _order_closed(
+    state: PortfolioState, event: OrderPlaced | OrderObserved | OrderCancelled
+) -> PortfolioState:
+    """With a buffer for the account, a closed adopted order's venue id queued (module
+    docstring) and what is due forgotten; a key never seen yet is left alone."""
+    buffer = state.forget_after.get(event.account)
+    key = state.keys.get(event.key)
+    if buffer is None or key is None:
+        return state
+    order_id = event.data.order_id
+    status = None if isinstance(event, OrderCancelled) else event.data.status
+    if order_id in key.adopted and status not in _OPEN:
+        key = key._replace(closed=key.closed.push(event.occurred_at, order_id))
+    elif not key.closed:
+        return state
+    key = _forget(key, event.occurred_at, buffer)
+    return state._replace(keys=state.keys.set(event.key, key))
+
+
+def _forget(key: KeyPortfolio, now: datetime, buffer: timedelta) -> KeyPortfolio:
+    """`key` without the venue ids of the adopted orders closed at or before `now - buffer`."""
+    closed, gone = due(key.closed, now, buffer)
+    if not gone:
+        return key
+    adopted = key.adopted
+    for order_id in gone:
+        if order_id in adopted:
+            adopted = adopted.delete(order_id)
+    return key._replace(closed=closed, adopted=adopted)
+
+
+def _forget_counts(key: KeyPortfolio, buffer: timedelta) -> KeyPortfolio:
+    """`key` without the `counted` entries of orders whose last fill is at or before the
+    key's newest fill - `buffer`."""
+    assert key.last_fill_at is not None
+    horizon = key.last_fill_at - buffer
+    times, gone = due(key.counted_times, key.last_fill_at, buffer)
+    if not gone:
+        return key
+    counted = key.counted
+    for order_id in gone:
+        entry = counted.get(order_id)
+        if entry is not None and entry[2] <= horizon:
+            counted = counted.delete(order_id)
+    return key._replace(counted=counted, counted_times=times)
 
 
 def _counts(key: KeyPortfolio, account: str, event: FillObserved) -> bool:
@@ -275,28 +360,50 @@ def _fill(state: PortfolioState, event: FillObserved) -> PortfolioState:
     trade = (data.venue, data.trade_id)
     if trade in before.trades:
         return state
-    after = before._replace(trades=before.trades.set(trade, None), mark=data.price)
+    buffer = state.forget_after.get(event.account) if state.forget_after else None
+    trades, times, last_at = remember_fill(
+        before.trades, before.trade_times, before.last_fill_at, (trade, fill_time(event)), buffer
+    )
     market = state.markets.get(event.key)
-    if market is not None:
-        after = after._replace(contract_size=market.contract_size)
-    if _counts(before, event.account, event):
-        after = _count_fill(after, data, market)
+    counts, queued = _counts(before, event.account, event), before.counted_times
+    at = fill_time(event) if last_at is None else last_at
+    if counts and buffer is not None:
+        queued = queued.push(at, data.order_id)
+    after = before._replace(
+        trades=trades, trade_times=times, last_fill_at=last_at, counted_times=queued,
+        mark=data.price, contract_size=before.contract_size if market is None
+        else market.contract_size,
+    )  # fmt: skip
+    if counts:
+        after = _count_fill(after, data, market, at)
+    if buffer is not None:
+        after = _forget_counts(after, buffer)
+        if after.closed:
+            after = _forget(after, event.occurred_at, buffer)
     return _put(state, event, {event.key: after})
 
 
 def _count_fill(
-    key: KeyPortfolio, data: FillObservedData, market: MarketInfo | None
+    key: KeyPortfolio, data: FillObservedData, market: MarketInfo | None, at: datetime
 ) -> KeyPortfolio:
     """Count what the fill adds to its order (inferred fills: module docstring), at its
-    price, and charge its fee."""
-    real, inferred = key.counted.get(data.order_id, (ZERO, ZERO))
+    price, and charge its fee; `at`: the time of the order's `counted` entry (with a
+    buffer the key's newest fill time, so the entries' times never go back)."""
+    entry = key.counted.get(data.order_id)
+    inferring = data.source is FillSource.INFERRED
+    if entry is not None:
+        real, inferred = entry[0], entry[1]
+    elif inferring and data.order_filled is not None:
+        real, inferred = max(data.order_filled - data.quantity, ZERO), ZERO
+    else:
+        real, inferred = ZERO, ZERO
     before = max(real, inferred)
-    if data.source is FillSource.INFERRED:
+    if inferring:
         inferred = max(inferred, data.order_filled or inferred + data.quantity)
     else:
         real += data.quantity
     added = max(real, inferred) - before
-    key = key._replace(counted=key.counted.set(data.order_id, (real, inferred)))
+    key = key._replace(counted=key.counted.set(data.order_id, (real, inferred, at)))
     if added > 0:
         signed = added if data.side is Side.BUY else -added
         key = _trade(key, signed, data.price)

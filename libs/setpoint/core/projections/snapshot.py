@@ -55,8 +55,11 @@ __all__ = [
     "to_plain",
 ]
 
-FORMAT = 1
-"""The version of the tagged layout above."""
+FORMAT = 2
+"""The version of the tagged layout above and of what the projections keep: 2 since the
+folds forget trade ids, closed orders' counts and finished intents after the purge buffer
+(`projections.purge`), so a snapshot of version 1 (which remembers them for ever) is
+ignored, never resumed from."""
 
 
 _TUPLES: tuple[type, ...] = (
